@@ -1,0 +1,23 @@
+/**
+ * Cron sweeps (wrangler.toml [triggers]): retention deletes that keep D1 small. Each sweep is a
+ * single bounded statement, safe to run twice and safe to run concurrently.
+ */
+import { log } from "../src/lib/log";
+
+/** Rows deleted per sweep statement: keeps each statement well inside D1's per-query limits. */
+export const SWEEP_BATCH = 5000;
+
+export async function sweepExpiredIdempotencyKeys(db: D1Database, now = Date.now()): Promise<number> {
+  const result = await db
+    .prepare(
+      "DELETE FROM idempotency_keys WHERE rowid IN (SELECT rowid FROM idempotency_keys WHERE expires_at <= ? LIMIT ?)",
+    )
+    .bind(now, SWEEP_BATCH)
+    .run();
+  return result.meta.changes;
+}
+
+export async function scheduled(controller: ScheduledController, env: Env): Promise<void> {
+  const deleted = await sweepExpiredIdempotencyKeys(env.DB, controller.scheduledTime);
+  log("info", "sweep", { cron: controller.cron, idempotencyKeysDeleted: deleted });
+}

@@ -1,0 +1,107 @@
+/**
+ * The Hono application: the middleware pipeline in its designed order, the feature routes, the
+ * OpenAPI document, and the one error mapping. `createApp` takes the authenticators so tests and
+ * later features can plug credential schemes into the auth hook.
+ */
+import { OpenAPIHono } from "@hono/zod-openapi";
+import { HTTPException } from "hono/http-exception";
+import { methodNotAllowed } from "hono/method-not-allowed";
+import type { AppEnv } from "./context";
+import { devRoutes } from "./features/dev/routes";
+import { docsRoutes } from "./features/docs/routes";
+import { healthRoutes } from "./features/health/routes";
+import { accessLog } from "./http/access-log";
+import { type Authenticator, authenticate } from "./http/auth";
+import { bodyLimit } from "./http/body-limit";
+import { loadConfig } from "./http/config";
+import { cors } from "./http/cors";
+import { csrf } from "./http/csrf";
+import { domainErrorResponse, problem } from "./http/problem";
+import { byIp, isDeviceRequest, rateLimit } from "./http/rate-limit";
+import { requestId } from "./http/request-id";
+import { securityHeaders } from "./http/security-headers";
+import { validationHook } from "./http/validation";
+import { sha256Hex } from "./lib/crypto";
+import { DomainError } from "./lib/errors";
+import { log } from "./lib/log";
+
+export interface AppOptions {
+  authenticators?: readonly Authenticator[];
+}
+
+export const API_VERSION = "1.0.0";
+
+export function createApp(options: AppOptions = {}): OpenAPIHono<AppEnv> {
+  const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+
+  // 1–5: identify, log, harden, configure, CORS, bound the body.
+  app.use(requestId());
+  app.use(accessLog());
+  app.use(securityHeaders());
+  app.use(loadConfig());
+  app.use(
+    methodNotAllowed({
+      app,
+      onMethodNotAllowed: (c, methods) =>
+        problem(
+          c,
+          "method-not-allowed",
+          `${c.req.method} is not allowed here.`,
+          { allow: methods },
+          {
+            Allow: methods.join(", "),
+          },
+        ),
+    }),
+  );
+  app.use(cors());
+  app.use(bodyLimit());
+
+  // 6: rate limits. Every /api route counts against the caller's address, except scanner devices:
+  // a whole gate shares one address, so devices are limited per device token instead.
+  app.use("/api/*", rateLimit({ policy: "api", key: (c) => (isDeviceRequest(c) ? null : byIp(c)) }));
+  app.use(
+    "/api/*",
+    rateLimit({
+      policy: "scanner",
+      key: async (c) =>
+        isDeviceRequest(c) ? `device:${(await sha256Hex(c.req.header("Authorization") ?? "")).slice(0, 32)}` : null,
+    }),
+  );
+
+  // 7–8: who is calling, and whether a cookie-borne request really comes from our pages.
+  app.use(authenticate(options.authenticators ?? []));
+  app.use(csrf());
+
+  // 9: zod validation happens per route through the OpenAPI route definitions.
+  app.route("/", healthRoutes);
+  app.route("/", docsRoutes);
+  app.route("/dev", devRoutes);
+
+  app.doc31("/openapi.json", {
+    openapi: "3.1.0",
+    info: {
+      title: "Gatehouse API",
+      version: API_VERSION,
+      description: "Events, tickets, payments and the gate. Errors are RFC 9457 problem documents.",
+    },
+  });
+  app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });
+
+  app.notFound((c) => problem(c, "not-found", `No route for ${c.req.method} ${c.req.path}.`));
+  app.onError((error, c) => {
+    if (error instanceof DomainError) return domainErrorResponse(c, error);
+    if (error instanceof HTTPException) {
+      if (error.status === 400) return problem(c, "malformed-json", "The request body could not be parsed as JSON.");
+      if (error.status === 413) return problem(c, "payload-too-large", "The request body is too large.");
+      if (error.status === 415) return problem(c, "unsupported-media-type", error.message);
+      if (error.status === 401) return problem(c, "unauthorized", "Sign in to continue.");
+      if (error.status === 403) return problem(c, "forbidden", "You do not have permission to do this.");
+    }
+    // Unknown: the stack goes to the log with the request id; the client gets only the id.
+    log("error", "unhandled error", { requestId: c.get("requestId"), route: c.req.routePath, error });
+    return problem(c, "internal", "An unexpected error occurred. Quote the request id when reporting it.");
+  });
+
+  return app;
+}

@@ -1,0 +1,36 @@
+/**
+ * CORS from the configured origin allowlist (CORS_ORIGINS). Credentials are allowed, so the
+ * allowed origin is always echoed exactly, never "*"; unknown origins get no CORS headers at all.
+ */
+import type { MiddlewareHandler } from "hono";
+import { cors as honoCors } from "hono/cors";
+import type { AppEnv } from "../../context";
+
+export const CORS_MAX_AGE_SECONDS = 600;
+
+export function cors(): MiddlewareHandler<AppEnv> {
+  const handlers = new WeakMap<readonly string[], MiddlewareHandler>();
+  return async function cors(c, next) {
+    const origins = c.get("config").corsOrigins;
+    let handler = handlers.get(origins);
+    if (!handler) {
+      handler = honoCors({
+        origin: (origin) => (origins.includes(origin) ? origin : null),
+        credentials: true,
+        allowMethods: ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"],
+        allowHeaders: ["Authorization", "Content-Type", "Idempotency-Key", "X-CSRF-Token", "X-Request-Id"],
+        exposeHeaders: [
+          "X-Request-Id",
+          "RateLimit",
+          "RateLimit-Policy",
+          "Retry-After",
+          "Idempotent-Replayed",
+          "Location",
+        ],
+        maxAge: CORS_MAX_AGE_SECONDS,
+      });
+      handlers.set(origins, handler);
+    }
+    return handler(c, next);
+  };
+}

@@ -1,0 +1,80 @@
+/**
+ * RFC 9457 problem details: the single mapping from domain error codes to HTTP statuses, and the
+ * response builder every error path uses (route handlers, middleware, notFound, onError).
+ */
+import type { Context } from "hono";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+import { DomainError, type ErrorCode } from "../lib/errors";
+
+/** Problem `type` URIs are stable: clients switch on the trailing code. */
+export const PROBLEM_TYPE_BASE = "https://gatehouse.events/problems/";
+
+const PROBLEMS: Record<ErrorCode, { status: ContentfulStatusCode; title: string }> = {
+  "bad-request": { status: 400, title: "Bad request" },
+  "validation-failed": { status: 400, title: "Your request is not valid" },
+  "malformed-json": { status: 400, title: "The request body is not valid JSON" },
+  unauthorized: { status: 401, title: "Authentication required" },
+  forbidden: { status: 403, title: "Forbidden" },
+  "csrf-failed": { status: 403, title: "Cross-site request refused" },
+  "not-found": { status: 404, title: "Not found" },
+  "method-not-allowed": { status: 405, title: "Method not allowed" },
+  conflict: { status: 409, title: "Conflict" },
+  "payload-too-large": { status: 413, title: "Request body too large" },
+  "unsupported-media-type": { status: 415, title: "Unsupported media type" },
+  "idempotency-key-invalid": { status: 400, title: "Idempotency-Key header is not valid" },
+  "idempotency-key-reused": {
+    status: 422,
+    title: "Idempotency-Key was already used with a different request",
+  },
+  "idempotency-key-in-flight": {
+    status: 409,
+    title: "A request with this Idempotency-Key is still being processed",
+  },
+  "rate-limited": { status: 429, title: "Too many requests" },
+  unavailable: { status: 503, title: "Service temporarily unavailable" },
+  internal: { status: 500, title: "Internal server error" },
+};
+
+export function problemStatus(code: ErrorCode): ContentfulStatusCode {
+  return PROBLEMS[code].status;
+}
+
+export interface ProblemBody {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  requestId: string | undefined;
+  [extension: string]: unknown;
+}
+
+export function problemBody(
+  code: ErrorCode,
+  detail: string,
+  requestId: string | undefined,
+  extensions: Record<string, unknown> = {},
+): ProblemBody {
+  const { status, title } = PROBLEMS[code];
+  return { ...extensions, type: PROBLEM_TYPE_BASE + code, title, status, detail, requestId };
+}
+
+/** Builds the problem response for `code`, carrying the request id from the context. */
+export function problem(
+  c: Context,
+  code: ErrorCode,
+  detail: string,
+  extensions: Record<string, unknown> = {},
+  headers: Record<string, string> = {},
+): Response {
+  const body = problemBody(code, detail, c.get("requestId") as string | undefined, extensions);
+  return new Response(JSON.stringify(body), {
+    status: body.status,
+    headers: { "Content-Type": "application/problem+json", ...headers },
+  });
+}
+
+export function domainErrorResponse(c: Context, error: DomainError): Response {
+  return problem(c, error.code, error.detail, error.extensions);
+}
+
+export { DomainError };

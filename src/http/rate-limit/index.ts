@@ -1,0 +1,93 @@
+/**
+ * Rate limiting middleware over the RateLimiter Durable Object. Headers follow the IETF RateLimit
+ * header fields draft (-10): `RateLimit-Policy: "api";q=100;w=60` and `RateLimit: "api";r=42;t=18`;
+ * several policies on one route append list members. Over the limit: 429 `rate-limited` with
+ * Retry-After. When the object cannot answer, the policy's fail mode decides: open lets the request
+ * through, closed answers 503.
+ */
+import type { MiddlewareHandler } from "hono";
+import type { RatePolicy, RatePolicyName } from "../../config/limits";
+import type { AppContext, AppEnv } from "../../context";
+import { clientIp, ipKey } from "../../lib/ip";
+import { log } from "../../lib/log";
+import { consumeRate, type RateLimitDecision, RateLimiterUnavailable } from "../../lib/rate-limit-client";
+import { problem } from "../problem";
+
+export interface RateLimitOptions {
+  policy: RatePolicyName;
+  /** The rate-limit key for this request, or null to skip this policy for it. */
+  key: (c: AppContext) => string | null | Promise<string | null>;
+}
+
+/** Seconds a client should wait when the limiter is down and the policy fails closed. */
+export const UNAVAILABLE_RETRY_AFTER_SECONDS = 5;
+
+export function policyHeader(policy: RatePolicy): string {
+  return `"${policy.name}";q=${policy.limit};w=${policy.windowSeconds}`;
+}
+
+export function rateHeader(policy: RatePolicy, decision: RateLimitDecision): string {
+  return `"${policy.name}";r=${decision.remaining};t=${decision.resetSeconds}`;
+}
+
+export function setRateHeaders(c: AppContext, policy: RatePolicy, decision: RateLimitDecision): void {
+  c.header("RateLimit-Policy", policyHeader(policy), { append: true });
+  c.header("RateLimit", rateHeader(policy, decision), { append: true });
+}
+
+/** 429 problem for a denied decision; services that count only failures use it too. */
+export function rateLimitedResponse(c: AppContext, policy: RatePolicy, decision: RateLimitDecision): Response {
+  return problem(
+    c,
+    "rate-limited",
+    `Too many requests under policy "${policy.name}". Retry after ${decision.retryAfterSeconds} s.`,
+    { policy: policy.name, retryAfter: decision.retryAfterSeconds },
+    {
+      "Retry-After": String(decision.retryAfterSeconds),
+      "RateLimit-Policy": policyHeader(policy),
+      RateLimit: rateHeader(policy, decision),
+    },
+  );
+}
+
+export function rateLimit(options: RateLimitOptions): MiddlewareHandler<AppEnv> {
+  return async function rateLimit(c, next) {
+    const key = await options.key(c);
+    if (key === null) return next();
+    const policy = c.get("config").ratePolicies[options.policy];
+    let decision: RateLimitDecision;
+    try {
+      decision = await consumeRate(c.env.RATE_LIMITER, key, policy);
+    } catch (error) {
+      if (!(error instanceof RateLimiterUnavailable)) throw error;
+      log("error", "rate limiter unavailable", {
+        requestId: c.get("requestId"),
+        policy: policy.name,
+        failMode: policy.onUnavailable,
+        error,
+      });
+      if (policy.onUnavailable === "open") return next();
+      return problem(
+        c,
+        "unavailable",
+        "This operation is temporarily unavailable. Please retry shortly.",
+        {},
+        { "Retry-After": String(UNAVAILABLE_RETRY_AFTER_SECONDS) },
+      );
+    }
+    if (!decision.allowed) return rateLimitedResponse(c, policy, decision);
+    setRateHeaders(c, policy, decision);
+    await next();
+  };
+}
+
+/** Key by client address (IPv6 /64); requests without CF-Connecting-IP share one bucket. */
+export function byIp(c: AppContext): string {
+  const ip = clientIp(c.req.raw.headers);
+  return ip ? ipKey(ip) : "ip:unknown";
+}
+
+/** Scanner devices present `Authorization: Device <token>`. */
+export function isDeviceRequest(c: AppContext): boolean {
+  return /^Device\s+\S/i.test(c.req.header("Authorization") ?? "");
+}

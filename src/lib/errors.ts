@@ -1,0 +1,39 @@
+/**
+ * Domain errors: a stable machine code plus a human detail, with no HTTP in sight. Services throw
+ * them; `src/http/problem.ts` is the one place that turns codes into RFC 9457 responses.
+ */
+export type ErrorCode =
+  | "bad-request"
+  | "validation-failed"
+  | "malformed-json"
+  | "unauthorized"
+  | "forbidden"
+  | "csrf-failed"
+  | "not-found"
+  | "method-not-allowed"
+  | "conflict"
+  | "payload-too-large"
+  | "unsupported-media-type"
+  | "idempotency-key-invalid"
+  | "idempotency-key-reused"
+  | "idempotency-key-in-flight"
+  | "rate-limited"
+  | "unavailable"
+  | "internal";
+
+export interface FieldError {
+  path: string;
+  message: string;
+}
+
+export class DomainError extends Error {
+  override readonly name = "DomainError";
+  constructor(
+    readonly code: ErrorCode,
+    readonly detail: string,
+    /** Extra members for the problem document (e.g. `errors`, `retryAfter`). Never secrets. */
+    readonly extensions: Record<string, unknown> = {},
+  ) {
+    super(`${code}: ${detail}`);
+  }
+}

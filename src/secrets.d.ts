@@ -1,0 +1,7 @@
+/**
+ * Secrets are not in wrangler.toml, so `wrangler types` cannot see them. Each is optional here
+ * because the config module (src/config) decides: required in production, generated in development.
+ */
+interface Env {
+  HASH_PEPPER?: string;
+}

@@ -1,0 +1,35 @@
+/** Shared test helpers: requests through the real Worker entry, with a distinct client address. */
+import { exports } from "cloudflare:workers";
+
+let counter = 0;
+
+/** A fresh documentation-range address (RFC 5737), so tests do not share rate-limit buckets. */
+export function freshIp(): string {
+  counter += 1;
+  return `198.51.${Math.floor(counter / 250) % 250}.${(counter % 250) + 1}`;
+}
+
+export interface CallInit extends RequestInit {
+  ip?: string | null;
+}
+
+/** Sends a request to the Worker's default export, setting CF-Connecting-IP unless ip is null. */
+export function call(path: string, init: CallInit = {}): Promise<Response> {
+  const { ip, ...rest } = init;
+  const headers = new Headers(rest.headers);
+  const address = ip === undefined ? freshIp() : ip;
+  if (address !== null && !headers.has("CF-Connecting-IP")) headers.set("CF-Connecting-IP", address);
+  return exports.default.fetch(new Request(`https://gatehouse.test${path}`, { ...rest, headers }));
+}
+
+export async function json<T = Record<string, unknown>>(response: Response): Promise<T> {
+  return (await response.json()) as T;
+}
+
+/** Asserts the shape every problem response shares and returns the parsed body. */
+export async function problemOf(response: Response): Promise<Record<string, unknown> & { type: string }> {
+  if (response.headers.get("Content-Type") !== "application/problem+json") {
+    throw new Error(`expected problem+json, got ${response.headers.get("Content-Type")}: ${await response.text()}`);
+  }
+  return (await response.json()) as Record<string, unknown> & { type: string };
+}
