@@ -22,6 +22,9 @@ export default defineConfig(async () => {
       include: ["test/**/*.test.ts"],
       setupFiles: ["./test/setup/apply-migrations.ts"],
       testTimeout: 20_000,
+      // Access-log lines are asserted where they matter; elsewhere they only bury failures.
+      onConsoleLog: (log: string) => !log.includes('"msg":"request"'),
+      reporters: ["default", "./test/reporters/summary.ts"],
       hookTimeout: 30_000,
     },
   };

@@ -10,6 +10,7 @@ import type { AppEnv } from "./context";
 import { devRoutes } from "./features/dev/routes";
 import { docsRoutes } from "./features/docs/routes";
 import { healthRoutes } from "./features/health/routes";
+import { metaRoutes } from "./features/meta/routes";
 import { accessLog } from "./http/access-log";
 import { type Authenticator, authenticate } from "./http/auth";
 import { bodyLimit } from "./http/body-limit";
@@ -75,6 +76,7 @@ export function createApp(options: AppOptions = {}): OpenAPIHono<AppEnv> {
 
   // 9: zod validation happens per route through the OpenAPI route definitions.
   app.route("/", healthRoutes);
+  app.route("/", metaRoutes(API_VERSION));
   app.route("/", docsRoutes);
   app.route("/dev", devRoutes);
 

@@ -1,6 +1,7 @@
 /**
  * CORS from the configured origin allowlist (CORS_ORIGINS). Credentials are allowed, so the
- * allowed origin is always echoed exactly, never "*"; unknown origins get no CORS headers at all.
+ * allowed origin is always echoed exactly, never "*"; unknown origins get no CORS headers at all
+ * (hono's cors would still send Allow-Credentials to them).
  */
 import type { MiddlewareHandler } from "hono";
 import { cors as honoCors } from "hono/cors";
@@ -12,6 +13,13 @@ export function cors(): MiddlewareHandler<AppEnv> {
   const handlers = new WeakMap<readonly string[], MiddlewareHandler>();
   return async function cors(c, next) {
     const origins = c.get("config").corsOrigins;
+    const origin = c.req.header("Origin");
+    if (!origin || !origins.includes(origin)) {
+      // Not ours (or not cross-origin): no CORS headers at all, but caches must still key on Origin.
+      await next();
+      c.res.headers.append("Vary", "Origin");
+      return;
+    }
     let handler = handlers.get(origins);
     if (!handler) {
       handler = honoCors({

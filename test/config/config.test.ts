@@ -1,0 +1,95 @@
+import { env } from "cloudflare:workers";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { createApp } from "../../src/app";
+import { ConfigError, getConfig } from "../../src/config";
+import { DEFAULT_RATE_POLICIES, resolveRatePolicies } from "../../src/config/limits";
+import { problemOf } from "../helpers";
+
+afterEach(() => vi.restoreAllMocks());
+
+describe("configuration", () => {
+  it("production without HASH_PEPPER fails closed: 503 problem and one log line naming the key only", async () => {
+    const errors = vi.spyOn(console, "error").mockImplementation(() => {});
+    const { HASH_PEPPER: _omitted, ...rest } = env;
+    const res = await createApp().request("/health", {}, { ...rest, ENVIRONMENT: "production" });
+    expect(res.status).toBe(503);
+    expect((await problemOf(res)).type).toBe("https://gatehouse.events/problems/unavailable");
+    const lines = errors.mock.calls.map((c) => String(c[0]));
+    expect(lines).toHaveLength(1);
+    expect(JSON.parse(lines[0] as string)).toMatchObject({ level: "error", keys: ["HASH_PEPPER"] });
+  });
+
+  it("production with a malformed secret fails closed without logging its value", async () => {
+    const errors = vi.spyOn(console, "error").mockImplementation(() => {});
+    const res = await createApp().request(
+      "/health",
+      {},
+      { ...env, ENVIRONMENT: "production", HASH_PEPPER: "short-s3cr3t" },
+    );
+    expect(res.status).toBe(503);
+    const logged = errors.mock.calls.map((c) => String(c[0])).join("\n");
+    expect(logged).toContain("HASH_PEPPER");
+    expect(logged).not.toContain("short-s3cr3t");
+  });
+
+  it("production with every secret serves normally", async () => {
+    const res = await createApp().request("/health", {}, { ...env, ENVIRONMENT: "production" });
+    expect(res.status).toBe(200);
+  });
+
+  it("development without secrets generates one per isolate, stable across requests", () => {
+    const { HASH_PEPPER: _omitted, ...rest } = env;
+    const a = getConfig({ ...rest, ENVIRONMENT: "development" });
+    const b = getConfig({ ...rest, ENVIRONMENT: "development" });
+    expect(a.hashPepper.length).toBeGreaterThanOrEqual(32);
+    expect(a.hashPepper).toBe(b.hashPepper);
+    expect(a.isProduction).toBe(false);
+  });
+
+  it("defaults to production when ENVIRONMENT is missing, and rejects unknown environments", () => {
+    const { ENVIRONMENT: _e, HASH_PEPPER: _s, ...rest } = env;
+    expect(() => getConfig({ ...rest })).toThrow(ConfigError);
+    expect(() => getConfig({ ...env, ENVIRONMENT: "staging" })).toThrow(ConfigError);
+  });
+
+  it("rejects a wildcard or non-origin in CORS_ORIGINS", () => {
+    expect(() => getConfig({ ...env, CORS_ORIGINS: "*" })).toThrow(ConfigError);
+    expect(() => getConfig({ ...env, CORS_ORIGINS: "https://a.example/path" })).toThrow(ConfigError);
+    expect(getConfig({ ...env, CORS_ORIGINS: "https://a.example, http://localhost:5173" }).corsOrigins).toEqual([
+      "https://a.example",
+      "http://localhost:5173",
+    ]);
+  });
+});
+
+describe("rate policies", () => {
+  it("ship the documented defaults", () => {
+    const p = resolveRatePolicies(undefined);
+    expect(p.api).toMatchObject({ limit: 100, windowSeconds: 60, onUnavailable: "open" });
+    expect(p["auth-login"]).toMatchObject({ limit: 5, windowSeconds: 900, onUnavailable: "closed" });
+    expect(p["auth-register"]).toMatchObject({ limit: 3, windowSeconds: 3600 });
+    expect(p["otp-verify"]).toMatchObject({ limit: 5, windowSeconds: 900 });
+    expect(p.scanner).toMatchObject({ limit: 20, windowSeconds: 1 });
+  });
+
+  it("RATE_LIMITS overrides named policies; `orders` sets both order policies", () => {
+    const p = resolveRatePolicies(
+      '{"auth-register":{"limit":1000,"windowSeconds":60},"orders":{"limit":50,"windowSeconds":60}}',
+    );
+    expect(p["auth-register"]).toMatchObject({ limit: 1000, windowSeconds: 60, onUnavailable: "closed" });
+    expect(p["orders-user"].limit).toBe(50);
+    expect(p["orders-ip"].limit).toBe(50);
+    expect(p.api).toEqual(DEFAULT_RATE_POLICIES.api);
+  });
+
+  it.each([
+    ['{"nope":{"limit":1,"windowSeconds":1}}'],
+    ['{"api":{"limit":0,"windowSeconds":60}}'],
+    ['{"api":{"limit":1.5,"windowSeconds":60}}'],
+    ['{"api":{"limit":10}}'],
+    ['{"api":{"limit":10,"windowSeconds":60,"extra":1}}'],
+    ["not json"],
+  ])("rejects the malformed override %s", (raw) => {
+    expect(() => resolveRatePolicies(raw)).toThrow();
+  });
+});

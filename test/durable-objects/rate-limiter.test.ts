@@ -1,0 +1,107 @@
+import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import type { RateLimiter } from "../../durable-objects/rate-limiter";
+
+const policy = { policy: "t", limit: 5, windowSeconds: 60 };
+let n = 0;
+const stubFor = () => env.RATE_LIMITER.getByName(`test:${++n}:${crypto.randomUUID()}`);
+
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe("RateLimiter (GCRA)", () => {
+  it("allows exactly `limit` requests in a burst, then denies with Retry-After", async () => {
+    const stub = stubFor();
+    const decisions = [];
+    for (let i = 0; i < 6; i++) decisions.push(await stub.consume(policy));
+    expect(decisions.map((d) => d.allowed)).toEqual([true, true, true, true, true, false]);
+    expect(decisions.map((d) => d.remaining)).toEqual([4, 3, 2, 1, 0, 0]);
+    // One unit comes back every window/limit = 12 s.
+    expect(decisions[5]).toMatchObject({ allowed: false, retryAfterSeconds: 12, resetSeconds: 60 });
+  });
+
+  it("a denied request takes nothing: the next unit is available after exactly one interval", async () => {
+    vi.useFakeTimers({ now: Date.UTC(2030, 0, 1) });
+    const stub = stubFor();
+    for (let i = 0; i < 5; i++) expect((await stub.consume(policy)).allowed).toBe(true);
+    for (let i = 0; i < 20; i++) expect((await stub.consume(policy)).allowed).toBe(false);
+    vi.setSystemTime(Date.UTC(2030, 0, 1) + 11_999);
+    expect((await stub.consume(policy)).allowed).toBe(false);
+    vi.setSystemTime(Date.UTC(2030, 0, 1) + 12_000);
+    expect((await stub.consume(policy)).allowed).toBe(true);
+    expect((await stub.consume(policy)).allowed).toBe(false);
+  });
+
+  it("recovers the whole quota after one window", async () => {
+    vi.useFakeTimers({ now: Date.UTC(2030, 0, 1) });
+    const stub = stubFor();
+    for (let i = 0; i < 5; i++) await stub.consume(policy);
+    expect((await stub.consume(policy)).allowed).toBe(false);
+    vi.setSystemTime(Date.UTC(2030, 0, 1) + 60_000);
+    const after = [];
+    for (let i = 0; i < 6; i++) after.push((await stub.consume(policy)).allowed);
+    expect(after).toEqual([true, true, true, true, true, false]);
+  });
+
+  it("keeps policies apart within one key, and keys apart from each other", async () => {
+    const a = stubFor();
+    const b = stubFor();
+    for (let i = 0; i < 5; i++) await a.consume(policy);
+    expect((await a.consume(policy)).allowed).toBe(false);
+    expect((await a.consume({ ...policy, policy: "other" })).allowed).toBe(true);
+    expect((await b.consume(policy)).allowed).toBe(true);
+  });
+
+  it("cost 0 asks without taking", async () => {
+    const stub = stubFor();
+    for (let i = 0; i < 4; i++) await stub.consume(policy);
+    expect(await stub.consume({ ...policy, cost: 0 })).toMatchObject({ allowed: true, remaining: 1 });
+    expect(await stub.consume({ ...policy, cost: 0 })).toMatchObject({ allowed: true, remaining: 1 });
+    await stub.consume(policy);
+    expect(await stub.consume({ ...policy, cost: 0 })).toMatchObject({ allowed: false, remaining: 0 });
+  });
+
+  it("200 concurrent callers on one key: exactly `limit` pass", async () => {
+    const stub = stubFor();
+    const results = await Promise.all(
+      Array.from({ length: 200 }, () => stub.consume({ policy: "burst", limit: 37, windowSeconds: 60 })),
+    );
+    expect(results.filter((r) => r.allowed)).toHaveLength(37);
+    expect(results.filter((r) => !r.allowed)).toHaveLength(163);
+  });
+
+  it("survives eviction: the spent budget is read back from SQLite", async () => {
+    const stub = stubFor();
+    for (let i = 0; i < 5; i++) await stub.consume(policy);
+    await evictDurableObject(stub);
+    expect((await stub.consume(policy)).allowed).toBe(false);
+    const stored = await runInDurableObject(stub, (_instance: RateLimiter, state) =>
+      state.storage.sql.exec<{ policy: string }>("SELECT policy FROM gcra").toArray(),
+    );
+    expect(stored).toEqual([{ policy: "t" }]);
+  });
+
+  it("reset forgets one policy", async () => {
+    const stub = stubFor();
+    for (let i = 0; i < 5; i++) await stub.consume(policy);
+    await stub.reset("t");
+    expect((await stub.consume(policy)).remaining).toBe(4);
+  });
+
+  it("the alarm deletes rows whose budget is fully restored and keeps the rest", async () => {
+    const stub = stubFor();
+    await stub.consume({ policy: "short", limit: 1, windowSeconds: 1 });
+    await stub.consume({ policy: "long", limit: 1, windowSeconds: 3600 });
+    const real = Date.now();
+    vi.useFakeTimers({ now: real + 2_000 });
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    const rows = await runInDurableObject(stub, (_i: RateLimiter, state) =>
+      state.storage.sql.exec<{ policy: string }>("SELECT policy FROM gcra ORDER BY policy").toArray(),
+    );
+    expect(rows).toEqual([{ policy: "long" }]);
+    const alarm = await runInDurableObject(stub, (_i: RateLimiter, state) => state.storage.getAlarm());
+    expect(alarm).toBeGreaterThan(real + 3_000_000);
+  });
+});

@@ -1,0 +1,157 @@
+import { env } from "cloudflare:workers";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { createApp } from "../../src/app";
+import { call, freshIp, problemOf } from "../helpers";
+
+afterEach(() => {
+  vi.useRealTimers();
+  vi.restoreAllMocks();
+});
+
+describe("api rate policy (100 / min per address)", () => {
+  it("allows 100 requests, answers the 101st with 429, Retry-After and the draft-10 headers", async () => {
+    const ip = freshIp();
+    for (let i = 1; i <= 100; i++) {
+      const res = await call("/api/v1", { ip });
+      expect(res.status).toBe(200);
+      expect(res.headers.get("RateLimit-Policy")).toBe('"api";q=100;w=60');
+      // GCRA: one unit per 0.6 s, so the quota is whole again 0.6 s × used units later.
+      expect(res.headers.get("RateLimit")).toBe(`"api";r=${100 - i};t=${Math.ceil((i * 600) / 1000)}`);
+    }
+    const res = await call("/api/v1", { ip });
+    expect(res.status).toBe(429);
+    expect(res.headers.get("Retry-After")).toBe("1");
+    expect(res.headers.get("RateLimit")).toBe('"api";r=0;t=60');
+    expect(res.headers.get("RateLimit-Policy")).toBe('"api";q=100;w=60');
+    expect(res.headers.get("X-Request-Id")).toBeTruthy();
+    const body = await problemOf(res);
+    expect(body).toMatchObject({
+      type: "https://gatehouse.events/problems/rate-limited",
+      status: 429,
+      policy: "api",
+      retryAfter: 1,
+    });
+  });
+
+  it("gives the quota back as the window passes", async () => {
+    vi.useFakeTimers({ now: Date.UTC(2031, 5, 1) });
+    const ip = freshIp();
+    for (let i = 0; i < 100; i++) await call("/api/v1", { ip });
+    expect((await call("/api/v1", { ip })).status).toBe(429);
+    vi.setSystemTime(Date.UTC(2031, 5, 1) + 60_000);
+    const statuses = [];
+    for (let i = 0; i < 101; i++) statuses.push((await call("/api/v1", { ip })).status);
+    expect(statuses.filter((s) => s === 200)).toHaveLength(100);
+    expect(statuses[100]).toBe(429);
+  });
+
+  it("keeps addresses apart, and groups an IPv6 /64 into one key", async () => {
+    const a = freshIp();
+    for (let i = 0; i < 100; i++) await call("/api/v1", { ip: a });
+    expect((await call("/api/v1", { ip: a })).status).toBe(429);
+    expect((await call("/api/v1", { ip: freshIp() })).status).toBe(200);
+
+    const prefix = `2001:db8:${Math.floor(Math.random() * 0xffff).toString(16)}:1`;
+    for (let i = 0; i < 100; i++) await call("/api/v1", { ip: `${prefix}::${(i + 1).toString(16)}` });
+    expect((await call("/api/v1", { ip: `${prefix}:ffff:ffff:ffff:ffff` })).status).toBe(429);
+    expect((await call("/api/v1", { ip: `${prefix.replace(/:1$/, ":2")}::1` })).status).toBe(200);
+  });
+
+  it("ignores X-Forwarded-For: a spoofed header does not buy a fresh budget", async () => {
+    const ip = freshIp();
+    for (let i = 0; i < 100; i++) {
+      await call("/api/v1", { ip, headers: { "X-Forwarded-For": `203.0.113.${i}` } });
+    }
+    const res = await call("/api/v1", { ip, headers: { "X-Forwarded-For": "203.0.113.250" } });
+    expect(res.status).toBe(429);
+  });
+
+  it("200 concurrent requests from one address: exactly 100 pass", async () => {
+    const ip = freshIp();
+    const statuses = await Promise.all(
+      Array.from({ length: 200 }, () => call("/api/v1", { ip }).then((r) => r.status)),
+    );
+    expect(statuses.filter((s) => s === 200)).toHaveLength(100);
+    expect(statuses.filter((s) => s === 429)).toHaveLength(100);
+  });
+
+  it("does not limit routes outside /api", async () => {
+    const ip = freshIp();
+    for (let i = 0; i < 105; i++) {
+      const res = await call("/openapi.json", { ip });
+      expect(res.headers.get("RateLimit")).toBeNull();
+    }
+  });
+
+  it("limits scanner devices per device, not per address", async () => {
+    const ip = freshIp();
+    const device = { Authorization: `Device ${crypto.randomUUID()}` };
+    const statuses = [];
+    for (let i = 0; i < 21; i++) statuses.push((await call("/api/v1", { ip, headers: device })).status);
+    expect(statuses.slice(0, 20).every((s) => s === 200)).toBe(true);
+    expect(statuses[20]).toBe(429);
+    const other = await call("/api/v1", { ip, headers: { Authorization: `Device ${crypto.randomUUID()}` } });
+    expect(other.status).toBe(200);
+    expect(other.headers.get("RateLimit-Policy")).toBe('"scanner";q=20;w=1');
+  });
+});
+
+describe("RATE_LIMITS override", () => {
+  it("replaces a policy's limit and window, as API.md documents", async () => {
+    const app = createApp();
+    const overridden = { ...env, RATE_LIMITS: '{"api":{"limit":3,"windowSeconds":10}}' };
+    const ip = freshIp();
+    const statuses = [];
+    for (let i = 0; i < 4; i++) {
+      const res = await app.request("/api/v1", { headers: { "CF-Connecting-IP": ip } }, overridden);
+      statuses.push(res.status);
+      if (i === 0) expect(res.headers.get("RateLimit-Policy")).toBe('"api";q=3;w=10');
+    }
+    expect(statuses).toEqual([200, 200, 200, 429]);
+  });
+
+  it("a malformed override fails closed with 503 and names the variable in the log", async () => {
+    const errors = vi.spyOn(console, "error").mockImplementation(() => {});
+    const app = createApp();
+    const res = await app.request("/api/v1", {}, { ...env, RATE_LIMITS: '{"api":{"limit":-1}}' });
+    expect(res.status).toBe(503);
+    expect((await problemOf(res)).type).toBe("https://gatehouse.events/problems/unavailable");
+    expect(errors.mock.calls.map((c) => String(c[0])).join("\n")).toContain('"keys":["RATE_LIMITS"]');
+  });
+});
+
+describe("when the RateLimiter object cannot be reached", () => {
+  const broken = {
+    getByName() {
+      throw new Error("object unreachable");
+    },
+  };
+
+  it("fails open for public reads (policy api)", async () => {
+    vi.spyOn(console, "error").mockImplementation(() => {});
+    const app = createApp();
+    const res = await app.request(
+      "/api/v1",
+      { headers: { "CF-Connecting-IP": freshIp() } },
+      { ...env, RATE_LIMITER: broken },
+    );
+    expect(res.status).toBe(200);
+    expect(res.headers.get("RateLimit")).toBeNull();
+  });
+
+  it("fails closed (503 + Retry-After) for policies that guard auth and payments", async () => {
+    vi.spyOn(console, "error").mockImplementation(() => {});
+    const { rateLimit, byIp } = await import("../../src/http/rate-limit");
+    const app = createApp();
+    app.post("/api/v1/test-login", rateLimit({ policy: "auth-login", key: byIp }), (c) => c.json({ ok: true }));
+    const res = await app.request(
+      "/api/v1/test-login",
+      { method: "POST", headers: { "CF-Connecting-IP": freshIp() } },
+      { ...env, RATE_LIMITS: '{"api":{"limit":1000,"windowSeconds":60}}', RATE_LIMITER: broken },
+    );
+    // The api policy fails open first; auth-login then fails closed.
+    expect(res.status).toBe(503);
+    expect(res.headers.get("Retry-After")).toBe("5");
+    expect((await problemOf(res)).type).toBe("https://gatehouse.events/problems/unavailable");
+  });
+});
