@@ -24,7 +24,7 @@ import { securityHeaders } from "./http/security-headers";
 import { validationHook } from "./http/validation";
 import { sha256Hex } from "./lib/crypto";
 import { DomainError } from "./lib/errors";
-import { log } from "./lib/log";
+import { log, redactUrl } from "./lib/log";
 
 export interface AppOptions {
   authenticators?: readonly Authenticator[];
@@ -101,7 +101,13 @@ export function createApp(options: AppOptions = {}): OpenAPIHono<AppEnv> {
       if (error.status === 403) return problem(c, "forbidden", "You do not have permission to do this.");
     }
     // Unknown: the stack goes to the log with the request id; the client gets only the id.
-    log("error", "unhandled error", { requestId: c.get("requestId"), route: c.req.routePath, error });
+    const url = new URL(c.req.url);
+    log("error", "unhandled error", {
+      requestId: c.get("requestId"),
+      method: c.req.method,
+      path: redactUrl(url.pathname + url.search),
+      error,
+    });
     return problem(c, "internal", "An unexpected error occurred. Quote the request id when reporting it.");
   });
 
