@@ -16,6 +16,11 @@ export interface RateLimitRequest {
   windowSeconds: number;
   /** Units to take; 0 asks whether one more unit would be allowed, without taking it. */
   cost?: number;
+  /**
+   * When set, taking the last unit locks the key out for this long (then the budget starts fresh):
+   * "5 failures in 15 minutes lock for 15 minutes" rather than GCRA's one-unit-per-interval trickle.
+   */
+  lockSeconds?: number;
 }
 
 export interface RateLimitDecision {
@@ -42,11 +47,32 @@ export class RateLimiter extends DurableObject<Env> {
     super(ctx, env);
     this.#sql = ctx.storage.sql;
     ctx.blockConcurrencyWhile(async () => {
+      this.#migrate();
+      this.#alarmAt = await ctx.storage.getAlarm();
+    });
+  }
+
+  /**
+   * Storage schema, versioned in a one-row table (Durable Object SQLite refuses PRAGMA user_version)
+   * so objects created by an older deploy are brought forward in place.
+   */
+  #migrate(): void {
+    this.#sql.exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)");
+    const version =
+      this.#sql.exec<{ version: number }>("SELECT version FROM schema_version").toArray()[0]?.version ?? 0;
+    if (version < 1) {
       this.#sql.exec(
         "CREATE TABLE IF NOT EXISTS gcra (policy TEXT PRIMARY KEY, tat REAL NOT NULL, expires_at REAL NOT NULL)",
       );
-      this.#alarmAt = await ctx.storage.getAlarm();
-    });
+    }
+    if (version < 2) {
+      const columns = this.#sql.exec<{ name: string }>("PRAGMA table_info(gcra)").toArray();
+      if (!columns.some((c) => c.name === "locked_until")) {
+        this.#sql.exec("ALTER TABLE gcra ADD COLUMN locked_until REAL NOT NULL DEFAULT 0");
+      }
+      this.#sql.exec("DELETE FROM schema_version");
+      this.#sql.exec("INSERT INTO schema_version (version) VALUES (2)");
+    }
   }
 
   /** Takes `cost` units under `policy` if the budget allows, and reports the budget either way. */
@@ -56,27 +82,65 @@ export class RateLimiter extends DurableObject<Env> {
     const windowMs = request.windowSeconds * 1000;
     const interval = windowMs / request.limit;
 
-    const row = this.#sql.exec<{ tat: number }>("SELECT tat FROM gcra WHERE policy = ?", request.policy).toArray()[0];
+    const row = this.#sql
+      .exec<{ tat: number; locked_until: number }>(
+        "SELECT tat, locked_until FROM gcra WHERE policy = ?",
+        request.policy,
+      )
+      .toArray()[0];
+
+    if (row && row.locked_until > now) {
+      const wait = Math.max(1, Math.ceil((row.locked_until - now) / 1000 - EPSILON_MS));
+      return {
+        allowed: false,
+        limit: request.limit,
+        windowSeconds: request.windowSeconds,
+        remaining: 0,
+        resetSeconds: wait,
+        retryAfterSeconds: wait,
+      };
+    }
+
     const tat = Math.max(row?.tat ?? now, now);
     const probe = tat + interval * Math.max(cost, 1);
     const allowed = probe - now <= windowMs + EPSILON_MS;
     const newTat = allowed && cost > 0 ? tat + interval * cost : tat;
+    const used = newTat - now;
+    const remaining = Math.max(0, Math.floor((windowMs - used) / interval + EPSILON_MS));
+
+    if (request.lockSeconds && allowed && cost > 0 && remaining === 0) {
+      const lockedUntil = now + request.lockSeconds * 1000;
+      this.#sql.exec(
+        "INSERT INTO gcra (policy, tat, locked_until, expires_at) VALUES (?1, ?2, ?3, ?3) ON CONFLICT(policy) DO UPDATE SET tat = ?2, locked_until = ?3, expires_at = ?3",
+        request.policy,
+        now,
+        lockedUntil,
+      );
+      this.#scheduleCleanup(lockedUntil);
+      return {
+        allowed: true,
+        limit: request.limit,
+        windowSeconds: request.windowSeconds,
+        remaining: 0,
+        resetSeconds: request.lockSeconds,
+        retryAfterSeconds: 0,
+      };
+    }
 
     if (newTat !== tat) {
       this.#sql.exec(
-        "INSERT INTO gcra (policy, tat, expires_at) VALUES (?1, ?2, ?2) ON CONFLICT(policy) DO UPDATE SET tat = ?2, expires_at = ?2",
+        "INSERT INTO gcra (policy, tat, locked_until, expires_at) VALUES (?1, ?2, 0, ?2) ON CONFLICT(policy) DO UPDATE SET tat = ?2, locked_until = 0, expires_at = ?2",
         request.policy,
         newTat,
       );
       this.#scheduleCleanup(newTat);
     }
 
-    const used = newTat - now;
     return {
       allowed,
       limit: request.limit,
       windowSeconds: request.windowSeconds,
-      remaining: Math.max(0, Math.floor((windowMs - used) / interval + EPSILON_MS)),
+      remaining,
       resetSeconds: Math.ceil(used / 1000 - EPSILON_MS),
       retryAfterSeconds: allowed ? 0 : Math.max(1, Math.ceil((probe - now - windowMs) / 1000 - EPSILON_MS)),
     };

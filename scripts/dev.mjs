@@ -105,7 +105,7 @@ const child = spawn(
   },
 );
 for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => child.kill(signal));
-child.on("exit", (code) => process.exit(code ?? 0));
+child.on("exit", (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
 
 const base = `http://localhost:${port}`;
 if (await waitForHealth(base, child)) await seed(base);

@@ -16,6 +16,8 @@ export interface RatePolicy {
    * turn an outage into unlimited guesses).
    */
   readonly onUnavailable: "open" | "closed";
+  /** Taking the last unit locks the key for this long (see RateLimiter); absent for plain limits. */
+  readonly lockSeconds?: number;
 }
 
 const policy = (
@@ -23,7 +25,11 @@ const policy = (
   limit: number,
   windowSeconds: number,
   onUnavailable: RatePolicy["onUnavailable"],
-): RatePolicy => ({ name, limit, windowSeconds, onUnavailable });
+  lockSeconds?: number,
+): RatePolicy =>
+  lockSeconds
+    ? { name, limit, windowSeconds, onUnavailable, lockSeconds }
+    : { name, limit, windowSeconds, onUnavailable };
 
 /**
  * Default policies. Numbers follow OWASP ASVS 5.0 §6.3 (anti-automation on authentication),
@@ -36,7 +42,14 @@ export const DEFAULT_RATE_POLICIES = {
   "auth-register": policy("auth-register", 3, 60 * 60, "closed"),
   "auth-verify-email": policy("auth-verify-email", 5, 60 * 60, "closed"),
   "auth-reset": policy("auth-reset", 3, 60 * 60, "closed"),
-  "otp-verify": policy("otp-verify", 5, 15 * 60, "closed"),
+  // ASVS 6.5.5 / 6.3.1: 5 failed codes in 15 minutes lock OTP sign-in for that email for 15 minutes.
+  "otp-verify": policy("otp-verify", 5, 15 * 60, "closed", 15 * 60),
+  // After 3 failed logins for an address or an email within 15 minutes, a Turnstile challenge is
+  // required for login, register and otp/request (counted on failures only).
+  // Sign-in codes per email: stops a third party from flooding someone's inbox.
+  "otp-request": policy("otp-request", 5, 15 * 60, "closed"),
+  "challenge-ip": policy("challenge-ip", 3, 15 * 60, "closed"),
+  "challenge-email": policy("challenge-email", 3, 15 * 60, "closed"),
   "orders-user": policy("orders-user", 5, 60, "closed"),
   "orders-ip": policy("orders-ip", 10, 60, "closed"),
   posts: policy("posts", 10, 5 * 60, "open"),
@@ -106,4 +119,8 @@ export const LIMITS = {
   pageSizeMax: 100,
   /** Dev mailbox listing size. */
   devMailboxMax: 50,
+  /** ASVS 6.3 / 6.4: email verification links live 24 h, password reset links 1 h, sign-in codes 10 min. */
+  verifyEmailTtlSeconds: 24 * 60 * 60,
+  resetPasswordTtlSeconds: 60 * 60,
+  otpTtlSeconds: 10 * 60,
 } as const;

@@ -65,7 +65,13 @@ export async function consumeRate(
   try {
     const stub = namespace.getByName(key);
     decision = await Promise.race([
-      stub.consume({ policy: policy.name, limit: policy.limit, windowSeconds: policy.windowSeconds, cost }),
+      stub.consume({
+        policy: policy.name,
+        limit: policy.limit,
+        windowSeconds: policy.windowSeconds,
+        cost,
+        lockSeconds: policy.lockSeconds,
+      }),
       timeout,
     ]);
   } catch (error) {

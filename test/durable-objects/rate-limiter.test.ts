@@ -105,3 +105,45 @@ describe("RateLimiter (GCRA)", () => {
     expect(alarm).toBeGreaterThan(real + 3_000_000);
   });
 });
+
+describe("RateLimiter lockout", () => {
+  const otp = { policy: "otp", limit: 5, windowSeconds: 900, lockSeconds: 900 };
+
+  it("the 5th failure locks the key for 15 minutes; then the budget starts fresh", async () => {
+    const start = Date.UTC(2030, 3, 1);
+    vi.useFakeTimers({ now: start });
+    const stub = stubFor();
+    for (let i = 0; i < 4; i++) expect((await stub.consume(otp)).allowed).toBe(true);
+    expect(await stub.consume({ ...otp, cost: 0 })).toMatchObject({ allowed: true, remaining: 1 });
+    expect(await stub.consume(otp)).toMatchObject({ allowed: true, remaining: 0, resetSeconds: 900 });
+    expect(await stub.consume({ ...otp, cost: 0 })).toMatchObject({ allowed: false, retryAfterSeconds: 900 });
+    vi.setSystemTime(start + 899_000);
+    expect(await stub.consume({ ...otp, cost: 0 })).toMatchObject({ allowed: false, retryAfterSeconds: 1 });
+    vi.setSystemTime(start + 900_000);
+    expect(await stub.consume({ ...otp, cost: 0 })).toMatchObject({ allowed: true, remaining: 5 });
+  });
+});
+
+describe("RateLimiter storage schema", () => {
+  it("brings a table written by the first schema version forward, keeping its budgets", async () => {
+    const stub = stubFor();
+    await stub.ping();
+    await runInDurableObject(stub, (_i: RateLimiter, state) => {
+      state.storage.sql.exec("DROP TABLE gcra");
+      state.storage.sql.exec(
+        "CREATE TABLE gcra (policy TEXT PRIMARY KEY, tat REAL NOT NULL, expires_at REAL NOT NULL)",
+      );
+      state.storage.sql.exec("INSERT INTO gcra VALUES ('t', ?, ?)", Date.now() + 60_000, Date.now() + 60_000);
+      state.storage.sql.exec("DELETE FROM schema_version");
+    });
+    await evictDurableObject(stub);
+    expect((await stub.consume(policy)).allowed).toBe(false);
+    const columns = await runInDurableObject(stub, (_i: RateLimiter, state) =>
+      state.storage.sql
+        .exec<{ name: string }>("PRAGMA table_info(gcra)")
+        .toArray()
+        .map((c) => c.name),
+    );
+    expect(columns).toContain("locked_until");
+  });
+});
