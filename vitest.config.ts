@@ -12,6 +12,15 @@ export default defineConfig(async () => {
           bindings: {
             ENVIRONMENT: "test",
             HASH_PEPPER: "test-pepper-0123456789abcdef0123456789abcdef",
+            JWT_KEYS: JSON.stringify([
+              { kid: "test-current", secret: "test-jwt-current-0123456789abcdef0123456789" },
+              { kid: "test-previous", secret: "test-jwt-previous-0123456789abcdef012345678" },
+            ]),
+            COOKIE_SECRET: "test-cookie-0123456789abcdef0123456789abcdef",
+            // Cloudflare's documented "always passes" test secret; tests fake siteverify at fetch().
+            TURNSTILE_SECRET: "1x0000000000000000000000000000000AA",
+            // Cheap hashing keeps the suite fast; test/lib/password.test.ts runs the production cost.
+            PASSWORD_SCRYPT: "ln=10,r=8,p=1",
             CORS_ORIGINS: "https://app.gatehouse.test",
             TEST_MIGRATIONS: migrations,
           },

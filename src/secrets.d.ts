@@ -4,6 +4,13 @@
  */
 interface GatehouseSecrets {
   HASH_PEPPER?: string;
+  /** JSON: [{ "kid": "2026-11", "secret": "…" }, …]; the first signs, all verify. */
+  JWT_KEYS?: string;
+  COOKIE_SECRET?: string;
+  TURNSTILE_SECRET?: string;
+  PASSWORD_SCRYPT?: string;
+  SESSION_IDLE_SECONDS?: string;
+  SESSION_MAX_SECONDS?: string;
 }
 interface Env extends GatehouseSecrets {}
 declare namespace Cloudflare {

@@ -5,9 +5,15 @@
  */
 import { z } from "zod";
 import { randomToken } from "../lib/crypto";
+import type { ScryptParams } from "../lib/password";
 import { type RatePolicies, resolveRatePolicies } from "./limits";
 
 export type Environment = "development" | "test" | "production";
+
+export interface SigningKey {
+  kid: string;
+  secret: string;
+}
 
 export interface Config {
   environment: Environment;
@@ -17,13 +23,44 @@ export interface Config {
   ratePolicies: RatePolicies;
   /** HMAC key for hashing identifiers that must not be stored or logged raw (user ids, IPs, emails). */
   hashPepper: string;
+  /** Access-token keys: the first signs, all verify (rotation without logging anyone out). */
+  jwtKeys: readonly [SigningKey, ...SigningKey[]];
+  /** Signs CSRF tokens. */
+  cookieSecret: string;
+  /** Turnstile siteverify secret; null switches challenges off (development without a secret only). */
+  turnstileSecret: string | null;
+  passwordScrypt: ScryptParams;
+  sessionIdleSeconds: number;
+  sessionMaxSeconds: number;
 }
 
-/** Secrets: required in production, generated per isolate elsewhere. */
-const SECRET_KEYS = ["HASH_PEPPER"] as const;
-type SecretKey = (typeof SECRET_KEYS)[number];
+const secretString = z.string().min(32, "must be at least 32 characters");
+const jwtKeys = z
+  .string()
+  .transform((raw, ctx) => {
+    try {
+      return JSON.parse(raw) as unknown;
+    } catch {
+      ctx.addIssue({ code: "custom", message: "must be JSON" });
+      return z.NEVER;
+    }
+  })
+  .pipe(
+    z
+      .array(z.object({ kid: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/), secret: secretString }).strict())
+      .min(1)
+      .max(5),
+  );
 
-const secret = z.string().min(32, "must be at least 32 characters");
+/** Each secret: its schema, and how development makes one when it is missing. */
+const SECRETS = {
+  HASH_PEPPER: { schema: secretString, generate: () => randomToken(32) },
+  JWT_KEYS: { schema: jwtKeys, generate: () => JSON.stringify([{ kid: "dev", secret: randomToken(32) }]) },
+  COOKIE_SECRET: { schema: secretString, generate: () => randomToken(32) },
+  // Cloudflare's documented test secrets are shorter than 32 characters, so only non-empty is checked.
+  TURNSTILE_SECRET: { schema: z.string().min(1), generate: null },
+} as const;
+type SecretKey = keyof typeof SECRETS;
 
 const originList = z
   .string()
@@ -52,10 +89,26 @@ const originList = z
     return origins;
   });
 
+const scryptParams = z
+  .string()
+  .regex(/^ln=\d{1,2},r=\d{1,2},p=\d{1,2}$/, 'must look like "ln=17,r=8,p=1"')
+  .transform((raw) => {
+    const [logN, r, p] = raw.split(",").map((part) => Number(part.split("=")[1]));
+    return { logN: logN as number, r: r as number, p: p as number };
+  })
+  .refine((p) => p.logN >= 10 && p.logN <= 20 && p.r >= 1 && p.r <= 32 && p.p >= 1 && p.p <= 16, "out of range");
+
+const seconds = (fallback: number, max: number) => z.coerce.number().int().positive().max(max).default(fallback);
+
 const varsSchema = z.object({
   ENVIRONMENT: z.enum(["development", "test", "production"]).default("production"),
   CORS_ORIGINS: originList,
   RATE_LIMITS: z.string().optional(),
+  // OWASP Password Storage Cheat Sheet: scrypt N=2^17, r=8, p=1. Tests lower it (see vitest.config.ts).
+  PASSWORD_SCRYPT: scryptParams.default({ logN: 17, r: 8, p: 1 }),
+  // ASVS 7.3.1 idle timeout (30 min) and 7.3.2 absolute lifetime (30 days).
+  SESSION_IDLE_SECONDS: seconds(30 * 60, 7 * 24 * 3600),
+  SESSION_MAX_SECONDS: seconds(30 * 24 * 3600, 365 * 24 * 3600),
 });
 
 export class ConfigError extends Error {
@@ -68,6 +121,30 @@ export class ConfigError extends Error {
 
 /** Generated secrets live for the isolate: stable across requests, never persisted. */
 const generatedSecrets = new Map<SecretKey, string>();
+
+function readSecrets(env: Record<string, unknown>, isProduction: boolean) {
+  const bad: string[] = [];
+  const values: Partial<Record<SecretKey, unknown>> = {};
+  for (const key of Object.keys(SECRETS) as SecretKey[]) {
+    const spec = SECRETS[key];
+    let raw = env[key];
+    if ((raw === undefined || raw === "") && !isProduction) {
+      if (!spec.generate) continue;
+      raw = generatedSecrets.get(key) ?? spec.generate();
+      generatedSecrets.set(key, raw as string);
+    }
+    const parsed = spec.schema.safeParse(raw);
+    if (parsed.success) values[key] = parsed.data;
+    else bad.push(key);
+  }
+  if (bad.length > 0) throw new ConfigError(bad);
+  return values as {
+    HASH_PEPPER: string;
+    JWT_KEYS: [SigningKey, ...SigningKey[]];
+    COOKIE_SECRET: string;
+    TURNSTILE_SECRET?: string;
+  };
+}
 
 function parse(env: Record<string, unknown>): Config {
   const vars = varsSchema.safeParse(env);
@@ -83,26 +160,7 @@ function parse(env: Record<string, unknown>): Config {
   } catch {
     throw new ConfigError(["RATE_LIMITS"]);
   }
-
-  const bad: string[] = [];
-  const secrets = {} as Record<SecretKey, string>;
-  for (const key of SECRET_KEYS) {
-    const value = env[key];
-    const parsed = secret.safeParse(value);
-    if (parsed.success) {
-      secrets[key] = parsed.data;
-    } else if (!isProduction && (value === undefined || value === "")) {
-      let generated = generatedSecrets.get(key);
-      if (!generated) {
-        generated = randomToken(32);
-        generatedSecrets.set(key, generated);
-      }
-      secrets[key] = generated;
-    } else {
-      bad.push(key);
-    }
-  }
-  if (bad.length > 0) throw new ConfigError(bad);
+  const secrets = readSecrets(env, isProduction);
 
   return {
     environment,
@@ -110,6 +168,12 @@ function parse(env: Record<string, unknown>): Config {
     corsOrigins: vars.data.CORS_ORIGINS,
     ratePolicies,
     hashPepper: secrets.HASH_PEPPER,
+    jwtKeys: secrets.JWT_KEYS,
+    cookieSecret: secrets.COOKIE_SECRET,
+    turnstileSecret: secrets.TURNSTILE_SECRET ?? null,
+    passwordScrypt: vars.data.PASSWORD_SCRYPT,
+    sessionIdleSeconds: vars.data.SESSION_IDLE_SECONDS,
+    sessionMaxSeconds: vars.data.SESSION_MAX_SECONDS,
   };
 }
 

@@ -76,3 +76,91 @@ export const devMailbox = sqliteTable(
   },
   (t) => [index("dev_mailbox_to_created").on(t.to, t.createdAt)],
 );
+
+/** A sign-in: the refresh-token family. Revoking it ends every token issued under it. */
+export const sessions = sqliteTable(
+  "sessions",
+  {
+    id: text("id").primaryKey(),
+    userId: text("user_id").notNull(),
+    /** How the session was opened: "password" or "otp". */
+    method: text("method").notNull(),
+    createdAt: integer("created_at").notNull(),
+    /** Last refresh or authenticated request (written at most once a minute): the idle timeout. */
+    lastUsedAt: integer("last_used_at").notNull(),
+    /** Absolute lifetime end. */
+    expiresAt: integer("expires_at").notNull(),
+    revokedAt: integer("revoked_at"),
+    /** "logout", "password-reset", "token-reuse", "idle", … */
+    revokeReason: text("revoke_reason"),
+    userAgent: text("user_agent"),
+    ipHash: text("ip_hash"),
+  },
+  (t) => [index("sessions_user").on(t.userId)],
+);
+
+/** Opaque refresh tokens, stored as SHA-256; each use rotates to a new row and marks this one used. */
+export const refreshTokens = sqliteTable(
+  "refresh_tokens",
+  {
+    tokenHash: text("token_hash").primaryKey(),
+    sessionId: text("session_id").notNull(),
+    createdAt: integer("created_at").notNull(),
+    /** Set when rotated; presenting a used token again is reuse and revokes the session. */
+    usedAt: integer("used_at"),
+    /** Hash of the token this one was rotated to: written with used_at, and the successor's insert is conditioned on it. */
+    rotatedTo: text("rotated_to"),
+  },
+  (t) => [index("refresh_tokens_session").on(t.sessionId)],
+);
+
+/** Single-use email tokens (verification, password reset), stored as SHA-256. */
+export const emailTokens = sqliteTable(
+  "email_tokens",
+  {
+    tokenHash: text("token_hash").primaryKey(),
+    userId: text("user_id").notNull(),
+    purpose: text("purpose", { enum: ["verify-email", "reset-password"] }).notNull(),
+    createdAt: integer("created_at").notNull(),
+    expiresAt: integer("expires_at").notNull(),
+    /** Set when used or superseded by a newer token for the same purpose. */
+    usedAt: integer("used_at"),
+    /**
+     * Random marker written by the request that consumed the token; the statements that act on the
+     * consumption are conditioned on it, so a racing second use can never apply them twice.
+     */
+    consumedBy: text("consumed_by"),
+  },
+  (t) => [index("email_tokens_user_purpose").on(t.userId, t.purpose)],
+);
+
+/** The one live sign-in code per email (a new request replaces it), stored as HMAC. */
+export const otpCodes = sqliteTable("otp_codes", {
+  email: text("email").primaryKey(),
+  codeHash: text("code_hash").notNull(),
+  createdAt: integer("created_at").notNull(),
+  expiresAt: integer("expires_at").notNull(),
+});
+
+/**
+ * Transactional outbox for email: written in the same batch as the change that causes the email;
+ * delivery (queue consumer, retries, dead letters) reads from here.
+ */
+export const emailOutbox = sqliteTable(
+  "email_outbox",
+  {
+    id: text("id").primaryKey(),
+    to: text("to").notNull(),
+    template: text("template").notNull(),
+    subject: text("subject").notNull(),
+    text: text("text").notNull(),
+    html: text("html").notNull(),
+    status: text("status", { enum: ["pending", "sent", "failed", "dead"] })
+      .notNull()
+      .default("pending"),
+    attempts: integer("attempts").notNull().default(0),
+    createdAt: integer("created_at").notNull(),
+    sentAt: integer("sent_at"),
+  },
+  (t) => [index("email_outbox_status_created").on(t.status, t.createdAt)],
+);

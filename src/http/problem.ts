@@ -14,6 +14,12 @@ const PROBLEMS: Record<ErrorCode, { status: ContentfulStatusCode; title: string 
   "validation-failed": { status: 400, title: "Your request is not valid" },
   "malformed-json": { status: 400, title: "The request body is not valid JSON" },
   unauthorized: { status: 401, title: "Authentication required" },
+  "invalid-credentials": { status: 401, title: "Sign-in failed" },
+  "weak-password": { status: 400, title: "Password does not meet the policy" },
+  "invalid-or-expired": { status: 400, title: "Link or token is invalid or expired" },
+  locked: { status: 423, title: "Temporarily locked" },
+  "email-not-verified": { status: 403, title: "Email address not verified" },
+  "challenge-required": { status: 403, title: "Human verification required" },
   forbidden: { status: 403, title: "Forbidden" },
   "csrf-failed": { status: 403, title: "Cross-site request refused" },
   "not-found": { status: 404, title: "Not found" },
@@ -74,7 +80,9 @@ export function problem(
 }
 
 export function domainErrorResponse(c: Context, error: DomainError): Response {
-  return problem(c, error.code, error.detail, error.extensions);
+  const retryAfter = error.extensions.retryAfter;
+  const headers: Record<string, string> = typeof retryAfter === "number" ? { "Retry-After": String(retryAfter) } : {};
+  return problem(c, error.code, error.detail, error.extensions, headers);
 }
 
 export { DomainError };

@@ -1,0 +1,44 @@
+/**
+ * Email outbox: an email is a row written in the same D1 batch as the change that causes it, so it
+ * is never sent for a change that did not happen and never lost for one that did. Delivery reads the
+ * outbox. Outside production the row is mirrored into dev_mailbox for GET /dev/mailbox.
+ */
+import type { Config } from "../../config";
+import { randomId } from "../../lib/crypto";
+import { type EmailTemplate, renderEmail } from "./templates";
+
+export interface EmailStatementsOptions {
+  /** Only insert when this SQL condition (with its bindings) holds inside the batch. */
+  onlyIf?: { sql: string; bindings: unknown[] };
+}
+
+export function emailStatements(
+  db: D1Database,
+  config: Config,
+  to: string,
+  message: EmailTemplate,
+  now: number,
+  options: EmailStatementsOptions = {},
+): D1PreparedStatement[] {
+  const { subject, text, html } = renderEmail(message);
+  const where = options.onlyIf ? ` WHERE ${options.onlyIf.sql}` : "";
+  const extra = options.onlyIf?.bindings ?? [];
+  const statements = [
+    db
+      .prepare(
+        `INSERT INTO email_outbox (id, "to", template, subject, text, html, status, attempts, created_at)
+         SELECT ?, ?, ?, ?, ?, ?, 'pending', 0, ?${where}`,
+      )
+      .bind(randomId(), to, message.template, subject, text, html, now, ...extra),
+  ];
+  if (!config.isProduction) {
+    statements.push(
+      db
+        .prepare(
+          `INSERT INTO dev_mailbox (id, "to", subject, text, html, template, created_at) SELECT ?, ?, ?, ?, ?, ?, ?${where}`,
+        )
+        .bind(randomId(), to, subject, text, html, message.template, now, ...extra),
+    );
+  }
+  return statements;
+}

@@ -1,0 +1,83 @@
+/**
+ * Email templates: subject, plain text and HTML for each message the platform sends. Every value
+ * interpolated into HTML is escaped; links are built by callers from validated parts only.
+ */
+
+export type EmailTemplate =
+  | { template: "verify-email"; name: string; link: string }
+  | { template: "register-existing"; name: string; loginLink: string; resetLink: string }
+  | { template: "reset-password"; name: string; link: string }
+  | { template: "password-changed"; name: string }
+  | { template: "otp-code"; code: string; minutes: number };
+
+export interface RenderedEmail {
+  subject: string;
+  text: string;
+  html: string;
+}
+
+const ESCAPES: Record<string, string> = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
+export function escapeHtml(value: string): string {
+  return value.replace(/[&<>"']/g, (ch) => ESCAPES[ch] as string);
+}
+
+function page(paragraphs: string[]): string {
+  return `<!doctype html><html><body style="font-family:sans-serif">${paragraphs.map((p) => `<p>${p}</p>`).join("")}</body></html>`;
+}
+
+const link = (href: string, label: string) => `<a href="${escapeHtml(href)}">${escapeHtml(label)}</a>`;
+
+export function renderEmail(message: EmailTemplate): RenderedEmail {
+  switch (message.template) {
+    case "verify-email":
+      return {
+        subject: "Verify your email for Gatehouse",
+        text: `Hi ${message.name},\n\nConfirm your email address by opening this link (valid for 24 hours):\n${message.link}\n\nIf you did not sign up, ignore this email.`,
+        html: page([
+          `Hi ${escapeHtml(message.name)},`,
+          `Confirm your email address (the link is valid for 24 hours): ${link(message.link, "verify my email")}`,
+          "If you did not sign up, ignore this email.",
+        ]),
+      };
+    case "register-existing":
+      return {
+        subject: "Someone tried to sign up with your email",
+        text: `Hi ${message.name},\n\nSomeone (perhaps you) tried to create a Gatehouse account with this email address, which already has one.\nSign in: ${message.loginLink}\nForgot your password? ${message.resetLink}\n\nIf it was not you, you can ignore this email.`,
+        html: page([
+          `Hi ${escapeHtml(message.name)},`,
+          "Someone (perhaps you) tried to create a Gatehouse account with this email address, which already has one.",
+          `${link(message.loginLink, "Sign in")} · ${link(message.resetLink, "Reset your password")}`,
+          "If it was not you, you can ignore this email.",
+        ]),
+      };
+    case "reset-password":
+      return {
+        subject: "Reset your Gatehouse password",
+        text: `Hi ${message.name},\n\nChoose a new password with this link (valid for 1 hour, usable once):\n${message.link}\n\nIf you did not ask for this, ignore this email; your password is unchanged.`,
+        html: page([
+          `Hi ${escapeHtml(message.name)},`,
+          `Choose a new password (the link is valid for 1 hour, usable once): ${link(message.link, "reset my password")}`,
+          "If you did not ask for this, ignore this email; your password is unchanged.",
+        ]),
+      };
+    case "password-changed":
+      return {
+        subject: "Your Gatehouse password was changed",
+        text: `Hi ${message.name},\n\nYour password was just changed and every device was signed out.\nIf this was not you, reset your password at once and contact support.`,
+        html: page([
+          `Hi ${escapeHtml(message.name)},`,
+          "Your password was just changed and every device was signed out.",
+          "If this was not you, reset your password at once and contact support.",
+        ]),
+      };
+    case "otp-code":
+      return {
+        subject: `Your Gatehouse sign-in code: ${message.code}`,
+        text: `Your sign-in code is ${message.code}. It is valid for ${message.minutes} minutes and can be used once.\nIf you did not ask for it, ignore this email.`,
+        html: page([
+          `Your sign-in code is <strong>${escapeHtml(message.code)}</strong>.`,
+          `It is valid for ${message.minutes} minutes and can be used once. If you did not ask for it, ignore this email.`,
+        ]),
+      };
+  }
+}
