@@ -7,6 +7,8 @@ import { OpenAPIHono } from "@hono/zod-openapi";
 import { HTTPException } from "hono/http-exception";
 import { methodNotAllowed } from "hono/method-not-allowed";
 import type { AppEnv } from "./context";
+import { userAuthenticators } from "./features/auth/authenticators";
+import { authRoutes } from "./features/auth/routes";
 import { devRoutes } from "./features/dev/routes";
 import { docsRoutes } from "./features/docs/routes";
 import { healthRoutes } from "./features/health/routes";
@@ -71,12 +73,13 @@ export function createApp(options: AppOptions = {}): OpenAPIHono<AppEnv> {
   );
 
   // 7–8: who is calling, and whether a cookie-borne request really comes from our pages.
-  app.use(authenticate(options.authenticators ?? []));
+  app.use(authenticate(options.authenticators ?? userAuthenticators));
   app.use(csrf());
 
   // 9: zod validation happens per route through the OpenAPI route definitions.
   app.route("/", healthRoutes);
   app.route("/", metaRoutes(API_VERSION));
+  app.route("/", authRoutes);
   app.route("/", docsRoutes);
   app.route("/dev", devRoutes);
 

@@ -11,6 +11,7 @@ interface GatehouseSecrets {
   PASSWORD_SCRYPT?: string;
   SESSION_IDLE_SECONDS?: string;
   SESSION_MAX_SECONDS?: string;
+  PUBLIC_URL?: string;
 }
 interface Env extends GatehouseSecrets {}
 declare namespace Cloudflare {

@@ -32,6 +32,11 @@ export interface Config {
   passwordScrypt: ScryptParams;
   sessionIdleSeconds: number;
   sessionMaxSeconds: number;
+  /**
+   * Origin used in links inside emails. Set it in production so links never depend on the request's
+   * Host; when unset, the request origin is used (local development).
+   */
+  publicUrl: string | null;
 }
 
 const secretString = z.string().min(32, "must be at least 32 characters");
@@ -109,6 +114,20 @@ const varsSchema = z.object({
   // ASVS 7.3.1 idle timeout (30 min) and 7.3.2 absolute lifetime (30 days).
   SESSION_IDLE_SECONDS: seconds(30 * 60, 7 * 24 * 3600),
   SESSION_MAX_SECONDS: seconds(30 * 24 * 3600, 365 * 24 * 3600),
+  PUBLIC_URL: z
+    .string()
+    .optional()
+    .transform((raw, ctx) => {
+      if (!raw) return null;
+      try {
+        const url = new URL(raw);
+        if (!/^https?:$/.test(url.protocol)) throw new Error("scheme");
+        return url.origin;
+      } catch {
+        ctx.addIssue({ code: "custom", message: "must be an http(s) origin" });
+        return z.NEVER;
+      }
+    }),
 });
 
 export class ConfigError extends Error {
@@ -174,6 +193,7 @@ function parse(env: Record<string, unknown>): Config {
     passwordScrypt: vars.data.PASSWORD_SCRYPT,
     sessionIdleSeconds: vars.data.SESSION_IDLE_SECONDS,
     sessionMaxSeconds: vars.data.SESSION_MAX_SECONDS,
+    publicUrl: vars.data.PUBLIC_URL,
   };
 }
 

@@ -58,9 +58,19 @@ describe("auth hook", () => {
   });
 });
 
-describe("CSRF for cookie-authenticated requests", () => {
-  const token = "csrf-token-0123456789abcdef";
+describe("CSRF for cookie-authenticated requests", async () => {
+  const { issueCsrfToken } = await import("../../src/http/csrf");
+  const token = await issueCsrfToken("test-cookie-0123456789abcdef0123456789abcdef");
   const cookie = `sid=u1; __Host-csrf=${token}`;
+
+  it("a cookie and header that match but were not signed by us are refused", async () => {
+    const forged = "attacker-chosen.value";
+    const res = await send("/api/v1/things", {
+      method: "POST",
+      headers: { Cookie: `sid=u1; __Host-csrf=${forged}`, Origin: "https://gatehouse.test", "X-CSRF-Token": forged },
+    });
+    expect(res.status).toBe(403);
+  });
 
   it("same-origin cookie POST with the double-submit token passes", async () => {
     const res = await send("/api/v1/things", {
@@ -91,7 +101,7 @@ describe("CSRF for cookie-authenticated requests", () => {
     ["no Origin and cross-site fetch metadata", { "Sec-Fetch-Site": "cross-site", "X-CSRF-Token": token }],
     ["no Origin, no fetch metadata", { "X-CSRF-Token": token }],
     ["missing token header", { Origin: "https://gatehouse.test" }],
-    ["wrong token", { Origin: "https://gatehouse.test", "X-CSRF-Token": "csrf-token-0123456789abcdeX" }],
+    ["wrong token", { Origin: "https://gatehouse.test", "X-CSRF-Token": `${token.slice(0, -1)}X` }],
   ])("refuses a cookie POST with %s: 403 csrf-failed", async (_name, headers) => {
     const res = await send("/api/v1/things", { method: "POST", headers: { Cookie: cookie, ...headers } });
     expect(res.status).toBe(403);

@@ -90,7 +90,7 @@ describe("access log", () => {
     app.get("/api/v1/things/:id", (c) => c.json({ id: c.req.param("id") }));
     await app.request(
       "/api/v1/things/secret-id-123?token=abc",
-      { headers: { Authorization: "Bearer sk_live_abc", Cookie: "session=xyz", "CF-Connecting-IP": "192.0.2.7" } },
+      { headers: { Authorization: "Basic sk_live_abc", Cookie: "session=xyz", "CF-Connecting-IP": "192.0.2.7" } },
       env,
     );
     const requestLines = lines.filter((l) => l.includes('"msg":"request"'));

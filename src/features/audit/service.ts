@@ -23,16 +23,24 @@ export async function ipHash(config: Config, ip: string | null): Promise<string 
   return ip ? (await hmacHex(config.hashPepper, ipKey(ip))).slice(0, 32) : null;
 }
 
+export interface Condition {
+  sql: string;
+  bindings: unknown[];
+}
+
+/** The audit insert as a statement, to batch with the change it records (optionally conditional). */
 export async function auditStatement(
   db: D1Database,
   config: Config,
   meta: RequestMeta,
   entry: AuditEntry,
   now = Date.now(),
+  onlyIf?: Condition,
 ): Promise<D1PreparedStatement> {
   return db
     .prepare(
-      "INSERT INTO audit_log (id, at, user_id, action, outcome, ip_hash, user_agent, request_id, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+      `INSERT INTO audit_log (id, at, user_id, action, outcome, ip_hash, user_agent, request_id, detail)
+       SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?${onlyIf ? ` WHERE ${onlyIf.sql}` : ""}`,
     )
     .bind(
       randomId(),
@@ -44,6 +52,7 @@ export async function auditStatement(
       meta.userAgent?.slice(0, 512) ?? null,
       meta.requestId,
       JSON.stringify(entry.detail ?? {}),
+      ...(onlyIf?.bindings ?? []),
     );
 }
 

@@ -152,16 +152,6 @@ export async function revokeSession(db: D1Database, sessionId: string, reason: s
   await revokeStatement(db, sessionId, reason, now).run();
 }
 
-/** Revokes every session of a user and bumps the epoch, so outstanding access tokens die at once. */
-export function revokeAllStatements(db: D1Database, userId: string, reason: string, now = Date.now()) {
-  return [
-    db.prepare("UPDATE users SET session_epoch = session_epoch + 1, updated_at = ? WHERE id = ?").bind(now, userId),
-    db
-      .prepare("UPDATE sessions SET revoked_at = ?, revoke_reason = ? WHERE user_id = ? AND revoked_at IS NULL")
-      .bind(now, reason, userId),
-  ];
-}
-
 export interface ActiveSession {
   userId: string;
   roles: string[];

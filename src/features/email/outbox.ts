@@ -5,11 +5,12 @@
  */
 import type { Config } from "../../config";
 import { randomId } from "../../lib/crypto";
+import type { Condition } from "../audit/service";
 import { type EmailTemplate, renderEmail } from "./templates";
 
 export interface EmailStatementsOptions {
   /** Only insert when this SQL condition (with its bindings) holds inside the batch. */
-  onlyIf?: { sql: string; bindings: unknown[] };
+  onlyIf?: Condition;
 }
 
 export function emailStatements(
