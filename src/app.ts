@@ -11,8 +11,10 @@ import { userAuthenticators } from "./features/auth/authenticators";
 import { authRoutes } from "./features/auth/routes";
 import { devRoutes } from "./features/dev/routes";
 import { docsRoutes } from "./features/docs/routes";
+import { eventRoutes } from "./features/events/routes";
 import { healthRoutes } from "./features/health/routes";
 import { metaRoutes } from "./features/meta/routes";
+import { orderRoutes } from "./features/orders/routes";
 import { accessLog } from "./http/access-log";
 import { type Authenticator, authenticate } from "./http/auth";
 import { bodyLimit } from "./http/body-limit";
@@ -80,6 +82,8 @@ export function createApp(options: AppOptions = {}): OpenAPIHono<AppEnv> {
   app.route("/", healthRoutes);
   app.route("/", metaRoutes(API_VERSION));
   app.route("/", authRoutes);
+  app.route("/", eventRoutes);
+  app.route("/", orderRoutes);
   app.route("/", docsRoutes);
   app.route("/dev", devRoutes);
 

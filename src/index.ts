@@ -5,6 +5,7 @@
 import { scheduled } from "../queues/scheduled";
 import { createApp } from "./app";
 
+export { EventInventory } from "../durable-objects/event-inventory";
 export { RateLimiter } from "../durable-objects/rate-limiter";
 
 const app = createApp();

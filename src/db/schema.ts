@@ -4,7 +4,7 @@
  * docs/storage.md describes every table.
  */
 import { sql } from "drizzle-orm";
-import { index, integer, primaryKey, sqliteTable, text } from "drizzle-orm/sqlite-core";
+import { index, integer, primaryKey, real, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 
 export const users = sqliteTable("users", {
   id: text("id").primaryKey(),
@@ -163,4 +163,87 @@ export const emailOutbox = sqliteTable(
     sentAt: integer("sent_at"),
   },
   (t) => [index("email_outbox_status_created").on(t.status, t.createdAt)],
+);
+
+/** Events: the source of truth for what an event is; its inventory lives in its EventInventory object. */
+export const events = sqliteTable(
+  "events",
+  {
+    id: text("id").primaryKey(),
+    hostId: text("host_id").notNull(),
+    title: text("title").notNull(),
+    /** Sanitised HTML (allowlist), never raw input. */
+    description: text("description").notNull().default(""),
+    startsAt: integer("starts_at").notNull(),
+    endsAt: integer("ends_at").notNull(),
+    timezone: text("timezone").notNull(),
+    venueName: text("venue_name").notNull(),
+    venueAddress: text("venue_address").notNull(),
+    lat: real("lat").notNull(),
+    lng: real("lng").notNull(),
+    capacity: integer("capacity").notNull(),
+    /** Minor units; 0 = free. */
+    price: integer("price").notNull(),
+    currency: text("currency").notNull(),
+    perUserLimit: integer("per_user_limit").notNull(),
+    /** Null start = opens on publish; null end = until the event starts. */
+    salesStartAt: integer("sales_start_at"),
+    salesEndAt: integer("sales_end_at"),
+    checkInOpensAt: integer("check_in_opens_at").notNull(),
+    checkInClosesAt: integer("check_in_closes_at").notNull(),
+    coverMediaId: text("cover_media_id"),
+    status: text("status", { enum: ["draft", "published", "cancelled"] }).notNull(),
+    /** Optimistic concurrency: every edit sends the version it read. */
+    version: integer("version").notNull(),
+    createdAt: integer("created_at").notNull(),
+    updatedAt: integer("updated_at").notNull(),
+    publishedAt: integer("published_at"),
+    cancelledAt: integer("cancelled_at"),
+  },
+  (t) => [
+    index("events_status_starts").on(t.status, t.startsAt, t.id),
+    index("events_host").on(t.hostId, t.createdAt),
+    index("events_geo").on(t.status, t.lat, t.lng),
+  ],
+);
+
+/** Read model of orders, projected from EventInventory (guarded by projection_seq). */
+export const orders = sqliteTable(
+  "orders",
+  {
+    id: text("id").primaryKey(),
+    eventId: text("event_id").notNull(),
+    userId: text("user_id").notNull(),
+    status: text("status", { enum: ["held", "confirmed", "released", "expired", "cancelled"] }).notNull(),
+    quantity: integer("quantity").notNull(),
+    amount: integer("amount").notNull(),
+    currency: text("currency").notNull(),
+    holdExpiresAt: integer("hold_expires_at"),
+    paymentRef: text("payment_ref"),
+    createdAt: integer("created_at").notNull(),
+    updatedAt: integer("updated_at").notNull(),
+    projectionSeq: integer("projection_seq").notNull(),
+  },
+  (t) => [index("orders_user").on(t.userId, t.createdAt), index("orders_event_status").on(t.eventId, t.status)],
+);
+
+/** Read model of tickets, projected from EventInventory (guarded by projection_seq). */
+export const tickets = sqliteTable(
+  "tickets",
+  {
+    id: text("id").primaryKey(),
+    eventId: text("event_id").notNull(),
+    orderId: text("order_id").notNull(),
+    userId: text("user_id").notNull(),
+    serial: integer("serial").notNull(),
+    status: text("status", { enum: ["active", "void", "redeemed"] }).notNull(),
+    redeemedAt: integer("redeemed_at"),
+    createdAt: integer("created_at").notNull(),
+    projectionSeq: integer("projection_seq").notNull(),
+  },
+  (t) => [
+    index("tickets_user").on(t.userId, t.createdAt),
+    index("tickets_event_status").on(t.eventId, t.status),
+    uniqueIndex("tickets_event_serial").on(t.eventId, t.serial),
+  ],
 );

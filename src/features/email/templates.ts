@@ -8,7 +8,16 @@ export type EmailTemplate =
   | { template: "register-existing"; name: string; loginLink: string; resetLink: string }
   | { template: "reset-password"; name: string; link: string }
   | { template: "password-changed"; name: string }
-  | { template: "otp-code"; code: string; minutes: number };
+  | { template: "otp-code"; code: string; minutes: number }
+  | {
+      template: "order-confirmed";
+      name: string;
+      eventTitle: string;
+      startsAt: string;
+      serials: number[];
+      ticketsLink: string;
+    }
+  | { template: "event-cancelled"; name: string; eventTitle: string; paid: boolean };
 
 export interface RenderedEmail {
   subject: string;
@@ -68,6 +77,30 @@ export function renderEmail(message: EmailTemplate): RenderedEmail {
           `Hi ${escapeHtml(message.name)},`,
           "Your password was just changed and every device was signed out.",
           "If this was not you, reset your password at once and contact support.",
+        ]),
+      };
+    case "order-confirmed": {
+      const count = message.serials.length;
+      const numbers = message.serials.map((n) => `#${n}`).join(", ");
+      return {
+        subject: `Your ticket${count > 1 ? "s" : ""} for ${message.eventTitle}`,
+        text: `Hi ${message.name},\n\nYou're going to ${message.eventTitle} on ${message.startsAt} (UTC).\nTicket${count > 1 ? "s" : ""}: ${numbers}\nYour QR code is in your tickets: ${message.ticketsLink}`,
+        html: page([
+          `Hi ${escapeHtml(message.name)},`,
+          `You're going to <strong>${escapeHtml(message.eventTitle)}</strong> on ${escapeHtml(message.startsAt)} (UTC).`,
+          `Ticket${count > 1 ? "s" : ""}: ${escapeHtml(numbers)}`,
+          `Your QR code is in ${link(message.ticketsLink, "your tickets")}.`,
+        ]),
+      };
+    }
+    case "event-cancelled":
+      return {
+        subject: `Cancelled: ${message.eventTitle}`,
+        text: `Hi ${message.name},\n\n${message.eventTitle} has been cancelled by its host and your tickets are void.${message.paid ? "\nYour payment will be refunded to the original payment method." : ""}`,
+        html: page([
+          `Hi ${escapeHtml(message.name)},`,
+          `<strong>${escapeHtml(message.eventTitle)}</strong> has been cancelled by its host and your tickets are void.`,
+          ...(message.paid ? ["Your payment will be refunded to the original payment method."] : []),
         ]),
       };
     case "otp-code":

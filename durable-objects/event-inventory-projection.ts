@@ -1,0 +1,143 @@
+/**
+ * Turns EventInventory outbox rows into idempotent D1 statements: orders and tickets are upserted
+ * only when the row's outbox sequence is newer than what D1 holds (a replay or a late retry never
+ * overwrites newer state), and emails are inserted once by their deterministic id.
+ */
+import { renderEmail } from "../src/features/email/templates";
+
+export type InventoryOutboxRow = {
+  seq: number;
+  kind: "order" | "ticket" | "email";
+  payload: string;
+};
+
+interface OrderPayload {
+  id: string;
+  eventId: string;
+  userId: string;
+  status: string;
+  quantity: number;
+  amount: number;
+  currency: string;
+  holdExpiresAt: number | null;
+  paymentRef: string | null;
+  createdAt: number;
+  updatedAt: number;
+}
+
+interface TicketPayload {
+  id: string;
+  eventId: string;
+  orderId: string;
+  userId: string;
+  serial: number;
+  status: string;
+  createdAt: number;
+}
+
+interface EmailPayload {
+  id: string;
+  to: string;
+  template: "order-confirmed" | "event-cancelled";
+  data: Record<string, unknown>;
+}
+
+function emailStatements(db: D1Database, row: InventoryOutboxRow, email: EmailPayload, mirror: boolean) {
+  const d = email.data;
+  const rendered =
+    email.template === "order-confirmed"
+      ? renderEmail({
+          template: "order-confirmed",
+          name: String(d.name ?? ""),
+          eventTitle: String(d.eventTitle ?? ""),
+          startsAt: new Date(Number(d.startsAt)).toISOString(),
+          serials: (d.serials as number[]) ?? [],
+          ticketsLink: "/me/tickets",
+        })
+      : renderEmail({
+          template: "event-cancelled",
+          name: String(d.name ?? ""),
+          eventTitle: String(d.eventTitle ?? ""),
+          paid: d.paid === true,
+        });
+  const created = Date.now();
+  const statements = [
+    db
+      .prepare(
+        `INSERT INTO email_outbox (id, "to", template, subject, text, html, status, attempts, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?) ON CONFLICT (id) DO NOTHING`,
+      )
+      .bind(email.id, email.to, email.template, rendered.subject, rendered.text, rendered.html, created),
+  ];
+  if (mirror) {
+    statements.push(
+      db
+        .prepare(
+          `INSERT INTO dev_mailbox (id, "to", subject, text, html, template, created_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+        )
+        .bind(
+          `${email.id}:${row.seq}`,
+          email.to,
+          rendered.subject,
+          rendered.text,
+          rendered.html,
+          email.template,
+          created,
+        ),
+    );
+  }
+  return statements;
+}
+
+export function projectionStatements(
+  db: D1Database,
+  rows: readonly InventoryOutboxRow[],
+  options: { mirrorDevMailbox: boolean },
+): D1PreparedStatement[] {
+  const statements: D1PreparedStatement[] = [];
+  for (const row of rows) {
+    if (row.kind === "order") {
+      const o = JSON.parse(row.payload) as OrderPayload;
+      statements.push(
+        db
+          .prepare(
+            `INSERT INTO orders (id, event_id, user_id, status, quantity, amount, currency, hold_expires_at, payment_ref, created_at, updated_at, projection_seq)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (id) DO UPDATE SET status = excluded.status, hold_expires_at = excluded.hold_expires_at,
+               payment_ref = excluded.payment_ref, updated_at = excluded.updated_at, projection_seq = excluded.projection_seq
+             WHERE excluded.projection_seq > orders.projection_seq`,
+          )
+          .bind(
+            o.id,
+            o.eventId,
+            o.userId,
+            o.status,
+            o.quantity,
+            o.amount,
+            o.currency,
+            o.holdExpiresAt,
+            o.paymentRef,
+            o.createdAt,
+            o.updatedAt,
+            row.seq,
+          ),
+      );
+    } else if (row.kind === "ticket") {
+      const t = JSON.parse(row.payload) as TicketPayload;
+      statements.push(
+        db
+          .prepare(
+            `INSERT INTO tickets (id, event_id, order_id, user_id, serial, status, created_at, projection_seq)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (id) DO UPDATE SET status = excluded.status, projection_seq = excluded.projection_seq
+             WHERE excluded.projection_seq > tickets.projection_seq`,
+          )
+          .bind(t.id, t.eventId, t.orderId, t.userId, t.serial, t.status, t.createdAt, row.seq),
+      );
+    } else {
+      statements.push(...emailStatements(db, row, JSON.parse(row.payload) as EmailPayload, options.mirrorDevMailbox));
+    }
+  }
+  return statements;
+}

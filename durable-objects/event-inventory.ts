@@ -1,0 +1,661 @@
+/**
+ * EventInventory: one object per event, the only place where its capacity, holds, tickets and (later)
+ * redemptions change (ASVS 2.3.4, 15.4.2). Every decision is made and written inside one
+ * `transactionSync`, with no await in between, so concurrent buyers are strictly serialised by the
+ * object's input gate and can never oversell.
+ *
+ * D1 is a read model of what happens here. Each state change writes outbox rows in the same
+ * transaction; the outbox is pushed to D1 right after (idempotent upserts guarded by a projection
+ * sequence, so replays are harmless) and retried from the alarm until D1 has it.
+ */
+import { DurableObject } from "cloudflare:workers";
+import { type InventoryOutboxRow, projectionStatements } from "./event-inventory-projection";
+
+export type EventStatus = "draft" | "published" | "cancelled";
+
+/** What the object needs to know about its event, copied from D1 on every change. */
+export interface EventSnapshot {
+  eventId: string;
+  version: number;
+  status: EventStatus;
+  title: string;
+  capacity: number;
+  perUserLimit: number;
+  price: number;
+  currency: string;
+  startsAt: number;
+  endsAt: number;
+  salesStartAt: number | null;
+  salesEndAt: number | null;
+  checkInOpensAt: number;
+  checkInClosesAt: number;
+}
+
+export type InventoryErrorCode =
+  | "sold-out"
+  | "limit-exceeded"
+  | "already-registered"
+  | "not-on-sale"
+  | "event-started"
+  | "hold-expired"
+  | "order-not-found"
+  | "already-paid"
+  | "invalid-transition"
+  | "capacity-below-sold"
+  | "not-configured";
+
+export type InventoryResult<T> = { ok: true; value: T } | { ok: false; code: InventoryErrorCode; detail: string };
+
+export type OrderStatus = "held" | "confirmed" | "released" | "expired" | "cancelled";
+
+export interface InventoryOrder {
+  id: string;
+  eventId: string;
+  userId: string;
+  status: OrderStatus;
+  quantity: number;
+  amount: number;
+  currency: string;
+  holdExpiresAt: number | null;
+  paymentRef: string | null;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export type TicketStatus = "active" | "void" | "redeemed";
+
+export interface InventoryTicket {
+  id: string;
+  eventId: string;
+  orderId: string;
+  userId: string;
+  serial: number;
+  status: TicketStatus;
+  createdAt: number;
+}
+
+export interface Availability {
+  capacity: number;
+  sold: number;
+  held: number;
+  remaining: number;
+  checkedIn: number;
+}
+
+export interface HoldRequest {
+  orderId: string;
+  userId: string;
+  quantity: number;
+  ttlMs: number;
+  /** Recipient of the order confirmation email. */
+  contact: { email: string; name: string };
+  /** The event as the caller read it from D1: adopted when newer than the object's copy. */
+  snapshot: EventSnapshot;
+}
+
+export interface ConfirmRequest {
+  orderId: string;
+  paymentRef?: string;
+}
+
+export interface OrderWithTickets {
+  order: InventoryOrder;
+  tickets: InventoryTicket[];
+}
+
+/** Outbox rows pushed per D1 batch: well under D1's per-batch statement and size limits. */
+const OUTBOX_BATCH = 100;
+/** Retry schedule for a failed push, from the alarm: 1 s, 5 s, 30 s, then every 2 min. */
+const PUSH_RETRY_MS = [1_000, 5_000, 30_000, 120_000];
+
+type OrderRow = {
+  id: string;
+  user_id: string;
+  status: OrderStatus;
+  quantity: number;
+  amount: number;
+  currency: string;
+  hold_expires_at: number | null;
+  payment_ref: string | null;
+  contact: string;
+  created_at: number;
+  updated_at: number;
+};
+
+type TicketRow = {
+  id: string;
+  order_id: string;
+  user_id: string;
+  serial: number;
+  status: TicketStatus;
+  created_at: number;
+};
+
+const ok = <T>(value: T): InventoryResult<T> => ({ ok: true, value });
+const fail = <T>(code: InventoryErrorCode, detail: string): InventoryResult<T> => ({ ok: false, code, detail });
+
+function randomTicketId(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  let binary = "";
+  for (const b of bytes) binary += String.fromCharCode(b);
+  return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+export class EventInventory extends DurableObject<Env> {
+  #sql: SqlStorage;
+  #snapshot: EventSnapshot | null = null;
+  /** The push that will include every outbox row committed so far (shared by concurrent callers). */
+  #nextPush: Promise<void> | null = null;
+  #inflightPush: Promise<void> | null = null;
+  #pushFailures = 0;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.#sql = ctx.storage.sql;
+    ctx.blockConcurrencyWhile(async () => {
+      this.#migrate();
+      const row = this.#sql.exec<{ json: string }>("SELECT json FROM snapshot WHERE id = 1").toArray()[0];
+      this.#snapshot = row ? (JSON.parse(row.json) as EventSnapshot) : null;
+    });
+  }
+
+  #migrate(): void {
+    this.#sql.exec(`
+      CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS snapshot (id INTEGER PRIMARY KEY CHECK (id = 1), json TEXT NOT NULL, version INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS counters (id INTEGER PRIMARY KEY CHECK (id = 1), next_serial INTEGER NOT NULL, projection_seq INTEGER NOT NULL);
+      INSERT OR IGNORE INTO counters (id, next_serial, projection_seq) VALUES (1, 1, 0);
+      CREATE TABLE IF NOT EXISTS orders (
+        id TEXT PRIMARY KEY, user_id TEXT NOT NULL, status TEXT NOT NULL, quantity INTEGER NOT NULL,
+        amount INTEGER NOT NULL, currency TEXT NOT NULL, hold_expires_at INTEGER, payment_ref TEXT,
+        contact TEXT NOT NULL, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);
+      CREATE INDEX IF NOT EXISTS orders_user ON orders (user_id, status);
+      CREATE INDEX IF NOT EXISTS orders_held ON orders (status, hold_expires_at);
+      CREATE TABLE IF NOT EXISTS tickets (
+        id TEXT PRIMARY KEY, order_id TEXT NOT NULL, user_id TEXT NOT NULL, serial INTEGER NOT NULL UNIQUE,
+        status TEXT NOT NULL, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);
+      CREATE INDEX IF NOT EXISTS tickets_order ON tickets (order_id);
+      CREATE INDEX IF NOT EXISTS tickets_user ON tickets (user_id, status);
+      CREATE INDEX IF NOT EXISTS tickets_status ON tickets (status);
+      CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, payload TEXT NOT NULL, created_at INTEGER NOT NULL);
+    `);
+    const version =
+      this.#sql.exec<{ version: number }>("SELECT version FROM schema_version").toArray()[0]?.version ?? 0;
+    if (version < 1) {
+      this.#sql.exec("DELETE FROM schema_version");
+      this.#sql.exec("INSERT INTO schema_version (version) VALUES (1)");
+    }
+  }
+
+  // ---------------------------------------------------------------- RPC surface
+
+  /**
+   * Adopts the event as stored in D1. Older versions are ignored (a delayed call cannot roll the
+   * object back); a capacity below what is already sold or held is refused. Cancelling voids every
+   * ticket and releases every hold.
+   */
+  async configure(snapshot: EventSnapshot): Promise<InventoryResult<Availability>> {
+    const now = Date.now();
+    const result = this.ctx.storage.transactionSync(() => this.#adopt(snapshot, now));
+    if (result.ok) await this.#afterCommit();
+    return result;
+  }
+
+  async hold(request: HoldRequest): Promise<InventoryResult<OrderWithTickets>> {
+    const now = Date.now();
+    const result = this.ctx.storage.transactionSync((): InventoryResult<OrderWithTickets> => {
+      const existing = this.#order(request.orderId);
+      if (existing) return ok(this.#withTickets(existing));
+
+      const adopted = this.#adopt(request.snapshot, now);
+      if (!adopted.ok && adopted.code !== "capacity-below-sold") return adopted as InventoryResult<OrderWithTickets>;
+      const event = this.#snapshot;
+      if (!event) return fail("not-configured", "The event is not set up for sales.");
+      const gate = this.#salesGate(event, now);
+      if (gate) return gate;
+      if (!Number.isInteger(request.quantity) || request.quantity < 1) {
+        return fail("limit-exceeded", "Quantity must be at least 1.");
+      }
+
+      const owned = this.#ownedBy(request.userId, now);
+      if (event.perUserLimit === 1 && owned > 0) {
+        return fail("already-registered", "You already have a ticket for this event.");
+      }
+      if (owned + request.quantity > event.perUserLimit) {
+        return fail("limit-exceeded", `At most ${event.perUserLimit} ticket(s) per person; you have ${owned}.`);
+      }
+      const { remaining } = this.#availability(now);
+      if (request.quantity > remaining) {
+        return fail("sold-out", remaining === 0 ? "Sold out." : `Only ${remaining} ticket(s) left.`);
+      }
+
+      const expiresAt = now + request.ttlMs;
+      this.#sql.exec(
+        `INSERT INTO orders (id, user_id, status, quantity, amount, currency, hold_expires_at, contact, created_at, updated_at)
+         VALUES (?, ?, 'held', ?, ?, ?, ?, ?, ?, ?)`,
+        request.orderId,
+        request.userId,
+        request.quantity,
+        event.price * request.quantity,
+        event.currency,
+        expiresAt,
+        JSON.stringify(request.contact),
+        now,
+        now,
+      );
+      const order = this.#order(request.orderId) as OrderRow;
+      this.#emitOrder(order);
+      return ok({ order: this.#toOrder(order), tickets: [] });
+    });
+    if (result.ok) await this.#afterCommit();
+    return result;
+  }
+
+  /**
+   * Turns a hold into a sale and mints its tickets in the same transaction. A hold that already
+   * expired is honoured only if the capacity is still there (a late payment); otherwise the caller
+   * must refund — never an oversell.
+   */
+  async confirm(request: ConfirmRequest): Promise<InventoryResult<OrderWithTickets>> {
+    const now = Date.now();
+    const result = this.ctx.storage.transactionSync((): InventoryResult<OrderWithTickets> => {
+      const order = this.#order(request.orderId);
+      if (!order) return fail("order-not-found", "No such order.");
+      if (order.status === "confirmed") return ok(this.#withTickets(order));
+      if (order.status === "cancelled") return fail("invalid-transition", "The order was cancelled.");
+      const event = this.#snapshot;
+      if (!event || event.status === "cancelled") return fail("not-on-sale", "The event was cancelled.");
+
+      const lapsed = order.status !== "held" || (order.hold_expires_at ?? 0) <= now;
+      if (lapsed) {
+        // The hold no longer counts: take the capacity again if it is still free.
+        if (order.status === "held") this.#expireOrder(order, now);
+        if (order.quantity > this.#availability(now).remaining) {
+          return fail("hold-expired", "The hold expired and the tickets were taken.");
+        }
+      }
+
+      let serial = this.#sql
+        .exec<{ next_serial: number }>("SELECT next_serial FROM counters WHERE id = 1")
+        .one().next_serial;
+      for (let i = 0; i < order.quantity; i++) {
+        const ticketId = randomTicketId();
+        this.#sql.exec(
+          "INSERT INTO tickets (id, order_id, user_id, serial, status, created_at, updated_at) VALUES (?, ?, ?, ?, 'active', ?, ?)",
+          ticketId,
+          order.id,
+          order.user_id,
+          serial,
+          now,
+          now,
+        );
+        serial += 1;
+      }
+      this.#sql.exec("UPDATE counters SET next_serial = ? WHERE id = 1", serial);
+      this.#sql.exec(
+        "UPDATE orders SET status = 'confirmed', hold_expires_at = NULL, payment_ref = ?, updated_at = ? WHERE id = ?",
+        request.paymentRef ?? null,
+        now,
+        order.id,
+      );
+      const confirmed = this.#order(order.id) as OrderRow;
+      this.#emitOrder(confirmed);
+      const tickets = this.#ticketsOf(order.id);
+      for (const ticket of tickets) this.#emitTicket(ticket);
+      const contact = JSON.parse(confirmed.contact) as { email: string; name: string };
+      this.#emit("email", {
+        id: `order-confirmed:${order.id}`,
+        to: contact.email,
+        template: "order-confirmed",
+        data: {
+          name: contact.name,
+          eventId: event.eventId,
+          eventTitle: event.title,
+          startsAt: event.startsAt,
+          orderId: order.id,
+          serials: tickets.map((t) => t.serial),
+        },
+      });
+      return ok({ order: this.#toOrder(confirmed), tickets: tickets.map((t) => this.#toTicket(t)) });
+    });
+    if (result.ok) await this.#afterCommit();
+    return result;
+  }
+
+  /** Releases a pending hold (buyer cancelled, checkout expired). Confirmed orders are not holds. */
+  async release(request: { orderId: string; reason: string }): Promise<InventoryResult<InventoryOrder>> {
+    const now = Date.now();
+    const result = this.ctx.storage.transactionSync((): InventoryResult<InventoryOrder> => {
+      const order = this.#order(request.orderId);
+      if (!order) return fail("order-not-found", "No such order.");
+      if (order.status === "confirmed") return fail("already-paid", "The order is already confirmed.");
+      if (order.status === "held") {
+        this.#sql.exec("UPDATE orders SET status = 'released', updated_at = ? WHERE id = ?", now, order.id);
+        const released = this.#order(order.id) as OrderRow;
+        this.#emitOrder(released);
+        return ok(this.#toOrder(released));
+      }
+      return ok(this.#toOrder(order));
+    });
+    if (result.ok) await this.#afterCommit();
+    return result;
+  }
+
+  /**
+   * Voids the tickets of one confirmed order (an attendee giving back a free ticket): capacity
+   * returns at once. Paid orders go through refunds instead.
+   */
+  async voidTickets(request: { orderId: string; reason: string }): Promise<InventoryResult<OrderWithTickets>> {
+    const now = Date.now();
+    const result = this.ctx.storage.transactionSync((): InventoryResult<OrderWithTickets> => {
+      const order = this.#order(request.orderId);
+      if (!order) return fail("order-not-found", "No such order.");
+      if (order.status === "cancelled") return ok(this.#withTickets(order));
+      if (order.status !== "confirmed") return fail("invalid-transition", "Only a confirmed order has tickets.");
+      if (order.amount > 0) return fail("already-paid", "Paid tickets are refunded, not voided.");
+      this.#voidOrder(order, now);
+      return ok(this.#withTickets(this.#order(order.id) as OrderRow));
+    });
+    if (result.ok) await this.#afterCommit();
+    return result;
+  }
+
+  /** Live counts; `sold + held + remaining = capacity` always holds. */
+  stats(): Availability {
+    return this.#availability(Date.now());
+  }
+
+  getOrder(orderId: string): OrderWithTickets | null {
+    const order = this.#order(orderId);
+    return order ? this.#withTickets(order) : null;
+  }
+
+  /** Pushes every pending outbox row to D1 now; resolves once D1 has them (or rejects). */
+  async sync(): Promise<{ pending: number }> {
+    await this.#push();
+    return { pending: this.#outboxSize() };
+  }
+
+  /** Expires lapsed holds, retries the outbox push, and re-arms for whichever comes next. */
+  override async alarm(): Promise<void> {
+    const now = Date.now();
+    this.ctx.storage.transactionSync(() => {
+      const lapsed = this.#sql
+        .exec<OrderRow>("SELECT * FROM orders WHERE status = 'held' AND hold_expires_at <= ?", now)
+        .toArray();
+      for (const order of lapsed) this.#expireOrder(order, now);
+    });
+    try {
+      await this.#push();
+    } catch {
+      // #push re-armed the alarm with backoff.
+    }
+    await this.#arm();
+  }
+
+  // ---------------------------------------------------------------- decisions (inside transactions)
+
+  #adopt(snapshot: EventSnapshot, now: number): InventoryResult<Availability> {
+    const current = this.#snapshot;
+    if (current && snapshot.version < current.version) return ok(this.#availability(now));
+    const availability = this.#availability(now);
+    if (snapshot.status !== "cancelled" && snapshot.capacity < availability.sold + availability.held) {
+      return fail(
+        "capacity-below-sold",
+        `Capacity cannot drop below the ${availability.sold} sold and ${availability.held} held ticket(s).`,
+      );
+    }
+    this.#sql.exec(
+      "INSERT INTO snapshot (id, json, version) VALUES (1, ?, ?) ON CONFLICT (id) DO UPDATE SET json = excluded.json, version = excluded.version",
+      JSON.stringify(snapshot),
+      snapshot.version,
+    );
+    this.#snapshot = snapshot;
+    if (snapshot.status === "cancelled" && current?.status !== "cancelled") this.#cancelEverything(now);
+    return ok(this.#availability(now));
+  }
+
+  #salesGate(event: EventSnapshot, now: number): InventoryResult<never> | null {
+    if (event.status !== "published") return fail("not-on-sale", "The event is not on sale.");
+    if (now >= event.startsAt) return fail("event-started", "The event has already started.");
+    if (event.salesStartAt !== null && now < event.salesStartAt)
+      return fail("not-on-sale", "Sales have not opened yet.");
+    if (event.salesEndAt !== null && now >= event.salesEndAt) return fail("not-on-sale", "Sales have closed.");
+    return null;
+  }
+
+  /** Tickets the user holds or has bought (active or used) plus their unexpired holds. */
+  #ownedBy(userId: string, now: number): number {
+    const tickets = this.#sql
+      .exec<{ n: number }>(
+        "SELECT COUNT(*) AS n FROM tickets WHERE user_id = ? AND status IN ('active', 'redeemed')",
+        userId,
+      )
+      .one().n;
+    const held = this.#sql
+      .exec<{ n: number | null }>(
+        "SELECT SUM(quantity) AS n FROM orders WHERE user_id = ? AND status = 'held' AND hold_expires_at > ?",
+        userId,
+        now,
+      )
+      .one().n;
+    return tickets + (held ?? 0);
+  }
+
+  /** Computed from sold tickets and unexpired holds, so an expired hold frees capacity before cleanup. */
+  #availability(now: number): Availability {
+    const capacity = this.#snapshot?.capacity ?? 0;
+    const counts = this.#sql
+      .exec<{ sold: number; checked_in: number }>(
+        "SELECT COUNT(*) AS sold, COALESCE(SUM(status = 'redeemed'), 0) AS checked_in FROM tickets WHERE status IN ('active', 'redeemed')",
+      )
+      .one();
+    const held =
+      this.#sql
+        .exec<{ n: number | null }>(
+          "SELECT SUM(quantity) AS n FROM orders WHERE status = 'held' AND hold_expires_at > ?",
+          now,
+        )
+        .one().n ?? 0;
+    return {
+      capacity,
+      sold: counts.sold,
+      held,
+      remaining: Math.max(0, capacity - counts.sold - held),
+      checkedIn: counts.checked_in,
+    };
+  }
+
+  #expireOrder(order: OrderRow, now: number): void {
+    this.#sql.exec(
+      "UPDATE orders SET status = 'expired', updated_at = ? WHERE id = ? AND status = 'held'",
+      now,
+      order.id,
+    );
+    this.#emitOrder(this.#order(order.id) as OrderRow);
+  }
+
+  #voidOrder(order: OrderRow, now: number): void {
+    this.#sql.exec(
+      "UPDATE tickets SET status = 'void', updated_at = ? WHERE order_id = ? AND status = 'active'",
+      now,
+      order.id,
+    );
+    this.#sql.exec("UPDATE orders SET status = 'cancelled', updated_at = ? WHERE id = ?", now, order.id);
+    this.#emitOrder(this.#order(order.id) as OrderRow);
+    for (const ticket of this.#ticketsOf(order.id)) this.#emitTicket(ticket);
+  }
+
+  #cancelEverything(now: number): void {
+    const held = this.#sql.exec<OrderRow>("SELECT * FROM orders WHERE status = 'held'").toArray();
+    for (const order of held) {
+      this.#sql.exec("UPDATE orders SET status = 'released', updated_at = ? WHERE id = ?", now, order.id);
+      this.#emitOrder(this.#order(order.id) as OrderRow);
+    }
+    const event = this.#snapshot;
+    const confirmed = this.#sql.exec<OrderRow>("SELECT * FROM orders WHERE status = 'confirmed'").toArray();
+    for (const order of confirmed) {
+      this.#sql.exec(
+        "UPDATE tickets SET status = 'void', updated_at = ? WHERE order_id = ? AND status = 'active'",
+        now,
+        order.id,
+      );
+      for (const ticket of this.#ticketsOf(order.id)) this.#emitTicket(ticket);
+      const contact = JSON.parse(order.contact) as { email: string; name: string };
+      this.#emit("email", {
+        id: `event-cancelled:${order.id}`,
+        to: contact.email,
+        template: "event-cancelled",
+        data: {
+          name: contact.name,
+          eventId: event?.eventId,
+          eventTitle: event?.title,
+          orderId: order.id,
+          paid: order.amount > 0,
+        },
+      });
+      // Paid orders stay "confirmed" here: the refund (payments) moves them on.
+      if (order.amount === 0) {
+        this.#sql.exec("UPDATE orders SET status = 'cancelled', updated_at = ? WHERE id = ?", now, order.id);
+        this.#emitOrder(this.#order(order.id) as OrderRow);
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- rows and outbox
+
+  #order(id: string): OrderRow | null {
+    return this.#sql.exec<OrderRow>("SELECT * FROM orders WHERE id = ?", id).toArray()[0] ?? null;
+  }
+
+  #ticketsOf(orderId: string): TicketRow[] {
+    return this.#sql.exec<TicketRow>("SELECT * FROM tickets WHERE order_id = ? ORDER BY serial", orderId).toArray();
+  }
+
+  #withTickets(order: OrderRow): OrderWithTickets {
+    return { order: this.#toOrder(order), tickets: this.#ticketsOf(order.id).map((t) => this.#toTicket(t)) };
+  }
+
+  #toOrder(row: OrderRow): InventoryOrder {
+    return {
+      id: row.id,
+      eventId: this.#snapshot?.eventId ?? "",
+      userId: row.user_id,
+      status: row.status,
+      quantity: row.quantity,
+      amount: row.amount,
+      currency: row.currency,
+      holdExpiresAt: row.hold_expires_at,
+      paymentRef: row.payment_ref,
+      createdAt: row.created_at,
+      updatedAt: row.updated_at,
+    };
+  }
+
+  #toTicket(row: TicketRow): InventoryTicket {
+    return {
+      id: row.id,
+      eventId: this.#snapshot?.eventId ?? "",
+      orderId: row.order_id,
+      userId: row.user_id,
+      serial: row.serial,
+      status: row.status,
+      createdAt: row.created_at,
+    };
+  }
+
+  #emitOrder(row: OrderRow): void {
+    this.#emit("order", this.#toOrder(row));
+  }
+
+  #emitTicket(row: TicketRow): void {
+    this.#emit("ticket", this.#toTicket(row));
+  }
+
+  /** Appends an outbox row; `seq` orders projections so a replay never overwrites newer state. */
+  #emit(kind: InventoryOutboxRow["kind"], payload: unknown): void {
+    this.#sql.exec(
+      "INSERT INTO outbox (kind, payload, created_at) VALUES (?, ?, ?)",
+      kind,
+      JSON.stringify(payload),
+      Date.now(),
+    );
+  }
+
+  #outboxSize(): number {
+    return this.#sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM outbox").one().n;
+  }
+
+  /**
+   * After a committed change: push the outbox so the caller reads its own write from D1, and arm the
+   * alarm (hold expiry, push retry). A failed push does not fail the call: the state is committed
+   * here, and the alarm retries until D1 has it.
+   */
+  async #afterCommit(): Promise<void> {
+    try {
+      await this.#push();
+    } catch {
+      // #drain armed a retry.
+    }
+    await this.#arm();
+  }
+
+  /**
+   * Pushes outbox rows to D1. Concurrent callers share one push: a caller that arrives while a push
+   * is running waits for the next one, which starts after it and includes every row committed so far.
+   */
+  #push(): Promise<void> {
+    if (this.#nextPush) return this.#nextPush;
+    const previous = this.#inflightPush ?? Promise.resolve();
+    // .then runs after this assignment, so #nextPush is set before the push can clear it.
+    const next: Promise<void> = previous
+      .catch(() => undefined)
+      .then(() => {
+        if (this.#nextPush === next) this.#nextPush = null;
+        const run = this.#drain();
+        this.#inflightPush = run;
+        return run.finally(() => {
+          if (this.#inflightPush === run) this.#inflightPush = null;
+        });
+      });
+    this.#nextPush = next;
+    return next;
+  }
+
+  async #drain(): Promise<void> {
+    const production = this.env.ENVIRONMENT === "production";
+    for (;;) {
+      const rows = this.#sql
+        .exec<InventoryOutboxRow>("SELECT seq, kind, payload FROM outbox ORDER BY seq LIMIT ?", OUTBOX_BATCH)
+        .toArray();
+      if (rows.length === 0) {
+        this.#pushFailures = 0;
+        return;
+      }
+      try {
+        await this.env.DB.batch(projectionStatements(this.env.DB, rows, { mirrorDevMailbox: !production }));
+      } catch (error) {
+        this.#pushFailures += 1;
+        const delay = PUSH_RETRY_MS[Math.min(this.#pushFailures - 1, PUSH_RETRY_MS.length - 1)] as number;
+        await this.#arm(Date.now() + delay);
+        throw error;
+      }
+      const last = rows[rows.length - 1] as InventoryOutboxRow;
+      this.#sql.exec("DELETE FROM outbox WHERE seq <= ?", last.seq);
+    }
+  }
+
+  /** The alarm fires at the earliest of: the next hold expiry, an outbox retry. */
+  async #arm(retryAt?: number): Promise<void> {
+    const nextHold = this.#sql
+      .exec<{ at: number | null }>("SELECT MIN(hold_expires_at) AS at FROM orders WHERE status = 'held'")
+      .one().at;
+    const candidates = [nextHold, retryAt, this.#outboxSize() > 0 ? Date.now() + 5_000 : null].filter(
+      (v): v is number => typeof v === "number",
+    );
+    if (candidates.length === 0) return;
+    const at = Math.min(...candidates);
+    const current = await this.ctx.storage.getAlarm();
+    if (current === null || current > at || current < Date.now()) await this.ctx.storage.setAlarm(at);
+  }
+}

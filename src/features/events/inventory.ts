@@ -1,0 +1,29 @@
+/**
+ * The Worker's side of EventInventory: the stub for an event, and the one mapping from the object's
+ * result codes to domain errors.
+ */
+import type { EventInventory, InventoryErrorCode, InventoryResult } from "../../../durable-objects/event-inventory";
+import { DomainError, type ErrorCode } from "../../lib/errors";
+
+export function inventoryOf(ns: DurableObjectNamespace<EventInventory>, eventId: string) {
+  return ns.getByName(eventId);
+}
+
+const ERROR_CODES: Record<InventoryErrorCode, ErrorCode> = {
+  "sold-out": "sold-out",
+  "limit-exceeded": "limit-exceeded",
+  "already-registered": "already-registered",
+  "not-on-sale": "not-on-sale",
+  "event-started": "event-started",
+  "hold-expired": "hold-expired",
+  "order-not-found": "not-found",
+  "already-paid": "already-paid",
+  "invalid-transition": "invalid-transition",
+  "capacity-below-sold": "capacity-below-sold",
+  "not-configured": "not-on-sale",
+};
+
+export function unwrap<T>(result: InventoryResult<T>): T {
+  if (result.ok) return result.value;
+  throw new DomainError(ERROR_CODES[result.code], result.detail);
+}

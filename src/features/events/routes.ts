@@ -1,0 +1,145 @@
+/** HTTP for events: host lifecycle (create, edit, publish, cancel), public reads, host analytics. */
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import type { AppContext, AppEnv } from "../../context";
+import { requireAuth } from "../../http/auth";
+import { body, json, problems } from "../../http/openapi";
+import { rateLimit } from "../../http/rate-limit";
+import { DomainError } from "../../lib/errors";
+import { eventAnalytics } from "./analytics";
+import { CreateEventBody, EventListSchema, EventSchema, ListEventsQuery, UpdateEventBody } from "./schema";
+import * as events from "./service";
+
+const tags = ["Events"];
+const IdParam = z.object({ id: z.string().min(1).max(64) });
+
+export function eventsDeps(c: AppContext): events.EventsDeps {
+  return { db: c.env.DB, inventory: c.env.EVENT_INVENTORY };
+}
+
+function caller(c: AppContext): events.Caller {
+  const principal = c.get("principal");
+  if (principal?.kind !== "user") throw new DomainError("unauthorized", "Sign in to continue.");
+  return { id: principal.id, roles: principal.roles };
+}
+
+const hostWrite = () => [
+  requireAuth({ kind: "user" }),
+  rateLimit({ policy: "dashboard-write", key: (c) => `user:${c.get("principal")?.id}` }),
+];
+
+const createEventRoute = createRoute({
+  method: "post",
+  path: "/api/v1/events",
+  tags,
+  summary: "Create an event (draft)",
+  security: [{ bearer: [] }],
+  middleware: hostWrite(),
+  request: body(CreateEventBody),
+  responses: { 201: json(EventSchema, "The event"), ...problems([400, "validation-failed"], [403, "not a host"]) },
+});
+
+const updateEventRoute = createRoute({
+  method: "patch",
+  path: "/api/v1/events/{id}",
+  tags,
+  summary: "Edit an event (send the version you read)",
+  security: [{ bearer: [] }],
+  middleware: hostWrite(),
+  request: { params: IdParam, ...body(UpdateEventBody) },
+  responses: {
+    200: json(EventSchema, "The edited event"),
+    ...problems(
+      [400, "validation-failed"],
+      [403, "not the host"],
+      [404, "not-found"],
+      [409, "version-conflict, capacity-below-sold, invalid-transition"],
+    ),
+  },
+});
+
+const transition = (action: "publish" | "cancel", summary: string) =>
+  createRoute({
+    method: "post",
+    path: `/api/v1/events/{id}/${action}`,
+    tags,
+    summary,
+    security: [{ bearer: [] }],
+    middleware: hostWrite(),
+    request: { params: IdParam },
+    responses: {
+      200: json(EventSchema, "The event"),
+      ...problems([403, "not the host"], [404, "not-found"], [409, "invalid-transition"]),
+    },
+  });
+
+const getEventRoute = createRoute({
+  method: "get",
+  path: "/api/v1/events/{id}",
+  tags,
+  summary: "An event with live availability",
+  request: { params: IdParam },
+  responses: { 200: json(EventSchema, "The event"), ...problems([404, "not-found"]) },
+});
+
+const listEventsRoute = createRoute({
+  method: "get",
+  path: "/api/v1/events",
+  tags,
+  summary: "Published upcoming events (cursor pagination, optional ?near=lat,lng&radiusKm=)",
+  request: { query: ListEventsQuery },
+  responses: { 200: json(EventListSchema, "A page of events") },
+});
+
+const AnalyticsSchema = z
+  .object({
+    ticketCount: z.number().int(),
+    checkedInCount: z.number().int(),
+    revenue: z.number().int(),
+    currency: z.string(),
+    attendeesByDate: z.array(z.object({ date: z.string(), count: z.number().int() })),
+    checkInRate: z.number(),
+    generatedAt: z.string(),
+    stale: z.boolean(),
+  })
+  .openapi("EventAnalytics");
+
+const analyticsRoute = createRoute({
+  method: "get",
+  path: "/api/v1/events/{id}/analytics",
+  tags,
+  summary: "Sales and check-in figures for the host",
+  security: [{ bearer: [] }],
+  middleware: [requireAuth({ kind: "user" })] as const,
+  request: { params: IdParam },
+  responses: {
+    200: json(AnalyticsSchema, "Figures (stale: true when served from the last good answer)"),
+    ...problems([403, "not the host"], [404, "not-found"]),
+  },
+});
+
+export const eventRoutes = new OpenAPIHono<AppEnv>()
+  .openapi(createEventRoute, async (c) =>
+    c.json(await events.createEvent(eventsDeps(c), caller(c), c.req.valid("json")), 201),
+  )
+  .openapi(updateEventRoute, async (c) =>
+    c.json(await events.updateEvent(eventsDeps(c), caller(c), c.req.valid("param").id, c.req.valid("json")), 200),
+  )
+  .openapi(transition("publish", "Publish a draft"), async (c) =>
+    c.json(await events.publishEvent(eventsDeps(c), caller(c), c.req.valid("param").id), 200),
+  )
+  .openapi(transition("cancel", "Cancel the event (terminal; voids tickets, notifies attendees)"), async (c) =>
+    c.json(await events.cancelEvent(eventsDeps(c), caller(c), c.req.valid("param").id), 200),
+  )
+  .openapi(getEventRoute, async (c) => {
+    const principal = c.get("principal");
+    const viewer = principal?.kind === "user" ? { id: principal.id, roles: principal.roles } : null;
+    return c.json(await events.getEvent(eventsDeps(c), viewer, c.req.valid("param").id), 200);
+  })
+  .openapi(listEventsRoute, async (c) => {
+    c.header("Cache-Control", `public, max-age=${events.EVENT_CACHE_SECONDS}`);
+    return c.json(await events.listEvents(eventsDeps(c), c.req.valid("query")), 200);
+  })
+  .openapi(analyticsRoute, async (c) => {
+    const event = await events.ownedEvent(eventsDeps(c), caller(c), c.req.valid("param").id);
+    return c.json(await eventAnalytics(c.env.DB, event.id, event.currency), 200);
+  });

@@ -1,0 +1,467 @@
+/**
+ * Events: hosts create, edit, publish and cancel; anyone reads published ones. D1 holds the event;
+ * its EventInventory object gets a snapshot after every change. A capacity decrease goes to the
+ * object first, which refuses it below sold + held, so there is never a moment where D1 promises
+ * more than the object can honour.
+ */
+import type { EventInventory, EventSnapshot } from "../../../durable-objects/event-inventory";
+import { randomId } from "../../lib/crypto";
+import { DomainError } from "../../lib/errors";
+import { sanitizeDescription } from "../../lib/sanitize";
+import { inventoryOf, unwrap } from "./inventory";
+import { crossFieldErrors, type EventInput } from "./schema";
+
+export interface EventRow {
+  id: string;
+  host_id: string;
+  title: string;
+  description: string;
+  starts_at: number;
+  ends_at: number;
+  timezone: string;
+  venue_name: string;
+  venue_address: string;
+  lat: number;
+  lng: number;
+  capacity: number;
+  price: number;
+  currency: string;
+  per_user_limit: number;
+  sales_start_at: number | null;
+  sales_end_at: number | null;
+  check_in_opens_at: number;
+  check_in_closes_at: number;
+  cover_media_id: string | null;
+  status: "draft" | "published" | "cancelled";
+  version: number;
+  created_at: number;
+  updated_at: number;
+  published_at: number | null;
+  cancelled_at: number | null;
+}
+
+export interface EventsDeps {
+  db: D1Database;
+  inventory: DurableObjectNamespace<EventInventory>;
+  now?: number;
+}
+
+export interface Caller {
+  id: string;
+  roles: readonly string[];
+}
+
+/** Check-in opens 2 h before the start by default (doors), and closes when the event ends. */
+export const DEFAULT_CHECK_IN_LEAD_MS = 2 * 60 * 60 * 1000;
+export const DEFAULT_FREE_LIMIT = 1;
+export const DEFAULT_PAID_LIMIT = 10;
+/** Public event reads are cached this long; edits purge the local copy at once. */
+export const EVENT_CACHE_SECONDS = 10;
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+const ms = (value: string) => Date.parse(value);
+
+export function toApiEvent(row: EventRow) {
+  return {
+    id: row.id,
+    title: row.title,
+    description: row.description,
+    startsAt: iso(row.starts_at) as string,
+    endsAt: iso(row.ends_at) as string,
+    timezone: row.timezone,
+    venue: { name: row.venue_name, address: row.venue_address, lat: row.lat, lng: row.lng },
+    capacity: row.capacity,
+    price: row.price,
+    currency: row.currency,
+    perUserLimit: row.per_user_limit,
+    salesStartAt: iso(row.sales_start_at),
+    salesEndAt: iso(row.sales_end_at),
+    checkInOpensAt: iso(row.check_in_opens_at) as string,
+    checkInClosesAt: iso(row.check_in_closes_at) as string,
+    coverMediaId: row.cover_media_id,
+    status: row.status,
+    version: row.version,
+    hostId: row.host_id,
+  };
+}
+export type ApiEvent = ReturnType<typeof toApiEvent>;
+
+export function toSnapshot(row: EventRow): EventSnapshot {
+  return {
+    eventId: row.id,
+    version: row.version,
+    status: row.status,
+    title: row.title,
+    capacity: row.capacity,
+    perUserLimit: row.per_user_limit,
+    price: row.price,
+    currency: row.currency,
+    startsAt: row.starts_at,
+    endsAt: row.ends_at,
+    salesStartAt: row.sales_start_at,
+    salesEndAt: row.sales_end_at,
+    checkInOpensAt: row.check_in_opens_at,
+    checkInClosesAt: row.check_in_closes_at,
+  };
+}
+
+export function findEvent(db: D1Database, id: string): Promise<EventRow | null> {
+  return db.prepare("SELECT * FROM events WHERE id = ?").bind(id).first<EventRow>();
+}
+
+function assertValid(row: EventRow): void {
+  const errors = crossFieldErrors({
+    startsAt: row.starts_at,
+    endsAt: row.ends_at,
+    salesStartAt: row.sales_start_at,
+    salesEndAt: row.sales_end_at,
+    checkInOpensAt: row.check_in_opens_at,
+    checkInClosesAt: row.check_in_closes_at,
+    price: row.price,
+    currency: row.currency,
+  });
+  if (errors.length > 0) {
+    throw new DomainError("validation-failed", `${errors.length} field(s) are not valid.`, { errors, in: "json" });
+  }
+}
+
+/** Applies (partial) input over a row; fields absent from the input keep their value. */
+function merge(base: EventRow, input: Partial<EventInput>, now: number): EventRow {
+  const next: EventRow = { ...base, updated_at: now };
+  if (input.title !== undefined) next.title = input.title;
+  if (input.description !== undefined) next.description = sanitizeDescription(input.description);
+  if (input.startsAt !== undefined) next.starts_at = ms(input.startsAt);
+  if (input.endsAt !== undefined) next.ends_at = ms(input.endsAt);
+  if (input.timezone !== undefined) next.timezone = input.timezone;
+  if (input.venue !== undefined) {
+    next.venue_name = input.venue.name;
+    next.venue_address = input.venue.address;
+    next.lat = input.venue.lat;
+    next.lng = input.venue.lng;
+  }
+  if (input.capacity !== undefined) next.capacity = input.capacity;
+  if (input.price !== undefined) next.price = input.price;
+  if (input.currency !== undefined) next.currency = input.currency;
+  if (input.perUserLimit !== undefined) next.per_user_limit = input.perUserLimit;
+  if (input.salesStartAt !== undefined)
+    next.sales_start_at = input.salesStartAt === null ? null : ms(input.salesStartAt);
+  if (input.salesEndAt !== undefined) next.sales_end_at = input.salesEndAt === null ? null : ms(input.salesEndAt);
+  if (input.checkInOpensAt !== undefined) next.check_in_opens_at = ms(input.checkInOpensAt);
+  if (input.checkInClosesAt !== undefined) next.check_in_closes_at = ms(input.checkInClosesAt);
+  if (input.coverMediaId !== undefined) next.cover_media_id = input.coverMediaId;
+  return next;
+}
+
+export async function createEvent(deps: EventsDeps, host: Caller, input: EventInput): Promise<ApiEvent> {
+  if (!host.roles.includes("host")) throw new DomainError("forbidden", "Become a host to create events.");
+  const now = deps.now ?? Date.now();
+  const startsAt = ms(input.startsAt);
+  const endsAt = ms(input.endsAt);
+  const blank: EventRow = {
+    id: randomId(),
+    host_id: host.id,
+    title: "",
+    description: "",
+    starts_at: startsAt,
+    ends_at: endsAt,
+    timezone: input.timezone,
+    venue_name: "",
+    venue_address: "",
+    lat: 0,
+    lng: 0,
+    capacity: input.capacity,
+    price: input.price,
+    currency: input.currency,
+    per_user_limit: input.perUserLimit ?? (input.price === 0 ? DEFAULT_FREE_LIMIT : DEFAULT_PAID_LIMIT),
+    sales_start_at: null,
+    sales_end_at: null,
+    check_in_opens_at: startsAt - DEFAULT_CHECK_IN_LEAD_MS,
+    check_in_closes_at: endsAt,
+    cover_media_id: null,
+    status: "draft",
+    version: 1,
+    created_at: now,
+    updated_at: now,
+    published_at: null,
+    cancelled_at: null,
+  };
+  const row = merge(blank, input, now);
+  if (input.startsAt !== undefined && input.checkInOpensAt === undefined) {
+    row.check_in_opens_at = row.starts_at - DEFAULT_CHECK_IN_LEAD_MS;
+  }
+  if (input.checkInClosesAt === undefined) row.check_in_closes_at = row.ends_at;
+  assertValid(row);
+  if (row.starts_at <= now) {
+    throw new DomainError("validation-failed", "The event must start in the future.", {
+      errors: [{ path: "startsAt", message: "must be in the future" }],
+    });
+  }
+  await deps.db
+    .prepare(
+      `INSERT INTO events (id, host_id, title, description, starts_at, ends_at, timezone, venue_name, venue_address, lat, lng,
+        capacity, price, currency, per_user_limit, sales_start_at, sales_end_at, check_in_opens_at, check_in_closes_at,
+        cover_media_id, status, version, created_at, updated_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'draft', 1, ?, ?)`,
+    )
+    .bind(
+      row.id,
+      row.host_id,
+      row.title,
+      row.description,
+      row.starts_at,
+      row.ends_at,
+      row.timezone,
+      row.venue_name,
+      row.venue_address,
+      row.lat,
+      row.lng,
+      row.capacity,
+      row.price,
+      row.currency,
+      row.per_user_limit,
+      row.sales_start_at,
+      row.sales_end_at,
+      row.check_in_opens_at,
+      row.check_in_closes_at,
+      row.cover_media_id,
+      row.created_at,
+      row.updated_at,
+    )
+    .run();
+  await configureInventory(deps, row);
+  return toApiEvent(row);
+}
+
+/** The owner's event, or 404 for anyone else's draft (no existence oracle) and 403 for a public one. */
+export async function ownedEvent(deps: EventsDeps, caller: Caller, id: string): Promise<EventRow> {
+  const row = await findEvent(deps.db, id);
+  if (!row || (row.host_id !== caller.id && row.status === "draft")) {
+    throw new DomainError("not-found", "No such event.");
+  }
+  if (row.host_id !== caller.id) throw new DomainError("forbidden", "Only the event's host can do this.");
+  return row;
+}
+
+async function configureInventory(deps: EventsDeps, row: EventRow): Promise<void> {
+  unwrap(await inventoryOf(deps.inventory, row.id).configure(toSnapshot(row)));
+}
+
+/** Writes the new row if nobody else wrote since `expected`; returns false on a lost race. */
+async function writeIfVersion(db: D1Database, row: EventRow, expected: number): Promise<boolean> {
+  const result = await db
+    .prepare(
+      `UPDATE events SET title = ?, description = ?, starts_at = ?, ends_at = ?, timezone = ?, venue_name = ?, venue_address = ?,
+        lat = ?, lng = ?, capacity = ?, price = ?, currency = ?, per_user_limit = ?, sales_start_at = ?, sales_end_at = ?,
+        check_in_opens_at = ?, check_in_closes_at = ?, cover_media_id = ?, status = ?, version = ?, updated_at = ?,
+        published_at = ?, cancelled_at = ?
+       WHERE id = ? AND version = ?`,
+    )
+    .bind(
+      row.title,
+      row.description,
+      row.starts_at,
+      row.ends_at,
+      row.timezone,
+      row.venue_name,
+      row.venue_address,
+      row.lat,
+      row.lng,
+      row.capacity,
+      row.price,
+      row.currency,
+      row.per_user_limit,
+      row.sales_start_at,
+      row.sales_end_at,
+      row.check_in_opens_at,
+      row.check_in_closes_at,
+      row.cover_media_id,
+      row.status,
+      row.version,
+      row.updated_at,
+      row.published_at,
+      row.cancelled_at,
+      row.id,
+      expected,
+    )
+    .run();
+  return result.meta.changes === 1;
+}
+
+/**
+ * Commits a change: a capacity decrease is agreed with the inventory first; D1 is written only if
+ * the version is still the one read; the inventory then adopts the new snapshot. Losing the D1 race
+ * re-syncs the inventory from whatever D1 now holds.
+ */
+async function commit(deps: EventsDeps, before: EventRow, next: EventRow): Promise<EventRow> {
+  if (next.capacity < before.capacity) await configureInventory(deps, next);
+  if (!(await writeIfVersion(deps.db, next, before.version))) {
+    const current = await findEvent(deps.db, before.id);
+    if (current) await inventoryOf(deps.inventory, current.id).configure(toSnapshot(current));
+    throw new DomainError("version-conflict", "The event changed since you read it. Reload and retry.", {
+      currentVersion: current?.version,
+    });
+  }
+  await configureInventory(deps, next);
+  await purgeEventCache(next.id);
+  return next;
+}
+
+export async function updateEvent(
+  deps: EventsDeps,
+  caller: Caller,
+  id: string,
+  input: Partial<EventInput> & { version: number },
+): Promise<ApiEvent> {
+  const before = await ownedEvent(deps, caller, id);
+  if (before.status === "cancelled") throw new DomainError("invalid-transition", "A cancelled event cannot be edited.");
+  if (input.version !== before.version) {
+    throw new DomainError("version-conflict", "The event changed since you read it. Reload and retry.", {
+      currentVersion: before.version,
+    });
+  }
+  const now = deps.now ?? Date.now();
+  const next = merge(before, input, now);
+  next.version = before.version + 1;
+  assertValid(next);
+  return toApiEvent(await commit(deps, before, next));
+}
+
+export async function publishEvent(deps: EventsDeps, caller: Caller, id: string): Promise<ApiEvent> {
+  const before = await ownedEvent(deps, caller, id);
+  if (before.status !== "draft")
+    throw new DomainError("invalid-transition", `A ${before.status} event cannot be published.`);
+  const now = deps.now ?? Date.now();
+  if (before.starts_at <= now) throw new DomainError("invalid-transition", "The event has already started.");
+  const next: EventRow = {
+    ...before,
+    status: "published",
+    published_at: now,
+    updated_at: now,
+    version: before.version + 1,
+  };
+  return toApiEvent(await commit(deps, before, next));
+}
+
+/** Cancelling is terminal: the inventory voids every ticket and emails the attendees. */
+export async function cancelEvent(deps: EventsDeps, caller: Caller, id: string): Promise<ApiEvent> {
+  const before = await ownedEvent(deps, caller, id);
+  if (before.status === "cancelled") throw new DomainError("invalid-transition", "The event is already cancelled.");
+  const now = deps.now ?? Date.now();
+  const next: EventRow = {
+    ...before,
+    status: "cancelled",
+    cancelled_at: now,
+    updated_at: now,
+    version: before.version + 1,
+  };
+  return toApiEvent(await commit(deps, before, next));
+}
+
+const cacheKey = (id: string) => `https://cache.gatehouse.internal/events/${encodeURIComponent(id)}`;
+
+async function purgeEventCache(id: string): Promise<void> {
+  await caches.default.delete(cacheKey(id));
+}
+
+/** A public event (drafts only for their host) with live availability from its inventory. */
+export async function getEvent(deps: EventsDeps, caller: Caller | null, id: string) {
+  let row: EventRow | null = null;
+  const cached = await caches.default.match(cacheKey(id));
+  if (cached) row = (await cached.json()) as EventRow;
+  if (!row) {
+    row = await findEvent(deps.db, id);
+    if (row && row.status !== "draft") {
+      await caches.default.put(
+        cacheKey(id),
+        new Response(JSON.stringify(row), { headers: { "Cache-Control": `max-age=${EVENT_CACHE_SECONDS}` } }),
+      );
+    }
+  }
+  if (!row || (row.status === "draft" && row.host_id !== caller?.id))
+    throw new DomainError("not-found", "No such event.");
+  const stats = await inventoryOf(deps.inventory, id).stats();
+  return {
+    ...toApiEvent(row),
+    availability: { capacity: stats.capacity, sold: stats.sold, held: stats.held, remaining: stats.remaining },
+  };
+}
+
+interface Cursor {
+  s: number;
+  i: string;
+}
+
+function encodeCursor(c: Cursor): string {
+  return btoa(JSON.stringify(c)).replace(/=+$/, "");
+}
+
+function decodeCursor(raw: string): Cursor {
+  try {
+    const parsed = JSON.parse(atob(raw)) as Cursor;
+    if (typeof parsed.s === "number" && typeof parsed.i === "string") return parsed;
+  } catch {
+    // fall through
+  }
+  throw new DomainError("validation-failed", "The cursor is not valid.", {
+    errors: [{ path: "cursor", message: "not a cursor from this API" }],
+  });
+}
+
+const EARTH_RADIUS_KM = 6371;
+
+export function distanceKm(aLat: number, aLng: number, bLat: number, bLng: number): number {
+  const rad = Math.PI / 180;
+  const dLat = (bLat - aLat) * rad;
+  const dLng = (bLng - aLng) * rad;
+  const h = Math.sin(dLat / 2) ** 2 + Math.cos(aLat * rad) * Math.cos(bLat * rad) * Math.sin(dLng / 2) ** 2;
+  return 2 * EARTH_RADIUS_KM * Math.asin(Math.min(1, Math.sqrt(h)));
+}
+
+/**
+ * Published upcoming events by start time, keyset-paginated on (starts_at, id). `near` narrows by a
+ * bounding box in SQL and the exact great-circle distance here; a page may then hold fewer than
+ * `limit` items while `nextCursor` still continues the scan.
+ */
+export async function listEvents(
+  deps: EventsDeps,
+  query: { limit: number; cursor?: string; near?: string; radiusKm: number },
+) {
+  const now = deps.now ?? Date.now();
+  const where = ["status = 'published'", "starts_at > ?"];
+  const bindings: unknown[] = [now];
+  if (query.cursor) {
+    const c = decodeCursor(query.cursor);
+    where.push("(starts_at > ? OR (starts_at = ? AND id > ?))");
+    bindings.push(c.s, c.s, c.i);
+  }
+  let center: [number, number] | null = null;
+  if (query.near) {
+    const [lat, lng] = query.near.split(",").map(Number) as [number, number];
+    if (Math.abs(lat) > 90 || Math.abs(lng) > 180) {
+      throw new DomainError("validation-failed", "near is out of range.", {
+        errors: [{ path: "near", message: "lat must be within ±90 and lng within ±180" }],
+      });
+    }
+    center = [lat, lng];
+    const dLat = query.radiusKm / 111.32;
+    const dLng = query.radiusKm / (111.32 * Math.max(0.01, Math.cos((lat * Math.PI) / 180)));
+    where.push("lat BETWEEN ? AND ?");
+    bindings.push(lat - dLat, lat + dLat);
+    if (lng - dLng >= -180 && lng + dLng <= 180) {
+      where.push("lng BETWEEN ? AND ?");
+      bindings.push(lng - dLng, lng + dLng);
+    }
+  }
+  const rows = await deps.db
+    .prepare(`SELECT * FROM events WHERE ${where.join(" AND ")} ORDER BY starts_at, id LIMIT ?`)
+    .bind(...bindings, query.limit + 1)
+    .all<EventRow>();
+  const page = rows.results.slice(0, query.limit);
+  const more = rows.results.length > query.limit;
+  const last = page[page.length - 1];
+  const items = center ? page.filter((r) => distanceKm(center[0], center[1], r.lat, r.lng) <= query.radiusKm) : page;
+  return {
+    items: items.map(toApiEvent),
+    nextCursor: more && last ? encodeCursor({ s: last.starts_at, i: last.id }) : null,
+  };
+}

@@ -1,0 +1,152 @@
+/** HTTP for orders and tickets: claim (free) tickets, read and cancel one's orders, list one's tickets. */
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import type { AppContext, AppEnv } from "../../context";
+import { requireAuth } from "../../http/auth";
+import { idempotency } from "../../http/idempotency";
+import { body, json, problems } from "../../http/openapi";
+import { byIp, rateLimit } from "../../http/rate-limit";
+import { DomainError } from "../../lib/errors";
+import { findUserById } from "../auth/users";
+import { eventsDeps } from "../events/routes";
+import * as orders from "./service";
+
+const OrderSchema = z
+  .object({
+    id: z.string(),
+    eventId: z.string(),
+    status: z.string(),
+    quantity: z.number().int(),
+    amount: z.number().int(),
+    currency: z.string(),
+    createdAt: z.string(),
+    holdExpiresAt: z.string().nullable().optional(),
+  })
+  .openapi("Order");
+const TicketSchema = z
+  .object({ id: z.string(), eventId: z.string(), serial: z.number().int(), status: z.string() })
+  .openapi("Ticket");
+const OrderWithTicketsSchema = z
+  .object({ order: OrderSchema, tickets: z.array(TicketSchema) })
+  .openapi("OrderWithTickets");
+const MyTicketSchema = z
+  .object({
+    id: z.string(),
+    serial: z.number().int(),
+    status: z.string(),
+    redeemedAt: z.string().nullable(),
+    event: z.object({
+      id: z.string(),
+      title: z.string(),
+      startsAt: z.string(),
+      venue: z.object({ name: z.string(), address: z.string(), lat: z.number(), lng: z.number() }),
+    }),
+  })
+  .openapi("MyTicket");
+
+const userId = (c: AppContext) => {
+  const principal = c.get("principal");
+  if (principal?.kind !== "user") throw new DomainError("unauthorized", "Sign in to continue.");
+  return principal.id;
+};
+
+const createOrderRoute = createRoute({
+  method: "post",
+  path: "/api/v1/events/{id}/orders",
+  tags: ["Orders"],
+  summary: "Claim tickets (Idempotency-Key honoured)",
+  security: [{ bearer: [] }],
+  middleware: [
+    requireAuth({ kind: "user" }),
+    rateLimit({ policy: "orders-user", key: (c) => `user:${c.get("principal")?.id}` }),
+    rateLimit({ policy: "orders-ip", key: byIp }),
+    idempotency(),
+  ] as const,
+  request: {
+    params: z.object({ id: z.string().min(1).max(64) }),
+    ...body(z.object({ quantity: z.number().int().min(1).max(100) }).openapi("CreateOrder")),
+  },
+  responses: {
+    201: json(OrderWithTicketsSchema, "Confirmed free order with its tickets"),
+    ...problems(
+      [404, "not-found"],
+      [409, "sold-out, limit-exceeded, already-registered"],
+      [422, "not-on-sale, event-started"],
+      [429, "rate-limited"],
+      [501, "not-implemented (paid checkout)"],
+    ),
+  },
+});
+
+const OrderIdParam = z.object({ id: z.string().min(1).max(64) });
+
+const getOrderRoute = createRoute({
+  method: "get",
+  path: "/api/v1/orders/{id}",
+  tags: ["Orders"],
+  summary: "One of your orders",
+  security: [{ bearer: [] }],
+  middleware: [requireAuth({ kind: "user" })] as const,
+  request: { params: OrderIdParam },
+  responses: {
+    200: json(OrderWithTicketsSchema, "The order"),
+    ...problems([404, "not-found (also for others' orders)"]),
+  },
+});
+
+const cancelOrderRoute = createRoute({
+  method: "post",
+  path: "/api/v1/orders/{id}/cancel",
+  tags: ["Orders"],
+  summary: "Cancel your order: releases a hold, or gives back free tickets",
+  security: [{ bearer: [] }],
+  middleware: [requireAuth({ kind: "user" })] as const,
+  request: { params: OrderIdParam },
+  responses: {
+    200: json(OrderWithTicketsSchema, "The order after cancelling"),
+    ...problems([404, "not-found"], [409, "already-paid"]),
+  },
+});
+
+const myTicketsRoute = createRoute({
+  method: "get",
+  path: "/api/v1/me/tickets",
+  tags: ["Me"],
+  summary: "Your tickets with their events",
+  security: [{ bearer: [] }],
+  middleware: [requireAuth({ kind: "user" })] as const,
+  request: {
+    query: z.object({
+      limit: z.coerce.number().int().min(1).max(100).default(50),
+      cursor: z.string().max(200).optional(),
+    }),
+  },
+  responses: {
+    200: json(
+      z.object({ items: z.array(MyTicketSchema), nextCursor: z.string().nullable() }).openapi("MyTickets"),
+      "Tickets",
+    ),
+  },
+});
+
+export const orderRoutes = new OpenAPIHono<AppEnv>()
+  .openapi(createOrderRoute, async (c) => {
+    const user = await findUserById(c.env.DB, userId(c));
+    if (!user) throw new DomainError("unauthorized", "Sign in again.");
+    const result = await orders.createOrder(
+      eventsDeps(c),
+      { id: user.id, email: user.email, name: user.name },
+      c.req.valid("param").id,
+      c.req.valid("json").quantity,
+    );
+    return c.json(result, 201);
+  })
+  .openapi(getOrderRoute, async (c) =>
+    c.json(await orders.getOrder(eventsDeps(c), userId(c), c.req.valid("param").id), 200),
+  )
+  .openapi(cancelOrderRoute, async (c) =>
+    c.json(await orders.cancelOrder(eventsDeps(c), userId(c), c.req.valid("param").id), 200),
+  )
+  .openapi(myTicketsRoute, async (c) => {
+    const { limit, cursor } = c.req.valid("query");
+    return c.json(await orders.myTickets(c.env.DB, userId(c), limit, cursor), 200);
+  });

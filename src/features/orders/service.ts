@@ -1,0 +1,190 @@
+/**
+ * Orders: the validation layer in front of the inventory (event exists and is on sale, quantity
+ * within limits, price from the server only), then the hold — and for free events the confirm —
+ * inside the event's EventInventory object, which decides. Reads come from the D1 read model.
+ */
+import type { OrderWithTickets } from "../../../durable-objects/event-inventory";
+import { randomId } from "../../lib/crypto";
+import { DomainError } from "../../lib/errors";
+import { inventoryOf, unwrap } from "../events/inventory";
+import { type EventsDeps, findEvent, toSnapshot } from "../events/service";
+
+/** Paid holds last as long as a Stripe Checkout Session can (its minimum expiry is 30 minutes). */
+export const PAID_HOLD_MS = 30 * 60 * 1000;
+/** A free claim is confirmed within the same request; the hold only has to outlive that. */
+export const FREE_HOLD_MS = 60 * 1000;
+
+export interface Buyer {
+  id: string;
+  email: string;
+  name: string;
+}
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+export function toApiOrder(o: OrderWithTickets["order"]) {
+  return {
+    id: o.id,
+    eventId: o.eventId,
+    status: o.status,
+    quantity: o.quantity,
+    amount: o.amount,
+    currency: o.currency,
+    createdAt: iso(o.createdAt) as string,
+  };
+}
+
+export function toApiTicket(t: OrderWithTickets["tickets"][number]) {
+  return { id: t.id, eventId: t.eventId, serial: t.serial, status: t.status };
+}
+
+/** Claims `quantity` tickets of a free event for the buyer: 201 { order, tickets }. */
+export async function createOrder(deps: EventsDeps, buyer: Buyer, eventId: string, quantity: number) {
+  const now = deps.now ?? Date.now();
+  const event = await findEvent(deps.db, eventId);
+  if (!event || event.status === "draft") throw new DomainError("not-found", "No such event.");
+  if (event.status !== "published") throw new DomainError("not-on-sale", "The event is not on sale.");
+  if (now >= event.starts_at) throw new DomainError("event-started", "The event has already started.");
+  if (
+    (event.sales_start_at !== null && now < event.sales_start_at) ||
+    (event.sales_end_at !== null && now >= event.sales_end_at)
+  ) {
+    throw new DomainError("not-on-sale", "Sales are not open.");
+  }
+  if (quantity > event.per_user_limit) {
+    throw new DomainError("limit-exceeded", `At most ${event.per_user_limit} ticket(s) per person.`);
+  }
+  if (event.price > 0) {
+    throw new DomainError("not-implemented", "Paid checkout is not available yet; only free events can be claimed.");
+  }
+
+  const inventory = inventoryOf(deps.inventory, eventId);
+  const orderId = randomId();
+  const held = unwrap(
+    await inventory.hold({
+      orderId,
+      userId: buyer.id,
+      quantity,
+      ttlMs: FREE_HOLD_MS,
+      contact: { email: buyer.email, name: buyer.name },
+      snapshot: toSnapshot(event),
+    }),
+  );
+  const confirmed = unwrap(await inventory.confirm({ orderId: held.order.id }));
+  return { order: toApiOrder(confirmed.order), tickets: confirmed.tickets.map(toApiTicket) };
+}
+
+interface OrderRow {
+  id: string;
+  event_id: string;
+  user_id: string;
+  status: string;
+  quantity: number;
+  amount: number;
+  currency: string;
+  hold_expires_at: number | null;
+  created_at: number;
+}
+
+/** The caller's order; anyone else's answers 404 exactly like a missing one (no BOLA oracle). */
+async function ownOrder(db: D1Database, userId: string, orderId: string): Promise<OrderRow> {
+  const row = await db
+    .prepare("SELECT * FROM orders WHERE id = ? AND user_id = ?")
+    .bind(orderId, userId)
+    .first<OrderRow>();
+  if (!row) throw new DomainError("not-found", "No such order.");
+  return row;
+}
+
+export async function getOrder(deps: EventsDeps, userId: string, orderId: string) {
+  const row = await ownOrder(deps.db, userId, orderId);
+  const tickets = await deps.db
+    .prepare("SELECT id, event_id, serial, status FROM tickets WHERE order_id = ? ORDER BY serial")
+    .bind(orderId)
+    .all<{ id: string; event_id: string; serial: number; status: string }>();
+  return {
+    order: {
+      id: row.id,
+      eventId: row.event_id,
+      status: row.status,
+      quantity: row.quantity,
+      amount: row.amount,
+      currency: row.currency,
+      createdAt: iso(row.created_at) as string,
+      holdExpiresAt: iso(row.hold_expires_at),
+    },
+    tickets: tickets.results.map((t) => ({ id: t.id, eventId: t.event_id, serial: t.serial, status: t.status })),
+  };
+}
+
+/**
+ * Cancels the caller's order: a pending hold is released; a confirmed free order's tickets are
+ * voided and the capacity returns at once. Paid orders answer 409 already-paid (refunds instead).
+ */
+export async function cancelOrder(deps: EventsDeps, userId: string, orderId: string) {
+  const row = await ownOrder(deps.db, userId, orderId);
+  const inventory = inventoryOf(deps.inventory, row.event_id);
+  const current = await inventory.getOrder(orderId);
+  if (!current) throw new DomainError("not-found", "No such order.");
+  if (current.order.status === "confirmed") {
+    const voided = unwrap(await inventory.voidTickets({ orderId, reason: "attendee-cancelled" }));
+    return { order: toApiOrder(voided.order), tickets: voided.tickets.map(toApiTicket) };
+  }
+  const released = unwrap(await inventory.release({ orderId, reason: "buyer-cancelled" }));
+  return { order: toApiOrder(released), tickets: [] };
+}
+
+export async function myTickets(db: D1Database, userId: string, limit: number, cursor?: string) {
+  const bindings: unknown[] = [userId];
+  let after = "";
+  if (cursor) {
+    const [createdAt, id] = atob(cursor).split("|");
+    if (!createdAt || !id || !/^\d+$/.test(createdAt)) {
+      throw new DomainError("validation-failed", "The cursor is not valid.", {
+        errors: [{ path: "cursor", message: "not a cursor from this API" }],
+      });
+    }
+    after = "AND (t.created_at < ? OR (t.created_at = ? AND t.id < ?))";
+    bindings.push(Number(createdAt), Number(createdAt), id);
+  }
+  const rows = await db
+    .prepare(
+      `SELECT t.id, t.serial, t.status, t.redeemed_at, t.created_at, e.id AS event_id, e.title, e.starts_at,
+              e.venue_name, e.venue_address, e.lat, e.lng
+       FROM tickets t JOIN events e ON e.id = t.event_id
+       WHERE t.user_id = ? ${after}
+       ORDER BY t.created_at DESC, t.id DESC LIMIT ?`,
+    )
+    .bind(...bindings, limit + 1)
+    .all<{
+      id: string;
+      serial: number;
+      status: string;
+      redeemed_at: number | null;
+      created_at: number;
+      event_id: string;
+      title: string;
+      starts_at: number;
+      venue_name: string;
+      venue_address: string;
+      lat: number;
+      lng: number;
+    }>();
+  const page = rows.results.slice(0, limit);
+  const last = page[page.length - 1];
+  return {
+    items: page.map((r) => ({
+      id: r.id,
+      serial: r.serial,
+      status: r.status,
+      redeemedAt: iso(r.redeemed_at),
+      event: {
+        id: r.event_id,
+        title: r.title,
+        startsAt: iso(r.starts_at) as string,
+        venue: { name: r.venue_name, address: r.venue_address, lat: r.lat, lng: r.lng },
+      },
+    })),
+    nextCursor: rows.results.length > limit && last ? btoa(`${last.created_at}|${last.id}`) : null,
+  };
+}
