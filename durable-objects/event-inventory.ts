@@ -197,7 +197,8 @@ export class EventInventory extends DurableObject<Env> {
   async configure(snapshot: EventSnapshot): Promise<InventoryResult<Availability>> {
     const now = Date.now();
     const result = this.ctx.storage.transactionSync(() => this.#adopt(snapshot, now));
-    if (result.ok) await this.#afterCommit();
+    // Even a refusal may have committed something (a lapsed hold marked expired): push it too.
+    await this.#afterCommit();
     return result;
   }
 
@@ -247,7 +248,8 @@ export class EventInventory extends DurableObject<Env> {
       this.#emitOrder(order);
       return ok({ order: this.#toOrder(order), tickets: [] });
     });
-    if (result.ok) await this.#afterCommit();
+    // Even a refusal may have committed something (a lapsed hold marked expired): push it too.
+    await this.#afterCommit();
     return result;
   }
 
@@ -318,7 +320,8 @@ export class EventInventory extends DurableObject<Env> {
       });
       return ok({ order: this.#toOrder(confirmed), tickets: tickets.map((t) => this.#toTicket(t)) });
     });
-    if (result.ok) await this.#afterCommit();
+    // Even a refusal may have committed something (a lapsed hold marked expired): push it too.
+    await this.#afterCommit();
     return result;
   }
 
@@ -337,7 +340,8 @@ export class EventInventory extends DurableObject<Env> {
       }
       return ok(this.#toOrder(order));
     });
-    if (result.ok) await this.#afterCommit();
+    // Even a refusal may have committed something (a lapsed hold marked expired): push it too.
+    await this.#afterCommit();
     return result;
   }
 
@@ -356,7 +360,8 @@ export class EventInventory extends DurableObject<Env> {
       this.#voidOrder(order, now);
       return ok(this.#withTickets(this.#order(order.id) as OrderRow));
     });
-    if (result.ok) await this.#afterCommit();
+    // Even a refusal may have committed something (a lapsed hold marked expired): push it too.
+    await this.#afterCommit();
     return result;
   }
 

@@ -2,11 +2,15 @@
  * RateLimiter: one object per rate-limit key (`ip:…`, `user:…`, `email:…`, `device:…`, `creator:…`),
  * never one global object, so load spreads across the fleet and one hot key cannot slow the rest.
  *
- * The algorithm is GCRA (generic cell rate algorithm): per policy the object stores one number, the
- * theoretical arrival time (TAT). It is exact — `limit` requests in a burst, then one every
- * window/limit — and needs no per-request rows. The TAT lives in the object's SQLite storage, so a
- * limit survives eviction and restarts. Each call decides and writes synchronously, with no await in
- * between: the object's input gate makes concurrent callers for one key strictly sequential.
+ * Two exact algorithms, chosen per policy:
+ * - `gcra` (generic cell rate algorithm) for request rates: one number per policy, the theoretical
+ *   arrival time — `limit` requests in a burst, then one every window/limit; no per-request rows.
+ * - `window` (sliding log) for failure counters: "5 failures within 15 minutes" means exactly that,
+ *   however the failures are spaced (GCRA would refill one unit every 3 minutes and never trip).
+ *   Failure budgets are tiny, so one row per counted event is cheap.
+ * State lives in the object's SQLite storage, so limits survive eviction and restarts. Each call
+ * decides and writes synchronously, with no await in between: the object's input gate makes
+ * concurrent callers for one key strictly sequential.
  */
 import { DurableObject } from "cloudflare:workers";
 
@@ -21,6 +25,8 @@ export interface RateLimitRequest {
    * "5 failures in 15 minutes lock for 15 minutes" rather than GCRA's one-unit-per-interval trickle.
    */
   lockSeconds?: number;
+  /** Default `gcra`. */
+  algorithm?: "gcra" | "window";
 }
 
 export interface RateLimitDecision {
@@ -70,36 +76,94 @@ export class RateLimiter extends DurableObject<Env> {
       if (!columns.some((c) => c.name === "locked_until")) {
         this.#sql.exec("ALTER TABLE gcra ADD COLUMN locked_until REAL NOT NULL DEFAULT 0");
       }
-      this.#sql.exec("DELETE FROM schema_version");
-      this.#sql.exec("INSERT INTO schema_version (version) VALUES (2)");
     }
+    if (version < 3) {
+      this.#sql.exec(
+        "CREATE TABLE IF NOT EXISTS hits (policy TEXT NOT NULL, at REAL NOT NULL, expires_at REAL NOT NULL)",
+      );
+      this.#sql.exec("CREATE INDEX IF NOT EXISTS hits_policy_at ON hits (policy, at)");
+      this.#sql.exec("DELETE FROM schema_version");
+      this.#sql.exec("INSERT INTO schema_version (version) VALUES (3)");
+    }
+  }
+
+  #lockedDecision(request: RateLimitRequest, now: number): RateLimitDecision | null {
+    const lockedUntil = this.#sql
+      .exec<{ locked_until: number }>("SELECT locked_until FROM gcra WHERE policy = ?", request.policy)
+      .toArray()[0]?.locked_until;
+    if (lockedUntil === undefined || lockedUntil <= now) return null;
+    const wait = Math.max(1, Math.ceil((lockedUntil - now) / 1000 - EPSILON_MS));
+    return {
+      allowed: false,
+      limit: request.limit,
+      windowSeconds: request.windowSeconds,
+      remaining: 0,
+      resetSeconds: wait,
+      retryAfterSeconds: wait,
+    };
+  }
+
+  /** Locks the key for `lockSeconds` and starts its budget fresh afterwards. */
+  #lock(request: RateLimitRequest & { lockSeconds: number }, now: number): RateLimitDecision {
+    const lockedUntil = now + request.lockSeconds * 1000;
+    this.#sql.exec(
+      "INSERT INTO gcra (policy, tat, locked_until, expires_at) VALUES (?1, ?2, ?3, ?3) ON CONFLICT(policy) DO UPDATE SET tat = ?2, locked_until = ?3, expires_at = ?3",
+      request.policy,
+      now,
+      lockedUntil,
+    );
+    this.#sql.exec("DELETE FROM hits WHERE policy = ?", request.policy);
+    this.#scheduleCleanup(lockedUntil);
+    return {
+      allowed: true,
+      limit: request.limit,
+      windowSeconds: request.windowSeconds,
+      remaining: 0,
+      resetSeconds: request.lockSeconds,
+      retryAfterSeconds: 0,
+    };
+  }
+
+  /** Sliding log: counts the policy's events within the last window, exactly. */
+  #consumeWindow(request: RateLimitRequest, now: number): RateLimitDecision {
+    const cost = request.cost ?? 1;
+    const windowMs = request.windowSeconds * 1000;
+    this.#sql.exec("DELETE FROM hits WHERE policy = ? AND at <= ?", request.policy, now - windowMs);
+    const { n, oldest, newest } = this.#sql
+      .exec<{ n: number; oldest: number | null; newest: number | null }>(
+        "SELECT COUNT(*) AS n, MIN(at) AS oldest, MAX(at) AS newest FROM hits WHERE policy = ?",
+        request.policy,
+      )
+      .one();
+    const allowed = n + Math.max(cost, 1) <= request.limit;
+    const base = { limit: request.limit, windowSeconds: request.windowSeconds };
+    if (!allowed) {
+      const wait = Math.max(1, Math.ceil(((oldest ?? now) + windowMs - now) / 1000 - EPSILON_MS));
+      return { ...base, allowed, remaining: Math.max(0, request.limit - n), resetSeconds: Math.ceil(((newest ?? now) + windowMs - now) / 1000), retryAfterSeconds: wait };
+    }
+    if (cost === 0) {
+      return { ...base, allowed, remaining: request.limit - n, resetSeconds: newest === null ? 0 : Math.ceil((newest + windowMs - now) / 1000), retryAfterSeconds: 0 };
+    }
+    const remaining = request.limit - n - cost;
+    if (request.lockSeconds && remaining === 0) return this.#lock({ ...request, lockSeconds: request.lockSeconds }, now);
+    for (let i = 0; i < cost; i++) {
+      this.#sql.exec("INSERT INTO hits (policy, at, expires_at) VALUES (?, ?, ?)", request.policy, now, now + windowMs);
+    }
+    this.#scheduleCleanup(now + windowMs);
+    return { ...base, allowed, remaining, resetSeconds: request.windowSeconds, retryAfterSeconds: 0 };
   }
 
   /** Takes `cost` units under `policy` if the budget allows, and reports the budget either way. */
   consume(request: RateLimitRequest): RateLimitDecision {
     const now = Date.now();
+    const locked = this.#lockedDecision(request, now);
+    if (locked) return locked;
+    if (request.algorithm === "window") return this.#consumeWindow(request, now);
     const cost = request.cost ?? 1;
     const windowMs = request.windowSeconds * 1000;
     const interval = windowMs / request.limit;
 
-    const row = this.#sql
-      .exec<{ tat: number; locked_until: number }>(
-        "SELECT tat, locked_until FROM gcra WHERE policy = ?",
-        request.policy,
-      )
-      .toArray()[0];
-
-    if (row && row.locked_until > now) {
-      const wait = Math.max(1, Math.ceil((row.locked_until - now) / 1000 - EPSILON_MS));
-      return {
-        allowed: false,
-        limit: request.limit,
-        windowSeconds: request.windowSeconds,
-        remaining: 0,
-        resetSeconds: wait,
-        retryAfterSeconds: wait,
-      };
-    }
+    const row = this.#sql.exec<{ tat: number }>("SELECT tat FROM gcra WHERE policy = ?", request.policy).toArray()[0];
 
     const tat = Math.max(row?.tat ?? now, now);
     const probe = tat + interval * Math.max(cost, 1);
@@ -109,22 +173,7 @@ export class RateLimiter extends DurableObject<Env> {
     const remaining = Math.max(0, Math.floor((windowMs - used) / interval + EPSILON_MS));
 
     if (request.lockSeconds && allowed && cost > 0 && remaining === 0) {
-      const lockedUntil = now + request.lockSeconds * 1000;
-      this.#sql.exec(
-        "INSERT INTO gcra (policy, tat, locked_until, expires_at) VALUES (?1, ?2, ?3, ?3) ON CONFLICT(policy) DO UPDATE SET tat = ?2, locked_until = ?3, expires_at = ?3",
-        request.policy,
-        now,
-        lockedUntil,
-      );
-      this.#scheduleCleanup(lockedUntil);
-      return {
-        allowed: true,
-        limit: request.limit,
-        windowSeconds: request.windowSeconds,
-        remaining: 0,
-        resetSeconds: request.lockSeconds,
-        retryAfterSeconds: 0,
-      };
+      return this.#lock({ ...request, lockSeconds: request.lockSeconds }, now);
     }
 
     if (newTat !== tat) {
@@ -149,6 +198,7 @@ export class RateLimiter extends DurableObject<Env> {
   /** Forgets `policy` for this key (e.g. failed-login counter after a successful sign-in). */
   reset(policy: string): void {
     this.#sql.exec("DELETE FROM gcra WHERE policy = ?", policy);
+    this.#sql.exec("DELETE FROM hits WHERE policy = ?", policy);
   }
 
   /** A minimal round trip: /health and the `ping` benchmark use it. */
@@ -160,7 +210,12 @@ export class RateLimiter extends DurableObject<Env> {
   override async alarm(): Promise<void> {
     const now = Date.now();
     this.#sql.exec("DELETE FROM gcra WHERE expires_at <= ?", now);
-    const next = this.#sql.exec<{ at: number | null }>("SELECT MAX(expires_at) AS at FROM gcra").one().at;
+    this.#sql.exec("DELETE FROM hits WHERE expires_at <= ?", now);
+    const next = this.#sql
+      .exec<{ at: number | null }>(
+        "SELECT MAX(at) AS at FROM (SELECT MAX(expires_at) AS at FROM gcra UNION ALL SELECT MAX(expires_at) FROM hits)",
+      )
+      .one().at;
     this.#alarmAt = null;
     if (next !== null) this.#scheduleCleanup(next);
   }

@@ -8,6 +8,22 @@ export function base64url(bytes: Uint8Array): string {
   return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
 }
 
+/** Text → base64url (no padding): safe in a query string without further encoding. */
+export function encodeCursor(text: string): string {
+  return base64url(new TextEncoder().encode(text));
+}
+
+/** The inverse of encodeCursor; null for anything that is not base64url of UTF-8. */
+export function decodeCursor(raw: string): string | null {
+  if (!/^[A-Za-z0-9_-]*$/.test(raw)) return null;
+  try {
+    const binary = atob(raw.replace(/-/g, "+").replace(/_/g, "/"));
+    return new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(Uint8Array.from(binary, (ch) => ch.charCodeAt(0)));
+  } catch {
+    return null;
+  }
+}
+
 export function hex(bytes: ArrayBuffer | Uint8Array): string {
   const view = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
   let out = "";

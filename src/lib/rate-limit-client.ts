@@ -71,6 +71,7 @@ export async function consumeRate(
         windowSeconds: policy.windowSeconds,
         cost,
         lockSeconds: policy.lockSeconds,
+        algorithm: policy.algorithm,
       }),
       timeout,
     ]);

@@ -147,3 +147,53 @@ describe("RateLimiter storage schema", () => {
     expect(columns).toContain("locked_until");
   });
 });
+
+describe("RateLimiter sliding window (failure counters)", () => {
+  const failures = { policy: "fail", limit: 5, windowSeconds: 900, algorithm: "window" as const };
+
+  it("trips on 5 failures within 15 minutes however they are spaced (GCRA would refill)", async () => {
+    const start = Date.UTC(2030, 5, 1);
+    vi.useFakeTimers({ now: start });
+    const stub = stubFor();
+    for (let i = 0; i < 5; i++) {
+      vi.setSystemTime(start + i * 3.5 * 60_000);
+      expect((await stub.consume(failures)).allowed).toBe(true);
+    }
+    vi.setSystemTime(start + 14.5 * 60_000);
+    const denied = await stub.consume({ ...failures, cost: 0 });
+    expect(denied).toMatchObject({ allowed: false, remaining: 0 });
+    // The oldest failure leaves the window at 15 min: 30 s from now.
+    expect(denied.retryAfterSeconds).toBe(30);
+    vi.setSystemTime(start + 15 * 60_000);
+    expect(await stub.consume({ ...failures, cost: 0 })).toMatchObject({ allowed: true, remaining: 1 });
+  });
+
+  it("with a lock, the 5th failure locks for the lock period even when spaced out", async () => {
+    const start = Date.UTC(2030, 6, 1);
+    vi.useFakeTimers({ now: start });
+    const stub = stubFor();
+    const otp = { ...failures, policy: "otp-w", lockSeconds: 900 };
+    for (let i = 0; i < 5; i++) {
+      vi.setSystemTime(start + i * 3.5 * 60_000);
+      expect((await stub.consume(otp)).allowed).toBe(true);
+    }
+    const lockedAt = start + 4 * 3.5 * 60_000;
+    vi.setSystemTime(lockedAt + 899_000);
+    expect(await stub.consume({ ...otp, cost: 0 })).toMatchObject({ allowed: false, retryAfterSeconds: 1 });
+    vi.setSystemTime(lockedAt + 900_000);
+    expect(await stub.consume({ ...otp, cost: 0 })).toMatchObject({ allowed: true, remaining: 5 });
+  });
+
+  it("200 concurrent failures on one key: exactly `limit` are counted as allowed", async () => {
+    const stub = stubFor();
+    const results = await Promise.all(Array.from({ length: 200 }, () => stub.consume({ ...failures, limit: 7 })));
+    expect(results.filter((r) => r.allowed)).toHaveLength(7);
+  });
+
+  it("reset clears the log", async () => {
+    const stub = stubFor();
+    for (let i = 0; i < 4; i++) await stub.consume(failures);
+    await stub.reset("fail");
+    expect((await stub.consume({ ...failures, cost: 0 })).remaining).toBe(5);
+  });
+});

@@ -155,3 +155,13 @@ describe("when the RateLimiter object cannot be reached", () => {
     expect((await problemOf(res)).type).toBe("https://gatehouse.events/problems/unavailable");
   });
 });
+
+describe("rate-limit headers on error responses", () => {
+  it("a route that answers a problem still carries RateLimit-Policy and RateLimit", async () => {
+    const res = await call("/api/v1/events/no-such-event");
+    expect(res.status).toBe(404);
+    expect(res.headers.get("RateLimit-Policy")).toBe('"api";q=100;w=60');
+    expect(res.headers.get("RateLimit")).toMatch(/^"api";r=99;t=1$/);
+    expect(res.headers.get("Content-Type")).toBe("application/problem+json");
+  });
+});

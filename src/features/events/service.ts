@@ -5,7 +5,7 @@
  * more than the object can honour.
  */
 import type { EventInventory, EventSnapshot } from "../../../durable-objects/event-inventory";
-import { randomId } from "../../lib/crypto";
+import { decodeCursor as decodeCursorText, encodeCursor as encodeCursorText, randomId } from "../../lib/crypto";
 import { DomainError } from "../../lib/errors";
 import { sanitizeDescription } from "../../lib/sanitize";
 import { inventoryOf, unwrap } from "./inventory";
@@ -392,12 +392,12 @@ interface Cursor {
 }
 
 function encodeCursor(c: Cursor): string {
-  return btoa(JSON.stringify(c)).replace(/=+$/, "");
+  return encodeCursorText(JSON.stringify(c));
 }
 
 function decodeCursor(raw: string): Cursor {
   try {
-    const parsed = JSON.parse(atob(raw)) as Cursor;
+    const parsed = JSON.parse(decodeCursorText(raw) ?? "null") as Cursor;
     if (typeof parsed.s === "number" && typeof parsed.i === "string") return parsed;
   } catch {
     // fall through

@@ -4,7 +4,7 @@
  * inside the event's EventInventory object, which decides. Reads come from the D1 read model.
  */
 import type { OrderWithTickets } from "../../../durable-objects/event-inventory";
-import { randomId } from "../../lib/crypto";
+import { decodeCursor, encodeCursor, randomId } from "../../lib/crypto";
 import { DomainError } from "../../lib/errors";
 import { inventoryOf, unwrap } from "../events/inventory";
 import { type EventsDeps, findEvent, toSnapshot } from "../events/service";
@@ -138,7 +138,8 @@ export async function myTickets(db: D1Database, userId: string, limit: number, c
   const bindings: unknown[] = [userId];
   let after = "";
   if (cursor) {
-    const [createdAt, id] = atob(cursor).split("|");
+    // A foreign cursor decodes to null and is refused below (400, not 500).
+    const [createdAt, id] = (decodeCursor(cursor) ?? "").split("|");
     if (!createdAt || !id || !/^\d+$/.test(createdAt)) {
       throw new DomainError("validation-failed", "The cursor is not valid.", {
         errors: [{ path: "cursor", message: "not a cursor from this API" }],
@@ -185,6 +186,6 @@ export async function myTickets(db: D1Database, userId: string, limit: number, c
         venue: { name: r.venue_name, address: r.venue_address, lat: r.lat, lng: r.lng },
       },
     })),
-    nextCursor: rows.results.length > limit && last ? btoa(`${last.created_at}|${last.id}`) : null,
+    nextCursor: rows.results.length > limit && last ? encodeCursor(`${last.created_at}|${last.id}`) : null,
   };
 }

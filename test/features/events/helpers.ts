@@ -1,6 +1,8 @@
 /** Event fixtures: a host with a published event, buyers with tokens. */
+import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { call, freshIp } from "../../helpers";
+import type { EventSnapshot, HoldRequest } from "../../../durable-objects/event-inventory";
+import { call, freshIp, problemOf } from "../../helpers";
 import { bearer, createUser, login } from "../auth/helpers";
 
 export const HOUR = 3600 * 1000;
@@ -74,4 +76,145 @@ export function order(eventId: string, token: string, quantity = 1, headers: Rec
     headers: { ...bearer(token), "Content-Type": "application/json", ...headers },
     body: JSON.stringify({ quantity }),
   });
+}
+
+// ---------------------------------------------------------------- shared by the events suite
+
+/** The event's inventory object (the stub tests inspect and drive). */
+export function inventory(eventId: string) {
+  return env.EVENT_INVENTORY.getByName(eventId);
+}
+
+export interface Counts {
+  capacity: number;
+  sold: number;
+  held: number;
+  remaining: number;
+}
+
+/**
+ * The availability invariant, checked on every read the tests make: sold + held + remaining =
+ * capacity and remaining ≥ 0, both from the object and from the public event view.
+ */
+export async function checkedStats(eventId: string): Promise<Counts & { checkedIn: number }> {
+  const stats = await inventory(eventId).stats();
+  assertInvariant(stats);
+  return stats;
+}
+
+export function assertInvariant(a: Counts): void {
+  if (a.sold + a.held + a.remaining !== a.capacity || a.remaining < 0 || a.sold < 0 || a.held < 0) {
+    throw new Error(`availability invariant broken: ${JSON.stringify(a)}`);
+  }
+}
+
+/** Availability as the public API shows it (GET /api/v1/events/:id), invariant-checked. */
+export async function publicAvailability(eventId: string): Promise<Counts> {
+  const res = await call(`/api/v1/events/${eventId}`);
+  if (res.status !== 200) throw new Error(`get event: ${res.status} ${await res.text()}`);
+  const a = ((await res.json()) as { availability: Counts }).availability;
+  assertInvariant(a);
+  return a;
+}
+
+export interface DoTicket {
+  id: string;
+  order_id: string;
+  user_id: string;
+  serial: number;
+  status: string;
+}
+
+export interface DoOrder {
+  id: string;
+  user_id: string;
+  status: string;
+  quantity: number;
+  hold_expires_at: number | null;
+}
+
+/** Rows stored inside the event's object (its SQLite), read in place. */
+export function objectRows<T>(eventId: string, sql: string, ...bindings: unknown[]): Promise<T[]> {
+  return runInDurableObject(inventory(eventId), (_instance, state) =>
+    state.storage.sql.exec(sql, ...bindings).toArray(),
+  ) as Promise<T[]>;
+}
+
+export function objectTickets(eventId: string): Promise<DoTicket[]> {
+  return objectRows<DoTicket>(eventId, "SELECT id, order_id, user_id, serial, status FROM tickets ORDER BY serial");
+}
+
+export function objectOrders(eventId: string): Promise<DoOrder[]> {
+  return objectRows<DoOrder>(
+    eventId,
+    "SELECT id, user_id, status, quantity, hold_expires_at FROM orders ORDER BY created_at",
+  );
+}
+
+export async function d1Tickets(eventId: string) {
+  return (
+    await env.DB.prepare("SELECT id, order_id, user_id, serial, status FROM tickets WHERE event_id = ? ORDER BY serial")
+      .bind(eventId)
+      .all<DoTicket>()
+  ).results;
+}
+
+export async function d1Orders(eventId: string) {
+  return (
+    await env.DB.prepare("SELECT id, user_id, status, quantity FROM orders WHERE event_id = ? ORDER BY created_at")
+      .bind(eventId)
+      .all<{ id: string; user_id: string; status: string; quantity: number }>()
+  ).results;
+}
+
+export async function d1Event(eventId: string) {
+  return env.DB.prepare("SELECT * FROM events WHERE id = ?").bind(eventId).first<Record<string, unknown>>();
+}
+
+/** The problem's machine code (the last segment of its `type`), after checking it is a problem. */
+export async function codeOfResponse(res: Response): Promise<string> {
+  return (await problemOf(res)).type.split("/").pop() ?? "";
+}
+
+// ---------------------------------------------------------------- driving the object directly (RPC)
+
+/** A published free event as the object sees it, starting a week from (possibly faked) now. */
+export function snapshotFor(overrides: Partial<EventSnapshot> = {}): EventSnapshot {
+  const start = Date.now() + 7 * DAY;
+  return {
+    eventId: `inv-${crypto.randomUUID()}`,
+    version: 1,
+    status: "published",
+    title: "Inventory test",
+    capacity: 10,
+    perUserLimit: 10,
+    price: 0,
+    currency: "EUR",
+    startsAt: start,
+    endsAt: start + 3 * HOUR,
+    salesStartAt: null,
+    salesEndAt: null,
+    checkInOpensAt: start - 2 * HOUR,
+    checkInClosesAt: start + 3 * HOUR,
+    ...overrides,
+  };
+}
+
+/** Configures a fresh object with `overrides` and returns its snapshot and stub. */
+export async function configuredInventory(overrides: Partial<EventSnapshot> = {}) {
+  const snapshot = snapshotFor(overrides);
+  const stub = inventory(snapshot.eventId);
+  const configured = await stub.configure(snapshot);
+  if (!configured.ok) throw new Error(`configure: ${configured.code}`);
+  return { snapshot, stub, eventId: snapshot.eventId };
+}
+
+export function holdRequest(
+  snapshot: EventSnapshot,
+  userId: string,
+  quantity = 1,
+  ttlMs = 10 * 60 * 1000,
+  orderId: string = crypto.randomUUID(),
+): HoldRequest {
+  return { orderId, userId, quantity, ttlMs, contact: { email: `${userId}@example.com`, name: userId }, snapshot };
 }

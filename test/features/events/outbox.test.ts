@@ -1,0 +1,186 @@
+/**
+ * The transactional outbox between EventInventory and the D1 read model. D1 is made to refuse the
+ * event's ticket rows (a trigger scoped to this one event, so tests running in parallel on the same
+ * database are unaffected): the claim still succeeds because the object committed it, the rows wait
+ * in the object's outbox, and the alarm delivers them once D1 accepts writes again — exactly once,
+ * and a replay of old rows changes nothing.
+ */
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { call } from "../../helpers";
+import { bearer } from "../auth/helpers";
+import {
+  buyers,
+  checkedStats,
+  createEvent,
+  DAY,
+  d1Orders,
+  d1Tickets,
+  hostWithToken,
+  inventory,
+  objectRows,
+  objectTickets,
+  order,
+  publicAvailability,
+} from "./helpers";
+
+interface OutboxRow {
+  seq: number;
+  kind: string;
+  payload: string;
+  created_at: number;
+}
+
+let trigger: string | null = null;
+
+async function failTicketWritesFor(eventId: string): Promise<void> {
+  trigger = `outage_${crypto.randomUUID().replace(/-/g, "")}`;
+  if (!/^[A-Za-z0-9_-]+$/.test(eventId)) throw new Error("unexpected event id");
+  await env.DB.prepare(
+    `CREATE TRIGGER ${trigger} BEFORE INSERT ON tickets WHEN NEW.event_id = '${eventId}'
+     BEGIN SELECT RAISE(ABORT, 'injected D1 outage'); END`,
+  ).run();
+}
+
+async function restoreTicketWrites(): Promise<void> {
+  if (trigger) await env.DB.prepare(`DROP TRIGGER IF EXISTS ${trigger}`).run();
+  trigger = null;
+}
+
+afterEach(async () => {
+  vi.useRealTimers();
+  await restoreTicketWrites();
+});
+
+describe("inventory outbox", () => {
+  it("a claim committed while D1 refuses the write still answers 201; the ticket reaches D1 later, from the alarm, exactly once", async () => {
+    // A year ahead of the real clock: the object's retry alarm cannot fire by itself mid-test.
+    const t0 = Date.now() + 365 * DAY;
+    vi.useFakeTimers({ now: t0 });
+    const host = await hostWithToken();
+    const event = await createEvent(host.token, { capacity: 5 });
+    const [buyer] = await buyers(1);
+    if (!buyer) throw new Error("no buyer");
+    const stub = inventory(event.id);
+
+    await failTicketWritesFor(event.id);
+    const res = await order(event.id, buyer.token);
+    expect(res.status).toBe(201);
+    const body = (await res.json()) as { order: { id: string; status: string }; tickets: { id: string }[] };
+    expect(body.order.status).toBe("confirmed");
+    const ticketId = body.tickets[0]?.id;
+
+    // The object has the sale; D1 does not, and the object kept what it owes D1.
+    expect((await objectTickets(event.id)).map((t) => t.id)).toEqual([ticketId]);
+    expect(await checkedStats(event.id)).toMatchObject({ sold: 1, remaining: 4 });
+    expect(await publicAvailability(event.id)).toMatchObject({ sold: 1, remaining: 4 });
+    expect(await d1Tickets(event.id)).toEqual([]);
+    expect((await d1Orders(event.id)).map((o) => o.status)).toEqual(["held"]);
+    const pending = await objectRows<OutboxRow>(event.id, "SELECT * FROM outbox ORDER BY seq");
+    expect(pending.map((r) => r.kind)).toEqual(["order", "ticket", "email"]);
+    const retryAt = await runInDurableObject(stub, (_i, state) => state.storage.getAlarm());
+    expect(retryAt).not.toBeNull();
+    expect(retryAt as number).toBeLessThanOrEqual(t0 + 1_000);
+    // The read model still shows the hold, not the sale.
+    const lagging = await call(`/api/v1/orders/${body.order.id}`, { headers: bearer(buyer.token) });
+    expect(((await lagging.json()) as { order: { status: string } }).order.status).toBe("held");
+
+    // While D1 still refuses, the alarm retries, keeps the rows and backs off.
+    vi.setSystemTime(t0 + 1_000);
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    expect(await d1Tickets(event.id)).toEqual([]);
+    expect(await objectRows<OutboxRow>(event.id, "SELECT * FROM outbox ORDER BY seq")).toEqual(pending);
+    const backoff = await runInDurableObject(stub, (_i, state) => state.storage.getAlarm());
+    expect(backoff as number).toBeGreaterThan(t0 + 1_000);
+
+    await restoreTicketWrites();
+    vi.setSystemTime(backoff as number);
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+
+    expect(await objectRows(event.id, "SELECT * FROM outbox")).toEqual([]);
+    expect(await d1Tickets(event.id)).toEqual([
+      expect.objectContaining({
+        id: ticketId,
+        order_id: body.order.id,
+        user_id: buyer.id,
+        serial: 1,
+        status: "active",
+      }),
+    ]);
+    expect(await d1Orders(event.id)).toEqual([expect.objectContaining({ id: body.order.id, status: "confirmed" })]);
+    const confirmMail = await env.DB.prepare("SELECT COUNT(*) AS n FROM email_outbox WHERE id = ?")
+      .bind(`order-confirmed:${body.order.id}`)
+      .first<{ n: number }>();
+    expect(confirmMail?.n).toBe(1);
+
+    // Replaying the same rows again is harmless: nothing is duplicated.
+    const replay = (rows: OutboxRow[]) =>
+      runInDurableObject(stub, (_i, state) => {
+        for (const r of rows) {
+          state.storage.sql.exec(
+            "INSERT INTO outbox (seq, kind, payload, created_at) VALUES (?, ?, ?, ?)",
+            r.seq,
+            r.kind,
+            r.payload,
+            r.created_at,
+          );
+        }
+      });
+    await replay(pending);
+    expect(await stub.sync()).toEqual({ pending: 0 });
+    expect(await d1Tickets(event.id)).toEqual([expect.objectContaining({ id: ticketId, status: "active" })]);
+    expect(await d1Orders(event.id)).toEqual([expect.objectContaining({ id: body.order.id, status: "confirmed" })]);
+    const mails = await env.DB.prepare("SELECT COUNT(*) AS n FROM email_outbox WHERE id = ?")
+      .bind(`order-confirmed:${body.order.id}`)
+      .first<{ n: number }>();
+    expect(mails?.n).toBe(1);
+    const devMails = await env.DB.prepare("SELECT COUNT(*) AS n FROM dev_mailbox WHERE id LIKE ?")
+      .bind(`order-confirmed:${body.order.id}:%`)
+      .first<{ n: number }>();
+    expect(devMails?.n).toBe(1);
+
+    // A late delivery of an older row (the order as "held", with its older sequence) does not regress the status.
+    const orderRow = pending.find((r) => r.kind === "order") as OutboxRow;
+    const stale = { ...orderRow, seq: orderRow.seq - 1, payload: orderRow.payload.replace('"confirmed"', '"held"') };
+    expect(stale.payload).toContain('"held"');
+    await replay([stale]);
+    expect(await stub.sync()).toEqual({ pending: 0 });
+    expect(await d1Orders(event.id)).toEqual([expect.objectContaining({ id: body.order.id, status: "confirmed" })]);
+    expect(await checkedStats(event.id)).toMatchObject({ sold: 1, held: 0, remaining: 4 });
+  });
+
+  it("a newer state is never overwritten by an older outbox row (void stays void)", async () => {
+    const host = await hostWithToken();
+    const event = await createEvent(host.token, { capacity: 5 });
+    const [buyer] = await buyers(1);
+    if (!buyer) throw new Error("no buyer");
+    const stub = inventory(event.id);
+    const res = await order(event.id, buyer.token);
+    const body = (await res.json()) as { order: { id: string }; tickets: { id: string }[] };
+    const cancel = await call(`/api/v1/orders/${body.order.id}/cancel`, {
+      method: "POST",
+      headers: bearer(buyer.token),
+    });
+    expect(cancel.status).toBe(200);
+    expect((await d1Tickets(event.id)).map((t) => t.status)).toEqual(["void"]);
+
+    // Re-deliver the original "active" ticket row with its original (older) sequence number.
+    const [seq] = await env.DB.prepare("SELECT projection_seq AS seq FROM tickets WHERE id = ?")
+      .bind(body.tickets[0]?.id)
+      .all<{ seq: number }>()
+      .then((r) => r.results.map((x) => x.seq));
+    const ticket = (await stub.getOrder(body.order.id))?.tickets[0];
+    await runInDurableObject(stub, (_i, state) => {
+      state.storage.sql.exec(
+        "INSERT INTO outbox (seq, kind, payload, created_at) VALUES (?, 'ticket', ?, ?)",
+        (seq as number) - 1,
+        JSON.stringify({ ...ticket, status: "active" }),
+        Date.now(),
+      );
+    });
+    expect(await stub.sync()).toEqual({ pending: 0 });
+    expect((await d1Tickets(event.id)).map((t) => t.status)).toEqual(["void"]);
+    expect(await checkedStats(event.id)).toMatchObject({ sold: 0, remaining: 5 });
+  });
+});
