@@ -17,10 +17,16 @@ export default defineConfig(async () => {
               { kid: "test-previous", secret: "test-jwt-previous-0123456789abcdef012345678" },
             ]),
             COOKIE_SECRET: "test-cookie-0123456789abcdef0123456789abcdef",
+            MEDIA_SIGNING_KEYS: JSON.stringify([
+              { kid: "test-media", secret: "test-media-current-0123456789abcdef012345" },
+            ]),
             // Cloudflare's documented "always passes" test secret; tests fake siteverify at fetch().
             TURNSTILE_SECRET: "1x0000000000000000000000000000000AA",
             // Cheap hashing keeps the suite fast; test/lib/password.test.ts runs the production cost.
             PASSWORD_SCRYPT: "ln=10,r=8,p=1",
+            // Present so production-mode config tests see a complete set; nothing reaches Resend
+            // (EMAIL_TRANSPORT defaults to log outside production; email tests fake api.resend.com).
+            RESEND_API_KEY: "re_test_0123456789abcdef",
             CORS_ORIGINS: "https://app.gatehouse.test",
             TEST_MIGRATIONS: migrations,
           },
@@ -31,8 +37,10 @@ export default defineConfig(async () => {
       include: ["test/**/*.test.ts"],
       setupFiles: ["./test/setup/apply-migrations.ts"],
       testTimeout: 20_000,
-      // Access-log lines are asserted where they matter; elsewhere they only bury failures.
-      onConsoleLog: (log: string) => !log.includes('"msg":"request"'),
+      // Access-log and dev-transport email lines are asserted where they matter; elsewhere they only
+      // bury failures.
+      onConsoleLog: (log: string) =>
+        !log.includes('"msg":"request"') && !log.includes('"msg":"email sent (log transport)"'),
       reporters: ["default", "./test/reporters/summary.ts"],
       hookTimeout: 30_000,
     },

@@ -33,6 +33,16 @@ const SCENARIOS = [
   // All requests share one key (the local server sets CF-Connecting-IP itself), so this is also
   // the worst case for a single hot limiter object.
   { name: "rate-limited-get", method: "GET", path: "/api/v1" },
+  // Many buyers claiming one free ticket each from one large event: every request is a different
+  // user (its own orders-user limiter object and session) against the one hot EventInventory object.
+  // The run covers the sale and the sold-out that follows (409 sold-out, expected); see onSaleSetup.
+  {
+    name: "on-sale",
+    method: "POST",
+    path: "/api/v1/events/:eventId/orders",
+    body: { quantity: 1 },
+    setup: onSaleSetup,
+  },
 ];
 
 /**
@@ -40,7 +50,26 @@ const SCENARIOS = [
  * the allow path. GCRA stores only a theoretical arrival time, so the state left in the local
  * RateLimiter objects at this rate (milliseconds ahead of now) does not affect later `npm run dev`s.
  */
-const RATE_LIMITS = { api: { limit: 100_000_000, windowSeconds: 60 } };
+const RATE_LIMITS = {
+  api: { limit: 100_000_000, windowSeconds: 60 },
+  // `orders` sets both orders-user and orders-ip (on-sale: one address for every buyer).
+  orders: { limit: 100_000_000, windowSeconds: 60 },
+};
+
+/**
+ * on-sale: 20,000 buyers, enough that no buyer is used twice at 50 connections for 10 s on a 2-core
+ * machine. The capacity defaults to "auto": the warm-up (its own event, which never sells out)
+ * measures the selling rate, and the sale gets the capacity that rate sells in 40% of --duration, so
+ * the measured run covers both the sale and the sold-out after it on any machine. --on-sale-capacity
+ * fixes it instead (runs then compare like for like); without a warm-up, auto means 500.
+ */
+const ON_SALE_USERS = 20_000;
+const ON_SALE_CAPACITY_WITHOUT_WARMUP = 500;
+const ON_SALE_MIN_CAPACITY = 50;
+/** Share of the run the auto capacity should last at the warm-up's rate (which tends to run high). */
+const ON_SALE_SELLING_SHARE = 0.4;
+const ON_SALE_WARMUP_USERS = 5_000;
+const ON_SALE_WARMUP_CAPACITY = 1_000_000;
 
 const BASELINE = "ping";
 const STARTUP_TIMEOUT_MS = 120_000;
@@ -54,17 +83,24 @@ function options() {
       duration: { type: "string", default: process.env.BENCH_DURATION ?? "10" },
       warmup: { type: "string", default: process.env.BENCH_WARMUP ?? "2" },
       only: { type: "string", default: process.env.BENCH_ONLY ?? "" },
+      "on-sale-users": { type: "string", default: process.env.BENCH_ON_SALE_USERS ?? String(ON_SALE_USERS) },
+      "on-sale-capacity": { type: "string", default: process.env.BENCH_ON_SALE_CAPACITY ?? "auto" },
       help: { type: "boolean", short: "h", default: false },
     },
   });
   if (values.help) {
-    console.log("usage: npm run bench -- [--connections 50] [--duration 10] [--warmup 2] [--only a,b]");
+    console.log(
+      "usage: npm run bench -- [--connections 50] [--duration 10] [--warmup 2] [--only a,b]" +
+        ` [--on-sale-users ${ON_SALE_USERS}] [--on-sale-capacity auto|N]`,
+    );
     console.log(`scenarios: ${SCENARIOS.map((s) => s.name).join(", ")}`);
     process.exit(0);
   }
-  const number = (name, min) => {
+  const number = (name, min, max = Number.POSITIVE_INFINITY) => {
     const n = Number(values[name]);
-    if (!Number.isFinite(n) || n < min) usage(`--${name} must be a number >= ${min}`);
+    if (!Number.isFinite(n) || n < min || n > max) {
+      usage(`--${name} must be a number ${max === Number.POSITIVE_INFINITY ? `>= ${min}` : `from ${min} to ${max}`}`);
+    }
     return n;
   };
   const only = values.only
@@ -79,6 +115,10 @@ function options() {
     connections: Math.floor(number("connections", 1)),
     duration: number("duration", 1),
     warmup: number("warmup", 0),
+    // The fixture route's bounds.
+    onSaleUsers: Math.floor(number("on-sale-users", 1, 50_000)),
+    onSaleCapacity:
+      values["on-sale-capacity"] === "auto" ? "auto" : Math.floor(number("on-sale-capacity", 1, 1_000_000)),
     scenarios: SCENARIOS.filter((s) => wanted.has(s.name)),
   };
 }
@@ -184,9 +224,23 @@ function serverErrorsSince(offset) {
   return text.split("\n").filter((line) => line.includes('"level":"error"')).length;
 }
 
-async function runScenario(scenario, base, opts) {
-  const overrides = (await scenario.setup?.({ base })) ?? {};
-  const { method, path, headers = {}, body } = { ...scenario, ...overrides };
+/**
+ * wrangler dev reloads the Worker when a source file changes (and restarts a crashed runtime): the
+ * Durable Objects' in-memory state goes and requests in flight fail, so such a run is not comparable.
+ */
+function serverRestartsSince(offset) {
+  const text = readFileSync(serverLog).subarray(offset).toString("utf8");
+  return text.split("\n").filter((line) => /Reloading local server|runtime crashed/.test(line)).length;
+}
+
+/**
+ * The autocannon options for one load: method, path, headers, body. With `bearerTokens`, every
+ * request carries the next token in turn (one buyer per request; tokens are reused only when the run
+ * sends more requests than there are tokens, counted in `outcomes.tokensSent`), and non-2xx answers
+ * are counted by status and problem type, with when each first appeared.
+ */
+function loadOptions(base, spec, opts) {
+  const { method, path, headers = {}, body, bearerTokens } = spec;
   const request = {
     url: `${base}${path}`,
     method,
@@ -195,15 +249,51 @@ async function runScenario(scenario, base, opts) {
     body: body === undefined || typeof body === "string" ? body : JSON.stringify(body),
     connections: opts.connections,
   };
-  // Warm-up: isolates, Durable Objects and JIT get going; the numbers are thrown away.
-  if (opts.warmup > 0) await autocannon({ ...request, duration: opts.warmup });
+  const outcomes = { startedAt: 0, tokensSent: 0, nonOk: {}, firstSeenMs: {} };
+  if (bearerTokens?.length) {
+    request.requests = [
+      {
+        setupRequest: (req) => {
+          const token = bearerTokens[outcomes.tokensSent % bearerTokens.length];
+          outcomes.tokensSent += 1;
+          return { ...req, headers: { ...req.headers, authorization: `Bearer ${token}` } };
+        },
+        onResponse: (status, responseBody) => {
+          if (status >= 200 && status < 300) return;
+          const type = /"type":"[^"]*\/problems\/([a-z-]+)"/.exec(responseBody)?.[1] ?? "other";
+          const key = `${status} ${type}`;
+          outcomes.nonOk[key] = (outcomes.nonOk[key] ?? 0) + 1;
+          outcomes.firstSeenMs[key] ??= Date.now() - outcomes.startedAt;
+        },
+      },
+    ];
+  }
+  return { request, outcomes };
+}
+
+async function runScenario(scenario, base, opts) {
+  const startOffset = statSync(serverLog).size;
+  const overrides = (await scenario.setup?.({ base, opts })) ?? {};
+  let spec = { ...scenario, ...overrides };
+  // Warm-up: isolates, Durable Objects and JIT get going; the numbers are not reported. A scenario
+  // that consumes state (on-sale) warms up against its own `warmup` target instead.
+  let warmup = null;
+  if (opts.warmup > 0) {
+    const { request } = loadOptions(base, spec.warmup ? { ...spec, ...spec.warmup } : spec, opts);
+    warmup = await autocannon({ ...request, duration: opts.warmup });
+  }
+  // A scenario may prepare its measured target from the warm-up (on-sale sizes its sale by it).
+  if (spec.afterWarmup) spec = { ...spec, ...(await spec.afterWarmup({ warmup })) };
+  const measured = loadOptions(base, spec, opts);
   const logOffset = statSync(serverLog).size;
-  const r = await autocannon({ ...request, duration: opts.duration });
-  return {
+  measured.outcomes.startedAt = Date.now();
+  const r = await autocannon({ ...measured.request, duration: opts.duration });
+  const row = {
     name: scenario.name,
-    method,
-    path,
+    method: spec.method,
+    path: spec.path,
     reqPerSec: r.requests.average,
+    // autocannon records the latency of 2xx responses only.
     p50Ms: r.latency.p50,
     p99Ms: r.latency.p99,
     requests: r["2xx"] + r.non2xx,
@@ -212,7 +302,101 @@ async function runScenario(scenario, base, opts) {
     errors: r.errors,
     timeouts: r.timeouts,
     serverErrors: serverErrorsSince(logOffset),
+    // Setup and warm-up included: a reload there changes what the run measures too.
+    serverRestarts: serverRestartsSince(startOffset),
     statusCodes: Object.fromEntries(Object.entries(r.statusCodeStats).map(([code, s]) => [code, s.count])),
+  };
+  if (spec.after) Object.assign(row, await spec.after({ result: r, outcomes: measured.outcomes }));
+  return row;
+}
+
+/** POST /dev/fixtures/on-sale: a published free event and `users` buyers with access tokens. */
+async function onSaleFixture(base, users, capacity) {
+  const res = await fetch(`${base}/dev/fixtures/on-sale`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ users, capacity }),
+  });
+  if (res.status !== 201) {
+    const text = await res.text();
+    const hint = /restarted mid-request/.test(text)
+      ? " (wrangler reloaded the Worker: a source file changed; run again)"
+      : "";
+    throw new Error(`on-sale fixture: ${res.status} ${text}${hint}`);
+  }
+  return res.json();
+}
+
+/**
+ * on-sale: a warm-up event first (when there is a warm-up), then the event to sell, sized from the
+ * warm-up's selling rate unless --on-sale-capacity says otherwise; after the run, the fixture's
+ * check: what the object sold against its capacity, what D1 holds, and any oversell.
+ */
+async function onSaleSetup({ base, opts }) {
+  const ordersPath = (eventId) => `/api/v1/events/${encodeURIComponent(eventId)}/orders`;
+  const warm = opts.warmup > 0 ? await onSaleFixture(base, ON_SALE_WARMUP_USERS, ON_SALE_WARMUP_CAPACITY) : null;
+  return {
+    warmup: warm ? { path: ordersPath(warm.eventId), bearerTokens: warm.tokens } : undefined,
+    afterWarmup: async ({ warmup }) => {
+      let capacity = opts.onSaleCapacity;
+      let sizing = "fixed (--on-sale-capacity)";
+      if (capacity === "auto") {
+        // What the warm-up event sold (including requests still in flight when it stopped): with
+        // latencies near a second, counting only the responses inside a 2 s warm-up undercounts.
+        const warmSold = warmup && warm ? (await onSaleCheck(base, warm.eventId)).sold : 0;
+        const warmRate = warmSold > 0 ? warmSold / warmup.duration : null;
+        capacity = warmRate
+          ? Math.max(ON_SALE_MIN_CAPACITY, Math.round(warmRate * opts.duration * ON_SALE_SELLING_SHARE))
+          : ON_SALE_CAPACITY_WITHOUT_WARMUP;
+        sizing = warmRate
+          ? `auto: the warm-up sold ${warmRate.toFixed(0)} orders/s; sized to sell out ${ON_SALE_SELLING_SHARE * 100}% into ${opts.duration} s`
+          : "auto without a warm-up";
+      }
+      const started = Date.now();
+      const sale = await onSaleFixture(base, opts.onSaleUsers, capacity);
+      console.log(
+        `bench:   sale: ${opts.onSaleUsers} buyers, capacity ${capacity} (${sizing}); ` +
+          `fixture made in ${((Date.now() - started) / 1000).toFixed(1)} s`,
+      );
+      return {
+        path: ordersPath(sale.eventId),
+        bearerTokens: sale.tokens,
+        after: ({ result, outcomes }) => onSaleOutcome(base, sale, capacity, sizing, result, outcomes, opts),
+      };
+    },
+  };
+}
+
+/** GET /dev/fixtures/on-sale/:eventId/check: pushes the object's outbox to D1, then counts both. */
+async function onSaleCheck(base, eventId) {
+  const res = await fetch(`${base}/dev/fixtures/on-sale/${encodeURIComponent(eventId)}/check`);
+  if (!res.ok) throw new Error(`on-sale check: ${res.status} ${await res.text()}`);
+  return res.json();
+}
+
+async function onSaleOutcome(base, sale, capacity, sizing, result, outcomes, opts) {
+  const check = await onSaleCheck(base, sale.eventId);
+  const orders = result["2xx"];
+  const soldOutMs = outcomes.firstSeenMs["409 sold-out"] ?? null;
+  const soldOut409 = outcomes.nonOk["409 sold-out"] ?? 0;
+  return {
+    onSale: {
+      eventId: sale.eventId,
+      users: opts.onSaleUsers,
+      capacity,
+      sizing,
+      orders,
+      // 2xx per second over the whole measured run (selling, then sold out).
+      ordersPerSec: orders / result.duration,
+      // From the start until the first sold-out answer, when every request was a sale.
+      soldOutAfterS: soldOutMs === null ? null : soldOutMs / 1000,
+      sellingOrdersPerSec: soldOutMs === null ? orders / result.duration : orders / (soldOutMs / 1000),
+      soldOut409,
+      otherNon2xx: result.non2xx - soldOut409,
+      nonOk: outcomes.nonOk,
+      tokensReused: Math.max(0, outcomes.tokensSent - sale.tokens.length),
+      check,
+    },
   };
 }
 
@@ -232,6 +416,40 @@ function printTable(rows) {
   const line = (row) => row.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join("  ");
   console.log(`\n${line(cells[0])}\n${widths.map((w) => "-".repeat(w)).join("  ")}`);
   for (const row of cells.slice(1)) console.log(line(row));
+}
+
+/** The on-sale figures the table has no room for: orders, sold out when, what the 409s were, oversold. */
+function printOnSale(row, baseline) {
+  const o = row.onSale;
+  const ratio = (perSec) => (baseline ? `${(perSec / baseline).toFixed(2)}× ping` : "n/a");
+  const c = o.check;
+  const other = Object.entries(o.nonOk).filter(([key]) => key !== "409 sold-out");
+  console.log(
+    `\non-sale: ${o.users} buyers, capacity ${o.capacity} (${o.sizing}); one ticket per request, each a different buyer`,
+  );
+  console.log(
+    `  orders (2xx)       ${o.orders} = ${o.ordersPerSec.toFixed(0)} orders/s over the run (${ratio(o.ordersPerSec)}); ` +
+      `p50 ${row.p50Ms} ms, p99 ${row.p99Ms} ms`,
+  );
+  console.log(
+    o.soldOutAfterS === null
+      ? `  selling phase      the whole run: not sold out (raise --duration or lower --on-sale-capacity)`
+      : `  selling phase      sold out after ${o.soldOutAfterS.toFixed(1)} s: ` +
+          `${o.sellingOrdersPerSec.toFixed(0)} orders/s until then (${ratio(o.sellingOrdersPerSec)})`,
+  );
+  console.log(
+    `  non-2xx            ${o.soldOut409} × 409 sold-out (expected once sold out), ${o.otherNon2xx} other` +
+      (other.length > 0 ? ` (${other.map(([key, n]) => `${n} × ${key}`).join(", ")})` : ""),
+  );
+  console.log(
+    `  oversold           ${c.oversold} (sold ${c.sold} / capacity ${c.capacity}, held ${c.held}, ` +
+      `D1 tickets ${c.d1Tickets}, distinct serials ${c.distinctSerials}, over-limit buyers ${c.overLimitUsers}, ` +
+      `outbox pending ${c.pending})`,
+  );
+  if (c.d1Tickets !== c.sold) console.log("  WARNING: D1 does not hold the tickets the object sold (see server.log)");
+  if (o.tokensReused > 0) {
+    console.log(`  note: ${o.tokensReused} requests reused a buyer (409 already-registered); raise --on-sale-users`);
+  }
 }
 
 async function main() {
@@ -267,6 +485,18 @@ async function main() {
     const baseline = rows.find((r) => r.name === BASELINE)?.reqPerSec;
     for (const r of rows) r.ratio = baseline ? r.reqPerSec / baseline : null;
     printTable(rows);
+    for (const row of rows.filter((r) => r.onSale)) {
+      row.onSale.ordersRatio = baseline ? row.onSale.ordersPerSec / baseline : null;
+      row.onSale.sellingRatio = baseline ? row.onSale.sellingOrdersPerSec / baseline : null;
+      printOnSale(row, baseline);
+    }
+    const restarted = rows.filter((r) => r.serverRestarts > 0).map((r) => r.name);
+    if (restarted.length > 0) {
+      console.log(
+        `\nbench: the Worker reloaded or restarted during ${restarted.join(", ")} (a source file changed, or the ` +
+          `runtime crashed): discard those rows and run again; see ${serverLog}`,
+      );
+    }
     if (rows.some((r) => r.serverErrors > 0)) {
       console.log(`\nbench: the Worker logged errors during the run (srv err); see ${serverLog}`);
     }

@@ -32,6 +32,8 @@ interface TicketPayload {
   userId: string;
   serial: number;
   status: string;
+  /** Gate admission time; absent in rows written before the gate existed. */
+  redeemedAt?: number | null;
   createdAt: number;
 }
 
@@ -128,12 +130,13 @@ export function projectionStatements(
       statements.push(
         db
           .prepare(
-            `INSERT INTO tickets (id, event_id, order_id, user_id, serial, status, created_at, projection_seq)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-             ON CONFLICT (id) DO UPDATE SET status = excluded.status, projection_seq = excluded.projection_seq
+            `INSERT INTO tickets (id, event_id, order_id, user_id, serial, status, redeemed_at, created_at, projection_seq)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (id) DO UPDATE SET status = excluded.status, redeemed_at = excluded.redeemed_at,
+               projection_seq = excluded.projection_seq
              WHERE excluded.projection_seq > tickets.projection_seq`,
           )
-          .bind(t.id, t.eventId, t.orderId, t.userId, t.serial, t.status, t.createdAt, row.seq),
+          .bind(t.id, t.eventId, t.orderId, t.userId, t.serial, t.status, t.redeemedAt ?? null, t.createdAt, row.seq),
       );
     } else {
       statements.push(...emailStatements(db, row, JSON.parse(row.payload) as EmailPayload, options.mirrorDevMailbox));

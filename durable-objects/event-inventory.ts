@@ -9,6 +9,30 @@
  * sequence, so replays are harmless) and retried from the alarm until D1 has it.
  */
 import { DurableObject } from "cloudflare:workers";
+import { LIMITS } from "../src/config/limits";
+import { enqueueEmails } from "../src/features/email/enqueue";
+import {
+  applyOffline,
+  type GateContext,
+  type GateStats,
+  gateStats,
+  type ManifestTicket,
+  manifestPage,
+  migrateGate,
+  type OfflineScan,
+  type RedeemRequest,
+  type RejectedScanRequest,
+  recordRejected,
+  redeemOnline,
+  type ScanAnswer,
+} from "./event-inventory-gate";
+import {
+  acceptLive,
+  broadcastLive,
+  closeViewer,
+  hasLiveViewers,
+  type LiveCounts,
+} from "./event-inventory-live";
 import { type InventoryOutboxRow, projectionStatements } from "./event-inventory-projection";
 
 export type EventStatus = "draft" | "published" | "cancelled";
@@ -71,6 +95,8 @@ export interface InventoryTicket {
   userId: string;
   serial: number;
   status: TicketStatus;
+  /** When the ticket was admitted at the gate (the admission that counts). */
+  redeemedAt: number | null;
   createdAt: number;
 }
 
@@ -128,6 +154,8 @@ type TicketRow = {
   user_id: string;
   serial: number;
   status: TicketStatus;
+  /** Schema v3 (gate); null until redeemed. */
+  redeemed_at: number | null;
   created_at: number;
 };
 
@@ -184,6 +212,12 @@ export class EventInventory extends DurableObject<Env> {
     if (version < 1) {
       this.#sql.exec("DELETE FROM schema_version");
       this.#sql.exec("INSERT INTO schema_version (version) VALUES (1)");
+    }
+    if (version < 3) {
+      // Gate: tickets.redeemed_at, the scan log and redemptions (idempotent, whatever ran before it).
+      migrateGate(this.#sql);
+      this.#sql.exec("DELETE FROM schema_version");
+      this.#sql.exec("INSERT INTO schema_version (version) VALUES (3)");
     }
   }
 
@@ -365,6 +399,117 @@ export class EventInventory extends DurableObject<Env> {
     return result;
   }
 
+  // ---------------------------------------------------------------- gate: redemption, offline scans, live counts
+  // Decisions: ./event-inventory-gate.ts (pure, inside transactionSync). Sockets: ./event-inventory-live.ts.
+
+  /**
+   * An online scan of a verified token: first scan wins; the same device re-reading within the
+   * repeat window gets the same admission; a nonce seen before gets its stored answer. Answers as
+   * soon as the decision is stored: the D1 read model follows through the outbox, in the background.
+   */
+  async redeem(request: RedeemRequest): Promise<ScanAnswer> {
+    const { answer, changed } = this.ctx.storage.transactionSync(() => redeemOnline(this.#gate(), request));
+    if (changed) this.#afterCommit().catch(() => undefined);
+    return answer;
+  }
+
+  /** Logs a scan the Worker refused from its token alone (invalid, expired code, other event). */
+  recordRejectedScan(request: RejectedScanRequest): ScanAnswer {
+    return this.ctx.storage.transactionSync(() => recordRejected(this.#gate(), request));
+  }
+
+  /** Offline scans of one device, applied in its time order; answers in the order given. */
+  async syncOfflineScans(request: { deviceId: string; scans: OfflineScan[] }): Promise<ScanAnswer[]> {
+    const { answers, changed } = this.ctx.storage.transactionSync(() =>
+      applyOffline(this.#gate(), request.deviceId, request.scans),
+    );
+    if (changed) await this.#afterCommit();
+    return answers;
+  }
+
+  /** A page of tickets for offline checks (ids, status, redemption time: no personal data). */
+  manifest(request: { afterSerial: number; limit: number }): {
+    generatedAt: number;
+    checkInOpensAt: number | null;
+    checkInClosesAt: number | null;
+    eventStatus: EventStatus | null;
+    tickets: ManifestTicket[];
+    nextSerial: number | null;
+  } {
+    const event = this.#snapshot;
+    return {
+      generatedAt: Date.now(),
+      checkInOpensAt: event?.checkInOpensAt ?? null,
+      checkInClosesAt: event?.checkInClosesAt ?? null,
+      eventStatus: event?.status ?? null,
+      ...manifestPage(this.#sql, request.afterSerial, request.limit),
+    };
+  }
+
+  /** Scan totals by result, conflicts, and the live counts. */
+  gateStats(): GateStats & LiveCounts {
+    return { ...gateStats(this.#sql), ...this.#liveCounts() };
+  }
+
+  /** WebSocket upgrade for live counts; the Worker authorises the viewer before forwarding. */
+  override async fetch(request: Request): Promise<Response> {
+    return acceptLive(this.ctx, request, this.#liveCounts());
+  }
+
+  /** Closes the live sockets of one viewer (`device:<id>` when a device is revoked). */
+  closeLive(viewer: string): number {
+    return closeViewer(this.ctx, viewer, "access revoked");
+  }
+
+  override webSocketMessage(): void {
+    // Viewers only listen; "ping" is answered by the runtime (setWebSocketAutoResponse).
+  }
+
+  override webSocketClose(ws: WebSocket, code: number, reason: string): void {
+    try {
+      ws.close(code === 1005 || code === 1006 ? 1000 : code, reason);
+    } catch {
+      // Already closed.
+    }
+  }
+
+  #liveTimer: ReturnType<typeof setTimeout> | null = null;
+  #liveSentAt = 0;
+
+  #gate(): GateContext {
+    return {
+      sql: this.#sql,
+      event: this.#snapshot,
+      now: Date.now(),
+      emitTicket: (id) => {
+        const row = this.#sql.exec<TicketRow>("SELECT * FROM tickets WHERE id = ?", id).toArray()[0];
+        if (row) this.#emitTicket(row);
+      },
+    };
+  }
+
+  #liveCounts(): LiveCounts {
+    const { capacity, sold, held, remaining, checkedIn } = this.#availability(Date.now());
+    const conflicts = this.#sql
+      .exec<{ n: number }>("SELECT COUNT(DISTINCT ticket_id) AS n FROM gate_scans WHERE conflict = 1")
+      .one().n;
+    return { capacity, sold, held, remaining, checkedIn, conflicts };
+  }
+
+  /**
+   * Something changed: push the counts to live viewers, coalesced to one message per
+   * LIMITS.liveCoalesceMs (the first change after a quiet spell goes out at once).
+   */
+  #liveChanged(): void {
+    if (this.#liveTimer || !hasLiveViewers(this.ctx)) return;
+    const wait = Math.max(0, this.#liveSentAt + LIMITS.liveCoalesceMs - Date.now());
+    this.#liveTimer = setTimeout(() => {
+      this.#liveTimer = null;
+      this.#liveSentAt = Date.now();
+      broadcastLive(this.ctx, this.#liveCounts());
+    }, wait);
+  }
+
   /** Live counts; `sold + held + remaining = capacity` always holds. */
   stats(): Availability {
     return this.#availability(Date.now());
@@ -390,6 +535,7 @@ export class EventInventory extends DurableObject<Env> {
         .toArray();
       for (const order of lapsed) this.#expireOrder(order, now);
     });
+    this.#liveChanged();
     try {
       await this.#push();
     } catch {
@@ -565,6 +711,7 @@ export class EventInventory extends DurableObject<Env> {
       userId: row.user_id,
       serial: row.serial,
       status: row.status,
+      redeemedAt: row.redeemed_at ?? null,
       createdAt: row.created_at,
     };
   }
@@ -597,6 +744,7 @@ export class EventInventory extends DurableObject<Env> {
    * here, and the alarm retries until D1 has it.
    */
   async #afterCommit(): Promise<void> {
+    this.#liveChanged();
     try {
       await this.#push();
     } catch {
@@ -639,6 +787,13 @@ export class EventInventory extends DurableObject<Env> {
       }
       try {
         await this.env.DB.batch(projectionStatements(this.env.DB, rows, { mirrorDevMailbox: !production }));
+        // Hand the emails D1 now holds to the delivery queue; rows already queued are skipped, so a
+        // replayed push sends nothing twice (the cron sweep covers a failed hand-off).
+        await enqueueEmails(
+          this.env.DB,
+          this.env.EMAIL_QUEUE,
+          rows.filter((r) => r.kind === "email").map((r) => (JSON.parse(r.payload) as { id: string }).id),
+        );
       } catch (error) {
         this.#pushFailures += 1;
         const delay = PUSH_RETRY_MS[Math.min(this.#pushFailures - 1, PUSH_RETRY_MS.length - 1)] as number;

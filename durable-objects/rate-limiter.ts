@@ -139,13 +139,26 @@ export class RateLimiter extends DurableObject<Env> {
     const base = { limit: request.limit, windowSeconds: request.windowSeconds };
     if (!allowed) {
       const wait = Math.max(1, Math.ceil(((oldest ?? now) + windowMs - now) / 1000 - EPSILON_MS));
-      return { ...base, allowed, remaining: Math.max(0, request.limit - n), resetSeconds: Math.ceil(((newest ?? now) + windowMs - now) / 1000), retryAfterSeconds: wait };
+      return {
+        ...base,
+        allowed,
+        remaining: Math.max(0, request.limit - n),
+        resetSeconds: Math.ceil(((newest ?? now) + windowMs - now) / 1000),
+        retryAfterSeconds: wait,
+      };
     }
     if (cost === 0) {
-      return { ...base, allowed, remaining: request.limit - n, resetSeconds: newest === null ? 0 : Math.ceil((newest + windowMs - now) / 1000), retryAfterSeconds: 0 };
+      return {
+        ...base,
+        allowed,
+        remaining: request.limit - n,
+        resetSeconds: newest === null ? 0 : Math.ceil((newest + windowMs - now) / 1000),
+        retryAfterSeconds: 0,
+      };
     }
     const remaining = request.limit - n - cost;
-    if (request.lockSeconds && remaining === 0) return this.#lock({ ...request, lockSeconds: request.lockSeconds }, now);
+    if (request.lockSeconds && remaining === 0)
+      return this.#lock({ ...request, lockSeconds: request.lockSeconds }, now);
     for (let i = 0; i < cost; i++) {
       this.#sql.exec("INSERT INTO hits (policy, at, expires_at) VALUES (?, ?, ?)", request.policy, now, now + windowMs);
     }

@@ -1,7 +1,9 @@
 /**
- * Cron sweeps (wrangler.toml [triggers]): retention deletes that keep D1 small. Each sweep is a
- * single bounded statement, safe to run twice and safe to run concurrently.
+ * Cron sweeps (wrangler.toml [triggers]): retention deletes that keep D1 small, and the email
+ * outbox safety net. Each sweep is a single bounded statement, safe to run twice and safe to run
+ * concurrently.
  */
+import { requeueStuckEmails } from "../src/features/email/sweep";
 import { log } from "../src/lib/log";
 
 /** Rows deleted per sweep statement: keeps each statement well inside D1's per-query limits. */
@@ -18,6 +20,16 @@ export async function sweepExpiredIdempotencyKeys(db: D1Database, now = Date.now
 }
 
 export async function scheduled(controller: ScheduledController, env: Env): Promise<void> {
-  const deleted = await sweepExpiredIdempotencyKeys(env.DB, controller.scheduledTime);
-  log("info", "sweep", { cron: controller.cron, idempotencyKeysDeleted: deleted });
+  // Independent sweeps: one failing must not stop the other.
+  const [deleted, requeued] = await Promise.allSettled([
+    sweepExpiredIdempotencyKeys(env.DB, controller.scheduledTime),
+    requeueStuckEmails(env.DB, env.EMAIL_QUEUE, controller.scheduledTime),
+  ]);
+  log(deleted.status === "fulfilled" && requeued.status === "fulfilled" ? "info" : "error", "sweep", {
+    cron: controller.cron,
+    idempotencyKeysDeleted: deleted.status === "fulfilled" ? deleted.value : null,
+    emailsRequeued: requeued.status === "fulfilled" ? requeued.value : null,
+    ...(deleted.status === "rejected" ? { idempotencyError: deleted.reason } : {}),
+    ...(requeued.status === "rejected" ? { emailError: requeued.reason } : {}),
+  });
 }

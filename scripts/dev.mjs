@@ -21,6 +21,9 @@ const passthrough = process.argv.slice(2);
 const DEV_VARS = {
   ENVIRONMENT: () => "development",
   HASH_PEPPER: () => randomBytes(32).toString("base64url"),
+  JWT_KEYS: () => JSON.stringify([{ kid: "dev-1", secret: randomBytes(32).toString("base64url") }]),
+  COOKIE_SECRET: () => randomBytes(32).toString("base64url"),
+  // TURNSTILE_SECRET is left out on purpose: without it the human challenge is off locally.
 };
 
 function ensureDevVars() {

@@ -7,12 +7,14 @@ import { OpenAPIHono } from "@hono/zod-openapi";
 import { HTTPException } from "hono/http-exception";
 import { methodNotAllowed } from "hono/method-not-allowed";
 import type { AppEnv } from "./context";
+import { adminRoutes } from "./features/admin/routes";
 import { userAuthenticators } from "./features/auth/authenticators";
 import { authRoutes } from "./features/auth/routes";
 import { devRoutes } from "./features/dev/routes";
 import { docsRoutes } from "./features/docs/routes";
 import { eventRoutes } from "./features/events/routes";
 import { healthRoutes } from "./features/health/routes";
+import { MEDIA_BODY_LIMITS, mediaRoutes } from "./features/media/routes";
 import { metaRoutes } from "./features/meta/routes";
 import { orderRoutes } from "./features/orders/routes";
 import { accessLog } from "./http/access-log";
@@ -60,7 +62,7 @@ export function createApp(options: AppOptions = {}): OpenAPIHono<AppEnv> {
     }),
   );
   app.use(cors());
-  app.use(bodyLimit());
+  app.use(bodyLimit({ routes: MEDIA_BODY_LIMITS }));
 
   // 6: rate limits. Every /api route counts against the caller's address, except scanner devices:
   // a whole gate shares one address, so devices are limited per device token instead.
@@ -84,6 +86,8 @@ export function createApp(options: AppOptions = {}): OpenAPIHono<AppEnv> {
   app.route("/", authRoutes);
   app.route("/", eventRoutes);
   app.route("/", orderRoutes);
+  app.route("/", mediaRoutes);
+  app.route("/", adminRoutes);
   app.route("/", docsRoutes);
   app.route("/dev", devRoutes);
 

@@ -1,9 +1,13 @@
 /**
- * Worker entry: HTTP through the Hono app, cron sweeps, and the Durable Object classes wrangler
- * binds by name.
+ * Worker entry: HTTP through the Hono app, queue consumers (by queue name), cron sweeps, and the
+ * Durable Object classes wrangler binds by name.
  */
+import { consumeEmailBatch, EMAIL_QUEUE_NAME } from "../queues/email";
+import { consumeEmailDeadLetters, EMAIL_DLQ_NAME } from "../queues/email-dlq";
 import { scheduled } from "../queues/scheduled";
 import { createApp } from "./app";
+import { LIMITS } from "./config/limits";
+import { log } from "./lib/log";
 
 export { EventInventory } from "../durable-objects/event-inventory";
 export { RateLimiter } from "../durable-objects/rate-limiter";
@@ -12,6 +16,13 @@ const app = createApp();
 
 export default {
   fetch: app.fetch,
+  async queue(batch, env) {
+    if (batch.queue === EMAIL_QUEUE_NAME) return consumeEmailBatch(batch, env);
+    if (batch.queue === EMAIL_DLQ_NAME) return consumeEmailDeadLetters(batch, env);
+    // A queue bound to this Worker without a consumer here is a deploy mistake: keep the messages.
+    log("error", "no consumer for queue", { queue: batch.queue, messages: batch.messages.length });
+    batch.retryAll({ delaySeconds: LIMITS.unknownQueueRetrySeconds });
+  },
   scheduled: (controller, env, ctx) => {
     ctx.waitUntil(scheduled(controller, env));
   },

@@ -7,11 +7,30 @@ interface GatehouseSecrets {
   /** JSON: [{ "kid": "2026-11", "secret": "…" }, …]; the first signs, all verify. */
   JWT_KEYS?: string;
   COOKIE_SECRET?: string;
+  /** JSON: [{ "kid": "2026-11", "secret": "…" }, …]; the first signs media URLs, all verify. */
+  MEDIA_SIGNING_KEYS?: string;
+  MEDIA_MAX_UPLOAD_BYTES?: string;
   TURNSTILE_SECRET?: string;
   PASSWORD_SCRYPT?: string;
   SESSION_IDLE_SECONDS?: string;
   SESSION_MAX_SECONDS?: string;
   PUBLIC_URL?: string;
+  /** "log" | "resend"; default: resend in production, log elsewhere. */
+  EMAIL_TRANSPORT?: string;
+  /** Resend API key (secret); required when EMAIL_TRANSPORT is resend. */
+  RESEND_API_KEY?: string;
+  /** JSON: [{ "kid": "2026-11", "kty": "OKP", "crv": "Ed25519", "x": "…", "d": "…" }, …]; the first signs. */
+  TICKET_SIGNING_KEYS?: string;
+  /** Ticket QR token lifetime in seconds (default 300). */
+  TICKET_TOKEN_TTL_SECONDS?: string;
+  /** Stripe secret API key (sk_… / rk_…); required in production, unset in development = paid checkout off. */
+  STRIPE_SECRET_KEY?: string;
+  /** Stripe webhook signing secret(s), whsec_…, comma-separated while rotating; required with the key. */
+  STRIPE_WEBHOOK_SECRET?: string;
+  /** Checkout Session and paid hold lifetime in seconds (1800–86400, default 1800). */
+  CHECKOUT_TTL_SECONDS?: string;
+  /** Default attendee refund cut-off before the event starts, in hours (default 48). */
+  REFUND_CUTOFF_HOURS?: string;
 }
 interface Env extends GatehouseSecrets {}
 declare namespace Cloudflare {

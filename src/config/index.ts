@@ -6,13 +6,26 @@
 import { z } from "zod";
 import { randomToken } from "../lib/crypto";
 import type { ScryptParams } from "../lib/password";
-import { type RatePolicies, resolveRatePolicies } from "./limits";
+import { type EmailConfig, readEmailConfig } from "./email";
+import { LIMITS, type RatePolicies, resolveRatePolicies } from "./limits";
+import { type PaymentsConfig, readPaymentsConfig } from "./payments";
 
 export type Environment = "development" | "test" | "production";
 
 export interface SigningKey {
   kid: string;
   secret: string;
+}
+
+/** An Ed25519 private key as a JWK (RFC 8037), named by its `kid`. */
+export interface TicketSigningJwk {
+  kid: string;
+  kty: "OKP";
+  crv: "Ed25519";
+  /** Public key, base64url. */
+  x: string;
+  /** Private key, base64url. */
+  d: string;
 }
 
 export interface Config {
@@ -37,6 +50,22 @@ export interface Config {
    * Host; when unset, the request origin is used (local development).
    */
   publicUrl: string | null;
+  /** Media URL signing keys: the first signs, all verify (rotation without breaking live URLs). */
+  mediaSigningKeys: readonly [SigningKey, ...SigningKey[]];
+  /** Largest media file accepted (MEDIA_MAX_UPLOAD_BYTES, up to LIMITS.mediaUploadCeilingBytes). */
+  mediaMaxUploadBytes: number;
+  /** How the email queue consumer sends (see ./email.ts). */
+  email: EmailConfig;
+  /**
+   * Ticket QR signing keys: the first signs, all verify (rotation without invalidating codes in
+   * flight). Null only outside production: a key pair is then generated per isolate on first use
+   * (src/features/gate/keys.ts), because Ed25519 generation is asynchronous and config is not.
+   */
+  ticketSigningKeys: readonly [TicketSigningJwk, ...TicketSigningJwk[]] | null;
+  /** Lifetime of a ticket QR token (TICKET_TOKEN_TTL_SECONDS). */
+  ticketTokenTtlSeconds: number;
+  /** Stripe (see ./payments.ts); null outside production when unset: paid checkout is then off. */
+  payments: PaymentsConfig | null;
 }
 
 const secretString = z.string().min(32, "must be at least 32 characters");
@@ -57,13 +86,54 @@ const jwtKeys = z
       .max(5),
   );
 
+/**
+ * TICKET_SIGNING_KEYS: JSON array of Ed25519 private JWKs, current first, then the previous one(s).
+ * The kid is at most 16 characters so a ticket token stays within 200 characters (a small QR code).
+ */
+const base64urlKey = z.string().regex(/^[A-Za-z0-9_-]{43}$/, "must be 32 bytes, base64url");
+const ticketKeys = z
+  .string()
+  .transform((raw, ctx) => {
+    try {
+      return JSON.parse(raw) as unknown;
+    } catch {
+      ctx.addIssue({ code: "custom", message: "must be JSON" });
+      return z.NEVER;
+    }
+  })
+  .pipe(
+    z
+      .array(
+        z
+          .object({
+            kid: z.string().regex(/^[A-Za-z0-9._-]{1,16}$/),
+            kty: z.literal("OKP"),
+            crv: z.literal("Ed25519"),
+            x: base64urlKey,
+            d: base64urlKey,
+            // Tolerated as exported by common tools; ignored.
+            alg: z.literal("EdDSA").optional(),
+            use: z.literal("sig").optional(),
+          })
+          .strict()
+          .transform(({ kid, kty, crv, x, d }) => ({ kid, kty, crv, x, d })),
+      )
+      .min(1)
+      .max(3)
+      .refine((keys) => new Set(keys.map((k) => k.kid)).size === keys.length, "kids must be unique"),
+  );
+
 /** Each secret: its schema, and how development makes one when it is missing. */
 const SECRETS = {
   HASH_PEPPER: { schema: secretString, generate: () => randomToken(32) },
   JWT_KEYS: { schema: jwtKeys, generate: () => JSON.stringify([{ kid: "dev", secret: randomToken(32) }]) },
   COOKIE_SECRET: { schema: secretString, generate: () => randomToken(32) },
+  // Same shape as JWT_KEYS: [{ "kid": "…", "secret": "…" }, …]; the kid travels in the signed URL.
+  MEDIA_SIGNING_KEYS: { schema: jwtKeys, generate: () => JSON.stringify([{ kid: "dev", secret: randomToken(32) }]) },
   // Cloudflare's documented test secrets are shorter than 32 characters, so only non-empty is checked.
   TURNSTILE_SECRET: { schema: z.string().min(1), generate: null },
+  // Required in production; elsewhere left unset and generated per isolate by the gate (see Config).
+  TICKET_SIGNING_KEYS: { schema: ticketKeys, generate: null },
 } as const;
 type SecretKey = keyof typeof SECRETS;
 
@@ -114,6 +184,13 @@ const varsSchema = z.object({
   // ASVS 7.3.1 idle timeout (30 min) and 7.3.2 absolute lifetime (30 days).
   SESSION_IDLE_SECONDS: seconds(30 * 60, 7 * 24 * 3600),
   SESSION_MAX_SECONDS: seconds(30 * 24 * 3600, 365 * 24 * 3600),
+  MEDIA_MAX_UPLOAD_BYTES: z.coerce
+    .number()
+    .int()
+    .positive()
+    .max(LIMITS.mediaUploadCeilingBytes)
+    .default(LIMITS.mediaUploadBytes),
+  TICKET_TOKEN_TTL_SECONDS: seconds(LIMITS.ticketTokenSeconds, LIMITS.ticketTokenMaxSeconds),
   PUBLIC_URL: z
     .string()
     .optional()
@@ -161,7 +238,9 @@ function readSecrets(env: Record<string, unknown>, isProduction: boolean) {
     HASH_PEPPER: string;
     JWT_KEYS: [SigningKey, ...SigningKey[]];
     COOKIE_SECRET: string;
+    MEDIA_SIGNING_KEYS: [SigningKey, ...SigningKey[]];
     TURNSTILE_SECRET?: string;
+    TICKET_SIGNING_KEYS?: [TicketSigningJwk, ...TicketSigningJwk[]];
   };
 }
 
@@ -179,7 +258,18 @@ function parse(env: Record<string, unknown>): Config {
   } catch {
     throw new ConfigError(["RATE_LIMITS"]);
   }
-  const secrets = readSecrets(env, isProduction);
+  const email = readEmailConfig(env, isProduction);
+  const payments = readPaymentsConfig(env, isProduction);
+  const moreKeys = [...(email.ok ? [] : email.keys), ...(payments.ok ? [] : payments.keys)];
+  let secrets: ReturnType<typeof readSecrets>;
+  try {
+    secrets = readSecrets(env, isProduction);
+  } catch (error) {
+    // Report every bad key in one line, so an operator fixes them in one deploy.
+    if (error instanceof ConfigError && moreKeys.length > 0) throw new ConfigError([...error.keys, ...moreKeys]);
+    throw error;
+  }
+  if (!email.ok || !payments.ok) throw new ConfigError(moreKeys);
 
   return {
     environment,
@@ -194,6 +284,12 @@ function parse(env: Record<string, unknown>): Config {
     sessionIdleSeconds: vars.data.SESSION_IDLE_SECONDS,
     sessionMaxSeconds: vars.data.SESSION_MAX_SECONDS,
     publicUrl: vars.data.PUBLIC_URL,
+    mediaSigningKeys: secrets.MEDIA_SIGNING_KEYS,
+    mediaMaxUploadBytes: vars.data.MEDIA_MAX_UPLOAD_BYTES,
+    email: email.email,
+    ticketSigningKeys: secrets.TICKET_SIGNING_KEYS ?? null,
+    ticketTokenTtlSeconds: vars.data.TICKET_TOKEN_TTL_SECONDS,
+    payments: payments.payments,
   };
 }
 

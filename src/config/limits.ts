@@ -13,11 +13,17 @@ export interface RatePolicy {
   /**
    * What to do when the RateLimiter object cannot be reached: `open` lets the request through
    * (public reads stay up), `closed` answers 503 (auth and payments: an attacker must not be able to
-   * turn an outage into unlimited guesses).
+   * turn an outage into unlimited guesses), `delay` puts queued work back for later (email: nothing
+   * is dropped and nothing is sent unmetered).
    */
-  readonly onUnavailable: "open" | "closed";
+  readonly onUnavailable: "open" | "closed" | "delay";
   /** Taking the last unit locks the key for this long (see RateLimiter); absent for plain limits. */
   readonly lockSeconds?: number;
+  /**
+   * `gcra` (default) for request rates; `window` (exact sliding log) for failure counters, where
+   * "N failures within the window" must trip however the failures are spaced.
+   */
+  readonly algorithm?: "gcra" | "window";
 }
 
 const policy = (
@@ -38,18 +44,18 @@ const policy = (
  */
 export const DEFAULT_RATE_POLICIES = {
   api: policy("api", 100, 60, "open"),
-  "auth-login": policy("auth-login", 5, 15 * 60, "closed"),
+  "auth-login": { ...policy("auth-login", 5, 15 * 60, "closed"), algorithm: "window" },
   "auth-register": policy("auth-register", 3, 60 * 60, "closed"),
   "auth-verify-email": policy("auth-verify-email", 5, 60 * 60, "closed"),
   "auth-reset": policy("auth-reset", 3, 60 * 60, "closed"),
   // ASVS 6.5.5 / 6.3.1: 5 failed codes in 15 minutes lock OTP sign-in for that email for 15 minutes.
-  "otp-verify": policy("otp-verify", 5, 15 * 60, "closed", 15 * 60),
+  "otp-verify": { ...policy("otp-verify", 5, 15 * 60, "closed", 15 * 60), algorithm: "window" },
   // After 3 failed logins for an address or an email within 15 minutes, a Turnstile challenge is
   // required for login, register and otp/request (counted on failures only).
   // Sign-in codes per email: stops a third party from flooding someone's inbox.
   "otp-request": policy("otp-request", 5, 15 * 60, "closed"),
-  "challenge-ip": policy("challenge-ip", 3, 15 * 60, "closed"),
-  "challenge-email": policy("challenge-email", 3, 15 * 60, "closed"),
+  "challenge-ip": { ...policy("challenge-ip", 3, 15 * 60, "closed"), algorithm: "window" },
+  "challenge-email": { ...policy("challenge-email", 3, 15 * 60, "closed"), algorithm: "window" },
   "orders-user": policy("orders-user", 5, 60, "closed"),
   "orders-ip": policy("orders-ip", 10, 60, "closed"),
   posts: policy("posts", 10, 5 * 60, "open"),
@@ -59,6 +65,22 @@ export const DEFAULT_RATE_POLICIES = {
   "creator-track": policy("creator-track", 10_000, 60 * 60, "open"),
   "dashboard-write": policy("dashboard-write", 30, 60, "open"),
   scanner: policy("scanner", 20, 1, "open"),
+  // Failed device credentials per address: scans skip the per-address `api` policy, so without this a
+  // flood of made-up `Device` tokens would each get a fresh bucket. Only failures count; a gate's
+  // working devices never touch it. 30 a minute leaves room for a few misconfigured devices.
+  "scanner-auth": policy("scanner-auth", 30, 60, "open"),
+  // Uploads per user: each one costs R2 storage and a strip pass; 60 an hour covers a busy gallery post.
+  "media-upload": policy("media-upload", 60, 60 * 60, "open"),
+  // Email delivery (queue consumer). `delay` when the RateLimiter cannot answer: the message waits
+  // and is retried, never dropped and never sent unmetered. 100 a minute keeps us inside the
+  // provider's account limits with room for bursts; per recipient, 10 a minute then a one-minute
+  // pause (lockSeconds) so one inbox is never flooded (a sign-in code loop, a buggy batch).
+  "email-global": policy("email-global", 100, 60, "delay"),
+  "email-recipient": policy("email-recipient", 10, 60, "delay", 60),
+  // Stripe webhook deliveries per address, instead of `api`: Stripe sends from a handful of shared
+  // addresses, so a sales burst (hundreds of completed checkouts a minute) must not be throttled like
+  // one browser. Open when the limiter is down: Stripe retries anyway, and every delivery is verified.
+  "stripe-webhook": policy("stripe-webhook", 2000, 60, "open"),
 } as const satisfies Record<string, RatePolicy>;
 
 export type RatePolicyName = keyof typeof DEFAULT_RATE_POLICIES;
@@ -123,4 +145,131 @@ export const LIMITS = {
   verifyEmailTtlSeconds: 24 * 60 * 60,
   resetPasswordTtlSeconds: 60 * 60,
   otpTtlSeconds: 10 * 60,
+  /** Media file size (issue 8: 10 MB holds a 12-megapixel phone photo); MEDIA_MAX_UPLOAD_BYTES overrides. */
+  mediaUploadBytes: 10 * 1024 * 1024,
+  /**
+   * Ceiling for MEDIA_MAX_UPLOAD_BYTES and the upload route's body limit: an upload is held in memory
+   * up to four times (as received, parsed, stripped, hashed) inside a 128 MB isolate.
+   */
+  mediaUploadCeilingBytes: 16 * 1024 * 1024,
+  /** Room around the file for the multipart envelope (boundary, part headers, purpose, visibility). */
+  mediaMultipartOverheadBytes: 16 * 1024,
+  /** ASVS 5.2.6 pixel flood: 40 megapixels is above what phone cameras save by default. */
+  mediaMaxPixels: 40_000_000,
+  /** Signed media URLs: private media 5 min (issue 8), enough to load a page, short enough to not spread. */
+  mediaPrivateUrlSeconds: 5 * 60,
+  /** Public media URLs live 24 h, their expiry rounded up to the hour so repeat requests share a cached URL. */
+  mediaPublicUrlSeconds: 24 * 60 * 60,
+  /**
+   * Email retry schedule after a transient failure (429, 5xx, timeout): retry n waits the n-th entry.
+   * 1 s rides out a blip, 5 s and 30 s a provider hiccup, 5 and 30 min an outage; after the last
+   * retry fails the email is dead-lettered (about 36 minutes after the first attempt; 6 attempts).
+   * wrangler.toml max_retries for the email queue matches the length.
+   */
+  emailRetryDelaysSeconds: [1, 5, 30, 5 * 60, 30 * 60],
+  /**
+   * Each retry waits up to this fraction longer than its schedule entry, at random, so a burst that
+   * failed together does not retry together (thundering herd). Upward only: never sooner than planned.
+   */
+  emailRetryJitterRatio: 0.25,
+  /** Cloudflare Queues refuses delaySeconds above 12 h; a provider's Retry-After is capped to it. */
+  queueMaxDelaySeconds: 12 * 60 * 60,
+  /**
+   * A provider call slower than this is abandoned and retried as transient (same Idempotency-Key, so a
+   * call that did land is not sent twice). Resend answers in well under a second when healthy.
+   */
+  emailProviderTimeoutMs: 10_000,
+  /**
+   * How long a consumer owns a row it claimed (status sending). Longer than the provider timeout plus
+   * the D1 writes around it, so a live send is never taken over; short enough that a crashed
+   * consumer's email is retried within minutes.
+   */
+  emailLeaseSeconds: 60,
+  /** The issue's bound: a queued row whose message is 10 minutes overdue is presumed lost and re-sent. */
+  emailStuckAfterSeconds: 10 * 60,
+  /**
+   * A pending row (written, never handed to the queue: the request died between its batch and the
+   * send, or the writer has no queue, like EventInventory) is picked up once it is this old. Longer
+   * than a request's lifetime, so the sweep does not race the request that will enqueue it.
+   */
+  emailPendingGraceSeconds: 60,
+  /** Cloudflare Queues: one sendBatch call takes at most 100 messages; enqueue and sweep chunk by it. */
+  queueSendBatchMax: 100,
+  /** Stuck rows re-enqueued per cron run: bounds the sweep's time; the next run takes the rest. */
+  emailSweepMaxRows: 1000,
+  /** A queue this Worker consumes but has no handler for (a deploy mistake): messages wait this long. */
+  unknownQueueRetrySeconds: 60,
+  /** The RateLimiter did not answer (fail mode `delay`): try the email again after this long. */
+  emailLimiterUnavailableDelaySeconds: 30,
+  /** Rate-limited emails wait the limiter's Retry-After plus up to this many seconds, to spread them. */
+  emailRateLimitJitterSeconds: 5,
+  /**
+   * Ticket QR tokens (issue 6): 5 minutes by default, long enough to open the app in the queue and
+   * walk to the gate, short enough that a screenshot passed around outside is soon worthless
+   * (Ticketmaster's rotating codes refresh even faster). TICKET_TOKEN_TTL_SECONDS overrides.
+   */
+  ticketTokenSeconds: 5 * 60,
+  /** Upper bound for TICKET_TOKEN_TTL_SECONDS: a day covers a printed code for a one-day event. */
+  ticketTokenMaxSeconds: 24 * 60 * 60,
+  /** Clock skew tolerated on a ticket token's iat/exp (issue 6: ±30 s between phone, device and edge). */
+  ticketTokenSkewSeconds: 30,
+  /** A token longer than this is refused unread; ours are at most 200 characters. */
+  ticketTokenMaxChars: 512,
+  /**
+   * The same device reading the same ticket again within this window gets the same admission, not
+   * an alarm (issue 6): a scanner often reads a code twice while it is held in front of it.
+   */
+  gateRepeatWindowMs: 10_000,
+  /** Devices per event (active ones): a stadium has a few hundred gates; bounds a runaway script. */
+  gateDevicesPerEvent: 500,
+  /** Offline scans per upload: 500 × ~300 bytes stays far below the JSON body limit. */
+  gateOfflineBatchMax: 500,
+  /** Offline scans older than this are refused as invalid: a device offline for a week is broken. */
+  gateOfflineMaxAgeMs: 7 * 24 * 60 * 60 * 1000,
+  /** Manifest page size: 5,000 tickets ≈ 400 KB of JSON per page; devices follow nextCursor. */
+  gateManifestPage: 5_000,
+  gateManifestPageMax: 10_000,
+  /** Live counts are pushed at most once per this many ms per event (issue 6: a few a second). */
+  liveCoalesceMs: 250,
+  /**
+   * Payments (issue 5). Stripe Checkout Sessions expire between 30 minutes and 24 hours after creation
+   * (Stripe's documented bounds for `expires_at`); a paid hold lasts exactly as long as its session.
+   * CHECKOUT_TTL_SECONDS overrides the default (Stripe's minimum: seats are not locked longer than needed).
+   */
+  checkoutTtlSeconds: 30 * 60,
+  checkoutTtlMinSeconds: 30 * 60,
+  checkoutTtlMaxSeconds: 24 * 60 * 60,
+  /**
+   * Added to the session's lifetime so Stripe's "at least 30 minutes from now" check still passes after
+   * our request latency and any clock skew between us and Stripe.
+   */
+  checkoutExpirySlackSeconds: 60,
+  /** Stripe's own default signature tolerance: a signed payload older than 5 minutes is refused (replay). */
+  webhookToleranceSeconds: 300,
+  /**
+   * Webhook and refund processing retries (issue 5): 1 min, 5 min, 30 min, 2 h, 24 h, then dead-letter
+   * (6 attempts over about 26.5 h, inside Stripe's own 3-day redelivery window). Delays above
+   * queueMaxDelaySeconds are chained.
+   */
+  webhookRetryDelaysSeconds: [60, 5 * 60, 30 * 60, 2 * 60 * 60, 24 * 60 * 60],
+  /** Upward jitter on each webhook retry, so a batch that failed together does not retry together. */
+  webhookRetryJitterRatio: 0.1,
+  /** An inbox row or refund job whose queue message is this overdue is presumed lost and re-sent (cron). */
+  webhookStuckAfterSeconds: 10 * 60,
+  /** Rows re-enqueued per sweep and sessions reconciled per hourly run; the next run takes the rest. */
+  paymentsSweepMaxRows: 500,
+  /**
+   * Reconciliation looks at a pending session this long after it expired: Stripe sends
+   * `checkout.session.expired` within minutes, so only a session whose webhook really went missing is
+   * fetched from the API.
+   */
+  reconcileGraceSeconds: 10 * 60,
+  /** Processed webhook payloads (they carry buyer details) are kept 30 days: 10× Stripe's redelivery window. */
+  webhookRetentionDays: 30,
+  /** Default refund policy: attendees may ask for a refund until 48 h before the start (REFUND_CUTOFF_HOURS). */
+  refundCutoffHours: 48,
+  /** A Stripe API call slower than this is abandoned (the SDK retries it once with the same idempotency key). */
+  stripeTimeoutMs: 10_000,
+  /** SDK-level retries of a failed Stripe call (connection errors, 409, 5xx), always under the same key. */
+  stripeNetworkRetries: 1,
 } as const;

@@ -144,7 +144,10 @@ export const otpCodes = sqliteTable("otp_codes", {
 
 /**
  * Transactional outbox for email: written in the same batch as the change that causes the email;
- * delivery (queue consumer, retries, dead letters) reads from here.
+ * delivery (queue consumer, retries, dead letters) reads from here. Rows hold the rendered message,
+ * so a template change never alters an email already promised.
+ * Lifecycle: pending (written) → queued (message on EMAIL_QUEUE) → sending (claimed under a lease)
+ * → sent | dead_letter. A failed or rate-limited attempt goes back to queued.
  */
 export const emailOutbox = sqliteTable(
   "email_outbox",
@@ -155,14 +158,52 @@ export const emailOutbox = sqliteTable(
     subject: text("subject").notNull(),
     text: text("text").notNull(),
     html: text("html").notNull(),
-    status: text("status", { enum: ["pending", "sent", "failed", "dead"] })
+    status: text("status", { enum: ["pending", "queued", "sending", "sent", "dead_letter"] })
       .notNull()
       .default("pending"),
+    /** Provider calls made (rate-limit delays and duplicate deliveries do not count). */
     attempts: integer("attempts").notNull().default(0),
     createdAt: integer("created_at").notNull(),
     sentAt: integer("sent_at"),
+    /** When the queued message is due (delays included): the sweep measures "stuck" from here. */
+    nextAttemptAt: integer("next_attempt_at"),
+    /** The provider's id for the accepted message (Resend `id`), for support and tracking. */
+    providerMessageId: text("provider_message_id"),
+    /** Why the last attempt failed, or why the row was dead-lettered. */
+    lastError: text("last_error"),
+    queuedAt: integer("queued_at"),
+    /** While status = sending: the claim ends here; a crashed consumer's row is claimable after it. */
+    leaseUntil: integer("lease_until"),
+    updatedAt: integer("updated_at"),
   },
-  (t) => [index("email_outbox_status_created").on(t.status, t.createdAt)],
+  (t) => [
+    index("email_outbox_status_created").on(t.status, t.createdAt),
+    index("email_outbox_status_next").on(t.status, t.nextAttemptAt),
+  ],
+);
+
+/**
+ * Messages that could not be processed, from any source (`email` now; `stripe-webhook` later): an
+ * operator lists them and replays each at most once (replayed_at). At most one open (unreplayed)
+ * dead letter per (source, ref_id), so a duplicate dead-letter message cannot list it twice.
+ */
+export const deadLetters = sqliteTable(
+  "dead_letters",
+  {
+    id: text("id").primaryKey(),
+    source: text("source").notNull(),
+    /** The id of the failed thing in its source (email: the outbox id). */
+    refId: text("ref_id").notNull(),
+    reason: text("reason").notNull(),
+    /** JSON with non-secret detail for the operator (email: template, attempts). */
+    payload: text("payload").notNull().default("{}"),
+    createdAt: integer("created_at").notNull(),
+    replayedAt: integer("replayed_at"),
+  },
+  (t) => [
+    index("dead_letters_created").on(t.createdAt, t.id),
+    uniqueIndex("dead_letters_open_ref").on(t.source, t.refId).where(sql`${t.replayedAt} IS NULL`),
+  ],
 );
 
 /** Events: the source of truth for what an event is; its inventory lives in its EventInventory object. */

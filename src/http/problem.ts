@@ -30,14 +30,18 @@ const PROBLEMS: Record<ErrorCode, { status: ContentfulStatusCode; title: string 
   "invalid-transition": { status: 409, title: "Not allowed in the current state" },
   "version-conflict": { status: 409, title: "Edited by someone else meanwhile" },
   "capacity-below-sold": { status: 409, title: "Capacity below tickets sold" },
+  "not-active": { status: 409, title: "Ticket is not active" },
+  "upgrade-required": { status: 426, title: "WebSocket upgrade required" },
   "not-implemented": { status: 501, title: "Not available yet" },
   forbidden: { status: 403, title: "Forbidden" },
   "csrf-failed": { status: 403, title: "Cross-site request refused" },
   "not-found": { status: 404, title: "Not found" },
   "method-not-allowed": { status: 405, title: "Method not allowed" },
   conflict: { status: 409, title: "Conflict" },
+  "already-replayed": { status: 409, title: "Already replayed" },
   "payload-too-large": { status: 413, title: "Request body too large" },
   "unsupported-media-type": { status: 415, title: "Unsupported media type" },
+  "too-many-pixels": { status: 422, title: "Image has too many pixels" },
   "idempotency-key-invalid": { status: 400, title: "Idempotency-Key header is not valid" },
   "idempotency-key-reused": {
     status: 422,
@@ -49,6 +53,10 @@ const PROBLEMS: Record<ErrorCode, { status: ContentfulStatusCode; title: string 
   },
   "rate-limited": { status: 429, title: "Too many requests" },
   unavailable: { status: 503, title: "Service temporarily unavailable" },
+  "payments-not-configured": { status: 503, title: "Payments are not configured" },
+  "payment-provider-error": { status: 502, title: "The payment provider could not be reached" },
+  "invalid-signature": { status: 400, title: "Signature verification failed" },
+  "refund-not-allowed": { status: 422, title: "Refund not allowed" },
   internal: { status: 500, title: "Internal server error" },
 };
 
@@ -84,9 +92,10 @@ export function problem(
   headers: Record<string, string> = {},
 ): Response {
   const body = problemBody(code, detail, c.get("requestId") as string | undefined, extensions);
-  return new Response(JSON.stringify(body), {
-    status: body.status,
-    headers: { "Content-Type": "application/problem+json", ...headers },
+  // Through the context, so headers middleware already set (RateLimit, CORS) stay on the error.
+  return c.body(JSON.stringify(body), PROBLEMS[code].status, {
+    ...headers,
+    "Content-Type": "application/problem+json",
   });
 }
 

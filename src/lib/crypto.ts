@@ -18,7 +18,9 @@ export function decodeCursor(raw: string): string | null {
   if (!/^[A-Za-z0-9_-]*$/.test(raw)) return null;
   try {
     const binary = atob(raw.replace(/-/g, "+").replace(/_/g, "/"));
-    return new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(Uint8Array.from(binary, (ch) => ch.charCodeAt(0)));
+    return new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(
+      Uint8Array.from(binary, (ch) => ch.charCodeAt(0)),
+    );
   } catch {
     return null;
   }

@@ -32,6 +32,64 @@ describe("configuration", () => {
     expect(logged).not.toContain("short-s3cr3t");
   });
 
+  const SECRET_VALUES = [env.HASH_PEPPER, env.COOKIE_SECRET, env.TURNSTILE_SECRET, env.JWT_KEYS].map(String);
+  const jwtSecrets = (JSON.parse(String(env.JWT_KEYS)) as { secret: string }[]).map((k) => k.secret);
+
+  /** One request to a production app over `vars`: the response and every console.error line. */
+  async function productionWith(vars: Record<string, unknown>) {
+    const errors = vi.spyOn(console, "error").mockImplementation(() => {});
+    const res = await createApp().request("/health", {}, { ...vars, ENVIRONMENT: "production" });
+    const lines = errors.mock.calls.map((c) => String(c[0]));
+    return { res, lines };
+  }
+
+  async function expectFailsClosedNaming(res: Response, lines: string[], key: string, hidden: string[]) {
+    expect(res.status).toBe(503);
+    expect((await problemOf(res)).type).toBe("https://gatehouse.events/problems/unavailable");
+    expect(lines).toHaveLength(1);
+    const line = JSON.parse(lines[0] as string) as { level: string; keys: string[] };
+    expect(line.level).toBe("error");
+    expect(line.keys).toContain(key);
+    for (const value of hidden) expect(lines[0]).not.toContain(value);
+  }
+
+  it.each(["JWT_KEYS", "COOKIE_SECRET", "TURNSTILE_SECRET"])(
+    "production without %s fails closed: 503 and one log line naming the key, not a value",
+    async (key) => {
+      const { [key]: _omitted, ...rest } = env as unknown as Record<string, unknown>;
+      const { res, lines } = await productionWith(rest);
+      await expectFailsClosedNaming(res, lines, key, [...SECRET_VALUES, ...jwtSecrets]);
+    },
+  );
+
+  it.each(["JWT_KEYS", "COOKIE_SECRET", "TURNSTILE_SECRET"])(
+    "production with %s set to an empty string fails closed",
+    async (key) => {
+      const { res, lines } = await productionWith({ ...env, [key]: "" });
+      await expectFailsClosedNaming(res, lines, key, [...SECRET_VALUES, ...jwtSecrets]);
+    },
+  );
+
+  it.each([
+    ["not JSON", '[{"kid":"k1","secret":"truncated-s3cret-0123456789abcdef0123456789"'],
+    ["JSON of the wrong shape", '{"kid":"k1","secret":"object-not-array-s3cret-0123456789abcdef"}'],
+    ["a key with a short secret", '[{"kid":"k1","secret":"short-s3cret"}]'],
+    ["an empty key list", "[]"],
+    ["a kid with forbidden characters", '[{"kid":"k 1/..","secret":"kid-s3cret-0123456789abcdef0123456789abc"}]'],
+  ])("production with malformed JWT_KEYS (%s) fails closed without logging the value", async (_name, raw) => {
+    const { res, lines } = await productionWith({ ...env, JWT_KEYS: raw });
+    const secret = /"secret":"([^"]+)"/.exec(raw)?.[1];
+    await expectFailsClosedNaming(res, lines, "JWT_KEYS", [...SECRET_VALUES, ...(secret ? [secret] : [])]);
+  });
+
+  it.each([["ln=17;r=8;p=1"], ["ln=30,r=8,p=1"], ["ln=9,r=8,p=1"], ["ln=17,r=0,p=1"], ["scrypt"]])(
+    "PASSWORD_SCRYPT=%s fails closed naming the variable",
+    async (raw) => {
+      const { res, lines } = await productionWith({ ...env, PASSWORD_SCRYPT: raw });
+      await expectFailsClosedNaming(res, lines, "PASSWORD_SCRYPT", SECRET_VALUES);
+    },
+  );
+
   it("production with every secret serves normally", async () => {
     const res = await createApp().request("/health", {}, { ...env, ENVIRONMENT: "production" });
     expect(res.status).toBe(200);

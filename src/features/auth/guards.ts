@@ -1,7 +1,8 @@
 /**
- * Rate guards that count failures only (login, OTP) or that gate on a human challenge: services ask
- * before acting and spend budget when an attempt fails. The limiter being down fails closed here:
- * these guard credentials.
+ * Rate guards that count failures only (login, OTP) or that gate on a human challenge. Login and OTP
+ * take a unit before checking the credential (so concurrent guesses cannot all slip past a peek) and
+ * forgive on success; the challenge counters are peeked and spent on failure. The limiter being down
+ * fails closed here: these guard credentials.
  */
 
 import type { RateLimiter } from "../../../durable-objects/rate-limiter";

@@ -43,6 +43,7 @@ function deps(c: AppContext): auth.AuthDeps {
       userAgent: c.req.header("User-Agent") ?? null,
     },
     origin: config.publicUrl ?? new URL(c.req.url).origin,
+    emailQueue: c.env.EMAIL_QUEUE,
   };
 }
 

@@ -10,7 +10,9 @@ import { hmacHex, randomId, randomToken, sha256Hex, timingSafeEqual } from "../.
 import { DomainError } from "../../lib/errors";
 import { burnHashTime, hashPassword, needsRehash, verifyPassword } from "../../lib/password";
 import { checkPasswordPolicy } from "../../lib/password-policy";
+import type { RateLimitDecision } from "../../lib/rate-limit-client";
 import { audit, auditStatement, type RequestMeta } from "../audit/service";
+import { type EmailQueue, enqueueCommitted } from "../email/enqueue";
 import { emailStatements } from "../email/outbox";
 import { addressKey, emailKey, forgive, type LimiterNamespace, peek, rateLimited, spend } from "./guards";
 import { type IssuedTokens, openSession, revokeSession, rotateRefreshToken } from "./sessions";
@@ -24,6 +26,8 @@ export interface AuthDeps {
   meta: RequestMeta;
   /** Absolute origin used to build links in emails. */
   origin: string;
+  /** Emails written by a batch are handed to this queue once the batch commits. */
+  emailQueue: EmailQueue;
   now?: number;
 }
 
@@ -154,10 +158,12 @@ export async function register(deps: AuthDeps, input: RegisterInput): Promise<Pu
     ),
   ]);
 
+  await enqueueCommitted(deps.db, deps.emailQueue, results);
+
   if (results[0]?.meta.changes !== 1) {
     // The email is taken (possibly by a racing registration): tell its owner, answer as if created.
     const existing = await findUserByEmail(deps.db, email);
-    await deps.db.batch([
+    const notice = await deps.db.batch([
       ...emailStatements(
         deps.db,
         deps.config,
@@ -178,6 +184,7 @@ export async function register(deps: AuthDeps, input: RegisterInput): Promise<Pu
         t,
       ),
     ]);
+    await enqueueCommitted(deps.db, deps.emailQueue, notice);
   }
   return toPublicUser(candidate);
 }
@@ -201,6 +208,7 @@ async function consumeEmailToken(
       .bind(t, marker, hash, purpose, t),
     ...follow(owner, [hash, marker]),
   ]);
+  await enqueueCommitted(deps.db, deps.emailQueue, results);
   const row = await deps.db
     .prepare("SELECT user_id FROM email_tokens WHERE token_hash = ? AND consumed_by = ?")
     .bind(hash, marker)
@@ -239,7 +247,7 @@ export async function forgotPassword(deps: AuthDeps, rawEmail: string): Promise<
   const { token, statements } = await emailTokenStatements(deps, user.id, "reset-password");
   const link = new URL("/reset-password", deps.origin);
   link.searchParams.set("token", token);
-  await deps.db.batch([
+  const results = await deps.db.batch([
     ...statements,
     ...emailStatements(
       deps.db,
@@ -256,6 +264,7 @@ export async function forgotPassword(deps: AuthDeps, rawEmail: string): Promise<
       t,
     ),
   ]);
+  await enqueueCommitted(deps.db, deps.emailQueue, results);
 }
 
 /** Sets a new password, revokes every session and access token (ASVS 7.4.3), and notifies (6.3.7). */
@@ -305,23 +314,28 @@ export async function login(deps: AuthDeps, input: LoginInput): Promise<{ tokens
   const email = normalizeEmail(input.email);
   const policy = deps.config.ratePolicies["auth-login"];
   const loginKey = `login:${addressKey(deps.meta.ip)}|${(await emailKey(deps.config.hashPepper, email)).slice(6)}`;
-  const gate = await peek(deps.limiter, loginKey, policy);
-  if (!gate.allowed) {
+  const deny = async (decision: RateLimitDecision) => {
     await audit(deps.db, deps.config, deps.meta, {
       action: "auth.login",
       outcome: "denied",
       detail: { reason: "rate-limited" },
     });
-    throw rateLimited(policy, gate);
-  }
+    return rateLimited(policy, decision);
+  };
+  const gate = await peek(deps.limiter, loginKey, policy);
+  if (!gate.allowed) throw await deny(gate);
   await requireChallengeIfSuspicious(deps, email, input.turnstileToken);
+  // Take the attempt before checking the password: a burst of concurrent guesses all passes the peek
+  // above, but each needs its own unit here, so at most `limit` passwords are tried per window.
+  const attempt = await spend(deps.limiter, loginKey, policy);
+  if (!attempt.allowed) throw await deny(attempt);
 
   const user = await findUserByEmail(deps.db, email);
   const ok = user?.password_hash
     ? await verifyPassword(input.password, user.password_hash)
     : await burnHashTime(input.password, deps.config.passwordScrypt);
   if (!user || !ok) {
-    await Promise.all([spend(deps.limiter, loginKey, policy), countFailure(deps, email)]);
+    await countFailure(deps, email);
     await audit(deps.db, deps.config, deps.meta, {
       action: "auth.login",
       outcome: "failure",
@@ -406,7 +420,7 @@ export async function requestOtp(deps: AuthDeps, rawEmail: string, turnstileToke
   if (!user || !lock.allowed) return;
   const t = now(deps);
   const code = generateOtp();
-  await deps.db.batch([
+  const results = await deps.db.batch([
     // One live code per email: a new code replaces (invalidates) the previous one.
     deps.db
       .prepare(
@@ -428,6 +442,7 @@ export async function requestOtp(deps: AuthDeps, rawEmail: string, turnstileToke
       t,
     ),
   ]);
+  await enqueueCommitted(deps.db, deps.emailQueue, results);
 }
 
 export async function verifyOtp(
@@ -438,10 +453,12 @@ export async function verifyOtp(
   const email = normalizeEmail(rawEmail);
   const key = await emailKey(deps.config.hashPepper, email);
   const policy = deps.config.ratePolicies["otp-verify"];
-  const lock = await peek(deps.limiter, key, policy);
-  if (!lock.allowed) {
-    throw new DomainError("locked", `Too many wrong codes. Try again in ${lock.retryAfterSeconds} s.`, {
-      retryAfter: lock.retryAfterSeconds,
+  // Take the attempt before checking the code: a peek would let a burst of concurrent guesses all
+  // through before the lock engages. A correct code clears the count below.
+  const attempt = await spend(deps.limiter, key, policy);
+  if (!attempt.allowed) {
+    throw new DomainError("locked", `Too many wrong codes. Try again in ${attempt.retryAfterSeconds} s.`, {
+      retryAfter: attempt.retryAfterSeconds,
     });
   }
   const t = now(deps);
@@ -458,8 +475,7 @@ export async function verifyOtp(
       .changes === 1;
   const user = consumed ? await findUserByEmail(deps.db, email) : null;
   if (!user) {
-    const after = await spend(deps.limiter, key, policy);
-    const lockedNow = after.remaining === 0;
+    const lockedNow = attempt.remaining === 0;
     await audit(deps.db, deps.config, deps.meta, {
       action: lockedNow ? "auth.lockout" : "auth.otp-verify",
       outcome: "failure",

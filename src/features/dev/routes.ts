@@ -1,11 +1,16 @@
 /**
  * Development-only routes, answered 404 in production (as if they did not exist):
  * - GET /dev/mailbox?to=… — what the dev email transport "sent", newest first;
- * - GET /dev/ping — a minimal Worker → Durable Object RPC round trip, the benchmark baseline.
+ * - GET /dev/ping — a minimal Worker → Durable Object RPC round trip, the benchmark baseline;
+ * - POST /dev/seed — idempotent demo data (npm run dev calls it once the Worker answers);
+ * - POST /dev/fixtures/on-sale — a free event plus many buyers with access tokens (npm run bench);
+ * - GET /dev/fixtures/on-sale/:eventId/check — sold vs capacity in the object and in D1 (oversold).
  */
 import { Hono } from "hono";
 import type { AppEnv } from "../../context";
 import { problem } from "../../http/problem";
+import { checkOnSale, createOnSaleFixture, parseOnSaleInput } from "./fixtures";
+import { seedDemo } from "./seed";
 import { listMailbox } from "./service";
 
 export const devRoutes = new Hono<AppEnv>()
@@ -17,4 +22,13 @@ export const devRoutes = new Hono<AppEnv>()
     c.header("Cache-Control", "no-store");
     return c.json({ items: await listMailbox(c.env.DB, c.req.query("to")) });
   })
-  .get("/ping", async (c) => c.json({ pong: await c.env.RATE_LIMITER.getByName("bench:ping").ping() }));
+  .get("/ping", async (c) => c.json({ pong: await c.env.RATE_LIMITER.getByName("bench:ping").ping() }))
+  .post("/seed", async (c) => c.json(await seedDemo(c.env, c.get("config"))))
+  .post("/fixtures/on-sale", async (c) => {
+    const input = await parseOnSaleInput(c.req);
+    return c.json(await createOnSaleFixture(c.env, c.get("config"), input), 201);
+  })
+  .get("/fixtures/on-sale/:eventId/check", async (c) => {
+    c.header("Cache-Control", "no-store");
+    return c.json(await checkOnSale(c.env, c.req.param("eventId")));
+  });

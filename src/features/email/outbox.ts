@@ -1,12 +1,17 @@
 /**
  * Email outbox: an email is a row written in the same D1 batch as the change that causes it, so it
  * is never sent for a change that did not happen and never lost for one that did. Delivery reads the
- * outbox. Outside production the row is mirrored into dev_mailbox for GET /dev/mailbox.
+ * outbox. Outside production the row is mirrored into dev_mailbox for GET /dev/mailbox at once.
+ * The insert returns the new row's id (as `email_outbox_id`), so after the batch commits
+ * `enqueueCommitted` (./enqueue.ts) can hand exactly the rows that were written to the queue.
  */
 import type { Config } from "../../config";
 import { randomId } from "../../lib/crypto";
 import type { Condition } from "../audit/service";
 import { type EmailTemplate, renderEmail } from "./templates";
+
+/** Column name under which outbox inserts return their id; ./enqueue.ts reads it from batch results. */
+export const OUTBOX_ID_COLUMN = "email_outbox_id";
 
 export interface EmailStatementsOptions {
   /** Only insert when this SQL condition (with its bindings) holds inside the batch. */
@@ -28,7 +33,7 @@ export function emailStatements(
     db
       .prepare(
         `INSERT INTO email_outbox (id, "to", template, subject, text, html, status, attempts, created_at)
-         SELECT ?, ?, ?, ?, ?, ?, 'pending', 0, ?${where}`,
+         SELECT ?, ?, ?, ?, ?, ?, 'pending', 0, ?${where} RETURNING id AS ${OUTBOX_ID_COLUMN}`,
       )
       .bind(randomId(), to, message.template, subject, text, html, now, ...extra),
   ];

@@ -17,7 +17,15 @@ export type EmailTemplate =
       serials: number[];
       ticketsLink: string;
     }
-  | { template: "event-cancelled"; name: string; eventTitle: string; paid: boolean };
+  | { template: "event-cancelled"; name: string; eventTitle: string; paid: boolean }
+  | {
+      template: "refund-issued";
+      name: string;
+      eventTitle: string;
+      /** Minor units of `currency` (ISO 4217), as everywhere in Gatehouse. */
+      amount: number;
+      currency: string;
+    };
 
 export interface RenderedEmail {
   subject: string;
@@ -32,6 +40,13 @@ export function escapeHtml(value: string): string {
 
 function page(paragraphs: string[]): string {
   return `<!doctype html><html><body style="font-family:sans-serif">${paragraphs.map((p) => `<p>${p}</p>`).join("")}</body></html>`;
+}
+
+/** "€12.50" from 1250 EUR: the currency's own number of minor digits (JPY has none). */
+export function formatMoney(amount: number, currency: string): string {
+  const format = new Intl.NumberFormat("en", { style: "currency", currency });
+  const digits = format.resolvedOptions().maximumFractionDigits ?? 2;
+  return format.format(amount / 10 ** digits);
 }
 
 const link = (href: string, label: string) => `<a href="${escapeHtml(href)}">${escapeHtml(label)}</a>`;
@@ -103,6 +118,18 @@ export function renderEmail(message: EmailTemplate): RenderedEmail {
           ...(message.paid ? ["Your payment will be refunded to the original payment method."] : []),
         ]),
       };
+    case "refund-issued": {
+      const money = formatMoney(message.amount, message.currency);
+      return {
+        subject: `Refund issued: ${message.eventTitle}`,
+        text: `Hi ${message.name},\n\nWe refunded ${money} for ${message.eventTitle} to your original payment method.\nBanks usually take 5 to 10 business days to show it.`,
+        html: page([
+          `Hi ${escapeHtml(message.name)},`,
+          `We refunded <strong>${escapeHtml(money)}</strong> for <strong>${escapeHtml(message.eventTitle)}</strong> to your original payment method.`,
+          "Banks usually take 5 to 10 business days to show it.",
+        ]),
+      };
+    }
     case "otp-code":
       return {
         subject: `Your Gatehouse sign-in code: ${message.code}`,

@@ -14,7 +14,6 @@ const HEADERS: Record<string, string> = {
   "X-Content-Type-Options": "nosniff",
   "Referrer-Policy": "no-referrer",
   "Cross-Origin-Opener-Policy": "same-origin",
-  "Cross-Origin-Resource-Policy": "same-origin",
   "X-Frame-Options": "DENY",
 };
 
@@ -34,6 +33,9 @@ export function securityHeaders(): MiddlewareHandler<AppEnv> {
 function applyHeaders(headers: Headers): void {
   for (const [name, value] of Object.entries(HEADERS)) headers.set(name, value);
   if (!headers.has("Content-Security-Policy")) headers.set("Content-Security-Policy", API_CSP);
+  // Signed media URLs may be embedded cross-origin (the signature is the access control): the media
+  // route sets its own CORP, everything else stays same-origin.
+  if (!headers.has("Cross-Origin-Resource-Policy")) headers.set("Cross-Origin-Resource-Policy", "same-origin");
   headers.delete("X-Powered-By");
   headers.delete("Server");
 }

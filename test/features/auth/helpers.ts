@@ -1,5 +1,6 @@
 /** Account fixtures and mailbox readers for auth tests. */
 import { env } from "cloudflare:workers";
+import { vi } from "vitest";
 import { hashPassword } from "../../../src/lib/password";
 import { call, freshIp } from "../../helpers";
 
@@ -81,4 +82,101 @@ export async function otpFromMail(to: string): Promise<string> {
   const code = mail?.text.match(/\b(\d{6})\b/)?.[1];
   if (!code) throw new Error(`no code mailed to ${to}`);
   return code;
+}
+
+/** Rows from D1 (the test sees the same database the Worker writes). */
+export async function rows<T = Record<string, unknown>>(sql: string, ...bindings: unknown[]): Promise<T[]> {
+  return (
+    await env.DB.prepare(sql)
+      .bind(...bindings)
+      .all<T>()
+  ).results;
+}
+
+export interface AuditRow {
+  id: string;
+  at: number;
+  user_id: string | null;
+  action: string;
+  outcome: string;
+  ip_hash: string | null;
+  user_agent: string | null;
+  request_id: string | null;
+  detail: string;
+}
+
+/** Audit rows written while serving `res` (matched on its X-Request-Id). */
+export function auditOf(res: Response): Promise<AuditRow[]> {
+  return rows<AuditRow>("SELECT * FROM audit_log WHERE request_id = ? ORDER BY at", res.headers.get("X-Request-Id"));
+}
+
+export function auditForUser(userId: string, action?: string): Promise<AuditRow[]> {
+  return action
+    ? rows<AuditRow>("SELECT * FROM audit_log WHERE user_id = ? AND action = ? ORDER BY at", userId, action)
+    : rows<AuditRow>("SELECT * FROM audit_log WHERE user_id = ? ORDER BY at", userId);
+}
+
+export function countRows(table: string, where: string, ...bindings: unknown[]): Promise<number> {
+  return env.DB.prepare(`SELECT count(*) AS n FROM ${table} WHERE ${where}`)
+    .bind(...bindings)
+    .first<{ n: number }>()
+    .then((row) => row?.n ?? 0);
+}
+
+/** Every token mailed to `to` with `template`, newest first. */
+export async function tokensFromMail(to: string, template: string): Promise<string[]> {
+  return (await mailbox(to))
+    .filter((m) => m.template === template)
+    .map((m) => new URL(m.text.match(/https?:\/\/\S+/)?.[0] ?? "http://x/").searchParams.get("token"))
+    .filter((t): t is string => t !== null);
+}
+
+/** The problem document's machine code: the last segment of its `type` URI. */
+export function codeOf(problem: { type: string }): string {
+  return problem.type.split("/").pop() ?? "";
+}
+
+/** Base64url of a JSON value, for hand-built JWTs. */
+export function b64urlJson(value: unknown): string {
+  return btoa(JSON.stringify(value)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+/** Decodes a JWT's payload without verifying it. */
+export function jwtPayload(token: string): Record<string, unknown> {
+  const part = token.split(".")[1] ?? "";
+  return JSON.parse(atob(part.replace(/-/g, "+").replace(/_/g, "/"))) as Record<string, unknown>;
+}
+
+export const SITEVERIFY = "https://challenges.cloudflare.com/turnstile/v0/siteverify";
+
+export interface SiteverifyCall {
+  secret: string | null;
+  response: string | null;
+  remoteip: string | null;
+}
+
+/**
+ * Fakes Cloudflare's siteverify at the fetch boundary: tokens in `good` get Cloudflare's documented
+ * success body, any other token its failure body. Other URLs go to the real fetch.
+ */
+export function fakeSiteverify(good: readonly string[]) {
+  const realFetch = globalThis.fetch;
+  const calls: SiteverifyCall[] = [];
+  const spy = vi.spyOn(globalThis, "fetch").mockImplementation(async (input, init) => {
+    const url = input instanceof Request ? input.url : String(input);
+    if (url !== SITEVERIFY) return realFetch(input, init);
+    const form = init?.body instanceof FormData ? init.body : await new Request(url, init).formData();
+    const token = form.get("response");
+    calls.push({
+      secret: form.get("secret") as string | null,
+      response: token as string | null,
+      remoteip: form.get("remoteip") as string | null,
+    });
+    const body =
+      typeof token === "string" && good.includes(token)
+        ? { success: true, "error-codes": [], challenge_ts: new Date().toISOString(), hostname: "gatehouse.test" }
+        : { success: false, "error-codes": ["invalid-input-response"] };
+    return Response.json(body);
+  });
+  return { spy, calls };
 }

@@ -1,0 +1,19 @@
+CREATE TABLE `dead_letters` (
+	`id` text PRIMARY KEY NOT NULL,
+	`source` text NOT NULL,
+	`ref_id` text NOT NULL,
+	`reason` text NOT NULL,
+	`payload` text DEFAULT '{}' NOT NULL,
+	`created_at` integer NOT NULL,
+	`replayed_at` integer
+);
+--> statement-breakpoint
+CREATE INDEX `dead_letters_created` ON `dead_letters` (`created_at`,`id`);--> statement-breakpoint
+CREATE UNIQUE INDEX `dead_letters_open_ref` ON `dead_letters` (`source`,`ref_id`) WHERE "dead_letters"."replayed_at" IS NULL;--> statement-breakpoint
+ALTER TABLE `email_outbox` ADD `next_attempt_at` integer;--> statement-breakpoint
+ALTER TABLE `email_outbox` ADD `provider_message_id` text;--> statement-breakpoint
+ALTER TABLE `email_outbox` ADD `last_error` text;--> statement-breakpoint
+ALTER TABLE `email_outbox` ADD `queued_at` integer;--> statement-breakpoint
+ALTER TABLE `email_outbox` ADD `lease_until` integer;--> statement-breakpoint
+ALTER TABLE `email_outbox` ADD `updated_at` integer;--> statement-breakpoint
+CREATE INDEX `email_outbox_status_next` ON `email_outbox` (`status`,`next_attempt_at`);

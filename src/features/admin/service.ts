@@ -1,0 +1,130 @@
+/**
+ * Operator actions on dead letters: list them (newest first, cursor pages) and replay one. A replay
+ * marks the dead letter replayed and puts the item back into its pipeline in one batch, so two
+ * admins clicking at once replay it once; each source brings its own replayer.
+ */
+import type { Config } from "../../config";
+import { DomainError } from "../../lib/errors";
+import { type AuditEntry, auditStatement, type RequestMeta } from "../audit/service";
+import { type DeadLetterRow, getDeadLetter } from "../dead-letters/store";
+import type { EmailQueue } from "../email/enqueue";
+import { enqueueReplayedEmail, replayEmailStatements } from "../email/replay";
+import type { DeadLetter, DeadLetterListInput } from "./schema";
+
+export interface AdminDeps {
+  db: D1Database;
+  config: Config;
+  meta: RequestMeta;
+  emailQueue: EmailQueue;
+  now?: number;
+}
+
+interface Replayer {
+  /** Statements that put the item back, run in the replay batch; they must act only for `mark`. */
+  statements(db: D1Database, refId: string, mark: { deadLetterId: string; at: number }): D1PreparedStatement[];
+  /** After commit: wake the pipeline. Must not throw (the item's own safety net covers a failure). */
+  afterCommit(deps: AdminDeps, refId: string): Promise<void>;
+}
+
+const REPLAYERS: Partial<Record<string, Replayer>> = {
+  email: {
+    statements: replayEmailStatements,
+    afterCommit: (deps, refId) => enqueueReplayedEmail(deps.db, deps.emailQueue, refId),
+  },
+};
+
+function toApi(row: DeadLetterRow): DeadLetter {
+  let payload: Record<string, unknown> = {};
+  try {
+    payload = JSON.parse(row.payload) as Record<string, unknown>;
+  } catch {
+    payload = { raw: row.payload };
+  }
+  return {
+    id: row.id,
+    source: row.source,
+    refId: row.ref_id,
+    reason: row.reason,
+    payload,
+    createdAt: new Date(row.created_at).toISOString(),
+    replayedAt: row.replayed_at === null ? null : new Date(row.replayed_at).toISOString(),
+  };
+}
+
+const encodeCursor = (row: DeadLetterRow) => btoa(JSON.stringify([row.created_at, row.id])).replace(/=+$/, "");
+
+function decodeCursor(raw: string): [number, string] {
+  try {
+    const value = JSON.parse(atob(raw)) as unknown;
+    if (Array.isArray(value) && typeof value[0] === "number" && typeof value[1] === "string") {
+      return [value[0], value[1]];
+    }
+  } catch {
+    // fall through
+  }
+  throw new DomainError("validation-failed", "The cursor is not valid.", {
+    errors: [{ path: "cursor", message: "not a cursor from this API" }],
+  });
+}
+
+export async function listDeadLetters(
+  db: D1Database,
+  query: DeadLetterListInput,
+): Promise<{ items: DeadLetter[]; nextCursor: string | null }> {
+  const where: string[] = [];
+  const bindings: unknown[] = [];
+  if (query.source) {
+    where.push("source = ?");
+    bindings.push(query.source);
+  }
+  if (query.state === "open") where.push("replayed_at IS NULL");
+  if (query.state === "replayed") where.push("replayed_at IS NOT NULL");
+  if (query.cursor) {
+    const [createdAt, id] = decodeCursor(query.cursor);
+    where.push("(created_at < ? OR (created_at = ? AND id < ?))");
+    bindings.push(createdAt, createdAt, id);
+  }
+  const { results } = await db
+    .prepare(
+      `SELECT * FROM dead_letters ${where.length ? `WHERE ${where.join(" AND ")}` : ""}
+       ORDER BY created_at DESC, id DESC LIMIT ?`,
+    )
+    .bind(...bindings, query.limit + 1)
+    .all<DeadLetterRow>();
+  const page = results.slice(0, query.limit);
+  const last = page[page.length - 1];
+  return { items: page.map(toApi), nextCursor: results.length > query.limit && last ? encodeCursor(last) : null };
+}
+
+export async function replayDeadLetter(deps: AdminDeps, adminId: string, id: string): Promise<DeadLetter> {
+  const row = await getDeadLetter(deps.db, id);
+  if (!row) throw new DomainError("not-found", "No dead letter with this id.");
+  if (row.replayed_at !== null) {
+    throw new DomainError("already-replayed", "This dead letter was already replayed.", {
+      replayedAt: new Date(row.replayed_at).toISOString(),
+    });
+  }
+  const replayer = REPLAYERS[row.source];
+  if (!replayer) throw new DomainError("not-implemented", `Replay is not available for source "${row.source}" yet.`);
+
+  const at = deps.now ?? Date.now();
+  const mark = { deadLetterId: id, at };
+  const entry: AuditEntry = {
+    action: "admin.dead-letter-replay",
+    outcome: "success",
+    userId: adminId,
+    detail: { deadLetterId: id, source: row.source, refId: row.ref_id },
+  };
+  const [marked] = await deps.db.batch([
+    deps.db.prepare("UPDATE dead_letters SET replayed_at = ? WHERE id = ? AND replayed_at IS NULL").bind(at, id),
+    ...replayer.statements(deps.db, row.ref_id, mark),
+    await auditStatement(deps.db, deps.config, deps.meta, entry, at, {
+      sql: "EXISTS (SELECT 1 FROM dead_letters WHERE id = ? AND replayed_at = ?)",
+      bindings: [id, at],
+    }),
+  ]);
+  // A concurrent replay committed first: it re-queued the item; this one changed nothing.
+  if (marked?.meta.changes !== 1) throw new DomainError("already-replayed", "This dead letter was already replayed.");
+  await replayer.afterCommit(deps, row.ref_id);
+  return toApi({ ...row, replayed_at: at });
+}

@@ -1,0 +1,224 @@
+/**
+ * Development-only load fixtures (never reachable in production: the /dev routes answer 404 there).
+ * `on-sale`: one published free event and many buyers with signed access tokens, so the benchmark
+ * can have every request come from a different user; `checkOnSale` then counts what was sold, in the
+ * EventInventory object and in D1, and reports any oversell.
+ */
+import { z } from "zod";
+import type { Config } from "../../config";
+import { fieldErrors } from "../../http/validation";
+import { randomId } from "../../lib/crypto";
+import { DomainError } from "../../lib/errors";
+import { signAccessToken } from "../auth/tokens";
+import { inventoryOf, unwrap } from "../events/inventory";
+import { type EventRow, findEvent, toSnapshot } from "../events/service";
+import { seedDemo } from "./seed";
+
+export const ON_SALE_MAX_USERS = 50_000;
+export const ON_SALE_MAX_CAPACITY = 1_000_000;
+/** Statements per `db.batch`: D1 runs a batch as one transaction; 100 keeps each one small. */
+const BATCH_STATEMENTS = 100;
+const DAY = 24 * 3600 * 1000;
+const HOST_ID = "demo-host";
+
+export const OnSaleInput = z
+  .object({
+    users: z.number().int().min(1).max(ON_SALE_MAX_USERS),
+    capacity: z.number().int().min(1).max(ON_SALE_MAX_CAPACITY),
+  })
+  .strict();
+export type OnSaleInput = z.infer<typeof OnSaleInput>;
+
+export interface OnSaleFixture {
+  eventId: string;
+  /** One access token per buyer, each for a different user and session. */
+  tokens: string[];
+}
+
+export interface OnSaleCheck {
+  capacity: number;
+  sold: number;
+  held: number;
+  remaining: number;
+  /** Active and redeemed tickets of the event in D1 (the read model), after a forced sync. */
+  d1Tickets: number;
+  distinctTicketIds: number;
+  distinctSerials: number;
+  /** Users holding more active tickets than the per-user limit. */
+  overLimitUsers: number;
+  /** max(0, sold - capacity) + (d1Tickets - distinctSerials) + overLimitUsers: must be 0. */
+  oversold: number;
+  /** Outbox rows the object still has to push to D1 (0 once the sync succeeded). */
+  pending: number;
+}
+
+function fixtureEvent(id: string, input: OnSaleInput, now: number): EventRow {
+  const start = Math.ceil((now + 30 * DAY) / DAY) * DAY + 18 * 3600 * 1000;
+  return {
+    id,
+    host_id: HOST_ID,
+    title: `On-sale fixture: ${input.capacity} tickets for ${input.users} buyers`,
+    description: "<p>Created by POST /dev/fixtures/on-sale for the load benchmark.</p>",
+    starts_at: start,
+    ends_at: start + 4 * 3600 * 1000,
+    timezone: "Europe/Amsterdam",
+    venue_name: "Bench Hall",
+    venue_address: "Benchstraat 1, Amsterdam",
+    lat: 52.37,
+    lng: 4.89,
+    capacity: input.capacity,
+    price: 0,
+    currency: "EUR",
+    per_user_limit: 1,
+    sales_start_at: null,
+    sales_end_at: null,
+    check_in_opens_at: start - 2 * 3600 * 1000,
+    check_in_closes_at: start + 4 * 3600 * 1000,
+    cover_media_id: null,
+    status: "published",
+    version: 1,
+    created_at: now,
+    updated_at: now,
+    published_at: now,
+    cancelled_at: null,
+  };
+}
+
+async function runBatches(db: D1Database, statements: D1PreparedStatement[]): Promise<void> {
+  for (let i = 0; i < statements.length; i += BATCH_STATEMENTS) {
+    await db.batch(statements.slice(i, i + BATCH_STATEMENTS));
+  }
+}
+
+/**
+ * Creates the event (hosted by the demo host, seeding the demo data first when it is missing),
+ * configures its inventory, and creates `users` password-less buyers with one session each.
+ */
+export async function createOnSaleFixture(
+  env: Env,
+  config: Config,
+  input: OnSaleInput,
+  now = Date.now(),
+): Promise<OnSaleFixture> {
+  const host = await env.DB.prepare("SELECT id FROM users WHERE id = ?").bind(HOST_ID).first();
+  if (!host) await seedDemo(env, config, now);
+
+  const event = fixtureEvent(randomId(), input, now);
+  await env.DB.prepare(
+    `INSERT INTO events (id, host_id, title, description, starts_at, ends_at, timezone, venue_name, venue_address, lat, lng,
+      capacity, price, currency, per_user_limit, sales_start_at, sales_end_at, check_in_opens_at, check_in_closes_at,
+      cover_media_id, status, version, created_at, updated_at, published_at, cancelled_at)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  )
+    .bind(
+      event.id,
+      event.host_id,
+      event.title,
+      event.description,
+      event.starts_at,
+      event.ends_at,
+      event.timezone,
+      event.venue_name,
+      event.venue_address,
+      event.lat,
+      event.lng,
+      event.capacity,
+      event.price,
+      event.currency,
+      event.per_user_limit,
+      event.sales_start_at,
+      event.sales_end_at,
+      event.check_in_opens_at,
+      event.check_in_closes_at,
+      event.cover_media_id,
+      event.status,
+      event.version,
+      event.created_at,
+      event.updated_at,
+      event.published_at,
+      event.cancelled_at,
+    )
+    .run();
+  unwrap(await inventoryOf(env.EVENT_INVENTORY, event.id).configure(toSnapshot(event)));
+
+  // Lower-case hex keeps the emails already normalised (see normalizeEmail).
+  const run = Array.from(crypto.getRandomValues(new Uint8Array(6)), (b) => b.toString(16).padStart(2, "0")).join("");
+  const insertUser = env.DB.prepare(
+    `INSERT INTO users (id, email, name, password_hash, email_verified_at, roles, session_epoch, created_at, updated_at)
+     VALUES (?, ?, ?, NULL, ?, '["attendee"]', 0, ?, ?)`,
+  );
+  const insertSession = env.DB.prepare(
+    "INSERT INTO sessions (id, user_id, method, created_at, last_used_at, expires_at) VALUES (?, ?, 'otp', ?, ?, ?)",
+  );
+  const statements: D1PreparedStatement[] = [];
+  const tokens: string[] = [];
+  for (let i = 0; i < input.users; i++) {
+    const userId = randomId();
+    const sessionId = randomId();
+    statements.push(
+      insertUser.bind(userId, `onsale-${run}-${i}@fixtures.gatehouse.local`, `Buyer ${i + 1}`, now, now, now),
+      insertSession.bind(sessionId, userId, now, now, now + config.sessionMaxSeconds * 1000),
+    );
+    tokens.push(await signAccessToken(config.jwtKeys, { sub: userId, sid: sessionId, epoch: 0 }, now));
+  }
+  // A user and its session always land in the same batch (the count per batch is even).
+  await runBatches(env.DB, statements);
+  return { eventId: event.id, tokens };
+}
+
+/**
+ * Pushes the object's outbox to D1, then compares the object's counts with the D1 read model.
+ * Unknown events answer 404.
+ */
+export async function checkOnSale(env: Env, eventId: string): Promise<OnSaleCheck> {
+  const event = await findEvent(env.DB, eventId);
+  if (!event) throw new DomainError("not-found", "No such event.");
+  const inventory = inventoryOf(env.EVENT_INVENTORY, eventId);
+  const { pending } = await inventory.sync();
+  const stats = await inventory.stats();
+  const sold = "status IN ('active', 'redeemed')";
+  const [d1, overLimit] = await Promise.all([
+    env.DB.prepare(
+      `SELECT COUNT(*) AS d1Tickets, COUNT(DISTINCT id) AS distinctTicketIds, COUNT(DISTINCT serial) AS distinctSerials
+       FROM tickets WHERE event_id = ? AND ${sold}`,
+    )
+      .bind(eventId)
+      .first<{ d1Tickets: number; distinctTicketIds: number; distinctSerials: number }>(),
+    env.DB.prepare(
+      `SELECT COUNT(*) AS overLimitUsers FROM
+        (SELECT user_id FROM tickets WHERE event_id = ? AND ${sold} GROUP BY user_id HAVING COUNT(*) > ?)`,
+    )
+      .bind(eventId, event.per_user_limit)
+      .first<{ overLimitUsers: number }>(),
+  ]);
+  if (!d1 || !overLimit) throw new Error("COUNT queries answered no row");
+  const { overLimitUsers } = overLimit;
+  return {
+    capacity: stats.capacity,
+    sold: stats.sold,
+    held: stats.held,
+    remaining: stats.remaining,
+    d1Tickets: d1.d1Tickets,
+    distinctTicketIds: d1.distinctTicketIds,
+    distinctSerials: d1.distinctSerials,
+    overLimitUsers,
+    oversold: Math.max(0, stats.sold - stats.capacity) + (d1.d1Tickets - d1.distinctSerials) + overLimitUsers,
+    pending,
+  };
+}
+
+/** Parses the fixture body: 400 malformed-json or validation-failed, like the API's own routes. */
+export async function parseOnSaleInput(request: { json(): Promise<unknown> }): Promise<OnSaleInput> {
+  let raw: unknown;
+  try {
+    raw = await request.json();
+  } catch {
+    throw new DomainError("malformed-json", "The request body could not be parsed as JSON.");
+  }
+  const parsed = OnSaleInput.safeParse(raw);
+  if (!parsed.success) {
+    const errors = fieldErrors(parsed.error.issues);
+    throw new DomainError("validation-failed", `${errors.length} field(s) are not valid.`, { errors, in: "json" });
+  }
+  return parsed.data;
+}

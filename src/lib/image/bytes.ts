@@ -1,0 +1,189 @@
+/**
+ * Shared by the per-format metadata strippers: bounds-checked reads, the typed rejection, CRC-32
+ * and concatenation. Walkers read untrusted bytes; every read goes through `need`, which turns an
+ * out-of-bounds access into a `Malformed` the walker's entry point returns as a typed rejection.
+ */
+
+export type RejectReason = "unsupported" | "truncated" | "corrupt";
+
+export type ImageFormat = "jpeg" | "png" | "webp" | "gif";
+
+/** What a walker found: the image's size, its Exif orientation, and the output as ordered pieces. */
+export interface Walked {
+  width: number;
+  height: number;
+  /** Exif Orientation (1–8) carried into the output, or null when the input had none. */
+  orientation: number | null;
+  /** Output bytes in order; mostly views into the input (kept segments are never re-encoded). */
+  parts: Uint8Array[];
+}
+
+export type WalkResult = { ok: true; value: Walked } | { ok: false; reason: RejectReason; detail: string };
+
+/** Thrown inside a walker only; `guarded` converts it into a rejection. */
+export class Malformed extends Error {
+  override readonly name = "Malformed";
+  constructor(
+    readonly reason: RejectReason,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export const truncated = (what: string) => new Malformed("truncated", `${what}: the file ends early`);
+export const corrupt = (what: string) => new Malformed("corrupt", what);
+
+/** Runs a walker, turning `Malformed` into `{ ok: false }`. Anything else is a bug and propagates. */
+export function guarded(walk: () => Walked): WalkResult {
+  try {
+    return { ok: true, value: walk() };
+  } catch (error) {
+    if (error instanceof Malformed) return { ok: false, reason: error.reason, detail: error.message };
+    throw error;
+  }
+}
+
+/** Asserts that `length` bytes exist at `offset`. */
+export function need(bytes: Uint8Array, offset: number, length: number, what: string): void {
+  if (offset < 0 || length < 0 || offset + length > bytes.length) throw truncated(what);
+}
+
+export function u16be(b: Uint8Array, o: number): number {
+  need(b, o, 2, "16-bit field");
+  return (b[o]! << 8) | b[o + 1]!;
+}
+
+export function u32be(b: Uint8Array, o: number): number {
+  need(b, o, 4, "32-bit field");
+  return b[o]! * 0x1000000 + ((b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!);
+}
+
+export function u16le(b: Uint8Array, o: number): number {
+  need(b, o, 2, "16-bit field");
+  return b[o]! | (b[o + 1]! << 8);
+}
+
+export function u24le(b: Uint8Array, o: number): number {
+  need(b, o, 3, "24-bit field");
+  return b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16);
+}
+
+export function u32le(b: Uint8Array, o: number): number {
+  need(b, o, 4, "32-bit field");
+  return b[o + 3]! * 0x1000000 + ((b[o + 2]! << 16) | (b[o + 1]! << 8) | b[o]!);
+}
+
+/** Whether `b` holds the ASCII text `text` at `o` (false when out of bounds; never throws). */
+export function hasAscii(b: Uint8Array, o: number, text: string): boolean {
+  if (o < 0 || o + text.length > b.length) return false;
+  for (let i = 0; i < text.length; i++) if (b[o + i] !== text.charCodeAt(i)) return false;
+  return true;
+}
+
+export function ascii(text: string): Uint8Array {
+  const out = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; i++) out[i] = text.charCodeAt(i) & 0xff;
+  return out;
+}
+
+/**
+ * The walker's output laid out inside `input` itself, without copying the big pieces, when that is
+ * safe; otherwise null. Parts that are views of `input` (in input order) stay where they are or
+ * move a little; the last view (the scan data, the IDAT run) stays in place, parts before it are
+ * packed right up against it, new parts after it go into the dropped bytes that followed it.
+ * Safe means: no part is written over input bytes a later move still has to read. `input` is
+ * rearranged, so only a caller that owns it and will not read it again may use this.
+ */
+export function assembleInPlace(input: Uint8Array, parts: readonly Uint8Array[]): Uint8Array | null {
+  const source = parts.map((part) =>
+    part.buffer === input.buffer &&
+    part.byteOffset >= input.byteOffset &&
+    part.byteOffset + part.length <= input.byteOffset + input.length
+      ? part.byteOffset - input.byteOffset
+      : -1,
+  );
+  let anchor = -1;
+  let previousEnd = 0;
+  for (let k = 0; k < parts.length; k++) {
+    const src = source[k]!;
+    if (src < 0) continue;
+    if (src < previousEnd) return null; // views out of input order: not worth the bookkeeping
+    previousEnd = src + parts[k]!.length;
+    anchor = k;
+  }
+  if (anchor < 0) return null;
+  const anchorStart = source[anchor]!;
+  const anchorEnd = anchorStart + parts[anchor]!.length;
+  let tail = 0;
+  for (let k = anchor + 1; k < parts.length; k++) tail += parts[k]!.length;
+  if (anchorEnd + tail > input.length) return null;
+
+  // Destinations right to left from the anchor; each must stay clear of the sources still unread.
+  // unreadEnd[k]: where the input bytes that parts before k still read from end.
+  const unreadEnd = new Array<number>(parts.length);
+  for (let k = 0, end = 0; k < parts.length; k++) {
+    unreadEnd[k] = end;
+    if (source[k]! >= 0) end = source[k]! + parts[k]!.length;
+  }
+  const dest = new Array<number>(parts.length);
+  dest[anchor] = anchorStart;
+  for (let k = anchor - 1; k >= 0; k--) {
+    dest[k] = dest[k + 1]! - parts[k]!.length;
+    if (dest[k]! < unreadEnd[k]!) return null;
+  }
+  for (let k = anchor - 1; k >= 0; k--) {
+    const src = source[k]!;
+    if (src < 0) input.set(parts[k]!, dest[k]!);
+    else if (src !== dest[k]) input.copyWithin(dest[k]!, src, src + parts[k]!.length);
+  }
+  let at = anchorEnd;
+  for (let k = anchor + 1; k < parts.length; k++) {
+    input.set(parts[k]!, at);
+    at += parts[k]!.length;
+  }
+  return input.subarray(dest[0]!, at);
+}
+
+export function concat(parts: readonly Uint8Array[]): Uint8Array {
+  let length = 0;
+  for (const part of parts) length += part.length;
+  const out = new Uint8Array(length);
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.length;
+  }
+  return out;
+}
+
+const CRC_TABLE = (() => {
+  const table = new Uint32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    table[n] = c >>> 0;
+  }
+  return table;
+})();
+
+/** CRC-32 (ISO 3309, as PNG uses it) over `bytes`. */
+export function crc32(bytes: Uint8Array): number {
+  let c = 0xffffffff;
+  for (let i = 0; i < bytes.length; i++) c = CRC_TABLE[(c ^ bytes[i]!) & 0xff]! ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
+}
+
+export function writeU32be(out: Uint8Array, o: number, value: number): void {
+  out[o] = (value >>> 24) & 0xff;
+  out[o + 1] = (value >>> 16) & 0xff;
+  out[o + 2] = (value >>> 8) & 0xff;
+  out[o + 3] = value & 0xff;
+}
+
+export function writeU32le(out: Uint8Array, o: number, value: number): void {
+  out[o] = value & 0xff;
+  out[o + 1] = (value >>> 8) & 0xff;
+  out[o + 2] = (value >>> 16) & 0xff;
+  out[o + 3] = (value >>> 24) & 0xff;
+}

@@ -1,0 +1,89 @@
+/**
+ * GIF metadata stripping by block walk (GIF89a specification). Image blocks (descriptor, colour
+ * table, LZW data) are copied through byte for byte.
+ *
+ * Kept: header, logical screen descriptor and global colour table, image blocks, graphic control
+ * and plain text extensions (they change what is shown), the NETSCAPE2.0 / ANIMEXTS1.0 loop
+ * extension, and the ICCRGBG1 colour profile. Dropped: comment extensions, every other application
+ * extension (XMP among them), unknown extensions, and anything after the trailer.
+ */
+import { corrupt, guarded, hasAscii, Malformed, need, truncated, u16le, type WalkResult } from "./bytes";
+
+const IMAGE = 0x2c;
+const EXTENSION = 0x21;
+const TRAILER = 0x3b;
+const GRAPHIC_CONTROL = 0xf9;
+const PLAIN_TEXT = 0x01;
+const APPLICATION = 0xff;
+const KEPT_APPLICATIONS = ["NETSCAPE2.0", "ANIMEXTS1.0", "ICCRGBG1012"];
+
+/** Offset just past a run of data sub-blocks starting at `pos` (ends with a zero-length block). */
+function skipSubBlocks(b: Uint8Array, pos: number): number {
+  let at = pos;
+  for (;;) {
+    need(b, at, 1, "data sub-block");
+    const size = b[at]!;
+    at += 1;
+    if (size === 0) return at;
+    need(b, at, size, "data sub-block");
+    at += size;
+  }
+}
+
+const colourTableBytes = (packed: number) => (packed & 0x80 ? 3 * (1 << ((packed & 0x07) + 1)) : 0);
+
+export function stripGif(b: Uint8Array): WalkResult {
+  return guarded(() => {
+    if (!hasAscii(b, 0, "GIF87a") && !hasAscii(b, 0, "GIF89a")) throw new Malformed("unsupported", "not a GIF file");
+    need(b, 0, 13, "logical screen descriptor");
+    let width = u16le(b, 6);
+    let height = u16le(b, 8);
+    if (width === 0 || height === 0) throw corrupt("logical screen size 0");
+    let pos = 13 + colourTableBytes(b[10]!);
+    need(b, 0, pos, "global colour table");
+    const parts: Uint8Array[] = [b.subarray(0, pos)];
+    let images = 0;
+
+    for (;;) {
+      if (pos >= b.length) throw truncated("GIF without trailer");
+      const start = pos;
+      const introducer = b[pos]!;
+      if (introducer === TRAILER) {
+        if (images === 0) throw corrupt("no image before the trailer");
+        parts.push(b.subarray(pos, pos + 1));
+        break; // anything after the trailer is dropped
+      }
+      if (introducer === IMAGE) {
+        need(b, pos, 10, "image descriptor");
+        const left = u16le(b, pos + 1);
+        const top = u16le(b, pos + 3);
+        const frameWidth = u16le(b, pos + 5);
+        const frameHeight = u16le(b, pos + 7);
+        if (frameWidth === 0 || frameHeight === 0) throw corrupt("image size 0");
+        // A frame may extend past the logical screen; count the pixels it would need.
+        width = Math.max(width, left + frameWidth);
+        height = Math.max(height, top + frameHeight);
+        pos += 10 + colourTableBytes(b[pos + 9]!);
+        need(b, pos, 1, "LZW minimum code size");
+        const codeSize = b[pos]!;
+        if (codeSize < 1 || codeSize > 11) throw corrupt(`LZW minimum code size ${codeSize}`);
+        pos = skipSubBlocks(b, pos + 1);
+        images++;
+        parts.push(b.subarray(start, pos));
+      } else if (introducer === EXTENSION) {
+        need(b, pos, 2, "extension");
+        const label = b[pos + 1]!;
+        pos = skipSubBlocks(b, pos + 2);
+        const block = b.subarray(start, pos);
+        if (label === GRAPHIC_CONTROL || label === PLAIN_TEXT) parts.push(block);
+        else if (label === APPLICATION && block[2] === 11 && KEPT_APPLICATIONS.some((id) => hasAscii(block, 3, id))) {
+          parts.push(block);
+        }
+        // Comment (0xFE), other application and unknown extensions: dropped.
+      } else {
+        throw corrupt(`unexpected block 0x${introducer.toString(16)} at offset ${pos}`);
+      }
+    }
+    return { width, height, orientation: null, parts };
+  });
+}

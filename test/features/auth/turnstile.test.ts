@@ -1,0 +1,147 @@
+/**
+ * Human challenge (Cloudflare Turnstile): after 3 failed sign-ins for one address or one email
+ * within 15 minutes, login, register and otp/request need a token that siteverify accepts.
+ * Siteverify is faked at the fetch boundary with Cloudflare's documented response bodies.
+ */
+import { env } from "cloudflare:workers";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { freshIp, problemOf } from "../../helpers";
+import { codeOf, countRows, createUser, fakeSiteverify, PASSWORD, postJson, uniqueEmail } from "./helpers";
+
+const GOOD = "XXXX.DUMMY.TOKEN.XXXX-accepted";
+const BAD = "XXXX.DUMMY.TOKEN.XXXX-rejected";
+const WRONG = "not-the-right-passphrase";
+
+afterEach(() => {
+  vi.restoreAllMocks();
+});
+
+async function failLogins(emails: string[], ips: string[]) {
+  for (const [i, email] of emails.entries()) {
+    const res = await postJson("/api/v1/auth/login", { email, password: WRONG }, { ip: ips[i % ips.length] });
+    expect(res.status).toBe(401);
+  }
+}
+
+async function expectChallenge(res: Response) {
+  expect(res.status).toBe(403);
+  const problem = await problemOf(res);
+  expect(codeOf(problem)).toBe("challenge-required");
+  expect(problem.challenge).toBe("turnstile");
+}
+
+describe("challenge after failures from one address", () => {
+  it("two failures are not enough to demand a challenge", async () => {
+    const { calls } = fakeSiteverify([GOOD]);
+    const ip = freshIp();
+    await failLogins([uniqueEmail(), uniqueEmail()], [ip]);
+    const user = await createUser();
+    const res = await postJson("/api/v1/auth/login", { email: user.email, password: PASSWORD }, { ip });
+    expect(res.status).toBe(200);
+    expect(calls).toEqual([]);
+  });
+
+  it("after 3 failed logins (different emails), a 4th login needs a token siteverify accepts", async () => {
+    const { calls } = fakeSiteverify([GOOD]);
+    const logs = vi.spyOn(console, "log").mockImplementation(() => {});
+    const ip = freshIp();
+    await failLogins([uniqueEmail(), uniqueEmail(), uniqueEmail()], [ip]);
+    const user = await createUser();
+
+    // The right password does not help without a token, nor with one siteverify rejects.
+    await expectChallenge(await postJson("/api/v1/auth/login", { email: user.email, password: PASSWORD }, { ip }));
+    expect(calls).toEqual([]);
+    await expectChallenge(
+      await postJson("/api/v1/auth/login", { email: user.email, password: PASSWORD, turnstileToken: BAD }, { ip }),
+    );
+    expect(await countRows("sessions", "user_id = ?", user.id)).toBe(0);
+
+    const ok = await postJson(
+      "/api/v1/auth/login",
+      { email: user.email, password: PASSWORD, turnstileToken: GOOD },
+      { ip },
+    );
+    expect(ok.status).toBe(200);
+    expect(await countRows("sessions", "user_id = ?", user.id)).toBe(1);
+
+    // Siteverify received our secret, the client's token and the client's address as form fields.
+    const secret = env.TURNSTILE_SECRET as string;
+    expect(calls).toEqual([
+      { secret, response: BAD, remoteip: ip },
+      { secret, response: GOOD, remoteip: ip },
+    ]);
+    // The rejection is logged with Cloudflare's error codes, never the token or the secret.
+    const logged = logs.mock.calls.map((c) => String(c[0])).join("\n");
+    expect(logged).toContain("invalid-input-response");
+    expect(logged).not.toContain(BAD);
+    expect(logged).not.toContain(secret);
+  });
+
+  it("the same address then needs the challenge for register and otp/request too", async () => {
+    const { calls } = fakeSiteverify([GOOD]);
+    vi.spyOn(console, "log").mockImplementation(() => {});
+    const ip = freshIp();
+    await failLogins([uniqueEmail(), uniqueEmail(), uniqueEmail()], [ip]);
+
+    const email = uniqueEmail("newcomer");
+    const body = { email, password: "a-long-enough-passphrase", name: "New" };
+    await expectChallenge(await postJson("/api/v1/auth/register", body, { ip }));
+    await expectChallenge(await postJson("/api/v1/auth/register", { ...body, turnstileToken: BAD }, { ip }));
+    expect(await countRows("users", "email = ?", email)).toBe(0);
+    expect(await countRows("email_outbox", '"to" = ?', email)).toBe(0);
+    expect((await postJson("/api/v1/auth/register", { ...body, turnstileToken: GOOD }, { ip })).status).toBe(201);
+    expect(await countRows("users", "email = ?", email)).toBe(1);
+
+    const known = await createUser();
+    await expectChallenge(await postJson("/api/v1/auth/otp/request", { email: known.email }, { ip }));
+    await expectChallenge(
+      await postJson("/api/v1/auth/otp/request", { email: known.email, turnstileToken: BAD }, { ip }),
+    );
+    expect(await countRows("otp_codes", "email = ?", known.email)).toBe(0);
+    const otp = await postJson("/api/v1/auth/otp/request", { email: known.email, turnstileToken: GOOD }, { ip });
+    expect(otp.status).toBe(202);
+    expect(await countRows("otp_codes", "email = ?", known.email)).toBe(1);
+
+    expect(calls.map((c) => c.response)).toEqual([BAD, GOOD, BAD, GOOD]);
+
+    // Another address is not affected.
+    expect((await postJson("/api/v1/auth/otp/request", { email: known.email }, { ip: freshIp() })).status).toBe(202);
+  });
+});
+
+describe("challenge after failures for one email", () => {
+  it("3 failures for one email from different addresses demand a challenge for that email anywhere", async () => {
+    const { calls } = fakeSiteverify([GOOD]);
+    const user = await createUser();
+    await failLogins([user.email, user.email, user.email], [freshIp(), freshIp(), freshIp()]);
+
+    const ip = freshIp();
+    await expectChallenge(await postJson("/api/v1/auth/login", { email: user.email, password: PASSWORD }, { ip }));
+    await expectChallenge(await postJson("/api/v1/auth/otp/request", { email: user.email }, { ip: freshIp() }));
+    const ok = await postJson(
+      "/api/v1/auth/login",
+      { email: user.email, password: PASSWORD, turnstileToken: GOOD },
+      { ip },
+    );
+    expect(ok.status).toBe(200);
+    expect(calls).toEqual([{ secret: env.TURNSTILE_SECRET, response: GOOD, remoteip: ip }]);
+
+    // Other emails from a fresh address are not challenged.
+    const other = await createUser();
+    expect((await postJson("/api/v1/auth/login", { email: other.email, password: PASSWORD })).status).toBe(200);
+  });
+
+  it("a siteverify outage fails closed: the challenge is not passed", async () => {
+    const realFetch = globalThis.fetch;
+    vi.spyOn(globalThis, "fetch").mockImplementation(async (input, init) => {
+      const url = input instanceof Request ? input.url : String(input);
+      if (url.startsWith("https://challenges.cloudflare.com/")) return new Response("upstream error", { status: 502 });
+      return realFetch(input, init);
+    });
+    const user = await createUser();
+    await failLogins([user.email, user.email, user.email], [freshIp(), freshIp(), freshIp()]);
+    await expectChallenge(
+      await postJson("/api/v1/auth/login", { email: user.email, password: PASSWORD, turnstileToken: GOOD }),
+    );
+  });
+});

@@ -1,0 +1,206 @@
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { createApp } from "../../src/app";
+import { call, json, problemOf } from "../helpers";
+
+interface Fixture {
+  eventId: string;
+  tokens: string[];
+}
+
+interface Check {
+  capacity: number;
+  sold: number;
+  held: number;
+  remaining: number;
+  d1Tickets: number;
+  distinctTicketIds: number;
+  distinctSerials: number;
+  overLimitUsers: number;
+  oversold: number;
+  pending: number;
+}
+
+const DAY = 24 * 3600 * 1000;
+
+function postJson(path: string, body: unknown) {
+  return call(path, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: typeof body === "string" ? body : JSON.stringify(body),
+  });
+}
+
+async function fixture(users: number, capacity: number): Promise<Fixture> {
+  const res = await postJson("/dev/fixtures/on-sale", { users, capacity });
+  expect(res.status).toBe(201);
+  return json<Fixture>(res);
+}
+
+/** The claims of an access token (the payload is not secret; the signature is checked by the API). */
+function claimsOf(token: string): { sub: string; sid: string; epoch: number } {
+  const payload = token.split(".")[1] ?? "";
+  return JSON.parse(atob(payload.replace(/-/g, "+").replace(/_/g, "/")));
+}
+
+function claim(eventId: string, token: string) {
+  return call(`/api/v1/events/${eventId}/orders`, {
+    method: "POST",
+    headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
+    body: JSON.stringify({ quantity: 1 }),
+  });
+}
+
+const check = async (eventId: string) => json<Check>(await call(`/dev/fixtures/on-sale/${eventId}/check`));
+
+describe("POST /dev/fixtures/on-sale", () => {
+  it("creates a published free event and password-less buyers, one session and one working token each", async () => {
+    const { eventId, tokens } = await fixture(6, 4);
+    expect(tokens).toHaveLength(6);
+    expect(new Set(tokens).size).toBe(6);
+
+    const event = await env.DB.prepare(
+      "SELECT host_id, status, price, capacity, per_user_limit, starts_at FROM events WHERE id = ?",
+    )
+      .bind(eventId)
+      .first<{
+        host_id: string;
+        status: string;
+        price: number;
+        capacity: number;
+        per_user_limit: number;
+        starts_at: number;
+      }>();
+    expect(event).toMatchObject({
+      host_id: "demo-host",
+      status: "published",
+      price: 0,
+      capacity: 4,
+      per_user_limit: 1,
+    });
+    expect(event?.starts_at).toBeGreaterThan(Date.now() + 29 * DAY);
+    // The host exists (the fixture seeds the demo data when it is missing).
+    expect(await env.DB.prepare("SELECT id FROM users WHERE id = 'demo-host'").first()).not.toBeNull();
+
+    const claims = tokens.map(claimsOf);
+    expect(new Set(claims.map((c) => c.sub)).size).toBe(6);
+    for (const c of claims) {
+      const user = await env.DB.prepare("SELECT password_hash, roles FROM users WHERE id = ?")
+        .bind(c.sub)
+        .first<{ password_hash: string | null; roles: string }>();
+      expect(user).toEqual({ password_hash: null, roles: '["attendee"]' });
+      const sessions = await env.DB.prepare("SELECT id FROM sessions WHERE user_id = ?").bind(c.sub).all();
+      expect(sessions.results).toEqual([{ id: c.sid }]);
+    }
+
+    const view = await json<{ availability: { remaining: number } }>(await call(`/api/v1/events/${eventId}`));
+    expect(view.availability.remaining).toBe(4);
+
+    // Four different buyers get a ticket each; the fifth finds it sold out; nobody gets two.
+    const serials: number[] = [];
+    for (const token of tokens.slice(0, 4)) {
+      const res = await claim(eventId, token);
+      expect(res.status).toBe(201);
+      const body = await json<{ tickets: { serial: number }[] }>(res);
+      expect(body.tickets).toHaveLength(1);
+      serials.push(body.tickets[0]?.serial ?? 0);
+    }
+    expect(serials.sort()).toEqual([1, 2, 3, 4]);
+    expect((await problemOf(await claim(eventId, tokens[4] as string))).type).toMatch(/\/sold-out$/);
+    expect((await problemOf(await claim(eventId, tokens[0] as string))).type).toMatch(/\/already-registered$/);
+
+    expect(await check(eventId)).toEqual({
+      capacity: 4,
+      sold: 4,
+      held: 0,
+      remaining: 0,
+      d1Tickets: 4,
+      distinctTicketIds: 4,
+      distinctSerials: 4,
+      overLimitUsers: 0,
+      oversold: 0,
+      pending: 0,
+    });
+  });
+
+  it("writes users and sessions over several batches", async () => {
+    const { tokens } = await fixture(130, 1);
+    // One JSON parameter: D1 allows at most 100 bound variables per statement.
+    const subs = JSON.stringify(tokens.map((t) => claimsOf(t).sub));
+    const counted = await env.DB.batch([
+      env.DB.prepare("SELECT COUNT(*) AS n FROM users WHERE id IN (SELECT value FROM json_each(?))").bind(subs),
+      env.DB.prepare("SELECT COUNT(*) AS n FROM sessions WHERE user_id IN (SELECT value FROM json_each(?))").bind(subs),
+    ]);
+    expect(counted.map((r) => (r.results[0] as { n: number }).n)).toEqual([130, 130]);
+  });
+
+  it("check counts a user holding more tickets than the limit as oversold", async () => {
+    const { eventId, tokens } = await fixture(2, 10);
+    expect((await claim(eventId, tokens[0] as string)).status).toBe(201);
+    const { sub } = claimsOf(tokens[0] as string);
+    // A second active ticket for the same buyer, written behind the object's back.
+    await env.DB.prepare(
+      `INSERT INTO tickets (id, event_id, order_id, user_id, serial, status, created_at, projection_seq)
+       VALUES ('forged-ticket', ?, 'forged-order', ?, 999, 'active', ?, 1)`,
+    )
+      .bind(eventId, sub, Date.now())
+      .run();
+    expect(await check(eventId)).toMatchObject({ sold: 1, d1Tickets: 2, overLimitUsers: 1, oversold: 1 });
+  });
+
+  it("answers 400 for a body that is not a valid fixture request", async () => {
+    const bad = [
+      { users: 0, capacity: 10 },
+      { users: 50_001, capacity: 10 },
+      { users: 10, capacity: 1_000_001 },
+      { users: 1.5, capacity: 10 },
+      { users: 10 },
+      { users: 10, capacity: 10, extra: true },
+    ];
+    for (const body of bad) {
+      const res = await postJson("/dev/fixtures/on-sale", body);
+      expect(res.status, JSON.stringify(body)).toBe(400);
+      const problem = await problemOf(res);
+      expect(problem.type).toMatch(/\/validation-failed$/);
+      expect(problem.errors).toEqual(expect.arrayContaining([expect.objectContaining({ path: expect.any(String) })]));
+    }
+    const malformed = await postJson("/dev/fixtures/on-sale", "{not json");
+    expect(malformed.status).toBe(400);
+    expect((await problemOf(malformed)).type).toMatch(/\/malformed-json$/);
+  });
+
+  it("check answers 404 for an unknown event", async () => {
+    const res = await call("/dev/fixtures/on-sale/no-such-event/check");
+    expect(res.status).toBe(404);
+  });
+
+  it("does not exist in production", async () => {
+    const { eventId } = await fixture(1, 1);
+    const count = async () => (await env.DB.prepare("SELECT COUNT(*) AS n FROM users").first<{ n: number }>())?.n;
+    const before = await count();
+    // A complete production configuration, so the 404 comes from the dev-route guard and not from a
+    // config that fails closed (503); secrets the test bindings may not carry get throwaway values.
+    const throwawayKeys = JSON.stringify([{ kid: "test-prod", secret: "test-production-0123456789abcdef0123456789" }]);
+    const production = {
+      MEDIA_SIGNING_KEYS: throwawayKeys,
+      RESEND_API_KEY: "re_test_0123456789abcdef",
+      ...env,
+      ENVIRONMENT: "production",
+    };
+    expect((await createApp().request("/health", {}, production)).status).toBe(200);
+    const app = createApp();
+    const create = await app.request(
+      "/dev/fixtures/on-sale",
+      {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ users: 3, capacity: 3 }),
+      },
+      production,
+    );
+    expect(create.status).toBe(404);
+    expect(await count()).toBe(before);
+    const checked = await app.request(`/dev/fixtures/on-sale/${eventId}/check`, {}, production);
+    expect(checked.status).toBe(404);
+  });
+});

@@ -1,0 +1,137 @@
+import { env } from "cloudflare:workers";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { createApp } from "../../../src/app";
+import { enqueueEmails } from "../../../src/features/email/enqueue";
+import { freshIp } from "../../helpers";
+import { outboxIdOf, outboxRow, QueueHarness } from "../../queues/email-harness";
+
+afterEach(() => vi.restoreAllMocks());
+
+const PASSWORD = "violet-otter-marmalade";
+
+async function post(bindings: Env, path: string, payload: unknown): Promise<Response> {
+  return createApp().request(
+    `https://gatehouse.test${path}`,
+    {
+      method: "POST",
+      headers: { "Content-Type": "application/json", "CF-Connecting-IP": freshIp() },
+      body: JSON.stringify(payload),
+    },
+    bindings,
+  );
+}
+
+async function outboxFor(to: string) {
+  return (
+    await env.DB.prepare('SELECT id, template, status FROM email_outbox WHERE "to" = ? ORDER BY created_at, template')
+      .bind(to)
+      .all<{ id: string; template: string; status: string }>()
+  ).results;
+}
+
+const uniqueEmail = (tag: string) => `${tag}-${crypto.randomUUID()}@example.com`;
+
+describe("auth flows hand their emails to the queue once the batch commits", () => {
+  it("register: the verification email is queued at once (row queued, one message naming it)", async () => {
+    const harness = new QueueHarness();
+    const email = uniqueEmail("register");
+    const res = await post(harness.env, "/api/v1/auth/register", { email, password: PASSWORD, name: "Ada" });
+    expect(res.status).toBe(201);
+    const rows = await outboxFor(email);
+    expect(rows).toEqual([{ id: expect.any(String), template: "verify-email", status: "queued" }]);
+    expect(harness.produced.map((p) => p.body)).toEqual([{ outboxId: rows[0]?.id }]);
+  });
+
+  it("register with a taken email queues only the notice to the owner (the suppressed insert enqueues nothing)", async () => {
+    const harness = new QueueHarness();
+    const email = uniqueEmail("taken");
+    await post(harness.env, "/api/v1/auth/register", { email, password: PASSWORD, name: "Ada" });
+    await post(harness.env, "/api/v1/auth/register", { email, password: PASSWORD, name: "Eve" });
+    const rows = (await outboxFor(email)).sort((a, b) => a.template.localeCompare(b.template));
+    expect(rows.map((r) => [r.template, r.status])).toEqual([
+      ["register-existing", "queued"],
+      ["verify-email", "queued"],
+    ]);
+    expect(harness.produced).toHaveLength(2);
+    expect(harness.produced.map((p) => outboxIdOf(p.body)).sort()).toEqual(rows.map((r) => r.id).sort());
+  });
+
+  it("forgot-password, reset-password and otp/request queue their emails too", async () => {
+    const harness = new QueueHarness();
+    const email = uniqueEmail("reset");
+    await post(harness.env, "/api/v1/auth/register", { email, password: PASSWORD, name: "Ada" });
+    expect((await post(harness.env, "/api/v1/auth/forgot-password", { email })).status).toBe(202);
+    const mail = await createApp().request(
+      `https://gatehouse.test/dev/mailbox?to=${encodeURIComponent(email)}`,
+      {},
+      harness.env,
+    );
+    const items = ((await mail.json()) as { items: { template: string; text: string }[] }).items;
+    const link = items.find((m) => m.template === "reset-password")?.text.match(/https?:\/\/\S+/)?.[0] ?? "";
+    const token = new URL(link).searchParams.get("token");
+    expect((await post(harness.env, "/api/v1/auth/reset-password", { token, password: `${PASSWORD}-2` })).status).toBe(
+      200,
+    );
+    expect((await post(harness.env, "/api/v1/auth/otp/request", { email })).status).toBe(202);
+
+    const rows = await outboxFor(email);
+    expect(rows.map((r) => r.template).sort()).toEqual([
+      "otp-code",
+      "password-changed",
+      "reset-password",
+      "verify-email",
+    ]);
+    expect(rows.every((r) => r.status === "queued")).toBe(true);
+    expect(harness.produced.map((p) => outboxIdOf(p.body)).sort()).toEqual(rows.map((r) => r.id).sort());
+  });
+
+  it("a queue outage does not fail the request: the email stays pending for the cron sweep", async () => {
+    const warnings = vi.spyOn(console, "warn").mockImplementation(() => {});
+    const down = {
+      send: () => Promise.reject(new Error("queue unavailable")),
+      sendBatch: () => Promise.reject(new Error("queue unavailable")),
+    };
+    const email = uniqueEmail("outage");
+    const res = await post({ ...env, EMAIL_QUEUE: down } as unknown as Env, "/api/v1/auth/register", {
+      email,
+      password: PASSWORD,
+      name: "Ada",
+    });
+    expect(res.status).toBe(201);
+    expect((await outboxFor(email)).map((r) => r.status)).toEqual(["pending"]);
+    expect(warnings).toHaveBeenCalledWith(expect.stringContaining("email enqueue failed"));
+  });
+
+  it("enqueueing is idempotent: a second call for the same rows sends nothing", async () => {
+    const harness = new QueueHarness();
+    const email = uniqueEmail("twice");
+    await post(harness.env, "/api/v1/auth/register", { email, password: PASSWORD, name: "Ada" });
+    const ids = (await outboxFor(email)).map((r) => r.id);
+    expect(await enqueueEmails(env.DB, harness.env.EMAIL_QUEUE, ids)).toBe(0);
+    expect(harness.produced).toHaveLength(1);
+  });
+});
+
+describe("development: the log transport and the dev mailbox", () => {
+  it("the mailbox shows the email as soon as the request returns; the consumer then marks it sent", async () => {
+    const harness = new QueueHarness({ ENVIRONMENT: "development" });
+    const email = uniqueEmail("dev");
+    await post(harness.env, "/api/v1/auth/register", { email, password: PASSWORD, name: "Ada" });
+    const mail = await createApp().request(
+      `https://gatehouse.test/dev/mailbox?to=${encodeURIComponent(email)}`,
+      {},
+      harness.env,
+    );
+    expect(((await mail.json()) as { items: { template: string }[] }).items.map((m) => m.template)).toEqual([
+      "verify-email",
+    ]);
+    const [row] = await outboxFor(email);
+    expect(row?.status).toBe("queued");
+    await harness.drain();
+    expect(await outboxRow(row?.id as string)).toMatchObject({
+      status: "sent",
+      attempts: 1,
+      provider_message_id: null,
+    });
+  });
+});
