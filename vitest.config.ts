@@ -27,6 +27,20 @@ export default defineConfig(async () => {
             // Present so production-mode config tests see a complete set; nothing reaches Resend
             // (EMAIL_TRANSPORT defaults to log outside production; email tests fake api.resend.com).
             RESEND_API_KEY: "re_test_0123456789abcdef",
+            // Stripe test-mode shapes (required in production); payments tests fake api.stripe.com at fetch().
+            STRIPE_SECRET_KEY: "sk_test_gatehouse0123456789",
+            STRIPE_WEBHOOK_SECRET: "whsec_test_gatehouse0123456789abcdef",
+            // A fixed Ed25519 test key (required in production); keys tests also cover rotation and the
+            // per-isolate development key.
+            TICKET_SIGNING_KEYS: JSON.stringify([
+              {
+                kid: "test-ticket",
+                kty: "OKP",
+                crv: "Ed25519",
+                x: "MK3hHh0xzWz8vqzmbzzUSm0vjXEkH7Q0LR9iRLtUxBs",
+                d: "zhOO_V6TJpUd5yJouj1Di-3PRJ-roBwMW8l-MiW1U-4",
+              },
+            ]),
             CORS_ORIGINS: "https://app.gatehouse.test",
             TEST_MIGRATIONS: migrations,
           },

@@ -12,7 +12,6 @@ import { DurableObject } from "cloudflare:workers";
 import { LIMITS } from "../src/config/limits";
 import { enqueueEmails } from "../src/features/email/enqueue";
 import {
-  applyOffline,
   type GateContext,
   type GateStats,
   gateStats,
@@ -25,14 +24,10 @@ import {
   recordRejected,
   redeemOnline,
   type ScanAnswer,
+  type ScanningDevice,
 } from "./event-inventory-gate";
-import {
-  acceptLive,
-  broadcastLive,
-  closeViewer,
-  hasLiveViewers,
-  type LiveCounts,
-} from "./event-inventory-live";
+import { acceptLive, broadcastLive, closeViewer, hasLiveViewers, type LiveCounts } from "./event-inventory-live";
+import { applyOffline } from "./event-inventory-offline";
 import { type InventoryOutboxRow, projectionStatements } from "./event-inventory-projection";
 
 export type EventStatus = "draft" | "published" | "cancelled";
@@ -70,7 +65,18 @@ export type InventoryErrorCode =
 
 export type InventoryResult<T> = { ok: true; value: T } | { ok: false; code: InventoryErrorCode; detail: string };
 
-export type OrderStatus = "held" | "confirmed" | "released" | "expired" | "cancelled";
+/**
+ * `refunded`: a paid order whose money went back (tickets void, capacity free). `refunded_sold_out`: a
+ * payment that arrived after its hold lapsed and the seats were gone, refunded instead of overselling.
+ */
+export type OrderStatus =
+  | "held"
+  | "confirmed"
+  | "released"
+  | "expired"
+  | "cancelled"
+  | "refunded"
+  | "refunded_sold_out";
 
 export interface InventoryOrder {
   id: string;
@@ -122,6 +128,11 @@ export interface HoldRequest {
 export interface ConfirmRequest {
   orderId: string;
   paymentRef?: string;
+}
+
+export interface RefundRequest {
+  orderId: string;
+  outcome: "refunded" | "refunded_sold_out";
 }
 
 export interface OrderWithTickets {
@@ -299,6 +310,10 @@ export class EventInventory extends DurableObject<Env> {
       if (!order) return fail("order-not-found", "No such order.");
       if (order.status === "confirmed") return ok(this.#withTickets(order));
       if (order.status === "cancelled") return fail("invalid-transition", "The order was cancelled.");
+      // Its money went back: a late or repeated payment event must never mint tickets for it.
+      if (order.status === "refunded" || order.status === "refunded_sold_out") {
+        return fail("invalid-transition", "The order was refunded.");
+      }
       const event = this.#snapshot;
       if (!event || event.status === "cancelled") return fail("not-on-sale", "The event was cancelled.");
 
@@ -399,8 +414,76 @@ export class EventInventory extends DurableObject<Env> {
     return result;
   }
 
+  // ---------------------------------------------------------------- payments: refunds and checkout retries
+
+  /**
+   * Records that a paid order's money went back (or is going back): its active tickets are voided and
+   * its seats freed in the same transaction. `refunded_sold_out` is for a payment that landed after its
+   * hold lapsed with no seats left: the order never had tickets. Idempotent: a refunded order answers
+   * as it is.
+   */
+  async refund(request: RefundRequest): Promise<InventoryResult<OrderWithTickets>> {
+    const now = Date.now();
+    const result = this.ctx.storage.transactionSync((): InventoryResult<OrderWithTickets> => {
+      const order = this.#order(request.orderId);
+      if (!order) return fail("order-not-found", "No such order.");
+      if (order.status === "refunded" || order.status === "refunded_sold_out") return ok(this.#withTickets(order));
+      if (order.amount === 0) return fail("invalid-transition", "A free order has nothing to refund.");
+      if (request.outcome === "refunded_sold_out" && order.status === "confirmed") {
+        return fail("invalid-transition", "The order holds tickets: it was not sold out.");
+      }
+      this.#sql.exec(
+        "UPDATE tickets SET status = 'void', updated_at = ? WHERE order_id = ? AND status = 'active'",
+        now,
+        order.id,
+      );
+      this.#sql.exec(
+        "UPDATE orders SET status = ?, hold_expires_at = NULL, updated_at = ? WHERE id = ?",
+        request.outcome,
+        now,
+        order.id,
+      );
+      const refunded = this.#order(order.id) as OrderRow;
+      this.#emitOrder(refunded);
+      for (const ticket of this.#ticketsOf(order.id)) this.#emitTicket(ticket);
+      return ok(this.#withTickets(refunded));
+    });
+    await this.#afterCommit();
+    return result;
+  }
+
+  /**
+   * Extends a live hold to `expiresAt` (a buyer retrying checkout gets a fresh Checkout Session, which
+   * Stripe wants to live at least 30 minutes). The seats are already counted, so capacity is unchanged;
+   * a lapsed or settled hold cannot be revived here.
+   */
+  async extendHold(request: { orderId: string; expiresAt: number }): Promise<InventoryResult<InventoryOrder>> {
+    const now = Date.now();
+    const result = this.ctx.storage.transactionSync((): InventoryResult<InventoryOrder> => {
+      const order = this.#order(request.orderId);
+      if (!order) return fail("order-not-found", "No such order.");
+      if (order.status === "confirmed") return fail("already-paid", "The order is already confirmed.");
+      if (order.status !== "held" || (order.hold_expires_at ?? 0) <= now) {
+        return fail("hold-expired", "The hold has expired; start a new order.");
+      }
+      if ((order.hold_expires_at ?? 0) < request.expiresAt) {
+        this.#sql.exec(
+          "UPDATE orders SET hold_expires_at = ?, updated_at = ? WHERE id = ?",
+          request.expiresAt,
+          now,
+          order.id,
+        );
+        this.#emitOrder(this.#order(order.id) as OrderRow);
+      }
+      return ok(this.#toOrder(this.#order(order.id) as OrderRow));
+    });
+    await this.#afterCommit();
+    return result;
+  }
+
   // ---------------------------------------------------------------- gate: redemption, offline scans, live counts
-  // Decisions: ./event-inventory-gate.ts (pure, inside transactionSync). Sockets: ./event-inventory-live.ts.
+  // Decisions: ./event-inventory-gate.ts and ./event-inventory-offline.ts (synchronous, inside
+  // transactionSync). Sockets: ./event-inventory-live.ts.
 
   /**
    * An online scan of a verified token: first scan wins; the same device re-reading within the
@@ -419,9 +502,9 @@ export class EventInventory extends DurableObject<Env> {
   }
 
   /** Offline scans of one device, applied in its time order; answers in the order given. */
-  async syncOfflineScans(request: { deviceId: string; scans: OfflineScan[] }): Promise<ScanAnswer[]> {
+  async syncOfflineScans(request: ScanningDevice & { scans: OfflineScan[] }): Promise<ScanAnswer[]> {
     const { answers, changed } = this.ctx.storage.transactionSync(() =>
-      applyOffline(this.#gate(), request.deviceId, request.scans),
+      applyOffline(this.#gate(), request, request.scans),
     );
     if (changed) await this.#afterCommit();
     return answers;
@@ -497,17 +580,28 @@ export class EventInventory extends DurableObject<Env> {
   }
 
   /**
-   * Something changed: push the counts to live viewers, coalesced to one message per
-   * LIMITS.liveCoalesceMs (the first change after a quiet spell goes out at once).
+   * Something changed: push the counts to live viewers, at most once per LIMITS.liveCoalesceMs. The
+   * check runs on every change, so a steady stream of scans still yields a message per interval; a
+   * timer sends the final counts once the stream stops (timers alone can lag behind a busy object).
    */
   #liveChanged(): void {
-    if (this.#liveTimer || !hasLiveViewers(this.ctx)) return;
-    const wait = Math.max(0, this.#liveSentAt + LIMITS.liveCoalesceMs - Date.now());
-    this.#liveTimer = setTimeout(() => {
+    if (!hasLiveViewers(this.ctx)) return;
+    const due = this.#liveSentAt + LIMITS.liveCoalesceMs;
+    if (Date.now() >= due) {
+      if (this.#liveTimer) clearTimeout(this.#liveTimer);
       this.#liveTimer = null;
-      this.#liveSentAt = Date.now();
-      broadcastLive(this.ctx, this.#liveCounts());
-    }, wait);
+      this.#liveBroadcast();
+    } else {
+      this.#liveTimer ??= setTimeout(() => {
+        this.#liveTimer = null;
+        this.#liveBroadcast();
+      }, due - Date.now());
+    }
+  }
+
+  #liveBroadcast(): void {
+    this.#liveSentAt = Date.now();
+    broadcastLive(this.ctx, this.#liveCounts());
   }
 
   /** Live counts; `sold + held + remaining = capacity` always holds. */
@@ -777,9 +871,16 @@ export class EventInventory extends DurableObject<Env> {
 
   async #drain(): Promise<void> {
     const production = this.env.ENVIRONMENT === "production";
+    // Only what was committed before this push started: rows written meanwhile belong to the next
+    // push, so under a steady stream of orders no caller waits for a lull.
+    const upTo = this.#sql.exec<{ seq: number | null }>("SELECT MAX(seq) AS seq FROM outbox").one().seq ?? 0;
     for (;;) {
       const rows = this.#sql
-        .exec<InventoryOutboxRow>("SELECT seq, kind, payload FROM outbox ORDER BY seq LIMIT ?", OUTBOX_BATCH)
+        .exec<InventoryOutboxRow>(
+          "SELECT seq, kind, payload FROM outbox WHERE seq <= ? ORDER BY seq LIMIT ?",
+          upTo,
+          OUTBOX_BATCH,
+        )
         .toArray();
       if (rows.length === 0) {
         this.#pushFailures = 0;

@@ -4,6 +4,7 @@
  * concurrently.
  */
 import { requeueStuckEmails } from "../src/features/email/sweep";
+import { PAYMENTS_RECONCILE_CRON, reconcileCron, requeuePaymentsCron } from "../src/features/payments/cron";
 import { log } from "../src/lib/log";
 
 /** Rows deleted per sweep statement: keeps each statement well inside D1's per-query limits. */
@@ -20,6 +21,9 @@ export async function sweepExpiredIdempotencyKeys(db: D1Database, now = Date.now
 }
 
 export async function scheduled(controller: ScheduledController, env: Env): Promise<void> {
+  // Hourly: reconciliation with Stripe (src/features/payments/reconcile.ts); nothing else runs on it.
+  if (controller.cron === PAYMENTS_RECONCILE_CRON) return reconcileCron(controller, env);
+  await requeuePaymentsCron(controller, env);
   // Independent sweeps: one failing must not stop the other.
   const [deleted, requeued] = await Promise.allSettled([
     sweepExpiredIdempotencyKeys(env.DB, controller.scheduledTime),

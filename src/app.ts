@@ -13,10 +13,13 @@ import { authRoutes } from "./features/auth/routes";
 import { devRoutes } from "./features/dev/routes";
 import { docsRoutes } from "./features/docs/routes";
 import { eventRoutes } from "./features/events/routes";
+import { deviceAuthenticator } from "./features/gate/authenticator";
+import { gateRoutes } from "./features/gate/routes";
 import { healthRoutes } from "./features/health/routes";
 import { MEDIA_BODY_LIMITS, mediaRoutes } from "./features/media/routes";
 import { metaRoutes } from "./features/meta/routes";
 import { orderRoutes } from "./features/orders/routes";
+import { paymentRoutes, STRIPE_WEBHOOK_PATH } from "./features/payments/routes";
 import { accessLog } from "./http/access-log";
 import { type Authenticator, authenticate } from "./http/auth";
 import { bodyLimit } from "./http/body-limit";
@@ -65,8 +68,15 @@ export function createApp(options: AppOptions = {}): OpenAPIHono<AppEnv> {
   app.use(bodyLimit({ routes: MEDIA_BODY_LIMITS }));
 
   // 6: rate limits. Every /api route counts against the caller's address, except scanner devices:
-  // a whole gate shares one address, so devices are limited per device token instead.
-  app.use("/api/*", rateLimit({ policy: "api", key: (c) => (isDeviceRequest(c) ? null : byIp(c)) }));
+  // a whole gate shares one address, so devices are limited per device token instead. Stripe's
+  // webhook deliveries have their own, larger per-address policy (a few shared Stripe addresses).
+  app.use(
+    "/api/*",
+    rateLimit({
+      policy: "api",
+      key: (c) => (isDeviceRequest(c) || c.req.path === STRIPE_WEBHOOK_PATH ? null : byIp(c)),
+    }),
+  );
   app.use(
     "/api/*",
     rateLimit({
@@ -77,7 +87,9 @@ export function createApp(options: AppOptions = {}): OpenAPIHono<AppEnv> {
   );
 
   // 7–8: who is calling, and whether a cookie-borne request really comes from our pages.
-  app.use(authenticate(options.authenticators ?? userAuthenticators));
+  // A `Device` Authorization header is tried first: a bad device token is refused, never passed over
+  // for a session cookie (the header already moved the request to the per-device scanner policy).
+  app.use(authenticate(options.authenticators ?? [deviceAuthenticator, ...userAuthenticators]));
   app.use(csrf());
 
   // 9: zod validation happens per route through the OpenAPI route definitions.
@@ -86,6 +98,8 @@ export function createApp(options: AppOptions = {}): OpenAPIHono<AppEnv> {
   app.route("/", authRoutes);
   app.route("/", eventRoutes);
   app.route("/", orderRoutes);
+  app.route("/", paymentRoutes);
+  app.route("/", gateRoutes);
   app.route("/", mediaRoutes);
   app.route("/", adminRoutes);
   app.route("/", docsRoutes);

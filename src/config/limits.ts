@@ -256,6 +256,11 @@ export const LIMITS = {
   webhookRetryJitterRatio: 0.1,
   /** An inbox row or refund job whose queue message is this overdue is presumed lost and re-sent (cron). */
   webhookStuckAfterSeconds: 10 * 60,
+  /**
+   * A row whose hand-over to the queue failed is re-sent by the cron once it is this old: longer than a
+   * request's lifetime, so the sweep does not race the request that is still sending it.
+   */
+  webhookUnqueuedGraceSeconds: 60,
   /** Rows re-enqueued per sweep and sessions reconciled per hourly run; the next run takes the rest. */
   paymentsSweepMaxRows: 500,
   /**

@@ -245,6 +245,8 @@ export const events = sqliteTable(
     index("events_status_starts").on(t.status, t.startsAt, t.id),
     index("events_host").on(t.hostId, t.createdAt),
     index("events_geo").on(t.status, t.lat, t.lng),
+    // Media access checks look events up by their cover ("is this the cover of a published event?").
+    index("events_cover_media").on(t.coverMediaId),
   ],
 );
 
@@ -255,7 +257,9 @@ export const orders = sqliteTable(
     id: text("id").primaryKey(),
     eventId: text("event_id").notNull(),
     userId: text("user_id").notNull(),
-    status: text("status", { enum: ["held", "confirmed", "released", "expired", "cancelled"] }).notNull(),
+    status: text("status", {
+      enum: ["held", "confirmed", "released", "expired", "cancelled", "refunded", "refunded_sold_out"],
+    }).notNull(),
     quantity: integer("quantity").notNull(),
     amount: integer("amount").notNull(),
     currency: text("currency").notNull(),

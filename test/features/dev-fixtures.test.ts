@@ -1,6 +1,10 @@
 import { env } from "cloudflare:workers";
+import { Hono } from "hono";
 import { describe, expect, it } from "vitest";
 import { createApp } from "../../src/app";
+import { getConfig } from "../../src/config";
+import type { AppEnv } from "../../src/context";
+import { devRoutes } from "../../src/features/dev/routes";
 import { call, json, problemOf } from "../helpers";
 
 interface Fixture {
@@ -50,6 +54,14 @@ function claim(eventId: string, token: string) {
     body: JSON.stringify({ quantity: 1 }),
   });
 }
+
+const createInit = (users: number, capacity: number): RequestInit => ({
+  method: "POST",
+  headers: { "Content-Type": "application/json" },
+  body: JSON.stringify({ users, capacity }),
+});
+
+const userCount = async () => (await env.DB.prepare("SELECT COUNT(*) AS n FROM users").first<{ n: number }>())?.n;
 
 const check = async (eventId: string) => json<Check>(await call(`/dev/fixtures/on-sale/${eventId}/check`));
 
@@ -174,33 +186,34 @@ describe("POST /dev/fixtures/on-sale", () => {
     expect(res.status).toBe(404);
   });
 
-  it("does not exist in production", async () => {
+  it("does not exist in production: the dev-route guard answers 404 for both routes", async () => {
     const { eventId } = await fixture(1, 1);
-    const count = async () => (await env.DB.prepare("SELECT COUNT(*) AS n FROM users").first<{ n: number }>())?.n;
-    const before = await count();
-    // A complete production configuration, so the 404 comes from the dev-route guard and not from a
-    // config that fails closed (503); secrets the test bindings may not carry get throwaway values.
-    const throwawayKeys = JSON.stringify([{ kid: "test-prod", secret: "test-production-0123456789abcdef0123456789" }]);
-    const production = {
-      MEDIA_SIGNING_KEYS: throwawayKeys,
-      RESEND_API_KEY: "re_test_0123456789abcdef",
-      ...env,
-      ENVIRONMENT: "production",
-    };
-    expect((await createApp().request("/health", {}, production)).status).toBe(200);
-    const app = createApp();
-    const create = await app.request(
-      "/dev/fixtures/on-sale",
-      {
-        method: "POST",
-        headers: { "Content-Type": "application/json" },
-        body: JSON.stringify({ users: 3, capacity: 3 }),
-      },
-      production,
-    );
+    const before = await userCount();
+    // The guard decides on config.isProduction alone: a production config over the test bindings.
+    const app = new Hono<AppEnv>()
+      .use(async (c, next) => {
+        c.set("config", { ...getConfig(env), isProduction: true, environment: "production" });
+        await next();
+      })
+      .route("/dev", devRoutes);
+    const create = await app.request("/dev/fixtures/on-sale", createInit(3, 3), env);
     expect(create.status).toBe(404);
-    expect(await count()).toBe(before);
-    const checked = await app.request(`/dev/fixtures/on-sale/${eventId}/check`, {}, production);
-    expect(checked.status).toBe(404);
+    expect((await problemOf(create)).type).toMatch(/\/not-found$/);
+    expect((await app.request(`/dev/fixtures/on-sale/${eventId}/check`, {}, env)).status).toBe(404);
+    expect(await userCount()).toBe(before);
+  });
+
+  it("is not reachable through the production app either", async () => {
+    const { eventId } = await fixture(1, 1);
+    const before = await userCount();
+    const production = { ...env, ENVIRONMENT: "production" };
+    const app = createApp();
+    // 404 from the guard once the production configuration loads; while the test bindings lack a
+    // production secret the app fails closed with 503 first. Either way nothing is created.
+    const configured = (await app.request("/health", {}, production)).status === 200;
+    const expected = configured ? 404 : 503;
+    expect((await app.request("/dev/fixtures/on-sale", createInit(3, 3), production)).status).toBe(expected);
+    expect((await app.request(`/dev/fixtures/on-sale/${eventId}/check`, {}, production)).status).toBe(expected);
+    expect(await userCount()).toBe(before);
   });
 });

@@ -4,6 +4,7 @@ import type { AppContext, AppEnv } from "../../context";
 import { requireAuth } from "../../http/auth";
 import { json, problems } from "../../http/openapi";
 import { clientIp } from "../../lib/ip";
+import type { PaymentsQueue } from "../payments/queue";
 import { DeadLetterListQuery, DeadLetterListSchema, DeadLetterSchema } from "./schema";
 import * as admin from "./service";
 
@@ -20,6 +21,7 @@ function deps(c: AppContext): admin.AdminDeps {
       userAgent: c.req.header("User-Agent") ?? null,
     },
     emailQueue: c.env.EMAIL_QUEUE,
+    webhookQueue: c.env.WEBHOOK_QUEUE as PaymentsQueue,
   };
 }
 

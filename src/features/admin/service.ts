@@ -9,6 +9,11 @@ import { type AuditEntry, auditStatement, type RequestMeta } from "../audit/serv
 import { type DeadLetterRow, getDeadLetter } from "../dead-letters/store";
 import type { EmailQueue } from "../email/enqueue";
 import { enqueueReplayedEmail, replayEmailStatements } from "../email/replay";
+import {
+  enqueueReplayed as enqueueReplayedPayment,
+  replayStatements as replayPaymentsStatements,
+} from "../payments/inbox";
+import type { PaymentsQueue } from "../payments/queue";
 import type { DeadLetter, DeadLetterListInput } from "./schema";
 
 export interface AdminDeps {
@@ -16,6 +21,8 @@ export interface AdminDeps {
   config: Config;
   meta: RequestMeta;
   emailQueue: EmailQueue;
+  /** Payments work queue (source `stripe-webhook`: webhook events and refund jobs). */
+  webhookQueue?: PaymentsQueue;
   now?: number;
 }
 
@@ -30,6 +37,12 @@ const REPLAYERS: Partial<Record<string, Replayer>> = {
   email: {
     statements: replayEmailStatements,
     afterCommit: (deps, refId) => enqueueReplayedEmail(deps.db, deps.emailQueue, refId),
+  },
+  "stripe-webhook": {
+    statements: replayPaymentsStatements,
+    afterCommit: async (deps, refId) => {
+      if (deps.webhookQueue) await enqueueReplayedPayment(deps.webhookQueue, refId);
+    },
   },
 };
 

@@ -77,14 +77,40 @@ export async function seedDemo(env: Env, config: Config, now = Date.now()) {
     );
   }
   const events = [demoEvent("demo-free-event", "free", now), demoEvent("demo-paid-event", "paid", now)];
+  // Columns named once, values looked up by name: reordering EventRow cannot shift values.
+  const columns = [
+    "id",
+    "host_id",
+    "title",
+    "description",
+    "starts_at",
+    "ends_at",
+    "timezone",
+    "venue_name",
+    "venue_address",
+    "lat",
+    "lng",
+    "capacity",
+    "price",
+    "currency",
+    "per_user_limit",
+    "sales_start_at",
+    "sales_end_at",
+    "check_in_opens_at",
+    "check_in_closes_at",
+    "cover_media_id",
+    "status",
+    "version",
+    "created_at",
+    "updated_at",
+    "published_at",
+    "cancelled_at",
+  ] as const satisfies readonly (keyof EventRow)[];
   for (const e of events) {
     statements.push(
       env.DB.prepare(
-        `INSERT INTO events (id, host_id, title, description, starts_at, ends_at, timezone, venue_name, venue_address, lat, lng,
-          capacity, price, currency, per_user_limit, sales_start_at, sales_end_at, check_in_opens_at, check_in_closes_at,
-          cover_media_id, status, version, created_at, updated_at, published_at, cancelled_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
-      ).bind(...Object.values(e)),
+        `INSERT INTO events (${columns.join(", ")}) VALUES (${columns.map(() => "?").join(", ")}) ON CONFLICT (id) DO NOTHING`,
+      ).bind(...columns.map((column) => e[column])),
     );
   }
   await env.DB.batch(statements);

@@ -25,6 +25,17 @@ export type EmailTemplate =
       /** Minor units of `currency` (ISO 4217), as everywhere in Gatehouse. */
       amount: number;
       currency: string;
+    }
+  | {
+      /** To the host: a buyer opened a dispute (chargeback) with their bank. */
+      template: "payment-disputed";
+      name: string;
+      eventTitle: string;
+      orderId: string;
+      amount: number;
+      currency: string;
+      /** Stripe's dispute reason code, e.g. `fraudulent`, `product_not_received`. */
+      reason: string;
     };
 
 export interface RenderedEmail {
@@ -127,6 +138,19 @@ export function renderEmail(message: EmailTemplate): RenderedEmail {
           `Hi ${escapeHtml(message.name)},`,
           `We refunded <strong>${escapeHtml(money)}</strong> for <strong>${escapeHtml(message.eventTitle)}</strong> to your original payment method.`,
           "Banks usually take 5 to 10 business days to show it.",
+        ]),
+      };
+    }
+    case "payment-disputed": {
+      const money = formatMoney(message.amount, message.currency);
+      return {
+        subject: `Payment disputed: ${message.eventTitle}`,
+        text: `Hi ${message.name},\n\nA buyer disputed a payment of ${money} for ${message.eventTitle} with their bank (reason: ${message.reason}).\nOrder: ${message.orderId}\nThe order is flagged. Respond to the dispute in your payment dashboard before its deadline.`,
+        html: page([
+          `Hi ${escapeHtml(message.name)},`,
+          `A buyer disputed a payment of <strong>${escapeHtml(money)}</strong> for <strong>${escapeHtml(message.eventTitle)}</strong> with their bank (reason: ${escapeHtml(message.reason)}).`,
+          `Order: ${escapeHtml(message.orderId)}. The order is flagged.`,
+          "Respond to the dispute in your payment dashboard before its deadline.",
         ]),
       };
     }

@@ -30,8 +30,9 @@ async function query(db: D1Database, eventId: string, currency: string): Promise
         "SELECT COUNT(*) AS tickets, COALESCE(SUM(status = 'redeemed'), 0) AS checked_in FROM tickets WHERE event_id = ? AND status IN ('active', 'redeemed')",
       )
       .bind(eventId),
+    // Revenue is money actually kept: captured by Stripe minus what went back (payments ledger).
     db
-      .prepare("SELECT COALESCE(SUM(amount), 0) AS revenue FROM orders WHERE event_id = ? AND status = 'confirmed'")
+      .prepare("SELECT COALESCE(SUM(amount - amount_refunded), 0) AS revenue FROM payments WHERE event_id = ?")
       .bind(eventId),
     db
       .prepare(

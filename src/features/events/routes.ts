@@ -5,6 +5,7 @@ import { requireAuth } from "../../http/auth";
 import { body, json, problems } from "../../http/openapi";
 import { rateLimit } from "../../http/rate-limit";
 import { DomainError } from "../../lib/errors";
+import type { PaymentsQueue } from "../payments/queue";
 import { eventAnalytics } from "./analytics";
 import { CreateEventBody, EventListSchema, EventSchema, ListEventsQuery, UpdateEventBody } from "./schema";
 import * as events from "./service";
@@ -13,7 +14,7 @@ const tags = ["Events"];
 const IdParam = z.object({ id: z.string().min(1).max(64) });
 
 export function eventsDeps(c: AppContext): events.EventsDeps {
-  return { db: c.env.DB, inventory: c.env.EVENT_INVENTORY };
+  return { db: c.env.DB, inventory: c.env.EVENT_INVENTORY, webhookQueue: c.env.WEBHOOK_QUEUE as PaymentsQueue };
 }
 
 function caller(c: AppContext): events.Caller {

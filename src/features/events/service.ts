@@ -8,6 +8,8 @@ import type { EventInventory, EventSnapshot } from "../../../durable-objects/eve
 import { decodeCursor as decodeCursorText, encodeCursor as encodeCursorText, randomId } from "../../lib/crypto";
 import { DomainError } from "../../lib/errors";
 import { sanitizeDescription } from "../../lib/sanitize";
+import type { PaymentsQueue } from "../payments/queue";
+import { queueEventRefunds } from "../payments/refunds";
 import { inventoryOf, unwrap } from "./inventory";
 import { crossFieldErrors, type EventInput } from "./schema";
 
@@ -43,6 +45,8 @@ export interface EventRow {
 export interface EventsDeps {
   db: D1Database;
   inventory: DurableObjectNamespace<EventInventory>;
+  /** Payments work queue: a cancelled event's refunds are handed to it (without it, the cron queues them). */
+  webhookQueue?: PaymentsQueue;
   now?: number;
 }
 
@@ -196,37 +200,10 @@ export async function createEvent(deps: EventsDeps, host: Caller, input: EventIn
       errors: [{ path: "startsAt", message: "must be in the future" }],
     });
   }
+  const columns = Object.keys(row) as (keyof EventRow)[];
   await deps.db
-    .prepare(
-      `INSERT INTO events (id, host_id, title, description, starts_at, ends_at, timezone, venue_name, venue_address, lat, lng,
-        capacity, price, currency, per_user_limit, sales_start_at, sales_end_at, check_in_opens_at, check_in_closes_at,
-        cover_media_id, status, version, created_at, updated_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'draft', 1, ?, ?)`,
-    )
-    .bind(
-      row.id,
-      row.host_id,
-      row.title,
-      row.description,
-      row.starts_at,
-      row.ends_at,
-      row.timezone,
-      row.venue_name,
-      row.venue_address,
-      row.lat,
-      row.lng,
-      row.capacity,
-      row.price,
-      row.currency,
-      row.per_user_limit,
-      row.sales_start_at,
-      row.sales_end_at,
-      row.check_in_opens_at,
-      row.check_in_closes_at,
-      row.cover_media_id,
-      row.created_at,
-      row.updated_at,
-    )
+    .prepare(`INSERT INTO events (${columns.join(", ")}) VALUES (${columns.map(() => "?").join(", ")})`)
+    .bind(...columns.map((column) => row[column]))
     .run();
   await configureInventory(deps, row);
   return toApiEvent(row);
@@ -248,41 +225,13 @@ async function configureInventory(deps: EventsDeps, row: EventRow): Promise<void
 
 /** Writes the new row if nobody else wrote since `expected`; returns false on a lost race. */
 async function writeIfVersion(db: D1Database, row: EventRow, expected: number): Promise<boolean> {
+  // Every column but the key and the creation facts, named once from the row itself.
+  const columns = (Object.keys(row) as (keyof EventRow)[]).filter(
+    (column) => column !== "id" && column !== "host_id" && column !== "created_at",
+  );
   const result = await db
-    .prepare(
-      `UPDATE events SET title = ?, description = ?, starts_at = ?, ends_at = ?, timezone = ?, venue_name = ?, venue_address = ?,
-        lat = ?, lng = ?, capacity = ?, price = ?, currency = ?, per_user_limit = ?, sales_start_at = ?, sales_end_at = ?,
-        check_in_opens_at = ?, check_in_closes_at = ?, cover_media_id = ?, status = ?, version = ?, updated_at = ?,
-        published_at = ?, cancelled_at = ?
-       WHERE id = ? AND version = ?`,
-    )
-    .bind(
-      row.title,
-      row.description,
-      row.starts_at,
-      row.ends_at,
-      row.timezone,
-      row.venue_name,
-      row.venue_address,
-      row.lat,
-      row.lng,
-      row.capacity,
-      row.price,
-      row.currency,
-      row.per_user_limit,
-      row.sales_start_at,
-      row.sales_end_at,
-      row.check_in_opens_at,
-      row.check_in_closes_at,
-      row.cover_media_id,
-      row.status,
-      row.version,
-      row.updated_at,
-      row.published_at,
-      row.cancelled_at,
-      row.id,
-      expected,
-    )
+    .prepare(`UPDATE events SET ${columns.map((column) => `${column} = ?`).join(", ")} WHERE id = ? AND version = ?`)
+    .bind(...columns.map((column) => row[column]), row.id, expected)
     .run();
   return result.meta.changes === 1;
 }
@@ -342,7 +291,10 @@ export async function publishEvent(deps: EventsDeps, caller: Caller, id: string)
   return toApiEvent(await commit(deps, before, next));
 }
 
-/** Cancelling is terminal: the inventory voids every ticket and emails the attendees. */
+/**
+ * Cancelling is terminal: the inventory voids every ticket and emails the attendees; each paid order's
+ * refund is handed to the payments queue.
+ */
 export async function cancelEvent(deps: EventsDeps, caller: Caller, id: string): Promise<ApiEvent> {
   const before = await ownedEvent(deps, caller, id);
   if (before.status === "cancelled") throw new DomainError("invalid-transition", "The event is already cancelled.");
@@ -354,7 +306,10 @@ export async function cancelEvent(deps: EventsDeps, caller: Caller, id: string):
     updated_at: now,
     version: before.version + 1,
   };
-  return toApiEvent(await commit(deps, before, next));
+  const cancelled = await commit(deps, before, next);
+  // Every paid order gets its money back: one refund job per payment, processed from the queue.
+  await queueEventRefunds({ db: deps.db, webhookQueue: deps.webhookQueue }, id);
+  return toApiEvent(cancelled);
 }
 
 const cacheKey = (id: string) => `https://cache.gatehouse.internal/events/${encodeURIComponent(id)}`;

@@ -1,4 +1,7 @@
-/** HTTP for orders and tickets: claim (free) tickets, read and cancel one's orders, list one's tickets. */
+/**
+ * HTTP for orders and tickets: claim tickets (free, or paid through Stripe Checkout), read, cancel and
+ * refund one's orders, list one's tickets.
+ */
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { AppContext, AppEnv } from "../../context";
 import { requireAuth } from "../../http/auth";
@@ -8,6 +11,11 @@ import { byIp, rateLimit } from "../../http/rate-limit";
 import { DomainError } from "../../lib/errors";
 import { findUserById } from "../auth/users";
 import { eventsDeps } from "../events/routes";
+import { orderIdFor } from "../payments/checkout";
+import { paymentsDepsFromEnv, requirePayments } from "../payments/deps";
+import { requestRefund } from "../payments/policy";
+import { returnBaseFor } from "../payments/routes";
+import { CheckoutSchema, RefundResultSchema } from "../payments/schema";
 import * as orders from "./service";
 
 const OrderSchema = z
@@ -63,16 +71,28 @@ const createOrderRoute = createRoute({
   ] as const,
   request: {
     params: z.object({ id: z.string().min(1).max(64) }),
-    ...body(z.object({ quantity: z.number().int().min(1).max(100) }).openapi("CreateOrder")),
+    ...body(
+      z
+        .object({
+          quantity: z.number().int().min(1).max(100),
+          // Paid events: where Stripe sends the buyer back (this site or an allowed front-end origin).
+          returnUrl: z.string().max(2048).optional(),
+        })
+        .openapi("CreateOrder"),
+    ),
   },
   responses: {
-    201: json(OrderWithTicketsSchema, "Confirmed free order with its tickets"),
+    201: json(
+      z.union([OrderWithTicketsSchema, CheckoutSchema]),
+      "Free: the confirmed order with its tickets. Paid: the held order and its Stripe Checkout URL.",
+    ),
     ...problems(
       [404, "not-found"],
       [409, "sold-out, limit-exceeded, already-registered"],
       [422, "not-on-sale, event-started"],
       [429, "rate-limited"],
-      [501, "not-implemented (paid checkout)"],
+      [502, "payment-provider-error (retry with the same Idempotency-Key)"],
+      [503, "payments-not-configured"],
     ),
   },
 });
@@ -107,6 +127,27 @@ const cancelOrderRoute = createRoute({
   },
 });
 
+const refundOrderRoute = createRoute({
+  method: "post",
+  path: "/api/v1/orders/{id}/refund",
+  tags: ["Orders"],
+  summary: "Ask for a refund of your paid order, under the event's refund policy",
+  description:
+    "Default policy: allowed until 48 h before the start (see GET /api/v1/events/{id}/refund-policy). The tickets are voided at once; the money follows from the payments queue.",
+  security: [{ bearer: [] }],
+  middleware: [requireAuth({ kind: "user" }), idempotency()] as const,
+  request: { params: OrderIdParam },
+  responses: {
+    202: json(RefundResultSchema, "Refund on its way"),
+    ...problems(
+      [404, "not-found"],
+      [409, "invalid-transition (not paid and confirmed, or a ticket was used), conflict (payment still recording)"],
+      [422, "refund-not-allowed"],
+      [503, "payments-not-configured"],
+    ),
+  },
+});
+
 const myTicketsRoute = createRoute({
   method: "get",
   path: "/api/v1/me/tickets",
@@ -132,11 +173,18 @@ export const orderRoutes = new OpenAPIHono<AppEnv>()
   .openapi(createOrderRoute, async (c) => {
     const user = await findUserById(c.env.DB, userId(c));
     if (!user) throw new DomainError("unauthorized", "Sign in again.");
+    const { quantity, returnUrl } = c.req.valid("json");
+    const key = c.req.header("Idempotency-Key");
     const result = await orders.createOrder(
       eventsDeps(c),
       { id: user.id, email: user.email, name: user.name },
       c.req.valid("param").id,
-      c.req.valid("json").quantity,
+      quantity,
+      {
+        payments: paymentsDepsFromEnv(c.env),
+        orderId: key ? await orderIdFor(c.get("config").hashPepper, user.id, key) : null,
+        returnBase: returnBaseFor(c, returnUrl),
+      },
     );
     return c.json(result, 201);
   })
@@ -144,8 +192,22 @@ export const orderRoutes = new OpenAPIHono<AppEnv>()
     c.json(await orders.getOrder(eventsDeps(c), userId(c), c.req.valid("param").id), 200),
   )
   .openapi(cancelOrderRoute, async (c) =>
-    c.json(await orders.cancelOrder(eventsDeps(c), userId(c), c.req.valid("param").id), 200),
+    c.json(
+      await orders.cancelOrder(eventsDeps(c), userId(c), c.req.valid("param").id, paymentsDepsFromEnv(c.env)),
+      200,
+    ),
   )
+  .openapi(refundOrderRoute, async (c) => {
+    const result = await requestRefund(requirePayments(c), userId(c), c.req.valid("param").id);
+    return c.json(
+      {
+        order: orders.toApiOrder(result.order),
+        tickets: result.tickets.map(orders.toApiTicket),
+        refund: result.refund,
+      },
+      202,
+    );
+  })
   .openapi(myTicketsRoute, async (c) => {
     const { limit, cursor } = c.req.valid("query");
     return c.json(await orders.myTickets(c.env.DB, userId(c), limit, cursor), 200);

@@ -1,16 +1,27 @@
 /**
  * Orders: the validation layer in front of the inventory (event exists and is on sale, quantity
  * within limits, price from the server only), then the hold — and for free events the confirm —
- * inside the event's EventInventory object, which decides. Reads come from the D1 read model.
+ * inside the event's EventInventory object, which decides; paid events continue to Stripe Checkout
+ * (src/features/payments/checkout.ts). Reads come from the D1 read model.
  */
 import type { OrderWithTickets } from "../../../durable-objects/event-inventory";
 import { decodeCursor, encodeCursor, randomId } from "../../lib/crypto";
 import { DomainError } from "../../lib/errors";
 import { inventoryOf, unwrap } from "../events/inventory";
 import { type EventsDeps, findEvent, toSnapshot } from "../events/service";
+import { closeCheckouts, startCheckout } from "../payments/checkout";
+import { notConfigured, type PaymentsDeps } from "../payments/deps";
 
-/** Paid holds last as long as a Stripe Checkout Session can (its minimum expiry is 30 minutes). */
-export const PAID_HOLD_MS = 30 * 60 * 1000;
+/** What a paid order needs besides the inventory (see src/features/payments/checkout.ts). */
+export interface PaidCheckout {
+  /** Null when Stripe is not configured (development): paid orders answer 503 payments-not-configured. */
+  payments: PaymentsDeps | null;
+  /** Derived from the Idempotency-Key when there is one, so a retried POST lands on the same order. */
+  orderId: string | null;
+  /** Where Stripe sends the buyer back (already validated). */
+  returnBase: string;
+}
+
 /** A free claim is confirmed within the same request; the hold only has to outlive that. */
 export const FREE_HOLD_MS = 60 * 1000;
 
@@ -38,8 +49,17 @@ export function toApiTicket(t: OrderWithTickets["tickets"][number]) {
   return { id: t.id, eventId: t.eventId, serial: t.serial, status: t.status };
 }
 
-/** Claims `quantity` tickets of a free event for the buyer: 201 { order, tickets }. */
-export async function createOrder(deps: EventsDeps, buyer: Buyer, eventId: string, quantity: number) {
+/**
+ * Claims `quantity` tickets for the buyer: free ⇒ 201 { order, tickets }; paid ⇒ seats held and a Stripe
+ * Checkout Session opened, 201 { order, checkoutUrl, holdExpiresAt }.
+ */
+export async function createOrder(
+  deps: EventsDeps,
+  buyer: Buyer,
+  eventId: string,
+  quantity: number,
+  paid?: PaidCheckout,
+) {
   const now = deps.now ?? Date.now();
   const event = await findEvent(deps.db, eventId);
   if (!event || event.status === "draft") throw new DomainError("not-found", "No such event.");
@@ -55,7 +75,19 @@ export async function createOrder(deps: EventsDeps, buyer: Buyer, eventId: strin
     throw new DomainError("limit-exceeded", `At most ${event.per_user_limit} ticket(s) per person.`);
   }
   if (event.price > 0) {
-    throw new DomainError("not-implemented", "Paid checkout is not available yet; only free events can be claimed.");
+    if (!paid?.payments) throw notConfigured();
+    const checkout = await startCheckout(paid.payments, {
+      buyer,
+      event,
+      orderId: paid.orderId ?? randomId(),
+      quantity,
+      returnBase: paid.returnBase,
+    });
+    return {
+      order: toApiOrder(checkout.order),
+      checkoutUrl: checkout.checkoutUrl,
+      holdExpiresAt: checkout.holdExpiresAt,
+    };
   }
 
   const inventory = inventoryOf(deps.inventory, eventId);
@@ -121,7 +153,7 @@ export async function getOrder(deps: EventsDeps, userId: string, orderId: string
  * Cancels the caller's order: a pending hold is released; a confirmed free order's tickets are
  * voided and the capacity returns at once. Paid orders answer 409 already-paid (refunds instead).
  */
-export async function cancelOrder(deps: EventsDeps, userId: string, orderId: string) {
+export async function cancelOrder(deps: EventsDeps, userId: string, orderId: string, payments?: PaymentsDeps | null) {
   const row = await ownOrder(deps.db, userId, orderId);
   const inventory = inventoryOf(deps.inventory, row.event_id);
   const current = await inventory.getOrder(orderId);
@@ -130,6 +162,8 @@ export async function cancelOrder(deps: EventsDeps, userId: string, orderId: str
     const voided = unwrap(await inventory.voidTickets({ orderId, reason: "attendee-cancelled" }));
     return { order: toApiOrder(voided.order), tickets: voided.tickets.map(toApiTicket) };
   }
+  // A paid hold: close its checkout at Stripe first, so it cannot be paid once the seats are released.
+  if (current.order.status === "held" && current.order.amount > 0 && payments) await closeCheckouts(payments, orderId);
   const released = unwrap(await inventory.release({ orderId, reason: "buyer-cancelled" }));
   return { order: toApiOrder(released), tickets: [] };
 }

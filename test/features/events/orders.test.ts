@@ -1,9 +1,12 @@
 /**
  * POST /api/v1/events/:id/orders and cancelling: which events are on sale, quantity rules, paid
- * events (not implemented yet, and nothing left held), Idempotency-Key, giving a ticket back.
+ * events without Stripe configured (503, nothing left held; checkout itself: test/features/payments),
+ * Idempotency-Key, giving a ticket back.
  */
+import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { call, problemOf } from "../../helpers";
+import { createApp } from "../../../src/app";
+import { call, freshIp, problemOf } from "../../helpers";
 import { bearer } from "../auth/helpers";
 import {
   buyers,
@@ -126,10 +129,24 @@ describe("quantities", () => {
 });
 
 describe("paid events", () => {
-  it("answer 501 not-implemented and leave no hold behind", async () => {
+  it("in development without Stripe keys answer 503 payments-not-configured and leave no hold behind", async () => {
     const host = await hostWithToken();
     const event = await createEvent(host.token, { price: 1500, capacity: 5 });
-    await expectProblem(await order(event.id, (await oneBuyer()).token), 501, "not-implemented");
+    const { STRIPE_SECRET_KEY: _key, STRIPE_WEBHOOK_SECRET: _secret, ...rest } = env;
+    const res = await createApp().request(
+      `/api/v1/events/${event.id}/orders`,
+      {
+        method: "POST",
+        headers: {
+          ...bearer((await oneBuyer()).token),
+          "Content-Type": "application/json",
+          "CF-Connecting-IP": freshIp(),
+        },
+        body: JSON.stringify({ quantity: 1 }),
+      },
+      { ...rest, ENVIRONMENT: "development" },
+    );
+    await expectProblem(res, 503, "payments-not-configured");
     await expectUntouched(event.id);
     expect(await publicAvailability(event.id)).toEqual({ capacity: 5, sold: 0, held: 0, remaining: 5 });
   });

@@ -1,0 +1,151 @@
+/**
+ * Offline scans for EventInventory: uploads of what devices scanned while the network was down,
+ * reconciled inside the object's transactionSync with the same rules as live scans
+ * (./event-inventory-gate.ts). Applied in the devices' time order and idempotent per nonce; among
+ * admissions of one ticket the earliest counts, and a double admission is a conflict: both scans
+ * are kept and flagged, never merged away.
+ */
+import {
+  evaluate,
+  type GateContext,
+  type GateTicketRow,
+  logScan,
+  nonceMismatch,
+  type OfflineScan,
+  outsideWindow,
+  recordRedemption,
+  replay,
+  type ScanAnswer,
+  type ScanningDevice,
+  scanOf,
+  ticketRow,
+  view,
+} from "./event-inventory-gate";
+
+/**
+ * Offline scans, applied in the device's time order, idempotently per nonce. Only the device's own
+ * admissions change state. Among admissions of one ticket the earliest counts: an offline admission
+ * earlier than the one on record takes its place; a later one is answered already_redeemed. Either
+ * way both scans are flagged as a conflict.
+ */
+export function applyOffline(
+  ctx: GateContext,
+  device: ScanningDevice,
+  scans: readonly OfflineScan[],
+): { answers: ScanAnswer[]; changed: boolean } {
+  const order = scans
+    .map((scan, index) => ({ scan, index }))
+    .sort((a, b) => a.scan.scannedAt - b.scan.scannedAt || (a.scan.nonce < b.scan.nonce ? -1 : 1));
+  const answers: ScanAnswer[] = new Array(scans.length);
+  let changed = false;
+  for (const { scan, index } of order) {
+    const outcome = applyOne(ctx, device, scan);
+    answers[index] = outcome.answer;
+    changed ||= outcome.changed;
+  }
+  return { answers, changed };
+}
+
+function applyOne(
+  ctx: GateContext,
+  device: ScanningDevice,
+  scan: OfflineScan,
+): { answer: ScanAnswer; changed: boolean } {
+  const { nonce, ticketId, scannedAt: at } = scan;
+  const { deviceId, deviceName } = device;
+  const previous = replay(ctx, deviceId, nonce, ticketId);
+  if (previous === "mismatch")
+    return { answer: nonceMismatch(ctx, device, ticketId, at, "offline", nonce), changed: true };
+  if (previous) return { answer: previous, changed: false };
+  const base = {
+    ticketId,
+    deviceId,
+    deviceName,
+    nonce,
+    scannedAt: at,
+    mode: "offline" as const,
+    deviceResult: scan.deviceResult,
+  };
+
+  if (scan.rejected) {
+    logScan(ctx, { ...base, result: scan.rejected });
+    return { answer: { nonce, result: scan.rejected, scannedAt: at }, changed: true };
+  }
+  if (scan.deviceResult !== "admitted") {
+    // The device turned the holder away: record what happened, change nothing.
+    logScan(ctx, { ...base, result: scan.deviceResult });
+    return { answer: { nonce, result: scan.deviceResult, scannedAt: at }, changed: true };
+  }
+
+  const e = evaluate(ctx, ticketId, deviceId, at);
+  switch (e.kind) {
+    case "reject":
+      logScan(ctx, { ...base, result: e.result });
+      return {
+        answer: { nonce, result: e.result, scannedAt: at, ...(e.ticket ? { ticket: view(e.ticket) } : {}) },
+        changed: true,
+      };
+    case "repeat":
+      logScan(ctx, { ...base, result: "admitted", repeat: true });
+      return {
+        answer: {
+          nonce,
+          result: "admitted",
+          scannedAt: at,
+          ticket: view(e.ticket),
+          firstScan: scanOf(e.first),
+          repeat: true,
+        },
+        changed: true,
+      };
+    case "admit": {
+      const scanId = logScan(ctx, { ...base, result: "admitted" });
+      recordRedemption(ctx, e.ticket, scanId, device, at, "offline");
+      return {
+        answer: {
+          nonce,
+          result: "admitted",
+          scannedAt: at,
+          ticket: view(ticketRow(ctx, e.ticket.id) as GateTicketRow),
+        },
+        changed: true,
+      };
+    }
+    case "taken": {
+      const other = scanOf(e.first);
+      if (e.first.scan_id) ctx.sql.exec("UPDATE gate_scans SET conflict = 1 WHERE id = ?", e.first.scan_id);
+      if (at < e.first.at && !outsideWindow(ctx.event, at)) {
+        // This admission happened first: it is the one that counts.
+        const scanId = logScan(ctx, { ...base, result: "admitted", conflict: true });
+        recordRedemption(ctx, e.ticket, scanId, device, at, "offline");
+        const ticket = ticketRow(ctx, e.ticket.id) as GateTicketRow;
+        const firstScan = { at, deviceId, deviceName: device.deviceName };
+        return {
+          answer: {
+            nonce,
+            result: "admitted",
+            scannedAt: at,
+            ticket: view(ticket),
+            firstScan,
+            conflict: true,
+            conflictWith: other,
+          },
+          changed: true,
+        };
+      }
+      logScan(ctx, { ...base, result: "already_redeemed", conflict: true });
+      return {
+        answer: {
+          nonce,
+          result: "already_redeemed",
+          scannedAt: at,
+          ticket: view(e.ticket),
+          firstScan: other,
+          conflict: true,
+          conflictWith: other,
+        },
+        changed: true,
+      };
+    }
+  }
+}

@@ -1,0 +1,1 @@
+CREATE INDEX `events_cover_media` ON `events` (`cover_media_id`);

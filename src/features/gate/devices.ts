@@ -1,0 +1,152 @@
+/**
+ * Scanner devices: registered per event by its host, each with a 256-bit token shown once and
+ * stored as SHA-256, revocable at once (every device request reads the row; nothing is cached).
+ * Registration and revocation are audited.
+ */
+import type { EventInventory } from "../../../durable-objects/event-inventory";
+import type { Config } from "../../config";
+import { LIMITS } from "../../config/limits";
+import { randomId, randomToken, sha256Hex } from "../../lib/crypto";
+import { DomainError } from "../../lib/errors";
+import { auditStatement, type RequestMeta } from "../audit/service";
+import { inventoryOf } from "../events/inventory";
+import { type Caller, ownedEvent } from "../events/service";
+import type { DEVICE_ROLES } from "./schema";
+
+export type DeviceRole = (typeof DEVICE_ROLES)[number];
+
+/** Prefix of device tokens: tells a leaked credential apart in logs and secret scanners. */
+export const DEVICE_TOKEN_PREFIX = "gdt_";
+/** Longest Authorization credential looked up (prefix + 43 base64url characters, with room). */
+const DEVICE_TOKEN_MAX = 128;
+
+export interface DeviceRow {
+  id: string;
+  event_id: string;
+  name: string;
+  role: DeviceRole;
+  created_at: number;
+  revoked_at: number | null;
+}
+
+export interface DevicesDeps {
+  db: D1Database;
+  inventory: DurableObjectNamespace<EventInventory>;
+  config: Config;
+  meta: RequestMeta;
+}
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+function toApiDevice(row: DeviceRow) {
+  return {
+    deviceId: row.id,
+    name: row.name,
+    role: row.role,
+    createdAt: iso(row.created_at) as string,
+    revokedAt: iso(row.revoked_at),
+  };
+}
+
+export async function registerDevice(
+  deps: DevicesDeps,
+  host: Caller,
+  eventId: string,
+  input: { name: string; role: DeviceRole },
+) {
+  const event = await ownedEvent(deps, host, eventId);
+  if (event.status === "cancelled") throw new DomainError("invalid-transition", "The event is cancelled.");
+  const now = Date.now();
+  const id = randomId();
+  const token = DEVICE_TOKEN_PREFIX + randomToken(32);
+  // One conditional insert: concurrent registrations cannot overshoot the per-event cap.
+  const [inserted] = await deps.db.batch([
+    deps.db
+      .prepare(
+        `INSERT INTO gate_devices (id, event_id, name, role, token_hash, created_by, created_at)
+         SELECT ?, ?, ?, ?, ?, ?, ?
+         WHERE (SELECT COUNT(*) FROM gate_devices WHERE event_id = ? AND revoked_at IS NULL) < ?`,
+      )
+      .bind(
+        id,
+        event.id,
+        input.name,
+        input.role,
+        await sha256Hex(token),
+        host.id,
+        now,
+        event.id,
+        LIMITS.gateDevicesPerEvent,
+      ),
+    await auditStatement(
+      deps.db,
+      deps.config,
+      deps.meta,
+      {
+        action: "gate.device-register",
+        outcome: "success",
+        userId: host.id,
+        detail: { eventId: event.id, deviceId: id, role: input.role },
+      },
+      now,
+      { sql: "EXISTS (SELECT 1 FROM gate_devices WHERE id = ?)", bindings: [id] },
+    ),
+  ]);
+  if (inserted?.meta.changes !== 1) {
+    throw new DomainError("limit-exceeded", `At most ${LIMITS.gateDevicesPerEvent} active devices per event.`);
+  }
+  return { deviceId: id, token, eventId: event.id, name: input.name, role: input.role, createdAt: iso(now) as string };
+}
+
+export async function listDevices(deps: DevicesDeps, host: Caller, eventId: string) {
+  const event = await ownedEvent(deps, host, eventId);
+  const rows = await deps.db
+    .prepare("SELECT * FROM gate_devices WHERE event_id = ? ORDER BY created_at, id")
+    .bind(event.id)
+    .all<DeviceRow>();
+  return { items: rows.results.map(toApiDevice) };
+}
+
+/**
+ * Revokes a device: its next request is refused, and its live sockets are closed now. Revoking an
+ * already revoked device changes nothing; a device of another event is 404.
+ */
+export async function revokeDevice(deps: DevicesDeps, host: Caller, eventId: string, deviceId: string): Promise<void> {
+  const event = await ownedEvent(deps, host, eventId);
+  const now = Date.now();
+  const [updated] = await deps.db.batch([
+    deps.db
+      .prepare(
+        "UPDATE gate_devices SET revoked_at = ?, revoked_by = ? WHERE id = ? AND event_id = ? AND revoked_at IS NULL",
+      )
+      .bind(now, host.id, deviceId, event.id),
+    await auditStatement(
+      deps.db,
+      deps.config,
+      deps.meta,
+      { action: "gate.device-revoke", outcome: "success", userId: host.id, detail: { eventId: event.id, deviceId } },
+      now,
+      { sql: "EXISTS (SELECT 1 FROM gate_devices WHERE id = ? AND revoked_at = ?)", bindings: [deviceId, now] },
+    ),
+  ]);
+  if (updated?.meta.changes !== 1) {
+    const exists = await deps.db
+      .prepare("SELECT 1 AS found FROM gate_devices WHERE id = ? AND event_id = ?")
+      .bind(deviceId, event.id)
+      .first();
+    if (!exists) throw new DomainError("not-found", "No such device.");
+    return;
+  }
+  await inventoryOf(deps.inventory, event.id).closeLive(`device:${deviceId}`);
+}
+
+/** The active device holding `token`, or null (unknown, revoked or malformed: one answer). */
+export async function activeDevice(db: D1Database, token: string): Promise<DeviceRow | null> {
+  if (!token.startsWith(DEVICE_TOKEN_PREFIX) || token.length > DEVICE_TOKEN_MAX) return null;
+  return db
+    .prepare(
+      "SELECT id, event_id, name, role, created_at, revoked_at FROM gate_devices WHERE token_hash = ? AND revoked_at IS NULL",
+    )
+    .bind(await sha256Hex(token))
+    .first<DeviceRow>();
+}

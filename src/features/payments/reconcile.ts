@@ -1,0 +1,85 @@
+/**
+ * Hourly reconciliation with Stripe, so an undelivered webhook is harmless: every checkout session
+ * still open here well after it expired is fetched from Stripe and settled exactly as its webhook
+ * would have settled it (a missed `completed` confirms — or refunds if the seats are gone —, a missed
+ * `expired` releases). Also: refund jobs for every payment of a cancelled event (in case the request
+ * that cancelled died before queueing them) and the retention delete of old webhook payloads.
+ */
+import { LIMITS } from "../../config/limits";
+import { log } from "../../lib/log";
+import { applyCompletedSession, applyReleasedSession, sessionFacts } from "./apply";
+import type { PaymentsDeps } from "./deps";
+import { queueEventRefunds } from "./refunds";
+import { classifyStripeError } from "./stripe";
+
+export interface ReconcileReport {
+  checked: number;
+  /** Found paid (or settling) at Stripe: applied like a `checkout.session.completed`. */
+  completed: number;
+  released: number;
+  stillOpen: number;
+  failed: number;
+  refundJobs: number;
+  payloadsDeleted: number;
+}
+
+export async function reconcilePayments(deps: PaymentsDeps, now = Date.now()): Promise<ReconcileReport> {
+  const report: ReconcileReport = {
+    checked: 0,
+    completed: 0,
+    released: 0,
+    stillOpen: 0,
+    failed: 0,
+    refundJobs: 0,
+    payloadsDeleted: 0,
+  };
+  const { results: sessions } = await deps.db
+    .prepare("SELECT id FROM checkout_sessions WHERE status = 'open' AND expires_at <= ? ORDER BY expires_at LIMIT ?")
+    .bind(now - LIMITS.reconcileGraceSeconds * 1000, LIMITS.paymentsSweepMaxRows)
+    .all<{ id: string }>();
+  for (const { id } of sessions) {
+    report.checked += 1;
+    try {
+      const session = await deps.stripe.checkout.sessions.retrieve(id);
+      const facts = sessionFacts(session);
+      if (!facts) continue;
+      if (session.status === "complete") {
+        await applyCompletedSession(deps, facts);
+        report.completed += 1;
+      } else if (session.status === "expired") {
+        await applyReleasedSession(deps, facts, "reconciled-expired");
+        report.released += 1;
+      } else {
+        report.stillOpen += 1;
+      }
+    } catch (error) {
+      // One session failing (Stripe down, a bug) must not stop the others; the next run retries it.
+      report.failed += 1;
+      log("error", "reconciliation of a checkout session failed", {
+        sessionId: id,
+        failure: classifyStripeError(error),
+      });
+    }
+  }
+
+  const { results: cancelled } = await deps.db
+    .prepare(
+      `SELECT DISTINCT p.event_id FROM payments p JOIN events e ON e.id = p.event_id
+       WHERE e.status = 'cancelled' AND p.amount_refunded < p.amount
+         AND NOT EXISTS (SELECT 1 FROM refunds r WHERE r.payment_intent = p.payment_intent)
+       LIMIT ?`,
+    )
+    .bind(LIMITS.paymentsSweepMaxRows)
+    .all<{ event_id: string }>();
+  for (const { event_id } of cancelled) report.refundJobs += (await queueEventRefunds(deps, event_id)).length;
+
+  const deleted = await deps.db
+    .prepare(
+      `DELETE FROM stripe_events WHERE rowid IN (SELECT rowid FROM stripe_events
+         WHERE status IN ('processed', 'skipped', 'ignored') AND received_at <= ? LIMIT 5000)`,
+    )
+    .bind(now - LIMITS.webhookRetentionDays * 24 * 60 * 60 * 1000)
+    .run();
+  report.payloadsDeleted = deleted.meta.changes;
+  return report;
+}

@@ -1,0 +1,216 @@
+/**
+ * Refunds we ask Stripe for. Each is a job row (at most one per payment, so however many paths decide
+ * "refund this" — late payment sold out, event cancelled, attendee request, duplicate charge,
+ * reconciliation — Stripe is asked once), sent with its own idempotency key `refund:<payment intent>`
+ * and processed from the queue with the webhook retry schedule. Success: the order becomes refunded
+ * (tickets void, seats free) in its EventInventory, the payment is marked refunded and the buyer is
+ * emailed, once.
+ */
+import type { RefundRequest } from "../../../durable-objects/event-inventory";
+import { randomId } from "../../lib/crypto";
+import { log } from "../../lib/log";
+import { enqueueCommitted } from "../email/enqueue";
+import { emailStatements } from "../email/outbox";
+import { inventoryOf } from "../events/inventory";
+import type { PaymentsDeps } from "./deps";
+import { type PaymentsQueue, sendPaymentsMessages } from "./queue";
+import { classifyStripeError, type Stripe } from "./stripe";
+
+export type RefundReason = "sold-out" | "event-cancelled" | "requested" | "order-cancelled" | "duplicate-payment";
+export type OrderOutcome = RefundRequest["outcome"] | "none";
+
+export interface RefundRow {
+  id: string;
+  payment_intent: string;
+  order_id: string;
+  event_id: string;
+  reason: RefundReason;
+  order_outcome: OrderOutcome;
+  idempotency_key: string;
+  status: "pending" | "succeeded" | "dead_letter";
+  stripe_refund_id: string | null;
+  amount: number | null;
+  attempts: number;
+  last_error: string | null;
+  next_attempt_at: number | null;
+  queued_at: number | null;
+  settled_by: string | null;
+  created_at: number;
+  completed_at: number | null;
+}
+
+export interface RefundJob {
+  paymentIntent: string;
+  orderId: string;
+  eventId: string;
+  reason: RefundReason;
+  outcome: OrderOutcome;
+}
+
+export function refundIdempotencyKey(paymentIntent: string): string {
+  return `refund:${paymentIntent}`;
+}
+
+/** The insert of a job (nothing if the payment already has one), to run alone or in a batch. */
+export function refundJobStatement(db: D1Database, job: RefundJob, now: number): D1PreparedStatement {
+  return db
+    .prepare(
+      `INSERT INTO refunds (id, payment_intent, order_id, event_id, reason, order_outcome, idempotency_key, status,
+         attempts, queued_at, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?) ON CONFLICT (payment_intent) DO NOTHING RETURNING id`,
+    )
+    .bind(
+      randomId(),
+      job.paymentIntent,
+      job.orderId,
+      job.eventId,
+      job.reason,
+      job.outcome,
+      refundIdempotencyKey(job.paymentIntent),
+      now,
+      now,
+    );
+}
+
+/** Ids of the jobs a batch of `refundJobStatement`s really inserted. */
+function insertedIds(results: readonly D1Result[]): string[] {
+  return results.flatMap((r) => (r.results ?? []).map((row) => (row as { id: string }).id));
+}
+
+/** Creates the jobs (one per payment at most) and hands the new ones to the queue. */
+export async function queueRefunds(
+  deps: { db: D1Database; webhookQueue?: PaymentsQueue },
+  jobs: readonly RefundJob[],
+): Promise<string[]> {
+  if (jobs.length === 0) return [];
+  const now = Date.now();
+  const ids: string[] = [];
+  for (let i = 0; i < jobs.length; i += 50) {
+    const results = await deps.db.batch(jobs.slice(i, i + 50).map((job) => refundJobStatement(deps.db, job, now)));
+    ids.push(...insertedIds(results));
+  }
+  if (
+    !(await sendPaymentsMessages(
+      deps.webhookQueue,
+      ids.map((refundId) => ({ refundId })),
+    ))
+  ) {
+    // Left with queued_at set: the sweep treats them as lost after LIMITS.webhookStuckAfterSeconds.
+    log("warn", "refund jobs stored but not queued", { count: ids.length });
+  }
+  return ids;
+}
+
+/**
+ * Every captured, not fully refunded payment of a cancelled event gets a refund job. Safe to call
+ * again (cron reconciliation does, in case the request that cancelled died half-way).
+ */
+export async function queueEventRefunds(
+  deps: { db: D1Database; webhookQueue?: PaymentsQueue },
+  eventId: string,
+): Promise<string[]> {
+  const { results } = await deps.db
+    .prepare(
+      `SELECT p.payment_intent, p.order_id FROM payments p
+       WHERE p.event_id = ? AND p.amount_refunded < p.amount
+         AND NOT EXISTS (SELECT 1 FROM refunds r WHERE r.payment_intent = p.payment_intent)`,
+    )
+    .bind(eventId)
+    .all<{ payment_intent: string; order_id: string }>();
+  return queueRefunds(
+    deps,
+    results.map((p) => ({
+      paymentIntent: p.payment_intent,
+      orderId: p.order_id,
+      eventId,
+      reason: "event-cancelled" as const,
+      outcome: "refunded" as const,
+    })),
+  );
+}
+
+export function readRefund(db: D1Database, id: string): Promise<RefundRow | null> {
+  return db.prepare("SELECT * FROM refunds WHERE id = ?").bind(id).first<RefundRow>();
+}
+
+export type RefundAttempt = { kind: "done" } | { kind: "failed"; transient: boolean; message: string };
+
+/**
+ * One attempt at a job: Stripe (idempotent by key), then the inventory (idempotent), then the ledger
+ * and the email in one D1 batch conditioned on this attempt being the one that settled the job.
+ */
+export async function attemptRefund(deps: PaymentsDeps, job: RefundRow): Promise<RefundAttempt> {
+  let refund: Stripe.Refund | null = null;
+  try {
+    refund = await deps.stripe.refunds.create(
+      {
+        payment_intent: job.payment_intent,
+        reason: job.reason === "duplicate-payment" ? "duplicate" : "requested_by_customer",
+        metadata: { orderId: job.order_id, eventId: job.event_id, refundJob: job.id, reason: job.reason },
+      },
+      { idempotencyKey: job.idempotency_key },
+    );
+  } catch (error) {
+    const failure = classifyStripeError(error);
+    // Refunded already (from the dashboard, or by a charge.refunded we applied): the money is back.
+    if (!(failure.kind === "permanent" && failure.code === "charge_already_refunded")) {
+      return { kind: "failed", transient: failure.kind === "transient", message: failure.message };
+    }
+  }
+
+  if (job.order_outcome !== "none") {
+    const result = await inventoryOf(deps.inventory, job.event_id).refund({
+      orderId: job.order_id,
+      outcome: job.order_outcome,
+    });
+    if (!result.ok && result.code !== "order-not-found") {
+      log("error", "refunded order could not be marked in its inventory", { refundId: job.id, code: result.code });
+    }
+  }
+
+  const now = Date.now();
+  const marker = randomId();
+  const recipient = await deps.db
+    .prepare(
+      `SELECT u.email, u.name, e.title, p.amount, p.currency FROM payments p
+       JOIN users u ON u.id = p.user_id JOIN events e ON e.id = p.event_id WHERE p.payment_intent = ?`,
+    )
+    .bind(job.payment_intent)
+    .first<{ email: string; name: string; title: string; amount: number; currency: string }>();
+  const settled = { sql: "EXISTS (SELECT 1 FROM refunds WHERE id = ? AND settled_by = ?)", bindings: [job.id, marker] };
+  const results = await deps.db.batch([
+    deps.db
+      .prepare(
+        `UPDATE refunds SET status = 'succeeded', stripe_refund_id = ?, amount = ?, completed_at = ?, settled_by = ?,
+           last_error = NULL, next_attempt_at = NULL
+         WHERE id = ? AND status = 'pending'`,
+      )
+      .bind(refund?.id ?? null, refund?.amount ?? null, now, marker, job.id),
+    // Our refunds are always of what is left: the payment is now refunded in full.
+    deps.db
+      .prepare(
+        `UPDATE payments SET amount_refunded = amount, status = 'refunded', updated_at = ?
+         WHERE payment_intent = ? AND EXISTS (SELECT 1 FROM refunds WHERE id = ? AND settled_by = ?)`,
+      )
+      .bind(now, job.payment_intent, job.id, marker),
+    ...(recipient
+      ? emailStatements(
+          deps.db,
+          deps.config,
+          recipient.email,
+          {
+            template: "refund-issued",
+            name: recipient.name,
+            eventTitle: recipient.title,
+            amount: refund?.amount ?? recipient.amount,
+            currency: recipient.currency,
+          },
+          now,
+          { onlyIf: settled },
+        )
+      : []),
+  ]);
+  await enqueueCommitted(deps.db, deps.emailQueue, results);
+  log("info", "refund issued", { refundId: job.id, reason: job.reason, stripeRefundId: refund?.id ?? null });
+  return { kind: "done" };
+}

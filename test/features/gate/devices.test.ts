@@ -1,0 +1,242 @@
+/**
+ * Scanner devices: registered by the event's host only, token shown once and stored hashed,
+ * revoked at once, limited per device (not per address), and made-up tokens bounded per address.
+ */
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { LIMITS } from "../../../src/config/limits";
+import { sha256Hex } from "../../../src/lib/crypto";
+import { call, freshIp, problemOf } from "../../helpers";
+import { auditForUser, bearer } from "../auth/helpers";
+import { hostWithToken } from "../events/helpers";
+import { deviceAuth, gateEvent, issueTickets, qrToken, registerDevice, scan, scanBody } from "./helpers";
+
+const devicesPath = (eventId: string) => `/api/v1/events/${eventId}/devices`;
+
+describe("device registration", () => {
+  it("the host registers a device: 201 with a 256-bit token shown once, stored only as its SHA-256, audited", async () => {
+    const { host, event } = await gateEvent();
+    const created = await registerDevice(event.id, host.token, "supervisor", "Main entrance");
+    expect(created).toMatchObject({ eventId: event.id, name: "Main entrance", role: "supervisor" });
+    expect(created.token).toMatch(/^gdt_[A-Za-z0-9_-]{43}$/);
+
+    const row = await env.DB.prepare("SELECT * FROM gate_devices WHERE id = ?")
+      .bind(created.deviceId)
+      .first<Record<string, unknown>>();
+    expect(row).toMatchObject({ event_id: event.id, role: "supervisor", created_by: host.id, revoked_at: null });
+    expect(row?.token_hash).toBe(await sha256Hex(created.token));
+    expect(JSON.stringify(row)).not.toContain(created.token.slice(4));
+
+    const list = await call(devicesPath(event.id), { headers: bearer(host.token) });
+    const items = ((await list.json()) as { items: Record<string, unknown>[] }).items;
+    expect(items).toEqual([
+      expect.objectContaining({ deviceId: created.deviceId, name: "Main entrance", revokedAt: null }),
+    ]);
+    expect(JSON.stringify(items)).not.toContain("token");
+    expect((await auditForUser(host.id, "gate.device-register")).map((a) => JSON.parse(a.detail))).toEqual([
+      { eventId: event.id, deviceId: created.deviceId, role: "supervisor" },
+    ]);
+  });
+
+  it("only the event's host: another host gets 403, an anonymous caller 401, a bad role or extra field 400", async () => {
+    const { event } = await gateEvent();
+    const stranger = await hostWithToken();
+    const post = (headers: Record<string, string>, body: unknown) =>
+      call(devicesPath(event.id), {
+        method: "POST",
+        headers: { "Content-Type": "application/json", ...headers },
+        body: JSON.stringify(body),
+      });
+    expect((await post(bearer(stranger.token), { name: "x", role: "steward" })).status).toBe(403);
+    expect((await post({}, { name: "x", role: "steward" })).status).toBe(401);
+    const { host, event: own } = await gateEvent();
+    const badRole = await call(devicesPath(own.id), {
+      method: "POST",
+      headers: { ...bearer(host.token), "Content-Type": "application/json" },
+      body: JSON.stringify({ name: "x", role: "admin" }),
+    });
+    expect(badRole.status).toBe(400);
+    const extra = await call(devicesPath(own.id), {
+      method: "POST",
+      headers: { ...bearer(host.token), "Content-Type": "application/json" },
+      body: JSON.stringify({ name: "x", role: "steward", eventId: event.id }),
+    });
+    expect(extra.status).toBe(400);
+    expect(
+      await env.DB.prepare("SELECT COUNT(*) AS n FROM gate_devices WHERE event_id = ?").bind(own.id).first(),
+    ).toEqual({ n: 0 });
+    expect(
+      await env.DB.prepare("SELECT COUNT(*) AS n FROM gate_devices WHERE event_id = ?").bind(event.id).first(),
+    ).toEqual({ n: 0 });
+  });
+
+  it("at most LIMITS.gateDevicesPerEvent active devices per event: one more is 409 limit-exceeded", async () => {
+    const { host, event } = await gateEvent();
+    const now = Date.now();
+    const rows = Array.from({ length: LIMITS.gateDevicesPerEvent - 1 }, (_, i) =>
+      env.DB.prepare(
+        "INSERT INTO gate_devices (id, event_id, name, role, token_hash, created_by, created_at) VALUES (?, ?, ?, 'steward', ?, ?, ?)",
+      ).bind(`bulk-${event.id}-${i}`, event.id, `Bulk ${i}`, `hash-${event.id}-${i}`, host.id, now),
+    );
+    for (let i = 0; i < rows.length; i += 100) await env.DB.batch(rows.slice(i, i + 100));
+    await registerDevice(event.id, host.token);
+    const over = await call(devicesPath(event.id), {
+      method: "POST",
+      headers: { ...bearer(host.token), "Content-Type": "application/json" },
+      body: JSON.stringify({ name: "one too many", role: "steward" }),
+    });
+    expect(over.status).toBe(409);
+    expect((await problemOf(over)).type).toMatch(/\/limit-exceeded$/);
+  });
+});
+
+describe("device revocation", () => {
+  it("a revoked device is refused with 401 on its very next request; the revocation is audited", async () => {
+    const { host, event } = await gateEvent();
+    const tickets = await issueTickets(event.id, 2);
+    const device = await registerDevice(event.id, host.token);
+    const [a, b] = tickets as [(typeof tickets)[0], (typeof tickets)[0]];
+    expect((await scanBody(await scan(device.token, await qrToken(a.id, a.holder.token)))).result).toBe("admitted");
+
+    const revoked = await call(`${devicesPath(event.id)}/${device.deviceId}`, {
+      method: "DELETE",
+      headers: bearer(host.token),
+    });
+    expect(revoked.status).toBe(204);
+    const refused = await scan(device.token, await qrToken(b.id, b.holder.token));
+    expect(refused.status).toBe(401);
+    expect((await problemOf(refused)).type).toMatch(/\/unauthorized$/);
+    const manifest = await call(`/api/v1/events/${event.id}/manifest`, { headers: deviceAuth(device.token) });
+    expect(manifest.status).toBe(401);
+
+    const row = await env.DB.prepare("SELECT revoked_at, revoked_by FROM gate_devices WHERE id = ?")
+      .bind(device.deviceId)
+      .first();
+    expect(row).toEqual({ revoked_at: expect.any(Number), revoked_by: host.id });
+    expect(await auditForUser(host.id, "gate.device-revoke")).toHaveLength(1);
+    // Revoking again changes nothing; an unknown device, or another event's, is 404.
+    expect(
+      (await call(`${devicesPath(event.id)}/${device.deviceId}`, { method: "DELETE", headers: bearer(host.token) }))
+        .status,
+    ).toBe(204);
+    expect(await auditForUser(host.id, "gate.device-revoke")).toHaveLength(1);
+    expect(
+      (await call(`${devicesPath(event.id)}/nope`, { method: "DELETE", headers: bearer(host.token) })).status,
+    ).toBe(404);
+    const { host: otherHost, event: other } = await gateEvent();
+    const foreign = await registerDevice(other.id, otherHost.token);
+    expect(
+      (await call(`${devicesPath(event.id)}/${foreign.deviceId}`, { method: "DELETE", headers: bearer(host.token) }))
+        .status,
+    ).toBe(404);
+    expect(
+      (await call(`${devicesPath(other.id)}/${foreign.deviceId}`, { method: "DELETE", headers: bearer(host.token) }))
+        .status,
+    ).toBe(403);
+  });
+});
+
+describe("device limits", () => {
+  it("scans are limited per device, not per address: two devices behind one address each get their own 20/s", async () => {
+    const { host, event } = await gateEvent();
+    const first = await registerDevice(event.id, host.token);
+    const second = await registerDevice(event.id, host.token);
+    const ip = freshIp();
+    const send = (token: string) =>
+      call("/api/v1/scan", {
+        method: "POST",
+        ip,
+        headers: { ...deviceAuth(token), "Content-Type": "application/json" },
+        body: JSON.stringify({ token: "x.y.z", nonce: crypto.randomUUID() }),
+      });
+    // 30 at once from one device: the limiter lets its 20/s burst through and refuses the rest…
+    const burst = await Promise.all(Array.from({ length: 30 }, () => send(first.token).then((r) => r.status)));
+    expect(burst.filter((s) => s === 200).length).toBeGreaterThanOrEqual(20);
+    expect(burst.filter((s) => s === 200).length).toBeLessThanOrEqual(22);
+    expect(burst.filter((s) => s !== 200).every((s) => s === 429)).toBe(true);
+    // …while another device at the same address is not affected.
+    const other = await send(second.token);
+    expect(other.status).toBe(200);
+    expect(other.headers.get("RateLimit-Policy")).toBe('"scanner";q=20;w=1');
+  });
+
+  it("made-up device tokens from one address are bounded: 30 a minute answer 401, then 429", async () => {
+    const ip = freshIp();
+    const statuses: number[] = [];
+    for (let i = 0; i < 31; i++) {
+      const res = await call("/api/v1/scan", {
+        method: "POST",
+        ip,
+        headers: { Authorization: `Device gdt_${crypto.randomUUID()}`, "Content-Type": "application/json" },
+        body: JSON.stringify({ token: "x.y.z", nonce: crypto.randomUUID() }),
+      });
+      statuses.push(res.status);
+    }
+    expect(statuses.slice(0, 30).every((s) => s === 401)).toBe(true);
+    expect(statuses[30]).toBe(429);
+  });
+
+  it("a device acts only on its own event: another event's manifest and scans upload are 404", async () => {
+    const { host, event } = await gateEvent();
+    const { event: other } = await gateEvent();
+    const device = await registerDevice(event.id, host.token);
+    expect((await call(`/api/v1/events/${other.id}/manifest`, { headers: deviceAuth(device.token) })).status).toBe(404);
+    const upload = await call(`/api/v1/events/${other.id}/scans`, {
+      method: "POST",
+      headers: { ...deviceAuth(device.token), "Content-Type": "application/json" },
+      body: JSON.stringify({ scans: [{ token: "x.y.z", nonce: "nonce-0001", scannedAt: new Date().toISOString() }] }),
+    });
+    expect(upload.status).toBe(404);
+  });
+});
+
+describe("GET /api/v1/events/:id/gate/stats", () => {
+  it("the host and supervisor devices see it; stewards (403), other hosts (403) and another event's devices (404) do not", async () => {
+    const { host, event } = await gateEvent();
+    const { host: otherHost, event: other } = await gateEvent();
+    const supervisor = await registerDevice(event.id, host.token, "supervisor");
+    const steward = await registerDevice(event.id, host.token, "steward");
+    const foreign = await registerDevice(other.id, otherHost.token, "supervisor");
+    const stats = (headers: Record<string, string>) => call(`/api/v1/events/${event.id}/gate/stats`, { headers });
+
+    const own = await stats(bearer(host.token));
+    expect(own.status).toBe(200);
+    expect(await own.json()).toMatchObject({
+      checkedIn: 0,
+      conflicts: 0,
+      scans: 0,
+      byResult: { admitted: 0, invalid: 0 },
+    });
+    expect((await stats(deviceAuth(supervisor.token))).status).toBe(200);
+    expect((await stats(deviceAuth(steward.token))).status).toBe(403);
+    expect((await stats(bearer(otherHost.token))).status).toBe(403);
+    expect((await stats(deviceAuth(foreign.token))).status).toBe(404);
+  });
+});
+
+describe("OpenAPI", () => {
+  it("documents the gate routes and the Device security scheme", async () => {
+    const doc = (await (await call("/openapi.json")).json()) as {
+      paths: Record<string, Record<string, { security?: unknown[] }>>;
+      components: { securitySchemes: Record<string, unknown> };
+    };
+    for (const path of [
+      "/api/v1/events/{id}/devices",
+      "/api/v1/events/{id}/devices/{deviceId}",
+      "/api/v1/scan",
+      "/api/v1/scanner/keys",
+      "/api/v1/events/{id}/manifest",
+      "/api/v1/events/{id}/scans",
+      "/api/v1/events/{id}/live",
+      "/api/v1/tickets/{id}/qr",
+    ]) {
+      expect(doc.paths[path], path).toBeDefined();
+    }
+    expect(doc.paths["/api/v1/scan"]?.post?.security).toEqual([{ device: [] }]);
+    expect(doc.components.securitySchemes.device).toMatchObject({
+      type: "apiKey",
+      in: "header",
+      name: "Authorization",
+    });
+  });
+});

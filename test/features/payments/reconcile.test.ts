@@ -1,0 +1,120 @@
+/**
+ * The hourly reconciliation: pending orders whose session expired a while ago are checked against
+ * Stripe and fixed as their missing webhook would have fixed them; the 5-minute sweep re-sends queue
+ * messages that got lost. Undelivered webhooks are therefore harmless.
+ */
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { PAYMENTS_RECONCILE_CRON } from "../../../src/features/payments/cron";
+import { FakeStripe } from "./fake-stripe";
+import { PaymentsHarness } from "./harness";
+import {
+  buyer,
+  checkout,
+  d1Rows,
+  email,
+  emailsTo,
+  expectStats,
+  lapseHold,
+  orderStatus,
+  paid,
+  paidEvent,
+  paymentsOf,
+  ticketsOf,
+} from "./helpers";
+
+let stripe: FakeStripe;
+beforeEach(() => {
+  stripe = new FakeStripe().install();
+  vi.spyOn(console, "log").mockImplementation(() => {});
+  vi.spyOn(console, "warn").mockImplementation(() => {});
+});
+afterEach(() => {
+  vi.restoreAllMocks();
+});
+
+/** As if the session's expiry (and the grace after it) had passed. */
+async function expiredLocally(sessionId: string) {
+  await d1Rows(
+    "UPDATE checkout_sessions SET expires_at = ? WHERE id = ? RETURNING id",
+    Date.now() - 11 * 60 * 1000,
+    sessionId,
+  );
+}
+
+describe("hourly reconciliation", () => {
+  it("confirms an order whose completed webhook never came, releases one whose expired webhook never came", async () => {
+    const h = new PaymentsHarness();
+    const { event } = await paidEvent({ capacity: 4 });
+    const payer = await buyer();
+    const paidOne = await checkout(h, stripe, event.id, payer.token, 2);
+    stripe.pay(paidOne.session.id);
+    const quitter = await buyer();
+    const abandoned = await checkout(h, stripe, event.id, quitter.token);
+    stripe.expire(abandoned.session.id);
+    const stillOpen = await checkout(h, stripe, event.id, (await buyer()).token);
+    await expectStats(event.id, { sold: 0, held: 4, remaining: 0 });
+
+    // The 5-minute cron does not reconcile; nothing is due yet either.
+    await h.cron("*/5 * * * *");
+    expect(stripe.callsTo("GET", "/v1/checkout/sessions")).toHaveLength(0);
+
+    await expiredLocally(paidOne.session.id);
+    await expiredLocally(abandoned.session.id);
+    await h.cron(PAYMENTS_RECONCILE_CRON);
+    await h.drain();
+
+    expect(
+      stripe
+        .callsTo("GET", "/v1/checkout/sessions")
+        .map((c) => c.path.split("/").pop())
+        .sort(),
+    ).toEqual([paidOne.session.id, abandoned.session.id].sort());
+    expect(await orderStatus(paidOne.order.id)).toBe("confirmed");
+    expect(await ticketsOf(event.id, paidOne.order.id)).toHaveLength(2);
+    expect(await paymentsOf(paidOne.order.id)).toHaveLength(1);
+    expect(await emailsTo(await email(payer.id), "order-confirmed")).toHaveLength(1);
+    expect(await orderStatus(abandoned.order.id)).toBe("released");
+    expect(await orderStatus(stillOpen.order.id)).toBe("held");
+    await expectStats(event.id, { sold: 2, held: 1, remaining: 1 });
+
+    // A second run finds nothing left to do.
+    await h.cron(PAYMENTS_RECONCILE_CRON);
+    expect(stripe.callsTo("GET", "/v1/checkout/sessions")).toHaveLength(2);
+  });
+
+  it("refunds a missed payment whose seats were sold meanwhile", async () => {
+    const h = new PaymentsHarness();
+    const { event } = await paidEvent({ capacity: 1 });
+    const late = await checkout(h, stripe, event.id, (await buyer()).token);
+    stripe.pay(late.session.id);
+    await lapseHold(event.id, late.order.id);
+    const other = await checkout(h, stripe, event.id, (await buyer()).token);
+    stripe.pay(other.session.id);
+    await expiredLocally(late.session.id);
+    await expiredLocally(other.session.id);
+    await h.cron(PAYMENTS_RECONCILE_CRON);
+    await h.drain();
+    // Sessions are reconciled oldest expiry first, but whichever wins the seat, one is confirmed and one refunded.
+    const statuses = [await orderStatus(late.order.id), await orderStatus(other.order.id)].sort();
+    expect(statuses).toEqual(["confirmed", "refunded_sold_out"]);
+    expect(stripe.created("/v1/refunds")).toHaveLength(1);
+    await expectStats(event.id, { sold: 1, held: 0, remaining: 0 });
+  });
+});
+
+describe("the 5-minute sweep", () => {
+  it("re-sends an inbox event whose queue message was lost", async () => {
+    const h = new PaymentsHarness();
+    const { event } = await paidEvent();
+    const { order, session } = await checkout(h, stripe, event.id, (await buyer()).token);
+    await h.webhook(paid(stripe, session.id));
+    h.pending.splice(0);
+    await h.cron("*/5 * * * *");
+    expect(h.pending).toHaveLength(0);
+    // Ten minutes later the message is presumed lost.
+    await h.cron("*/5 * * * *", Date.now() + 11 * 60 * 1000);
+    expect(h.pending).toHaveLength(1);
+    await h.drain();
+    expect(await orderStatus(order.id)).toBe("confirmed");
+  });
+});
