@@ -8,7 +8,7 @@
  * 4. once /health answers, seeds the demo data (idempotent) and prints the demo credentials.
  */
 import { spawn, spawnSync } from "node:child_process";
-import { randomBytes } from "node:crypto";
+import { generateKeyPairSync, randomBytes } from "node:crypto";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -23,6 +23,13 @@ const DEV_VARS = {
   HASH_PEPPER: () => randomBytes(32).toString("base64url"),
   JWT_KEYS: () => JSON.stringify([{ kid: "dev-1", secret: randomBytes(32).toString("base64url") }]),
   COOKIE_SECRET: () => randomBytes(32).toString("base64url"),
+  MEDIA_SIGNING_KEYS: () => JSON.stringify([{ kid: "dev-1", secret: randomBytes(32).toString("base64url") }]),
+  // Ed25519 private JWK for QR ticket tokens, so codes stay valid across restarts of npm run dev.
+  TICKET_SIGNING_KEYS: () => {
+    const { privateKey } = generateKeyPairSync("ed25519");
+    const { x, d } = privateKey.export({ format: "jwk" });
+    return JSON.stringify([{ kid: "dev-1", kty: "OKP", crv: "Ed25519", x, d }]);
+  },
   // TURNSTILE_SECRET is left out on purpose: without it the human challenge is off locally.
 };
 
