@@ -249,53 +249,70 @@ export class EventInventory extends DurableObject<Env> {
 
   async hold(request: HoldRequest): Promise<InventoryResult<OrderWithTickets>> {
     const now = Date.now();
-    const result = this.ctx.storage.transactionSync((): InventoryResult<OrderWithTickets> => {
-      const existing = this.#order(request.orderId);
-      if (existing) return ok(this.#withTickets(existing));
-
-      const adopted = this.#adopt(request.snapshot, now);
-      if (!adopted.ok && adopted.code !== "capacity-below-sold") return adopted as InventoryResult<OrderWithTickets>;
-      const event = this.#snapshot;
-      if (!event) return fail("not-configured", "The event is not set up for sales.");
-      const gate = this.#salesGate(event, now);
-      if (gate) return gate;
-      if (!Number.isInteger(request.quantity) || request.quantity < 1) {
-        return fail("limit-exceeded", "Quantity must be at least 1.");
-      }
-
-      const owned = this.#ownedBy(request.userId, now);
-      if (event.perUserLimit === 1 && owned > 0) {
-        return fail("already-registered", "You already have a ticket for this event.");
-      }
-      if (owned + request.quantity > event.perUserLimit) {
-        return fail("limit-exceeded", `At most ${event.perUserLimit} ticket(s) per person; you have ${owned}.`);
-      }
-      const { remaining } = this.#availability(now);
-      if (request.quantity > remaining) {
-        return fail("sold-out", remaining === 0 ? "Sold out." : `Only ${remaining} ticket(s) left.`);
-      }
-
-      const expiresAt = now + request.ttlMs;
-      this.#sql.exec(
-        `INSERT INTO orders (id, user_id, status, quantity, amount, currency, hold_expires_at, contact, created_at, updated_at)
-         VALUES (?, ?, 'held', ?, ?, ?, ?, ?, ?, ?)`,
-        request.orderId,
-        request.userId,
-        request.quantity,
-        event.price * request.quantity,
-        event.currency,
-        expiresAt,
-        JSON.stringify(request.contact),
-        now,
-        now,
-      );
-      const order = this.#order(request.orderId) as OrderRow;
-      this.#emitOrder(order);
-      return ok({ order: this.#toOrder(order), tickets: [] });
-    });
+    const result = this.ctx.storage.transactionSync(() => this.#holdTx(request, now));
     // Even a refusal may have committed something (a lapsed hold marked expired): push it too.
     await this.#afterCommit();
     return result;
+  }
+
+  /**
+   * Free events: the hold and the sale in one transaction and one round trip. Same rules and the
+   * same idempotency by order id as `hold` followed by `confirm`, with no window in between.
+   */
+  async claim(request: HoldRequest): Promise<InventoryResult<OrderWithTickets>> {
+    const now = Date.now();
+    const result = this.ctx.storage.transactionSync((): InventoryResult<OrderWithTickets> => {
+      const held = this.#holdTx(request, now);
+      if (!held.ok || held.value.order.status !== "held") return held;
+      return this.#confirmTx({ orderId: request.orderId }, now);
+    });
+    await this.#afterCommit();
+    return result;
+  }
+
+  #holdTx(request: HoldRequest, now: number): InventoryResult<OrderWithTickets> {
+    const existing = this.#order(request.orderId);
+    if (existing) return ok(this.#withTickets(existing));
+
+    const adopted = this.#adopt(request.snapshot, now);
+    if (!adopted.ok && adopted.code !== "capacity-below-sold") return adopted as InventoryResult<OrderWithTickets>;
+    const event = this.#snapshot;
+    if (!event) return fail("not-configured", "The event is not set up for sales.");
+    const gate = this.#salesGate(event, now);
+    if (gate) return gate;
+    if (!Number.isInteger(request.quantity) || request.quantity < 1) {
+      return fail("limit-exceeded", "Quantity must be at least 1.");
+    }
+
+    const owned = this.#ownedBy(request.userId, now);
+    if (event.perUserLimit === 1 && owned > 0) {
+      return fail("already-registered", "You already have a ticket for this event.");
+    }
+    if (owned + request.quantity > event.perUserLimit) {
+      return fail("limit-exceeded", `At most ${event.perUserLimit} ticket(s) per person; you have ${owned}.`);
+    }
+    const { remaining } = this.#availability(now);
+    if (request.quantity > remaining) {
+      return fail("sold-out", remaining === 0 ? "Sold out." : `Only ${remaining} ticket(s) left.`);
+    }
+
+    const expiresAt = now + request.ttlMs;
+    this.#sql.exec(
+      `INSERT INTO orders (id, user_id, status, quantity, amount, currency, hold_expires_at, contact, created_at, updated_at)
+       VALUES (?, ?, 'held', ?, ?, ?, ?, ?, ?, ?)`,
+      request.orderId,
+      request.userId,
+      request.quantity,
+      event.price * request.quantity,
+      event.currency,
+      expiresAt,
+      JSON.stringify(request.contact),
+      now,
+      now,
+    );
+    const order = this.#order(request.orderId) as OrderRow;
+    this.#emitOrder(order);
+    return ok({ order: this.#toOrder(order), tickets: [] });
   }
 
   /**
@@ -305,73 +322,75 @@ export class EventInventory extends DurableObject<Env> {
    */
   async confirm(request: ConfirmRequest): Promise<InventoryResult<OrderWithTickets>> {
     const now = Date.now();
-    const result = this.ctx.storage.transactionSync((): InventoryResult<OrderWithTickets> => {
-      const order = this.#order(request.orderId);
-      if (!order) return fail("order-not-found", "No such order.");
-      if (order.status === "confirmed") return ok(this.#withTickets(order));
-      if (order.status === "cancelled") return fail("invalid-transition", "The order was cancelled.");
-      // Its money went back: a late or repeated payment event must never mint tickets for it.
-      if (order.status === "refunded" || order.status === "refunded_sold_out") {
-        return fail("invalid-transition", "The order was refunded.");
-      }
-      const event = this.#snapshot;
-      if (!event || event.status === "cancelled") return fail("not-on-sale", "The event was cancelled.");
-
-      const lapsed = order.status !== "held" || (order.hold_expires_at ?? 0) <= now;
-      if (lapsed) {
-        // The hold no longer counts: take the capacity again if it is still free.
-        if (order.status === "held") this.#expireOrder(order, now);
-        if (order.quantity > this.#availability(now).remaining) {
-          return fail("hold-expired", "The hold expired and the tickets were taken.");
-        }
-      }
-
-      let serial = this.#sql
-        .exec<{ next_serial: number }>("SELECT next_serial FROM counters WHERE id = 1")
-        .one().next_serial;
-      for (let i = 0; i < order.quantity; i++) {
-        const ticketId = randomTicketId();
-        this.#sql.exec(
-          "INSERT INTO tickets (id, order_id, user_id, serial, status, created_at, updated_at) VALUES (?, ?, ?, ?, 'active', ?, ?)",
-          ticketId,
-          order.id,
-          order.user_id,
-          serial,
-          now,
-          now,
-        );
-        serial += 1;
-      }
-      this.#sql.exec("UPDATE counters SET next_serial = ? WHERE id = 1", serial);
-      this.#sql.exec(
-        "UPDATE orders SET status = 'confirmed', hold_expires_at = NULL, payment_ref = ?, updated_at = ? WHERE id = ?",
-        request.paymentRef ?? null,
-        now,
-        order.id,
-      );
-      const confirmed = this.#order(order.id) as OrderRow;
-      this.#emitOrder(confirmed);
-      const tickets = this.#ticketsOf(order.id);
-      for (const ticket of tickets) this.#emitTicket(ticket);
-      const contact = JSON.parse(confirmed.contact) as { email: string; name: string };
-      this.#emit("email", {
-        id: `order-confirmed:${order.id}`,
-        to: contact.email,
-        template: "order-confirmed",
-        data: {
-          name: contact.name,
-          eventId: event.eventId,
-          eventTitle: event.title,
-          startsAt: event.startsAt,
-          orderId: order.id,
-          serials: tickets.map((t) => t.serial),
-        },
-      });
-      return ok({ order: this.#toOrder(confirmed), tickets: tickets.map((t) => this.#toTicket(t)) });
-    });
+    const result = this.ctx.storage.transactionSync(() => this.#confirmTx(request, now));
     // Even a refusal may have committed something (a lapsed hold marked expired): push it too.
     await this.#afterCommit();
     return result;
+  }
+
+  #confirmTx(request: ConfirmRequest, now: number): InventoryResult<OrderWithTickets> {
+    const order = this.#order(request.orderId);
+    if (!order) return fail("order-not-found", "No such order.");
+    if (order.status === "confirmed") return ok(this.#withTickets(order));
+    if (order.status === "cancelled") return fail("invalid-transition", "The order was cancelled.");
+    // Its money went back: a late or repeated payment event must never mint tickets for it.
+    if (order.status === "refunded" || order.status === "refunded_sold_out") {
+      return fail("invalid-transition", "The order was refunded.");
+    }
+    const event = this.#snapshot;
+    if (!event || event.status === "cancelled") return fail("not-on-sale", "The event was cancelled.");
+
+    const lapsed = order.status !== "held" || (order.hold_expires_at ?? 0) <= now;
+    if (lapsed) {
+      // The hold no longer counts: take the capacity again if it is still free.
+      if (order.status === "held") this.#expireOrder(order, now);
+      if (order.quantity > this.#availability(now).remaining) {
+        return fail("hold-expired", "The hold expired and the tickets were taken.");
+      }
+    }
+
+    let serial = this.#sql
+      .exec<{ next_serial: number }>("SELECT next_serial FROM counters WHERE id = 1")
+      .one().next_serial;
+    for (let i = 0; i < order.quantity; i++) {
+      const ticketId = randomTicketId();
+      this.#sql.exec(
+        "INSERT INTO tickets (id, order_id, user_id, serial, status, created_at, updated_at) VALUES (?, ?, ?, ?, 'active', ?, ?)",
+        ticketId,
+        order.id,
+        order.user_id,
+        serial,
+        now,
+        now,
+      );
+      serial += 1;
+    }
+    this.#sql.exec("UPDATE counters SET next_serial = ? WHERE id = 1", serial);
+    this.#sql.exec(
+      "UPDATE orders SET status = 'confirmed', hold_expires_at = NULL, payment_ref = ?, updated_at = ? WHERE id = ?",
+      request.paymentRef ?? null,
+      now,
+      order.id,
+    );
+    const confirmed = this.#order(order.id) as OrderRow;
+    this.#emitOrder(confirmed);
+    const tickets = this.#ticketsOf(order.id);
+    for (const ticket of tickets) this.#emitTicket(ticket);
+    const contact = JSON.parse(confirmed.contact) as { email: string; name: string };
+    this.#emit("email", {
+      id: `order-confirmed:${order.id}`,
+      to: contact.email,
+      template: "order-confirmed",
+      data: {
+        name: contact.name,
+        eventId: event.eventId,
+        eventTitle: event.title,
+        startsAt: event.startsAt,
+        orderId: order.id,
+        serials: tickets.map((t) => t.serial),
+      },
+    });
+    return ok({ order: this.#toOrder(confirmed), tickets: tickets.map((t) => this.#toTicket(t)) });
   }
 
   /** Releases a pending hold (buyer cancelled, checkout expired). Confirmed orders are not holds. */

@@ -92,8 +92,9 @@ export async function createOrder(
 
   const inventory = inventoryOf(deps.inventory, eventId);
   const orderId = randomId();
-  const held = unwrap(
-    await inventory.hold({
+  // Hold and confirm in one transaction inside the object: one round trip, no window between them.
+  const confirmed = unwrap(
+    await inventory.claim({
       orderId,
       userId: buyer.id,
       quantity,
@@ -102,7 +103,6 @@ export async function createOrder(
       snapshot: toSnapshot(event),
     }),
   );
-  const confirmed = unwrap(await inventory.confirm({ orderId: held.order.id }));
   return { order: toApiOrder(confirmed.order), tickets: confirmed.tickets.map(toApiTicket) };
 }
 
