@@ -8,6 +8,7 @@
  * noisy. Compare `ratio` (req/s relative to the `ping` baseline of the same run) instead.
  */
 import { spawn } from "node:child_process";
+import { randomUUID } from "node:crypto";
 import { closeSync, mkdirSync, openSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { dirname, join } from "node:path";
@@ -43,6 +44,15 @@ const SCENARIOS = [
     body: { quantity: 1 },
     setup: onSaleSetup,
   },
+  // Scanner devices scanning tickets at an open gate: every request a different ticket's QR token
+  // (and a random nonce), the devices taking turns, against the event's one EventInventory object.
+  // Once the tokens run out they come round again (already_redeemed); see scanSetup.
+  {
+    name: "scan",
+    method: "POST",
+    path: "/api/v1/scan",
+    setup: scanSetup,
+  },
 ];
 
 /**
@@ -54,6 +64,8 @@ const RATE_LIMITS = {
   api: { limit: 100_000_000, windowSeconds: 60 },
   // `orders` sets both orders-user and orders-ip (on-sale: one address for every buyer).
   orders: { limit: 100_000_000, windowSeconds: 60 },
+  // Per device token (`scan`: a handful of devices, each scanning thousands of tickets a second).
+  scanner: { limit: 100_000_000, windowSeconds: 1 },
 };
 
 /**
@@ -71,6 +83,15 @@ const ON_SALE_SELLING_SHARE = 0.4;
 const ON_SALE_WARMUP_USERS = 5_000;
 const ON_SALE_WARMUP_CAPACITY = 1_000_000;
 
+/**
+ * scan: tickets (each scanned once by the measured run until they run out) and devices, from
+ * POST /dev/fixtures/gate. The warm-up scans its own slice of the fixture's tickets, so the measured
+ * run starts with unused ones.
+ */
+const SCAN_TICKETS = 10_000;
+const SCAN_WARMUP_TICKETS = 2_000;
+const SCAN_DEVICES = 8;
+
 const BASELINE = "ping";
 const STARTUP_TIMEOUT_MS = 120_000;
 /** dev.mjs seeds once /health answers; waiting for its outcome keeps seeding out of the first scenario. */
@@ -85,13 +106,16 @@ function options() {
       only: { type: "string", default: process.env.BENCH_ONLY ?? "" },
       "on-sale-users": { type: "string", default: process.env.BENCH_ON_SALE_USERS ?? String(ON_SALE_USERS) },
       "on-sale-capacity": { type: "string", default: process.env.BENCH_ON_SALE_CAPACITY ?? "auto" },
+      "scan-tickets": { type: "string", default: process.env.BENCH_SCAN_TICKETS ?? String(SCAN_TICKETS) },
+      "scan-devices": { type: "string", default: process.env.BENCH_SCAN_DEVICES ?? String(SCAN_DEVICES) },
       help: { type: "boolean", short: "h", default: false },
     },
   });
   if (values.help) {
     console.log(
       "usage: npm run bench -- [--connections 50] [--duration 10] [--warmup 2] [--only a,b]" +
-        ` [--on-sale-users ${ON_SALE_USERS}] [--on-sale-capacity auto|N]`,
+        ` [--on-sale-users ${ON_SALE_USERS}] [--on-sale-capacity auto|N]` +
+        ` [--scan-tickets ${SCAN_TICKETS}] [--scan-devices ${SCAN_DEVICES}]`,
     );
     console.log(`scenarios: ${SCENARIOS.map((s) => s.name).join(", ")}`);
     process.exit(0);
@@ -119,6 +143,9 @@ function options() {
     onSaleUsers: Math.floor(number("on-sale-users", 1, 50_000)),
     onSaleCapacity:
       values["on-sale-capacity"] === "auto" ? "auto" : Math.floor(number("on-sale-capacity", 1, 1_000_000)),
+    // The gate fixture allows 20,000 tickets in all; the warm-up's share comes out of that.
+    scanTickets: Math.floor(number("scan-tickets", 1, 20_000 - SCAN_WARMUP_TICKETS)),
+    scanDevices: Math.floor(number("scan-devices", 1, 50)),
     scenarios: SCENARIOS.filter((s) => wanted.has(s.name)),
   };
 }
@@ -237,10 +264,13 @@ function serverRestartsSince(offset) {
  * The autocannon options for one load: method, path, headers, body. With `bearerTokens`, every
  * request carries the next token in turn (one buyer per request; tokens are reused only when the run
  * sends more requests than there are tokens, counted in `outcomes.tokensSent`), and non-2xx answers
- * are counted by status and problem type, with when each first appeared.
+ * are counted by status and problem type, with when each first appeared. With `scanTokens`
+ * ({ devices, tickets }), every request scans the next ticket token with a random nonce from the
+ * next device in turn (tokens come round again once used up, counted in `outcomes.tokensSent`), and
+ * the 200 answers are counted by `result` in `outcomes.results`.
  */
 function loadOptions(base, spec, opts) {
-  const { method, path, headers = {}, body, bearerTokens } = spec;
+  const { method, path, headers = {}, body, bearerTokens, scanTokens } = spec;
   const request = {
     url: `${base}${path}`,
     method,
@@ -249,8 +279,39 @@ function loadOptions(base, spec, opts) {
     body: body === undefined || typeof body === "string" ? body : JSON.stringify(body),
     connections: opts.connections,
   };
-  const outcomes = { startedAt: 0, tokensSent: 0, nonOk: {}, firstSeenMs: {} };
-  if (bearerTokens?.length) {
+  const outcomes = { startedAt: 0, tokensSent: 0, nonOk: {}, firstSeenMs: {}, results: {} };
+  const countNonOk = (status, responseBody) => {
+    const type = /"type":"[^"]*\/problems\/([a-z-]+)"/.exec(responseBody)?.[1] ?? "other";
+    const key = `${status} ${type}`;
+    outcomes.nonOk[key] = (outcomes.nonOk[key] ?? 0) + 1;
+    outcomes.firstSeenMs[key] ??= Date.now() - outcomes.startedAt;
+  };
+  if (scanTokens) {
+    const { devices, tickets } = scanTokens;
+    request.method = "POST";
+    request.requests = [
+      {
+        setupRequest: (req) => {
+          const n = outcomes.tokensSent;
+          outcomes.tokensSent += 1;
+          return {
+            ...req,
+            headers: {
+              ...req.headers,
+              "content-type": "application/json",
+              authorization: `Device ${devices[n % devices.length]}`,
+            },
+            body: JSON.stringify({ token: tickets[n % tickets.length], nonce: randomUUID() }),
+          };
+        },
+        onResponse: (status, responseBody) => {
+          if (status !== 200) return countNonOk(status, responseBody);
+          const result = /"result":"([a-z_]+)"/.exec(responseBody)?.[1] ?? "unreadable";
+          outcomes.results[result] = (outcomes.results[result] ?? 0) + 1;
+        },
+      },
+    ];
+  } else if (bearerTokens?.length) {
     request.requests = [
       {
         setupRequest: (req) => {
@@ -260,10 +321,7 @@ function loadOptions(base, spec, opts) {
         },
         onResponse: (status, responseBody) => {
           if (status >= 200 && status < 300) return;
-          const type = /"type":"[^"]*\/problems\/([a-z-]+)"/.exec(responseBody)?.[1] ?? "other";
-          const key = `${status} ${type}`;
-          outcomes.nonOk[key] = (outcomes.nonOk[key] ?? 0) + 1;
-          outcomes.firstSeenMs[key] ??= Date.now() - outcomes.startedAt;
+          countNonOk(status, responseBody);
         },
       },
     ];
@@ -400,6 +458,101 @@ async function onSaleOutcome(base, sale, capacity, sizing, result, outcomes, opt
   };
 }
 
+/** POST /dev/fixtures/gate: an event with check-in open, `tickets` QR tokens and `devices` device tokens. */
+async function gateFixture(base, tickets, devices) {
+  const res = await fetch(`${base}/dev/fixtures/gate`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ tickets, devices }),
+  });
+  if (res.status !== 201) {
+    const text = await res.text();
+    const hint = /restarted mid-request/.test(text)
+      ? " (wrangler reloaded the Worker: a source file changed; run again)"
+      : "";
+    throw new Error(`gate fixture: ${res.status} ${text}${hint}`);
+  }
+  return res.json();
+}
+
+/** GET /dev/fixtures/gate/:eventId/check: the object's gate stats (scans by result, checked in). */
+async function gateCheck(base, eventId) {
+  const res = await fetch(`${base}/dev/fixtures/gate/${encodeURIComponent(eventId)}/check`);
+  if (!res.ok) throw new Error(`gate check: ${res.status} ${await res.text()}`);
+  return res.json();
+}
+
+/**
+ * scan: one fixture with the measured run's tickets plus a warm-up slice (when there is a warm-up);
+ * the warm-up scans only its slice. Ticket tokens live TICKET_TOKEN_TTL_SECONDS (5 min by default)
+ * from the fixture on, which covers setup, warm-up and any sensible --duration.
+ */
+async function scanSetup({ base, opts }) {
+  const warmTickets = opts.warmup > 0 ? SCAN_WARMUP_TICKETS : 0;
+  const started = Date.now();
+  const gate = await gateFixture(base, opts.scanTickets + warmTickets, opts.scanDevices);
+  const tickets = gate.ticketTokens.slice(0, opts.scanTickets);
+  console.log(
+    `bench:   gate: ${tickets.length} tickets (+${warmTickets} for the warm-up), ${gate.deviceTokens.length} devices; ` +
+      `fixture made in ${((Date.now() - started) / 1000).toFixed(1)} s`,
+  );
+  return {
+    scanTokens: { devices: gate.deviceTokens, tickets },
+    warmup: warmTickets
+      ? { scanTokens: { devices: gate.deviceTokens, tickets: gate.ticketTokens.slice(opts.scanTickets) } }
+      : undefined,
+    after: async ({ result, outcomes }) => {
+      const ok = result["2xx"];
+      return {
+        scan: {
+          eventId: gate.eventId,
+          tickets: tickets.length,
+          devices: gate.deviceTokens.length,
+          scans: ok,
+          scansPerSec: ok / result.duration,
+          results: outcomes.results,
+          nonOk: outcomes.nonOk,
+          // Requests that reused a ticket token because the run sent more than there are tickets.
+          tokensReused: Math.max(0, outcomes.tokensSent - tickets.length),
+          tokensSent: outcomes.tokensSent,
+          // The object's own counts (warm-up included; a scan still in flight at the end included).
+          check: await gateCheck(base, gate.eventId),
+        },
+      };
+    },
+  };
+}
+
+/** The scan figures the table has no room for: scans/s, results, and token reuse. */
+function printScan(row, baseline) {
+  const s = row.scan;
+  const ratio = baseline ? `${(s.scansPerSec / baseline).toFixed(2)}× ping (target ≥ 0.6×)` : "n/a";
+  console.log(
+    `\nscan: ${s.tickets} tickets, ${s.devices} devices taking turns; each request a different ticket token and nonce`,
+  );
+  console.log(
+    `  scans (200)        ${s.scans} = ${s.scansPerSec.toFixed(0)} scans/s (${ratio}); p50 ${row.p50Ms} ms, p99 ${row.p99Ms} ms`,
+  );
+  const results = Object.entries(s.results).sort(([, a], [, b]) => b - a);
+  console.log(`  results            ${results.map(([name, n]) => `${n} × ${name}`).join(", ") || "none"}`);
+  const nonOk = Object.entries(s.nonOk);
+  if (nonOk.length > 0) console.log(`  non-200            ${nonOk.map(([key, n]) => `${n} × ${key}`).join(", ")}`);
+  const c = s.check;
+  console.log(
+    `  object's counts    ${c.scans} scans logged (warm-up included): ` +
+      `${Object.entries(c.byResult)
+        .filter(([, n]) => n > 0)
+        .map(([name, n]) => `${n} × ${name}`)
+        .join(", ")}; checked in ${c.checkedIn ?? "?"}`,
+  );
+  if (s.tokensReused > 0) {
+    console.log(
+      `  note: the ${s.tickets} ticket tokens ran out; ${s.tokensReused} requests scanned a token again ` +
+        "(already_redeemed: still the decision path; raise --scan-tickets for first scans only)",
+    );
+  }
+}
+
 function printTable(rows) {
   const columns = [
     ["scenario", (r) => r.name],
@@ -489,6 +642,10 @@ async function main() {
       row.onSale.ordersRatio = baseline ? row.onSale.ordersPerSec / baseline : null;
       row.onSale.sellingRatio = baseline ? row.onSale.sellingOrdersPerSec / baseline : null;
       printOnSale(row, baseline);
+    }
+    for (const row of rows.filter((r) => r.scan)) {
+      row.scan.ratio = baseline ? row.scan.scansPerSec / baseline : null;
+      printScan(row, baseline);
     }
     const restarted = rows.filter((r) => r.serverRestarts > 0).map((r) => r.name);
     if (restarted.length > 0) {

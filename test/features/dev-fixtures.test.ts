@@ -217,3 +217,121 @@ describe("POST /dev/fixtures/on-sale", () => {
     expect(await userCount()).toBe(before);
   });
 });
+
+interface GateFixture {
+  eventId: string;
+  deviceTokens: string[];
+  ticketTokens: string[];
+}
+
+const gateInit = (tickets: number, devices: number): RequestInit => ({
+  method: "POST",
+  headers: { "Content-Type": "application/json" },
+  body: JSON.stringify({ tickets, devices }),
+});
+
+function scanWith(deviceToken: string, token: string) {
+  return call("/api/v1/scan", {
+    method: "POST",
+    headers: { Authorization: `Device ${deviceToken}`, "Content-Type": "application/json" },
+    body: JSON.stringify({ token, nonce: crypto.randomUUID() }),
+  });
+}
+
+const eventCount = async () => (await env.DB.prepare("SELECT COUNT(*) AS n FROM events").first<{ n: number }>())?.n;
+
+describe("POST /dev/fixtures/gate", () => {
+  it("creates an event with check-in open, one ticket per buyer, devices and working QR tokens", async () => {
+    const res = await postJson("/dev/fixtures/gate", { tickets: 3, devices: 2 });
+    expect(res.status).toBe(201);
+    const { eventId, deviceTokens, ticketTokens } = await json<GateFixture>(res);
+    expect(deviceTokens).toHaveLength(2);
+    expect(ticketTokens).toHaveLength(3);
+    expect(new Set(ticketTokens).size).toBe(3);
+
+    const now = Date.now();
+    const event = await env.DB.prepare(
+      "SELECT status, price, capacity, starts_at, check_in_opens_at, check_in_closes_at FROM events WHERE id = ?",
+    )
+      .bind(eventId)
+      .first<{
+        status: string;
+        price: number;
+        capacity: number;
+        starts_at: number;
+        check_in_opens_at: number;
+        check_in_closes_at: number;
+      }>();
+    expect(event).toMatchObject({ status: "published", price: 0, capacity: 3 });
+    expect(event?.check_in_opens_at).toBeLessThan(now);
+    expect(event?.starts_at).toBeGreaterThan(now);
+    expect(event?.check_in_closes_at).toBeGreaterThan(now);
+    const holders = await env.DB.prepare(
+      "SELECT COUNT(*) AS tickets, COUNT(DISTINCT user_id) AS holders FROM tickets WHERE event_id = ? AND status = 'active'",
+    )
+      .bind(eventId)
+      .first<{ tickets: number; holders: number }>();
+    expect(holders).toEqual({ tickets: 3, holders: 3 });
+    const devices = await env.DB.prepare("SELECT COUNT(*) AS n FROM gate_devices WHERE event_id = ?")
+      .bind(eventId)
+      .first<{ n: number }>();
+    expect(devices?.n).toBe(2);
+
+    const first = await json<{ result: string }>(await scanWith(deviceTokens[1] as string, ticketTokens[0] as string));
+    expect(first.result).toBe("admitted");
+    const again = await json<{ result: string }>(await scanWith(deviceTokens[0] as string, ticketTokens[0] as string));
+    expect(again.result).toBe("already_redeemed");
+    const other = await json<{ result: string }>(await scanWith(deviceTokens[0] as string, ticketTokens[2] as string));
+    expect(other.result).toBe("admitted");
+
+    const stats = await json<{ scans: number; byResult: Record<string, number> }>(
+      await call(`/dev/fixtures/gate/${eventId}/check`),
+    );
+    expect(stats.scans).toBe(3);
+    expect(stats.byResult).toMatchObject({ admitted: 2, already_redeemed: 1 });
+  });
+
+  it("answers 400 for a body that is not a valid fixture request, and check 404 for an unknown event", async () => {
+    const bad = [
+      { tickets: 0, devices: 1 },
+      { tickets: 20_001, devices: 1 },
+      { tickets: 1, devices: 0 },
+      { tickets: 1, devices: 51 },
+      { tickets: 1.5, devices: 1 },
+      { tickets: 1 },
+      { tickets: 1, devices: 1, extra: true },
+    ];
+    for (const body of bad) {
+      const res = await postJson("/dev/fixtures/gate", body);
+      expect(res.status, JSON.stringify(body)).toBe(400);
+      expect((await problemOf(res)).type).toMatch(/\/validation-failed$/);
+    }
+    const malformed = await postJson("/dev/fixtures/gate", "{not json");
+    expect(malformed.status).toBe(400);
+    expect((await problemOf(malformed)).type).toMatch(/\/malformed-json$/);
+    expect((await call("/dev/fixtures/gate/no-such-event/check")).status).toBe(404);
+  });
+
+  it("does not exist in production", async () => {
+    const before = await eventCount();
+    const guarded = new Hono<AppEnv>()
+      .use(async (c, next) => {
+        c.set("config", { ...getConfig(env), isProduction: true, environment: "production" });
+        await next();
+      })
+      .route("/dev", devRoutes);
+    const create = await guarded.request("/dev/fixtures/gate", gateInit(2, 1), env);
+    expect(create.status).toBe(404);
+    expect((await problemOf(create)).type).toMatch(/\/not-found$/);
+    expect((await guarded.request("/dev/fixtures/gate/any/check", {}, env)).status).toBe(404);
+
+    const production = { ...env, ENVIRONMENT: "production" };
+    const app = createApp();
+    // As above: 404 once the production configuration loads, 503 (fail closed) while it cannot.
+    const configured = (await app.request("/health", {}, production)).status === 200;
+    const expected = configured ? 404 : 503;
+    expect((await app.request("/dev/fixtures/gate", gateInit(2, 1), production)).status).toBe(expected);
+    expect((await app.request("/dev/fixtures/gate/any/check", {}, production)).status).toBe(expected);
+    expect(await eventCount()).toBe(before);
+  });
+});

@@ -3,6 +3,9 @@
  * `on-sale`: one published free event and many buyers with signed access tokens, so the benchmark
  * can have every request come from a different user; `checkOnSale` then counts what was sold, in the
  * EventInventory object and in D1, and reports any oversell.
+ * `gate`: one published free event whose check-in is open now, its tickets claimed by as many
+ * buyers, scanner devices, and a fresh QR token per ticket, so the benchmark can scan each ticket
+ * once; `checkGate` reports the object's gate stats.
  */
 import { z } from "zod";
 import type { Config } from "../../config";
@@ -12,6 +15,8 @@ import { DomainError } from "../../lib/errors";
 import { signAccessToken } from "../auth/tokens";
 import { inventoryOf, unwrap } from "../events/inventory";
 import { type EventRow, findEvent, toSnapshot } from "../events/service";
+import { registerDevice } from "../gate/devices";
+import { mintTicketQr } from "../gate/qr";
 import { seedDemo } from "./seed";
 
 export const ON_SALE_MAX_USERS = 50_000;
@@ -20,6 +25,13 @@ export const ON_SALE_MAX_CAPACITY = 1_000_000;
 const BATCH_STATEMENTS = 100;
 const DAY = 24 * 3600 * 1000;
 const HOST_ID = "demo-host";
+const HOUR = 3600 * 1000;
+export const GATE_MAX_TICKETS = 20_000;
+export const GATE_MAX_DEVICES = 50;
+/** Claims (and QR mints) in flight at once: enough to overlap the round trips, few enough to stay gentle. */
+const GATE_CONCURRENCY = 100;
+/** A free claim is confirmed in the same call; the hold only has to outlive it. */
+const GATE_HOLD_MS = 60_000;
 
 export const OnSaleInput = z
   .object({
@@ -50,6 +62,22 @@ export interface OnSaleCheck {
   oversold: number;
   /** Outbox rows the object still has to push to D1 (0 once the sync succeeded). */
   pending: number;
+}
+
+export const GateInput = z
+  .object({
+    tickets: z.number().int().min(1).max(GATE_MAX_TICKETS),
+    devices: z.number().int().min(1).max(GATE_MAX_DEVICES),
+  })
+  .strict();
+export type GateInput = z.infer<typeof GateInput>;
+
+export interface GateFixture {
+  eventId: string;
+  /** One `Device` token per registered scanner device (steward role). */
+  deviceTokens: string[];
+  /** One freshly minted QR token per ticket, each for a different ticket (and holder). */
+  ticketTokens: string[];
 }
 
 function fixtureEvent(id: string, input: OnSaleInput, now: number): EventRow {
@@ -84,26 +112,33 @@ function fixtureEvent(id: string, input: OnSaleInput, now: number): EventRow {
   };
 }
 
-async function runBatches(db: D1Database, statements: D1PreparedStatement[]): Promise<void> {
-  for (let i = 0; i < statements.length; i += BATCH_STATEMENTS) {
-    await db.batch(statements.slice(i, i + BATCH_STATEMENTS));
-  }
+/** On-sale's event, moved so that check-in is open now: it opened an hour ago, the start is in an hour. */
+function gateEvent(id: string, input: GateInput, now: number): EventRow {
+  const start = now + HOUR;
+  return {
+    ...fixtureEvent(id, { users: input.tickets, capacity: input.tickets }, now),
+    title: `Gate fixture: ${input.tickets} tickets, ${input.devices} devices`,
+    description: "<p>Created by POST /dev/fixtures/gate for the load benchmark.</p>",
+    starts_at: start,
+    ends_at: start + 4 * HOUR,
+    check_in_opens_at: now - HOUR,
+    check_in_closes_at: start + 4 * HOUR,
+  };
+}
+
+async function inChunks<T, R>(items: readonly T[], size: number, work: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = [];
+  for (let i = 0; i < items.length; i += size) out.push(...(await Promise.all(items.slice(i, i + size).map(work))));
+  return out;
 }
 
 /**
- * Creates the event (hosted by the demo host, seeding the demo data first when it is missing),
- * configures its inventory, and creates `users` password-less buyers with one session each.
+ * Inserts the event (hosted by the demo host, seeding the demo data first when it is missing) and
+ * configures its inventory object.
  */
-export async function createOnSaleFixture(
-  env: Env,
-  config: Config,
-  input: OnSaleInput,
-  now = Date.now(),
-): Promise<OnSaleFixture> {
+async function insertEvent(env: Env, config: Config, event: EventRow, now: number): Promise<void> {
   const host = await env.DB.prepare("SELECT id FROM users WHERE id = ?").bind(HOST_ID).first();
   if (!host) await seedDemo(env, config, now);
-
-  const event = fixtureEvent(randomId(), input, now);
   await env.DB.prepare(
     `INSERT INTO events (id, host_id, title, description, starts_at, ends_at, timezone, venue_name, venue_address, lat, lng,
       capacity, price, currency, per_user_limit, sales_start_at, sales_end_at, check_in_opens_at, check_in_closes_at,
@@ -140,6 +175,25 @@ export async function createOnSaleFixture(
     )
     .run();
   unwrap(await inventoryOf(env.EVENT_INVENTORY, event.id).configure(toSnapshot(event)));
+}
+
+async function runBatches(db: D1Database, statements: D1PreparedStatement[]): Promise<void> {
+  for (let i = 0; i < statements.length; i += BATCH_STATEMENTS) {
+    await db.batch(statements.slice(i, i + BATCH_STATEMENTS));
+  }
+}
+
+/**
+ * Creates the event (see insertEvent) and `users` password-less buyers with one session each.
+ */
+export async function createOnSaleFixture(
+  env: Env,
+  config: Config,
+  input: OnSaleInput,
+  now = Date.now(),
+): Promise<OnSaleFixture> {
+  const event = fixtureEvent(randomId(), input, now);
+  await insertEvent(env, config, event, now);
 
   // Lower-case hex keeps the emails already normalised (see normalizeEmail).
   const run = Array.from(crypto.getRandomValues(new Uint8Array(6)), (b) => b.toString(16).padStart(2, "0")).join("");
@@ -164,6 +218,68 @@ export async function createOnSaleFixture(
   // A user and its session always land in the same batch (the count per batch is even).
   await runBatches(env.DB, statements);
   return { eventId: event.id, tokens };
+}
+
+/**
+ * The gate fixture: the event, one free ticket claimed through its EventInventory object for each of
+ * `tickets` distinct buyers (user ids only: no accounts, the tickets only need a holder), `devices`
+ * steward devices registered as the host would, and a QR token per ticket minted as
+ * GET /api/v1/tickets/:id/qr does (valid for TICKET_TOKEN_TTL_SECONDS from now).
+ */
+export async function createGateFixture(
+  env: Env,
+  config: Config,
+  input: GateInput,
+  now = Date.now(),
+): Promise<GateFixture> {
+  const event = gateEvent(randomId(), input, now);
+  await insertEvent(env, config, event, now);
+  const inventory = inventoryOf(env.EVENT_INVENTORY, event.id);
+  const snapshot = toSnapshot(event);
+  const run = Array.from(crypto.getRandomValues(new Uint8Array(6)), (b) => b.toString(16).padStart(2, "0")).join("");
+  const indexes = Array.from({ length: input.tickets }, (_, i) => i);
+  const holders = await inChunks(indexes, GATE_CONCURRENCY, async (i) => {
+    const userId = randomId();
+    const claimed = unwrap(
+      await inventory.claim({
+        orderId: randomId(),
+        userId,
+        quantity: 1,
+        ttlMs: GATE_HOLD_MS,
+        contact: { email: `gate-${run}-${i}@fixtures.gatehouse.local`, name: `Holder ${i + 1}` },
+        snapshot,
+      }),
+    );
+    return claimed.tickets.map((t) => ({ userId, ticketId: t.id }));
+  });
+  // The QR mint reads the ticket from D1: push the object's outbox there first.
+  const { pending } = await inventory.sync();
+  if (pending > 0) throw new Error(`gate fixture: ${pending} outbox rows did not reach D1`);
+
+  const deps = {
+    db: env.DB,
+    inventory: env.EVENT_INVENTORY,
+    config,
+    meta: { requestId: `fixture-${run}`, ip: null, userAgent: "dev fixture" },
+  };
+  const host = { id: HOST_ID, roles: ["attendee", "host"] };
+  const deviceTokens: string[] = [];
+  for (let i = 0; i < input.devices; i++) {
+    const device = await registerDevice(deps, host, event.id, { name: `Bench gate ${i + 1}`, role: "steward" });
+    deviceTokens.push(device.token);
+  }
+  const ticketTokens = await inChunks(
+    holders.flat(),
+    GATE_CONCURRENCY,
+    async ({ userId, ticketId }) => (await mintTicketQr(deps, userId, ticketId)).token,
+  );
+  return { eventId: event.id, deviceTokens, ticketTokens };
+}
+
+/** The event's gate stats as its object keeps them (scans by result, checked in); unknown events 404. */
+export async function checkGate(env: Env, eventId: string) {
+  if (!(await findEvent(env.DB, eventId))) throw new DomainError("not-found", "No such event.");
+  return inventoryOf(env.EVENT_INVENTORY, eventId).gateStats();
 }
 
 /**
@@ -208,14 +324,23 @@ export async function checkOnSale(env: Env, eventId: string): Promise<OnSaleChec
 }
 
 /** Parses the fixture body: 400 malformed-json or validation-failed, like the API's own routes. */
-export async function parseOnSaleInput(request: { json(): Promise<unknown> }): Promise<OnSaleInput> {
+export function parseOnSaleInput(request: { json(): Promise<unknown> }): Promise<OnSaleInput> {
+  return parseFixtureInput(request, OnSaleInput);
+}
+
+/** Parses the gate fixture body, with the same 400 answers. */
+export function parseGateInput(request: { json(): Promise<unknown> }): Promise<GateInput> {
+  return parseFixtureInput(request, GateInput);
+}
+
+async function parseFixtureInput<T>(request: { json(): Promise<unknown> }, schema: z.ZodType<T>): Promise<T> {
   let raw: unknown;
   try {
     raw = await request.json();
   } catch {
     throw new DomainError("malformed-json", "The request body could not be parsed as JSON.");
   }
-  const parsed = OnSaleInput.safeParse(raw);
+  const parsed = schema.safeParse(raw);
   if (!parsed.success) {
     const errors = fieldErrors(parsed.error.issues);
     throw new DomainError("validation-failed", `${errors.length} field(s) are not valid.`, { errors, in: "json" });

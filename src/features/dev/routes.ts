@@ -4,12 +4,21 @@
  * - GET /dev/ping — a minimal Worker → Durable Object RPC round trip, the benchmark baseline;
  * - POST /dev/seed — idempotent demo data (npm run dev calls it once the Worker answers);
  * - POST /dev/fixtures/on-sale — a free event plus many buyers with access tokens (npm run bench);
- * - GET /dev/fixtures/on-sale/:eventId/check — sold vs capacity in the object and in D1 (oversold).
+ * - GET /dev/fixtures/on-sale/:eventId/check — sold vs capacity in the object and in D1 (oversold);
+ * - POST /dev/fixtures/gate — an event with check-in open, tickets with QR tokens, scanner devices;
+ * - GET /dev/fixtures/gate/:eventId/check — the object's gate stats (scans by result, checked in).
  */
 import { Hono } from "hono";
 import type { AppEnv } from "../../context";
 import { problem } from "../../http/problem";
-import { checkOnSale, createOnSaleFixture, parseOnSaleInput } from "./fixtures";
+import {
+  checkGate,
+  checkOnSale,
+  createGateFixture,
+  createOnSaleFixture,
+  parseGateInput,
+  parseOnSaleInput,
+} from "./fixtures";
 import { seedDemo } from "./seed";
 import { listMailbox } from "./service";
 
@@ -31,4 +40,13 @@ export const devRoutes = new Hono<AppEnv>()
   .get("/fixtures/on-sale/:eventId/check", async (c) => {
     c.header("Cache-Control", "no-store");
     return c.json(await checkOnSale(c.env, c.req.param("eventId")));
+  })
+  .post("/fixtures/gate", async (c) => {
+    const input = await parseGateInput(c.req);
+    c.header("Cache-Control", "no-store");
+    return c.json(await createGateFixture(c.env, c.get("config"), input), 201);
+  })
+  .get("/fixtures/gate/:eventId/check", async (c) => {
+    c.header("Cache-Control", "no-store");
+    return c.json(await checkGate(c.env, c.req.param("eventId")));
   });
