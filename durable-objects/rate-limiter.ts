@@ -214,6 +214,18 @@ export class RateLimiter extends DurableObject<Env> {
     this.#sql.exec("DELETE FROM hits WHERE policy = ?", policy);
   }
 
+  /**
+   * Gives back the newest `cost` units of a `window` policy: callers that count attempts up front
+   * (so a concurrent burst is counted as it happens) return the unit when the attempt succeeds.
+   */
+  giveBack(policy: string, cost = 1): void {
+    this.#sql.exec(
+      "DELETE FROM hits WHERE rowid IN (SELECT rowid FROM hits WHERE policy = ? ORDER BY at DESC, rowid DESC LIMIT ?)",
+      policy,
+      cost,
+    );
+  }
+
   /** A minimal round trip: /health and the `ping` benchmark use it. */
   ping(): "pong" {
     return "pong";

@@ -94,3 +94,12 @@ export async function resetRate(
   blocked.delete(`${policy.name}|${key}`);
   await namespace.getByName(key).reset(policy.name);
 }
+
+/** Returns one unit of a `window` policy taken for an attempt that turned out fine. */
+export async function giveBackRate(
+  namespace: DurableObjectNamespace<RateLimiter>,
+  key: string,
+  policy: RatePolicy,
+): Promise<void> {
+  await namespace.getByName(key).giveBack(policy.name);
+}

@@ -197,3 +197,14 @@ describe("RateLimiter sliding window (failure counters)", () => {
     expect((await stub.consume({ ...failures, cost: 0 })).remaining).toBe(5);
   });
 });
+
+describe("RateLimiter giveBack", () => {
+  it("returns the newest unit of a window policy", async () => {
+    const stub = stubFor();
+    const attempts = { policy: "attempts", limit: 3, windowSeconds: 900, algorithm: "window" as const };
+    for (let i = 0; i < 3; i++) await stub.consume(attempts);
+    expect((await stub.consume({ ...attempts, cost: 0 })).allowed).toBe(false);
+    await stub.giveBack("attempts");
+    expect(await stub.consume({ ...attempts, cost: 0 })).toMatchObject({ allowed: true, remaining: 1 });
+  });
+});

@@ -10,7 +10,13 @@ import type { RatePolicy } from "../../config/limits";
 import { hmacHex } from "../../lib/crypto";
 import { DomainError } from "../../lib/errors";
 import { ipKey } from "../../lib/ip";
-import { consumeRate, type RateLimitDecision, RateLimiterUnavailable, resetRate } from "../../lib/rate-limit-client";
+import {
+  consumeRate,
+  giveBackRate,
+  type RateLimitDecision,
+  RateLimiterUnavailable,
+  resetRate,
+} from "../../lib/rate-limit-client";
 
 export type LimiterNamespace = DurableObjectNamespace<RateLimiter>;
 
@@ -59,6 +65,15 @@ export async function forgive(ns: LimiterNamespace, key: string, policy: RatePol
     await resetRate(ns, key, policy);
   } catch {
     // Forgiving is a courtesy after success; the budget refills by itself.
+  }
+}
+
+/** Returns a unit taken for an attempt that succeeded; best effort, like forgive. */
+export async function giveBack(ns: LimiterNamespace, key: string, policy: RatePolicy): Promise<void> {
+  try {
+    await giveBackRate(ns, key, policy);
+  } catch {
+    // The unit simply ages out of the window.
   }
 }
 

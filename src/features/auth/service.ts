@@ -14,7 +14,7 @@ import type { RateLimitDecision } from "../../lib/rate-limit-client";
 import { audit, auditStatement, type RequestMeta } from "../audit/service";
 import { type EmailQueue, enqueueCommitted } from "../email/enqueue";
 import { emailStatements } from "../email/outbox";
-import { addressKey, emailKey, forgive, type LimiterNamespace, peek, rateLimited, spend } from "./guards";
+import { addressKey, emailKey, forgive, giveBack, type LimiterNamespace, peek, rateLimited, spend } from "./guards";
 import { type IssuedTokens, openSession, revokeSession, rotateRefreshToken } from "./sessions";
 import { verifyTurnstile } from "./turnstile";
 import { findUserByEmail, findUserById, normalizeEmail, type PublicUser, toPublicUser, type UserRow } from "./users";
@@ -66,12 +66,34 @@ async function requireChallengeIfSuspicious(deps: AuthDeps, email: string, token
   }
 }
 
-async function countFailure(deps: AuthDeps, email: string) {
+/**
+ * Login counts every attempt against the challenge counters *before* the password is checked, so a
+ * concurrent burst across many emails from one address is counted as it happens (peeking first and
+ * counting failures afterwards would let the whole burst through). A successful attempt gives its
+ * units back: only failures remain counted. Returns the give-back for the success path.
+ */
+async function countAttemptForChallenge(deps: AuthDeps, email: string, token: string | undefined) {
   const policies = deps.config.ratePolicies;
-  await Promise.all([
-    spend(deps.limiter, addressKey(deps.meta.ip), policies["challenge-ip"]),
-    spend(deps.limiter, await emailKey(deps.config.hashPepper, email), policies["challenge-email"]),
+  const ipKey = addressKey(deps.meta.ip);
+  const mailKey = await emailKey(deps.config.hashPepper, email);
+  const [byIp, byEmail] = await Promise.all([
+    spend(deps.limiter, ipKey, policies["challenge-ip"]),
+    spend(deps.limiter, mailKey, policies["challenge-email"]),
   ]);
+  const secret = deps.config.turnstileSecret;
+  if (secret && !(byIp.allowed && byEmail.allowed)) {
+    if (!token || !(await verifyTurnstile(secret, token, deps.meta.ip))) {
+      throw new DomainError("challenge-required", "Complete the human verification challenge and retry.", {
+        challenge: "turnstile",
+      });
+    }
+  }
+  return async () => {
+    await Promise.all([
+      byIp.allowed ? giveBack(deps.limiter, ipKey, policies["challenge-ip"]) : undefined,
+      byEmail.allowed ? giveBack(deps.limiter, mailKey, policies["challenge-email"]) : undefined,
+    ]);
+  };
 }
 
 async function emailTokenStatements(deps: AuthDeps, userId: string, purpose: "verify-email" | "reset-password") {
@@ -324,7 +346,7 @@ export async function login(deps: AuthDeps, input: LoginInput): Promise<{ tokens
   };
   const gate = await peek(deps.limiter, loginKey, policy);
   if (!gate.allowed) throw await deny(gate);
-  await requireChallengeIfSuspicious(deps, email, input.turnstileToken);
+  const succeeded = await countAttemptForChallenge(deps, email, input.turnstileToken);
   // Take the attempt before checking the password: a burst of concurrent guesses all passes the peek
   // above, but each needs its own unit here, so at most `limit` passwords are tried per window.
   const attempt = await spend(deps.limiter, loginKey, policy);
@@ -335,7 +357,6 @@ export async function login(deps: AuthDeps, input: LoginInput): Promise<{ tokens
     ? await verifyPassword(input.password, user.password_hash)
     : await burnHashTime(input.password, deps.config.passwordScrypt);
   if (!user || !ok) {
-    await countFailure(deps, email);
     await audit(deps.db, deps.config, deps.meta, {
       action: "auth.login",
       outcome: "failure",
@@ -371,7 +392,7 @@ export async function login(deps: AuthDeps, input: LoginInput): Promise<{ tokens
     extra,
     t,
   );
-  await forgive(deps.limiter, loginKey, policy);
+  await Promise.all([forgive(deps.limiter, loginKey, policy), succeeded()]);
   return { tokens, user: toPublicUser(user) };
 }
 

@@ -145,3 +145,27 @@ describe("challenge after failures for one email", () => {
     );
   });
 });
+
+describe("challenge counters count attempts as they happen", () => {
+  it("a concurrent burst of 20 wrong logins across 20 emails from one address: only 3 reach a password check", async () => {
+    const { calls } = fakeSiteverify([GOOD]);
+    const ip = freshIp();
+    const emails = Array.from({ length: 20 }, () => uniqueEmail());
+    const statuses = await Promise.all(
+      emails.map((email) => postJson("/api/v1/auth/login", { email, password: WRONG }, { ip }).then((r) => r.status)),
+    );
+    expect(statuses.filter((s) => s === 401)).toHaveLength(3);
+    expect(statuses.filter((s) => s === 403)).toHaveLength(17);
+    expect(calls).toEqual([]);
+  });
+
+  it("successful logins give their units back: they never bring the challenge on", async () => {
+    fakeSiteverify([GOOD]);
+    const ip = freshIp();
+    const user = await createUser();
+    for (let i = 0; i < 5; i++) {
+      const res = await postJson("/api/v1/auth/login", { email: user.email, password: PASSWORD }, { ip });
+      expect(res.status).toBe(200);
+    }
+  });
+});
