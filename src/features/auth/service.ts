@@ -497,9 +497,12 @@ export async function verifyOtp(
   const user = consumed ? await findUserByEmail(deps.db, email) : null;
   if (!user) {
     const lockedNow = attempt.remaining === 0;
+    // The audit names the account under attack (internal only; the answer stays generic).
+    const target = await findUserByEmail(deps.db, email);
     await audit(deps.db, deps.config, deps.meta, {
       action: lockedNow ? "auth.lockout" : "auth.otp-verify",
       outcome: "failure",
+      userId: target?.id ?? null,
       detail: { method: "otp" },
     });
     throw new DomainError("invalid-credentials", "The code is incorrect or has expired.");

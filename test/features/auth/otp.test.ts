@@ -138,7 +138,9 @@ describe("OTP lockout", () => {
       failures.push(res);
     }
     const fifth = failures[4] as Response;
-    expect(await auditOf(fifth)).toEqual([expect.objectContaining({ action: "auth.lockout", outcome: "failure" })]);
+    expect(await auditOf(fifth)).toEqual([
+      expect.objectContaining({ action: "auth.lockout", outcome: "failure", user_id: user.id }),
+    ]);
     for (const res of failures.slice(0, 4)) {
       expect(await auditOf(res)).toEqual([expect.objectContaining({ action: "auth.otp-verify", outcome: "failure" })]);
     }
