@@ -250,7 +250,7 @@ export function recordRedemption(
 
 // ---------------------------------------------------------------- decisions
 
-type Evaluation =
+export type Evaluation =
   | { kind: "reject"; result: "invalid" | "not_active" | "outside_window"; ticket: GateTicketRow | null }
   | { kind: "repeat"; ticket: GateTicketRow; first: RedemptionRow }
   | { kind: "taken"; ticket: GateTicketRow; first: RedemptionRow }
@@ -334,6 +334,46 @@ export function nonceMismatch(
   return { nonce, result: "invalid", scannedAt: at };
 }
 
+type ScanLog = Omit<Parameters<typeof logScan>[1], "result" | "repeat" | "conflict">;
+
+/**
+ * The outcomes online and offline scans settle alike: a rejection, a repeat by the same device, a
+ * new admission. A ticket already taken by another scan is theirs to decide (offline scans may
+ * predate the admission they conflict with).
+ */
+export function settle(
+  ctx: GateContext,
+  e: Exclude<Evaluation, { kind: "taken" }>,
+  log: ScanLog,
+  device: ScanningDevice,
+): { answer: ScanAnswer; changed: true } {
+  const { nonce, scannedAt: at, mode } = log;
+  const answer = (extra: Partial<ScanAnswer> & Pick<ScanAnswer, "result">): ScanAnswer => ({
+    nonce: nonce as string,
+    scannedAt: at,
+    ...extra,
+  });
+  switch (e.kind) {
+    case "reject":
+      logScan(ctx, { ...log, result: e.result });
+      return { answer: answer({ result: e.result, ...(e.ticket ? { ticket: view(e.ticket) } : {}) }), changed: true };
+    case "repeat":
+      logScan(ctx, { ...log, result: "admitted", repeat: true });
+      return {
+        answer: answer({ result: "admitted", ticket: view(e.ticket), firstScan: scanOf(e.first), repeat: true }),
+        changed: true,
+      };
+    case "admit": {
+      const scanId = logScan(ctx, { ...log, result: "admitted" });
+      recordRedemption(ctx, e.ticket, scanId, device, at, mode);
+      return {
+        answer: answer({ result: "admitted", ticket: view(ticketRow(ctx, e.ticket.id) as GateTicketRow) }),
+        changed: true,
+      };
+    }
+  }
+}
+
 /** An online scan: first scan wins; the answer is final for this nonce. */
 export function redeemOnline(ctx: GateContext, request: RedeemRequest): { answer: ScanAnswer; changed: boolean } {
   const { deviceId, deviceName, nonce, ticketId } = request;
@@ -345,45 +385,12 @@ export function redeemOnline(ctx: GateContext, request: RedeemRequest): { answer
 
   const e = evaluate(ctx, ticketId, deviceId, at);
   const base = { ticketId, deviceId, deviceName, nonce, scannedAt: at, mode: "online" as const };
-  switch (e.kind) {
-    case "reject":
-      logScan(ctx, { ...base, result: e.result });
-      return {
-        answer: { nonce, result: e.result, scannedAt: at, ...(e.ticket ? { ticket: view(e.ticket) } : {}) },
-        changed: true,
-      };
-    case "repeat":
-      logScan(ctx, { ...base, result: "admitted", repeat: true });
-      return {
-        answer: {
-          nonce,
-          result: "admitted",
-          scannedAt: at,
-          ticket: view(e.ticket),
-          firstScan: scanOf(e.first),
-          repeat: true,
-        },
-        changed: true,
-      };
-    case "taken":
-      logScan(ctx, { ...base, result: "already_redeemed" });
-      return {
-        answer: {
-          nonce,
-          result: "already_redeemed",
-          scannedAt: at,
-          ticket: view(e.ticket),
-          firstScan: scanOf(e.first),
-        },
-        changed: true,
-      };
-    case "admit": {
-      const scanId = logScan(ctx, { ...base, result: "admitted" });
-      recordRedemption(ctx, e.ticket, scanId, request, at, "online");
-      const ticket = ticketRow(ctx, e.ticket.id) as GateTicketRow;
-      return { answer: { nonce, result: "admitted", scannedAt: at, ticket: view(ticket) }, changed: true };
-    }
-  }
+  if (e.kind !== "taken") return settle(ctx, e, base, request);
+  logScan(ctx, { ...base, result: "already_redeemed" });
+  return {
+    answer: { nonce, result: "already_redeemed", scannedAt: at, ticket: view(e.ticket), firstScan: scanOf(e.first) },
+    changed: true,
+  };
 }
 
 /** Logs a scan the Worker refused from the token alone (bad signature, expired, other event). */

@@ -18,6 +18,7 @@ import {
   type ScanAnswer,
   type ScanningDevice,
   scanOf,
+  settle,
   ticketRow,
   view,
 } from "./event-inventory-gate";
@@ -78,74 +79,40 @@ function applyOne(
   }
 
   const e = evaluate(ctx, ticketId, deviceId, at);
-  switch (e.kind) {
-    case "reject":
-      logScan(ctx, { ...base, result: e.result });
-      return {
-        answer: { nonce, result: e.result, scannedAt: at, ...(e.ticket ? { ticket: view(e.ticket) } : {}) },
-        changed: true,
-      };
-    case "repeat":
-      logScan(ctx, { ...base, result: "admitted", repeat: true });
-      return {
-        answer: {
-          nonce,
-          result: "admitted",
-          scannedAt: at,
-          ticket: view(e.ticket),
-          firstScan: scanOf(e.first),
-          repeat: true,
-        },
-        changed: true,
-      };
-    case "admit": {
-      const scanId = logScan(ctx, { ...base, result: "admitted" });
-      recordRedemption(ctx, e.ticket, scanId, device, at, "offline");
-      return {
-        answer: {
-          nonce,
-          result: "admitted",
-          scannedAt: at,
-          ticket: view(ticketRow(ctx, e.ticket.id) as GateTicketRow),
-        },
-        changed: true,
-      };
-    }
-    case "taken": {
-      const other = scanOf(e.first);
-      if (e.first.scan_id) ctx.sql.exec("UPDATE gate_scans SET conflict = 1 WHERE id = ?", e.first.scan_id);
-      if (at < e.first.at && !outsideWindow(ctx.event, at)) {
-        // This admission happened first: it is the one that counts.
-        const scanId = logScan(ctx, { ...base, result: "admitted", conflict: true });
-        recordRedemption(ctx, e.ticket, scanId, device, at, "offline");
-        const ticket = ticketRow(ctx, e.ticket.id) as GateTicketRow;
-        const firstScan = { at, deviceId, deviceName: device.deviceName };
-        return {
-          answer: {
-            nonce,
-            result: "admitted",
-            scannedAt: at,
-            ticket: view(ticket),
-            firstScan,
-            conflict: true,
-            conflictWith: other,
-          },
-          changed: true,
-        };
-      }
-      logScan(ctx, { ...base, result: "already_redeemed", conflict: true });
-      return {
-        answer: {
-          nonce,
-          result: "already_redeemed",
-          scannedAt: at,
-          ticket: view(e.ticket),
-          firstScan: other,
-          conflict: true,
-          conflictWith: other,
-        },
-        changed: true,
-      };
-    }
+  if (e.kind !== "taken") return settle(ctx, e, base, device);
+  // Taken by another scan: the earlier of the two admissions counts, and both are flagged.
+  const other = scanOf(e.first);
+  if (e.first.scan_id) ctx.sql.exec("UPDATE gate_scans SET conflict = 1 WHERE id = ?", e.first.scan_id);
+  if (at < e.first.at && !outsideWindow(ctx.event, at)) {
+    // This admission happened first: it is the one that counts.
+    const scanId = logScan(ctx, { ...base, result: "admitted", conflict: true });
+    recordRedemption(ctx, e.ticket, scanId, device, at, "offline");
+    const ticket = ticketRow(ctx, e.ticket.id) as GateTicketRow;
+    const firstScan = { at, deviceId, deviceName: device.deviceName };
+    return {
+      answer: {
+        nonce,
+        result: "admitted",
+        scannedAt: at,
+        ticket: view(ticket),
+        firstScan,
+        conflict: true,
+        conflictWith: other,
+      },
+      changed: true,
+    };
   }
+  logScan(ctx, { ...base, result: "already_redeemed", conflict: true });
+  return {
+    answer: {
+      nonce,
+      result: "already_redeemed",
+      scannedAt: at,
+      ticket: view(e.ticket),
+      firstScan: other,
+      conflict: true,
+      conflictWith: other,
+    },
+    changed: true,
+  };
 }
