@@ -9,12 +9,13 @@
  */
 import { spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { closeSync, mkdirSync, openSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import autocannon from "autocannon";
+import { startProfile } from "./profile.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const resultsDir = join(root, "bench", "results");
@@ -108,6 +109,7 @@ function options() {
       "on-sale-capacity": { type: "string", default: process.env.BENCH_ON_SALE_CAPACITY ?? "auto" },
       "scan-tickets": { type: "string", default: process.env.BENCH_SCAN_TICKETS ?? String(SCAN_TICKETS) },
       "scan-devices": { type: "string", default: process.env.BENCH_SCAN_DEVICES ?? String(SCAN_DEVICES) },
+      profile: { type: "boolean", default: process.env.BENCH_PROFILE === "1" },
       help: { type: "boolean", short: "h", default: false },
     },
   });
@@ -115,7 +117,7 @@ function options() {
     console.log(
       "usage: npm run bench -- [--connections 50] [--duration 10] [--warmup 2] [--only a,b]" +
         ` [--on-sale-users ${ON_SALE_USERS}] [--on-sale-capacity auto|N]` +
-        ` [--scan-tickets ${SCAN_TICKETS}] [--scan-devices ${SCAN_DEVICES}]`,
+        ` [--scan-tickets ${SCAN_TICKETS}] [--scan-devices ${SCAN_DEVICES}] [--profile]`,
     );
     console.log(`scenarios: ${SCENARIOS.map((s) => s.name).join(", ")}`);
     process.exit(0);
@@ -146,6 +148,7 @@ function options() {
     // The gate fixture allows 20,000 tickets in all; the warm-up's share comes out of that.
     scanTickets: Math.floor(number("scan-tickets", 1, 20_000 - SCAN_WARMUP_TICKETS)),
     scanDevices: Math.floor(number("scan-devices", 1, 50)),
+    profile: values.profile,
     scenarios: SCENARIOS.filter((s) => wanted.has(s.name)),
   };
 }
@@ -215,6 +218,52 @@ async function stopServer(child) {
 }
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Linux clock ticks per second (USER_HZ): /proc reports CPU times in these. */
+const CLOCK_TICKS = 100;
+
+/**
+ * CPU time (ms) used so far by each process of the server's process group (wrangler's Node process,
+ * its proxy and the Worker's workerd), from /proc; null where /proc is not there. Keyed by pid with
+ * a short name, so a scenario's share of each can be told apart.
+ */
+function serverCpu(pgid) {
+  let pids;
+  try {
+    pids = readdirSync("/proc").filter((name) => /^\d+$/.test(name));
+  } catch {
+    return null;
+  }
+  const usage = new Map();
+  for (const pid of pids) {
+    let stat;
+    try {
+      stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    } catch {
+      continue; // gone meanwhile
+    }
+    const name = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+    // Fields after the command name: state(3) ppid(4) pgrp(5) … utime(14) stime(15).
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    if (Number(fields[2]) !== pgid) continue;
+    const ms = ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+    usage.set(pid, { name, ms });
+  }
+  return usage;
+}
+
+/** Server CPU ms per request between two serverCpu() readings, in all and per process name. */
+function cpuPerRequest(before, after, requests) {
+  if (!before || !after || requests === 0) return null;
+  const byName = {};
+  let total = 0;
+  for (const [pid, { name, ms }] of after) {
+    const used = ms - (before.get(pid)?.ms ?? 0);
+    total += used;
+    byName[name] = (byName[name] ?? 0) + used / requests;
+  }
+  return { total: total / requests, byName };
+}
 
 function readLog() {
   try {
@@ -345,7 +394,12 @@ async function runScenario(scenario, base, opts) {
   const measured = loadOptions(base, spec, opts);
   const logOffset = statSync(serverLog).size;
   measured.outcomes.startedAt = Date.now();
+  // --profile: a CPU profile of the Worker's isolate over the measured run (it costs some throughput).
+  const stopProfile = opts.profile ? await startProfile(opts.inspectorPort, scenario.name, resultsDir) : null;
+  const cpuBefore = serverCpu(opts.serverPgid);
   const r = await autocannon({ ...measured.request, duration: opts.duration });
+  const cpu = cpuPerRequest(cpuBefore, serverCpu(opts.serverPgid), r["2xx"] + r.non2xx);
+  if (stopProfile) printProfile(scenario.name, await stopProfile());
   const row = {
     name: scenario.name,
     method: spec.method,
@@ -363,6 +417,10 @@ async function runScenario(scenario, base, opts) {
     // Setup and warm-up included: a reload there changes what the run measures too.
     serverRestarts: serverRestartsSince(startOffset),
     statusCodes: Object.fromEntries(Object.entries(r.statusCodeStats).map(([code, s]) => [code, s.count])),
+    // Server CPU per request (all of wrangler dev's processes): what a request costs, whatever else
+    // the machine is doing; the bench's own process is not counted.
+    cpuMsPerRequest: cpu?.total ?? null,
+    cpuMsPerRequestByProcess: cpu?.byName ?? null,
   };
   if (spec.after) Object.assign(row, await spec.after({ result: r, outcomes: measured.outcomes }));
   return row;
@@ -533,6 +591,15 @@ function printScan(row, baseline) {
   console.log(
     `  scans (200)        ${s.scans} = ${s.scansPerSec.toFixed(0)} scans/s (${ratio}); p50 ${row.p50Ms} ms, p99 ${row.p99Ms} ms`,
   );
+  if (row.cpuMsPerRequest !== null) {
+    const parts = Object.entries(row.cpuMsPerRequestByProcess)
+      .map(([name, ms]) => `${name} ${ms.toFixed(2)}`)
+      .join(", ");
+    console.log(
+      `  server CPU         ${row.cpuMsPerRequest.toFixed(2)} ms per scan (${parts}); ` +
+        `${row.cpuRatio === null ? "n/a" : `${row.cpuRatio.toFixed(2)}× ping's`} (throughput with the machine to itself)`,
+    );
+  }
   const results = Object.entries(s.results).sort(([, a], [, b]) => b - a);
   console.log(`  results            ${results.map(([name, n]) => `${n} × ${name}`).join(", ") || "none"}`);
   const nonOk = Object.entries(s.nonOk);
@@ -563,6 +630,8 @@ function printTable(rows) {
     ["err/timeout", (r) => `${r.errors}/${r.timeouts}`],
     ["srv err", (r) => String(r.serverErrors)],
     ["ratio", (r) => (r.ratio === null ? "n/a" : r.ratio.toFixed(2))],
+    ["cpu ms/req", (r) => (r.cpuMsPerRequest === null ? "n/a" : r.cpuMsPerRequest.toFixed(2))],
+    ["cpu ratio", (r) => (r.cpuRatio === null ? "n/a" : r.cpuRatio.toFixed(2))],
   ];
   const cells = [columns.map(([title]) => title), ...rows.map((r) => columns.map(([, cell]) => cell(r)))];
   const widths = columns.map((_, i) => Math.max(...cells.map((row) => row[i].length)));
@@ -605,12 +674,21 @@ function printOnSale(row, baseline) {
   }
 }
 
+/** The functions with the most self time in a scenario's profile. */
+function printProfile(name, { file, top }) {
+  console.log(`bench:   ${name} profile (${file}), self time:`);
+  for (const { fn, share } of top) console.log(`    ${(share * 100).toFixed(1).padStart(5)}%  ${fn}`);
+}
+
 async function main() {
   const opts = options();
   const [port, inspectorPort] = [await freePort(), await freePort()];
+  opts.inspectorPort = inspectorPort;
   const base = `http://127.0.0.1:${port}`;
   console.log(`bench: starting the Worker on ${base} (server output: ${serverLog})`);
   const child = startServer(port, inspectorPort);
+  // The server runs detached, in a process group of its own named by its pid (for CPU accounting).
+  opts.serverPgid = child.pid;
 
   // Whatever way the bench ends, the server goes with it.
   for (const signal of ["SIGINT", "SIGTERM"]) {
@@ -637,6 +715,10 @@ async function main() {
     }
     const baseline = rows.find((r) => r.name === BASELINE)?.reqPerSec;
     for (const r of rows) r.ratio = baseline ? r.reqPerSec / baseline : null;
+    // Ping's CPU per request over the scenario's: the throughput ratio a machine with nothing else
+    // running would show (1 / how many pings of CPU one request costs).
+    const baselineCpu = rows.find((r) => r.name === BASELINE)?.cpuMsPerRequest ?? null;
+    for (const r of rows) r.cpuRatio = baselineCpu && r.cpuMsPerRequest ? baselineCpu / r.cpuMsPerRequest : null;
     printTable(rows);
     for (const row of rows.filter((r) => r.onSale)) {
       row.onSale.ordersRatio = baseline ? row.onSale.ordersPerSec / baseline : null;
@@ -659,7 +741,7 @@ async function main() {
     }
 
     const out = join(resultsDir, "latest.json");
-    const { scenarios: _, ...settings } = opts;
+    const { scenarios: _, inspectorPort: __, serverPgid: ___, ...settings } = opts;
     const report = { at: new Date().toISOString(), node: process.version, settings, rateLimits: RATE_LIMITS, rows };
     writeFileSync(out, `${JSON.stringify(report, null, 2)}\n`);
     console.log(`\nbench: wrote ${out}`);
