@@ -152,6 +152,27 @@ export function migrateGate(sql: SqlStorage): void {
   `);
 }
 
+/**
+ * Storage schema v4: devices revoked by the host. The object is where a revocation takes effect
+ * (the Worker may know a device from its cache): every device call checks this table first.
+ */
+export function migrateRevokedDevices(sql: SqlStorage): void {
+  sql.exec("CREATE TABLE IF NOT EXISTS gate_revoked_devices (device_id TEXT PRIMARY KEY, revoked_at INTEGER NOT NULL)");
+}
+
+/** Records a revocation (idempotent: the first time stays). */
+export function revokeDevice(sql: SqlStorage, deviceId: string, at: number): void {
+  sql.exec("INSERT OR IGNORE INTO gate_revoked_devices (device_id, revoked_at) VALUES (?, ?)", deviceId, at);
+}
+
+/** What a device's call answers once the device is revoked; the Worker turns it into 401. */
+export const DEVICE_REVOKED = { deviceRevoked: true } as const;
+export type DeviceRevoked = typeof DEVICE_REVOKED;
+
+export function isRevoked(sql: SqlStorage, deviceId: string): boolean {
+  return sql.exec("SELECT 1 FROM gate_revoked_devices WHERE device_id = ?", deviceId).toArray().length > 0;
+}
+
 // ---------------------------------------------------------------- reads
 // Exported for ./event-inventory-offline.ts, which applies offline uploads with the same rules.
 

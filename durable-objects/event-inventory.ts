@@ -12,17 +12,22 @@ import { DurableObject } from "cloudflare:workers";
 import { LIMITS } from "../src/config/limits";
 import { enqueueEmails } from "../src/features/email/enqueue";
 import {
+  DEVICE_REVOKED,
+  type DeviceRevoked,
   type GateContext,
   type GateStats,
   gateStats,
+  isRevoked,
   type ManifestTicket,
   manifestPage,
   migrateGate,
+  migrateRevokedDevices,
   type OfflineScan,
   type RedeemRequest,
   type RejectedScanRequest,
   recordRejected,
   redeemOnline,
+  revokeDevice,
   type ScanAnswer,
   type ScanningDevice,
 } from "./event-inventory-gate";
@@ -119,10 +124,18 @@ export interface HoldRequest {
   userId: string;
   quantity: number;
   ttlMs: number;
-  /** Recipient of the order confirmation email. */
-  contact: { email: string; name: string };
+  /**
+   * Recipient of the order confirmation email; null: nobody to notify (tickets issued for holders
+   * without a mailbox, such as the development fixtures' bench holders).
+   */
+  contact: Contact | null;
   /** The event as the caller read it from D1: adopted when newer than the object's copy. */
   snapshot: EventSnapshot;
+}
+
+export interface Contact {
+  email: string;
+  name: string;
 }
 
 export interface ConfirmRequest {
@@ -144,6 +157,8 @@ export interface OrderWithTickets {
 const OUTBOX_BATCH = 100;
 /** Retry schedule for a failed push, from the alarm: 1 s, 5 s, 30 s, then every 2 min. */
 const PUSH_RETRY_MS = [1_000, 5_000, 30_000, 120_000];
+/** An outbox row still here this long after its commit is pushed by the alarm. */
+const OUTBOX_SAFETY_NET_MS = 5_000;
 
 type OrderRow = {
   id: string;
@@ -229,6 +244,11 @@ export class EventInventory extends DurableObject<Env> {
       migrateGate(this.#sql);
       this.#sql.exec("DELETE FROM schema_version");
       this.#sql.exec("INSERT INTO schema_version (version) VALUES (3)");
+    }
+    if (version < 4) {
+      migrateRevokedDevices(this.#sql);
+      this.#sql.exec("DELETE FROM schema_version");
+      this.#sql.exec("INSERT INTO schema_version (version) VALUES (4)");
     }
   }
 
@@ -376,20 +396,22 @@ export class EventInventory extends DurableObject<Env> {
     this.#emitOrder(confirmed);
     const tickets = this.#ticketsOf(order.id);
     for (const ticket of tickets) this.#emitTicket(ticket);
-    const contact = JSON.parse(confirmed.contact) as { email: string; name: string };
-    this.#emit("email", {
-      id: `order-confirmed:${order.id}`,
-      to: contact.email,
-      template: "order-confirmed",
-      data: {
-        name: contact.name,
-        eventId: event.eventId,
-        eventTitle: event.title,
-        startsAt: event.startsAt,
-        orderId: order.id,
-        serials: tickets.map((t) => t.serial),
-      },
-    });
+    const contact = JSON.parse(confirmed.contact) as Contact | null;
+    if (contact) {
+      this.#emit("email", {
+        id: `order-confirmed:${order.id}`,
+        to: contact.email,
+        template: "order-confirmed",
+        data: {
+          name: contact.name,
+          eventId: event.eventId,
+          eventTitle: event.title,
+          startsAt: event.startsAt,
+          orderId: order.id,
+          serials: tickets.map((t) => t.serial),
+        },
+      });
+    }
     return ok({ order: this.#toOrder(confirmed), tickets: tickets.map((t) => this.#toTicket(t)) });
   }
 
@@ -509,19 +531,39 @@ export class EventInventory extends DurableObject<Env> {
    * repeat window gets the same admission; a nonce seen before gets its stored answer. Answers as
    * soon as the decision is stored: the D1 read model follows through the outbox, in the background.
    */
-  async redeem(request: RedeemRequest): Promise<ScanAnswer> {
+  async redeem(request: RedeemRequest): Promise<ScanAnswer | DeviceRevoked> {
+    if (isRevoked(this.#sql, request.deviceId)) return DEVICE_REVOKED;
     const { answer, changed } = this.ctx.storage.transactionSync(() => redeemOnline(this.#gate(), request));
-    if (changed) this.#afterCommit().catch(() => undefined);
+    if (changed) this.#projectScansSoon();
     return answer;
   }
 
+  #scanPush: ReturnType<typeof setTimeout> | null = null;
+
+  /**
+   * After a committed scan: live viewers hear of it now; D1 gets it with every other scan of the
+   * next LIMITS.gateProjectionDelayMs in one push. The alarm is the safety net should the object go
+   * away before the timer fires (the rows wait in the outbox either way).
+   */
+  #projectScansSoon(): void {
+    this.#liveChanged();
+    if (this.#scanPush) return;
+    this.#scanPush = setTimeout(() => {
+      this.#scanPush = null;
+      this.#afterCommit().catch(() => undefined);
+    }, LIMITS.gateProjectionDelayMs);
+    this.#arm(Date.now() + OUTBOX_SAFETY_NET_MS).catch(() => undefined);
+  }
+
   /** Logs a scan the Worker refused from its token alone (invalid, expired code, other event). */
-  recordRejectedScan(request: RejectedScanRequest): ScanAnswer {
+  recordRejectedScan(request: RejectedScanRequest): ScanAnswer | DeviceRevoked {
+    if (isRevoked(this.#sql, request.deviceId)) return DEVICE_REVOKED;
     return this.ctx.storage.transactionSync(() => recordRejected(this.#gate(), request));
   }
 
   /** Offline scans of one device, applied in its time order; answers in the order given. */
-  async syncOfflineScans(request: ScanningDevice & { scans: OfflineScan[] }): Promise<ScanAnswer[]> {
+  async syncOfflineScans(request: ScanningDevice & { scans: OfflineScan[] }): Promise<ScanAnswer[] | DeviceRevoked> {
+    if (isRevoked(this.#sql, request.deviceId)) return DEVICE_REVOKED;
     const { answers, changed } = this.ctx.storage.transactionSync(() =>
       applyOffline(this.#gate(), request, request.scans),
     );
@@ -529,15 +571,34 @@ export class EventInventory extends DurableObject<Env> {
     return answers;
   }
 
+  /**
+   * Revokes a device for this event: from now on every call it makes here answers DEVICE_REVOKED,
+   * and its live sockets close. The host's revocation lands here before D1 (see
+   * src/features/gate/devices.ts), so a Worker that still knows the device from its cache is
+   * refused all the same. Idempotent.
+   */
+  revokeDevice(request: { deviceId: string }): { closedSockets: number } {
+    this.ctx.storage.transactionSync(() => revokeDevice(this.#sql, request.deviceId, Date.now()));
+    return { closedSockets: closeViewer(this.ctx, `device:${request.deviceId}`, "access revoked") };
+  }
+
+  /** Whether this object knows `deviceId` as revoked. */
+  deviceRevoked(request: { deviceId: string }): boolean {
+    return isRevoked(this.#sql, request.deviceId);
+  }
+
   /** A page of tickets for offline checks (ids, status, redemption time: no personal data). */
-  manifest(request: { afterSerial: number; limit: number }): {
-    generatedAt: number;
-    checkInOpensAt: number | null;
-    checkInClosesAt: number | null;
-    eventStatus: EventStatus | null;
-    tickets: ManifestTicket[];
-    nextSerial: number | null;
-  } {
+  manifest(request: { afterSerial: number; limit: number; deviceId?: string }):
+    | {
+        generatedAt: number;
+        checkInOpensAt: number | null;
+        checkInClosesAt: number | null;
+        eventStatus: EventStatus | null;
+        tickets: ManifestTicket[];
+        nextSerial: number | null;
+      }
+    | DeviceRevoked {
+    if (request.deviceId !== undefined && isRevoked(this.#sql, request.deviceId)) return DEVICE_REVOKED;
     const event = this.#snapshot;
     return {
       generatedAt: Date.now(),
@@ -548,19 +609,22 @@ export class EventInventory extends DurableObject<Env> {
     };
   }
 
-  /** Scan totals by result, conflicts, and the live counts. */
-  gateStats(): GateStats & LiveCounts {
+  /** Scan totals by result, conflicts, and the live counts (`deviceId`: asked by that device). */
+  gateStats(request: { deviceId?: string } = {}): (GateStats & LiveCounts) | DeviceRevoked {
+    if (request.deviceId !== undefined && isRevoked(this.#sql, request.deviceId)) return DEVICE_REVOKED;
     return { ...gateStats(this.#sql), ...this.#liveCounts() };
   }
 
-  /** WebSocket upgrade for live counts; the Worker authorises the viewer before forwarding. */
+  /**
+   * WebSocket upgrade for live counts; the Worker authorises the viewer before forwarding. A revoked
+   * device viewer answers 401.
+   */
   override async fetch(request: Request): Promise<Response> {
+    const viewer = new URL(request.url).searchParams.get("viewer") ?? "";
+    if (viewer.startsWith("device:") && isRevoked(this.#sql, viewer.slice("device:".length))) {
+      return new Response("Device revoked", { status: 401 });
+    }
     return acceptLive(this.ctx, request, this.#liveCounts());
-  }
-
-  /** Closes the live sockets of one viewer (`device:<id>` when a device is revoked). */
-  closeLive(viewer: string): number {
-    return closeViewer(this.ctx, viewer, "access revoked");
   }
 
   override webSocketMessage(): void {
@@ -765,19 +829,21 @@ export class EventInventory extends DurableObject<Env> {
         order.id,
       );
       for (const ticket of this.#ticketsOf(order.id)) this.#emitTicket(ticket);
-      const contact = JSON.parse(order.contact) as { email: string; name: string };
-      this.#emit("email", {
-        id: `event-cancelled:${order.id}`,
-        to: contact.email,
-        template: "event-cancelled",
-        data: {
-          name: contact.name,
-          eventId: event?.eventId,
-          eventTitle: event?.title,
-          orderId: order.id,
-          paid: order.amount > 0,
-        },
-      });
+      const contact = JSON.parse(order.contact) as Contact | null;
+      if (contact) {
+        this.#emit("email", {
+          id: `event-cancelled:${order.id}`,
+          to: contact.email,
+          template: "event-cancelled",
+          data: {
+            name: contact.name,
+            eventId: event?.eventId,
+            eventTitle: event?.title,
+            orderId: order.id,
+            paid: order.amount > 0,
+          },
+        });
+      }
       // Paid orders stay "confirmed" here: the refund (payments) moves them on.
       if (order.amount === 0) {
         this.#sql.exec("UPDATE orders SET status = 'cancelled', updated_at = ? WHERE id = ?", now, order.id);
@@ -930,7 +996,7 @@ export class EventInventory extends DurableObject<Env> {
     const nextHold = this.#sql
       .exec<{ at: number | null }>("SELECT MIN(hold_expires_at) AS at FROM orders WHERE status = 'held'")
       .one().at;
-    const candidates = [nextHold, retryAt, this.#outboxSize() > 0 ? Date.now() + 5_000 : null].filter(
+    const candidates = [nextHold, retryAt, this.#outboxSize() > 0 ? Date.now() + OUTBOX_SAFETY_NET_MS : null].filter(
       (v): v is number => typeof v === "number",
     );
     if (candidates.length === 0) return;

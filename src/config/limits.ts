@@ -229,8 +229,21 @@ export const LIMITS = {
   /** Manifest page size: 5,000 tickets ≈ 400 KB of JSON per page; devices follow nextCursor. */
   gateManifestPage: 5_000,
   gateManifestPageMax: 10_000,
+  /**
+   * Device credentials a Worker isolate remembers (token hash → device and event, facts that never
+   * change), so a scan needs no D1 read; revocation is decided in the event's object on every call.
+   * 5,000 entries ≈ 1 MB; entries are re-read from D1 after deviceCacheMs.
+   */
+  deviceCacheEntries: 5_000,
+  deviceCacheMs: 10 * 60 * 1000,
   /** Live counts are pushed at most once per this many ms per event (issue 6: a few a second). */
   liveCoalesceMs: 250,
+  /**
+   * Scans reach the D1 read model (checked-in counts) at most this long after they are decided: the
+   * object answers the device at once and pushes every scan of the interval in one D1 batch, so a
+   * busy gate costs one D1 write per interval instead of one per scan.
+   */
+  gateProjectionDelayMs: 200,
   /**
    * Payments (issue 5). Stripe Checkout Sessions expire between 30 minutes and 24 hours after creation
    * (Stripe's documented bounds for `expires_at`); a paid hold lasts exactly as long as its session.

@@ -1,3 +1,4 @@
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { assertInvariant, configuredInventory, d1Tickets, holdRequest } from "../features/events/helpers";
 
@@ -31,6 +32,23 @@ describe("EventInventory.claim (free events: hold and sale in one transaction)",
     expect(await stub.claim(holdRequest(snapshot, "dee", 2))).toMatchObject({ ok: false, code: "limit-exceeded" });
     expect((await stub.claim(holdRequest(snapshot, "dee", 1))).ok).toBe(true);
     expect(await stub.claim(holdRequest(snapshot, "eve", 1))).toMatchObject({ ok: false, code: "sold-out" });
+  });
+
+  it("with no contact, the sale and a later cancellation notify nobody; with one, both are emailed", async () => {
+    const { snapshot, stub } = await configuredInventory({ capacity: 5 });
+    const silent = await stub.claim({ ...holdRequest(snapshot, "nobody"), contact: null });
+    const emailed = await stub.claim(holdRequest(snapshot, "someone"));
+    if (!silent.ok || !emailed.ok) throw new Error("claim failed");
+    await stub.configure({ ...snapshot, version: snapshot.version + 1, status: "cancelled" });
+    await stub.sync();
+    const emails = await env.DB.prepare("SELECT id FROM email_outbox WHERE id LIKE ? OR id LIKE ? ORDER BY id")
+      .bind(`%:${silent.value.order.id}`, `%:${emailed.value.order.id}`)
+      .all<{ id: string }>();
+    expect(emails.results.map((e) => e.id)).toEqual([
+      `event-cancelled:${emailed.value.order.id}`,
+      `order-confirmed:${emailed.value.order.id}`,
+    ]);
+    expect((await stub.getOrder(silent.value.order.id))?.order.status).toBe("cancelled");
   });
 
   it("500 concurrent claims on capacity 40: exactly 40 tickets, serials 1..40", async () => {

@@ -1,16 +1,25 @@
 /**
- * `Authorization: Device <token>`: scanner devices. The device row is read on every request, so a
- * revocation takes effect on the very next one. A request carrying the scheme with an unknown or
- * revoked token is refused, never downgraded to anonymous, and counts against its address under
- * the `scanner-auth` policy: device requests skip the per-address `api` policy (a gate shares one
- * address), so made-up tokens must be bounded somewhere.
+ * `Authorization: Device <token>`: scanner devices. Which device and event a token belongs to never
+ * changes, so the isolate remembers it (LIMITS.deviceCacheEntries, re-read after deviceCacheMs) and
+ * a scan needs no D1 read. Whether the device is still allowed is decided where it acts: every
+ * device call into the event's EventInventory object checks the object's revocations (a revocation
+ * lands there first), and the one device route that does not reach the object confirms in D1 with
+ * `confirmDevice`. So a revocation takes effect on the very next request, cache or not.
+ *
+ * A request carrying the scheme with an unknown or revoked token is refused, never downgraded to
+ * anonymous, and counts against its address under the `scanner-auth` policy: device requests skip
+ * the per-address `api` policy (a gate shares one address), so made-up tokens must be bounded
+ * somewhere.
  */
+
+import { LIMITS } from "../../config/limits";
 import type { AppContext, Principal } from "../../context";
 import type { Authenticator } from "../../http/auth";
 import { byIp } from "../../http/rate-limit";
+import { sha256Hex } from "../../lib/crypto";
 import { DomainError } from "../../lib/errors";
 import { consumeRate, RateLimiterUnavailable } from "../../lib/rate-limit-client";
-import { activeDevice, type DeviceRole } from "./devices";
+import { activeDevice, type DeviceRole, type DeviceRow, deviceTokenShape } from "./devices";
 
 const SCHEME = /^Device\s+/i;
 
@@ -41,22 +50,74 @@ async function countFailure(c: AppContext): Promise<void> {
   }
 }
 
+/** Token hash → the device as D1 last had it active, and until when to trust that mapping. */
+const known = new Map<string, { device: DeviceRow; until: number }>();
+
+function remember(hash: string, device: DeviceRow, now: number): void {
+  known.delete(hash);
+  if (known.size >= LIMITS.deviceCacheEntries) {
+    // Insertion order: the oldest entry goes first.
+    const oldest = known.keys().next().value;
+    if (oldest !== undefined) known.delete(oldest);
+  }
+  known.set(hash, { device, until: now + LIMITS.deviceCacheMs });
+}
+
+/** Forgets a device in this isolate (its revocation is already in force in the event's object). */
+export function forgetDevice(deviceId: string): void {
+  for (const [hash, entry] of known) if (entry.device.id === deviceId) known.delete(hash);
+}
+
+export const unauthorizedDevice = () => new DomainError("unauthorized", "Unknown or revoked device.");
+
 export const deviceAuthenticator: Authenticator = async (c) => {
   const header = c.req.header("Authorization");
   if (!header || !SCHEME.test(header)) return undefined;
-  const device = await activeDevice(c.env.DB, header.replace(SCHEME, "").trim());
+  const token = header.replace(SCHEME, "").trim();
+  const now = Date.now();
+  let device: DeviceRow | null = null;
+  let cached = false;
+  if (deviceTokenShape(token)) {
+    const hash = await sha256Hex(token);
+    const entry = known.get(hash);
+    if (entry && entry.until > now) {
+      device = entry.device;
+      cached = true;
+    } else {
+      device = await activeDevice(c.env.DB, hash);
+      if (device) remember(hash, device, now);
+      else known.delete(hash);
+    }
+  }
   if (!device) {
     await countFailure(c);
-    throw new DomainError("unauthorized", "Unknown or revoked device.");
+    throw unauthorizedDevice();
   }
   return {
     kind: "device",
     id: device.id,
     roles: [device.role],
     via: "device",
-    claims: { eventId: device.event_id, role: device.role, name: device.name },
+    // `cached`: D1 was not asked on this request; see confirmDevice.
+    claims: { eventId: device.event_id, role: device.role, name: device.name, cached },
   } satisfies Principal;
 };
+
+/**
+ * For device routes that do not reach the event's object (which checks revocation itself): when
+ * the device came from the isolate's memory, D1 confirms it is still active.
+ */
+export async function confirmDevice(c: AppContext): Promise<DeviceCaller> {
+  const device = deviceCaller(c);
+  if (c.get("principal")?.claims?.cached !== true) return device;
+  const header = c.req.header("Authorization") ?? "";
+  const row = await activeDevice(c.env.DB, await sha256Hex(header.replace(SCHEME, "").trim()));
+  if (!row) {
+    forgetDevice(device.id);
+    throw unauthorizedDevice();
+  }
+  return device;
+}
 
 /** The calling device, for device routes (after requireAuth({ kind: "device" })). */
 export function deviceCaller(c: AppContext): DeviceCaller {

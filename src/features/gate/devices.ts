@@ -113,8 +113,19 @@ export async function listDevices(deps: DevicesDeps, host: Caller, eventId: stri
  */
 export async function revokeDevice(deps: DevicesDeps, host: Caller, eventId: string, deviceId: string): Promise<void> {
   const event = await ownedEvent(deps, host, eventId);
+  const device = await deps.db
+    .prepare("SELECT revoked_at FROM gate_devices WHERE id = ? AND event_id = ?")
+    .bind(deviceId, event.id)
+    .first<{ revoked_at: number | null }>();
+  if (!device) throw new DomainError("not-found", "No such device.");
+  // The event's object first: it is where the revocation takes effect (Workers may still know the
+  // device from their cache), and its live sockets close now. Should D1 fail after it, the device is
+  // refused all the same and the host's retry completes the record (both steps are idempotent).
+  await inventoryOf(deps.inventory, event.id).revokeDevice({ deviceId });
+  if (device.revoked_at !== null) return;
   const now = Date.now();
-  const [updated] = await deps.db.batch([
+  // Conditional on the row still being active: a concurrent revocation records (and audits) it once.
+  await deps.db.batch([
     deps.db
       .prepare(
         "UPDATE gate_devices SET revoked_at = ?, revoked_by = ? WHERE id = ? AND event_id = ? AND revoked_at IS NULL",
@@ -129,24 +140,19 @@ export async function revokeDevice(deps: DevicesDeps, host: Caller, eventId: str
       { sql: "EXISTS (SELECT 1 FROM gate_devices WHERE id = ? AND revoked_at = ?)", bindings: [deviceId, now] },
     ),
   ]);
-  if (updated?.meta.changes !== 1) {
-    const exists = await deps.db
-      .prepare("SELECT 1 AS found FROM gate_devices WHERE id = ? AND event_id = ?")
-      .bind(deviceId, event.id)
-      .first();
-    if (!exists) throw new DomainError("not-found", "No such device.");
-    return;
-  }
-  await inventoryOf(deps.inventory, event.id).closeLive(`device:${deviceId}`);
 }
 
-/** The active device holding `token`, or null (unknown, revoked or malformed: one answer). */
-export async function activeDevice(db: D1Database, token: string): Promise<DeviceRow | null> {
-  if (!token.startsWith(DEVICE_TOKEN_PREFIX) || token.length > DEVICE_TOKEN_MAX) return null;
+/** Whether `token` looks like a device token at all (made-up strings are not looked up). */
+export function deviceTokenShape(token: string): boolean {
+  return token.startsWith(DEVICE_TOKEN_PREFIX) && token.length <= DEVICE_TOKEN_MAX;
+}
+
+/** The active device whose token hashes to `tokenHash` (SHA-256 hex), or null (unknown or revoked). */
+export async function activeDevice(db: D1Database, tokenHash: string): Promise<DeviceRow | null> {
   return db
     .prepare(
       "SELECT id, event_id, name, role, created_at, revoked_at FROM gate_devices WHERE token_hash = ? AND revoked_at IS NULL",
     )
-    .bind(await sha256Hex(token))
+    .bind(tokenHash)
     .first<DeviceRow>();
 }

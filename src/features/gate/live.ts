@@ -50,6 +50,8 @@ export async function liveViewer(
 export async function openLive(deps: LiveDeps, eventId: string, viewer: string): Promise<Response> {
   const url = `${LIVE_URL}?viewer=${encodeURIComponent(viewer)}`;
   const upstream = await inventoryOf(deps.inventory, eventId).fetch(url, { headers: { Upgrade: "websocket" } });
+  // The object knows the device as revoked (the Worker may have known it from its cache).
+  if (upstream.status === 401) throw new DomainError("unauthorized", "Unknown or revoked device.");
   if (upstream.status !== 101 || !upstream.webSocket) {
     throw new DomainError("unavailable", "Live counts are unavailable. Please retry shortly.", { retryAfter: 5 });
   }

@@ -12,12 +12,12 @@ import { DomainError } from "../../lib/errors";
 import { clientIp } from "../../lib/ip";
 import { inventoryOf } from "../events/inventory";
 import { type Caller, ownedEvent } from "../events/service";
-import { deviceCaller, deviceForEvent } from "./authenticator";
+import { confirmDevice, deviceCaller, deviceForEvent, forgetDevice } from "./authenticator";
 import * as devices from "./devices";
 import { ticketKeyRing } from "./keys";
 import { liveViewer, openLive } from "./live";
 import { mintTicketQr, qrSvg } from "./qr";
-import { gateManifest, scanTicket, uploadOfflineScans } from "./scan";
+import { gateManifest, scanTicket, unlessRevoked, uploadOfflineScans } from "./scan";
 import {
   CreateDeviceBody,
   CreatedDeviceSchema,
@@ -208,15 +208,16 @@ const qrRoute = createRoute({
   },
 });
 
-/** A supervisor device of this event, or the event's host. */
-async function statsViewer(c: AppContext, eventId: string): Promise<void> {
+/** A supervisor device of this event (its id, for the object's revocation check), or the event's host. */
+async function statsViewer(c: AppContext, eventId: string): Promise<{ deviceId?: string }> {
   const principal = c.get("principal");
   if (principal?.kind === "device") {
     const caller = deviceForEvent(c, eventId);
     if (caller.role !== "supervisor") throw new DomainError("forbidden", "Only supervisor devices see gate stats.");
-    return;
+    return { deviceId: caller.id };
   }
   await ownedEvent(deps(c), host(c), eventId);
+  return {};
 }
 
 export const gateRoutes = new OpenAPIHono<AppEnv>()
@@ -231,20 +232,22 @@ export const gateRoutes = new OpenAPIHono<AppEnv>()
   .openapi(revokeDeviceRoute, async (c) => {
     const { id, deviceId } = c.req.valid("param");
     await devices.revokeDevice(deps(c), host(c), id, deviceId);
+    forgetDevice(deviceId);
     return c.body(null, 204);
   })
   .openapi(scanRoute, async (c) => c.json(await scanTicket(deps(c), deviceCaller(c), c.req.valid("json")), 200))
   .openapi(keysRoute, async (c) => {
-    deviceCaller(c);
+    // The one device route that does not reach the event's object (which checks revocations).
+    await confirmDevice(c);
     const ring = await ticketKeyRing(c.get("config"));
     c.header("Cache-Control", "private, max-age=300");
     return c.json(ring.jwks, 200);
   })
   .openapi(manifestRoute, async (c) => {
     const { id } = c.req.valid("param");
-    deviceForEvent(c, id);
+    const caller = deviceForEvent(c, id);
     c.header("Cache-Control", "no-store");
-    return c.json(await gateManifest(deps(c), id, c.req.valid("query")), 200);
+    return c.json(await gateManifest(deps(c), caller, id, c.req.valid("query")), 200);
   })
   .openapi(offlineScansRoute, async (c) => {
     const { id } = c.req.valid("param");
@@ -253,8 +256,8 @@ export const gateRoutes = new OpenAPIHono<AppEnv>()
   })
   .openapi(statsRoute, async (c) => {
     const { id } = c.req.valid("param");
-    await statsViewer(c, id);
-    const { byResult, ...rest } = await inventoryOf(c.env.EVENT_INVENTORY, id).gateStats();
+    const viewer = await statsViewer(c, id);
+    const { byResult, ...rest } = unlessRevoked(await inventoryOf(c.env.EVENT_INVENTORY, id).gateStats(viewer));
     return c.json({ ...rest, byResult }, 200);
   })
   .openapi(liveRoute, async (c) => {

@@ -5,12 +5,18 @@
  * offline uploads (tokens checked at the device's scan time), the manifest, and gate stats.
  */
 import type { EventInventory } from "../../../durable-objects/event-inventory";
-import type { OfflineScan, ScanAnswer, ScanRef, ScanResult } from "../../../durable-objects/event-inventory-gate";
+import type {
+  DeviceRevoked,
+  OfflineScan,
+  ScanAnswer,
+  ScanRef,
+  ScanResult,
+} from "../../../durable-objects/event-inventory-gate";
 import type { Config } from "../../config";
 import { LIMITS } from "../../config/limits";
 import { log } from "../../lib/log";
 import { inventoryOf } from "../events/inventory";
-import type { DeviceCaller } from "./authenticator";
+import { type DeviceCaller, unauthorizedDevice } from "./authenticator";
 import { ticketKeyRing } from "./keys";
 import { eventRef, verifyTicketToken } from "./token";
 
@@ -24,6 +30,12 @@ export interface GateDeps {
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
 const scanOf = (s: ScanRef) => ({ at: iso(s.at) as string, deviceId: s.deviceId, deviceName: s.deviceName });
+
+/** The object's answer to a device, or 401 when the object knows the device as revoked. */
+export function unlessRevoked<T>(answer: T): Exclude<T, DeviceRevoked> {
+  if (typeof answer === "object" && answer !== null && "deviceRevoked" in answer) throw unauthorizedDevice();
+  return answer as Exclude<T, DeviceRevoked>;
+}
 
 /** An answer as the API shows it (ISO times). */
 function present(a: ScanAnswer) {
@@ -48,7 +60,7 @@ export async function scanTicket(deps: GateDeps, device: DeviceCaller, body: { t
     skewSeconds: LIMITS.ticketTokenSkewSeconds,
   });
   const inventory = inventoryOf(deps.inventory, device.eventId);
-  let answer: ScanAnswer;
+  let answer: ScanAnswer | DeviceRevoked;
   if (!check.ok) {
     // The reason stays in the log; the device only learns invalid or expired_code.
     log(check.result === "invalid" ? "warn" : "info", "ticket token refused", {
@@ -79,7 +91,7 @@ export async function scanTicket(deps: GateDeps, device: DeviceCaller, body: { t
       nonce: body.nonce,
     });
   }
-  return present(answer);
+  return present(unlessRevoked(answer));
 }
 
 /**
@@ -111,21 +123,31 @@ export async function uploadOfflineScans(
       return { ...base, ticketId: check.ticketId };
     }),
   );
-  const answers = await inventoryOf(deps.inventory, device.eventId).syncOfflineScans({
-    deviceId: device.id,
-    deviceName: device.name,
-    scans: prepared,
-  });
+  const answers = unlessRevoked(
+    await inventoryOf(deps.inventory, device.eventId).syncOfflineScans({
+      deviceId: device.id,
+      deviceName: device.name,
+      scans: prepared,
+    }),
+  );
   return { results: answers.map(present), conflicts: answers.filter((a) => a.conflict).length };
 }
 
 /** Everything a device needs to keep admitting when the network drops; no personal data. */
-export async function gateManifest(deps: GateDeps, eventId: string, query: { cursor?: string; limit: number }) {
+export async function gateManifest(
+  deps: GateDeps,
+  device: DeviceCaller,
+  eventId: string,
+  query: { cursor?: string; limit: number },
+) {
   const ring = await ticketKeyRing(deps.config);
-  const page = await inventoryOf(deps.inventory, eventId).manifest({
-    afterSerial: query.cursor ? Number(query.cursor) : 0,
-    limit: query.limit,
-  });
+  const page = unlessRevoked(
+    await inventoryOf(deps.inventory, eventId).manifest({
+      afterSerial: query.cursor ? Number(query.cursor) : 0,
+      limit: query.limit,
+      deviceId: device.id,
+    }),
+  );
   return {
     eventId,
     eventRef: await eventRef(eventId),

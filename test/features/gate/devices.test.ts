@@ -9,7 +9,17 @@ import { sha256Hex } from "../../../src/lib/crypto";
 import { call, freshIp, problemOf } from "../../helpers";
 import { auditForUser, bearer } from "../auth/helpers";
 import { hostWithToken } from "../events/helpers";
-import { deviceAuth, gateEvent, issueTickets, qrToken, registerDevice, scan, scanBody } from "./helpers";
+import {
+  deviceAuth,
+  gateEvent,
+  type Issued,
+  inventory,
+  issueTickets,
+  qrToken,
+  registerDevice,
+  scan,
+  scanBody,
+} from "./helpers";
 
 const devicesPath = (eventId: string) => `/api/v1/events/${eventId}/devices`;
 
@@ -133,6 +143,66 @@ describe("device revocation", () => {
       (await call(`${devicesPath(other.id)}/${foreign.deviceId}`, { method: "DELETE", headers: bearer(host.token) }))
         .status,
     ).toBe(403);
+  });
+});
+
+describe("device credentials remembered by the Worker", () => {
+  it("a device known from the isolate's memory scans without D1: its token → device mapping is not read again", async () => {
+    const { host, event } = await gateEvent();
+    const [a, b] = (await issueTickets(event.id, 2)) as [Issued, Issued];
+    const device = await registerDevice(event.id, host.token);
+    expect((await scanBody(await scan(device.token, await qrToken(a.id, a.holder.token)))).result).toBe("admitted");
+    // D1 no longer finds the token: only the remembered mapping can let the next scan in.
+    await env.DB.prepare("UPDATE gate_devices SET token_hash = 'moved' WHERE id = ?").bind(device.deviceId).run();
+    expect((await scanBody(await scan(device.token, await qrToken(b.id, b.holder.token)))).result).toBe("admitted");
+  });
+
+  it("a revocation in the event's object refuses a remembered device on every route at once (revoked through another isolate)", async () => {
+    const { host, event } = await gateEvent();
+    const [a, b] = (await issueTickets(event.id, 2)) as [Issued, Issued];
+    const device = await registerDevice(event.id, host.token, "supervisor");
+    const headers = deviceAuth(device.token);
+    expect((await scanBody(await scan(device.token, await qrToken(a.id, a.holder.token)))).result).toBe("admitted");
+    const qr = await qrToken(b.id, b.holder.token);
+
+    // What another isolate's DELETE does first: the object records the revocation. This isolate
+    // still remembers the device, and D1 has not been updated yet.
+    await inventory(event.id).revokeDevice({ deviceId: device.deviceId });
+    const refused = await scan(device.token, qr);
+    expect(refused.status).toBe(401);
+    expect((await problemOf(refused)).type).toMatch(/\/unauthorized$/);
+    expect((await call(`/api/v1/events/${event.id}/manifest`, { headers })).status).toBe(401);
+    expect((await call(`/api/v1/events/${event.id}/gate/stats`, { headers })).status).toBe(401);
+    expect(
+      (await call(`/api/v1/events/${event.id}/live`, { headers: { ...headers, Upgrade: "websocket" } })).status,
+    ).toBe(401);
+    const upload = await call(`/api/v1/events/${event.id}/scans`, {
+      method: "POST",
+      headers: { ...headers, "Content-Type": "application/json" },
+      body: JSON.stringify({ scans: [{ token: qr, nonce: "offline-0001", scannedAt: new Date().toISOString() }] }),
+    });
+    expect(upload.status).toBe(401);
+    // Nothing the refused calls sent was applied: the second ticket is still unused.
+    const ticket = await env.DB.prepare("SELECT status FROM tickets WHERE id = ?").bind(b.id).first();
+    expect(ticket).toEqual({ status: "active" });
+
+    // The keys route does not reach the object: it confirms a remembered device in D1.
+    expect((await call("/api/v1/scanner/keys", { headers })).status).toBe(200);
+    await env.DB.prepare("UPDATE gate_devices SET revoked_at = ? WHERE id = ?").bind(Date.now(), device.deviceId).run();
+    expect((await call("/api/v1/scanner/keys", { headers })).status).toBe(401);
+  });
+
+  it("the host's revocation reaches the object even when D1 already has it (a retry after a failed first attempt)", async () => {
+    const { host, event } = await gateEvent();
+    const device = await registerDevice(event.id, host.token);
+    await env.DB.prepare("UPDATE gate_devices SET revoked_at = ? WHERE id = ?").bind(Date.now(), device.deviceId).run();
+    expect(await inventory(event.id).deviceRevoked({ deviceId: device.deviceId })).toBe(false);
+    const res = await call(`${devicesPath(event.id)}/${device.deviceId}`, {
+      method: "DELETE",
+      headers: bearer(host.token),
+    });
+    expect(res.status).toBe(204);
+    expect(await inventory(event.id).deviceRevoked({ deviceId: device.deviceId })).toBe(true);
   });
 });
 

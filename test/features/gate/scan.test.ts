@@ -73,6 +73,25 @@ describe("POST /api/v1/scan", () => {
     ]);
   });
 
+  it("a burst of scans reaches the D1 read model on its own, shortly after (no further call needed)", async () => {
+    const { host, event } = await gateEvent();
+    const tickets = await issueTickets(event.id, 5);
+    const device = await registerDevice(event.id, host.token);
+    const tokens = await Promise.all(tickets.map((t) => qrToken(t.id, t.holder.token)));
+    const answers = await Promise.all(tokens.map(async (token) => scanBody(await scan(device.token, token))));
+    expect(answers.map((a) => a.result)).toEqual(Array(5).fill("admitted"));
+    const redeemedInD1 = async () =>
+      (
+        await env.DB.prepare("SELECT COUNT(*) AS n FROM tickets WHERE event_id = ? AND status = 'redeemed'")
+          .bind(event.id)
+          .first<{ n: number }>()
+      )?.n;
+    const deadline = Date.now() + 3000;
+    while ((await redeemedInD1()) !== 5 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(await redeemedInD1()).toBe(5);
+    expect(await objectRows(event.id, "SELECT COUNT(*) AS n FROM outbox")).toEqual([{ n: 0 }]);
+  });
+
   it("a second device scanning a redeemed ticket gets already_redeemed with the first scan's time and device", async () => {
     const { host, event } = await gateEvent();
     const [ticket] = await issueTickets(event.id, 1);
