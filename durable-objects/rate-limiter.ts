@@ -1,6 +1,9 @@
 /**
- * RateLimiter: one object per rate-limit key (`ip:…`, `user:…`, `email:…`, `device:…`, `creator:…`),
- * never one global object, so load spreads across the fleet and one hot key cannot slow the rest.
+ * RateLimiter: one object per rate-limit key (`ip:…`, `email:…`, `device:…`, `creator:…`), never one
+ * global object, so load spreads across the fleet and one hot key cannot slow the rest. Keys of the
+ * numerous, mostly cold kinds (`user:…`, `mailto:…`) share a fixed set of shard objects instead, each
+ * key's state under its own policy name (`orders-user|user:…`; see src/lib/rate-limit-client.ts):
+ * a buyer who orders once should not bring a new object with its own storage into being.
  *
  * Two exact algorithms, chosen per policy:
  * - `gcra` (generic cell rate algorithm) for request rates: one number per policy, the theoretical

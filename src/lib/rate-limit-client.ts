@@ -1,7 +1,9 @@
 /**
  * Worker-side access to RateLimiter objects: one call per (key, policy), with a timeout and an
  * isolate-local memory of blocked keys so a flood is answered here until its Retry-After instead of
- * reaching the object on every request.
+ * reaching the object on every request. Keys of the numerous, mostly cold kinds (users, email
+ * recipients) live in LIMITS.rateLimiterShards shared objects, each key with its own state there;
+ * every other key has an object of its own (see `placement`).
  */
 import type { RateLimitDecision, RateLimiter } from "../../durable-objects/rate-limiter";
 import { LIMITS, type RatePolicy } from "../config/limits";
@@ -10,6 +12,33 @@ export type { RateLimitDecision };
 
 export class RateLimiterUnavailable extends Error {
   override readonly name = "RateLimiterUnavailable";
+}
+
+/** Key prefixes whose keys share sharded objects; see LIMITS.rateLimiterShards. */
+const SHARDED_PREFIXES = ["user:", "mailto:"] as const;
+
+/** FNV-1a, 32 bits: a stable, well-spread hash for picking a shard (not a security boundary). */
+function fnv1a(text: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    hash ^= text.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return hash >>> 0;
+}
+
+/**
+ * Where a key's state lives: the object's name, and the name of its state in that object. A key of
+ * its own object uses the policy name; a sharded key qualifies it with the key, so keys sharing an
+ * object never share a budget.
+ */
+export function placement(key: string, policy: string): { object: string; policy: string } {
+  const prefix = SHARDED_PREFIXES.find((p) => key.startsWith(p));
+  if (!prefix) return { object: key, policy };
+  return {
+    object: `shard:${prefix}${fnv1a(key) % LIMITS.rateLimiterShards}`,
+    policy: `${policy}|${key}`,
+  };
 }
 
 /** `${policy}|${key}` → when the block ends and when the full quota is back (epoch ms). */
@@ -63,10 +92,11 @@ export async function consumeRate(
   });
   let decision: RateLimitDecision;
   try {
-    const stub = namespace.getByName(key);
+    const where = placement(key, policy.name);
+    const stub = namespace.getByName(where.object);
     decision = await Promise.race([
       stub.consume({
-        policy: policy.name,
+        policy: where.policy,
         limit: policy.limit,
         windowSeconds: policy.windowSeconds,
         cost,
@@ -92,7 +122,8 @@ export async function resetRate(
   policy: RatePolicy,
 ): Promise<void> {
   blocked.delete(`${policy.name}|${key}`);
-  await namespace.getByName(key).reset(policy.name);
+  const where = placement(key, policy.name);
+  await namespace.getByName(where.object).reset(where.policy);
 }
 
 /** Returns one unit of a `window` policy taken for an attempt that turned out fine. */
@@ -101,5 +132,6 @@ export async function giveBackRate(
   key: string,
   policy: RatePolicy,
 ): Promise<void> {
-  await namespace.getByName(key).giveBack(policy.name);
+  const where = placement(key, policy.name);
+  await namespace.getByName(where.object).giveBack(where.policy);
 }
