@@ -67,6 +67,9 @@ const RATE_LIMITS = {
   orders: { limit: 100_000_000, windowSeconds: 60 },
   // Per device token (`scan`: a handful of devices, each scanning thousands of tickets a second).
   scanner: { limit: 100_000_000, windowSeconds: 1 },
+  // The order confirmations on-sale sends: at the default 100 a minute, a sale's emails would wait
+  // (re-queued, delayed) for hours and that waiting would load every later run.
+  "email-global": { limit: 100_000_000, windowSeconds: 60 },
 };
 
 /**

@@ -66,7 +66,9 @@ export type InventoryErrorCode =
   | "already-paid"
   | "invalid-transition"
   | "capacity-below-sold"
-  | "not-configured";
+  | "not-configured"
+  /** `claim` on an event that has a price: paid tickets go through checkout (hold, then confirm). */
+  | "not-free";
 
 export type InventoryResult<T> = { ok: true; value: T } | { ok: false; code: InventoryErrorCode; detail: string };
 
@@ -185,6 +187,9 @@ type TicketRow = {
   created_at: number;
 };
 
+/** Thrown inside `claim`'s transaction to roll a paid hold back. */
+class NotFree extends Error {}
+
 const ok = <T>(value: T): InventoryResult<T> => ({ ok: true, value });
 const fail = <T>(code: InventoryErrorCode, detail: string): InventoryResult<T> => ({ ok: false, code, detail });
 
@@ -281,11 +286,20 @@ export class EventInventory extends DurableObject<Env> {
    */
   async claim(request: HoldRequest): Promise<InventoryResult<OrderWithTickets>> {
     const now = Date.now();
-    const result = this.ctx.storage.transactionSync((): InventoryResult<OrderWithTickets> => {
-      const held = this.#holdTx(request, now);
-      if (!held.ok || held.value.order.status !== "held") return held;
-      return this.#confirmTx({ orderId: request.orderId }, now);
-    });
+    let result: InventoryResult<OrderWithTickets>;
+    try {
+      result = this.ctx.storage.transactionSync((): InventoryResult<OrderWithTickets> => {
+        const held = this.#holdTx(request, now);
+        if (!held.ok || held.value.order.status !== "held") return held;
+        // The caller's copy of the event may be older than ours: a price set since means checkout.
+        if (held.value.order.amount > 0) throw new NotFree();
+        return this.#confirmTx({ orderId: request.orderId }, now);
+      });
+    } catch (error) {
+      if (!(error instanceof NotFree)) throw error;
+      // The throw rolled the hold back; whatever the adoption wrote went with it.
+      return fail("not-free", "The event has a price: tickets go through checkout.");
+    }
     await this.#afterCommit();
     return result;
   }
@@ -725,7 +739,8 @@ export class EventInventory extends DurableObject<Env> {
 
   #adopt(snapshot: EventSnapshot, now: number): InventoryResult<Availability> {
     const current = this.#snapshot;
-    if (current && snapshot.version < current.version) return ok(this.#availability(now));
+    // Older or the same: nothing to adopt (a version is never reused for other content).
+    if (current && snapshot.version <= current.version) return ok(this.#availability(now));
     const availability = this.#availability(now);
     if (snapshot.status !== "cancelled" && snapshot.capacity < availability.sold + availability.held) {
       return fail(

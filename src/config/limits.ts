@@ -137,6 +137,15 @@ export const LIMITS = {
   rateLimiterTimeoutMs: 1000,
   /** Blocked keys remembered per isolate, so floods stop before reaching the object. Bounded memory. */
   blockedKeyCacheEntries: 10_000,
+  /**
+   * RateLimiter objects that share the keys of one numerous, mostly cold kind (`user:`, `mailto:`):
+   * a hot on-sale brings thousands of buyers who each order once, and an object of their own would
+   * be created (storage and all) for a single call. Hashed over this many long-lived objects, the
+   * keys keep exact per-key state (one row each) and a shard stays far below a Durable Object's
+   * throughput (10,000 orders/s ≈ 40 calls/s per shard). Addresses and devices keep an object each:
+   * they are the keys floods come from, and one must not slow its neighbours.
+   */
+  rateLimiterShards: 256,
   /** Pagination: `?limit=` upper bound from API.md. */
   pageSizeMax: 100,
   /** Dev mailbox listing size. */
@@ -236,6 +245,15 @@ export const LIMITS = {
    */
   deviceCacheEntries: 5_000,
   deviceCacheMs: 10 * 60 * 1000,
+  /**
+   * The order path's copy of a published event, per isolate: a hot on-sale reads the event from D1
+   * once per this interval instead of once per order. Safe because the event's object decides with
+   * its own copy (kept current by every edit), and ignores an older one: a stale copy here can only
+   * send a request to the object that the object then refuses (cancelled, price set since, …).
+   * Edits forget it in the isolate that made them at once.
+   */
+  orderEventCacheMs: 2_000,
+  orderEventCacheEntries: 1_000,
   /** Live counts are pushed at most once per this many ms per event (issue 6: a few a second). */
   liveCoalesceMs: 250,
   /**

@@ -34,6 +34,16 @@ describe("EventInventory.claim (free events: hold and sale in one transaction)",
     expect(await stub.claim(holdRequest(snapshot, "eve", 1))).toMatchObject({ ok: false, code: "sold-out" });
   });
 
+  it("refuses an event with a price (not-free) and rolls the hold back, even when the caller's copy says free", async () => {
+    const { snapshot, stub } = await configuredInventory({ capacity: 5 });
+    const priced = { ...snapshot, version: snapshot.version + 1, price: 1500 };
+    expect((await stub.configure(priced)).ok).toBe(true);
+    const request = holdRequest(snapshot, "fay");
+    expect(await stub.claim(request)).toMatchObject({ ok: false, code: "not-free" });
+    expect(await stub.getOrder(request.orderId)).toBeNull();
+    expect(await stub.stats()).toMatchObject({ sold: 0, held: 0, remaining: 5 });
+  });
+
   it("with no contact, the sale and a later cancellation notify nobody; with one, both are emailed", async () => {
     const { snapshot, stub } = await configuredInventory({ capacity: 5 });
     const silent = await stub.claim({ ...holdRequest(snapshot, "nobody"), contact: null });

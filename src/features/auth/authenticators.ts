@@ -26,7 +26,13 @@ async function principalFor(c: AppContext, token: string, via: "bearer" | "cooki
       }
     }));
   if (!claims || !session) throw new DomainError("unauthorized", "Your session has ended. Sign in again.");
-  return { kind: "user", id: session.userId, roles: session.roles, via, claims: { sid: claims.sid } };
+  return {
+    kind: "user",
+    id: session.userId,
+    roles: session.roles,
+    via,
+    claims: { sid: claims.sid, email: session.email, name: session.name },
+  };
 }
 
 export const bearerAuthenticator: Authenticator = async (c) => {

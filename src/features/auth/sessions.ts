@@ -156,6 +156,9 @@ export interface ActiveSession {
   userId: string;
   roles: string[];
   emailVerified: boolean;
+  /** The account's address and name as of this request (order confirmations go there). */
+  email: string;
+  name: string;
 }
 
 /**
@@ -171,7 +174,8 @@ export async function activeSession(
 ): Promise<ActiveSession | null> {
   const row = await db
     .prepare(
-      `SELECT s.user_id, s.last_used_at, s.expires_at, s.revoked_at, u.session_epoch, u.roles, u.email_verified_at
+      `SELECT s.user_id, s.last_used_at, s.expires_at, s.revoked_at, u.session_epoch, u.roles, u.email_verified_at,
+              u.email, u.name
        FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = ?`,
     )
     .bind(claims.sid)
@@ -183,6 +187,8 @@ export async function activeSession(
       session_epoch: number;
       roles: string;
       email_verified_at: number | null;
+      email: string;
+      name: string;
     }>();
   if (!row || row.user_id !== claims.sub || row.revoked_at !== null || row.session_epoch !== claims.epoch) return null;
   if (now >= row.expires_at || now - row.last_used_at > config.sessionIdleSeconds * 1000) return null;
@@ -198,5 +204,7 @@ export async function activeSession(
     userId: row.user_id,
     roles: JSON.parse(row.roles) as string[],
     emailVerified: row.email_verified_at !== null,
+    email: row.email,
+    name: row.name,
   };
 }

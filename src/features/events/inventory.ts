@@ -21,6 +21,8 @@ const ERROR_CODES: Record<InventoryErrorCode, ErrorCode> = {
   "invalid-transition": "invalid-transition",
   "capacity-below-sold": "capacity-below-sold",
   "not-configured": "not-on-sale",
+  // Only reached with a stale copy of the event; the order path re-reads it and takes checkout.
+  "not-free": "invalid-transition",
 };
 
 export function unwrap<T>(result: InventoryResult<T>): T {

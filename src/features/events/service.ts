@@ -4,6 +4,7 @@
  * object first, which refuses it below sold + held, so there is never a moment where D1 promises
  * more than the object can honour.
  */
+
 import type { EventInventory, EventSnapshot } from "../../../durable-objects/event-inventory";
 import { decodeCursor as decodeCursorText, encodeCursor as encodeCursorText, randomId } from "../../lib/crypto";
 import { DomainError } from "../../lib/errors";
@@ -11,6 +12,7 @@ import { sanitizeDescription } from "../../lib/sanitize";
 import type { PaymentsQueue } from "../payments/queue";
 import { queueEventRefunds } from "../payments/refunds";
 import { inventoryOf, unwrap } from "./inventory";
+import { forgetOrderableEvent } from "./orderable";
 import { crossFieldErrors, type EventInput } from "./schema";
 
 export interface EventRow {
@@ -252,6 +254,7 @@ async function commit(deps: EventsDeps, before: EventRow, next: EventRow): Promi
   }
   await configureInventory(deps, next);
   await purgeEventCache(next.id);
+  forgetOrderableEvent(next.id);
   return next;
 }
 

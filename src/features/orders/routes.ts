@@ -9,7 +9,6 @@ import { idempotency } from "../../http/idempotency";
 import { body, json, problems } from "../../http/openapi";
 import { byIp, rateLimit } from "../../http/rate-limit";
 import { DomainError } from "../../lib/errors";
-import { findUserById } from "../auth/users";
 import { eventsDeps } from "../events/routes";
 import { orderIdFor } from "../payments/checkout";
 import { paymentsDepsFromEnv, requirePayments } from "../payments/deps";
@@ -56,6 +55,17 @@ const userId = (c: AppContext) => {
   if (principal?.kind !== "user") throw new DomainError("unauthorized", "Sign in to continue.");
   return principal.id;
 };
+
+/** The signed-in buyer as the session check read them: id, address and name. */
+function buyerOf(c: AppContext): orders.Buyer {
+  const principal = c.get("principal");
+  const email = principal?.claims?.email;
+  const name = principal?.claims?.name;
+  if (principal?.kind !== "user" || typeof email !== "string" || typeof name !== "string") {
+    throw new DomainError("unauthorized", "Sign in to continue.");
+  }
+  return { id: principal.id, email, name };
+}
 
 const createOrderRoute = createRoute({
   method: "post",
@@ -171,21 +181,15 @@ const myTicketsRoute = createRoute({
 
 export const orderRoutes = new OpenAPIHono<AppEnv>()
   .openapi(createOrderRoute, async (c) => {
-    const user = await findUserById(c.env.DB, userId(c));
-    if (!user) throw new DomainError("unauthorized", "Sign in again.");
+    // The session check already read the account (one query for both): no second read here.
+    const user = buyerOf(c);
     const { quantity, returnUrl } = c.req.valid("json");
     const key = c.req.header("Idempotency-Key");
-    const result = await orders.createOrder(
-      eventsDeps(c),
-      { id: user.id, email: user.email, name: user.name },
-      c.req.valid("param").id,
-      quantity,
-      {
-        payments: paymentsDepsFromEnv(c.env),
-        orderId: key ? await orderIdFor(c.get("config").hashPepper, user.id, key) : null,
-        returnBase: returnBaseFor(c, returnUrl),
-      },
-    );
+    const result = await orders.createOrder(eventsDeps(c), user, c.req.valid("param").id, quantity, {
+      payments: paymentsDepsFromEnv(c.env),
+      orderId: key ? await orderIdFor(c.get("config").hashPepper, user.id, key) : null,
+      returnBase: returnBaseFor(c, returnUrl),
+    });
     return c.json(result, 201);
   })
   .openapi(getOrderRoute, async (c) =>

@@ -8,7 +8,8 @@ import type { OrderWithTickets } from "../../../durable-objects/event-inventory"
 import { decodeCursor, encodeCursor, randomId } from "../../lib/crypto";
 import { DomainError } from "../../lib/errors";
 import { inventoryOf, unwrap } from "../events/inventory";
-import { type EventsDeps, findEvent, toSnapshot } from "../events/service";
+import { forgetOrderableEvent, orderEvent } from "../events/orderable";
+import { type EventsDeps, toSnapshot } from "../events/service";
 import { closeCheckouts, startCheckout } from "../payments/checkout";
 import { notConfigured, type PaymentsDeps } from "../payments/deps";
 
@@ -59,9 +60,13 @@ export async function createOrder(
   eventId: string,
   quantity: number,
   paid?: PaidCheckout,
-) {
+  fresh = false,
+): Promise<
+  | { order: ReturnType<typeof toApiOrder>; tickets: ReturnType<typeof toApiTicket>[] }
+  | { order: ReturnType<typeof toApiOrder>; checkoutUrl: string; holdExpiresAt: string }
+> {
   const now = deps.now ?? Date.now();
-  const event = await findEvent(deps.db, eventId);
+  const event = await orderEvent(deps.db, eventId, now, fresh);
   if (!event || event.status === "draft") throw new DomainError("not-found", "No such event.");
   if (event.status !== "published") throw new DomainError("not-on-sale", "The event is not on sale.");
   if (now >= event.starts_at) throw new DomainError("event-started", "The event has already started.");
@@ -93,16 +98,20 @@ export async function createOrder(
   const inventory = inventoryOf(deps.inventory, eventId);
   const orderId = randomId();
   // Hold and confirm in one transaction inside the object: one round trip, no window between them.
-  const confirmed = unwrap(
-    await inventory.claim({
-      orderId,
-      userId: buyer.id,
-      quantity,
-      ttlMs: FREE_HOLD_MS,
-      contact: { email: buyer.email, name: buyer.name },
-      snapshot: toSnapshot(event),
-    }),
-  );
+  const claimed = await inventory.claim({
+    orderId,
+    userId: buyer.id,
+    quantity,
+    ttlMs: FREE_HOLD_MS,
+    contact: { email: buyer.email, name: buyer.name },
+    snapshot: toSnapshot(event),
+  });
+  if (!claimed.ok && claimed.code === "not-free" && !fresh) {
+    // Our copy of the event predates its price: read it again and go to checkout.
+    forgetOrderableEvent(eventId);
+    return createOrder(deps, buyer, eventId, quantity, paid, true);
+  }
+  const confirmed = unwrap(claimed);
   return { order: toApiOrder(confirmed.order), tickets: confirmed.tickets.map(toApiTicket) };
 }
 

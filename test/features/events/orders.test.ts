@@ -6,6 +6,7 @@
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { createApp } from "../../../src/app";
+import { findEvent, toSnapshot } from "../../../src/features/events/service";
 import { call, freshIp, problemOf } from "../../helpers";
 import { bearer } from "../auth/helpers";
 import {
@@ -18,6 +19,7 @@ import {
   d1Tickets,
   HOUR,
   hostWithToken,
+  inventory,
   objectOrders,
   objectTickets,
   order,
@@ -149,6 +151,54 @@ describe("paid events", () => {
     await expectProblem(res, 503, "payments-not-configured");
     await expectUntouched(event.id);
     expect(await publicAvailability(event.id)).toEqual({ capacity: 5, sold: 0, held: 0, remaining: 5 });
+  });
+});
+
+describe("the order path's short-lived copy of the event", () => {
+  /** An edit as another isolate makes it: D1 first, then the event's object (this isolate keeps its copy). */
+  async function editElsewhere(eventId: string, change: string) {
+    await env.DB.prepare(`UPDATE events SET ${change}, version = version + 1 WHERE id = ?`).bind(eventId).run();
+    const row = await findEvent(env.DB, eventId);
+    if (!row) throw new Error("no event");
+    expect((await inventory(eventId).configure(toSnapshot(row))).ok).toBe(true);
+  }
+  const app = createApp();
+  const { STRIPE_SECRET_KEY: _key, STRIPE_WEBHOOK_SECRET: _secret, ...withoutStripe } = env;
+  const orderWith = (eventId: string, token: string, bindings: object) =>
+    app.request(
+      `/api/v1/events/${eventId}/orders`,
+      {
+        method: "POST",
+        headers: { ...bearer(token), "Content-Type": "application/json", "CF-Connecting-IP": freshIp() },
+        body: JSON.stringify({ quantity: 1 }),
+      },
+      bindings,
+    );
+
+  it("a price set since this isolate read the event: the object refuses the free claim and the order goes to checkout", async () => {
+    const host = await hostWithToken();
+    const event = await createEvent(host.token, { capacity: 5 });
+    const [first, second] = await buyers(2);
+    if (!first || !second) throw new Error("no buyers");
+    const bindings = { ...withoutStripe, ENVIRONMENT: "development" };
+    expect((await orderWith(event.id, first.token, bindings)).status).toBe(201);
+    await editElsewhere(event.id, "price = 1500, currency = 'eur'");
+    // The copy here still says free; the object knows better, and the event is read again: checkout,
+    // which this environment has no Stripe keys for. No free ticket was minted.
+    await expectProblem(await orderWith(event.id, second.token, bindings), 503, "payments-not-configured");
+    expect(await checkedStats(event.id)).toMatchObject({ sold: 1, held: 0 });
+    expect((await objectTickets(event.id)).map((t) => t.user_id)).toEqual([first.id]);
+  });
+
+  it("a cancellation made elsewhere: the object refuses the order at once", async () => {
+    const host = await hostWithToken();
+    const event = await createEvent(host.token, { capacity: 5, perUserLimit: 1 });
+    const [first, second] = await buyers(2);
+    if (!first || !second) throw new Error("no buyers");
+    expect((await orderWith(event.id, first.token, env)).status).toBe(201);
+    await editElsewhere(event.id, "status = 'cancelled', cancelled_at = updated_at");
+    await expectProblem(await orderWith(event.id, second.token, env), 422, "not-on-sale");
+    expect(await checkedStats(event.id)).toMatchObject({ sold: 0, held: 0 });
   });
 });
 
