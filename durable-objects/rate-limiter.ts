@@ -11,9 +11,14 @@
  * - `window` (sliding log) for failure counters: "5 failures within 15 minutes" means exactly that,
  *   however the failures are spaced (GCRA would refill one unit every 3 minutes and never trip).
  *   Failure budgets are tiny, so one row per counted event is cheap.
- * State lives in the object's SQLite storage, so limits survive eviction and restarts. Each call
- * decides and writes synchronously, with no await in between: the object's input gate makes
- * concurrent callers for one key strictly sequential.
+ * State lives in the object's SQLite storage, so limits survive eviction and restarts — with one
+ * economy for plain rate policies (GCRA without a lockout): a budget is kept in memory and written
+ * to SQLite only once more than half of it is spent. A well-behaved key (most of them, nearly all the
+ * time) then costs no storage write per request; a key near its limit is stored on every call, so
+ * an eviction or restart gives back at most half a budget, and only to keys that were far from it.
+ * Lockouts and failure counters are always stored. Each call decides and writes synchronously, with
+ * no await in between: the object's input gate makes concurrent callers for one key strictly
+ * sequential.
  */
 import { DurableObject } from "cloudflare:workers";
 
@@ -47,8 +52,13 @@ export interface RateLimitDecision {
 /** Float tolerance so that `limit` × (window/limit) never spills over the window by rounding. */
 const EPSILON_MS = 1e-6;
 
+/** Memory entries kept before the spent-and-restored ones are swept (a shard holds many keys). */
+const MEMORY_SWEEP_AT = 10_000;
+
 export class RateLimiter extends DurableObject<Env> {
   #sql: SqlStorage;
+  /** GCRA theoretical arrival time per policy, as decided since this instance started. */
+  #tats = new Map<string, number>();
   /** When the pending cleanup alarm fires (null: none), so calls do not rewrite it. */
   #alarmAt: number | null = null;
 
@@ -109,6 +119,7 @@ export class RateLimiter extends DurableObject<Env> {
   /** Locks the key for `lockSeconds` and starts its budget fresh afterwards. */
   #lock(request: RateLimitRequest & { lockSeconds: number }, now: number): RateLimitDecision {
     const lockedUntil = now + request.lockSeconds * 1000;
+    this.#tats.delete(request.policy); // stored below: the next call reads it back
     this.#sql.exec(
       "INSERT INTO gcra (policy, tat, locked_until, expires_at) VALUES (?1, ?2, ?3, ?3) ON CONFLICT(policy) DO UPDATE SET tat = ?2, locked_until = ?3, expires_at = ?3",
       request.policy,
@@ -172,16 +183,22 @@ export class RateLimiter extends DurableObject<Env> {
   /** Takes `cost` units under `policy` if the budget allows, and reports the budget either way. */
   consume(request: RateLimitRequest): RateLimitDecision {
     const now = Date.now();
-    const locked = this.#lockedDecision(request, now);
+    // Only lockout policies ever lock.
+    const locked = request.lockSeconds ? this.#lockedDecision(request, now) : null;
     if (locked) return locked;
     if (request.algorithm === "window") return this.#consumeWindow(request, now);
     const cost = request.cost ?? 1;
     const windowMs = request.windowSeconds * 1000;
     const interval = windowMs / request.limit;
 
-    const row = this.#sql.exec<{ tat: number }>("SELECT tat FROM gcra WHERE policy = ?", request.policy).toArray()[0];
-
-    const tat = Math.max(row?.tat ?? now, now);
+    let known = this.#tats.get(request.policy);
+    if (known === undefined) {
+      // First call since this instance started: what was stored, if anything.
+      known =
+        this.#sql.exec<{ tat: number }>("SELECT tat FROM gcra WHERE policy = ?", request.policy).toArray()[0]?.tat ??
+        now;
+    }
+    const tat = Math.max(known, now);
     const probe = tat + interval * Math.max(cost, 1);
     const allowed = probe - now <= windowMs + EPSILON_MS;
     const newTat = allowed && cost > 0 ? tat + interval * cost : tat;
@@ -193,12 +210,16 @@ export class RateLimiter extends DurableObject<Env> {
     }
 
     if (newTat !== tat) {
-      this.#sql.exec(
-        "INSERT INTO gcra (policy, tat, locked_until, expires_at) VALUES (?1, ?2, 0, ?2) ON CONFLICT(policy) DO UPDATE SET tat = ?2, locked_until = 0, expires_at = ?2",
-        request.policy,
-        newTat,
-      );
-      this.#scheduleCleanup(newTat);
+      this.#remember(request.policy, newTat, now);
+      // Stored once more than half the budget is spent (always for lockout policies): see above.
+      if (request.lockSeconds || used > windowMs / 2) {
+        this.#sql.exec(
+          "INSERT INTO gcra (policy, tat, locked_until, expires_at) VALUES (?1, ?2, 0, ?2) ON CONFLICT(policy) DO UPDATE SET tat = ?2, locked_until = 0, expires_at = ?2",
+          request.policy,
+          newTat,
+        );
+        this.#scheduleCleanup(newTat);
+      }
     }
 
     return {
@@ -211,8 +232,17 @@ export class RateLimiter extends DurableObject<Env> {
     };
   }
 
+  #remember(policy: string, tat: number, now: number): void {
+    if (this.#tats.size >= MEMORY_SWEEP_AT && !this.#tats.has(policy)) {
+      // A budget whose arrival time has passed is whole again: the same as no entry.
+      for (const [key, at] of this.#tats) if (at <= now) this.#tats.delete(key);
+    }
+    this.#tats.set(policy, tat);
+  }
+
   /** Forgets `policy` for this key (e.g. failed-login counter after a successful sign-in). */
   reset(policy: string): void {
+    this.#tats.delete(policy);
     this.#sql.exec("DELETE FROM gcra WHERE policy = ?", policy);
     this.#sql.exec("DELETE FROM hits WHERE policy = ?", policy);
   }

@@ -83,6 +83,35 @@ describe("RateLimiter (GCRA)", () => {
     expect(stored).toEqual([{ policy: "t" }]);
   });
 
+  it("a budget at most half spent lives in memory only (no row, no alarm); past half, every call is stored", async () => {
+    const stub = stubFor();
+    const rows = () =>
+      runInDurableObject(stub, (_instance: RateLimiter, state) => ({
+        rows: state.storage.sql.exec<{ policy: string; tat: number }>("SELECT policy, tat FROM gcra").toArray(),
+      }));
+    const ten = { policy: "ten", limit: 10, windowSeconds: 60 };
+    for (let i = 0; i < 5; i++) expect((await stub.consume(ten)).allowed).toBe(true);
+    expect((await rows()).rows).toEqual([]);
+    expect(await runInDurableObject(stub, (_i: RateLimiter, state) => state.storage.getAlarm())).toBeNull();
+    // The 6th unit takes it past half: stored, and the cleanup alarm is set.
+    expect((await stub.consume(ten)).remaining).toBe(4);
+    const stored = (await rows()).rows;
+    expect(stored).toEqual([{ policy: "ten", tat: expect.any(Number) }]);
+    expect((await stub.consume(ten)).remaining).toBe(3);
+    expect((await rows()).rows[0]?.tat).toBeGreaterThan(stored[0]?.tat ?? Number.POSITIVE_INFINITY);
+  });
+
+  it("after an eviction, a key that was past half keeps its spent budget; one below half gets at most half back", async () => {
+    const stub = stubFor();
+    const ten = { policy: "ten", limit: 10, windowSeconds: 60 };
+    const four = { policy: "four", limit: 10, windowSeconds: 60 };
+    for (let i = 0; i < 8; i++) await stub.consume(ten);
+    for (let i = 0; i < 4; i++) await stub.consume(four);
+    await evictDurableObject(stub);
+    expect((await stub.consume(ten)).remaining).toBe(1);
+    expect((await stub.consume(four)).remaining).toBe(9);
+  });
+
   it("reset forgets one policy", async () => {
     const stub = stubFor();
     for (let i = 0; i < 5; i++) await stub.consume(policy);
