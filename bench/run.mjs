@@ -97,6 +97,8 @@ const SCAN_WARMUP_TICKETS = 2_000;
 const SCAN_DEVICES = 8;
 
 const BASELINE = "ping";
+/** Longest wait for the email backlog of earlier scenarios to drain before the next one. */
+const QUIET_TIMEOUT_MS = 180_000;
 const STARTUP_TIMEOUT_MS = 120_000;
 /** dev.mjs seeds once /health answers; waiting for its outcome keeps seeding out of the first scenario. */
 const SEED_TIMEOUT_MS = 30_000;
@@ -429,6 +431,25 @@ async function runScenario(scenario, base, opts) {
   return row;
 }
 
+/**
+ * Waits (up to QUIET_TIMEOUT_MS) until the email consumer has sent what earlier scenarios queued
+ * (on-sale's warm-up alone queues thousands of confirmations): otherwise that delivery runs during,
+ * and is measured as part of, whatever scenario comes next.
+ */
+async function waitForQuiet(base) {
+  const started = Date.now();
+  let emails = 0;
+  for (;;) {
+    const res = await fetch(`${base}/dev/fixtures/backlog`);
+    emails = res.ok ? (await res.json()).emails : 0;
+    if (emails === 0 || Date.now() - started > QUIET_TIMEOUT_MS) break;
+    await sleep(500);
+  }
+  const waited = (Date.now() - started) / 1000;
+  if (emails > 0) console.log(`bench:   ${emails} emails still unsent after ${waited.toFixed(0)} s; going on`);
+  else if (waited >= 1) console.log(`bench:   waited ${waited.toFixed(1)} s for earlier scenarios' emails to go out`);
+}
+
 /** POST /dev/fixtures/on-sale: a published free event and `users` buyers with access tokens. */
 async function onSaleFixture(base, users, capacity) {
   const res = await fetch(`${base}/dev/fixtures/on-sale`, {
@@ -713,6 +734,7 @@ async function main() {
     }
     const rows = [];
     for (const scenario of opts.scenarios) {
+      await waitForQuiet(base);
       console.log(`bench: ${scenario.name} (${scenario.method} ${scenario.path}) for ${opts.duration} s…`);
       rows.push(await runScenario(scenario, base, opts));
     }

@@ -277,6 +277,14 @@ export async function createGateFixture(
   return { eventId: event.id, deviceTokens, ticketTokens };
 }
 
+/** Emails written but not yet sent or dead-lettered: work the email consumer still has to do. */
+export async function emailBacklog(env: Env): Promise<{ emails: number }> {
+  const row = await env.DB.prepare(
+    "SELECT COUNT(*) AS n FROM email_outbox WHERE status IN ('pending', 'queued', 'sending')",
+  ).first<{ n: number }>();
+  return { emails: row?.n ?? 0 };
+}
+
 /** The event's gate stats as its object keeps them (scans by result, checked in); unknown events 404. */
 export async function checkGate(env: Env, eventId: string) {
   if (!(await findEvent(env.DB, eventId))) throw new DomainError("not-found", "No such event.");

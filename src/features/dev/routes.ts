@@ -6,7 +6,8 @@
  * - POST /dev/fixtures/on-sale — a free event plus many buyers with access tokens (npm run bench);
  * - GET /dev/fixtures/on-sale/:eventId/check — sold vs capacity in the object and in D1 (oversold);
  * - POST /dev/fixtures/gate — an event with check-in open, tickets with QR tokens, scanner devices;
- * - GET /dev/fixtures/gate/:eventId/check — the object's gate stats (scans by result, checked in).
+ * - GET /dev/fixtures/gate/:eventId/check — the object's gate stats (scans by result, checked in);
+ * - GET /dev/fixtures/backlog — emails not yet sent (the bench waits for 0 between scenarios).
  */
 import { Hono } from "hono";
 import type { AppEnv } from "../../context";
@@ -16,6 +17,7 @@ import {
   checkOnSale,
   createGateFixture,
   createOnSaleFixture,
+  emailBacklog,
   parseGateInput,
   parseOnSaleInput,
 } from "./fixtures";
@@ -49,4 +51,8 @@ export const devRoutes = new Hono<AppEnv>()
   .get("/fixtures/gate/:eventId/check", async (c) => {
     c.header("Cache-Control", "no-store");
     return c.json(await checkGate(c.env, c.req.param("eventId")));
+  })
+  .get("/fixtures/backlog", async (c) => {
+    c.header("Cache-Control", "no-store");
+    return c.json(await emailBacklog(c.env));
   });
