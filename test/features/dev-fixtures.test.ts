@@ -335,30 +335,3 @@ describe("POST /dev/fixtures/gate", () => {
     expect(await eventCount()).toBe(before);
   });
 });
-
-describe("GET /dev/fixtures/backlog", () => {
-  it("counts emails not yet sent or dead-lettered; not in production", async () => {
-    const backlog = async () => ((await (await call("/dev/fixtures/backlog")).json()) as { emails: number }).emails;
-    const before = await backlog();
-    const id = `backlog-test:${crypto.randomUUID()}`;
-    const insert = (suffix: string, status: string) =>
-      env.DB.prepare(
-        `INSERT INTO email_outbox (id, "to", template, subject, text, html, status, attempts, created_at, updated_at)
-         VALUES (?, 'x@example.com', 't', 's', 't', 'h', ?, 0, 0, 0)`,
-      )
-        .bind(`${id}:${suffix}`, status)
-        .run();
-    await insert("a", "pending");
-    await insert("b", "queued");
-    await insert("c", "sent");
-    await insert("d", "dead_letter");
-    expect(await backlog()).toBe(before + 2);
-    const guarded = new Hono<AppEnv>()
-      .use(async (c, next) => {
-        c.set("config", { ...getConfig(env), isProduction: true, environment: "production" });
-        await next();
-      })
-      .route("/dev", devRoutes);
-    expect((await guarded.request("/dev/fixtures/backlog", {}, env)).status).toBe(404);
-  });
-});

@@ -7,8 +7,10 @@
  * buyers, scanner devices, and a fresh QR token per ticket, so the benchmark can scan each ticket
  * once; `checkGate` reports the object's gate stats.
  */
+
 import { z } from "zod";
 import type { Config } from "../../config";
+import { LIMITS } from "../../config/limits";
 import { fieldErrors } from "../../http/validation";
 import { randomId } from "../../lib/crypto";
 import { DomainError } from "../../lib/errors";
@@ -277,11 +279,22 @@ export async function createGateFixture(
   return { eventId: event.id, deviceTokens, ticketTokens };
 }
 
-/** Emails written but not yet sent or dead-lettered: work the email consumer still has to do. */
-export async function emailBacklog(env: Env): Promise<{ emails: number }> {
+/**
+ * Emails the email consumer still has in hand: written but not yet sent or dead-lettered, and not
+ * (yet) stuck — a stuck row (its queue message lost, as a local restart drops them) waits for the
+ * cron sweep, not for the consumer, so it is no work in flight (the same conditions as
+ * requeueStuckEmails, negated).
+ */
+export async function emailBacklog(env: Env, now = Date.now()): Promise<{ emails: number }> {
+  const stuckBefore = now - LIMITS.emailStuckAfterSeconds * 1000;
   const row = await env.DB.prepare(
-    "SELECT COUNT(*) AS n FROM email_outbox WHERE status IN ('pending', 'queued', 'sending')",
-  ).first<{ n: number }>();
+    `SELECT COUNT(*) AS n FROM email_outbox
+     WHERE (status = 'pending' AND created_at > ?1)
+        OR (status = 'queued' AND COALESCE(next_attempt_at, queued_at, created_at) > ?2)
+        OR (status = 'sending' AND lease_until > ?2)`,
+  )
+    .bind(now - LIMITS.emailPendingGraceSeconds * 1000, stuckBefore)
+    .first<{ n: number }>();
   return { emails: row?.n ?? 0 };
 }
 
