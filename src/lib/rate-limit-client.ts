@@ -126,12 +126,16 @@ export async function resetRate(
   await namespace.getByName(where.object).reset(where.policy);
 }
 
-/** Returns one unit of a `window` policy taken for an attempt that turned out fine. */
+/**
+ * Returns one unit of a `window` policy taken for an attempt that turned out fine. A block this
+ * isolate remembers for the key is forgotten too: with the unit back, the object may allow again.
+ */
 export async function giveBackRate(
   namespace: DurableObjectNamespace<RateLimiter>,
   key: string,
   policy: RatePolicy,
 ): Promise<void> {
+  blocked.delete(`${policy.name}|${key}`);
   const where = placement(key, policy.name);
   await namespace.getByName(where.object).giveBack(where.policy);
 }

@@ -61,4 +61,14 @@ describe("rate-limit key placement", () => {
     expect((await consumeRate(env.RATE_LIMITER, a, window)).allowed).toBe(true);
     expect((await consumeRate(env.RATE_LIMITER, b, window)).allowed).toBe(false);
   });
+
+  it("a unit given back also lifts the block this isolate remembered for the key", async () => {
+    const key = `user:${crypto.randomUUID()}`;
+    const window = { ...DEFAULT_RATE_POLICIES["auth-login"], name: "give-back-block", limit: 1 };
+    expect((await consumeRate(env.RATE_LIMITER, key, window)).allowed).toBe(true);
+    // A probe finds the budget spent: the isolate now answers "blocked" itself until Retry-After.
+    expect((await consumeRate(env.RATE_LIMITER, key, window, 0)).allowed).toBe(false);
+    await giveBackRate(env.RATE_LIMITER, key, window);
+    expect((await consumeRate(env.RATE_LIMITER, key, window, 0)).allowed).toBe(true);
+  });
 });
