@@ -99,6 +99,8 @@ const SCAN_DEVICES = 8;
 const BASELINE = "ping";
 /** Longest wait for the email backlog of earlier scenarios to drain before the next one. */
 const QUIET_TIMEOUT_MS = 180_000;
+/** Server output silent this long counts as settled (see waitForQuietLog). */
+const LOG_QUIET_MS = 2_000;
 const STARTUP_TIMEOUT_MS = 120_000;
 /** dev.mjs seeds once /health answers; waiting for its outcome keeps seeding out of the first scenario. */
 const SEED_TIMEOUT_MS = 30_000;
@@ -450,6 +452,28 @@ async function waitForQuiet(base) {
   else if (waited >= 1) console.log(`bench:   waited ${waited.toFixed(1)} s for earlier scenarios' emails to go out`);
 }
 
+/**
+ * Waits (up to QUIET_TIMEOUT_MS) until the server has written nothing for LOG_QUIET_MS. After a
+ * long fixture request (the gate fixture makes thousands of object calls in one request) wrangler
+ * dev goes on printing for many seconds — errors of trace sessions cancelled with the request —
+ * and that output would be measured as the next scenario's cost.
+ */
+async function waitForQuietLog() {
+  const started = Date.now();
+  let size = statSync(serverLog).size;
+  let quietSince = Date.now();
+  while (Date.now() - quietSince < LOG_QUIET_MS && Date.now() - started < QUIET_TIMEOUT_MS) {
+    await sleep(250);
+    const now = statSync(serverLog).size;
+    if (now !== size) {
+      size = now;
+      quietSince = Date.now();
+    }
+  }
+  const waited = (Date.now() - started - LOG_QUIET_MS) / 1000;
+  if (waited >= 1) console.log(`bench:   waited ${waited.toFixed(1)} s for the server's output to settle`);
+}
+
 /** POST /dev/fixtures/on-sale: a published free event and `users` buyers with access tokens. */
 async function onSaleFixture(base, users, capacity) {
   const res = await fetch(`${base}/dev/fixtures/on-sale`, {
@@ -573,6 +597,7 @@ async function scanSetup({ base, opts }) {
   const warmTickets = opts.warmup > 0 ? SCAN_WARMUP_TICKETS : 0;
   const started = Date.now();
   const gate = await gateFixture(base, opts.scanTickets + warmTickets, opts.scanDevices);
+  await waitForQuietLog();
   const tickets = gate.ticketTokens.slice(0, opts.scanTickets);
   console.log(
     `bench:   gate: ${tickets.length} tickets (+${warmTickets} for the warm-up), ${gate.deviceTokens.length} devices; ` +

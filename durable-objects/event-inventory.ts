@@ -552,21 +552,23 @@ export class EventInventory extends DurableObject<Env> {
     return answer;
   }
 
-  #scanPush: ReturnType<typeof setTimeout> | null = null;
+  /** A scan push is due at the alarm set for it (reset when the alarm runs). */
+  #scanPushDue = false;
 
   /**
    * After a committed scan: live viewers hear of it now; D1 gets it with every other scan of the
-   * next LIMITS.gateProjectionDelayMs in one push. The alarm is the safety net should the object go
-   * away before the timer fires (the rows wait in the outbox either way).
+   * next LIMITS.gateProjectionDelayMs in one push, from the alarm. The alarm is durable, so the rows
+   * reach D1 even if the object goes away meanwhile, and the scan's own call leaves nothing running
+   * once it has answered. Moving an alarm that was due sooner (a hold expiry) by that much changes
+   * nothing: availability never counts a lapsed hold, and the alarm re-arms for what is left.
    */
   #projectScansSoon(): void {
     this.#liveChanged();
-    if (this.#scanPush) return;
-    this.#scanPush = setTimeout(() => {
-      this.#scanPush = null;
-      this.#afterCommit().catch(() => undefined);
-    }, LIMITS.gateProjectionDelayMs);
-    this.#arm(Date.now() + OUTBOX_SAFETY_NET_MS).catch(() => undefined);
+    // While D1 refuses pushes, the backoff alarm already set carries these rows too.
+    if (this.#scanPushDue || this.#pushFailures > 0) return;
+    this.#scanPushDue = true;
+    // Not awaited: the output gate holds the answer until the alarm is stored.
+    void this.ctx.storage.setAlarm(Date.now() + LIMITS.gateProjectionDelayMs);
   }
 
   /** Logs a scan the Worker refused from its token alone (invalid, expired code, other event). */
@@ -720,6 +722,7 @@ export class EventInventory extends DurableObject<Env> {
   /** Expires lapsed holds, retries the outbox push, and re-arms for whichever comes next. */
   override async alarm(): Promise<void> {
     const now = Date.now();
+    this.#scanPushDue = false;
     this.ctx.storage.transactionSync(() => {
       const lapsed = this.#sql
         .exec<OrderRow>("SELECT * FROM orders WHERE status = 'held' AND hold_expires_at <= ?", now)
