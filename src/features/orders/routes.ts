@@ -98,7 +98,10 @@ const createOrderRoute = createRoute({
     ),
     ...problems(
       [404, "not-found"],
-      [409, "sold-out, limit-exceeded, already-registered"],
+      [
+        409,
+        "sold-out, limit-exceeded, already-registered, invalid-transition (the event's price changed meanwhile: retry)",
+      ],
       [422, "not-on-sale, event-started"],
       [429, "rate-limited"],
       [502, "payment-provider-error (retry with the same Idempotency-Key)"],
