@@ -189,11 +189,14 @@ export const LIMITS = {
    */
   emailProviderTimeoutMs: 10_000,
   /**
-   * How long a consumer owns a row it claimed (status sending). Longer than the provider timeout plus
-   * the D1 writes around it, so a live send is never taken over; short enough that a crashed
+   * How long a consumer owns a row it claimed (status sending). The consumer claims a whole batch at
+   * once, so this is longer than a batch's sends at the provider timeout (emailBatchMax × 10 s) plus
+   * the D1 writes around them, and a live send is never taken over; short enough that a crashed
    * consumer's email is retried within minutes.
    */
-  emailLeaseSeconds: 60,
+  emailLeaseSeconds: 120,
+  /** Emails claimed and sent together: wrangler.toml's max_batch_size for the email queue. */
+  emailBatchMax: 10,
   /** The bound: a queued row whose message is 10 minutes overdue is presumed lost and re-sent. */
   emailStuckAfterSeconds: 10 * 60,
   /**

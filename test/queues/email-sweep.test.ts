@@ -198,7 +198,8 @@ describe("dead-letter queue consumer", () => {
       get(target, prop) {
         if (prop === "prepare") {
           return (sql: string) => {
-            if (sql.includes("FROM email_outbox WHERE id = ?")) throw new Error("D1 unavailable");
+            // The consumer's first statement: the batch claim.
+            if (sql.includes("UPDATE email_outbox SET status = 'sending'")) throw new Error("D1 unavailable");
             return target.prepare(sql);
           };
         }

@@ -1,5 +1,6 @@
 import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, type MockInstance, vi } from "vitest";
+import type { RateLimitRequest } from "../../durable-objects/rate-limiter";
 import { EMAIL_QUEUE_NAME } from "../../queues/email";
 import { LIMITS } from "../../src/config/limits";
 import { MAX_SEND_ATTEMPTS, retryDelayBounds } from "../../src/features/email/retry";
@@ -234,6 +235,127 @@ describe("email consumer: rate limits", () => {
   });
 });
 
+/** Counts what the consumer asks of D1: batches (with their statements) and single queries. */
+function countingDb() {
+  const counts = { batches: 0, statements: 0, single: 0 };
+  const instrument = (statement: D1PreparedStatement): D1PreparedStatement => {
+    for (const method of ["first", "run", "all", "raw"] as const) {
+      const real = (statement[method] as (...args: unknown[]) => unknown).bind(statement);
+      Object.assign(statement, {
+        [method]: (...args: unknown[]) => {
+          counts.single += 1;
+          return real(...args);
+        },
+      });
+    }
+    const bind = statement.bind.bind(statement);
+    Object.assign(statement, { bind: (...values: unknown[]) => instrument(bind(...values)) });
+    return statement;
+  };
+  const db = new Proxy(env.DB, {
+    get(target, prop) {
+      if (prop === "prepare") return (sql: string) => instrument(target.prepare(sql));
+      if (prop === "batch") {
+        return (statements: D1PreparedStatement[]) => {
+          counts.batches += 1;
+          counts.statements += statements.length;
+          return target.batch(statements);
+        };
+      }
+      const value = Reflect.get(target, prop);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+  return { db, counts };
+}
+
+/** Records every RateLimiter call (object name, policy, cost) on the way to the real objects. */
+function countingLimiter() {
+  const calls: { object: string; policy: string; cost: number }[] = [];
+  const ns = env.RATE_LIMITER;
+  const limiter = {
+    getByName(name: string) {
+      const stub = ns.getByName(name);
+      return {
+        consume(request: RateLimitRequest) {
+          calls.push({ object: name, policy: request.policy, cost: request.cost ?? 1 });
+          return stub.consume(request);
+        },
+      };
+    },
+  };
+  return { limiter, calls };
+}
+
+describe("email consumer: a batch at a time", () => {
+  it("a full batch of 10 costs two D1 batches (claim, record), no single query, and one global budget call for all ten", async () => {
+    const resend = new FakeResend().install();
+    const { db, counts } = countingDb();
+    const { limiter, calls } = countingLimiter();
+    const harness = new QueueHarness({ ...RESEND_ENV, DB: db, RATE_LIMITER: limiter });
+    const ids = await queuedEmails(harness, 10, { tag: "full-batch" });
+    const before = { ...counts };
+
+    await harness.deliver(harness.takeDue());
+
+    expect(resend.created).toHaveLength(10);
+    for (const id of ids) expect(await outboxRow(id)).toMatchObject({ status: "sent", attempts: 1 });
+    expect(harness.settled.map((s) => s.outcome)).toEqual(Array(10).fill("ack"));
+    expect(counts.batches - before.batches).toBe(2);
+    expect(counts.statements - before.statements).toBe(20);
+    expect(counts.single - before.single).toBe(0);
+    // Ten recipients, each asked once; the global budget once, for ten units.
+    expect(calls.filter((c) => c.policy.startsWith("email-recipient|"))).toHaveLength(10);
+    expect(calls.filter((c) => c.policy === "email-global")).toEqual([
+      { object: "email:global", policy: "email-global", cost: 10 },
+    ]);
+  });
+
+  it("a global budget smaller than the batch sends what it allows and hands the rest back, attempts untouched", async () => {
+    const resend = new FakeResend().install();
+    const limits = JSON.stringify({ "email-global": { limit: 4, windowSeconds: 60 } });
+    const harness = new QueueHarness({ ...RESEND_ENV, RATE_LIMITS: limits });
+    const start = Date.now();
+    const ids = await queuedEmails(harness, 10, { tag: "small-global" });
+
+    await harness.deliver(harness.takeDue());
+    expect(resend.created).toHaveLength(4);
+    const rows = await Promise.all(ids.map(outboxRow));
+    expect(rows.filter((r) => r.status === "sent")).toHaveLength(4);
+    const waiting = rows.filter((r) => r.status !== "sent");
+    expect(waiting).toHaveLength(6);
+    for (const row of waiting) {
+      expect(row).toMatchObject({ status: "queued", attempts: 0, lease_until: null });
+      expect(row.next_attempt_at).toBeGreaterThan(start);
+    }
+    // Each waiting email has a fresh delayed message; none burned a retry.
+    expect(harness.produced).toHaveLength(6);
+    expect(harness.settled.filter((s) => s.outcome === "retry")).toHaveLength(0);
+
+    await harness.drain();
+    expect(resend.created).toHaveLength(10);
+    for (const id of ids) expect(await outboxRow(id)).toMatchObject({ status: "sent", attempts: 1 });
+    // The budget's pace held: 4 at once, then one per 15 s (GCRA), so the tenth went out 90 s on at the earliest.
+    const times = resend.created.map((c) => c.at).sort((x, y) => x - y);
+    expect(times.filter((t) => t === start)).toHaveLength(4);
+    expect((times[9] as number) - start).toBeGreaterThanOrEqual(90_000);
+  });
+
+  it("the same email twice in one batch is sent once; both messages are acknowledged", async () => {
+    const resend = new FakeResend().install();
+    const harness = new QueueHarness(RESEND_ENV);
+    const [id] = await queuedEmails(harness, 1, { tag: "twice" });
+    harness.enqueue(EMAIL_QUEUE_NAME, { outboxId: id });
+    const due = harness.takeDue();
+    expect(due).toHaveLength(2);
+    await harness.deliver(due);
+    expect(resend.calls).toHaveLength(1);
+    expect(harness.settled.map((s) => s.outcome)).toEqual(["ack", "ack"]);
+    expect(harness.produced).toHaveLength(0);
+    expect(await outboxRow(id as string)).toMatchObject({ status: "sent", attempts: 1 });
+  });
+});
+
 describe("email consumer: duplicates and crashes", () => {
   it("a duplicate delivery of a sent email acks without calling the provider", async () => {
     const resend = new FakeResend().install();
@@ -258,12 +380,12 @@ describe("email consumer: duplicates and crashes", () => {
     expect((await outboxRow(id as string)).status).toBe("sent");
   });
 
-  it("a consumer that dies mid-batch, after the provider accepted one email but before recording it, neither duplicates nor loses", async () => {
+  it("a consumer that dies mid-batch, after the provider accepted emails but before recording them, neither duplicates nor loses", async () => {
     const resend = new FakeResend().install();
     const harness = new QueueHarness(RESEND_ENV);
     const [a, b, c] = await queuedEmails(harness, 3, { tag: "crash" });
     // From the moment the provider has accepted B, storage is gone for the rest of the invocation:
-    // B's "sent" is never written and C is never read, as if the isolate had died there.
+    // nothing of the batch is recorded sent, as if the isolate had died there.
     let dead = false;
     const realDb = env.DB;
     const dyingDb = new Proxy(realDb, {
@@ -283,23 +405,24 @@ describe("email consumer: duplicates and crashes", () => {
     const crashing = new QueueHarness({ ...RESEND_ENV, DB: dyingDb });
     await crashing.deliver(harness.takeDue());
     expect(crashing.settled.map((s) => [outboxIdOf(s.delivery.body), s.outcome])).toEqual([
-      [a, "ack"],
+      [a, "retry"],
       [b, "retry"],
       [c, "retry"],
     ]);
-    expect((await outboxRow(b as string)).status).toBe("sending");
+    for (const id of [a, b, c]) expect((await outboxRow(id as string)).status).toBe("sending");
 
-    // Queues re-delivers B and C to a healthy consumer.
+    // Queues re-delivers them to a healthy consumer: they wait out the dead consumer's lease, then go
+    // again under the same Idempotency-Keys.
     dead = false;
-    for (const s of crashing.settled.filter((x) => x.outcome === "retry")) {
+    for (const s of crashing.settled) {
       harness.enqueue(EMAIL_QUEUE_NAME, s.delivery.body, s.delaySeconds, s.delivery.attempts + 1);
     }
     await harness.drain();
 
     for (const id of [a, b, c]) expect((await outboxRow(id as string)).status).toBe("sent");
+    // One email each at the provider: the second calls were answered from its idempotency record.
     expect(resend.created.map((x) => x.key).sort()).toEqual([a, b, c].sort());
-    // B was sent again under the same Idempotency-Key and the provider answered from its record.
-    expect(resend.callsFor(b as string)).toHaveLength(2);
+    for (const id of [a, b, c]) expect(resend.callsFor(id as string)).toHaveLength(2);
     expect((await outboxRow(b as string)).provider_message_id).toBe(resend.created.find((x) => x.key === b)?.id);
   });
 

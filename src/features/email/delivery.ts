@@ -7,6 +7,7 @@
 import { LIMITS } from "../../config/limits";
 import type { Condition } from "../audit/service";
 import { deadLetterStatement } from "../dead-letters/store";
+import { MAX_SEND_ATTEMPTS } from "./retry";
 import type { OutgoingEmail } from "./transport";
 
 export type OutboxStatus = "pending" | "queued" | "sending" | "sent" | "dead_letter";
@@ -48,18 +49,75 @@ const UNCLAIMED = "(status IN ('pending', 'queued') OR (status = 'sending' AND l
  * message; the winner gets the row, everyone else gets null.
  */
 export async function claim(db: D1Database, id: string, now: number): Promise<Claim | null> {
+  return (await claimAll(db, [id], now)).get(id) ?? null;
+}
+
+type ClaimedRow = OutgoingEmail & { attempts: number };
+
+/**
+ * Claims every row in `ids` that is claimable and has an attempt left, in one batch (one round trip
+ * for a whole queue batch). Each row is its own conditional UPDATE, so racing consumers still get
+ * each row at most once between them; an id listed twice is claimed by its first statement only.
+ * The lease covers the whole batch's sends (see LIMITS.emailLeaseSeconds).
+ */
+export async function claimAll(db: D1Database, ids: readonly string[], now: number): Promise<Map<string, Claim>> {
+  const claims = new Map<string, Claim>();
+  if (ids.length === 0) return claims;
   const lease = now + LIMITS.emailLeaseSeconds * 1000;
-  const row = await db
+  const statement = db.prepare(
+    `UPDATE email_outbox SET status = 'sending', lease_until = ?, attempts = attempts + 1, updated_at = ?
+     WHERE id = ? AND attempts < ? AND ${UNCLAIMED}
+     RETURNING id, "to", template, subject, text, html, attempts`,
+  );
+  const results = await db.batch<ClaimedRow>(ids.map((id) => statement.bind(lease, now, id, MAX_SEND_ATTEMPTS, now)));
+  for (const result of results) {
+    const row = result.results[0];
+    if (!row) continue;
+    const { attempts, ...email } = row;
+    claims.set(email.id, { email, attempts, lease });
+  }
+  return claims;
+}
+
+/** What deciding about an unclaimable row needs (no message body). */
+export type OutboxState = Pick<OutboxRow, "id" | "template" | "status" | "attempts" | "lease_until" | "last_error">;
+
+/** The delivery state of `ids` (rows that exist), in one query. */
+export async function readStates(db: D1Database, ids: readonly string[]): Promise<Map<string, OutboxState>> {
+  const states = new Map<string, OutboxState>();
+  if (ids.length === 0) return states;
+  const { results } = await db
     .prepare(
-      `UPDATE email_outbox SET status = 'sending', lease_until = ?, attempts = attempts + 1, updated_at = ?
-       WHERE id = ? AND ${UNCLAIMED}
-       RETURNING id, "to", template, subject, text, html, attempts`,
+      `SELECT id, template, status, attempts, lease_until, last_error FROM email_outbox
+       WHERE id IN (${ids.map(() => "?").join(", ")})`,
     )
-    .bind(lease, now, id, now)
-    .first<OutgoingEmail & { attempts: number }>();
-  if (!row) return null;
-  const { attempts, ...email } = row;
-  return { email, attempts, lease };
+    .bind(...ids)
+    .all<OutboxState>();
+  for (const row of results) states.set(row.id, row);
+  return states;
+}
+
+/**
+ * Hands claimed rows back without a provider call (a send budget said "later"): queued again, due in
+ * each one's delay, the attempt the claim counted taken back. Guarded by the lease, like every write
+ * of an attempt.
+ */
+export async function unclaimAll(
+  db: D1Database,
+  returns: readonly { claimed: Claim; delaySeconds: number }[],
+  now: number,
+): Promise<void> {
+  if (returns.length === 0) return;
+  const statement = db.prepare(
+    `UPDATE email_outbox SET status = 'queued', attempts = attempts - 1, lease_until = NULL, queued_at = ?,
+       next_attempt_at = ?, updated_at = ?
+     WHERE id = ? AND status = 'sending' AND lease_until = ?`,
+  );
+  await db.batch(
+    returns.map(({ claimed, delaySeconds }) =>
+      statement.bind(now, now + delaySeconds * 1000, now, claimed.email.id, claimed.lease),
+    ),
+  );
 }
 
 /** Records the provider's acceptance; false when the lease was lost meanwhile (logged by the caller). */
@@ -69,15 +127,31 @@ export async function markSent(
   providerMessageId: string | null,
   now: number,
 ): Promise<boolean> {
-  const result = await db
-    .prepare(
-      `UPDATE email_outbox SET status = 'sent', sent_at = ?, provider_message_id = ?, last_error = NULL,
-         lease_until = NULL, next_attempt_at = NULL, updated_at = ?
-       WHERE id = ? AND status = 'sending' AND lease_until = ?`,
-    )
-    .bind(now, providerMessageId, now, claimed.email.id, claimed.lease)
-    .run();
-  return result.meta.changes === 1;
+  const [recorded] = await markAllSent(db, [{ claimed, providerMessageId }], now);
+  return recorded === true;
+}
+
+/**
+ * Records several acceptances in one batch; per entry, false when its lease was lost meanwhile (the
+ * row may be sent again by whoever holds it now, under the same Idempotency-Key).
+ */
+export async function markAllSent(
+  db: D1Database,
+  sent: readonly { claimed: Claim; providerMessageId: string | null }[],
+  now: number,
+): Promise<boolean[]> {
+  if (sent.length === 0) return [];
+  const statement = db.prepare(
+    `UPDATE email_outbox SET status = 'sent', sent_at = ?, provider_message_id = ?, last_error = NULL,
+       lease_until = NULL, next_attempt_at = NULL, updated_at = ?
+     WHERE id = ? AND status = 'sending' AND lease_until = ?`,
+  );
+  const results = await db.batch(
+    sent.map(({ claimed, providerMessageId }) =>
+      statement.bind(now, providerMessageId, now, claimed.email.id, claimed.lease),
+    ),
+  );
+  return results.map((r) => r.meta.changes === 1);
 }
 
 /** After a transient failure: back to queued, due in `delaySeconds`, with the reason kept. */
@@ -95,20 +169,6 @@ export async function scheduleRetry(
        WHERE id = ? AND status = 'sending' AND lease_until = ?`,
     )
     .bind(reason, now, now + delaySeconds * 1000, now, claimed.email.id, claimed.lease)
-    .run();
-}
-
-/**
- * A rate limit said "later" before the row was claimed: note when the new message is due, so the
- * sweep does not mistake the wait for a lost message. Attempts are untouched (no provider call).
- */
-export async function postpone(db: D1Database, id: string, delaySeconds: number, now: number): Promise<void> {
-  await db
-    .prepare(
-      `UPDATE email_outbox SET status = 'queued', queued_at = ?, next_attempt_at = ?, updated_at = ?
-       WHERE id = ? AND status IN ('pending', 'queued')`,
-    )
-    .bind(now, now + delaySeconds * 1000, now, id)
     .run();
 }
 

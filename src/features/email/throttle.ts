@@ -35,18 +35,69 @@ export async function takeSendBudget(
   config: Config,
   to: string,
 ): Promise<SendBudget> {
+  const [budget] = await takeSendBudgets(limiter, config, [to]);
+  return budget as SendBudget;
+}
+
+const unavailable = (): SendBudget => ({
+  ok: false,
+  waitSeconds: LIMITS.emailLimiterUnavailableDelaySeconds,
+  limit: "unavailable",
+});
+
+async function recipientBudget(
+  limiter: DurableObjectNamespace<RateLimiter>,
+  config: Config,
+  to: string,
+): Promise<SendBudget> {
   try {
-    const perRecipient = await consumeRate(
+    const decision = await consumeRate(
       limiter,
       await recipientKey(config.hashPepper, to),
       config.ratePolicies["email-recipient"],
     );
-    if (!perRecipient.allowed) return { ok: false, waitSeconds: perRecipient.retryAfterSeconds, limit: "recipient" };
-    const global = await consumeRate(limiter, GLOBAL_EMAIL_KEY, config.ratePolicies["email-global"]);
-    if (!global.allowed) return { ok: false, waitSeconds: global.retryAfterSeconds, limit: "global" };
-    return { ok: true };
+    return decision.allowed ? { ok: true } : { ok: false, waitSeconds: decision.retryAfterSeconds, limit: "recipient" };
   } catch (error) {
     if (!(error instanceof RateLimiterUnavailable)) throw error;
-    return { ok: false, waitSeconds: LIMITS.emailLimiterUnavailableDelaySeconds, limit: "unavailable" };
+    return unavailable();
   }
+}
+
+/**
+ * The same for a queue batch, one answer per address in order: every recipient's budget (their
+ * objects asked at once), then the global budget for all the recipients that said yes in a single
+ * call (cost = their number), so a batch costs one global call instead of one per email. The global
+ * budget grants the batch whole or not at all: when fewer units are left than the batch needs, the
+ * batch waits for them (the limit is kept either way).
+ */
+export async function takeSendBudgets(
+  limiter: DurableObjectNamespace<RateLimiter>,
+  config: Config,
+  recipients: readonly string[],
+): Promise<SendBudget[]> {
+  const budgets = await Promise.all(recipients.map((to) => recipientBudget(limiter, config, to)));
+  const policy = config.ratePolicies["email-global"];
+  const cleared = budgets.filter((b) => b.ok).length;
+  // A batch larger than the whole budget could never be granted at once: the rest waits its turn.
+  const asked = Math.min(cleared, policy.limit);
+  if (asked === 0) return budgets;
+  let global: SendBudget;
+  try {
+    const decision = await consumeRate(limiter, GLOBAL_EMAIL_KEY, policy, asked);
+    global = decision.allowed ? { ok: true } : { ok: false, waitSeconds: decision.retryAfterSeconds, limit: "global" };
+  } catch (error) {
+    if (!(error instanceof RateLimiterUnavailable)) throw error;
+    global = unavailable();
+  }
+  const overflow: SendBudget = {
+    ok: false,
+    waitSeconds: Math.max(1, Math.ceil(((cleared - asked) * policy.windowSeconds) / policy.limit)),
+    limit: "global",
+  };
+  let granted = 0;
+  return budgets.map((b) => {
+    if (!b.ok) return b;
+    granted += 1;
+    return granted > asked ? overflow : global;
+  });
 }
