@@ -3,6 +3,7 @@
  * only when the row's outbox sequence is newer than what D1 holds (a replay or a late retry never
  * overwrites newer state), and emails are inserted once by their deterministic id.
  */
+import { OUTBOX_ID_COLUMN } from "../src/features/email/outbox";
 import { renderEmail } from "../src/features/email/templates";
 
 export type InventoryOutboxRow = {
@@ -44,7 +45,12 @@ interface EmailPayload {
   data: Record<string, unknown>;
 }
 
-function emailStatements(db: D1Database, row: InventoryOutboxRow, email: EmailPayload, mirror: boolean) {
+function emailStatements(
+  db: D1Database,
+  row: InventoryOutboxRow,
+  email: EmailPayload,
+  options: ProjectionOptions,
+): D1PreparedStatement[] {
   const d = email.data;
   const rendered =
     email.template === "order-confirmed"
@@ -71,7 +77,20 @@ function emailStatements(db: D1Database, row: InventoryOutboxRow, email: EmailPa
       )
       .bind(email.id, email.to, email.template, rendered.subject, rendered.text, rendered.html, created),
   ];
-  if (mirror) {
+  if (options.queuedAt !== undefined) {
+    // Marked for the queue in the same batch; only a row still pending is, so a replayed push hands
+    // nothing over twice. The id comes back for the caller to send (see handOverQueued).
+    const at = options.queuedAt;
+    statements.push(
+      db
+        .prepare(
+          `UPDATE email_outbox SET status = 'queued', queued_at = ?, next_attempt_at = ?, updated_at = ?
+           WHERE id = ? AND status = 'pending' RETURNING id AS ${OUTBOX_ID_COLUMN}`,
+        )
+        .bind(at, at, at, email.id),
+    );
+  }
+  if (options.mirrorDevMailbox) {
     statements.push(
       db
         .prepare(
@@ -92,10 +111,21 @@ function emailStatements(db: D1Database, row: InventoryOutboxRow, email: EmailPa
   return statements;
 }
 
+export interface ProjectionOptions {
+  /** Outside production: copy each email into dev_mailbox as well. */
+  mirrorDevMailbox: boolean;
+  /**
+   * When set, each email is also marked queued (at this time) within the batch and its id returned
+   * under OUTBOX_ID_COLUMN: the caller then sends the queue messages (one D1 round trip instead of a
+   * second batch). Without it the emails stay pending for the sweep.
+   */
+  queuedAt?: number;
+}
+
 export function projectionStatements(
   db: D1Database,
   rows: readonly InventoryOutboxRow[],
-  options: { mirrorDevMailbox: boolean },
+  options: ProjectionOptions,
 ): D1PreparedStatement[] {
   const statements: D1PreparedStatement[] = [];
   for (const row of rows) {
@@ -139,7 +169,7 @@ export function projectionStatements(
           .bind(t.id, t.eventId, t.orderId, t.userId, t.serial, t.status, t.redeemedAt ?? null, t.createdAt, row.seq),
       );
     } else {
-      statements.push(...emailStatements(db, row, JSON.parse(row.payload) as EmailPayload, options.mirrorDevMailbox));
+      statements.push(...emailStatements(db, row, JSON.parse(row.payload) as EmailPayload, options));
     }
   }
   return statements;

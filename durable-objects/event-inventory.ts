@@ -10,7 +10,7 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import { LIMITS } from "../src/config/limits";
-import { enqueueEmails } from "../src/features/email/enqueue";
+import { handOverQueued, insertedOutboxIds } from "../src/features/email/enqueue";
 import {
   DEVICE_REVOKED,
   type DeviceRevoked,
@@ -990,14 +990,13 @@ export class EventInventory extends DurableObject<Env> {
         return;
       }
       try {
-        await this.env.DB.batch(projectionStatements(this.env.DB, rows, { mirrorDevMailbox: !production }));
-        // Hand the emails D1 now holds to the delivery queue; rows already queued are skipped, so a
-        // replayed push sends nothing twice (the cron sweep covers a failed hand-off).
-        await enqueueEmails(
-          this.env.DB,
-          this.env.EMAIL_QUEUE,
-          rows.filter((r) => r.kind === "email").map((r) => (JSON.parse(r.payload) as { id: string }).id),
+        // The same batch marks the new emails queued; rows already queued are not marked again, so
+        // a replayed push sends nothing twice (the cron sweep covers a failed hand-off).
+        const queuedAt = Date.now();
+        const results = await this.env.DB.batch(
+          projectionStatements(this.env.DB, rows, { mirrorDevMailbox: !production, queuedAt }),
         );
+        await handOverQueued(this.env.DB, this.env.EMAIL_QUEUE, insertedOutboxIds(results), queuedAt);
       } catch (error) {
         this.#pushFailures += 1;
         const delay = PUSH_RETRY_MS[Math.min(this.#pushFailures - 1, PUSH_RETRY_MS.length - 1)] as number;

@@ -22,7 +22,7 @@ export function parseEmailMessage(body: unknown): EmailQueueMessage | null {
   return typeof id === "string" && id.length > 0 && id.length <= 200 ? { outboxId: id } : null;
 }
 
-/** Ids of the outbox rows a committed batch inserted (statements from `emailStatements`). */
+/** Ids returned under OUTBOX_ID_COLUMN by a committed batch: rows `emailStatements` inserted, or the projection marked queued. */
 export function insertedOutboxIds(results: readonly D1Result[]): string[] {
   const ids: string[] = [];
   for (const result of results) {
@@ -54,7 +54,7 @@ export async function enqueueEmails(
 }
 
 async function enqueueChunk(db: D1Database, queue: EmailQueue, ids: readonly string[], now: number): Promise<number> {
-  let taken: string[] = [];
+  let taken: string[];
   try {
     const marks = ids.map((id) =>
       db
@@ -64,12 +64,33 @@ async function enqueueChunk(db: D1Database, queue: EmailQueue, ids: readonly str
         .bind(now, now, now, id),
     );
     taken = (await db.batch<{ id: string }>(marks)).flatMap((r) => r.results.map((row) => row.id));
-    if (taken.length === 0) return 0;
-    await queue.sendBatch(taken.map((outboxId) => ({ body: { outboxId } })));
-    return taken.length;
   } catch (error) {
     log("warn", "email enqueue failed; the sweep will retry", { count: ids.length, error });
-    if (taken.length > 0) await releaseToPending(db, taken, now);
+    return 0;
+  }
+  return handOverQueued(db, queue, taken, now);
+}
+
+/**
+ * Sends one message for each row already marked queued at `queuedAt` (by enqueueEmails, or inside
+ * the batch that wrote them). Never throws: if the queue refuses, the rows go back to pending for
+ * the sweep. Returns how many were handed to the queue.
+ */
+export async function handOverQueued(
+  db: D1Database,
+  queue: EmailQueue,
+  ids: readonly string[],
+  queuedAt: number,
+): Promise<number> {
+  if (ids.length === 0) return 0;
+  try {
+    for (let i = 0; i < ids.length; i += LIMITS.queueSendBatchMax) {
+      await queue.sendBatch(ids.slice(i, i + LIMITS.queueSendBatchMax).map((outboxId) => ({ body: { outboxId } })));
+    }
+    return ids.length;
+  } catch (error) {
+    log("warn", "email enqueue failed; the sweep will retry", { count: ids.length, error });
+    await releaseToPending(db, ids, queuedAt);
     return 0;
   }
 }

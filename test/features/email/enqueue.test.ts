@@ -1,7 +1,8 @@
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
+import { projectionStatements } from "../../../durable-objects/event-inventory-projection";
 import { createApp } from "../../../src/app";
-import { enqueueEmails } from "../../../src/features/email/enqueue";
+import { enqueueEmails, handOverQueued, insertedOutboxIds } from "../../../src/features/email/enqueue";
 import { freshIp } from "../../helpers";
 import { outboxIdOf, outboxRow, QueueHarness } from "../../queues/email-harness";
 
@@ -133,5 +134,53 @@ describe("development: the log transport and the dev mailbox", () => {
       attempts: 1,
       provider_message_id: null,
     });
+  });
+});
+
+describe("EventInventory's projection marks its emails queued in the same batch", () => {
+  const orderEmail = () => ({
+    seq: 1,
+    kind: "email" as const,
+    payload: JSON.stringify({
+      id: `order-confirmed:${crypto.randomUUID()}`,
+      to: uniqueEmail("buyer"),
+      template: "order-confirmed",
+      data: { name: "Ada", eventTitle: "Gate night", startsAt: Date.UTC(2027, 4, 1, 19), serials: [1] },
+    }),
+  });
+  const idOf = (row: { payload: string }) => (JSON.parse(row.payload) as { id: string }).id;
+
+  it("the batch returns the new email's id and leaves it queued; a replayed batch returns none and changes nothing", async () => {
+    const row = orderEmail();
+    const queuedAt = Date.now();
+    const first = await env.DB.batch(projectionStatements(env.DB, [row], { mirrorDevMailbox: false, queuedAt }));
+    expect(insertedOutboxIds(first)).toEqual([idOf(row)]);
+    const stored = await outboxRow(idOf(row));
+    expect(stored).toMatchObject({ status: "queued", next_attempt_at: queuedAt });
+
+    const replay = await env.DB.batch(
+      projectionStatements(env.DB, [row], { mirrorDevMailbox: false, queuedAt: queuedAt + 5_000 }),
+    );
+    expect(insertedOutboxIds(replay)).toEqual([]);
+    expect(await outboxRow(idOf(row))).toEqual(stored);
+  });
+
+  it("handOverQueued sends one message per id; a queue that refuses puts the rows back to pending for the sweep", async () => {
+    const harness = new QueueHarness();
+    const sent = orderEmail();
+    const queuedAt = Date.now();
+    const results = await env.DB.batch(projectionStatements(env.DB, [sent], { mirrorDevMailbox: false, queuedAt }));
+    expect(await handOverQueued(env.DB, harness.env.EMAIL_QUEUE, insertedOutboxIds(results), queuedAt)).toBe(1);
+    expect(harness.produced.map((p) => p.body)).toEqual([{ outboxId: idOf(sent) }]);
+
+    vi.spyOn(console, "warn").mockImplementation(() => {});
+    const refused = orderEmail();
+    const again = await env.DB.batch(projectionStatements(env.DB, [refused], { mirrorDevMailbox: false, queuedAt }));
+    const refusing = {
+      sendBatch: () => Promise.reject(new Error("queue unavailable")),
+    } as unknown as Queue<{ outboxId: string }>;
+    expect(await handOverQueued(env.DB, refusing, insertedOutboxIds(again), queuedAt)).toBe(0);
+    expect(await outboxRow(idOf(refused))).toMatchObject({ status: "pending" });
+    expect(await outboxRow(idOf(sent))).toMatchObject({ status: "queued" });
   });
 });
