@@ -96,9 +96,20 @@ export interface Counts {
  * The availability invariant, checked on every read the tests make: sold + held + remaining =
  * capacity and remaining ≥ 0, both from the object and from the public event view.
  */
+/**
+ * The object's stats, invariant-checked, and compared with a count of its ticket rows: the sold and
+ * checked-in figures come from trigger-kept counters, which must never drift from the rows.
+ */
 export async function checkedStats(eventId: string): Promise<Counts & { checkedIn: number }> {
   const stats = await inventory(eventId).stats();
   assertInvariant(stats);
+  const [counted] = await objectRows<{ sold: number; checkedIn: number }>(
+    eventId,
+    "SELECT COUNT(*) AS sold, COALESCE(SUM(status = 'redeemed'), 0) AS checkedIn FROM tickets WHERE status IN ('active', 'redeemed')",
+  );
+  if (counted?.sold !== stats.sold || counted.checkedIn !== stats.checkedIn) {
+    throw new Error(`ticket counters drifted: stats ${JSON.stringify(stats)}, rows ${JSON.stringify(counted)}`);
+  }
   return stats;
 }
 
