@@ -404,6 +404,8 @@ async function runScenario(scenario, base, opts) {
   }
   // A scenario may prepare its measured target from the warm-up (on-sale sizes its sale by it).
   if (spec.afterWarmup) spec = { ...spec, ...(await spec.afterWarmup({ warmup })) };
+  // The warm-up's emails go out before the measured run, so the emails left at its end are its own.
+  if (spec.drainsEmails) await waitForQuiet(base);
   const measured = loadOptions(base, spec, opts);
   const logOffset = statSync(serverLog).size;
   measured.outcomes.startedAt = Date.now();
@@ -413,6 +415,16 @@ async function runScenario(scenario, base, opts) {
   const r = await autocannon({ ...measured.request, duration: opts.duration });
   const cpu = cpuPerRequest(cpuBefore, serverCpu(opts.serverPgid), r["2xx"] + r.non2xx);
   if (stopProfile) printProfile(scenario.name, await stopProfile());
+  // Emails the run caused that the (local, single) queue consumer had not sent by its end: their
+  // delivery is part of what the requests cost, so it is measured until the backlog is gone.
+  let emails = null;
+  if (spec.drainsEmails) {
+    const atEnd = await emailBacklog(base);
+    const drainStarted = Date.now();
+    const left = await waitForQuiet(base, { quiet: true });
+    const all = cpuPerRequest(cpuBefore, serverCpu(opts.serverPgid), r["2xx"] + r.non2xx);
+    emails = { atEnd, left, drainSeconds: (Date.now() - drainStarted) / 1000, cpuMsPerRequest: all?.total ?? null };
+  }
   const row = {
     name: scenario.name,
     method: spec.method,
@@ -434,6 +446,7 @@ async function runScenario(scenario, base, opts) {
     // the machine is doing; the bench's own process is not counted.
     cpuMsPerRequest: cpu?.total ?? null,
     cpuMsPerRequestByProcess: cpu?.byName ?? null,
+    emails,
   };
   if (spec.after) Object.assign(row, await spec.after({ result: r, outcomes: measured.outcomes }));
   return row;
@@ -444,18 +457,25 @@ async function runScenario(scenario, base, opts) {
  * (on-sale's warm-up alone queues thousands of confirmations): otherwise that delivery runs during,
  * and is measured as part of, whatever scenario comes next.
  */
-async function waitForQuiet(base) {
+async function waitForQuiet(base, { quiet = false } = {}) {
   const started = Date.now();
   let emails = 0;
   for (;;) {
-    const res = await fetch(`${base}/dev/fixtures/backlog`);
-    emails = res.ok ? (await res.json()).emails : 0;
+    emails = await emailBacklog(base);
     if (emails === 0 || Date.now() - started > QUIET_TIMEOUT_MS) break;
-    await sleep(500);
+    await sleep(250);
   }
   const waited = (Date.now() - started) / 1000;
+  if (quiet) return emails;
   if (emails > 0) console.log(`bench:   ${emails} emails still unsent after ${waited.toFixed(0)} s; going on`);
-  else if (waited >= 1) console.log(`bench:   waited ${waited.toFixed(1)} s for earlier scenarios' emails to go out`);
+  else if (waited >= 1) console.log(`bench:   waited ${waited.toFixed(1)} s for queued emails to go out`);
+  return emails;
+}
+
+/** GET /dev/fixtures/backlog: emails written and not yet sent (0 when the route is unavailable). */
+async function emailBacklog(base) {
+  const res = await fetch(`${base}/dev/fixtures/backlog`);
+  return res.ok ? (await res.json()).emails : 0;
 }
 
 /**
@@ -532,6 +552,7 @@ async function onSaleSetup({ base, opts }) {
       return {
         path: ordersPath(sale.eventId),
         bearerTokens: sale.tokens,
+        drainsEmails: true,
         after: ({ result, outcomes }) => onSaleOutcome(base, sale, capacity, sizing, result, outcomes, opts),
       };
     },
@@ -725,6 +746,21 @@ function printOnSale(row, baseline) {
       `outbox pending ${c.pending})`,
   );
   if (c.d1Tickets !== c.sold) console.log("  WARNING: D1 does not hold the tickets the object sold (see server.log)");
+  const e = row.emails;
+  if (e) {
+    const cpuRatio =
+      row.cpuMsPerRequest && e.cpuMsPerRequest ? row.cpuRatio * (row.cpuMsPerRequest / e.cpuMsPerRequest) : null;
+    console.log(
+      `  emails             ${e.atEnd} of the run's ${o.orders} confirmations still unsent at its end` +
+        (e.left > 0
+          ? `, ${e.left} still unsent ${e.drainSeconds.toFixed(0)} s later`
+          : `, all sent ${e.drainSeconds.toFixed(1)} s later`) +
+        (e.cpuMsPerRequest === null
+          ? ""
+          : `; server CPU with their delivery ${e.cpuMsPerRequest.toFixed(2)} ms per request` +
+            (cpuRatio === null ? "" : ` (${cpuRatio.toFixed(2)}× ping's)`)),
+    );
+  }
   if (o.tokensReused > 0) {
     console.log(`  note: ${o.tokensReused} requests reused a buyer (409 already-registered); raise --on-sale-users`);
   }
