@@ -248,6 +248,21 @@ export class RateLimiter extends DurableObject<Env> {
   }
 
   /**
+   * Several policies of this key in one call, in order, stopping at the first that refuses: the
+   * decisions up to and including it (later policies are not asked and spend nothing). Decided in
+   * one synchronous step, like `consume`.
+   */
+  consumeAll(requests: readonly RateLimitRequest[]): RateLimitDecision[] {
+    const decisions: RateLimitDecision[] = [];
+    for (const request of requests) {
+      const decision = this.consume(request);
+      decisions.push(decision);
+      if (!decision.allowed) break;
+    }
+    return decisions;
+  }
+
+  /**
    * Gives back the newest `cost` units of a `window` policy: callers that count attempts up front
    * (so a concurrent burst is counted as it happens) return the unit when the attempt succeeds.
    */

@@ -18,7 +18,7 @@ import { gateRoutes } from "./features/gate/routes";
 import { healthRoutes } from "./features/health/routes";
 import { MEDIA_BODY_LIMITS, mediaRoutes } from "./features/media/routes";
 import { metaRoutes } from "./features/meta/routes";
-import { orderRoutes } from "./features/orders/routes";
+import { addressPolicies, orderRoutes } from "./features/orders/routes";
 import { paymentRoutes, STRIPE_WEBHOOK_PATH } from "./features/payments/routes";
 import { accessLog } from "./http/access-log";
 import { type Authenticator, authenticate } from "./http/auth";
@@ -70,11 +70,14 @@ export function createApp(options: AppOptions = {}): OpenAPIHono<AppEnv> {
   // 6: rate limits. Every /api route counts against the caller's address, except scanner devices:
   // a whole gate shares one address, so devices are limited per device token instead. Stripe's
   // webhook deliveries have their own, larger per-address policy (a few shared Stripe addresses).
+  // Routes with a per-address policy of their own (ordering's orders-ip) take it in the same call.
   app.use(
     "/api/*",
     rateLimit({
       policy: "api",
       key: (c) => (isDeviceRequest(c) || c.req.path === STRIPE_WEBHOOK_PATH ? null : byIp(c)),
+      // A route's own per-address budget rides along: one round trip to the address's object.
+      with: addressPolicies,
     }),
   );
   app.use(

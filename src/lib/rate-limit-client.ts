@@ -115,6 +115,66 @@ export async function consumeRate(
   return decision;
 }
 
+/**
+ * Takes one unit of each of `policies` for `key` in a single call to the key's object, in order,
+ * stopping at the first refusal: the decisions up to and including it. A block this isolate
+ * remembers for one of them ends the list there without asking for it. Throws
+ * RateLimiterUnavailable like consumeRate.
+ */
+export async function consumeRates(
+  namespace: DurableObjectNamespace<RateLimiter>,
+  key: string,
+  policies: readonly RatePolicy[],
+): Promise<RateLimitDecision[]> {
+  const [first] = policies;
+  if (policies.length === 1 && first) return [await consumeRate(namespace, key, first)];
+  const now = Date.now();
+  let asked = policies;
+  let cached: RateLimitDecision | null = null;
+  for (const [i, policy] of policies.entries()) {
+    cached = cachedBlock(`${policy.name}|${key}`, now);
+    if (cached) {
+      asked = policies.slice(0, i);
+      break;
+    }
+  }
+  const decisions = asked.length > 0 ? await askObject(namespace, key, asked) : [];
+  for (const [i, decision] of decisions.entries()) {
+    if (!decision.allowed) rememberBlocked(`${(asked[i] as RatePolicy).name}|${key}`, decision, Date.now());
+  }
+  const refused = decisions.some((d) => !d.allowed);
+  return cached && !refused ? [...decisions, cached] : decisions;
+}
+
+async function askObject(
+  namespace: DurableObjectNamespace<RateLimiter>,
+  key: string,
+  policies: readonly RatePolicy[],
+): Promise<RateLimitDecision[]> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new RateLimiterUnavailable("rate limiter timed out")), LIMITS.rateLimiterTimeoutMs);
+  });
+  try {
+    // Every policy of one key lives in the same object (see placement).
+    const object = placement(key, (policies[0] as RatePolicy).name).object;
+    const requests = policies.map((policy) => ({
+      policy: placement(key, policy.name).policy,
+      limit: policy.limit,
+      windowSeconds: policy.windowSeconds,
+      cost: 1,
+      lockSeconds: policy.lockSeconds,
+      algorithm: policy.algorithm,
+    }));
+    return await Promise.race([namespace.getByName(object).consumeAll(requests), timeout]);
+  } catch (error) {
+    if (error instanceof RateLimiterUnavailable) throw error;
+    throw new RateLimiterUnavailable("rate limiter unreachable", { cause: error });
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Clears `policy` for `key` in the object and in this isolate's memory. */
 export async function resetRate(
   namespace: DurableObjectNamespace<RateLimiter>,

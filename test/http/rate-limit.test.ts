@@ -175,3 +175,50 @@ describe("rate-limit headers on error responses", () => {
     expect(res.headers.get("Content-Type")).toBe("application/problem+json");
   });
 });
+
+describe("ordering's per-address budget (orders-ip) rides with api", () => {
+  it("one limiter call per order request takes both; the 11th order attempt from one address in a minute is 429 orders-ip", async () => {
+    const { hostWithToken, createEvent, buyers } = await import("../features/events/helpers");
+    const host = await hostWithToken();
+    const event = await createEvent(host.token, { capacity: 50, perUserLimit: 1 });
+    const people = await buyers(11);
+    const objects: string[] = [];
+    const limiter = {
+      getByName(name: string) {
+        objects.push(name);
+        return env.RATE_LIMITER.getByName(name);
+      },
+    };
+    const app = createApp();
+    const ip = freshIp();
+    const statuses: number[] = [];
+    let firstHeaders: Headers | null = null;
+    for (const person of people) {
+      objects.length = 0;
+      const res = await app.request(
+        `/api/v1/events/${event.id}/orders`,
+        {
+          method: "POST",
+          headers: {
+            "CF-Connecting-IP": ip,
+            Authorization: `Bearer ${person.token}`,
+            "Content-Type": "application/json",
+          },
+          body: JSON.stringify({ quantity: 1 }),
+        },
+        { ...env, RATE_LIMITER: limiter },
+      );
+      statuses.push(res.status);
+      firstHeaders ??= res.headers;
+      if (res.status === 201) {
+        // The address's object once (api + orders-ip), the buyer's shard once (orders-user).
+        expect(objects.filter((o) => o.startsWith("ip:"))).toHaveLength(1);
+        expect(objects.filter((o) => o.startsWith("shard:user:"))).toHaveLength(1);
+      }
+    }
+    expect(statuses).toEqual([...Array(10).fill(201), 429]);
+    expect(firstHeaders?.get("RateLimit-Policy")).toBe(
+      '"api";q=100;w=60, "orders-ip";q=10;w=60, "orders-user";q=5;w=60',
+    );
+  });
+});

@@ -5,7 +5,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { DEFAULT_RATE_POLICIES, LIMITS } from "../../src/config/limits";
-import { consumeRate, giveBackRate, placement, resetRate } from "../../src/lib/rate-limit-client";
+import { consumeRate, consumeRates, giveBackRate, placement, resetRate } from "../../src/lib/rate-limit-client";
 
 const ordersUser = { ...DEFAULT_RATE_POLICIES["orders-user"], limit: 2 };
 
@@ -70,5 +70,63 @@ describe("rate-limit key placement", () => {
     expect((await consumeRate(env.RATE_LIMITER, key, window, 0)).allowed).toBe(false);
     await giveBackRate(env.RATE_LIMITER, key, window);
     expect((await consumeRate(env.RATE_LIMITER, key, window, 0)).allowed).toBe(true);
+  });
+});
+
+describe("several policies of one key in one call (consumeRates)", () => {
+  /** The real namespace, counting calls to each object method. */
+  function counting() {
+    const calls: string[] = [];
+    const namespace = {
+      getByName(name: string) {
+        const stub = env.RATE_LIMITER.getByName(name);
+        return new Proxy(stub, {
+          get(target, prop) {
+            if (typeof prop === "string" && ["consume", "consumeAll"].includes(prop)) calls.push(prop);
+            return Reflect.get(target, prop);
+          },
+        });
+      },
+    } as unknown as typeof env.RATE_LIMITER;
+    return { namespace, calls };
+  }
+  const policy = (name: string, limit: number) => ({ ...DEFAULT_RATE_POLICIES.api, name, limit });
+  const remaining = async (key: string, p: ReturnType<typeof policy>) =>
+    (await consumeRate(env.RATE_LIMITER, key, p, 0)).remaining;
+
+  it("takes each in order in one object call; a refusal ends the list and the later policies spend nothing", async () => {
+    const key = `ip:${crypto.randomUUID()}`;
+    const tight = policy(`tight-${crypto.randomUUID()}`, 1);
+    const loose = policy(`loose-${crypto.randomUUID()}`, 5);
+    const { namespace, calls } = counting();
+
+    const first = await consumeRates(namespace, key, [tight, loose]);
+    expect(first.map((d) => d.allowed)).toEqual([true, true]);
+    expect(calls).toEqual(["consumeAll"]);
+    expect(first[1]?.remaining).toBe(4);
+
+    const second = await consumeRates(namespace, key, [tight, loose]);
+    expect(second.map((d) => d.allowed)).toEqual([false]);
+    expect(second[0]?.retryAfterSeconds).toBeGreaterThan(0);
+    // The refused first policy kept the second from being charged.
+    expect(await remaining(key, loose)).toBe(4);
+  });
+
+  it("a block this isolate remembers ends the list without asking for it; the policies before it are still taken", async () => {
+    const key = `ip:${crypto.randomUUID()}`;
+    const loose = policy(`loose-${crypto.randomUUID()}`, 5);
+    const tight = policy(`tight-${crypto.randomUUID()}`, 1);
+    const { namespace, calls } = counting();
+    expect((await consumeRates(namespace, key, [loose, tight])).map((d) => d.allowed)).toEqual([true, true]);
+    // The object refuses `tight` now and the isolate remembers that.
+    expect((await consumeRates(namespace, key, [loose, tight])).map((d) => d.allowed)).toEqual([true, false]);
+    calls.length = 0;
+
+    const third = await consumeRates(namespace, key, [loose, tight]);
+    expect(third.map((d) => d.allowed)).toEqual([true, false]);
+    // One call, for `loose` (three units taken in all); `tight`'s refusal came from memory.
+    expect(calls).toEqual(["consumeAll"]);
+    expect(third[1]).toMatchObject({ allowed: false, limit: 1 });
+    expect(await remaining(key, loose)).toBe(2);
   });
 });

@@ -10,13 +10,18 @@ import type { RatePolicy, RatePolicyName } from "../../config/limits";
 import type { AppContext, AppEnv } from "../../context";
 import { clientIp, ipKey } from "../../lib/ip";
 import { log } from "../../lib/log";
-import { consumeRate, type RateLimitDecision, RateLimiterUnavailable } from "../../lib/rate-limit-client";
+import { consumeRates, type RateLimitDecision, RateLimiterUnavailable } from "../../lib/rate-limit-client";
 import { problem } from "../problem";
 
 export interface RateLimitOptions {
   policy: RatePolicyName;
   /** The rate-limit key for this request, or null to skip this policy for it. */
   key: (c: AppContext) => string | null | Promise<string | null>;
+  /**
+   * More policies of the same key for this request (e.g. a route's own per-address budget next to
+   * `api`): taken after `policy`, in the same call to the key's object.
+   */
+  with?: (c: AppContext) => readonly RatePolicyName[];
 }
 
 /** Seconds a client should wait when the limiter is down and the policy fails closed. */
@@ -54,19 +59,22 @@ export function rateLimit(options: RateLimitOptions): MiddlewareHandler<AppEnv> 
   return async function rateLimit(c, next) {
     const key = await options.key(c);
     if (key === null) return next();
-    const policy = c.get("config").ratePolicies[options.policy];
-    let decision: RateLimitDecision;
+    const configured = c.get("config").ratePolicies;
+    const policies = [options.policy, ...(options.with?.(c) ?? [])].map((name) => configured[name]);
+    let decisions: RateLimitDecision[];
     try {
-      decision = await consumeRate(c.env.RATE_LIMITER, key, policy);
+      decisions = await consumeRates(c.env.RATE_LIMITER, key, policies);
     } catch (error) {
       if (!(error instanceof RateLimiterUnavailable)) throw error;
+      // Open only when every policy asked is: one closed policy keeps the route closed.
+      const open = policies.every((p) => p.onUnavailable === "open");
       log("error", "rate limiter unavailable", {
         requestId: c.get("requestId"),
-        policy: policy.name,
-        failMode: policy.onUnavailable,
+        policy: policies.map((p) => p.name).join(","),
+        failMode: open ? "open" : "closed",
         error,
       });
-      if (policy.onUnavailable === "open") return next();
+      if (open) return next();
       return problem(
         c,
         "unavailable",
@@ -75,8 +83,11 @@ export function rateLimit(options: RateLimitOptions): MiddlewareHandler<AppEnv> 
         { "Retry-After": String(UNAVAILABLE_RETRY_AFTER_SECONDS) },
       );
     }
-    if (!decision.allowed) return rateLimitedResponse(c, policy, decision);
-    setRateHeaders(c, policy, decision);
+    for (const [i, decision] of decisions.entries()) {
+      const policy = policies[i] as RatePolicy;
+      if (!decision.allowed) return rateLimitedResponse(c, policy, decision);
+      setRateHeaders(c, policy, decision);
+    }
     await next();
   };
 }
