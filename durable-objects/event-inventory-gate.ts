@@ -388,7 +388,7 @@ export function settle(
       const scanId = logScan(ctx, { ...log, result: "admitted" });
       recordRedemption(ctx, e.ticket, scanId, device, at, mode);
       return {
-        answer: answer({ result: "admitted", ticket: view(ticketRow(ctx, e.ticket.id) as GateTicketRow) }),
+        answer: answer({ result: "admitted", ticket: view({ ...e.ticket, status: "redeemed" }) }),
         changed: true,
       };
     }

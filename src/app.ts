@@ -13,7 +13,7 @@ import { authRoutes } from "./features/auth/routes";
 import { devRoutes } from "./features/dev/routes";
 import { docsRoutes } from "./features/docs/routes";
 import { eventRoutes } from "./features/events/routes";
-import { deviceAuthenticator } from "./features/gate/authenticator";
+import { deviceAuthenticator, deviceTokenHash } from "./features/gate/authenticator";
 import { gateRoutes } from "./features/gate/routes";
 import { healthRoutes } from "./features/health/routes";
 import { MEDIA_BODY_LIMITS, mediaRoutes } from "./features/media/routes";
@@ -31,7 +31,6 @@ import { byIp, isDeviceRequest, rateLimit } from "./http/rate-limit";
 import { requestId } from "./http/request-id";
 import { securityHeaders } from "./http/security-headers";
 import { validationHook } from "./http/validation";
-import { sha256Hex } from "./lib/crypto";
 import { DomainError } from "./lib/errors";
 import { log, redactUrl } from "./lib/log";
 
@@ -84,8 +83,7 @@ export function createApp(options: AppOptions = {}): OpenAPIHono<AppEnv> {
     "/api/*",
     rateLimit({
       policy: "scanner",
-      key: async (c) =>
-        isDeviceRequest(c) ? `device:${(await sha256Hex(c.req.header("Authorization") ?? "")).slice(0, 32)}` : null,
+      key: async (c) => (isDeviceRequest(c) ? `device:${(await deviceTokenHash(c)).slice(0, 32)}` : null),
     }),
   );
 

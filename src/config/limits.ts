@@ -195,6 +195,8 @@ export const LIMITS = {
    * consumer's email is retried within minutes.
    */
   emailLeaseSeconds: 120,
+  /** Principals whose access-log hash an isolate keeps (scanner devices and busy users log often). */
+  accessLogTagCacheEntries: 10_000,
   /** Emails claimed and sent together: wrangler.toml's max_batch_size for the email queue. */
   emailBatchMax: 10,
   /** The bound: a queued row whose message is 10 minutes overdue is presumed lost and re-sent. */

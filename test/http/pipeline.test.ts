@@ -127,4 +127,32 @@ describe("access log", () => {
     expect(entry.user).toMatch(/^[0-9a-f]{16}$/);
     expect(JSON.stringify(entry)).not.toContain("user-42");
   });
+
+  it("the user hash is the keyed hash of kind:id, the same on every request, and follows a pepper change", async () => {
+    const lines: string[] = [];
+    vi.spyOn(console, "log").mockImplementation((line: unknown) => void lines.push(String(line)));
+    const { accessLog } = await import("../../src/http/access-log");
+    const { getConfig } = await import("../../src/config");
+    const { hmacHex } = await import("../../src/lib/crypto");
+    const { Hono } = await import("hono");
+    const app = new Hono<import("../../src/context").AppEnv>();
+    app.use(async (c, next) => {
+      c.set("requestId", "req-12345678");
+      c.set("config", getConfig(c.env));
+      await next();
+    });
+    app.use(accessLog());
+    app.use(async (c, next) => {
+      c.set("principal", { kind: "device", id: "gate-7", roles: [], via: "device" });
+      await next();
+    });
+    app.get("/x", (c) => c.text("ok"));
+    const other = { ...env, HASH_PEPPER: "another-pepper-0123456789abcdef0123456789" };
+    for (const bindings of [env, env, other, env]) await app.request("/x", {}, bindings);
+    const users = lines.filter((l) => l.includes('"msg":"request"')).map((l) => JSON.parse(l).user as string);
+    const expected = async (pepper: string) => (await hmacHex(pepper, "device:gate-7")).slice(0, 16);
+    const mine = await expected(getConfig(env).hashPepper);
+    expect(users).toEqual([mine, mine, await expected(getConfig(other).hashPepper), mine]);
+    expect(users[2]).not.toBe(mine);
+  });
 });

@@ -70,6 +70,21 @@ export function forgetDevice(deviceId: string): void {
 
 export const unauthorizedDevice = () => new DomainError("unauthorized", "Unknown or revoked device.");
 
+const tokenHashes = new WeakMap<Request, Promise<string>>();
+
+/**
+ * SHA-256 (hex) of the request's device token (`Authorization: Device <token>`), computed once per
+ * request: the scanner rate-limit key (src/app.ts) and the device lookup both use it.
+ */
+export function deviceTokenHash(c: AppContext): Promise<string> {
+  let hash = tokenHashes.get(c.req.raw);
+  if (!hash) {
+    hash = sha256Hex((c.req.header("Authorization") ?? "").replace(SCHEME, "").trim());
+    tokenHashes.set(c.req.raw, hash);
+  }
+  return hash;
+}
+
 export const deviceAuthenticator: Authenticator = async (c) => {
   const header = c.req.header("Authorization");
   if (!header || !SCHEME.test(header)) return undefined;
@@ -78,7 +93,7 @@ export const deviceAuthenticator: Authenticator = async (c) => {
   let device: DeviceRow | null = null;
   let cached = false;
   if (deviceTokenShape(token)) {
-    const hash = await sha256Hex(token);
+    const hash = await deviceTokenHash(c);
     const entry = known.get(hash);
     if (entry && entry.until > now) {
       device = entry.device;
@@ -110,8 +125,7 @@ export const deviceAuthenticator: Authenticator = async (c) => {
 export async function confirmDevice(c: AppContext): Promise<DeviceCaller> {
   const device = deviceCaller(c);
   if (c.get("principal")?.claims?.cached !== true) return device;
-  const header = c.req.header("Authorization") ?? "";
-  const row = await activeDevice(c.env.DB, await sha256Hex(header.replace(SCHEME, "").trim()));
+  const row = await activeDevice(c.env.DB, await deviceTokenHash(c));
   if (!row) {
     forgetDevice(device.id);
     throw unauthorizedDevice();

@@ -14,6 +14,26 @@ export interface AccessLogOptions {
   slowMs?: number;
 }
 
+/** Principal → its keyed hash, for the pepper they were made with (a device scans thousands of times). */
+const userTags = new Map<string, string>();
+let tagsPepper: string | null = null;
+
+async function userTag(pepper: string, principal: { kind: string; id: string }): Promise<string> {
+  if (pepper !== tagsPepper) {
+    userTags.clear();
+    tagsPepper = pepper;
+  }
+  const key = `${principal.kind}:${principal.id}`;
+  let tag = userTags.get(key);
+  if (tag === undefined) {
+    tag = (await hmacHex(pepper, key)).slice(0, 16);
+    // Bounded: the oldest entry goes first (Map keeps insertion order).
+    if (userTags.size >= LIMITS.accessLogTagCacheEntries) userTags.delete(userTags.keys().next().value as string);
+    userTags.set(key, tag);
+  }
+  return tag;
+}
+
 export function accessLog(options: AccessLogOptions = {}): MiddlewareHandler<AppEnv> {
   const slowMs = options.slowMs ?? LIMITS.slowRequestMs;
   return async function accessLog(c, next) {
@@ -23,8 +43,7 @@ export function accessLog(options: AccessLogOptions = {}): MiddlewareHandler<App
     const ms = Math.round(performance.now() - started);
     const principal = c.get("principal");
     const config = c.get("config");
-    const user =
-      principal && config ? (await hmacHex(config.hashPepper, `${principal.kind}:${principal.id}`)).slice(0, 16) : null;
+    const user = principal && config ? await userTag(config.hashPepper, principal) : null;
     log(ms > slowMs ? "warn" : "info", "request", {
       requestId: c.get("requestId"),
       method: c.req.method,
