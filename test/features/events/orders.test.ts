@@ -190,6 +190,49 @@ describe("the order path's short-lived copy of the event", () => {
     expect((await objectTickets(event.id)).map((t) => t.user_id)).toEqual([first.id]);
   });
 
+  it("an edit made through this isolate is seen at once: a new price goes straight to checkout, the object not asked", async () => {
+    const host = await hostWithToken();
+    const event = await createEvent(host.token, { capacity: 5 });
+    const [first, second] = await buyers(2);
+    if (!first || !second) throw new Error("no buyers");
+    // The real namespace, noting every claim the Worker sends to an event's object.
+    const claims: string[] = [];
+    const namespace = new Proxy(env.EVENT_INVENTORY, {
+      get(target, prop) {
+        if (prop === "getByName") {
+          return (name: string) =>
+            new Proxy(target.getByName(name), {
+              get(stub, method) {
+                if (method === "claim") claims.push(name);
+                return Reflect.get(stub, method);
+              },
+            });
+        }
+        const value = Reflect.get(target, prop);
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    });
+    const bindings = { ...withoutStripe, ENVIRONMENT: "development", EVENT_INVENTORY: namespace };
+    expect((await orderWith(event.id, first.token, bindings)).status).toBe(201);
+    expect(claims).toEqual([event.id]);
+
+    const edited = await app.request(
+      `/api/v1/events/${event.id}`,
+      {
+        method: "PATCH",
+        headers: { ...bearer(host.token), "Content-Type": "application/json", "CF-Connecting-IP": freshIp() },
+        body: JSON.stringify({ version: event.version, price: 1500, currency: "EUR" }),
+      },
+      bindings,
+    );
+    expect(edited.status).toBe(200);
+    // The copy this isolate had was dropped with the edit: checkout at once (no Stripe keys here),
+    // without a claim the object would have to refuse.
+    await expectProblem(await orderWith(event.id, second.token, bindings), 503, "payments-not-configured");
+    expect(claims).toEqual([event.id]);
+    expect(await checkedStats(event.id)).toMatchObject({ sold: 1, held: 0 });
+  });
+
   it("a cancellation made elsewhere: the object refuses the order at once", async () => {
     const host = await hostWithToken();
     const event = await createEvent(host.token, { capacity: 5, perUserLimit: 1 });
