@@ -8,6 +8,7 @@
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
+import { LIMITS } from "../../../src/config/limits";
 import { call } from "../../helpers";
 import { bearer } from "../auth/helpers";
 import {
@@ -54,6 +55,45 @@ afterEach(async () => {
 });
 
 describe("inventory outbox", () => {
+  it("a scan while D1 refuses pushes leaves the backoff alarm where it is (no retry pulled forward)", async () => {
+    const t0 = Date.now() + 365 * DAY;
+    vi.useFakeTimers({ now: t0 });
+    const host = await hostWithToken();
+    const event = await createEvent(host.token, { capacity: 5 });
+    const [buyer] = await buyers(1);
+    if (!buyer) throw new Error("no buyer");
+    const stub = inventory(event.id);
+    await failTicketWritesFor(event.id);
+    const res = await order(event.id, buyer.token);
+    expect(res.status).toBe(201);
+    const ticketId = ((await res.json()) as { tickets: { id: string }[] }).tickets[0]?.id as string;
+
+    // The first retry fails too: the alarm backs off.
+    vi.setSystemTime(t0 + 1_000);
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    const alarm = () => runInDurableObject(stub, (_i, state) => state.storage.getAlarm());
+    const backoff = (await alarm()) as number;
+    expect(backoff).toBeGreaterThan(t0 + 1_000 + LIMITS.gateProjectionDelayMs);
+
+    // A scan (its answer stored and logged, so a push would be due) does not move that alarm.
+    const answer = await stub.redeem({
+      ticketId,
+      deviceId: "gate-1",
+      deviceName: "Gate 1",
+      nonce: crypto.randomUUID(),
+    });
+    expect(answer).toMatchObject({ result: expect.any(String) });
+    expect((await objectRows(event.id, "SELECT id FROM gate_scans")).length).toBe(1);
+    expect(await alarm()).toBe(backoff);
+
+    // Once D1 is back, the backoff alarm carries the sale and the scan together.
+    await restoreTicketWrites();
+    vi.setSystemTime(backoff);
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    expect(await objectRows(event.id, "SELECT * FROM outbox")).toEqual([]);
+    expect((await d1Tickets(event.id)).map((t) => t.id)).toEqual([ticketId]);
+  });
+
   it("a claim committed while D1 refuses the write still answers 201; the ticket reaches D1 later, from the alarm, exactly once", async () => {
     // A year ahead of the real clock: the object's retry alarm cannot fire by itself mid-test.
     const t0 = Date.now() + 365 * DAY;
