@@ -54,19 +54,28 @@ afterEach(async () => {
   await restoreTicketWrites();
 });
 
+/**
+ * A free sale made while D1 refuses the event's ticket writes, a year ahead of the real clock (so the
+ * object's retry alarm cannot fire by itself mid-test): the 201 answer, its body and the object.
+ */
+async function saleDuringOutage() {
+  const t0 = Date.now() + 365 * DAY;
+  vi.useFakeTimers({ now: t0 });
+  const host = await hostWithToken();
+  const event = await createEvent(host.token, { capacity: 5 });
+  const [buyer] = await buyers(1);
+  if (!buyer) throw new Error("no buyer");
+  const stub = inventory(event.id);
+  await failTicketWritesFor(event.id);
+  const res = await order(event.id, buyer.token);
+  expect(res.status).toBe(201);
+  const body = (await res.json()) as { order: { id: string; status: string }; tickets: { id: string }[] };
+  return { t0, event, buyer, stub, body, ticketId: body.tickets[0]?.id as string };
+}
+
 describe("inventory outbox", () => {
   it("a scan while D1 refuses pushes leaves the backoff alarm where it is (no retry pulled forward)", async () => {
-    const t0 = Date.now() + 365 * DAY;
-    vi.useFakeTimers({ now: t0 });
-    const host = await hostWithToken();
-    const event = await createEvent(host.token, { capacity: 5 });
-    const [buyer] = await buyers(1);
-    if (!buyer) throw new Error("no buyer");
-    const stub = inventory(event.id);
-    await failTicketWritesFor(event.id);
-    const res = await order(event.id, buyer.token);
-    expect(res.status).toBe(201);
-    const ticketId = ((await res.json()) as { tickets: { id: string }[] }).tickets[0]?.id as string;
+    const { t0, event, stub, ticketId } = await saleDuringOutage();
 
     // The first retry fails too: the alarm backs off.
     vi.setSystemTime(t0 + 1_000);
@@ -95,21 +104,8 @@ describe("inventory outbox", () => {
   });
 
   it("a claim committed while D1 refuses the write still answers 201; the ticket reaches D1 later, from the alarm, exactly once", async () => {
-    // A year ahead of the real clock: the object's retry alarm cannot fire by itself mid-test.
-    const t0 = Date.now() + 365 * DAY;
-    vi.useFakeTimers({ now: t0 });
-    const host = await hostWithToken();
-    const event = await createEvent(host.token, { capacity: 5 });
-    const [buyer] = await buyers(1);
-    if (!buyer) throw new Error("no buyer");
-    const stub = inventory(event.id);
-
-    await failTicketWritesFor(event.id);
-    const res = await order(event.id, buyer.token);
-    expect(res.status).toBe(201);
-    const body = (await res.json()) as { order: { id: string; status: string }; tickets: { id: string }[] };
+    const { t0, event, buyer, stub, body, ticketId } = await saleDuringOutage();
     expect(body.order.status).toBe("confirmed");
-    const ticketId = body.tickets[0]?.id;
 
     // The object has the sale; D1 does not, and the object kept what it owes D1.
     expect((await objectTickets(event.id)).map((t) => t.id)).toEqual([ticketId]);
