@@ -44,14 +44,6 @@ export function readOutbox(db: D1Database, id: string): Promise<OutboxRow | null
 /** Claimable: not yet sent, and nobody holds a live lease on it. */
 const UNCLAIMED = "(status IN ('pending', 'queued') OR (status = 'sending' AND lease_until <= ?))";
 
-/**
- * Takes the row for one provider attempt. One UPDATE decides between racing deliveries of the same
- * message; the winner gets the row, everyone else gets null.
- */
-export async function claim(db: D1Database, id: string, now: number): Promise<Claim | null> {
-  return (await claimAll(db, [id], now)).get(id) ?? null;
-}
-
 type ClaimedRow = OutgoingEmail & { attempts: number };
 
 /**
@@ -118,17 +110,6 @@ export async function unclaimAll(
       statement.bind(now, now + delaySeconds * 1000, now, claimed.email.id, claimed.lease),
     ),
   );
-}
-
-/** Records the provider's acceptance; false when the lease was lost meanwhile (logged by the caller). */
-export async function markSent(
-  db: D1Database,
-  claimed: Claim,
-  providerMessageId: string | null,
-  now: number,
-): Promise<boolean> {
-  const [recorded] = await markAllSent(db, [{ claimed, providerMessageId }], now);
-  return recorded === true;
 }
 
 /**

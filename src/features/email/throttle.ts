@@ -25,20 +25,6 @@ export async function recipientKey(pepper: string, to: string): Promise<string> 
   return `mailto:${(await hmacHex(pepper, `mailto:${to.toLowerCase()}`)).slice(0, 32)}`;
 }
 
-/**
- * Takes one send from the recipient's budget, then one from the global budget. The recipient goes
- * first: in a burst to one inbox it is the one that says no, and a refusal there spends nothing of
- * the shared budget other recipients need.
- */
-export async function takeSendBudget(
-  limiter: DurableObjectNamespace<RateLimiter>,
-  config: Config,
-  to: string,
-): Promise<SendBudget> {
-  const [budget] = await takeSendBudgets(limiter, config, [to]);
-  return budget as SendBudget;
-}
-
 const unavailable = (): SendBudget => ({
   ok: false,
   waitSeconds: LIMITS.emailLimiterUnavailableDelaySeconds,
@@ -64,8 +50,9 @@ async function recipientBudget(
 }
 
 /**
- * The same for a queue batch, one answer per address in order: every recipient's budget (their
- * objects asked at once), then the global budget for all the recipients that said yes in a single
+ * Send budgets for a queue batch, one answer per address in order: every recipient's budget first
+ * (their objects asked at once; in a burst to one inbox it is the one that says no, and a refusal
+ * there spends nothing of the shared budget), then the global budget for all the recipients that said yes in a single
  * call (cost = their number), so a batch costs one global call instead of one per email. The global
  * budget grants the batch whole or not at all: when fewer units are left than the batch needs, the
  * batch waits for them (the limit is kept either way).
