@@ -217,6 +217,10 @@ describe("ordering's per-address budget (orders-ip) rides with api", () => {
       }
     }
     expect(statuses).toEqual([...Array(10).fill(201), 429]);
+    // The refused order changed nothing: ten tickets, none for the eleventh buyer.
+    const { checkedStats, objectTickets } = await import("../features/events/helpers");
+    expect(await checkedStats(event.id)).toMatchObject({ sold: 10, held: 0 });
+    expect((await objectTickets(event.id)).map((t) => t.user_id)).not.toContain(people[10]?.id);
     expect(firstHeaders?.get("RateLimit-Policy")).toBe(
       '"api";q=100;w=60, "orders-ip";q=10;w=60, "orders-user";q=5;w=60',
     );
