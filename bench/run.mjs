@@ -107,6 +107,7 @@ const SEED_TIMEOUT_MS = 30_000;
 
 function options() {
   const { values } = parseArgs({
+    allowNegative: true,
     options: {
       connections: { type: "string", default: process.env.BENCH_CONNECTIONS ?? "50" },
       duration: { type: "string", default: process.env.BENCH_DURATION ?? "10" },
@@ -117,6 +118,7 @@ function options() {
       "scan-tickets": { type: "string", default: process.env.BENCH_SCAN_TICKETS ?? String(SCAN_TICKETS) },
       "scan-devices": { type: "string", default: process.env.BENCH_SCAN_DEVICES ?? String(SCAN_DEVICES) },
       profile: { type: "boolean", default: process.env.BENCH_PROFILE === "1" },
+      control: { type: "boolean", default: process.env.BENCH_CONTROL !== "0" },
       help: { type: "boolean", short: "h", default: false },
     },
   });
@@ -124,7 +126,7 @@ function options() {
     console.log(
       "usage: npm run bench -- [--connections 50] [--duration 10] [--warmup 2] [--only a,b]" +
         ` [--on-sale-users ${ON_SALE_USERS}] [--on-sale-capacity auto|N]` +
-        ` [--scan-tickets ${SCAN_TICKETS}] [--scan-devices ${SCAN_DEVICES}] [--profile]`,
+        ` [--scan-tickets ${SCAN_TICKETS}] [--scan-devices ${SCAN_DEVICES}] [--profile] [--no-control]`,
     );
     console.log(`scenarios: ${SCENARIOS.map((s) => s.name).join(", ")}`);
     process.exit(0);
@@ -156,6 +158,7 @@ function options() {
     scanTickets: Math.floor(number("scan-tickets", 1, 20_000 - SCAN_WARMUP_TICKETS)),
     scanDevices: Math.floor(number("scan-devices", 1, 50)),
     profile: values.profile,
+    control: values.control,
     scenarios: SCENARIOS.filter((s) => wanted.has(s.name)),
   };
 }
@@ -406,6 +409,9 @@ async function runScenario(scenario, base, opts) {
   if (spec.afterWarmup) spec = { ...spec, ...(await spec.afterWarmup({ warmup })) };
   // The warm-up's emails go out before the measured run, so the emails left at its end are its own.
   if (spec.drainsEmails) await waitForQuiet(base);
+  // The control: ping just before and just after the measured run, on the server as the scenario's
+  // setup left it, so the paired ratio compares the two under the same conditions (see controlPing).
+  const controlBefore = opts.control && scenario.name !== BASELINE ? await controlPing(base, opts) : null;
   const measured = loadOptions(base, spec, opts);
   const logOffset = statSync(serverLog).size;
   measured.outcomes.startedAt = Date.now();
@@ -425,6 +431,8 @@ async function runScenario(scenario, base, opts) {
     const all = cpuPerRequest(cpuBefore, serverCpu(opts.serverPgid), r["2xx"] + r.non2xx);
     emails = { atEnd, left, drainSeconds: (Date.now() - drainStarted) / 1000, cpuMsPerRequest: all?.total ?? null };
   }
+  const controlAfter = controlBefore ? await controlPing(base, opts) : null;
+  const control = controlBefore && controlAfter ? pairControls(controlBefore, controlAfter) : null;
   const row = {
     name: scenario.name,
     method: spec.method,
@@ -447,9 +455,40 @@ async function runScenario(scenario, base, opts) {
     cpuMsPerRequest: cpu?.total ?? null,
     cpuMsPerRequestByProcess: cpu?.byName ?? null,
     emails,
+    control,
+    pairedRatio: control ? r.requests.average / control.reqPerSec : null,
+    pairedCpuRatio: control?.cpuMsPerRequest && cpu?.total ? control.cpuMsPerRequest / cpu.total : null,
   };
   if (spec.after) Object.assign(row, await spec.after({ result: r, outcomes: measured.outcomes }));
   return row;
+}
+
+/**
+ * The paired control: `ping` for half of --duration, run right before and right after a scenario's
+ * measured run (after its setup and warm-up). The first `ping` row is measured on a fresh server; a
+ * later scenario runs on a server that earlier scenarios and its own fixtures have loaded (tens of
+ * thousands of users and tickets, a larger heap), on a shared machine whose speed drifts over a
+ * minutes-long run. Both change the ping just as much as the route, so the paired ratio (scenario ÷
+ * the two controls' mean) compares like with like; the `ratio` column keeps the first ping.
+ */
+async function controlPing(base, opts) {
+  const spec = SCENARIOS.find((s) => s.name === BASELINE);
+  const { request } = loadOptions(base, spec, opts);
+  const before = serverCpu(opts.serverPgid);
+  const r = await autocannon({ ...request, duration: Math.max(1, opts.duration / 2) });
+  const cpu = cpuPerRequest(before, serverCpu(opts.serverPgid), r["2xx"] + r.non2xx);
+  return { reqPerSec: r.requests.average, cpuMsPerRequest: cpu?.total ?? null, errors: r.errors + r.non2xx };
+}
+
+/** The mean of the two controls around a run, each kept too (their spread shows the drift). */
+function pairControls(before, after) {
+  const mean = (a, b) => (a === null || b === null ? null : (a + b) / 2);
+  return {
+    reqPerSec: (before.reqPerSec + after.reqPerSec) / 2,
+    cpuMsPerRequest: mean(before.cpuMsPerRequest, after.cpuMsPerRequest),
+    before,
+    after,
+  };
 }
 
 /**
@@ -661,7 +700,10 @@ async function scanSetup({ base, opts }) {
 /** The scan figures the table has no room for: scans/s, results, and token reuse. */
 function printScan(row, baseline) {
   const s = row.scan;
-  const ratio = baseline ? `${(s.scansPerSec / baseline).toFixed(2)}× ping (target ≥ 0.6×)` : "n/a";
+  const ratio =
+    (baseline ? `${(s.scansPerSec / baseline).toFixed(2)}× ping` : "n/a") +
+    (row.control ? `, ${(s.scansPerSec / row.control.reqPerSec).toFixed(2)}× the ping paired with it` : "") +
+    "; target ≥ 0.6×";
   console.log(
     `\nscan: ${s.tickets} tickets, ${s.devices} devices taking turns; each request a different ticket token and nonce`,
   );
@@ -709,6 +751,8 @@ function printTable(rows) {
     ["ratio", (r) => (r.ratio === null ? "n/a" : r.ratio.toFixed(2))],
     ["cpu ms/req", (r) => (r.cpuMsPerRequest === null ? "n/a" : r.cpuMsPerRequest.toFixed(2))],
     ["cpu ratio", (r) => (r.cpuRatio === null ? "n/a" : r.cpuRatio.toFixed(2))],
+    ["control ping", (r) => (r.control ? r.control.reqPerSec.toFixed(0) : "-")],
+    ["paired", (r) => (r.pairedRatio === null ? "-" : r.pairedRatio.toFixed(2))],
   ];
   const cells = [columns.map(([title]) => title), ...rows.map((r) => columns.map(([, cell]) => cell(r)))];
   const widths = columns.map((_, i) => Math.max(...cells.map((row) => row[i].length)));
@@ -720,7 +764,9 @@ function printTable(rows) {
 /** The on-sale figures the table has no room for: orders, sold out when, what the 409s were, oversold. */
 function printOnSale(row, baseline) {
   const o = row.onSale;
-  const ratio = (perSec) => (baseline ? `${(perSec / baseline).toFixed(2)}× ping` : "n/a");
+  const ratio = (perSec) =>
+    (baseline ? `${(perSec / baseline).toFixed(2)}× ping` : "n/a") +
+    (row.control ? `, ${(perSec / row.control.reqPerSec).toFixed(2)}× the ping paired with it` : "");
   const c = o.check;
   const other = Object.entries(o.nonOk).filter(([key]) => key !== "409 sold-out");
   console.log(
@@ -816,10 +862,12 @@ async function main() {
     for (const row of rows.filter((r) => r.onSale)) {
       row.onSale.ordersRatio = baseline ? row.onSale.ordersPerSec / baseline : null;
       row.onSale.sellingRatio = baseline ? row.onSale.sellingOrdersPerSec / baseline : null;
+      row.onSale.pairedSellingRatio = row.control ? row.onSale.sellingOrdersPerSec / row.control.reqPerSec : null;
       printOnSale(row, baseline);
     }
     for (const row of rows.filter((r) => r.scan)) {
       row.scan.ratio = baseline ? row.scan.scansPerSec / baseline : null;
+      row.scan.pairedRatio = row.control ? row.scan.scansPerSec / row.control.reqPerSec : null;
       printScan(row, baseline);
     }
     const restarted = rows.filter((r) => r.serverRestarts > 0).map((r) => r.name);
