@@ -11,7 +11,7 @@
  * counts, and a ticket admitted twice is a conflict, kept and counted, never merged away.
  */
 import { LIMITS } from "../src/config/limits";
-import type { EventSnapshot, TicketStatus } from "./event-inventory";
+import type { EventSnapshot, TicketRow, TicketStatus } from "./event-inventory";
 
 export const SCAN_RESULTS = [
   "admitted",
@@ -103,7 +103,7 @@ export interface GateContext {
   event: EventSnapshot | null;
   now: number;
   /** Writes the ticket's current row to the outbox, for the D1 read model. */
-  emitTicket(ticketId: string): void;
+  emitTicket(row: TicketRow): void;
 }
 
 export type GateTicketRow = {
@@ -260,13 +260,16 @@ export function recordRedemption(
     at,
     mode,
   );
-  ctx.sql.exec(
-    "UPDATE tickets SET status = 'redeemed', redeemed_at = ?, updated_at = ? WHERE id = ?",
-    at,
-    ctx.now,
-    ticket.id,
-  );
-  ctx.emitTicket(ticket.id);
+  // The updated row comes back with the update itself, for the outbox.
+  const updated = ctx.sql
+    .exec<TicketRow>(
+      "UPDATE tickets SET status = 'redeemed', redeemed_at = ?, updated_at = ? WHERE id = ? RETURNING *",
+      at,
+      ctx.now,
+      ticket.id,
+    )
+    .toArray()[0];
+  if (updated) ctx.emitTicket(updated);
 }
 
 // ---------------------------------------------------------------- decisions

@@ -176,7 +176,7 @@ type OrderRow = {
   updated_at: number;
 };
 
-type TicketRow = {
+export type TicketRow = {
   id: string;
   order_id: string;
   user_id: string;
@@ -699,10 +699,7 @@ export class EventInventory extends DurableObject<Env> {
       sql: this.#sql,
       event: this.#snapshot,
       now: Date.now(),
-      emitTicket: (id) => {
-        const row = this.#sql.exec<TicketRow>("SELECT * FROM tickets WHERE id = ?", id).toArray()[0];
-        if (row) this.#emitTicket(row);
-      },
+      emitTicket: (row) => this.#emitTicket(row),
     };
   }
 
