@@ -187,7 +187,55 @@ export function ticketRow(ctx: GateContext, id: string | null): GateTicketRow | 
 
 function redemptionOf(ctx: GateContext, ticket: GateTicketRow): RedemptionRow | null {
   const row = ctx.sql.exec<RedemptionRow>("SELECT * FROM gate_redemptions WHERE ticket_id = ?", ticket.id).toArray()[0];
-  if (row) return row;
+  return row ?? missingRedemption(ticket);
+}
+
+/** A ticket row with its redemption's columns (null when it has none), from ticketWithRedemption. */
+type TicketRedemptionRow = GateTicketRow & {
+  r_scan_id: number | null;
+  r_device_id: string | null;
+  r_device_name: string | null;
+  r_at: number | null;
+  r_mode: RedemptionRow["mode"] | null;
+};
+
+/** A ticket with its redemption (first admission), in one read: what every scan decides on. */
+function ticketWithRedemption(
+  ctx: GateContext,
+  id: string | null,
+): { ticket: GateTicketRow; first: RedemptionRow | null } | null {
+  if (!id) return null;
+  const row = ctx.sql
+    .exec<TicketRedemptionRow>(
+      `SELECT t.id, t.serial, t.status, t.redeemed_at, t.updated_at, r.scan_id AS r_scan_id, r.device_id AS r_device_id,
+              r.device_name AS r_device_name, r.at AS r_at, r.mode AS r_mode
+       FROM tickets t LEFT JOIN gate_redemptions r ON r.ticket_id = t.id WHERE t.id = ?`,
+      id,
+    )
+    .toArray()[0];
+  if (!row) return null;
+  const ticket: GateTicketRow = {
+    id: row.id,
+    serial: row.serial,
+    status: row.status,
+    redeemed_at: row.redeemed_at,
+    updated_at: row.updated_at,
+  };
+  const first: RedemptionRow | null =
+    row.r_scan_id !== null && row.r_device_id !== null && row.r_at !== null && row.r_mode !== null
+      ? {
+          ticket_id: row.id,
+          scan_id: row.r_scan_id,
+          device_id: row.r_device_id,
+          device_name: row.r_device_name,
+          at: row.r_at,
+          mode: row.r_mode,
+        }
+      : missingRedemption(ticket);
+  return { ticket, first };
+}
+
+function missingRedemption(ticket: GateTicketRow): RedemptionRow | null {
   // A redeemed ticket always has its redemption row; this only guards against a hand-edited object.
   if (ticket.status === "redeemed") {
     return {
@@ -291,11 +339,11 @@ export function outsideWindow(event: EventSnapshot | null, at: number): boolean 
  * the check-in window.
  */
 export function evaluate(ctx: GateContext, ticketId: string | null, deviceId: string, at: number): Evaluation {
-  const ticket = ticketRow(ctx, ticketId);
-  if (!ticket) return { kind: "reject", result: "invalid", ticket: null };
+  const found = ticketWithRedemption(ctx, ticketId);
+  if (!found) return { kind: "reject", result: "invalid", ticket: null };
+  const { ticket, first } = found;
   if (ticket.status !== "active" && ticket.status !== "redeemed")
     return { kind: "reject", result: "not_active", ticket };
-  const first = redemptionOf(ctx, ticket);
   if (first) {
     const repeat = first.device_id === deviceId && Math.abs(at - first.at) <= LIMITS.gateRepeatWindowMs;
     return { kind: repeat ? "repeat" : "taken", ticket, first };
