@@ -95,6 +95,12 @@ export const sessions = sqliteTable(
     revokeReason: text("revoke_reason"),
     userAgent: text("user_agent"),
     ipHash: text("ip_hash"),
+    /**
+     * The user's session epoch this session was opened under. The insert is conditional on it still
+     * being current, and refresh refuses a session whose epoch is behind the user's (a sign-in that
+     * raced a password reset never outlives the reset).
+     */
+    epoch: integer("epoch").notNull().default(0),
   },
   (t) => [index("sessions_user").on(t.userId)],
 );
