@@ -78,7 +78,7 @@ export const refunds = sqliteTable(
     orderId: text("order_id").notNull(),
     eventId: text("event_id").notNull(),
     reason: text("reason", {
-      enum: ["sold-out", "event-cancelled", "requested", "order-cancelled", "duplicate-payment"],
+      enum: ["sold-out", "event-cancelled", "requested", "order-cancelled", "duplicate-payment", "checkout-mismatch"],
     }).notNull(),
     /** What the order becomes once the money is back: refunded | refunded_sold_out | none (duplicates). */
     orderOutcome: text("order_outcome", { enum: ["refunded", "refunded_sold_out", "none"] }).notNull(),
@@ -101,6 +101,38 @@ export const refunds = sqliteTable(
     completedAt: integer("completed_at"),
   },
   (t) => [index("refunds_status_next").on(t.status, t.nextAttemptAt), index("refunds_event").on(t.eventId)],
+);
+
+/**
+ * Paid Checkout Sessions that were not what we sold (another amount or currency, the other Stripe mode,
+ * or not the session we created for the order they name): never fulfilled, refunded (reason
+ * `checkout-mismatch`), kept here for operators. One row per session, so a re-delivered or reconciled
+ * capture flags it once.
+ */
+export const checkoutMismatches = sqliteTable(
+  "checkout_mismatches",
+  {
+    /** Stripe's `cs_…`. */
+    id: text("id").primaryKey(),
+    paymentIntent: text("payment_intent").notNull().unique(),
+    /** The order the session was created for (our row) or, for a session we never created, the one it names. */
+    orderId: text("order_id").notNull(),
+    eventId: text("event_id").notNull(),
+    /** Whether `checkout_sessions` holds this session (false: it only claims the order). */
+    ours: integer("ours", { mode: "boolean" }).notNull(),
+    /** JSON array of what differed: `session-order`, `amount`, `currency`, `livemode`. */
+    reasons: text("reasons").notNull(),
+    /** What Stripe captured (currency upper-cased) … */
+    amount: integer("amount").notNull(),
+    currency: text("currency").notNull(),
+    /** … and what the order costs. */
+    expectedAmount: integer("expected_amount").notNull(),
+    expectedCurrency: text("expected_currency").notNull(),
+    /** The session's mode as Stripe sent it; null when the event and its session disagreed. */
+    livemode: integer("livemode", { mode: "boolean" }),
+    createdAt: integer("created_at").notNull(),
+  },
+  (t) => [index("checkout_mismatches_created").on(t.createdAt)],
 );
 
 /**
