@@ -4,7 +4,7 @@
  * docs/storage.md describes every table.
  */
 import { sql } from "drizzle-orm";
-import { index, integer, primaryKey, real, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+import { check, index, integer, primaryKey, real, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 
 export const users = sqliteTable("users", {
   id: text("id").primaryKey(),
@@ -154,6 +154,8 @@ export const otpCodes = sqliteTable("otp_codes", {
  * so a template change never alters an email already promised.
  * Lifecycle: pending (written) → queued (message on EMAIL_QUEUE) → sending (claimed under a lease)
  * → sent | dead_letter. A failed or rate-limited attempt goes back to queued.
+ * A body carrying a secret (sign-in code, verification or reset link) is kept only until the row is
+ * sent or dead; the cron deletes finished rows after LIMITS.emailOutboxRetentionDays.
  */
 export const emailOutbox = sqliteTable(
   "email_outbox",
@@ -161,9 +163,12 @@ export const emailOutbox = sqliteTable(
     id: text("id").primaryKey(),
     to: text("to").notNull(),
     template: text("template").notNull(),
-    subject: text("subject").notNull(),
-    text: text("text").notNull(),
-    html: text("html").notNull(),
+    /** The rendered message; null once a row that carries a secret is sent or dead-lettered. */
+    subject: text("subject"),
+    text: text("text"),
+    html: text("html"),
+    /** 1 when the body holds a live credential (src/features/email/templates.ts CARRIES_SECRET). */
+    carriesSecret: integer("carries_secret").notNull().default(0),
     status: text("status", { enum: ["pending", "queued", "sending", "sent", "dead_letter"] })
       .notNull()
       .default("pending"),
@@ -185,6 +190,18 @@ export const emailOutbox = sqliteTable(
   (t) => [
     index("email_outbox_status_created").on(t.status, t.createdAt),
     index("email_outbox_status_next").on(t.status, t.nextAttemptAt),
+    // Bare column names: drizzle-kit rebuilds SQLite tables under a temporary name, which a
+    // table-qualified reference would not match.
+    // A row that may still be sent keeps its message: no writer can lose an email it still owes.
+    check(
+      "email_outbox_body_until_done",
+      sql`status IN ('sent', 'dead_letter') OR (subject IS NOT NULL AND text IS NOT NULL AND html IS NOT NULL)`,
+    ),
+    // A finished row never holds a secret: every writer that finishes a row must drop its body.
+    check(
+      "email_outbox_secret_dropped",
+      sql`carries_secret = 0 OR status NOT IN ('sent', 'dead_letter') OR (subject IS NULL AND text IS NULL AND html IS NULL)`,
+    ),
   ],
 );
 
