@@ -1,0 +1,37 @@
+/** The signed-in account: who it is, and the host role (identity before privilege). */
+import { DomainError } from "../../lib/errors";
+import { auditStatement } from "../audit/service";
+import { type AuthDeps, now } from "./deps";
+import { findUserById, type PublicUser, toPublicUser } from "./users";
+
+export async function me(db: D1Database, userId: string): Promise<PublicUser> {
+  const user = await findUserById(db, userId);
+  if (!user) throw new DomainError("unauthorized", "Sign in again.");
+  return toPublicUser(user);
+}
+
+/** Grants the host role; only a verified email may host (ASVS 6.4: identity before privilege). */
+export async function becomeHost(deps: AuthDeps, userId: string): Promise<PublicUser> {
+  const user = await findUserById(deps.db, userId);
+  if (!user) throw new DomainError("unauthorized", "Sign in again.");
+  if (user.email_verified_at === null) {
+    throw new DomainError("email-not-verified", "Verify your email address before hosting events.");
+  }
+  const roles = JSON.parse(user.roles) as string[];
+  if (!roles.includes("host")) {
+    const t = now(deps);
+    const next = JSON.stringify([...roles, "host"]);
+    await deps.db.batch([
+      deps.db.prepare("UPDATE users SET roles = ?, updated_at = ? WHERE id = ?").bind(next, t, userId),
+      await auditStatement(
+        deps.db,
+        deps.config,
+        deps.meta,
+        { action: "role.grant", outcome: "success", userId, detail: { role: "host" } },
+        t,
+      ),
+    ]);
+    user.roles = next;
+  }
+  return toPublicUser(user);
+}

@@ -1,0 +1,34 @@
+/** What every account flow is given: bindings, config, the caller, and the password policy check. */
+import type { Config } from "../../config";
+import { DomainError } from "../../lib/errors";
+import { checkPasswordPolicy } from "../../lib/password-policy";
+import type { RequestMeta } from "../audit/service";
+import type { EmailQueue } from "../email/enqueue";
+import type { LimiterNamespace } from "./guards";
+
+export interface AuthDeps {
+  db: D1Database;
+  config: Config;
+  limiter: LimiterNamespace;
+  meta: RequestMeta;
+  /** Absolute origin used to build links in emails. */
+  origin: string;
+  /** Emails written by a batch are handed to this queue once the batch commits. */
+  emailQueue: EmailQueue;
+  now?: number;
+}
+
+export const now = (deps: AuthDeps) => deps.now ?? Date.now();
+
+export function assertPasswordPolicy(password: string, email: string): void {
+  const result = checkPasswordPolicy(password, email);
+  if (!result.ok) {
+    const detail = {
+      "too-short": "Use at least 8 characters.",
+      "too-long": "Use at most 128 characters.",
+      common: "This password is too common; choose another.",
+      "equals-email": "Do not use your email address as your password.",
+    }[result.reason];
+    throw new DomainError("weak-password", detail, { reason: result.reason });
+  }
+}

@@ -1,0 +1,63 @@
+/** Single-use emailed tokens (verification, reset): issued hashed, consumed exactly once. */
+import { LIMITS } from "../../config/limits";
+import { randomId, randomToken, sha256Hex } from "../../lib/crypto";
+import { DomainError } from "../../lib/errors";
+import { audit } from "../audit/service";
+import { enqueueCommitted } from "../email/enqueue";
+import { type AuthDeps, now } from "./deps";
+
+export async function emailTokenStatements(deps: AuthDeps, userId: string, purpose: "verify-email" | "reset-password") {
+  const token = randomToken(32);
+  const t = now(deps);
+  const ttl = purpose === "verify-email" ? LIMITS.verifyEmailTtlSeconds : LIMITS.resetPasswordTtlSeconds;
+  const statements = [
+    // A new token supersedes every older unused one for the same purpose.
+    deps.db
+      .prepare("UPDATE email_tokens SET used_at = ? WHERE user_id = ? AND purpose = ? AND used_at IS NULL")
+      .bind(t, userId, purpose),
+    deps.db
+      .prepare(
+        "INSERT INTO email_tokens (token_hash, user_id, purpose, created_at, expires_at) SELECT ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM users WHERE id = ?)",
+      )
+      .bind(await sha256Hex(token), userId, purpose, t, t + ttl * 1000, userId),
+  ];
+  return { token, statements };
+}
+
+export function verifyLink(origin: string, token: string, next?: string) {
+  const url = new URL("/auth/verify", origin);
+  url.searchParams.set("token", token);
+  if (next) url.searchParams.set("next", next);
+  return url.href;
+}
+
+/** Consumes a single-use email token; returns the user id, or throws invalid-or-expired. */
+export async function consumeEmailToken(
+  deps: AuthDeps,
+  token: string,
+  purpose: "verify-email" | "reset-password",
+  follow: (userIdSql: string, bindings: unknown[]) => D1PreparedStatement[],
+): Promise<string> {
+  const t = now(deps);
+  const hash = await sha256Hex(token);
+  const marker = randomId();
+  const owner = "(SELECT user_id FROM email_tokens WHERE token_hash = ? AND consumed_by = ?)";
+  const results = await deps.db.batch([
+    deps.db
+      .prepare(
+        "UPDATE email_tokens SET used_at = ?, consumed_by = ? WHERE token_hash = ? AND purpose = ? AND used_at IS NULL AND expires_at > ?",
+      )
+      .bind(t, marker, hash, purpose, t),
+    ...follow(owner, [hash, marker]),
+  ]);
+  await enqueueCommitted(deps.db, deps.emailQueue, results);
+  const row = await deps.db
+    .prepare("SELECT user_id FROM email_tokens WHERE token_hash = ? AND consumed_by = ?")
+    .bind(hash, marker)
+    .first<{ user_id: string }>();
+  if (results[0]?.meta.changes !== 1 || !row) {
+    await audit(deps.db, deps.config, deps.meta, { action: `auth.${purpose}`, outcome: "failure" });
+    throw new DomainError("invalid-or-expired", "This link is invalid or has expired. Request a new one.");
+  }
+  return row.user_id;
+}

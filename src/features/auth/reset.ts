@@ -1,0 +1,80 @@
+/** Forgotten passwords: the emailed reset link and setting a new password (ASVS 6.3.7, 7.4.3). */
+import { sha256Hex } from "../../lib/crypto";
+import { DomainError } from "../../lib/errors";
+import { hashPassword } from "../../lib/password";
+import { audit, auditStatement } from "../audit/service";
+import { enqueueCommitted } from "../email/enqueue";
+import { emailStatements } from "../email/outbox";
+import { type AuthDeps, assertPasswordPolicy, now } from "./deps";
+import { consumeEmailToken, emailTokenStatements } from "./email-tokens";
+import { emailKey, rateLimited, spend } from "./guards";
+import { findUserByEmail, normalizeEmail } from "./users";
+
+/** Always the same answer; a reset link goes out only when the account exists. */
+export async function forgotPassword(deps: AuthDeps, rawEmail: string): Promise<void> {
+  const email = normalizeEmail(rawEmail);
+  const policy = deps.config.ratePolicies["auth-reset"];
+  const decision = await spend(deps.limiter, await emailKey(deps.config.hashPepper, email), policy);
+  if (!decision.allowed) throw rateLimited(policy, decision);
+  const user = await findUserByEmail(deps.db, email);
+  if (!user) return;
+  const t = now(deps);
+  const { token, statements } = await emailTokenStatements(deps, user.id, "reset-password");
+  const link = new URL("/reset-password", deps.origin);
+  link.searchParams.set("token", token);
+  const results = await deps.db.batch([
+    ...statements,
+    ...emailStatements(
+      deps.db,
+      deps.config,
+      email,
+      { template: "reset-password", name: user.name, link: link.href },
+      t,
+    ),
+    await auditStatement(
+      deps.db,
+      deps.config,
+      deps.meta,
+      { action: "auth.reset-request", outcome: "success", userId: user.id },
+      t,
+    ),
+  ]);
+  await enqueueCommitted(deps.db, deps.emailQueue, results);
+}
+
+/** Sets a new password, revokes every session and access token (ASVS 7.4.3), and notifies (6.3.7). */
+export async function resetPassword(deps: AuthDeps, token: string, password: string): Promise<void> {
+  const hash = await sha256Hex(token);
+  const t = now(deps);
+  const pending = await deps.db
+    .prepare(
+      `SELECT u.id, u.email, u.name FROM email_tokens e JOIN users u ON u.id = e.user_id
+       WHERE e.token_hash = ? AND e.purpose = 'reset-password' AND e.used_at IS NULL AND e.expires_at > ?`,
+    )
+    .bind(hash, t)
+    .first<{ id: string; email: string; name: string }>();
+  if (!pending) {
+    await audit(deps.db, deps.config, deps.meta, { action: "auth.reset-password", outcome: "failure" });
+    throw new DomainError("invalid-or-expired", "This link is invalid or has expired. Request a new one.");
+  }
+  assertPasswordPolicy(password, pending.email);
+  const passwordHash = await hashPassword(password, deps.config.passwordScrypt);
+  const userId = await consumeEmailToken(deps, token, "reset-password", (owner, bindings) => [
+    // Every statement keys on the consuming request's marker, so a racing second use changes nothing.
+    // The epoch bump kills outstanding access tokens at once; revoking sessions kills refresh tokens.
+    deps.db
+      .prepare(
+        `UPDATE users SET password_hash = ?, session_epoch = session_epoch + 1, updated_at = ? WHERE id = ${owner}`,
+      )
+      .bind(passwordHash, t, ...bindings),
+    deps.db
+      .prepare(
+        `UPDATE sessions SET revoked_at = ?, revoke_reason = 'password-reset' WHERE user_id = ${owner} AND revoked_at IS NULL`,
+      )
+      .bind(t, ...bindings),
+    ...emailStatements(deps.db, deps.config, pending.email, { template: "password-changed", name: pending.name }, t, {
+      onlyIf: { sql: `${owner} IS NOT NULL`, bindings },
+    }),
+  ]);
+  await audit(deps.db, deps.config, deps.meta, { action: "auth.reset-password", outcome: "success", userId });
+}
