@@ -12,6 +12,9 @@ export default defineConfig(async () => {
         miniflare: {
           bindings: {
             ENVIRONMENT: "test",
+            // The /dev routes (mailbox, seed, fixtures) are tested too; they answer loopback hosts only
+            // (test/helpers.ts devCall).
+            DEV_ROUTES: "1",
             HASH_PEPPER: "test-pepper-0123456789abcdef0123456789abcdef",
             JWT_KEYS: JSON.stringify([
               { kid: "test-current", secret: "test-jwt-current-0123456789abcdef0123456789" },

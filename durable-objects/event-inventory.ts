@@ -9,6 +9,7 @@
  * sequence, so replays are harmless) and retried from the alarm until D1 has it.
  */
 import { DurableObject } from "cloudflare:workers";
+import { readEnvironment } from "../src/config";
 import { LIMITS } from "../src/config/limits";
 import { handOverQueued, insertedOutboxIds } from "../src/features/email/enqueue";
 import {
@@ -1008,7 +1009,8 @@ export class EventInventory extends DurableObject<Env> {
   }
 
   async #drain(): Promise<void> {
-    const production = this.env.ENVIRONMENT === "production";
+    // From the config module, as the Worker reads it: ENVIRONMENT unset is production, here too.
+    const production = readEnvironment(this.env) === "production";
     // Only what was committed before this push started: rows written meanwhile belong to the next
     // push, so under a steady stream of orders no caller waits for a lull.
     const upTo = this.#sql.exec<{ seq: number | null }>("SELECT MAX(seq) AS seq FROM outbox").one().seq ?? 0;

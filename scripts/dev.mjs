@@ -2,7 +2,8 @@
 /**
  * `npm run dev [-- wrangler dev flags]`: the whole platform on localhost with Miniflare's local D1,
  * R2, Queues and Durable Objects.
- * 1. writes .dev.vars with freshly generated development secrets when missing (keeps existing values);
+ * 1. writes .dev.vars with freshly generated development secrets and DEV_ROUTES=1 when missing (keeps
+ *    existing values, adds keys an older .dev.vars lacks);
  * 2. applies the D1 migrations locally (the same files production uses);
  * 3. starts `wrangler dev` with every extra flag passed through (e.g. --port 8788 --var KEY:VALUE);
  * 4. once /health answers, seeds the demo data (idempotent) and prints the demo credentials.
@@ -20,6 +21,8 @@ const passthrough = process.argv.slice(2);
 /** Every development secret with how to make it; existing values in .dev.vars are kept. */
 const DEV_VARS = {
   ENVIRONMENT: () => "development",
+  // The /dev routes (mailbox, seed, bench fixtures) answer only with this set, and only on localhost.
+  DEV_ROUTES: () => "1",
   HASH_PEPPER: () => randomBytes(32).toString("base64url"),
   JWT_KEYS: () => JSON.stringify([{ kid: "dev-1", secret: randomBytes(32).toString("base64url") }]),
   COOKIE_SECRET: () => randomBytes(32).toString("base64url"),

@@ -10,6 +10,7 @@ import type { AppEnv } from "./context";
 import { adminRoutes } from "./features/admin/routes";
 import { userAuthenticators } from "./features/auth/authenticators";
 import { authRoutes } from "./features/auth/routes";
+import { devOnly } from "./features/dev/guard";
 import { devRoutes } from "./features/dev/routes";
 import { docsRoutes } from "./features/docs/routes";
 import { eventRoutes } from "./features/events/routes";
@@ -36,6 +37,11 @@ import { log, redactUrl } from "./lib/log";
 
 export interface AppOptions {
   authenticators?: readonly Authenticator[];
+  /**
+   * Mount the /dev routes. src/index.ts builds such an app only for a configuration with
+   * DEV_ROUTES=1, which is never one in production: the production app has no /dev route at all.
+   */
+  devRoutes?: boolean;
 }
 
 export const API_VERSION = "1.0.0";
@@ -48,6 +54,8 @@ export function createApp(options: AppOptions = {}): OpenAPIHono<AppEnv> {
   app.use(accessLog());
   app.use(securityHeaders());
   app.use(loadConfig());
+  // Before methodNotAllowed: a refused /dev request must not learn from a 405 which methods a path has.
+  if (options.devRoutes) app.use("/dev/*", devOnly());
   app.use(
     methodNotAllowed({
       app,
@@ -104,7 +112,7 @@ export function createApp(options: AppOptions = {}): OpenAPIHono<AppEnv> {
   app.route("/", mediaRoutes);
   app.route("/", adminRoutes);
   app.route("/", docsRoutes);
-  app.route("/dev", devRoutes);
+  if (options.devRoutes) app.route("/dev", devRoutes);
 
   app.doc31("/openapi.json", {
     openapi: "3.1.0",

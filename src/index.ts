@@ -8,6 +8,7 @@ import { scheduled } from "../queues/scheduled";
 import { consumeWebhookBatch, WEBHOOK_QUEUE_NAME } from "../queues/webhooks";
 import { consumeWebhookDeadLetters, WEBHOOK_DLQ_NAME } from "../queues/webhooks-dlq";
 import { createApp } from "./app";
+import { getConfig } from "./config";
 import { LIMITS } from "./config/limits";
 import { log } from "./lib/log";
 
@@ -15,9 +16,24 @@ export { EventInventory } from "../durable-objects/event-inventory";
 export { RateLimiter } from "../durable-objects/rate-limiter";
 
 const app = createApp();
+/** The same app with the /dev routes, built on first use in an isolate whose configuration enables them. */
+let devApp: ReturnType<typeof createApp> | undefined;
+
+/** DEV_ROUTES=1 outside production; an invalid configuration is the plain app's to answer (503). */
+function devRoutesEnabled(env: Env): boolean {
+  try {
+    return getConfig(env).devRoutes;
+  } catch {
+    return false;
+  }
+}
 
 export default {
-  fetch: app.fetch,
+  fetch(request: Request, env: Env, ctx: ExecutionContext) {
+    if (!devRoutesEnabled(env)) return app.fetch(request, env, ctx);
+    devApp ??= createApp({ devRoutes: true });
+    return devApp.fetch(request, env, ctx);
+  },
   async queue(batch, env) {
     if (batch.queue === EMAIL_QUEUE_NAME) return consumeEmailBatch(batch, env);
     if (batch.queue === EMAIL_DLQ_NAME) return consumeEmailDeadLetters(batch, env);

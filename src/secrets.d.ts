@@ -31,6 +31,11 @@ interface GatehouseSecrets {
   CHECKOUT_TTL_SECONDS?: string;
   /** Default attendee refund cut-off before the event starts, in hours (default 48). */
   REFUND_CUTOFF_HOURS?: string;
+  /**
+   * "1" serves the /dev routes to loopback hosts outside production (.dev.vars, vitest.config.ts).
+   * Kept out of wrangler.toml on purpose: a deployed Worker never declares it.
+   */
+  DEV_ROUTES?: string;
 }
 interface Env extends GatehouseSecrets {}
 declare namespace Cloudflare {

@@ -15,11 +15,20 @@ export interface CallInit extends RequestInit {
 
 /** Sends a request to the Worker's default export, setting CF-Connecting-IP unless ip is null. */
 export function call(path: string, init: CallInit = {}): Promise<Response> {
+  return send(`https://gatehouse.test${path}`, init);
+}
+
+/** As call, addressed to a loopback host: the /dev routes answer nothing else (src/features/dev/guard.ts). */
+export function devCall(path: string, init: CallInit = {}): Promise<Response> {
+  return send(`http://localhost${path}`, init);
+}
+
+function send(url: string, init: CallInit): Promise<Response> {
   const { ip, ...rest } = init;
   const headers = new Headers(rest.headers);
   const address = ip === undefined ? freshIp() : ip;
   if (address !== null && !headers.has("CF-Connecting-IP")) headers.set("CF-Connecting-IP", address);
-  return exports.default.fetch(new Request(`https://gatehouse.test${path}`, { ...rest, headers }));
+  return exports.default.fetch(new Request(url, { ...rest, headers }));
 }
 
 export async function json<T = Record<string, unknown>>(response: Response): Promise<T> {

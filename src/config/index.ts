@@ -31,6 +31,12 @@ export interface TicketSigningJwk {
 export interface Config {
   environment: Environment;
   isProduction: boolean;
+  /**
+   * The /dev routes (mailbox, seed, fixtures) are served: DEV_ROUTES=1 outside production only. An
+   * environment name alone never opens them, so a staging deploy set to "development" does not
+   * publish sign-in codes or the demo password (the routes also demand a loopback host).
+   */
+  devRoutes: boolean;
   /** Browser origins allowed by CORS and trusted as same-site redirect targets. */
   corsOrigins: readonly string[];
   ratePolicies: RatePolicies;
@@ -175,8 +181,13 @@ const scryptParams = z
 
 const seconds = (fallback: number, max: number) => z.coerce.number().int().positive().max(max).default(fallback);
 
+/** Unset means production, everywhere (the Worker, its Durable Objects and its queue consumers). */
+const environmentSchema = z.enum(["development", "test", "production"]).default("production");
+
 const varsSchema = z.object({
-  ENVIRONMENT: z.enum(["development", "test", "production"]).default("production"),
+  ENVIRONMENT: environmentSchema,
+  // Only the exact value "1" opens the /dev routes; anything else (a typo included) leaves them shut.
+  DEV_ROUTES: z.string().optional(),
   CORS_ORIGINS: originList,
   RATE_LIMITS: z.string().optional(),
   // OWASP Password Storage Cheat Sheet: scrypt N=2^17, r=8, p=1. Tests lower it (see vitest.config.ts).
@@ -274,6 +285,7 @@ function parse(env: Record<string, unknown>): Config {
   return {
     environment,
     isProduction,
+    devRoutes: !isProduction && vars.data.DEV_ROUTES === "1",
     corsOrigins: vars.data.CORS_ORIGINS,
     ratePolicies,
     hashPepper: secrets.HASH_PEPPER,
@@ -294,6 +306,17 @@ function parse(env: Record<string, unknown>): Config {
 }
 
 const cache = new WeakMap<object, Config>();
+
+/**
+ * The environment alone, for code that must not depend on every secret parsing (Durable Objects,
+ * whose alarms run whatever the request path thinks of the configuration). Same schema as
+ * getConfig: unset is production; a value it does not know is treated as production too (fail closed:
+ * development behaviour, such as mirroring emails into dev_mailbox, is never a fallback).
+ */
+export function readEnvironment(env: object): Environment {
+  const parsed = environmentSchema.safeParse((env as Record<string, unknown>).ENVIRONMENT);
+  return parsed.success ? parsed.data : "production";
+}
 
 /** Parses `env` once and caches the result for the isolate; throws ConfigError when invalid. */
 export function getConfig(env: object): Config {

@@ -8,11 +8,11 @@ import { describe, expect, it } from "vitest";
 import { getConfig } from "../../src/config";
 import type { AppEnv } from "../../src/context";
 import { devRoutes } from "../../src/features/dev/routes";
-import { call } from "../helpers";
+import { devCall } from "../helpers";
 
 describe("GET /dev/fixtures/backlog", () => {
   it("counts emails not yet sent or dead-lettered, stuck ones (the sweep's) aside; not in production", async () => {
-    const backlog = async () => ((await (await call("/dev/fixtures/backlog")).json()) as { emails: number }).emails;
+    const backlog = async () => ((await (await devCall("/dev/fixtures/backlog")).json()) as { emails: number }).emails;
     const before = await backlog();
     const id = `backlog-test:${crypto.randomUUID()}`;
     const now = Date.now();

@@ -5,7 +5,7 @@ import { createApp } from "../../src/app";
 import { getConfig } from "../../src/config";
 import type { AppEnv } from "../../src/context";
 import { devRoutes } from "../../src/features/dev/routes";
-import { call, json, problemOf } from "../helpers";
+import { call, devCall, json, problemOf } from "../helpers";
 
 interface Fixture {
   eventId: string;
@@ -28,7 +28,7 @@ interface Check {
 const DAY = 24 * 3600 * 1000;
 
 function postJson(path: string, body: unknown) {
-  return call(path, {
+  return devCall(path, {
     method: "POST",
     headers: { "Content-Type": "application/json" },
     body: typeof body === "string" ? body : JSON.stringify(body),
@@ -63,7 +63,7 @@ const createInit = (users: number, capacity: number): RequestInit => ({
 
 const userCount = async () => (await env.DB.prepare("SELECT COUNT(*) AS n FROM users").first<{ n: number }>())?.n;
 
-const check = async (eventId: string) => json<Check>(await call(`/dev/fixtures/on-sale/${eventId}/check`));
+const check = async (eventId: string) => json<Check>(await devCall(`/dev/fixtures/on-sale/${eventId}/check`));
 
 describe("POST /dev/fixtures/on-sale", () => {
   it("creates a published free event and password-less buyers, one session and one working token each", async () => {
@@ -182,7 +182,7 @@ describe("POST /dev/fixtures/on-sale", () => {
   });
 
   it("check answers 404 for an unknown event", async () => {
-    const res = await call("/dev/fixtures/on-sale/no-such-event/check");
+    const res = await devCall("/dev/fixtures/on-sale/no-such-event/check");
     expect(res.status).toBe(404);
   });
 
@@ -285,7 +285,7 @@ describe("POST /dev/fixtures/gate", () => {
     expect(other.result).toBe("admitted");
 
     const stats = await json<{ scans: number; byResult: Record<string, number> }>(
-      await call(`/dev/fixtures/gate/${eventId}/check`),
+      await devCall(`/dev/fixtures/gate/${eventId}/check`),
     );
     expect(stats.scans).toBe(3);
     expect(stats.byResult).toMatchObject({ admitted: 2, already_redeemed: 1 });
@@ -309,7 +309,7 @@ describe("POST /dev/fixtures/gate", () => {
     const malformed = await postJson("/dev/fixtures/gate", "{not json");
     expect(malformed.status).toBe(400);
     expect((await problemOf(malformed)).type).toMatch(/\/malformed-json$/);
-    expect((await call("/dev/fixtures/gate/no-such-event/check")).status).toBe(404);
+    expect((await devCall("/dev/fixtures/gate/no-such-event/check")).status).toBe(404);
   });
 
   it("does not exist in production", async () => {

@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { createApp } from "../../src/app";
-import { call, json } from "../helpers";
+import { call, devCall, json } from "../helpers";
 import { postJson } from "./auth/helpers";
 
 describe("POST /dev/seed", () => {
@@ -9,10 +9,10 @@ describe("POST /dev/seed", () => {
     const first = await json<{
       accounts: { role: string; email: string; password: string }[];
       events: { id: string; kind: string }[];
-    }>(await call("/dev/seed", { method: "POST" }));
+    }>(await devCall("/dev/seed", { method: "POST" }));
     expect(first.accounts.map((a) => a.role)).toEqual(["host", "attendee"]);
     expect(first.events.map((e) => e.kind)).toEqual(["free", "paid"]);
-    const again = await json(await call("/dev/seed", { method: "POST" }));
+    const again = await json(await devCall("/dev/seed", { method: "POST" }));
     expect(again).toEqual(first);
 
     const users = await env.DB.prepare(

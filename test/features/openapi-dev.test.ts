@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { createApp } from "../../src/app";
-import { call, json, problemOf } from "../helpers";
+import { call, devCall, json, problemOf } from "../helpers";
 
 describe("OpenAPI", () => {
   it("serves an OpenAPI 3.1 document generated from the route schemas", async () => {
@@ -16,7 +16,7 @@ describe("OpenAPI", () => {
 
 describe("GET /dev/mailbox", () => {
   it("is an empty list on a fresh database", async () => {
-    const res = await call("/dev/mailbox");
+    const res = await devCall("/dev/mailbox");
     expect(res.status).toBe(200);
     expect(await json(res)).toEqual({ items: [] });
   });
@@ -30,7 +30,7 @@ describe("GET /dev/mailbox", () => {
       insert.bind("m2", "ada@example.com", "Code", "123456", "<p>2</p>", "otp", 2_000),
       insert.bind("m3", "bob@example.com", "Verify", "link 3", "<p>3</p>", "verify-email", 3_000),
     ]);
-    const res = await call("/dev/mailbox?to=Ada@Example.com");
+    const res = await devCall("/dev/mailbox?to=Ada@Example.com");
     const { items } = await json<{ items: { subject: string; template: string; createdAt: string }[] }>(res);
     expect(items.map((i) => i.subject)).toEqual(["Code", "Verify"]);
     expect(items[0]).toMatchObject({
@@ -39,7 +39,7 @@ describe("GET /dev/mailbox", () => {
       template: "otp",
       createdAt: "1970-01-01T00:00:02.000Z",
     });
-    const all = await json<{ items: unknown[] }>(await call("/dev/mailbox"));
+    const all = await json<{ items: unknown[] }>(await devCall("/dev/mailbox"));
     expect(all.items).toHaveLength(3);
   });
 
@@ -54,7 +54,7 @@ describe("GET /dev/mailbox", () => {
   });
 
   it("/dev/ping round-trips to a Durable Object", async () => {
-    expect(await json(await call("/dev/ping"))).toEqual({ pong: "pong" });
+    expect(await json(await devCall("/dev/ping"))).toEqual({ pong: "pong" });
   });
 });
 

@@ -1,5 +1,7 @@
 /**
- * Development-only routes, answered 404 in production (as if they did not exist):
+ * Development-only routes. They are mounted only in the app src/index.ts builds for a configuration
+ * with DEV_ROUTES=1 (never in production), and even there answer only loopback hosts (./guard.ts);
+ * any other request gets the not-found answer of a path that does not exist:
  * - GET /dev/mailbox?to=… — what the dev email transport "sent", newest first;
  * - GET /dev/ping — a minimal Worker → Durable Object RPC round trip, the benchmark baseline;
  * - POST /dev/seed — idempotent demo data (npm run dev calls it once the Worker answers);
@@ -11,7 +13,6 @@
  */
 import { Hono } from "hono";
 import type { AppEnv } from "../../context";
-import { problem } from "../../http/problem";
 import {
   checkGate,
   checkOnSale,
@@ -21,14 +22,13 @@ import {
   parseGateInput,
   parseOnSaleInput,
 } from "./fixtures";
+import { devOnly } from "./guard";
 import { seedDemo } from "./seed";
 import { listMailbox } from "./service";
 
 export const devRoutes = new Hono<AppEnv>()
-  .use("*", async (c, next) => {
-    if (c.get("config").isProduction) return problem(c, "not-found", "No such resource.");
-    await next();
-  })
+  // The app checks the same before it routes; this keeps the routes guarded wherever they are mounted.
+  .use("*", devOnly())
   .get("/mailbox", async (c) => {
     c.header("Cache-Control", "no-store");
     return c.json({ items: await listMailbox(c.env.DB, c.req.query("to")) });

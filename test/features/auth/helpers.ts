@@ -2,7 +2,7 @@
 import { env } from "cloudflare:workers";
 import { vi } from "vitest";
 import { hashPassword } from "../../../src/lib/password";
-import { call, freshIp } from "../../helpers";
+import { call, devCall, freshIp } from "../../helpers";
 
 export const PASSWORD = "violet-otter-marmalade";
 
@@ -64,7 +64,7 @@ export interface MailItem {
 }
 
 export async function mailbox(to: string): Promise<MailItem[]> {
-  const res = await call(`/dev/mailbox?to=${encodeURIComponent(to)}`);
+  const res = await devCall(`/dev/mailbox?to=${encodeURIComponent(to)}`);
   return ((await res.json()) as { items: MailItem[] }).items;
 }
 

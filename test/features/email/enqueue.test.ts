@@ -62,8 +62,8 @@ describe("auth flows hand their emails to the queue once the batch commits", () 
     const email = uniqueEmail("reset");
     await post(harness.env, "/api/v1/auth/register", { email, password: PASSWORD, name: "Ada" });
     expect((await post(harness.env, "/api/v1/auth/forgot-password", { email })).status).toBe(202);
-    const mail = await createApp().request(
-      `https://gatehouse.test/dev/mailbox?to=${encodeURIComponent(email)}`,
+    const mail = await createApp({ devRoutes: true }).request(
+      `http://localhost/dev/mailbox?to=${encodeURIComponent(email)}`,
       {},
       harness.env,
     );
@@ -118,8 +118,8 @@ describe("development: the log transport and the dev mailbox", () => {
     const harness = new QueueHarness({ ENVIRONMENT: "development" });
     const email = uniqueEmail("dev");
     await post(harness.env, "/api/v1/auth/register", { email, password: PASSWORD, name: "Ada" });
-    const mail = await createApp().request(
-      `https://gatehouse.test/dev/mailbox?to=${encodeURIComponent(email)}`,
+    const mail = await createApp({ devRoutes: true }).request(
+      `http://localhost/dev/mailbox?to=${encodeURIComponent(email)}`,
       {},
       harness.env,
     );
