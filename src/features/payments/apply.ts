@@ -12,8 +12,9 @@ import { emailStatements } from "../email/outbox";
 import { inventoryOf } from "../events/inventory";
 import type { PaymentsDeps } from "./deps";
 import { cursorOf, type InboxRow } from "./inbox";
+import { isFlagged, mismatchesOf, ownSession, refundMismatch, type SessionClaims } from "./mismatch";
 import { queueRefunds, type RefundJob } from "./refunds";
-import { idOf, type Stripe } from "./stripe";
+import { idOf, isLiveKey, type Stripe } from "./stripe";
 
 export type ApplyOutcome = "processed" | "skipped" | "ignored";
 
@@ -23,26 +24,64 @@ export interface SessionFacts {
   orderId: string;
   eventId: string;
   paymentIntent: string | null;
-  amount: number;
+  /** `amount_total`; null if Stripe sent none (never equal to an order's amount). */
+  amount: number | null;
   currency: string;
   status: string | null;
   paymentStatus: string;
+  /** What the session says it is for: a capture is checked against our own row before it confirms. */
+  claims: SessionClaims;
 }
 
-export function sessionFacts(session: Stripe.Checkout.Session): SessionFacts | null {
-  const orderId = session.client_reference_id ?? session.metadata?.orderId;
-  const eventId = session.metadata?.eventId;
-  if (!orderId || !eventId) return null;
+function claimsOf(session: Stripe.Checkout.Session): SessionClaims {
+  return {
+    referenceId: session.client_reference_id ?? null,
+    orderId: session.metadata?.orderId ?? null,
+    eventId: session.metadata?.eventId ?? null,
+    livemode: session.livemode,
+  };
+}
+
+function facts(session: Stripe.Checkout.Session, orderId: string, eventId: string): SessionFacts {
   return {
     sessionId: session.id,
     orderId,
     eventId,
     paymentIntent: idOf(session.payment_intent),
-    amount: session.amount_total ?? 0,
+    amount: session.amount_total ?? null,
     currency: (session.currency ?? "").toUpperCase(),
     status: session.status,
     paymentStatus: session.payment_status,
+    claims: claimsOf(session),
   };
+}
+
+/** The session's facts, placed by what it names; null when it names no order of any kind. */
+export function sessionFacts(session: Stripe.Checkout.Session): SessionFacts | null {
+  const orderId = session.client_reference_id ?? session.metadata?.orderId;
+  const eventId = session.metadata?.eventId;
+  if (!orderId || !eventId) return null;
+  return facts(session, orderId, eventId);
+}
+
+/**
+ * A captured session's facts. One naming no order is still placed by our own row of it, if we have
+ * one: a session of ours stripped of its names is checked (and refunded), not ignored.
+ */
+async function captureFacts(
+  deps: PaymentsDeps,
+  session: Stripe.Checkout.Session,
+  eventLivemode: boolean,
+): Promise<SessionFacts | null> {
+  let placed = sessionFacts(session);
+  if (!placed) {
+    const own = await ownSession(deps.db, session.id);
+    placed = own ? facts(session, own.order_id, own.event_id) : null;
+  }
+  if (!placed) return null;
+  // The event and the session it carries say the same mode, or neither is believed.
+  const livemode = eventLivemode === session.livemode ? session.livemode : null;
+  return { ...placed, claims: { ...placed.claims, livemode } };
 }
 
 const CAPTURES = new Set(["checkout.session.completed", "checkout.session.async_payment_succeeded"]);
@@ -59,9 +98,9 @@ export async function applyEvent(deps: PaymentsDeps, row: InboxRow): Promise<App
     if (newest !== null && newest > row.created) return "skipped";
     return (HANDLERS[event.type] as Handler)(deps, event);
   }
-  const facts = sessionFacts(event.data.object as Stripe.Checkout.Session);
-  if (!facts) return "ignored";
-  return applyCompletedSession(deps, facts);
+  const captured = await captureFacts(deps, event.data.object as Stripe.Checkout.Session, event.livemode);
+  if (!captured) return "ignored";
+  return applyCompletedSession(deps, captured, event.id);
 }
 
 type Handler = (deps: PaymentsDeps, event: Stripe.Event) => Promise<ApplyOutcome>;
@@ -82,22 +121,31 @@ async function releaseFor(deps: PaymentsDeps, event: Stripe.Event, reason: strin
 
 /**
  * A session that completed. Paid (or nothing to pay): confirm the order with this payment intent and
- * record the payment; an asynchronous method still settling waits for `async_payment_succeeded`.
+ * record the payment; an asynchronous method still settling waits for `async_payment_succeeded`. Our
+ * own row of the session decides which order it pays for; a session that is not exactly what we sold
+ * for that order (see mismatch.ts) is refunded and flagged instead, and its hold released.
+ * `origin`: the Stripe event id, or `reconcile`.
  */
-export async function applyCompletedSession(deps: PaymentsDeps, s: SessionFacts): Promise<ApplyOutcome> {
+export async function applyCompletedSession(
+  deps: PaymentsDeps,
+  session: SessionFacts,
+  origin = "reconcile",
+): Promise<ApplyOutcome> {
   const now = Date.now();
   await deps.db
     .prepare("UPDATE checkout_sessions SET status = 'complete', payment_status = ?, updated_at = ? WHERE id = ?")
-    .bind(s.paymentStatus, now, s.sessionId)
+    .bind(session.paymentStatus, now, session.sessionId)
     .run();
-  if (s.paymentStatus !== "paid" || !s.paymentIntent) return "processed";
-  const pi = s.paymentIntent;
+  if (session.paymentStatus !== "paid" || !session.paymentIntent) return "processed";
+  const pi = session.paymentIntent;
 
+  const own = await ownSession(deps.db, session.sessionId);
+  // What the session names is only a claim; the order it was created for is ours to know.
+  const s = own ? { ...session, orderId: own.order_id, eventId: own.event_id } : session;
   const inventory = inventoryOf(deps.inventory, s.eventId);
   const known = await inventory.getOrder(s.orderId);
   if (!known) {
-    const ours = await deps.db.prepare("SELECT 1 FROM checkout_sessions WHERE id = ?").bind(s.sessionId).first();
-    if (!ours) {
+    if (!own) {
       log("warn", "payment for an order this deployment does not know: ignored", { sessionId: s.sessionId });
       return "ignored";
     }
@@ -105,12 +153,27 @@ export async function applyCompletedSession(deps: PaymentsDeps, s: SessionFacts)
     await queueRefunds(deps, [job(s, pi, "order-cancelled", "none")]);
     return "processed";
   }
-  if (s.amount !== known.order.amount) {
-    log("error", "captured amount differs from the order's", {
-      orderId: s.orderId,
-      captured: s.amount,
-      order: known.order.amount,
+  const reasons = mismatchesOf({
+    claims: s.claims,
+    captured: s,
+    own,
+    order: known.order,
+    liveKey: isLiveKey(deps.payments.secretKey),
+  });
+  if (reasons.length > 0) {
+    await refundMismatch(deps, {
+      sessionId: s.sessionId,
+      paymentIntent: pi,
+      order: known.order,
+      own: own !== null,
+      reasons,
+      captured: s,
+      livemode: s.claims.livemode,
+      origin,
     });
+    // Only the hold this session was opened for: a session we never created cannot touch an order.
+    if (own) await releaseHold(deps, s, "checkout-mismatch");
+    return "processed";
   }
 
   const confirmed = await inventory.confirm({ orderId: s.orderId, paymentRef: pi });
@@ -128,8 +191,8 @@ export async function applyCompletedSession(deps: PaymentsDeps, s: SessionFacts)
       s.eventId,
       known.order.userId,
       s.sessionId,
-      s.amount,
-      s.currency || known.order.currency,
+      known.order.amount,
+      known.order.currency,
       now,
       now,
     )
@@ -163,15 +226,21 @@ function job(s: SessionFacts, pi: string, reason: RefundJob["reason"], outcome: 
   return { paymentIntent: pi, orderId: s.orderId, eventId: s.eventId, reason, outcome };
 }
 
-/**
- * A session that can no longer be paid (expired, or its asynchronous payment failed) releases the
- * hold — unless a newer checkout attempt for the same order is what holds the seats now.
- */
+/** A session that can no longer be paid (expired, or its asynchronous payment failed) releases its hold. */
 export async function applyReleasedSession(deps: PaymentsDeps, s: SessionFacts, reason: string): Promise<void> {
   await deps.db
     .prepare("UPDATE checkout_sessions SET status = 'expired', payment_status = ?, updated_at = ? WHERE id = ?")
     .bind(s.paymentStatus, Date.now(), s.sessionId)
     .run();
+  await releaseHold(deps, s, reason);
+}
+
+/** Releases the order's hold, unless a newer checkout attempt for it is what holds the seats now. */
+async function releaseHold(
+  deps: PaymentsDeps,
+  s: Pick<SessionFacts, "sessionId" | "orderId" | "eventId">,
+  reason: string,
+): Promise<void> {
   const newer = await deps.db
     .prepare(
       `SELECT 1 FROM checkout_sessions WHERE order_id = ?1
@@ -206,9 +275,10 @@ async function paymentFor(
   const payment = paymentIntent
     ? await deps.db.prepare("SELECT * FROM payments WHERE payment_intent = ?").bind(paymentIntent).first<PaymentRow>()
     : null;
-  if (!payment && metadata?.orderId)
-    throw new Error("payment not recorded yet; its checkout event is still on its way");
-  return payment;
+  if (payment || !paymentIntent || !metadata?.orderId) return payment;
+  // A flagged capture is refunded, never recorded: there is nothing to update and nothing to wait for.
+  if (await isFlagged(deps.db, paymentIntent)) return null;
+  throw new Error("payment not recorded yet; its checkout event is still on its way");
 }
 
 /**

@@ -16,7 +16,13 @@ import type { PaymentsDeps } from "./deps";
 import { type PaymentsQueue, sendPaymentsMessages } from "./queue";
 import { classifyStripeError, type Stripe } from "./stripe";
 
-export type RefundReason = "sold-out" | "event-cancelled" | "requested" | "order-cancelled" | "duplicate-payment";
+export type RefundReason =
+  | "sold-out"
+  | "event-cancelled"
+  | "requested"
+  | "order-cancelled"
+  | "duplicate-payment"
+  | "checkout-mismatch";
 export type OrderOutcome = RefundRequest["outcome"] | "none";
 
 export interface RefundRow {

@@ -88,6 +88,14 @@ export function classifyStripeError(error: unknown): StripeFailure {
   return { kind: "transient", message: error instanceof Error ? error.message : String(error) };
 }
 
+/**
+ * Whether a key acts on live data. Stripe keeps test and live mode apart per key (`sk_live_…` /
+ * restricted `rk_live_…` vs `…_test_…`), and every object says which one it lives in (`livemode`).
+ */
+export function isLiveKey(secretKey: string): boolean {
+  return /^(sk|rk)_live_/.test(secretKey);
+}
+
 /** The id of an expandable Stripe field (`"pi_…"` or `{ id: "pi_…" }`). */
 export function idOf(value: string | { id: string } | null | undefined): string | null {
   if (!value) return null;

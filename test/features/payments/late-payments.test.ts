@@ -121,6 +121,17 @@ describe("late payment after the hold expired", () => {
       payment_intent: null,
     };
     stripe.sessions.set(twin.id, twin);
+    // Recorded as retryCheckout records a new attempt: only sessions we created can pay for an order.
+    await d1Rows(
+      `INSERT INTO checkout_sessions (id, order_id, attempt, event_id, user_id, amount, currency, url, idempotency_key,
+         status, payment_status, expires_at, created_at, updated_at)
+       SELECT ?, order_id, attempt + 1, event_id, user_id, amount, currency, NULL, ?, 'open', 'unpaid', expires_at,
+         created_at, updated_at
+       FROM checkout_sessions WHERE id = ?`,
+      twin.id,
+      `checkout:${order.id}:${PRICE}:EUR:2`,
+      session.id,
+    );
     await h.webhook(stripeEvent("checkout.session.completed", stripe.pay(twin.id)));
     await h.drain();
 
