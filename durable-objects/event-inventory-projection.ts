@@ -4,7 +4,7 @@
  * overwrites newer state), and emails are inserted once by their deterministic id.
  */
 import { OUTBOX_ID_COLUMN } from "../src/features/email/outbox";
-import { renderEmail } from "../src/features/email/templates";
+import { CARRIES_SECRET, renderEmail } from "../src/features/email/templates";
 
 export type InventoryOutboxRow = {
   seq: number;
@@ -72,10 +72,20 @@ function emailStatements(
   const statements = [
     db
       .prepare(
-        `INSERT INTO email_outbox (id, "to", template, subject, text, html, status, attempts, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?) ON CONFLICT (id) DO NOTHING`,
+        `INSERT INTO email_outbox (id, "to", template, subject, text, html, carries_secret, status, attempts, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?) ON CONFLICT (id) DO NOTHING`,
       )
-      .bind(email.id, email.to, email.template, rendered.subject, rendered.text, rendered.html, created),
+      .bind(
+        email.id,
+        email.to,
+        email.template,
+        rendered.subject,
+        rendered.text,
+        rendered.html,
+        // Marked like every outbox writer does (src/features/email/outbox.ts), from the template.
+        CARRIES_SECRET[email.template] ? 1 : 0,
+        created,
+      ),
   ];
   if (options.queuedAt !== undefined) {
     // Marked for the queue in the same batch; only a row still pending is, so a replayed push hands

@@ -1,8 +1,9 @@
 /**
- * Cron sweeps (wrangler.toml [triggers]): retention deletes that keep D1 small, and the email
- * outbox safety net. Each sweep is a single bounded statement, safe to run twice and safe to run
- * concurrently.
+ * Cron sweeps (wrangler.toml [triggers]): retention deletes that keep D1 small (expired idempotency
+ * keys, finished outbox emails), and the email outbox safety net. Each sweep is a single bounded
+ * statement, safe to run twice and safe to run concurrently.
  */
+import { purgeFinishedEmails } from "../src/features/email/retention";
 import { requeueStuckEmails } from "../src/features/email/sweep";
 import { PAYMENTS_RECONCILE_CRON, reconcileCron, requeuePaymentsCron } from "../src/features/payments/cron";
 import { log } from "../src/lib/log";
@@ -24,16 +25,20 @@ export async function scheduled(controller: ScheduledController, env: Env): Prom
   // Hourly: reconciliation with Stripe (src/features/payments/reconcile.ts); nothing else runs on it.
   if (controller.cron === PAYMENTS_RECONCILE_CRON) return reconcileCron(controller, env);
   await requeuePaymentsCron(controller, env);
-  // Independent sweeps: one failing must not stop the other.
-  const [deleted, requeued] = await Promise.allSettled([
+  // Independent sweeps: one failing must not stop the others.
+  const [deleted, requeued, purged] = await Promise.allSettled([
     sweepExpiredIdempotencyKeys(env.DB, controller.scheduledTime),
     requeueStuckEmails(env.DB, env.EMAIL_QUEUE, controller.scheduledTime),
+    purgeFinishedEmails(env.DB, controller.scheduledTime),
   ]);
-  log(deleted.status === "fulfilled" && requeued.status === "fulfilled" ? "info" : "error", "sweep", {
+  const ok = [deleted, requeued, purged].every((r) => r.status === "fulfilled");
+  log(ok ? "info" : "error", "sweep", {
     cron: controller.cron,
     idempotencyKeysDeleted: deleted.status === "fulfilled" ? deleted.value : null,
     emailsRequeued: requeued.status === "fulfilled" ? requeued.value : null,
+    emailsPurged: purged.status === "fulfilled" ? purged.value : null,
     ...(deleted.status === "rejected" ? { idempotencyError: deleted.reason } : {}),
     ...(requeued.status === "rejected" ? { emailError: requeued.reason } : {}),
+    ...(purged.status === "rejected" ? { emailPurgeError: purged.reason } : {}),
   });
 }

@@ -218,6 +218,16 @@ export const LIMITS = {
   /** Rate-limited emails wait the limiter's Retry-After plus up to this many seconds, to spread them. */
   emailRateLimitJitterSeconds: 5,
   /**
+   * Finished outbox rows (sent or dead-lettered) are deleted this long after they were written. 30
+   * days lets support answer "did my email go out, when, under which provider id" for a month of
+   * orders and lets an operator replay a dead letter; past that the row is only an address kept
+   * without a purpose (GDPR art. 5(1)(e), storage limitation). Same span as processed webhook payloads.
+   * Secret-carrying bodies do not wait for this: they go the moment the row is finished.
+   */
+  emailOutboxRetentionDays: 30,
+  /** Rows one purge statement deletes: keeps it well inside D1's per-query limits; the next run takes the rest. */
+  emailPurgeMaxRows: 5000,
+  /**
    * Ticket QR tokens (issue 6): 5 minutes by default, long enough to open the app in the queue and
    * walk to the gate, short enough that a screenshot passed around outside is soon worthless
    * (Ticketmaster's rotating codes refresh even faster). TICKET_TOKEN_TTL_SECONDS overrides.

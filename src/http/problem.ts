@@ -39,6 +39,7 @@ const PROBLEMS: Record<ErrorCode, { status: ContentfulStatusCode; title: string 
   "method-not-allowed": { status: 405, title: "Method not allowed" },
   conflict: { status: 409, title: "Conflict" },
   "already-replayed": { status: 409, title: "Already replayed" },
+  "not-replayable": { status: 409, title: "Cannot be replayed" },
   "payload-too-large": { status: 413, title: "Request body too large" },
   "unsupported-media-type": { status: 415, title: "Unsupported media type" },
   "too-many-pixels": { status: 422, title: "Image has too many pixels" },

@@ -32,6 +32,7 @@ export type ErrorCode =
   | "method-not-allowed"
   | "conflict"
   | "already-replayed"
+  | "not-replayable"
   | "payload-too-large"
   | "unsupported-media-type"
   | "too-many-pixels"

@@ -165,25 +165,34 @@ export interface OutboxFixture {
   nextAttemptAt?: number | null;
   leaseUntil?: number | null;
   lastError?: string | null;
+  /**
+   * As the writers mark it from the template. Off by default: the fixtures' bodies are placeholders,
+   * whatever template they name. A finished row that carries a secret is inserted without its body,
+   * as delivery leaves it.
+   */
+  carriesSecret?: boolean;
 }
 
 /** Inserts an outbox row as the writers do (rendered message), with any delivery state. */
 export async function insertOutbox(fixture: OutboxFixture = {}): Promise<string> {
   const id = fixture.id ?? crypto.randomUUID();
   const now = Date.now();
+  const status = fixture.status ?? "queued";
+  const bodyless = fixture.carriesSecret === true && (status === "sent" || status === "dead_letter");
   await env.DB.prepare(
-    `INSERT INTO email_outbox (id, "to", template, subject, text, html, status, attempts, created_at, queued_at,
-       next_attempt_at, lease_until, last_error)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    `INSERT INTO email_outbox (id, "to", template, subject, text, html, carries_secret, status, attempts, created_at,
+       queued_at, next_attempt_at, lease_until, last_error)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   )
     .bind(
       id,
       fixture.to ?? `${id}@example.com`,
       fixture.template ?? "otp-code",
-      fixture.subject ?? `Subject ${id}`,
-      "text body",
-      "<p>html body</p>",
-      fixture.status ?? "queued",
+      bodyless ? null : (fixture.subject ?? `Subject ${id}`),
+      bodyless ? null : "text body",
+      bodyless ? null : "<p>html body</p>",
+      fixture.carriesSecret ? 1 : 0,
+      status,
       fixture.attempts ?? 0,
       fixture.createdAt ?? now,
       fixture.queuedAt === undefined ? now : fixture.queuedAt,

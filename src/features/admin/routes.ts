@@ -53,7 +53,7 @@ const replayRoute = createRoute({
       [401, "unauthorized"],
       [403, "forbidden (not an admin)"],
       [404, "not-found"],
-      [409, "already-replayed"],
+      [409, "already-replayed, not-replayable (an email that carried a code or token link, or was purged)"],
       [501, "not-implemented (no replay for this source yet)"],
     ),
   },

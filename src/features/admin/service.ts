@@ -8,7 +8,7 @@ import { DomainError } from "../../lib/errors";
 import { type AuditEntry, auditStatement, type RequestMeta } from "../audit/service";
 import { type DeadLetterRow, getDeadLetter } from "../dead-letters/store";
 import type { EmailQueue } from "../email/enqueue";
-import { enqueueReplayedEmail, replayEmailStatements } from "../email/replay";
+import { assertEmailReplayable, enqueueReplayedEmail, replayEmailStatements } from "../email/replay";
 import {
   enqueueReplayed as enqueueReplayedPayment,
   replayStatements as replayPaymentsStatements,
@@ -27,6 +27,8 @@ export interface AdminDeps {
 }
 
 interface Replayer {
+  /** Throws a DomainError when the item cannot be put back; runs before anything is marked. */
+  check?(db: D1Database, refId: string): Promise<void>;
   /** Statements that put the item back, run in the replay batch; they must act only for `mark`. */
   statements(db: D1Database, refId: string, mark: { deadLetterId: string; at: number }): D1PreparedStatement[];
   /** After commit: wake the pipeline. Must not throw (the item's own safety net covers a failure). */
@@ -35,6 +37,7 @@ interface Replayer {
 
 const REPLAYERS: Partial<Record<string, Replayer>> = {
   email: {
+    check: assertEmailReplayable,
     statements: replayEmailStatements,
     afterCommit: (deps, refId) => enqueueReplayedEmail(deps.db, deps.emailQueue, refId),
   },
@@ -119,6 +122,7 @@ export async function replayDeadLetter(deps: AdminDeps, adminId: string, id: str
   }
   const replayer = REPLAYERS[row.source];
   if (!replayer) throw new DomainError("not-implemented", `Replay is not available for source "${row.source}" yet.`);
+  await replayer.check?.(deps.db, row.ref_id);
 
   const at = deps.now ?? Date.now();
   const mark = { deadLetterId: id, at };

@@ -3,6 +3,11 @@
  * duplicate queue deliveries cannot both act: a consumer claims a row (status sending) under a lease,
  * and every later write of that attempt is conditioned on still holding that lease (lease_until is
  * the fencing token). A crashed consumer's lease simply runs out.
+ *
+ * A row whose body carries a secret (carries_secret: a sign-in code, a verification or reset link)
+ * keeps its body only while it may still be sent: the statement that marks it sent or dead-lettered
+ * also empties subject, text and html, so no finished row holds a live credential. The table's CHECK
+ * constraints hold every writer to this (docs/storage.md).
  */
 import { LIMITS } from "../../config/limits";
 import type { Condition } from "../audit/service";
@@ -16,9 +21,11 @@ export interface OutboxRow {
   id: string;
   to: string;
   template: string;
-  subject: string;
-  text: string;
-  html: string;
+  /** Null once a row that carries a secret is sent or dead-lettered. */
+  subject: string | null;
+  text: string | null;
+  html: string | null;
+  carries_secret: 0 | 1;
   status: OutboxStatus;
   attempts: number;
   lease_until: number | null;
@@ -32,18 +39,10 @@ export interface Claim {
   lease: number;
 }
 
-export function readOutbox(db: D1Database, id: string): Promise<OutboxRow | null> {
-  return db
-    .prepare(
-      'SELECT id, "to", template, subject, text, html, status, attempts, lease_until, last_error FROM email_outbox WHERE id = ?',
-    )
-    .bind(id)
-    .first<OutboxRow>();
-}
-
 /** Claimable: not yet sent, and nobody holds a live lease on it. */
 const UNCLAIMED = "(status IN ('pending', 'queued') OR (status = 'sending' AND lease_until <= ?))";
 
+/** A claimable row always has its body: the CHECK email_outbox_body_until_done keeps it until sent or dead. */
 type ClaimedRow = OutgoingEmail & { attempts: number };
 
 /**
@@ -89,6 +88,22 @@ export async function readStates(db: D1Database, ids: readonly string[]): Promis
   return states;
 }
 
+/** The delivery state of one row, without its body (nothing here needs the message). */
+export function readOutbox(db: D1Database, id: string): Promise<OutboxState | null> {
+  return db
+    .prepare("SELECT id, template, status, attempts, lease_until, last_error FROM email_outbox WHERE id = ?")
+    .bind(id)
+    .first<OutboxState>();
+}
+
+/**
+ * SET clause that drops the body of a row carrying a secret; part of the very statement that finishes
+ * the row, so there is no moment where a finished row still holds the code or link.
+ */
+const DROP_SECRET_BODY = `subject = CASE WHEN carries_secret = 1 THEN NULL ELSE subject END,
+       text = CASE WHEN carries_secret = 1 THEN NULL ELSE text END,
+       html = CASE WHEN carries_secret = 1 THEN NULL ELSE html END`;
+
 /**
  * Hands claimed rows back without a provider call (a send budget said "later"): queued again, due in
  * each one's delay, the attempt the claim counted taken back. Guarded by the lease, like every write
@@ -124,7 +139,7 @@ export async function markAllSent(
   if (sent.length === 0) return [];
   const statement = db.prepare(
     `UPDATE email_outbox SET status = 'sent', sent_at = ?, provider_message_id = ?, last_error = NULL,
-       lease_until = NULL, next_attempt_at = NULL, updated_at = ?
+       lease_until = NULL, next_attempt_at = NULL, updated_at = ?, ${DROP_SECRET_BODY}
      WHERE id = ? AND status = 'sending' AND lease_until = ?`,
   );
   const results = await db.batch(
@@ -164,7 +179,8 @@ function guardCondition(id: string, guard: DeadLetterGuard): Condition {
 
 /**
  * Gives up on an email: status dead_letter with the reason, and a dead_letters entry an admin can
- * replay, in one batch under the same guard. Returns false when the guard did not hold (already
+ * replay, in one batch under the same guard; a secret-carrying body is dropped with it (a replay of
+ * such an email is refused, see ./replay.ts). Returns false when the guard did not hold (already
  * sent, already dead, or someone else is sending it).
  */
 export async function deadLetterEmail(
@@ -185,7 +201,7 @@ export async function deadLetterEmail(
     db
       .prepare(
         `UPDATE email_outbox SET status = 'dead_letter', last_error = ?, lease_until = NULL, next_attempt_at = NULL,
-           updated_at = ?
+           updated_at = ?, ${DROP_SECRET_BODY}
          WHERE ${condition.sql}`,
       )
       .bind(reason, now, ...condition.bindings),

@@ -38,6 +38,25 @@ export type EmailTemplate =
       reason: string;
     };
 
+/**
+ * Whether a template's body carries a live credential: a single-use link (verification, password
+ * reset) or a sign-in code. `email_tokens` and `otp_codes` keep only hashes of these; a rendered body
+ * left in the outbox would undo that, so the outbox drops such a body in the same statement that marks
+ * the email sent or dead-lettered (./delivery.ts). Exhaustive: a new template must decide.
+ * `register-existing` links to the sign-in and forgot-password pages, which carry no token.
+ */
+export const CARRIES_SECRET: Record<EmailTemplate["template"], boolean> = {
+  "verify-email": true,
+  "reset-password": true,
+  "otp-code": true,
+  "register-existing": false,
+  "password-changed": false,
+  "order-confirmed": false,
+  "event-cancelled": false,
+  "refund-issued": false,
+  "payment-disputed": false,
+};
+
 export interface RenderedEmail {
   subject: string;
   text: string;

@@ -43,13 +43,26 @@ async function request(bindings: Env, path: string, init: RequestInit = {}, toke
   return createApp().request(`https://gatehouse.test${path}`, { ...init, headers }, bindings);
 }
 
-async function deadLetteredEmail(reason = "permanent: resend 422 validation_error: Invalid `to` field.") {
-  const id = await insertOutbox({ status: "dead_letter", attempts: 1, lastError: reason, template: "verify-email" });
+/**
+ * A dead-lettered email and its dead letter, as delivery leaves them. By default an email without a
+ * secret (its body kept); `secret` makes it one whose body went when it was dead-lettered.
+ */
+async function deadLetteredEmail(
+  reason = "permanent: resend 422 validation_error: Invalid `to` field.",
+  { template = "order-confirmed", secret = false } = {},
+) {
+  const id = await insertOutbox({
+    status: "dead_letter",
+    attempts: 1,
+    lastError: reason,
+    template,
+    carriesSecret: secret,
+  });
   const deadLetterId = crypto.randomUUID();
   await env.DB.prepare(
     "INSERT INTO dead_letters (id, source, ref_id, reason, payload, created_at) VALUES (?, 'email', ?, ?, ?, ?)",
   )
-    .bind(deadLetterId, id, reason, JSON.stringify({ template: "verify-email", attempts: 1 }), Date.now())
+    .bind(deadLetterId, id, reason, JSON.stringify({ template, attempts: 1 }), Date.now())
     .run();
   return { outboxId: id, deadLetterId };
 }
@@ -88,7 +101,7 @@ describe("GET /api/v1/admin/dead-letters", () => {
     expect(mine[0]).toMatchObject({
       source: "email",
       refId: made[2]?.outboxId,
-      payload: { template: "verify-email", attempts: 1 },
+      payload: { template: "order-confirmed", attempts: 1 },
       replayedAt: null,
     });
   });
@@ -161,6 +174,52 @@ describe("POST /api/v1/admin/dead-letters/:id/replay", () => {
     expect(again.status).toBe(409);
     expect((await problemOf(again)).type).toBe("https://gatehouse.events/problems/already-replayed");
     expect(harness.produced).toHaveLength(1);
+  });
+
+  it("an email that carried a secret is refused with not-replayable: nothing re-sent or re-issued, the dead letter stays open", async () => {
+    const { outboxId, deadLetterId } = await deadLetteredEmail("permanent: resend 422 validation_error: x", {
+      template: "reset-password",
+      secret: true,
+    });
+    const harness = new QueueHarness();
+    const res = await request(
+      harness.env,
+      `/api/v1/admin/dead-letters/${deadLetterId}/replay`,
+      { method: "POST" },
+      admin,
+    );
+    expect(res.status).toBe(409);
+    const problem = await problemOf(res);
+    expect(problem.type).toBe("https://gatehouse.events/problems/not-replayable");
+    expect(problem.detail).toMatch(/one-time secret .* requests a new one/);
+    expect(problem.template).toBe("reset-password");
+    expect(harness.produced).toEqual([]);
+    expect(await outboxRow(outboxId)).toMatchObject({ status: "dead_letter", attempts: 1 });
+    expect((await deadLettersFor(outboxId))[0]?.replayed_at).toBeNull();
+    const audit = await env.DB.prepare(
+      "SELECT 1 FROM audit_log WHERE action = 'admin.dead-letter-replay' AND detail LIKE ?",
+    )
+      .bind(`%${deadLetterId}%`)
+      .all();
+    expect(audit.results).toEqual([]);
+  });
+
+  it("an email whose outbox row was purged after retention is refused with not-replayable and stays open", async () => {
+    const { outboxId, deadLetterId } = await deadLetteredEmail();
+    await env.DB.prepare("DELETE FROM email_outbox WHERE id = ?").bind(outboxId).run();
+    const harness = new QueueHarness();
+    const res = await request(
+      harness.env,
+      `/api/v1/admin/dead-letters/${deadLetterId}/replay`,
+      { method: "POST" },
+      admin,
+    );
+    expect(res.status).toBe(409);
+    const problem = await problemOf(res);
+    expect(problem.type).toBe("https://gatehouse.events/problems/not-replayable");
+    expect(problem.detail).toMatch(/retention/);
+    expect(harness.produced).toEqual([]);
+    expect((await deadLettersFor(outboxId))[0]?.replayed_at).toBeNull();
   });
 
   it("a source without a replayer answers 501 and stays open", async () => {
