@@ -11,6 +11,7 @@ import { projectionStatements } from "../../../durable-objects/event-inventory-p
 import { EMAIL_DLQ_NAME } from "../../../queues/email-dlq";
 import { createApp } from "../../../src/app";
 import { handOverQueued, insertedOutboxIds } from "../../../src/features/email/enqueue";
+import { hashPassword } from "../../../src/lib/password";
 import { freshIp } from "../../helpers";
 import { QueueHarness, RESEND_ENV, startClock, stopClock } from "../../queues/email-harness";
 import { FakeResend } from "./fake-resend";
@@ -221,6 +222,35 @@ describe("dead-lettered emails that carry a secret keep none either", () => {
     expect(row).toMatchObject({ status: "dead_letter", carries_secret: 1, subject: null, text: null, html: null });
     expect(row.last_error).toMatch(/^queue retries exhausted/);
     expect(await tablesHolding(asToken(token))).toEqual(["dev_mailbox"]);
+  });
+});
+
+describe("no other table keeps a sign-in's tokens", () => {
+  it("a password sign-in sent with an Idempotency-Key: its access and refresh tokens are in no table (no auth route stores its answer)", async () => {
+    const email = uniqueEmail("login");
+    const now = Date.now();
+    await env.DB.prepare(
+      "INSERT INTO users (id, email, name, password_hash, email_verified_at, created_at, updated_at) VALUES (?, ?, 'Ada', ?, ?, ?, ?)",
+    )
+      .bind(crypto.randomUUID(), email, await hashPassword(PASSWORD, { logN: 10, r: 8, p: 1 }), now, now, now)
+      .run();
+    const key = `login-${crypto.randomUUID()}`;
+    const res = await createApp().request(
+      "https://gatehouse.test/api/v1/auth/login",
+      {
+        method: "POST",
+        headers: { "Content-Type": "application/json", "CF-Connecting-IP": freshIp(), "Idempotency-Key": key },
+        body: JSON.stringify({ email, password: PASSWORD }),
+      },
+      env,
+    );
+    expect(res.status).toBe(200);
+    const { accessToken, refreshToken } = (await res.json()) as { accessToken: string; refreshToken: string };
+    expect(accessToken.length).toBeGreaterThan(40);
+    expect(refreshToken.length).toBeGreaterThan(40);
+    expect(await env.DB.prepare("SELECT 1 FROM idempotency_keys WHERE key = ?").bind(key).first()).toBeNull();
+    expect(await tablesHolding(asToken(accessToken))).toEqual([]);
+    expect(await tablesHolding(asToken(refreshToken))).toEqual([]);
   });
 });
 
