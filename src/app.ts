@@ -14,7 +14,7 @@ import { devOnly } from "./features/dev/guard";
 import { devRoutes } from "./features/dev/routes";
 import { docsRoutes } from "./features/docs/routes";
 import { eventRoutes } from "./features/events/routes";
-import { deviceAuthenticator, deviceTokenHash } from "./features/gate/authenticator";
+import { deviceAuthenticator } from "./features/gate/authenticator";
 import { gateRoutes } from "./features/gate/routes";
 import { healthRoutes } from "./features/health/routes";
 import { MEDIA_BODY_LIMITS, mediaRoutes } from "./features/media/routes";
@@ -75,9 +75,10 @@ export function createApp(options: AppOptions = {}): OpenAPIHono<AppEnv> {
   app.use(bodyLimit({ routes: MEDIA_BODY_LIMITS }));
 
   // 6: rate limits. Every /api route counts against the caller's address, except scanner devices:
-  // a whole gate shares one address, so devices are limited per device token instead. Stripe's
-  // webhook deliveries have their own, larger per-address policy (a few shared Stripe addresses).
-  // Routes with a per-address policy of their own (ordering's orders-ip) take it in the same call.
+  // a whole gate shares one address, so devices are limited per device instead, once authenticated
+  // (below). Stripe's webhook deliveries have their own, larger per-address policy (a few shared
+  // Stripe addresses). Routes with a per-address policy of their own (ordering's orders-ip) take it
+  // in the same call.
   app.use(
     "/api/*",
     rateLimit({
@@ -87,18 +88,24 @@ export function createApp(options: AppOptions = {}): OpenAPIHono<AppEnv> {
       with: addressPolicies,
     }),
   );
+
+  // 7–8: who is calling, and whether a cookie-borne request really comes from our pages.
+  // A `Device` Authorization header is tried first: a bad device token is refused, never passed over
+  // for a session cookie (the header already took the request out of the per-address api policy;
+  // the device authenticator bounds made-up tokens per address under scanner-auth).
+  app.use(authenticate(options.authenticators ?? [deviceAuthenticator, ...userAuthenticators]));
+  // Keyed on the authenticated device, never on the presented token: a made-up token must not bring
+  // a limiter object of its own into being.
   app.use(
     "/api/*",
     rateLimit({
       policy: "scanner",
-      key: async (c) => (isDeviceRequest(c) ? `device:${(await deviceTokenHash(c)).slice(0, 32)}` : null),
+      key: (c) => {
+        const principal = c.get("principal");
+        return principal?.kind === "device" ? `device:${principal.id}` : null;
+      },
     }),
   );
-
-  // 7–8: who is calling, and whether a cookie-borne request really comes from our pages.
-  // A `Device` Authorization header is tried first: a bad device token is refused, never passed over
-  // for a session cookie (the header already moved the request to the per-device scanner policy).
-  app.use(authenticate(options.authenticators ?? [deviceAuthenticator, ...userAuthenticators]));
   app.use(csrf());
 
   // 9: zod validation happens per route through the OpenAPI route definitions.

@@ -1,6 +1,7 @@
 import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { createApp } from "../../src/app";
+import { deviceAuth, gateEvent, registerDevice } from "../features/gate/helpers";
 import { call, freshIp, problemOf } from "../helpers";
 
 // The clock stands still in every test here (setTimeout stays real): GCRA gives a unit back every
@@ -96,20 +97,31 @@ describe("api rate policy (100 / min per address)", () => {
     }
   });
 
-  it("limits scanner devices per device, not per address", async () => {
+  it("limits scanner devices per device, not per address, and spends none of the address's api budget", async () => {
+    const { host, event } = await gateEvent();
+    const first = await registerDevice(event.id, host.token);
+    const second = await registerDevice(event.id, host.token);
     const ip = freshIp();
-    const device = { Authorization: `Device ${crypto.randomUUID()}` };
-    // At once, so the 20/s budget cannot refill in between. The limiter runs before authentication:
-    // a made-up device token is 401 until the limit says 429.
-    const statuses = await Promise.all(
-      Array.from({ length: 25 }, () => call("/api/v1", { ip, headers: device }).then((r) => r.status)),
-    );
-    expect(statuses.filter((s) => s === 401).length).toBeGreaterThanOrEqual(20);
-    expect(statuses.filter((s) => s === 401).length).toBeLessThanOrEqual(22);
-    expect(statuses.filter((s) => s !== 401).every((s) => s === 429)).toBe(true);
-    const other = await call("/api/v1", { ip, headers: { Authorization: `Device ${crypto.randomUUID()}` } });
-    expect(other.status).toBe(401);
+    const statuses = [];
+    for (let i = 0; i < 21; i++) {
+      statuses.push((await call("/api/v1/scanner/keys", { ip, headers: deviceAuth(first.token) })).status);
+    }
+    expect(statuses.slice(0, 20).every((s) => s === 200)).toBe(true);
+    expect(statuses[20]).toBe(429);
+    const other = await call("/api/v1/scanner/keys", { ip, headers: deviceAuth(second.token) });
+    expect(other.status).toBe(200);
     expect(other.headers.get("RateLimit-Policy")).toBe('"scanner";q=20;w=1');
+    expect(other.headers.get("RateLimit")).toBe('"scanner";r=19;t=1');
+    // The address's own budget is whole: the devices' 22 requests were not counted against it.
+    const plain = await call("/api/v1", { ip });
+    expect(plain.headers.get("RateLimit")).toBe('"api";r=99;t=1');
+  });
+
+  it("a made-up device token gets no scanner budget: refused 401 before any per-device limit", async () => {
+    const res = await call("/api/v1", { headers: { Authorization: `Device ${crypto.randomUUID()}` } });
+    expect(res.status).toBe(401);
+    expect((await problemOf(res)).type).toMatch(/\/unauthorized$/);
+    expect(res.headers.get("RateLimit-Policy")).toBeNull();
   });
 });
 

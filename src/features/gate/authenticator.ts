@@ -6,10 +6,13 @@
  * lands there first), and the one device route that does not reach the object confirms in D1 with
  * `confirmDevice`. So a revocation takes effect on the very next request, cache or not.
  *
- * A request carrying the scheme with an unknown or revoked token is refused, never downgraded to
- * anonymous, and counts against its address under the `scanner-auth` policy: device requests skip
- * the per-address `api` policy (a gate shares one address), so made-up tokens must be bounded
- * somewhere.
+ * A request carrying the scheme with a bad token is refused, never downgraded to anonymous. Device
+ * requests skip the per-address `api` policy (a gate shares one address) and are limited per device
+ * (`scanner`, src/app.ts) only once authenticated, so made-up tokens are bounded here, cheapest
+ * first: a token not shaped as registerDevice mints it is refused outright (no limiter, no D1); a
+ * well-shaped one this isolate does not know is looked up in D1 only while its address is not
+ * blocked under `scanner-auth` (this isolate's memory of the block first, then the address's
+ * object), and an unknown one counts against the address there.
  */
 
 import { LIMITS } from "../../config/limits";
@@ -18,7 +21,7 @@ import type { Authenticator } from "../../http/auth";
 import { byIp } from "../../http/rate-limit";
 import { sha256Hex } from "../../lib/crypto";
 import { DomainError } from "../../lib/errors";
-import { consumeRate, RateLimiterUnavailable } from "../../lib/rate-limit-client";
+import { consumeRate, type RateLimitDecision, RateLimiterUnavailable } from "../../lib/rate-limit-client";
 import { activeDevice, type DeviceRole, type DeviceRow, deviceTokenShape } from "./devices";
 
 const SCHEME = /^Device\s+/i;
@@ -30,23 +33,26 @@ export interface DeviceCaller {
   name: string;
 }
 
-async function countFailure(c: AppContext): Promise<void> {
+/**
+ * Takes `cost` units of the address's `scanner-auth` budget (0: only asks whether it is blocked) and
+ * throws 429 when it is spent. consumeRate answers a block this isolate remembers without reaching
+ * the object. Fails open: a 256-bit token cannot be guessed, the limit only bounds the load.
+ */
+async function scannerAuth(c: AppContext, cost: 0 | 1): Promise<void> {
   const policy = c.get("config").ratePolicies["scanner-auth"];
+  let decision: RateLimitDecision;
   try {
-    const decision = await consumeRate(c.env.RATE_LIMITER, byIp(c), policy);
-    if (!decision.allowed) {
-      throw new DomainError(
-        "rate-limited",
-        `Too many failed device credentials. Retry after ${decision.retryAfterSeconds} s.`,
-        {
-          policy: policy.name,
-          retryAfter: decision.retryAfterSeconds,
-        },
-      );
-    }
+    decision = await consumeRate(c.env.RATE_LIMITER, byIp(c), policy, cost);
   } catch (error) {
-    // The policy fails open: a 256-bit token cannot be guessed, the limit only bounds the load.
-    if (!(error instanceof RateLimiterUnavailable)) throw error;
+    if (error instanceof RateLimiterUnavailable) return;
+    throw error;
+  }
+  if (!decision.allowed) {
+    throw new DomainError(
+      "rate-limited",
+      `Too many failed device credentials. Retry after ${decision.retryAfterSeconds} s.`,
+      { policy: policy.name, retryAfter: decision.retryAfterSeconds },
+    );
   }
 }
 
@@ -74,7 +80,7 @@ const tokenHashes = new WeakMap<Request, Promise<string>>();
 
 /**
  * SHA-256 (hex) of the request's device token (`Authorization: Device <token>`), computed once per
- * request: the scanner rate-limit key (src/app.ts) and the device lookup both use it.
+ * request: the device lookup and confirmDevice both use it.
  */
 export function deviceTokenHash(c: AppContext): Promise<string> {
   let hash = tokenHashes.get(c.req.raw);
@@ -88,25 +94,30 @@ export function deviceTokenHash(c: AppContext): Promise<string> {
 export const deviceAuthenticator: Authenticator = async (c) => {
   const header = c.req.header("Authorization");
   if (!header || !SCHEME.test(header)) return undefined;
-  const token = header.replace(SCHEME, "").trim();
+  // Not a token we could have minted: nothing to look up, and nothing worth counting (answering it
+  // costs no object and no D1 read).
+  if (!deviceTokenShape(header.replace(SCHEME, "").trim())) throw unauthorizedDevice();
+  const hash = await deviceTokenHash(c);
   const now = Date.now();
-  let device: DeviceRow | null = null;
+  const entry = known.get(hash);
+  let device: DeviceRow;
   let cached = false;
-  if (deviceTokenShape(token)) {
-    const hash = await deviceTokenHash(c);
-    const entry = known.get(hash);
-    if (entry && entry.until > now) {
-      device = entry.device;
-      cached = true;
-    } else {
-      device = await activeDevice(c.env.DB, hash);
-      if (device) remember(hash, device, now);
-      else known.delete(hash);
+  if (entry && entry.until > now) {
+    // A device this isolate knows is not held back by its address's block: made-up tokens sent from
+    // a gate's shared address must not lock the gate's own devices out.
+    device = entry.device;
+    cached = true;
+  } else {
+    // Before D1: a blocked address gets no lookup at all.
+    await scannerAuth(c, 0);
+    const row = await activeDevice(c.env.DB, hash);
+    if (!row) {
+      known.delete(hash);
+      await scannerAuth(c, 1);
+      throw unauthorizedDevice();
     }
-  }
-  if (!device) {
-    await countFailure(c);
-    throw unauthorizedDevice();
+    device = row;
+    remember(hash, device, now);
   }
   return {
     kind: "device",

@@ -1,6 +1,7 @@
 /**
  * Scanner devices: registered per event by its host, each with a 256-bit token shown once and
- * stored as SHA-256, revocable at once (every device request reads the row; nothing is cached).
+ * stored as SHA-256, revocable at once (the event's object checks every device call; see
+ * authenticator.ts).
  * Registration and revocation are audited.
  */
 import type { EventInventory } from "../../../durable-objects/event-inventory";
@@ -17,8 +18,13 @@ export type DeviceRole = (typeof DEVICE_ROLES)[number];
 
 /** Prefix of device tokens: tells a leaked credential apart in logs and secret scanners. */
 export const DEVICE_TOKEN_PREFIX = "gdt_";
-/** Longest Authorization credential looked up (prefix + 43 base64url characters, with room). */
-const DEVICE_TOKEN_MAX = 128;
+/** Random bytes behind a device token: 256 bits, beyond guessing. */
+const DEVICE_TOKEN_BYTES = 32;
+/**
+ * A device token exactly as registerDevice mints it: the prefix, then 32 bytes as unpadded base64url
+ * (RFC 4648 §5): 43 characters, the last of which carries only 4 bits, so its 2 low bits are zero.
+ */
+const DEVICE_TOKEN_FORMAT = new RegExp(`^${DEVICE_TOKEN_PREFIX}[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$`);
 
 export interface DeviceRow {
   id: string;
@@ -58,7 +64,7 @@ export async function registerDevice(
   if (event.status === "cancelled") throw new DomainError("invalid-transition", "The event is cancelled.");
   const now = Date.now();
   const id = randomId();
-  const token = DEVICE_TOKEN_PREFIX + randomToken(32);
+  const token = DEVICE_TOKEN_PREFIX + randomToken(DEVICE_TOKEN_BYTES);
   // One conditional insert: concurrent registrations cannot overshoot the per-event cap.
   const [inserted] = await deps.db.batch([
     deps.db
@@ -142,9 +148,12 @@ export async function revokeDevice(deps: DevicesDeps, host: Caller, eventId: str
   ]);
 }
 
-/** Whether `token` looks like a device token at all (made-up strings are not looked up). */
+/**
+ * Whether `token` has the exact shape registerDevice mints: anything else cannot be a device token
+ * and is refused without a limiter call or a D1 read.
+ */
 export function deviceTokenShape(token: string): boolean {
-  return token.startsWith(DEVICE_TOKEN_PREFIX) && token.length <= DEVICE_TOKEN_MAX;
+  return DEVICE_TOKEN_FORMAT.test(token);
 }
 
 /** The active device whose token hashes to `tokenHash` (SHA-256 hex), or null (unknown or revoked). */
