@@ -165,6 +165,18 @@ export const LIMITS = {
   mediaMultipartOverheadBytes: 16 * 1024,
   /** ASVS 5.2.6 pixel flood: 40 megapixels is above what phone cameras save by default. */
   mediaMaxPixels: 40_000_000,
+  /**
+   * Blocks per image file, kept or dropped (JPEG segments, PNG and WebP chunks, GIF blocks); more is
+   * refused with 422 too-many-segments. A flood of tiny blocks is cheap to make (a 10 MB GIF holds 3.5
+   * million 3-byte extension blocks); each block costs the walker time and each kept one a piece of
+   * output, so the cap bounds both. Real files stay far below: the JPEG photos we measured have 9–26
+   * segments (progressive adds a DHT and an SOS per scan, ~10 scans; ICC needs at most 255 segments,
+   * XMP one per 64 KB); libpng writes 8 KB IDAT chunks (2,048 at the 16 MB ceiling) and APNG or
+   * animated WebP add one or two chunks a frame; a GIF has two blocks a frame (a 544 KB terminal
+   * recording: 783 frames in 1,568 blocks, ~29,000 at 10 MB). A 10 MB flood of the smallest blocks
+   * is 27–2,500 times these caps.
+   */
+  mediaMaxBlocks: { jpeg: 1_024, png: 32_768, webp: 32_768, gif: 65_536 },
   /** Signed media URLs: private media 5 min (issue 8), enough to load a page, short enough to not spread. */
   mediaPrivateUrlSeconds: 5 * 60,
   /** Public media URLs live 24 h, their expiry rounded up to the hour so repeat requests share a cached URL. */

@@ -43,6 +43,7 @@ const PROBLEMS: Record<ErrorCode, { status: ContentfulStatusCode; title: string 
   "payload-too-large": { status: 413, title: "Request body too large" },
   "unsupported-media-type": { status: 415, title: "Unsupported media type" },
   "too-many-pixels": { status: 422, title: "Image has too many pixels" },
+  "too-many-segments": { status: 422, title: "Image has too many segments" },
   "idempotency-key-invalid": { status: 400, title: "Idempotency-Key header is not valid" },
   "idempotency-key-reused": {
     status: 422,

@@ -36,6 +36,7 @@ export type ErrorCode =
   | "payload-too-large"
   | "unsupported-media-type"
   | "too-many-pixels"
+  | "too-many-segments"
   | "idempotency-key-invalid"
   | "idempotency-key-reused"
   | "idempotency-key-in-flight"

@@ -92,7 +92,7 @@ const uploadRoute = createRoute({
       [401, "unauthorized"],
       [413, "payload-too-large"],
       [415, "unsupported-media-type: not a JPEG, PNG, WebP or GIF, or truncated / corrupt"],
-      [422, "too-many-pixels"],
+      [422, "too-many-pixels; too-many-segments (more segments, chunks or blocks than any real image has)"],
       [429, "rate-limited"],
     ),
   },

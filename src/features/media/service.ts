@@ -1,7 +1,7 @@
 /**
- * Media: upload (sniff, pixel limit, lossless metadata strip, R2, D1 row), who may see what, signed
- * URLs, delete. R2 holds the bytes under a random key unrelated to the id; D1 holds the row that
- * says who owns them and who may read them. Nobody reads R2 except through a signed URL.
+ * Media: upload (sniff, pixel and block limits, lossless metadata strip, R2, D1 row), who may see
+ * what, signed URLs, delete. R2 holds the bytes under a random key unrelated to the id; D1 holds the
+ * row that says who owns them and who may read them. Nobody reads R2 except through a signed URL.
  */
 import type { Config } from "../../config";
 import { LIMITS } from "../../config/limits";
@@ -82,12 +82,21 @@ export async function uploadMedia(deps: MediaDeps, owner: Viewer, file: Uint8Arr
     });
   }
   // In place: the upload buffer is ours alone, so the stripped image reuses it instead of a copy.
-  const result = stripImage(file, { maxPixels: LIMITS.mediaMaxPixels }, { inPlace: true });
+  const result = stripImage(
+    file,
+    { maxPixels: LIMITS.mediaMaxPixels, maxBlocks: LIMITS.mediaMaxBlocks },
+    { inPlace: true },
+  );
   if (!result.ok) {
     if (result.reason === "too-many-pixels") {
       throw new DomainError("too-many-pixels", `The image is larger than ${LIMITS.mediaMaxPixels} pixels.`, {
         maxPixels: LIMITS.mediaMaxPixels,
       });
+    }
+    if (result.reason === "too-many-segments" && result.format) {
+      // A block flood: no real image has this many; refused before anything is built or stored.
+      const maxSegments = LIMITS.mediaMaxBlocks[result.format];
+      throw new DomainError("too-many-segments", `The image has more than ${maxSegments} segments.`, { maxSegments });
     }
     const what = result.format ? `a valid ${result.format.toUpperCase()} image` : "a JPEG, PNG, WebP or GIF image";
     throw new DomainError("unsupported-media-type", `The file is not ${what}.`, { reason: result.reason });

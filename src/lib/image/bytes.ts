@@ -4,7 +4,8 @@
  * out-of-bounds access into a `Malformed` the walker's entry point returns as a typed rejection.
  */
 
-export type RejectReason = "unsupported" | "truncated" | "corrupt";
+/** `too-many-segments`: more blocks than the caller's cap (see `blockCounter` in output.ts). */
+export type RejectReason = "unsupported" | "truncated" | "corrupt" | "too-many-segments";
 
 export type ImageFormat = "jpeg" | "png" | "webp" | "gif";
 
@@ -167,10 +168,10 @@ const CRC_TABLE = (() => {
   return table;
 })();
 
-/** CRC-32 (ISO 3309, as PNG uses it) over `bytes`. */
-export function crc32(bytes: Uint8Array): number {
+/** CRC-32 (ISO 3309, as PNG uses it) over `bytes[from, to)` (a range, so a walker needs no view per chunk). */
+export function crc32(bytes: Uint8Array, from = 0, to = bytes.length): number {
   let c = 0xffffffff;
-  for (let i = 0; i < bytes.length; i++) c = CRC_TABLE[(c ^ bytes[i]!) & 0xff]! ^ (c >>> 8);
+  for (let i = from; i < to; i++) c = CRC_TABLE[(c ^ bytes[i]!) & 0xff]! ^ (c >>> 8);
   return (c ^ 0xffffffff) >>> 0;
 }
 

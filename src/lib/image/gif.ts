@@ -5,9 +5,16 @@
  * Kept: header, logical screen descriptor and global colour table, image blocks, graphic control
  * and plain text extensions (they change what is shown), the NETSCAPE2.0 / ANIMEXTS1.0 loop
  * extension, and the ICCRGBG1 colour profile. Dropped: comment extensions, every other application
- * extension (XMP among them), unknown extensions, and anything after the trailer.
+ * extension (XMP among them), unknown extensions, and anything after the trailer; and blocks that
+ * carry nothing: a graphic control extension without its 4 bytes (disposal, delay, transparency),
+ * one that no image follows or another replaces before its image (§23: it applies to the next
+ * graphic rendering block; decoders take the last one seen), a loop or ICC extension with no data.
+ *
+ * Every block counts towards `maxBlocks` (kept or dropped); data sub-blocks inside a block do not,
+ * they cost no object to skip.
  */
 import { corrupt, guarded, hasAscii, Malformed, need, truncated, u16le, type WalkResult } from "./bytes";
+import { blockCounter, Output } from "./output";
 
 const IMAGE = 0x2c;
 const EXTENSION = 0x21;
@@ -32,7 +39,13 @@ function skipSubBlocks(b: Uint8Array, pos: number): number {
 
 const colourTableBytes = (packed: number) => (packed & 0x80 ? 3 * (1 << ((packed & 0x07) + 1)) : 0);
 
-export function stripGif(b: Uint8Array): WalkResult {
+/** Whether the application extension at `start` is a kept one with data after its identifier. */
+function keptApplication(b: Uint8Array, start: number): boolean {
+  // 21 FF 0B <8-byte identifier, 3-byte code> <first data sub-block size> …
+  return b[start + 2] === 11 && b[start + 14] !== 0 && KEPT_APPLICATIONS.some((id) => hasAscii(b, start + 3, id));
+}
+
+export function stripGif(b: Uint8Array, maxBlocks: number): WalkResult {
   return guarded(() => {
     if (!hasAscii(b, 0, "GIF87a") && !hasAscii(b, 0, "GIF89a")) throw new Malformed("unsupported", "not a GIF file");
     need(b, 0, 13, "logical screen descriptor");
@@ -41,16 +54,27 @@ export function stripGif(b: Uint8Array): WalkResult {
     if (width === 0 || height === 0) throw corrupt("logical screen size 0");
     let pos = 13 + colourTableBytes(b[10]!);
     need(b, 0, pos, "global colour table");
-    const parts: Uint8Array[] = [b.subarray(0, pos)];
+    const count = blockCounter(maxBlocks, "blocks");
+    const out = new Output(b);
+    out.keep(0, pos);
     let images = 0;
+    // The graphic control extension waiting for the image it applies to: [controlStart, controlEnd).
+    let controlStart = -1;
+    let controlEnd = -1;
+    const rendering = (start: number, end: number) => {
+      if (controlStart >= 0) out.keep(controlStart, controlEnd);
+      controlStart = -1;
+      out.keep(start, end);
+    };
 
     for (;;) {
       if (pos >= b.length) throw truncated("GIF without trailer");
+      count();
       const start = pos;
       const introducer = b[pos]!;
       if (introducer === TRAILER) {
         if (images === 0) throw corrupt("no image before the trailer");
-        parts.push(b.subarray(pos, pos + 1));
+        out.keep(pos, pos + 1); // a graphic control still waiting has no image: dropped
         break; // anything after the trailer is dropped
       }
       if (introducer === IMAGE) {
@@ -69,21 +93,27 @@ export function stripGif(b: Uint8Array): WalkResult {
         if (codeSize < 1 || codeSize > 11) throw corrupt(`LZW minimum code size ${codeSize}`);
         pos = skipSubBlocks(b, pos + 1);
         images++;
-        parts.push(b.subarray(start, pos));
+        rendering(start, pos);
       } else if (introducer === EXTENSION) {
         need(b, pos, 2, "extension");
         const label = b[pos + 1]!;
         pos = skipSubBlocks(b, pos + 2);
-        const block = b.subarray(start, pos);
-        if (label === GRAPHIC_CONTROL || label === PLAIN_TEXT) parts.push(block);
-        else if (label === APPLICATION && block[2] === 11 && KEPT_APPLICATIONS.some((id) => hasAscii(block, 3, id))) {
-          parts.push(block);
+        if (label === GRAPHIC_CONTROL) {
+          // Replaces any control still waiting; one without its 4 bytes (21 F9 00 …) carries nothing.
+          if (b[start + 2]! >= 4) {
+            controlStart = start;
+            controlEnd = pos;
+          }
+        } else if (label === PLAIN_TEXT) {
+          rendering(start, pos);
+        } else if (label === APPLICATION && keptApplication(b, start)) {
+          out.keep(start, pos);
         }
         // Comment (0xFE), other application and unknown extensions: dropped.
       } else {
         throw corrupt(`unexpected block 0x${introducer.toString(16)} at offset ${pos}`);
       }
     }
-    return { width, height, orientation: null, parts };
+    return { width, height, orientation: null, parts: out.parts() };
   });
 }

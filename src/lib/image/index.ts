@@ -1,6 +1,7 @@
 /**
  * Image intake: identify the format by magic bytes (never by name or declared type), read the size
- * from the headers, refuse pixel floods, and strip metadata losslessly with the format's walker.
+ * from the headers, refuse pixel floods and block floods, and strip metadata losslessly with the
+ * format's walker.
  * Returns a typed result; corrupt or truncated input is a rejection, never an exception.
  */
 import { assembleInPlace, concat, type ImageFormat, type RejectReason, type WalkResult } from "./bytes";
@@ -20,7 +21,7 @@ export const CONTENT_TYPES: Record<ImageFormat, string> = {
 
 export const EXTENSIONS: Record<ImageFormat, string> = { jpeg: "jpg", png: "png", webp: "webp", gif: "gif" };
 
-const WALKERS: Record<ImageFormat, (bytes: Uint8Array) => WalkResult> = {
+const WALKERS: Record<ImageFormat, (bytes: Uint8Array, maxBlocks: number) => WalkResult> = {
   jpeg: stripJpeg,
   png: stripPng,
   webp: stripWebp,
@@ -56,6 +57,11 @@ export type ImageResult =
 export interface ImageLimits {
   /** Width × height above this is refused before any output is built (decompression bomb). */
   maxPixels: number;
+  /**
+   * Blocks (JPEG segments, PNG and WebP chunks, GIF blocks) per file, kept or dropped: above this the
+   * file is refused (`too-many-segments`) as soon as the walker reaches the next one (block flood).
+   */
+  maxBlocks: Readonly<Record<ImageFormat, number>>;
 }
 
 export interface StripOptions {
@@ -70,7 +76,7 @@ export interface StripOptions {
 export function stripImage(bytes: Uint8Array, limits: ImageLimits, options: StripOptions = {}): ImageResult {
   const format = sniffFormat(bytes);
   if (!format) return { ok: false, reason: "unsupported", format, detail: "not a JPEG, PNG, WebP or GIF image" };
-  const walked = WALKERS[format](bytes);
+  const walked = WALKERS[format](bytes, limits.maxBlocks[format]);
   if (!walked.ok) return { ok: false, reason: walked.reason, format, detail: walked.detail };
   const { width, height, orientation, parts } = walked.value;
   if (width * height > limits.maxPixels) {

@@ -7,10 +7,16 @@
  * change the colours of CMYK/YCCK files). A minimal Exif APP1 holding only Orientation replaces the
  * original Exif, in its place.
  * Dropped: other APP1 (XMP, ExtendedXMP), APP2 MPF/FlashPix, APP0 JFXX thumbnails, APP3–APP13 (IPTC,
- * Photoshop), APP15, COM, and everything after EOI (MPF secondary images, appended archives).
+ * Photoshop), APP15, COM, and everything after EOI (MPF secondary images, appended archives); and
+ * segments that carry nothing: an empty table segment (a DHT or DQT of length 2 defines no table),
+ * an APP14 Adobe too short to hold its transform flag.
+ *
+ * Every marker after SOI counts towards `maxSegments` (kept or dropped, SOS and EOI included);
+ * fill bytes and the restart markers inside scan data do not, they cost no object to skip.
  */
 import { ascii, concat, corrupt, guarded, hasAscii, Malformed, need, truncated, u16be, type WalkResult } from "./bytes";
 import { EXIF_IDENTIFIER, orientationTiff, readOrientation } from "./exif";
+import { blockCounter, Output } from "./output";
 
 const SOI = 0xd8;
 const EOI = 0xd9;
@@ -149,23 +155,36 @@ function markerInWord(b: Uint8Array, at: number): number {
   return -1;
 }
 
-/** JFIF APP0 without its embedded thumbnail: identifier, version, units, densities, 0×0 thumbnail. */
-function jfifWithoutThumbnail(segment: Uint8Array): Uint8Array {
+/**
+ * JFIF APP0 [start, end) without its embedded thumbnail: identifier, version, units, densities, 0×0
+ * thumbnail; null when the segment is that already.
+ */
+function jfifWithoutThumbnail(b: Uint8Array, start: number, end: number): Uint8Array | null {
   // segment: FF E0 len(2) "JFIF\0"(5) version(2) units(1) Xdensity(2) Ydensity(2) Xthumb(1) Ythumb(1) …
-  if (segment.length === 18 && segment[16] === 0 && segment[17] === 0) return segment;
+  if (end - start === 18 && b[start + 16] === 0 && b[start + 17] === 0) return null;
   const out = new Uint8Array(18);
-  out.set(segment.subarray(0, 16));
+  out.set(b.subarray(start, start + 16));
   out[2] = 0;
   out[3] = 16;
   return out;
 }
 
-export function stripJpeg(b: Uint8Array): WalkResult {
+/** Whether the payload [from, to) starts with the ASCII `text`. */
+function says(b: Uint8Array, from: number, to: number, text: string): boolean {
+  return to - from >= text.length && hasAscii(b, from, text);
+}
+
+/** Bytes an APP14 Adobe payload needs for its colour transform flag (libjpeg ignores shorter ones). */
+const ADOBE_PAYLOAD = 12;
+
+export function stripJpeg(b: Uint8Array, maxSegments: number): WalkResult {
   return guarded(() => {
     if (b.length < 3 || b[0] !== 0xff || b[1] !== SOI || b[2] !== 0xff) {
       throw new Malformed("unsupported", "not a JPEG file");
     }
-    const parts: Uint8Array[] = [b.subarray(0, 2)];
+    const count = blockCounter(maxSegments, "segments");
+    const out = new Output(b);
+    out.keep(0, 2);
     let pos = 2;
     let width = 0;
     let height = 0;
@@ -182,13 +201,14 @@ export function stripJpeg(b: Uint8Array): WalkResult {
         pos++;
         need(b, pos, 1, "marker");
       }
+      count();
       const marker = b[pos]!;
       const start = pos - 1;
       pos++;
 
       if (marker === EOI) {
         if (!frame || scans === 0) throw corrupt("no image data before EOI");
-        parts.push(b.subarray(start, pos));
+        out.keep(start, pos);
         break; // anything after EOI is dropped
       }
       if (marker === SOI || marker === 0x00 || marker === 0x01 || (marker >= 0xd0 && marker <= 0xd7)) {
@@ -199,44 +219,46 @@ export function stripJpeg(b: Uint8Array): WalkResult {
       const length = u16be(b, pos);
       if (length < 2) throw corrupt(`segment length ${length} at offset ${start}`);
       need(b, pos, length, `segment 0x${marker.toString(16)}`);
+      // Offsets, not views: a dropped segment costs no object.
       const end = pos + length;
-      const segment = b.subarray(start, end);
-      const payload = b.subarray(pos + 2, end);
+      const payload = pos + 2;
       pos = end;
 
       if (isSof(marker) || marker === DHP) {
-        if (payload.length < 6) throw corrupt("frame header too short");
-        const h = u16be(payload, 1);
-        const w = u16be(payload, 3);
+        if (end - payload < 6) throw corrupt("frame header too short");
+        const h = u16be(b, payload + 1);
+        const w = u16be(b, payload + 3);
         if (w === 0) throw corrupt("frame width 0");
         if (h === 0) throw new Malformed("unsupported", "frame height defined by DNL is not supported");
         width = Math.max(width, w);
         height = Math.max(height, h);
         frame = frame || marker !== DHP;
-        parts.push(segment);
+        out.keep(start, end);
       } else if (marker === SOS) {
         if (!frame) throw corrupt("scan before frame header");
         const dataEnd = scanEnd(b, pos);
-        parts.push(b.subarray(start, dataEnd));
+        out.keep(start, dataEnd);
         pos = dataEnd;
         scans++;
       } else if (KEPT_TABLES.has(marker)) {
-        parts.push(segment);
+        if (end > payload) out.keep(start, end); // an empty table segment defines nothing: dropped
       } else if (marker === APP0) {
-        if (!jfifSeen && hasAscii(payload, 0, "JFIF\0") && payload.length >= 14) {
+        if (!jfifSeen && says(b, payload, end, "JFIF\0") && end - payload >= 14) {
           jfifSeen = true;
-          parts.push(jfifWithoutThumbnail(segment));
+          const rewritten = jfifWithoutThumbnail(b, start, end);
+          if (rewritten) out.add(rewritten);
+          else out.keep(start, end);
         }
       } else if (marker === APP1) {
-        if (!exifSeen && hasAscii(payload, 0, EXIF_IDENTIFIER)) {
+        if (!exifSeen && says(b, payload, end, EXIF_IDENTIFIER)) {
           exifSeen = true;
-          orientation = readOrientation(payload.subarray(EXIF_IDENTIFIER.length));
-          if (orientation !== null) parts.push(orientationApp1(orientation));
+          orientation = readOrientation(b.subarray(payload + EXIF_IDENTIFIER.length, end));
+          if (orientation !== null) out.add(orientationApp1(orientation));
         }
       } else if (marker === APP2) {
-        if (hasAscii(payload, 0, "ICC_PROFILE\0")) parts.push(segment);
+        if (says(b, payload, end, "ICC_PROFILE\0")) out.keep(start, end);
       } else if (marker === APP14) {
-        if (hasAscii(payload, 0, "Adobe")) parts.push(segment);
+        if (says(b, payload, end, "Adobe") && end - payload >= ADOBE_PAYLOAD) out.keep(start, end);
       } else if (marker === COM || (marker >= 0xe3 && marker <= 0xef)) {
         // metadata: dropped
       } else if (marker >= 0xf0 && marker <= 0xfd) {
@@ -246,6 +268,6 @@ export function stripJpeg(b: Uint8Array): WalkResult {
         throw corrupt(`unexpected marker 0x${marker.toString(16)} at offset ${start}`);
       }
     }
-    return { width, height, orientation, parts };
+    return { width, height, orientation, parts: out.parts() };
   });
 }

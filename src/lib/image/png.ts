@@ -6,8 +6,12 @@
  * sBIT); rendering (tRNS, bKGD, hIST, pHYs); animation (acTL, fcTL, fdAT). A minimal eXIf holding
  * only Orientation replaces the original eXIf, in its place.
  * Dropped: eXIf's other tags, tEXt, iTXt, zTXt, tIME, sPLT, and every other ancillary chunk (C2PA,
- * vendor chunks), plus anything after IEND. An unknown critical chunk means a decoder would refuse
- * the file, so it is refused here too.
+ * vendor chunks), plus anything after IEND; and chunks that carry nothing: an empty IDAT, an empty
+ * kept ancillary chunk (each of them is defined with data). An unknown critical chunk means a decoder
+ * would refuse the file, so it is refused here too.
+ *
+ * Every chunk counts towards `maxChunks` (kept or dropped, IHDR and IEND included). The CRC of the
+ * large pixel-data chunks (IDAT, fdAT) is left to the decoder rather than spending CPU on it here.
  */
 import {
   ascii,
@@ -22,29 +26,42 @@ import {
   writeU32be,
 } from "./bytes";
 import { orientationTiff, readOrientation } from "./exif";
+import { blockCounter, Output } from "./output";
 
 export const PNG_SIGNATURE = Uint8Array.of(0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a);
 
-const CRITICAL = new Set(["IHDR", "PLTE", "IDAT", "IEND"]);
-const KEPT_ANCILLARY = new Set([
-  "iCCP",
-  "sRGB",
-  "gAMA",
-  "cHRM",
-  "cICP",
-  "mDCV",
-  "cLLI",
-  "sBIT",
-  "tRNS",
-  "bKGD",
-  "hIST",
-  "pHYs",
-  "acTL",
-  "fcTL",
-  "fdAT",
-]);
-/** Large pixel-data chunks: their CRC is left to the decoder rather than spending CPU on it here. */
-const UNCHECKED_CRC = new Set(["IDAT", "fdAT"]);
+/** A chunk type as the 32-bit big-endian number its four letters make: compared without a string per chunk. */
+function typeCode(type: string): number {
+  return (
+    ((type.charCodeAt(0) << 24) | (type.charCodeAt(1) << 16) | (type.charCodeAt(2) << 8) | type.charCodeAt(3)) >>> 0
+  );
+}
+
+const IHDR = typeCode("IHDR");
+const PLTE = typeCode("PLTE");
+const IDAT = typeCode("IDAT");
+const IEND = typeCode("IEND");
+const FDAT = typeCode("fdAT");
+const EXIF = typeCode("eXIf");
+const KEPT_ANCILLARY = new Set(
+  [
+    "iCCP",
+    "sRGB",
+    "gAMA",
+    "cHRM",
+    "cICP",
+    "mDCV",
+    "cLLI",
+    "sBIT",
+    "tRNS",
+    "bKGD",
+    "hIST",
+    "pHYs",
+    "acTL",
+    "fcTL",
+    "fdAT",
+  ].map(typeCode),
+);
 
 /** Allowed bit depths per colour type (PNG §11.2.2, Table 11.1). */
 const BIT_DEPTHS: Record<number, readonly number[]> = {
@@ -71,12 +88,16 @@ function isLetter(c: number): boolean {
   return (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a);
 }
 
-export function stripPng(b: Uint8Array): WalkResult {
+const typeName = (b: Uint8Array, at: number) => String.fromCharCode(b[at]!, b[at + 1]!, b[at + 2]!, b[at + 3]!);
+
+export function stripPng(b: Uint8Array, maxChunks: number): WalkResult {
   return guarded(() => {
     if (b.length < 8 || PNG_SIGNATURE.some((byte, i) => b[i] !== byte)) {
       throw new Malformed("unsupported", "not a PNG file");
     }
-    const parts: Uint8Array[] = [b.subarray(0, 8)];
+    const count = blockCounter(maxChunks, "chunks");
+    const out = new Output(b);
+    out.keep(0, 8);
     let pos = 8;
     let width = 0;
     let height = 0;
@@ -87,52 +108,62 @@ export function stripPng(b: Uint8Array): WalkResult {
     for (;;) {
       if (pos >= b.length) throw truncated("PNG without IEND");
       need(b, pos, 8, "chunk header");
+      count();
       const length = u32be(b, pos);
       if (length > MAX_DIMENSION) throw corrupt(`chunk length ${length} at offset ${pos}`);
-      const typeBytes = b.subarray(pos + 4, pos + 8);
-      if (!typeBytes.every(isLetter)) throw corrupt(`invalid chunk type at offset ${pos}`);
-      const type = String.fromCharCode(...typeBytes);
-      need(b, pos, 12 + length, `${type} chunk`);
-      const data = b.subarray(pos + 8, pos + 8 + length);
-      const chunk = b.subarray(pos, pos + 12 + length);
-      if (!UNCHECKED_CRC.has(type) && crc32(b.subarray(pos + 4, pos + 8 + length)) !== u32be(b, pos + 8 + length)) {
-        throw corrupt(`${type} chunk has a bad CRC`);
+      if (!(isLetter(b[pos + 4]!) && isLetter(b[pos + 5]!) && isLetter(b[pos + 6]!) && isLetter(b[pos + 7]!))) {
+        throw corrupt(`invalid chunk type at offset ${pos}`);
       }
-      const first = pos === 8;
-      pos += 12 + length;
+      // Offsets, not views: a dropped chunk costs no object.
+      const type = u32be(b, pos + 4);
+      need(b, pos, 12 + length, `${typeName(b, pos + 4)} chunk`);
+      const start = pos;
+      const data = pos + 8;
+      const end = pos + 12 + length;
+      if (type !== IDAT && type !== FDAT && crc32(b, pos + 4, data + length) !== u32be(b, data + length)) {
+        throw corrupt(`${typeName(b, pos + 4)} chunk has a bad CRC`);
+      }
+      pos = end;
 
-      if (first !== (type === "IHDR")) throw corrupt("IHDR must come first, once");
-      if (type === "IHDR") {
+      if ((start === 8) !== (type === IHDR)) throw corrupt("IHDR must come first, once");
+      if (type === IHDR) {
         if (length !== 13) throw corrupt("IHDR length");
-        width = u32be(data, 0);
-        height = u32be(data, 4);
+        width = u32be(b, data);
+        height = u32be(b, data + 4);
         if (width === 0 || height === 0 || width > MAX_DIMENSION || height > MAX_DIMENSION) {
           throw corrupt(`image size ${width}×${height}`);
         }
-        const depth = data[8]!;
-        const colourType = data[9]!;
+        const depth = b[data + 8]!;
+        const colourType = b[data + 9]!;
         if (!BIT_DEPTHS[colourType]?.includes(depth))
           throw corrupt(`bit depth ${depth} with colour type ${colourType}`);
-        if (data[10] !== 0 || data[11] !== 0 || data[12]! > 1) throw corrupt("compression, filter or interlace method");
-        parts.push(chunk);
-      } else if (type === "IEND") {
-        if (!idat) throw corrupt("no IDAT before IEND");
-        parts.push(chunk);
+        if (b[data + 10] !== 0 || b[data + 11] !== 0 || b[data + 12]! > 1) {
+          throw corrupt("compression, filter or interlace method");
+        }
+        out.keep(start, end);
+      } else if (type === IEND) {
+        if (!idat) throw corrupt("no IDAT data before IEND");
+        out.keep(start, end);
         break; // anything after IEND is dropped
-      } else if (CRITICAL.has(type)) {
-        if (type === "IDAT") idat = true;
-        parts.push(chunk);
-      } else if (type.charCodeAt(0) < 0x61) {
+      } else if (type === IDAT) {
+        // The image is the concatenation of the IDAT data (§10.2): an empty IDAT adds nothing.
+        if (length > 0) {
+          idat = true;
+          out.keep(start, end);
+        }
+      } else if (type === PLTE) {
+        out.keep(start, end);
+      } else if (b[start + 4]! < 0x61) {
         // Upper-case first letter: critical (PNG §5.4).
-        throw new Malformed("unsupported", `unknown critical chunk ${type}`);
+        throw new Malformed("unsupported", `unknown critical chunk ${typeName(b, start + 4)}`);
       } else if (KEPT_ANCILLARY.has(type)) {
-        parts.push(chunk);
-      } else if (type === "eXIf" && !exifSeen) {
+        if (length > 0) out.keep(start, end); // every kept ancillary chunk has data; an empty one says nothing
+      } else if (type === EXIF && !exifSeen) {
         exifSeen = true;
-        orientation = readOrientation(data);
-        if (orientation !== null) parts.push(pngChunk("eXIf", orientationTiff(orientation)));
+        orientation = readOrientation(b.subarray(data, data + length));
+        if (orientation !== null) out.add(pngChunk("eXIf", orientationTiff(orientation)));
       }
     }
-    return { width, height, orientation, parts };
+    return { width, height, orientation, parts: out.parts() };
   });
 }

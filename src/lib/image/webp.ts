@@ -5,7 +5,10 @@
  * Simple files (a lone VP8 or VP8L chunk) cannot carry metadata: only that chunk is kept.
  * Extended files (VP8X) keep ICCP, ANIM, ANMF, ALPH, VP8 and VP8L; EXIF is replaced by a minimal
  * EXIF holding only Orientation (placed last, where RFC 9649 §2.7 puts metadata); XMP and unknown
- * chunks are dropped, as is anything after the RIFF payload.
+ * chunks are dropped, as is anything after the RIFF payload; so are chunks that carry nothing: an
+ * empty ICCP, ALPH or ANIM, a second ICCP.
+ *
+ * Every chunk counts towards `maxChunks` (kept or dropped, the first included).
  */
 import {
   ascii,
@@ -17,11 +20,13 @@ import {
   truncated,
   u16le,
   u24le,
+  u32be,
   u32le,
   type WalkResult,
   writeU32le,
 } from "./bytes";
 import { orientationTiff, readOrientation, tiffOf } from "./exif";
+import { blockCounter, Output } from "./output";
 
 const FLAG_ICC = 0x20;
 const FLAG_ALPHA = 0x10;
@@ -61,7 +66,29 @@ function chunk(fourcc: string, data: Uint8Array): Uint8Array {
   return out;
 }
 
-export function stripWebp(b: Uint8Array): WalkResult {
+/** A FourCC as the 32-bit big-endian number its four bytes make: compared without a string per chunk. */
+function fourccCode(fourcc: string): number {
+  return (
+    ((fourcc.charCodeAt(0) << 24) |
+      (fourcc.charCodeAt(1) << 16) |
+      (fourcc.charCodeAt(2) << 8) |
+      fourcc.charCodeAt(3)) >>>
+    0
+  );
+}
+
+const VP8 = fourccCode("VP8 ");
+const VP8L = fourccCode("VP8L");
+const VP8X = fourccCode("VP8X");
+const ANMF = fourccCode("ANMF");
+const ANIM = fourccCode("ANIM");
+const ALPH = fourccCode("ALPH");
+const ICCP = fourccCode("ICCP");
+const EXIF = fourccCode("EXIF");
+
+const fourccName = (b: Uint8Array, at: number) => String.fromCharCode(b[at]!, b[at + 1]!, b[at + 2]!, b[at + 3]!);
+
+export function stripWebp(b: Uint8Array, maxChunks: number): WalkResult {
   return guarded(() => {
     if (!hasAscii(b, 0, "RIFF") || !hasAscii(b, 8, "WEBP")) throw new Malformed("unsupported", "not a WebP file");
     const riffSize = u32le(b, 4);
@@ -69,77 +96,94 @@ export function stripWebp(b: Uint8Array): WalkResult {
     if (riffSize < 12) throw corrupt("RIFF size");
     if (end > b.length) throw truncated("RIFF payload");
 
-    // Every chunk: fourcc, payload and the whole chunk (with its pad byte) as a view.
-    const chunks: { fourcc: string; data: Uint8Array; whole: Uint8Array }[] = [];
+    const count = blockCounter(maxChunks, "chunks");
+    const out = new Output(b);
+    let size: Size = { width: 0, height: 0 };
+    let orientation: number | null = null;
+    let extended = false;
+    let flags = 0;
+    let canvas = 0; // offset of the VP8X payload
+    let icc = false;
+    let image = false;
+    let exifSeen = false;
+    // One pass, offsets only: a dropped chunk costs no object.
     for (let pos = 12; pos < end; ) {
       need(b, pos, 8, "chunk header");
       if (pos + 8 > end) throw corrupt("chunk header crosses the RIFF end");
-      const fourcc = String.fromCharCode(b[pos]!, b[pos + 1]!, b[pos + 2]!, b[pos + 3]!);
-      const size = u32le(b, pos + 4);
-      const padded = size + (size & 1);
-      if (pos + 8 + padded > end) throw truncated(`${fourcc.trim()} chunk`);
-      chunks.push({ fourcc, data: b.subarray(pos + 8, pos + 8 + size), whole: b.subarray(pos, pos + 8 + padded) });
-      pos += 8 + padded;
-    }
-    const first = chunks[0];
-    if (!first) throw corrupt("no chunks");
+      count();
+      const fourcc = u32be(b, pos);
+      const length = u32le(b, pos + 4);
+      const start = pos;
+      const data = pos + 8;
+      const chunkEnd = data + length + (length & 1); // with its pad byte
+      if (chunkEnd > end) throw truncated(`${fourccName(b, pos).trim()} chunk`);
+      pos = chunkEnd;
 
-    const kept: Uint8Array[] = [];
-    let size: Size;
-    let orientation: number | null = null;
-    if (first.fourcc === "VP8 " || first.fourcc === "VP8L") {
-      size = first.fourcc === "VP8 " ? vp8Size(first.data) : vp8lSize(first.data);
-      kept.push(first.whole);
-    } else if (first.fourcc === "VP8X") {
-      need(first.data, 0, 10, "VP8X header");
-      const flags = first.data[0]!;
-      size = { width: u24le(first.data, 4) + 1, height: u24le(first.data, 7) + 1 };
-      let icc = false;
-      let image = false;
-      let exifSeen = false;
-      for (const { fourcc, data, whole } of chunks.slice(1)) {
-        if (fourcc === "VP8 " || fourcc === "VP8L") {
-          // Pixel count uses the larger of canvas and bitstream: a small canvas must not hide a huge frame.
-          const frame = fourcc === "VP8 " ? vp8Size(data) : vp8lSize(data);
-          size = { width: Math.max(size.width, frame.width), height: Math.max(size.height, frame.height) };
-          image = true;
-          kept.push(whole);
-        } else if (fourcc === "ANMF") {
-          need(data, 0, 16, "ANMF header");
-          size = {
-            width: Math.max(size.width, u24le(data, 6) + 1),
-            height: Math.max(size.height, u24le(data, 9) + 1),
-          };
-          image = true;
-          kept.push(whole);
-        } else if (fourcc === "ICCP") {
-          if (!icc) kept.push(whole);
-          icc = true;
-        } else if (fourcc === "ALPH" || fourcc === "ANIM") {
-          kept.push(whole);
-        } else if (fourcc === "EXIF" && !exifSeen) {
-          exifSeen = true;
-          orientation = readOrientation(tiffOf(data));
+      if (start === 12) {
+        // The first chunk says which layout this is (RFC 9649 §2.5, §2.7).
+        if (fourcc === VP8 || fourcc === VP8L) {
+          size = fourcc === VP8 ? vp8Size(b.subarray(data, data + length)) : vp8lSize(b.subarray(data, data + length));
+          out.keep(start, chunkEnd);
+        } else if (fourcc === VP8X) {
+          if (length < 10) throw truncated("VP8X header");
+          extended = true;
+          flags = b[data]!;
+          canvas = data;
+          size = { width: u24le(b, data + 4) + 1, height: u24le(b, data + 7) + 1 };
+        } else {
+          throw corrupt(`unexpected first chunk ${fourccName(b, start)}`);
         }
-        // XMP and unknown chunks: dropped.
+        continue;
       }
+      // A simple file (a lone VP8 or VP8L) cannot carry anything else: every later chunk is dropped.
+      if (!extended) continue;
+      if (fourcc === VP8 || fourcc === VP8L) {
+        // Pixel count uses the larger of canvas and bitstream: a small canvas must not hide a huge frame.
+        const bitstream = b.subarray(data, data + length);
+        const frame = fourcc === VP8 ? vp8Size(bitstream) : vp8lSize(bitstream);
+        size = { width: Math.max(size.width, frame.width), height: Math.max(size.height, frame.height) };
+        image = true;
+        out.keep(start, chunkEnd);
+      } else if (fourcc === ANMF) {
+        if (length < 16) throw truncated("ANMF header");
+        size = {
+          width: Math.max(size.width, u24le(b, data + 6) + 1),
+          height: Math.max(size.height, u24le(b, data + 9) + 1),
+        };
+        image = true;
+        out.keep(start, chunkEnd);
+      } else if (fourcc === ICCP) {
+        // One profile; an empty one says nothing.
+        if (length > 0 && !icc) {
+          icc = true;
+          out.keep(start, chunkEnd);
+        }
+      } else if (fourcc === ALPH || fourcc === ANIM) {
+        if (length > 0) out.keep(start, chunkEnd); // empty: no alpha data, no loop settings
+      } else if (fourcc === EXIF && !exifSeen) {
+        exifSeen = true;
+        orientation = readOrientation(tiffOf(b.subarray(data, data + length)));
+      }
+      // XMP and unknown chunks: dropped.
+    }
+    let parts = out.parts();
+    if (extended) {
       if (!image) throw corrupt("extended WebP without image data");
-      if (orientation !== null) kept.push(chunk("EXIF", orientationTiff(orientation)));
       const header = new Uint8Array(10);
-      header.set(first.data.subarray(0, 10));
+      header.set(b.subarray(canvas, canvas + 10));
       header[0] =
         (flags & (FLAG_ALPHA | FLAG_ANIMATION)) | (icc ? FLAG_ICC : 0) | (orientation !== null ? FLAG_EXIF : 0);
-      kept.unshift(chunk("VP8X", header));
-    } else {
-      throw corrupt(`unexpected first chunk ${first.fourcc}`);
+      // Metadata goes last (RFC 9649 §2.7).
+      const exif = orientation !== null ? [chunk("EXIF", orientationTiff(orientation))] : [];
+      parts = [chunk("VP8X", header), ...parts, ...exif];
     }
 
     let total = 12;
-    for (const part of kept) total += part.length;
+    for (const part of parts) total += part.length;
     const riff = new Uint8Array(12);
     riff.set(ascii("RIFF"), 0);
     writeU32le(riff, 4, total - 8);
     riff.set(ascii("WEBP"), 8);
-    return { width: size.width, height: size.height, orientation, parts: [riff, ...kept] };
+    return { width: size.width, height: size.height, orientation, parts: [riff, ...parts] };
   });
 }

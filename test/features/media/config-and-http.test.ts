@@ -98,9 +98,12 @@ describe("byte route helpers", () => {
     expect((await readCapped(exact, 10_000)).length).toBe(10_000);
   });
 
-  it("the OpenAPI document lists the media routes", async () => {
-    const doc = (await (await call("/openapi.json")).json()) as { paths: Record<string, Record<string, unknown>> };
+  it("the OpenAPI document lists the media routes and the upload's block-flood answer", async () => {
+    const doc = (await (await call("/openapi.json")).json()) as {
+      paths: Record<string, Record<string, { responses?: Record<string, { description: string }> }>>;
+    };
     expect(Object.keys(doc.paths["/api/v1/media"] ?? {})).toContain("post");
+    expect(doc.paths["/api/v1/media"]?.post?.responses?.["422"]?.description).toContain("too-many-segments");
     expect(Object.keys(doc.paths["/api/v1/media/{id}"] ?? {}).sort()).toEqual(["delete", "get"]);
     expect(Object.keys(doc.paths["/media/{id}"] ?? {})).toContain("get");
   });

@@ -8,6 +8,7 @@ import {
   cat,
   chunk,
   contains,
+  GIF_IMAGE,
   GIF_SECRETS,
   gifWithMetadata,
   ihdr,
@@ -22,6 +23,7 @@ import {
   pngIdat,
   pngWithMetadata,
   readTiff,
+  repeat,
   riffChunks,
   text,
   WEBP_SECRETS,
@@ -69,7 +71,10 @@ describe("POST /api/v1/media: upload and lossless stripping", () => {
     const served = await bytesOf(await fetchSigned(body.url));
     expect(served).toEqual(stored);
     // The service strips in place; the result must be the same as the copying reference.
-    const reference = stripImage(jpegWithMetadata("II", 6), { maxPixels: LIMITS.mediaMaxPixels });
+    const reference = stripImage(jpegWithMetadata("II", 6), {
+      maxPixels: LIMITS.mediaMaxPixels,
+      maxBlocks: LIMITS.mediaMaxBlocks,
+    });
     expect(reference.ok && reference.image.bytes).toEqual(served);
     for (const secret of JPEG_SECRETS) expect(contains(served, secret), secret).toBe(false);
     expect(jpegScan(served)).toEqual(jpegScan(input));
@@ -191,6 +196,36 @@ describe("POST /api/v1/media: refusals", () => {
     const res = await uploadRequest(user.token, png(8000, 5000), { raw: true });
     expect(res.status).toBe(201);
     expect(await res.json()).toMatchObject({ width: 8000, height: 5000 });
+  });
+
+  it("a 10 MB GIF of 3-byte extension blocks (a block flood) is refused with 422 too-many-segments; nothing reaches R2 or D1", async () => {
+    const user = await userWithToken();
+    const keysBefore = (await env.MEDIA.list({ prefix: "media/" })).objects.map((o) => o.key);
+    const head = cat(text("GIF89a"), [2, 0, 2, 0, 0, 0, 0]);
+    // 3.5 million graphic control extensions with no data (21 F9 00), then one real frame.
+    const blocks = Math.floor((LIMITS.mediaUploadBytes - head.length - GIF_IMAGE.length - 1) / 3);
+    const flood = cat(head, repeat([0x21, 0xf9, 0], blocks), GIF_IMAGE, [0x3b]);
+    expect(blocks).toBeGreaterThan(3_400_000);
+    expect(flood.length).toBeLessThanOrEqual(LIMITS.mediaUploadBytes); // within the size limit: not a 413
+
+    const res = await uploadRequest(user.token, flood, { raw: true, contentType: "image/gif" });
+    expect(res.status).toBe(422);
+    const problem = await problemOf(res);
+    expect(codeOf(problem)).toBe("too-many-segments");
+    expect(problem).toMatchObject({ maxSegments: LIMITS.mediaMaxBlocks.gif });
+    expect(await mediaRowsOf(user.id)).toEqual([]);
+    expect((await env.MEDIA.list({ prefix: "media/" })).objects.map((o) => o.key)).toEqual(keysBefore);
+  });
+
+  it("a GIF with exactly the cap of blocks is stored, without the blocks that carry nothing", async () => {
+    const user = await userWithToken();
+    const head = cat(text("GIF89a"), [2, 0, 2, 0, 0, 0, 0]);
+    const atCap = cat(head, repeat([0x21, 0xf9, 0], LIMITS.mediaMaxBlocks.gif - 2), GIF_IMAGE, [0x3b]);
+    const body = await upload(user.token, atCap, { raw: true, contentType: "image/gif" });
+    const row = (await mediaRow(body.id))!;
+    const stored = new Uint8Array(await (await env.MEDIA.get(row.r2_key))!.arrayBuffer());
+    expect(stored).toEqual(cat(head, GIF_IMAGE, [0x3b]));
+    expect(row.bytes).toBe(stored.length);
   });
 
   it("a body declaring more than the limit is refused with 413 before it is read", async () => {

@@ -1,10 +1,12 @@
 /** Building the stripped image inside the input buffer gives exactly the copying result. */
 import { describe, expect, it } from "vitest";
+import { LIMITS as CONFIG } from "../../../src/config/limits";
 import { stripImage } from "../../../src/lib/image";
 import { assembleInPlace, concat } from "../../../src/lib/image/bytes";
 import { gifWithMetadata, jpegWithMetadata, pngWithMetadata, webpWithMetadata } from "./fixtures";
 
-const LIMITS = { maxPixels: 40_000_000 };
+const MAX_BLOCKS = CONFIG.mediaMaxBlocks;
+const LIMITS = { maxPixels: 40_000_000, maxBlocks: MAX_BLOCKS };
 
 describe("in-place assembly", () => {
   it.each([

@@ -1,10 +1,12 @@
 /** Type allowlist by magic bytes, and robustness: no input, however broken, makes a walker throw. */
 import { describe, expect, it } from "vitest";
+import { LIMITS as CONFIG } from "../../../src/config/limits";
 import { sniffFormat, stripImage } from "../../../src/lib/image";
 import { readOrientation } from "../../../src/lib/image/exif";
 import { cat, exifTiff, gifWithMetadata, jpegWithMetadata, pngWithMetadata, text, webpWithMetadata } from "./fixtures";
 
-const LIMITS = { maxPixels: 40_000_000 };
+const MAX_BLOCKS = CONFIG.mediaMaxBlocks;
+const LIMITS = { maxPixels: 40_000_000, maxBlocks: MAX_BLOCKS };
 
 const SAMPLES = {
   jpeg: jpegWithMetadata(),

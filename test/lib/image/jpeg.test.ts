@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { LIMITS as CONFIG } from "../../../src/config/limits";
 import { stripImage } from "../../../src/lib/image";
 import { stripJpeg } from "../../../src/lib/image/jpeg";
 import {
@@ -16,7 +17,8 @@ import {
   text,
 } from "./fixtures";
 
-const LIMITS = { maxPixels: 40_000_000 };
+const MAX_BLOCKS = CONFIG.mediaMaxBlocks;
+const LIMITS = { maxPixels: 40_000_000, maxBlocks: MAX_BLOCKS };
 
 function strip(bytes: Uint8Array) {
   const result = stripImage(bytes, LIMITS);
@@ -107,15 +109,21 @@ describe("JPEG stripping", () => {
 
   it("rejects a file that ends inside the scan, without EOI, or with a scan before the frame", () => {
     const input = jpeg();
-    expect(stripJpeg(input.subarray(0, input.length - 2))).toMatchObject({ ok: false, reason: "truncated" });
+    expect(stripJpeg(input.subarray(0, input.length - 2), MAX_BLOCKS.jpeg)).toMatchObject({
+      ok: false,
+      reason: "truncated",
+    });
     const { sos } = jpegSegments(input);
     const noFrame = cat(input.subarray(0, 2), input.subarray(sos));
-    expect(stripJpeg(noFrame)).toMatchObject({ ok: false, reason: "corrupt" });
-    expect(stripJpeg(cat(input.subarray(0, 2), [0xff, 0xd9]))).toMatchObject({ ok: false, reason: "corrupt" });
+    expect(stripJpeg(noFrame, MAX_BLOCKS.jpeg)).toMatchObject({ ok: false, reason: "corrupt" });
+    expect(stripJpeg(cat(input.subarray(0, 2), [0xff, 0xd9]), MAX_BLOCKS.jpeg)).toMatchObject({
+      ok: false,
+      reason: "corrupt",
+    });
   });
 
   it("rejects a JPEG-LS or other extension frame as unsupported", () => {
     const ls = cat([0xff, 0xd8], [0xff, 0xf7, 0, 11, 8, 0, 8, 0, 8, 1, 1, 0x11, 0], jpeg().subarray(2));
-    expect(stripJpeg(ls)).toMatchObject({ ok: false, reason: "unsupported" });
+    expect(stripJpeg(ls, MAX_BLOCKS.jpeg)).toMatchObject({ ok: false, reason: "unsupported" });
   });
 });

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { LIMITS as CONFIG } from "../../../src/config/limits";
 import { stripImage } from "../../../src/lib/image";
 import { stripPng } from "../../../src/lib/image/png";
 import {
@@ -14,7 +15,8 @@ import {
   readTiff,
 } from "./fixtures";
 
-const LIMITS = { maxPixels: 40_000_000 };
+const MAX_BLOCKS = CONFIG.mediaMaxBlocks;
+const LIMITS = { maxPixels: 40_000_000, maxBlocks: MAX_BLOCKS };
 
 function strip(bytes: Uint8Array) {
   const result = stripImage(bytes, LIMITS);
@@ -96,16 +98,18 @@ describe("PNG stripping", () => {
     const good = pngWithMetadata();
     const badCrc = good.slice();
     badCrc[8 + 8 + 13 + 3]! ^= 0xff; // last CRC byte of IHDR
-    expect(stripPng(badCrc)).toMatchObject({ ok: false, reason: "corrupt" });
+    expect(stripPng(badCrc, MAX_BLOCKS.png)).toMatchObject({ ok: false, reason: "corrupt" });
     const noEnd = png(ihdr(4, 3), ...pngIdat(4, 3));
-    expect(stripPng(noEnd)).toMatchObject({ ok: false, reason: "truncated" });
-    expect(stripPng(png(chunk("gAMA", [0, 0, 0, 1]), ihdr(4, 3), ...pngIdat(4, 3), chunk("IEND", [])))).toMatchObject({
+    expect(stripPng(noEnd, MAX_BLOCKS.png)).toMatchObject({ ok: false, reason: "truncated" });
+    expect(
+      stripPng(png(chunk("gAMA", [0, 0, 0, 1]), ihdr(4, 3), ...pngIdat(4, 3), chunk("IEND", [])), MAX_BLOCKS.png),
+    ).toMatchObject({
       ok: false,
       reason: "corrupt",
     });
     const critical = png(ihdr(4, 3), chunk("ABCD", [1]), ...pngIdat(4, 3), chunk("IEND", []));
-    expect(stripPng(critical)).toMatchObject({ ok: false, reason: "unsupported" });
-    expect(stripPng(png(ihdr(4, 3, 3, 2), ...pngIdat(4, 3), chunk("IEND", [])))).toMatchObject({
+    expect(stripPng(critical, MAX_BLOCKS.png)).toMatchObject({ ok: false, reason: "unsupported" });
+    expect(stripPng(png(ihdr(4, 3, 3, 2), ...pngIdat(4, 3), chunk("IEND", [])), MAX_BLOCKS.png)).toMatchObject({
       ok: false,
       reason: "corrupt",
     });

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { LIMITS as CONFIG } from "../../../src/config/limits";
 import { stripImage } from "../../../src/lib/image";
 import { stripGif } from "../../../src/lib/image/gif";
 import { stripWebp } from "../../../src/lib/image/webp";
@@ -20,7 +21,8 @@ import {
   webpWithMetadata,
 } from "./fixtures";
 
-const LIMITS = { maxPixels: 40_000_000 };
+const MAX_BLOCKS = CONFIG.mediaMaxBlocks;
+const LIMITS = { maxPixels: 40_000_000, maxBlocks: MAX_BLOCKS };
 
 function strip(bytes: Uint8Array) {
   const result = stripImage(bytes, LIMITS);
@@ -79,14 +81,20 @@ describe("WebP stripping", () => {
 
   it("rejects a RIFF size past the end, VP8X without image data, and a bad VP8L signature", () => {
     const input = riff([riffChunk("VP8L", vp8l(5, 3))]);
-    expect(stripWebp(input.subarray(0, input.length - 3))).toMatchObject({ ok: false, reason: "truncated" });
-    expect(stripWebp(riff([vp8x(0x20, 5, 3), riffChunk("ICCP", text("icc"))]))).toMatchObject({
+    expect(stripWebp(input.subarray(0, input.length - 3), MAX_BLOCKS.webp)).toMatchObject({
+      ok: false,
+      reason: "truncated",
+    });
+    expect(stripWebp(riff([vp8x(0x20, 5, 3), riffChunk("ICCP", text("icc"))]), MAX_BLOCKS.webp)).toMatchObject({
       ok: false,
       reason: "corrupt",
     });
     const badSig = vp8l(5, 3);
     badSig[0] = 0x2e;
-    expect(stripWebp(riff([riffChunk("VP8L", badSig)]))).toMatchObject({ ok: false, reason: "corrupt" });
+    expect(stripWebp(riff([riffChunk("VP8L", badSig)]), MAX_BLOCKS.webp)).toMatchObject({
+      ok: false,
+      reason: "corrupt",
+    });
   });
 });
 
@@ -112,10 +120,15 @@ describe("GIF stripping", () => {
 
   it("rejects a GIF without an image, without its trailer, or with an unknown block", () => {
     const head = cat(text("GIF89a"), [2, 0, 2, 0, 0, 0, 0]);
-    expect(stripGif(cat(head, [0x3b]))).toMatchObject({ ok: false, reason: "corrupt" });
-    expect(stripGif(cat(head, GIF_IMAGE))).toMatchObject({ ok: false, reason: "truncated" });
-    expect(stripGif(cat(head, [0x99], GIF_IMAGE, [0x3b]))).toMatchObject({ ok: false, reason: "corrupt" });
-    expect(stripGif(cat(head, gifApplication("XMP DataXMP", text("x")), GIF_IMAGE, [0x3b]))).toMatchObject({
+    expect(stripGif(cat(head, [0x3b]), MAX_BLOCKS.gif)).toMatchObject({ ok: false, reason: "corrupt" });
+    expect(stripGif(cat(head, GIF_IMAGE), MAX_BLOCKS.gif)).toMatchObject({ ok: false, reason: "truncated" });
+    expect(stripGif(cat(head, [0x99], GIF_IMAGE, [0x3b]), MAX_BLOCKS.gif)).toMatchObject({
+      ok: false,
+      reason: "corrupt",
+    });
+    expect(
+      stripGif(cat(head, gifApplication("XMP DataXMP", text("x")), GIF_IMAGE, [0x3b]), MAX_BLOCKS.gif),
+    ).toMatchObject({
       ok: true,
     });
   });
