@@ -54,6 +54,14 @@ export const DEFAULT_RATE_POLICIES = {
   // required for login, register and otp/request (counted on failures only).
   // Sign-in codes per email: stops a third party from flooding someone's inbox.
   "otp-request": policy("otp-request", 5, 15 * 60, "closed"),
+  // Wrong sign-in codes also count per address and platform-wide, so codes cannot be sprayed across
+  // accounts (5 guesses per account × any number of accounts). Per address (IPv6 by /64): 10 wrong
+  // codes in 15 minutes, twice one person's own lockout allowance, then 429 until the window slides.
+  // Platform-wide: 1,000 wrong codes in 15 minutes, far above what mistyping people produce; past it
+  // every code needs the Turnstile challenge (429 where none is configured), so a botnet spread over
+  // many addresses still cannot try codes at scale. Only wrong codes stay counted.
+  "otp-verify-ip": { ...policy("otp-verify-ip", 10, 15 * 60, "closed"), algorithm: "window" },
+  "otp-verify-global": { ...policy("otp-verify-global", 1000, 15 * 60, "closed"), algorithm: "window" },
   "challenge-ip": { ...policy("challenge-ip", 3, 15 * 60, "closed"), algorithm: "window" },
   "challenge-email": { ...policy("challenge-email", 3, 15 * 60, "closed"), algorithm: "window" },
   "orders-user": policy("orders-user", 5, 60, "closed"),
@@ -154,6 +162,12 @@ export const LIMITS = {
   verifyEmailTtlSeconds: 24 * 60 * 60,
   resetPasswordTtlSeconds: 60 * 60,
   otpTtlSeconds: 10 * 60,
+  /**
+   * A refresh retried this soon after its rotation (the response was lost: a dropped connection, a
+   * tab closed mid-request) gets the same new pair instead of counting as token reuse, which would
+   * revoke the session. Short, so a stolen rotated token is still caught as reuse almost always.
+   */
+  refreshRetryGraceSeconds: 10,
   /** Media file size (issue 8: 10 MB holds a 12-megapixel phone photo); MEDIA_MAX_UPLOAD_BYTES overrides. */
   mediaUploadBytes: 10 * 1024 * 1024,
   /**

@@ -65,6 +65,12 @@ export async function hmacHex(secret: string, message: string): Promise<string> 
   return hex(await crypto.subtle.sign("HMAC", key, encoder.encode(message)));
 }
 
+/** HMAC-SHA-256 of `message` under `secret`, base64url: a derived secret in token form. */
+export async function hmacBase64url(secret: string, message: string): Promise<string> {
+  const key = await hmacKey(secret);
+  return base64url(new Uint8Array(await crypto.subtle.sign("HMAC", key, encoder.encode(message))));
+}
+
 /** Compares two strings without an early exit, so timing does not reveal the common prefix. */
 export function timingSafeEqual(a: string, b: string): boolean {
   const left = encoder.encode(a);

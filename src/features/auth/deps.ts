@@ -15,6 +15,12 @@ export interface AuthDeps {
   origin: string;
   /** Emails written by a batch are handed to this queue once the batch commits. */
   emailQueue: EmailQueue;
+  /**
+   * Runs work after the answer (waitUntil). For work only a known account causes: waiting on it would
+   * tell known emails from unknown ones by timing. The work must be safe to lose (the outbox sweep
+   * re-sends what never reached the queue) and logs its own failure.
+   */
+  defer: (work: Promise<unknown>) => void;
   now?: number;
 }
 

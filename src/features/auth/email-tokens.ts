@@ -24,11 +24,40 @@ export async function emailTokenStatements(deps: AuthDeps, userId: string, purpo
   return { token, statements };
 }
 
+/**
+ * The emailed verification link: the confirmation page, which changes nothing until its form is
+ * submitted (a mail scanner that fetches every link must not verify anyone).
+ */
 export function verifyLink(origin: string, token: string, next?: string) {
-  const url = new URL("/auth/verify", origin);
+  const url = new URL("/verify-email", origin);
   url.searchParams.set("token", token);
   if (next) url.searchParams.set("next", next);
   return url.href;
+}
+
+export interface PendingTokenOwner {
+  id: string;
+  email: string;
+  name: string;
+  password_hash: string | null;
+  email_verified_at: number | null;
+  session_epoch: number;
+}
+
+/** The account behind a still-usable token, without consuming it (null when used, expired or unknown). */
+export async function pendingTokenOwner(
+  deps: AuthDeps,
+  token: string,
+  purpose: "verify-email" | "reset-password",
+): Promise<PendingTokenOwner | null> {
+  return deps.db
+    .prepare(
+      `SELECT u.id, u.email, u.name, u.password_hash, u.email_verified_at, u.session_epoch
+       FROM email_tokens e JOIN users u ON u.id = e.user_id
+       WHERE e.token_hash = ? AND e.purpose = ? AND e.used_at IS NULL AND e.expires_at > ?`,
+    )
+    .bind(await sha256Hex(token), purpose, now(deps))
+    .first<PendingTokenOwner>();
 }
 
 /** Consumes a single-use email token; returns the user id, or throws invalid-or-expired. */

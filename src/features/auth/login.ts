@@ -48,6 +48,25 @@ export async function login(deps: AuthDeps, input: LoginInput): Promise<{ tokens
     });
     throw new DomainError("invalid-credentials", "Email or password is incorrect.");
   }
+  if (user.email_verified_at === null) {
+    // The password is right, but whoever chose it has not shown they read this mailbox: anyone can
+    // register someone else's address. No session until the emailed link is confirmed with it. Only a
+    // caller who knows the password learns the account exists, so this answer enumerates nothing.
+    await Promise.all([
+      forgive(deps.limiter, loginKey, policy),
+      succeeded(),
+      audit(deps.db, deps.config, deps.meta, {
+        action: "auth.login",
+        outcome: "denied",
+        userId: user.id,
+        detail: { reason: "email-not-verified" },
+      }),
+    ]);
+    throw new DomainError(
+      "email-not-verified",
+      "Confirm your email address first: open the link we emailed you and enter this password there.",
+    );
+  }
 
   const t = now(deps);
   const extra: D1PreparedStatement[] = [

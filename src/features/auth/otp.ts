@@ -3,14 +3,17 @@ import type { Config } from "../../config";
 import { LIMITS } from "../../config/limits";
 import { hmacHex, timingSafeEqual } from "../../lib/crypto";
 import { DomainError } from "../../lib/errors";
+import type { RateLimitDecision } from "../../lib/rate-limit-client";
 import { audit, auditStatement } from "../audit/service";
 import { enqueueCommitted } from "../email/enqueue";
 import { emailStatements } from "../email/outbox";
 import { requireChallengeIfSuspicious } from "./challenge";
 import { type AuthDeps, now } from "./deps";
-import { emailKey, forgive, peek, rateLimited, spend } from "./guards";
+import { addressKey, emailKey, forgive, giveBack, peek, rateLimited, spend } from "./guards";
+import { clearPreVerificationCredentials } from "./mailbox-proof";
 import { type IssuedTokens, openSession } from "./sessions";
-import { findUserByEmail, findUserById, normalizeEmail, type PublicUser, toPublicUser } from "./users";
+import { verifyTurnstile } from "./turnstile";
+import { findUserByEmail, findUserById, normalizeEmail, type PublicUser, toPublicUser, type UserRow } from "./users";
 
 /** Six digits from a CSPRNG, uniform (rejection sampling avoids modulo bias). */
 export function generateOtp(): string {
@@ -39,7 +42,12 @@ export async function requestOtp(deps: AuthDeps, rawEmail: string, turnstileToke
     findUserByEmail(deps.db, email),
     peek(deps.limiter, key, policies["otp-verify"]),
   ]);
-  if (!user || !lock.allowed) return;
+  // The code goes out after the answer: writing and queueing it only for known emails would otherwise
+  // tell them apart by timing.
+  if (user && lock.allowed) deps.defer(mailCode(deps, user, email));
+}
+
+async function mailCode(deps: AuthDeps, user: UserRow, email: string): Promise<void> {
   const t = now(deps);
   const code = generateOtp();
   const results = await deps.db.batch([
@@ -67,22 +75,69 @@ export async function requestOtp(deps: AuthDeps, rawEmail: string, turnstileToke
   await enqueueCommitted(deps.db, deps.emailQueue, results);
 }
 
+/**
+ * Takes one unit from each budget a code check spends: the email's lockout (423), the address's
+ * (429: one address may not spray codes across many accounts) and the platform's (Turnstile, or 429
+ * where none is configured). Nothing is evaluated unless all three allow it; units taken from the
+ * budgets that did allow are handed back when another refuses, so only evaluated codes count.
+ * Returns the hand-back for a correct code, after which only failures remain counted.
+ */
+async function takeCodeAttempt(deps: AuthDeps, email: string, turnstileToken: string | undefined) {
+  const policies = deps.config.ratePolicies;
+  const keys = [
+    { key: await emailKey(deps.config.hashPepper, email), policy: policies["otp-verify"] },
+    { key: addressKey(deps.meta.ip), policy: policies["otp-verify-ip"] },
+    { key: "global:otp-verify", policy: policies["otp-verify-global"] },
+  ] as const;
+  const decisions = await Promise.all(keys.map(({ key, policy }) => spend(deps.limiter, key, policy)));
+  const [byEmail, byAddress, global] = decisions as [RateLimitDecision, RateLimitDecision, RateLimitDecision];
+  const handBack = (which: (decision: RateLimitDecision, index: number) => boolean) =>
+    Promise.all(
+      keys.map(({ key, policy }, index) =>
+        decisions[index]?.allowed && which(decisions[index], index) ? giveBack(deps.limiter, key, policy) : undefined,
+      ),
+    );
+  const refuse = async (error: DomainError): Promise<never> => {
+    await handBack(() => true);
+    throw error;
+  };
+  if (!byEmail.allowed) {
+    await refuse(
+      new DomainError("locked", `Too many wrong codes. Try again in ${byEmail.retryAfterSeconds} s.`, {
+        retryAfter: byEmail.retryAfterSeconds,
+      }),
+    );
+  }
+  if (!byAddress.allowed) await refuse(rateLimited(policies["otp-verify-ip"], byAddress));
+  if (!global.allowed) {
+    const secret = deps.config.turnstileSecret;
+    if (!secret) await refuse(rateLimited(policies["otp-verify-global"], global));
+    else if (!turnstileToken || !(await verifyTurnstile(secret, turnstileToken, deps.meta.ip))) {
+      await refuse(
+        new DomainError("challenge-required", "Complete the human verification challenge and retry.", {
+          challenge: "turnstile",
+        }),
+      );
+    }
+  }
+  return {
+    lockedNow: byEmail.remaining === 0,
+    succeeded: async () => {
+      await Promise.all([forgive(deps.limiter, keys[0].key, keys[0].policy), handBack((_, index) => index > 0)]);
+    },
+  };
+}
+
 export async function verifyOtp(
   deps: AuthDeps,
   rawEmail: string,
   code: string,
+  turnstileToken?: string,
 ): Promise<{ tokens: IssuedTokens; user: PublicUser }> {
   const email = normalizeEmail(rawEmail);
-  const key = await emailKey(deps.config.hashPepper, email);
-  const policy = deps.config.ratePolicies["otp-verify"];
   // Take the attempt before checking the code: a peek would let a burst of concurrent guesses all
-  // through before the lock engages. A correct code clears the count below.
-  const attempt = await spend(deps.limiter, key, policy);
-  if (!attempt.allowed) {
-    throw new DomainError("locked", `Too many wrong codes. Try again in ${attempt.retryAfterSeconds} s.`, {
-      retryAfter: attempt.retryAfterSeconds,
-    });
-  }
+  // through before the lock engages. A correct code hands the units back below.
+  const attempt = await takeCodeAttempt(deps, email, turnstileToken);
   const t = now(deps);
   const presented = await otpHash(deps.config, email, code);
   const row = await deps.db
@@ -95,25 +150,32 @@ export async function verifyOtp(
     matches &&
     (await deps.db.prepare("DELETE FROM otp_codes WHERE email = ? AND code_hash = ?").bind(email, presented).run()).meta
       .changes === 1;
-  const user = consumed ? await findUserByEmail(deps.db, email) : null;
+  let user = consumed ? await findUserByEmail(deps.db, email) : null;
   if (!user) {
-    const lockedNow = attempt.remaining === 0;
     // The audit names the account under attack (internal only; the answer stays generic).
     const target = await findUserByEmail(deps.db, email);
     await audit(deps.db, deps.config, deps.meta, {
-      action: lockedNow ? "auth.lockout" : "auth.otp-verify",
+      action: attempt.lockedNow ? "auth.lockout" : "auth.otp-verify",
       outcome: "failure",
       userId: target?.id ?? null,
       detail: { method: "otp" },
     });
     throw new DomainError("invalid-credentials", "The code is incorrect or has expired.");
   }
-  await forgive(deps.limiter, key, policy);
+  await attempt.succeeded();
+  if (user.email_verified_at === null) {
+    // Receiving the code proves control of the mailbox, not that this person chose the account's
+    // password: whatever was set up before verification goes (mailbox-proof.ts).
+    const [, cleared] = await deps.db.batch(
+      clearPreVerificationCredentials(deps.db, "?", [user.id], t, user.session_epoch),
+    );
+    user =
+      cleared?.meta.changes === 1
+        ? { ...user, email_verified_at: t, password_hash: null, session_epoch: user.session_epoch + 1 }
+        : await findUserById(deps.db, user.id);
+    if (!user) throw new DomainError("unauthorized", "Sign in again.");
+  }
   const extra = [
-    // Receiving the code proves control of the mailbox.
-    deps.db
-      .prepare("UPDATE users SET email_verified_at = COALESCE(email_verified_at, ?), updated_at = ? WHERE id = ?")
-      .bind(t, t, user.id),
     await auditStatement(
       deps.db,
       deps.config,
@@ -131,6 +193,5 @@ export async function verifyOtp(
     extra,
     t,
   );
-  const refreshed = await findUserById(deps.db, user.id);
-  return { tokens, user: toPublicUser(refreshed ?? user) };
+  return { tokens, user: toPublicUser(user) };
 }

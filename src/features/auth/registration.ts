@@ -4,13 +4,14 @@
  */
 import { randomId } from "../../lib/crypto";
 import { DomainError } from "../../lib/errors";
-import { hashPassword } from "../../lib/password";
+import { burnHashTime, hashPassword, verifyPassword } from "../../lib/password";
 import { audit, auditStatement } from "../audit/service";
 import { enqueueCommitted } from "../email/enqueue";
 import { emailStatements } from "../email/outbox";
 import { requireChallengeIfSuspicious } from "./challenge";
 import { type AuthDeps, assertPasswordPolicy, now } from "./deps";
-import { consumeEmailToken, emailTokenStatements, verifyLink } from "./email-tokens";
+import { consumeEmailToken, emailTokenStatements, pendingTokenOwner, verifyLink } from "./email-tokens";
+import { clearPreVerificationCredentials } from "./mailbox-proof";
 import { findUserByEmail, findUserById, normalizeEmail, type PublicUser, toPublicUser, type UserRow } from "./users";
 
 export interface RegisterInput {
@@ -23,8 +24,11 @@ export interface RegisterInput {
 
 /**
  * Creates an unverified user and queues the verification email. For an email that already has an
- * account the answer is indistinguishable (same status, same shape, comparable time) and that
- * address gets a "someone tried to register" notice instead.
+ * account the answer is indistinguishable: same status, same shape, and the same work before the
+ * answer (one conditional batch either way). Everything after it, the hand-over to the email queue
+ * and the "someone tried to register" notice only a taken address gets, runs after the answer.
+ * An unverified account cannot be signed in to with its password (see login): the registrant must
+ * first confirm the emailed link with that same password.
  */
 export async function register(deps: AuthDeps, input: RegisterInput): Promise<PublicUser> {
   const email = normalizeEmail(input.email);
@@ -71,49 +75,98 @@ export async function register(deps: AuthDeps, input: RegisterInput): Promise<Pu
       mine,
     ),
   ]);
-
-  await enqueueCommitted(deps.db, deps.emailQueue, results);
-
-  if (results[0]?.meta.changes !== 1) {
-    // The email is taken (possibly by a racing registration): tell its owner, answer as if created.
-    const existing = await findUserByEmail(deps.db, email);
-    const notice = await deps.db.batch([
-      ...emailStatements(
-        deps.db,
-        deps.config,
-        email,
-        {
-          template: "register-existing",
-          name: existing?.name ?? name,
-          loginLink: new URL("/login", deps.origin).href,
-          resetLink: new URL("/forgot-password", deps.origin).href,
-        },
-        t,
-      ),
-      await auditStatement(
-        deps.db,
-        deps.config,
-        deps.meta,
-        { action: "auth.register", outcome: "denied", userId: existing?.id ?? null, detail: { reason: "email-taken" } },
-        t,
-      ),
-    ]);
-    await enqueueCommitted(deps.db, deps.emailQueue, notice);
-  }
+  const created = results[0]?.meta.changes === 1;
+  deps.defer(
+    (async () => {
+      await enqueueCommitted(deps.db, deps.emailQueue, results);
+      if (!created) await noticeTakenAddress(deps, email, name, t);
+    })(),
+  );
   return toPublicUser(candidate);
 }
 
-export async function verifyEmail(deps: AuthDeps, token: string): Promise<PublicUser> {
-  const t = now(deps);
-  const userId = await consumeEmailToken(deps, token, "verify-email", (owner, bindings) => [
-    deps.db
-      .prepare(
-        `UPDATE users SET email_verified_at = COALESCE(email_verified_at, ?), updated_at = ? WHERE id = ${owner}`,
-      )
-      .bind(t, t, ...bindings),
+/** The email is taken (possibly by a racing registration): its owner hears that someone tried. */
+async function noticeTakenAddress(deps: AuthDeps, email: string, name: string, t: number): Promise<void> {
+  const existing = await findUserByEmail(deps.db, email);
+  const notice = await deps.db.batch([
+    ...emailStatements(
+      deps.db,
+      deps.config,
+      email,
+      {
+        template: "register-existing",
+        name: existing?.name ?? name,
+        loginLink: new URL("/login", deps.origin).href,
+        resetLink: new URL("/forgot-password", deps.origin).href,
+      },
+      t,
+    ),
+    await auditStatement(
+      deps.db,
+      deps.config,
+      deps.meta,
+      { action: "auth.register", outcome: "denied", userId: existing?.id ?? null, detail: { reason: "email-taken" } },
+      t,
+    ),
   ]);
-  await audit(deps.db, deps.config, deps.meta, { action: "auth.verify-email", outcome: "success", userId });
+  await enqueueCommitted(deps.db, deps.emailQueue, notice);
+}
+
+export interface VerifiedEmail {
+  user: PublicUser;
+  /** False when confirming without the sign-up password cleared it (sign in by code, or reset). */
+  passwordKept: boolean;
+}
+
+/**
+ * Confirms an address with its emailed token (a POST from the confirmation page or an app; the link's
+ * GET changes nothing). With the password chosen at sign-up, the registrant has proven both that they
+ * chose it and that they read the mailbox: the password stays. Without it (or for an account whose
+ * password was set by someone else), the mailbox's owner has proven control alone: every credential
+ * set up before verification is dropped (see mailbox-proof.ts). A wrong password consumes nothing.
+ */
+export async function verifyEmail(deps: AuthDeps, token: string, password?: string): Promise<VerifiedEmail> {
+  const t = now(deps);
+  const pending = await pendingTokenOwner(deps, token, "verify-email");
+  const alreadyVerified = pending?.email_verified_at != null;
+  if (pending && password !== undefined && !alreadyVerified) {
+    const matches = pending.password_hash
+      ? await verifyPassword(password, pending.password_hash)
+      : await burnHashTime(password, deps.config.passwordScrypt);
+    if (!matches) {
+      await audit(deps.db, deps.config, deps.meta, {
+        action: "auth.verify-email",
+        outcome: "failure",
+        userId: pending.id,
+        detail: { reason: "bad-password" },
+      });
+      throw new DomainError(
+        "invalid-credentials",
+        "That is not the password chosen at sign-up. Leave it empty to confirm the address without it.",
+      );
+    }
+  }
+  const keep = alreadyVerified || (password !== undefined && pending?.password_hash != null);
+  const userId = await consumeEmailToken(deps, token, "verify-email", (owner, bindings) =>
+    keep
+      ? [
+          // Only while the password checked above is still the stored one.
+          deps.db
+            .prepare(
+              `UPDATE users SET email_verified_at = COALESCE(email_verified_at, ?), updated_at = ?
+               WHERE id = ${owner} AND (email_verified_at IS NOT NULL OR password_hash IS ?)`,
+            )
+            .bind(t, t, ...bindings, pending?.password_hash ?? null),
+        ]
+      : clearPreVerificationCredentials(deps.db, owner, bindings, t),
+  );
+  await audit(deps.db, deps.config, deps.meta, {
+    action: "auth.verify-email",
+    outcome: "success",
+    userId,
+    detail: { passwordKept: keep },
+  });
   const user = await findUserById(deps.db, userId);
   if (!user) throw new DomainError("invalid-or-expired", "This link is invalid or has expired.");
-  return toPublicUser(user);
+  return { user: toPublicUser(user), passwordKept: keep && user.password_hash !== null };
 }

@@ -1,14 +1,13 @@
 /** Forgotten passwords: the emailed reset link and setting a new password (ASVS 6.3.7, 7.4.3). */
-import { sha256Hex } from "../../lib/crypto";
 import { DomainError } from "../../lib/errors";
 import { hashPassword } from "../../lib/password";
 import { audit, auditStatement } from "../audit/service";
 import { enqueueCommitted } from "../email/enqueue";
 import { emailStatements } from "../email/outbox";
 import { type AuthDeps, assertPasswordPolicy, now } from "./deps";
-import { consumeEmailToken, emailTokenStatements } from "./email-tokens";
+import { consumeEmailToken, emailTokenStatements, pendingTokenOwner } from "./email-tokens";
 import { emailKey, rateLimited, spend } from "./guards";
-import { findUserByEmail, normalizeEmail } from "./users";
+import { findUserByEmail, normalizeEmail, type UserRow } from "./users";
 
 /** Always the same answer; a reset link goes out only when the account exists. */
 export async function forgotPassword(deps: AuthDeps, rawEmail: string): Promise<void> {
@@ -17,7 +16,12 @@ export async function forgotPassword(deps: AuthDeps, rawEmail: string): Promise<
   const decision = await spend(deps.limiter, await emailKey(deps.config.hashPepper, email), policy);
   if (!decision.allowed) throw rateLimited(policy, decision);
   const user = await findUserByEmail(deps.db, email);
-  if (!user) return;
+  // The link goes out after the answer: writing and queueing it only for known emails would otherwise
+  // tell them apart by timing.
+  if (user) deps.defer(mailResetLink(deps, user, email));
+}
+
+async function mailResetLink(deps: AuthDeps, user: UserRow, email: string): Promise<void> {
   const t = now(deps);
   const { token, statements } = await emailTokenStatements(deps, user.id, "reset-password");
   const link = new URL("/reset-password", deps.origin);
@@ -44,15 +48,8 @@ export async function forgotPassword(deps: AuthDeps, rawEmail: string): Promise<
 
 /** Sets a new password, revokes every session and access token (ASVS 7.4.3), and notifies (6.3.7). */
 export async function resetPassword(deps: AuthDeps, token: string, password: string): Promise<void> {
-  const hash = await sha256Hex(token);
   const t = now(deps);
-  const pending = await deps.db
-    .prepare(
-      `SELECT u.id, u.email, u.name FROM email_tokens e JOIN users u ON u.id = e.user_id
-       WHERE e.token_hash = ? AND e.purpose = 'reset-password' AND e.used_at IS NULL AND e.expires_at > ?`,
-    )
-    .bind(hash, t)
-    .first<{ id: string; email: string; name: string }>();
+  const pending = await pendingTokenOwner(deps, token, "reset-password");
   if (!pending) {
     await audit(deps.db, deps.config, deps.meta, { action: "auth.reset-password", outcome: "failure" });
     throw new DomainError("invalid-or-expired", "This link is invalid or has expired. Request a new one.");
@@ -62,11 +59,14 @@ export async function resetPassword(deps: AuthDeps, token: string, password: str
   const userId = await consumeEmailToken(deps, token, "reset-password", (owner, bindings) => [
     // Every statement keys on the consuming request's marker, so a racing second use changes nothing.
     // The epoch bump kills outstanding access tokens at once; revoking sessions kills refresh tokens.
+    // Reading the link proves control of the mailbox: an unverified account is verified by it (its
+    // pre-verification password is replaced and its sessions revoked right here).
     deps.db
       .prepare(
-        `UPDATE users SET password_hash = ?, session_epoch = session_epoch + 1, updated_at = ? WHERE id = ${owner}`,
+        `UPDATE users SET password_hash = ?, session_epoch = session_epoch + 1,
+           email_verified_at = COALESCE(email_verified_at, ?), updated_at = ? WHERE id = ${owner}`,
       )
-      .bind(passwordHash, t, ...bindings),
+      .bind(passwordHash, t, t, ...bindings),
     deps.db
       .prepare(
         `UPDATE sessions SET revoked_at = ?, revoke_reason = 'password-reset' WHERE user_id = ${owner} AND revoked_at IS NULL`,

@@ -6,11 +6,12 @@ import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import type { AppContext, AppEnv } from "../../context";
 import { requireAuth } from "../../http/auth";
-import { assertCsrf, CSRF_COOKIE, issueCsrfToken } from "../../http/csrf";
+import { assertCsrf, assertSameOrigin, CSRF_COOKIE, issueCsrfToken } from "../../http/csrf";
 import { body, json, problems } from "../../http/openapi";
 import { byIp, rateLimit } from "../../http/rate-limit";
 import { DomainError } from "../../lib/errors";
 import { clientIp } from "../../lib/ip";
+import { log } from "../../lib/log";
 import { safeRedirect } from "../../lib/safe-redirect";
 import { ACCESS_COOKIE, REFRESH_COOKIE } from "./authenticators";
 import {
@@ -22,14 +23,29 @@ import {
   RefreshBody,
   RegisterBody,
   ResetBody,
-  TokenBody,
   TokensSchema,
   UserSchema,
+  VerifiedSchema,
+  VerifyEmailBody,
+  VerifyEmailForm,
 } from "./schema";
 import * as auth from "./service";
 import type { IssuedTokens } from "./sessions";
 import { ACCESS_TOKEN_SECONDS } from "./tokens";
 import type { PublicUser } from "./users";
+import { newNonce, pageCsp, verifyDone, verifyFailed, verifyForm } from "./verify-page";
+
+/** Answers an HTML page under its own nonce-based CSP (the API's CSP forbids all styles). */
+function htmlPage<S extends 200 | 400 | 401>(
+  c: AppContext,
+  render: (nonce: string) => ReturnType<typeof verifyForm>,
+  status: S,
+) {
+  const nonce = newNonce();
+  c.header("Content-Security-Policy", pageCsp(nonce));
+  c.header("Cache-Control", "no-store");
+  return c.html(render(nonce), status);
+}
 
 function deps(c: AppContext): auth.AuthDeps {
   const config = c.get("config");
@@ -44,6 +60,16 @@ function deps(c: AppContext): auth.AuthDeps {
     },
     origin: config.publicUrl ?? new URL(c.req.url).origin,
     emailQueue: c.env.EMAIL_QUEUE,
+    defer: (work) => {
+      const logged = work.catch((error: unknown) =>
+        log("error", "deferred account work failed", { requestId: c.get("requestId"), error }),
+      );
+      try {
+        c.executionCtx.waitUntil(logged);
+      } catch {
+        // No execution context (app.request in tests): the work finishes on its own.
+      }
+    },
   };
 }
 
@@ -58,7 +84,7 @@ function setSessionCookies(c: AppContext, tokens: IssuedTokens) {
   setCookie(c, REFRESH_COOKIE, tokens.refreshToken, { ...base, maxAge: c.get("config").sessionMaxSeconds });
 }
 
-function clearSessionCookies(c: AppContext) {
+export function clearSessionCookies(c: AppContext) {
   for (const name of [ACCESS_COOKIE, REFRESH_COOKIE]) deleteCookie(c, name, { path: "/", secure: true });
 }
 
@@ -87,7 +113,11 @@ const loginRoute = createRoute({
   request: body(LoginBody),
   responses: {
     200: json(TokensSchema, "Signed in"),
-    ...problems([401, "invalid-credentials"], [403, "challenge-required"], [429, "rate-limited"]),
+    ...problems(
+      [401, "invalid-credentials"],
+      [403, "challenge-required or email-not-verified (right password, address not yet confirmed)"],
+      [429, "rate-limited"],
+    ),
   },
 });
 
@@ -96,7 +126,8 @@ const refreshRoute = createRoute({
   path: "/api/v1/auth/refresh",
   tags,
   summary: "Rotate the refresh token",
-  description: "Reusing a rotated refresh token revokes the whole session.",
+  description:
+    "Reusing a rotated refresh token revokes the whole session, except a retry within 10 s of the rotation whose answer was lost: it gets the same new pair. A failed cookie refresh clears the session cookies.",
   request: { body: { required: false, content: { "application/json": { schema: RefreshBody } } } },
   responses: { 200: json(TokensSchema, "New token pair"), ...problems([401, "unauthorized"]) },
 });
@@ -116,23 +147,55 @@ const verifyEmailRoute = createRoute({
   path: "/api/v1/auth/verify-email",
   tags,
   summary: "Verify an email address with the emailed token",
+  description:
+    "With `password` (the one chosen at sign-up) the password is kept. Without it, the address's owner has proven control alone: a password chosen before verification is cleared and every earlier session revoked (`passwordKept: false`). A wrong password is 401 and consumes nothing.",
   middleware: [limitIp("auth-verify-email")] as const,
-  request: body(TokenBody),
-  responses: { 200: json(UserSchema, "Verified"), ...problems([400, "invalid-or-expired"], [429, "rate-limited"]) },
+  request: body(VerifyEmailBody),
+  responses: {
+    200: json(VerifiedSchema, "Verified"),
+    ...problems([400, "invalid-or-expired"], [401, "invalid-credentials"], [429, "rate-limited"]),
+  },
 });
 
 const verifyLinkRoute = createRoute({
   method: "get",
   path: "/auth/verify",
   tags,
-  summary: "Browser verification link (from the email)",
-  middleware: [limitIp("auth-verify-email")] as const,
+  summary: "Verification link of emails sent before /verify-email existed",
+  description:
+    "Changes nothing: answers 303 to the /verify-email confirmation page with the same token and `next` (a GET never verifies; mail scanners fetch links).",
   request: {
     query: z.object({ token: z.string().min(1).max(512), next: z.string().max(2048).optional() }),
   },
+  responses: { 303: { description: "To /verify-email, where a POST confirms" } },
+});
+
+const verifyPageRoute = createRoute({
+  method: "get",
+  path: "/verify-email",
+  tags,
+  summary: "Email confirmation page (HTML form; opening it changes nothing)",
+  request: {
+    query: z.object({ token: z.string().min(1).max(512), next: z.string().max(2048).optional() }),
+  },
+  responses: { 200: { description: "The confirmation form", content: { "text/html": { schema: z.string() } } } },
+});
+
+const verifyFormRoute = createRoute({
+  method: "post",
+  path: "/verify-email",
+  tags,
+  summary: "Email confirmation form submission",
+  middleware: [limitIp("auth-verify-email")] as const,
+  request: {
+    body: { required: true, content: { "application/x-www-form-urlencoded": { schema: VerifyEmailForm } } },
+  },
   responses: {
-    303: { description: "Verified; redirect to `next` if allowed, else /" },
-    ...problems([400, "invalid-or-expired"]),
+    200: { description: "Confirmed (HTML)", content: { "text/html": { schema: z.string() } } },
+    303: { description: "Confirmed with the password; redirect to `next` if allowed" },
+    400: { description: "Invalid or expired link (HTML)", content: { "text/html": { schema: z.string() } } },
+    401: { description: "Wrong password (HTML form again)", content: { "text/html": { schema: z.string() } } },
+    ...problems([403, "csrf-failed"], [429, "rate-limited"]),
   },
 });
 
@@ -177,7 +240,12 @@ const otpVerifyRoute = createRoute({
   request: body(OtpVerifyBody),
   responses: {
     200: json(TokensSchema, "Signed in"),
-    ...problems([401, "invalid-credentials"], [423, "locked (5 failures in 15 minutes lock for 15 minutes)"]),
+    ...problems(
+      [401, "invalid-credentials"],
+      [403, "challenge-required (platform-wide wrong-code budget spent)"],
+      [423, "locked (5 failures in 15 minutes lock for 15 minutes)"],
+      [429, "rate-limited (otp-verify-ip: wrong codes from this address; otp-verify-global without a challenge)"],
+    ),
   },
 });
 
@@ -231,7 +299,15 @@ export const authRoutes = new OpenAPIHono<AppEnv>()
     if (!fromBody && fromCookie) await assertCsrf(c);
     const presented = fromBody ?? fromCookie;
     if (!presented) throw new DomainError("unauthorized", "A refresh token is required.");
-    const { tokens, user } = await auth.refresh(deps(c), presented);
+    let refreshed: Awaited<ReturnType<typeof auth.refresh>>;
+    try {
+      refreshed = await auth.refresh(deps(c), presented);
+    } catch (error) {
+      // A dead cookie must not keep failing every request: the browser forgets it with this answer.
+      if (!fromBody) clearSessionCookies(c);
+      throw error;
+    }
+    const { tokens, user } = refreshed;
     if (!fromBody) setSessionCookies(c, tokens);
     return c.json(tokensBody(tokens, user), 200);
   })
@@ -243,21 +319,48 @@ export const authRoutes = new OpenAPIHono<AppEnv>()
     clearSessionCookies(c);
     return c.body(null, 204);
   })
-  .openapi(verifyEmailRoute, async (c) => c.json(await auth.verifyEmail(deps(c), c.req.valid("json").token), 200))
+  .openapi(verifyEmailRoute, async (c) => {
+    const { token, password } = c.req.valid("json");
+    const { user, passwordKept } = await auth.verifyEmail(deps(c), token, password);
+    return c.json({ ...user, passwordKept }, 200);
+  })
   .openapi(verifyLinkRoute, async (c) => {
     const { token, next } = c.req.valid("query");
-    try {
-      await auth.verifyEmail(deps(c), token);
-    } catch (error) {
-      if (!(error instanceof DomainError) || !c.req.header("Accept")?.includes("text/html")) throw error;
-      return c.html(
-        "<!doctype html><title>Link expired</title><p>This verification link is invalid or has expired.</p>",
-        400,
-      );
+    const page = new URL("/verify-email", c.req.url);
+    page.searchParams.set("token", token);
+    if (next) page.searchParams.set("next", next);
+    return c.redirect(`${page.pathname}${page.search}`, 303);
+  })
+  .openapi(verifyPageRoute, async (c) => {
+    const { token, next } = c.req.valid("query");
+    return htmlPage(c, (nonce) => verifyForm(nonce, token, next), 200);
+  })
+  .openapi(verifyFormRoute, async (c) => {
+    // No session rides on this form, but a cross-site page must not submit it either.
+    assertSameOrigin(c);
+    const form = c.req.valid("form");
+    const password = form.without_password ? undefined : form.password;
+    if (!form.without_password && !password) {
+      return htmlPage(c, (nonce) => verifyForm(nonce, form.token, form.next, "Enter your password."), 400);
     }
-    const self = new URL(c.req.url).origin;
-    const target = safeRedirect(next, { selfOrigin: self, allowedOrigins: c.get("config").corsOrigins });
-    return c.redirect(target, 303);
+    try {
+      const { passwordKept } = await auth.verifyEmail(deps(c), form.token, password);
+      if (passwordKept && form.next) {
+        const self = new URL(c.req.url).origin;
+        return c.redirect(
+          safeRedirect(form.next, { selfOrigin: self, allowedOrigins: c.get("config").corsOrigins }),
+          303,
+        );
+      }
+      return htmlPage(c, (nonce) => verifyDone(nonce, passwordKept), 200);
+    } catch (error) {
+      if (!(error instanceof DomainError)) throw error;
+      if (error.code === "invalid-credentials") {
+        return htmlPage(c, (nonce) => verifyForm(nonce, form.token, form.next, error.message), 401);
+      }
+      if (error.code === "invalid-or-expired") return htmlPage(c, (nonce) => verifyFailed(nonce), 400);
+      throw error;
+    }
   })
   .openapi(forgotRoute, async (c) => {
     await auth.forgotPassword(deps(c), c.req.valid("json").email);
@@ -274,8 +377,8 @@ export const authRoutes = new OpenAPIHono<AppEnv>()
     return c.json(ACCEPTED, 202);
   })
   .openapi(otpVerifyRoute, async (c) => {
-    const { email, code } = c.req.valid("json");
-    const { tokens, user } = await auth.verifyOtp(deps(c), email, code);
+    const { email, code, turnstileToken } = c.req.valid("json");
+    const { tokens, user } = await auth.verifyOtp(deps(c), email, code, turnstileToken);
     return c.json(tokensBody(tokens, user), 200);
   })
   .openapi(csrfRoute, async (c) => {

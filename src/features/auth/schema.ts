@@ -61,9 +61,27 @@ export const RefreshBody = z
   .openapi("RefreshBody");
 
 export const TokenBody = z.object({ token: z.string().min(1).max(512) }).openapi("TokenBody");
+export const VerifyEmailBody = z
+  .object({
+    token: z.string().min(1).max(512),
+    password: password.optional().openapi({
+      description: "The password chosen at sign-up: kept when given and right. Omit to confirm without it (clears it).",
+    }),
+  })
+  .openapi("VerifyEmailBody");
+/** The confirmation page's two forms: with the password, or `without_password=1`. */
+export const VerifyEmailForm = z.object({
+  token: z.string().min(1).max(512),
+  password: z.string().max(1024).optional(),
+  without_password: z.literal("1").optional(),
+  next: z.string().max(2048).optional(),
+});
+export const VerifiedSchema = UserSchema.extend({
+  passwordKept: z.boolean().openapi({ description: "False when confirming without the sign-up password removed it" }),
+}).openapi("VerifiedUser");
 export const EmailBody = z.object({ email, turnstileToken }).openapi("EmailBody");
 export const ResetBody = z.object({ token: z.string().min(1).max(512), password }).openapi("ResetBody");
 export const OtpVerifyBody = z
-  .object({ email, code: z.string().regex(/^\d{6}$/, "must be 6 digits") })
+  .object({ email, code: z.string().regex(/^\d{6}$/, "must be 6 digits"), turnstileToken })
   .openapi("OtpVerifyBody");
 export const CsrfSchema = z.object({ csrfToken: z.string() }).openapi("CsrfToken");

@@ -3,8 +3,10 @@
  * authenticator owns one credential scheme (bearer JWT, session cookie, device token) and answers
  * `undefined` when the request does not carry its scheme, a Principal when the credential is good,
  * or throws DomainError("unauthorized") when it carries the scheme with a bad credential — a bad
- * credential is never silently downgraded to anonymous. Routes demand a principal with
- * `requireAuth()`.
+ * credential an app sent on purpose is never silently downgraded to anonymous. The one exception is a
+ * browser's session cookie, sent to every page whether wanted or not: its authenticator ignores a
+ * stale one (and clears it) so it cannot lock the browser out of signing in. Routes demand a
+ * principal with `requireAuth()`.
  */
 import type { MiddlewareHandler } from "hono";
 import type { AppContext, AppEnv, Principal } from "../../context";

@@ -30,14 +30,22 @@ async function signatureValid(secret: string, token: string): Promise<boolean> {
   return timingSafeEqual(mac, (await hmacHex(secret, `csrf:${nonce}`)).slice(0, 43));
 }
 
-/** Throws csrf-failed unless the request passes both checks above. */
-export async function assertCsrf(c: Context<AppEnv>): Promise<void> {
+/**
+ * Check 1 alone: for forms that carry no session (a cross-site page must still not submit them).
+ * Throws csrf-failed.
+ */
+export function assertSameOrigin(c: Context<AppEnv>): void {
   const origin = c.req.header("Origin");
   const fetchSite = c.req.header("Sec-Fetch-Site");
   const self = new URL(c.req.url).origin;
   const trusted = c.get("config").corsOrigins;
   const originOk = origin ? origin === self || trusted.includes(origin) : fetchSite === "same-origin";
   if (!originOk) throw new DomainError("csrf-failed", "Cross-site request refused.");
+}
+
+/** Throws csrf-failed unless the request passes both checks above. */
+export async function assertCsrf(c: Context<AppEnv>): Promise<void> {
+  assertSameOrigin(c);
 
   const cookie = getCookie(c, CSRF_COOKIE);
   const header = c.req.header(CSRF_HEADER);

@@ -107,21 +107,60 @@ describe("email verification token", () => {
   it("cannot be used as a password reset token (purpose is bound)", async () => {
     const { email, token } = await registerAndGetToken();
     await expectInvalid(await postJson("/api/v1/auth/reset-password", { token, password: NEW_PASSWORD }));
-    expect((await postJson("/api/v1/auth/login", { email, password: PASSWORD })).status).toBe(200);
+    // The sign-up password is still the one stored (right password, address not yet confirmed: 403).
+    const res = await postJson("/api/v1/auth/login", { email, password: PASSWORD });
+    expect(res.status).toBe(403);
+    expect(codeOf(await problemOf(res))).toBe("email-not-verified");
   });
 });
 
-describe("GET /auth/verify (the link in the email)", () => {
-  it("answers an invalid token with a 400 HTML page to a browser", async () => {
-    const res = await call("/auth/verify?token=not-a-real-token", { headers: { Accept: "text/html" } });
+function form(fields: Record<string, string>, headers: Record<string, string> = { Origin: "https://gatehouse.test" }) {
+  return call("/verify-email", {
+    method: "POST",
+    redirect: "manual",
+    headers: { "Content-Type": "application/x-www-form-urlencoded", ...headers },
+    body: new URLSearchParams(fields).toString(),
+  });
+}
+
+describe("the emailed link opens /verify-email, where only a POST confirms", () => {
+  it("the emailed link points at /verify-email and carries the `next` given at registration", async () => {
+    const { email } = await registerAndGetToken("/events/7");
+    const link = (await mailbox(email))[0]?.text.match(/https?:\/\/\S+/)?.[0] ?? "";
+    expect(new URL(link).pathname).toBe("/verify-email");
+    expect(new URL(link).searchParams.get("next")).toBe("/events/7");
+  });
+
+  it("GET /verify-email and the old GET /auth/verify link change nothing (a mail scanner fetching them verifies no one)", async () => {
+    const { id, token } = await registerAndGetToken();
+    const page = await call(`/verify-email?token=${encodeURIComponent(token)}`);
+    expect(page.status).toBe(200);
+    expect(page.headers.get("Content-Type")).toMatch(/^text\/html/);
+    const csp = page.headers.get("Content-Security-Policy") ?? "";
+    expect(csp).toMatch(/style-src 'nonce-[A-Za-z0-9_-]+'/);
+    expect(csp).not.toContain("unsafe-inline");
+    const html = await page.text();
+    expect(html).toContain('<form method="post" action="/verify-email">');
+    expect(html).toContain('autocomplete="current-password"');
+    const legacy = await call(`/auth/verify?token=${encodeURIComponent(token)}&next=%2Fevents`, { redirect: "manual" });
+    expect(legacy.status).toBe(303);
+    expect(legacy.headers.get("Location")).toBe(`/verify-email?token=${encodeURIComponent(token)}&next=%2Fevents`);
+    expect(await verifiedAt(id)).toBeNull();
+    expect(await countRows("email_tokens", "user_id = ? AND used_at IS NULL", id)).toBe(1);
+  });
+
+  it("an invalid token posted from the page answers a 400 HTML page", async () => {
+    const res = await form({ token: "not-a-real-token", without_password: "1" });
     expect(res.status).toBe(400);
     expect(res.headers.get("Content-Type")).toMatch(/^text\/html/);
     expect(await res.text()).toContain("invalid or has expired");
   });
 
-  it("answers an invalid token with a problem document to an API client", async () => {
-    const res = await call("/auth/verify?token=not-a-real-token", { headers: { Accept: "application/json" } });
-    await expectInvalid(res);
+  it("a cross-site form post is refused and verifies nothing", async () => {
+    const { id, token } = await registerAndGetToken();
+    const res = await form({ token, password: PASSWORD }, { Origin: "https://evil.example" });
+    expect(res.status).toBe(403);
+    expect(await verifiedAt(id)).toBeNull();
   });
 
   it.each([
@@ -129,21 +168,12 @@ describe("GET /auth/verify (the link in the email)", () => {
     ["https://evil.example/x", "/"],
     ["/events/1", "/events/1"],
     ["https://app.gatehouse.test/x", "https://app.gatehouse.test/x"],
-  ])("verifies and redirects next=%s to %s with 303", async (next, location) => {
+  ])("confirming with the password verifies and redirects next=%s to %s with 303", async (next, location) => {
     const { id, token } = await registerAndGetToken();
-    const res = await call(`/auth/verify?token=${encodeURIComponent(token)}&next=${encodeURIComponent(next)}`, {
-      redirect: "manual",
-    });
+    const res = await form({ token, password: PASSWORD, next });
     expect(res.status).toBe(303);
     expect(res.headers.get("Location")).toBe(location);
     expect(await verifiedAt(id)).not.toBeNull();
-  });
-
-  it("carries the `next` given at registration into the emailed link", async () => {
-    const { email } = await registerAndGetToken("/events/7");
-    const link = (await mailbox(email))[0]?.text.match(/https?:\/\/\S+/)?.[0] ?? "";
-    expect(new URL(link).pathname).toBe("/auth/verify");
-    expect(new URL(link).searchParams.get("next")).toBe("/events/7");
   });
 });
 

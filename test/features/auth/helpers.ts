@@ -68,18 +68,31 @@ export async function mailbox(to: string): Promise<MailItem[]> {
   return ((await res.json()) as { items: MailItem[] }).items;
 }
 
+/**
+ * The newest email of `template` to `to`, waiting briefly for it: account emails are written after the
+ * answer (waitUntil), so that known and unknown addresses answer alike.
+ */
+export async function mailOf(to: string, template: string): Promise<MailItem> {
+  // Polls by reading again (each read is a round trip the deferred work runs alongside) rather than
+  // with vi.waitFor, which would move a test's fake clock on every try.
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const mail = (await mailbox(to)).find((m) => m.template === template);
+    if (mail) return mail;
+  }
+  throw new Error(`no ${template} mailed to ${to}`);
+}
+
 /** The token query parameter from the newest email of `template` sent to `to`. */
 export async function tokenFromMail(to: string, template: string): Promise<string> {
-  const mail = (await mailbox(to)).find((m) => m.template === template);
-  const link = mail?.text.match(/https?:\/\/\S+/)?.[0];
+  const mail = await mailOf(to, template);
+  const link = mail.text.match(/https?:\/\/\S+/)?.[0];
   const token = link ? new URL(link).searchParams.get("token") : null;
   if (!token) throw new Error(`no ${template} token mailed to ${to}`);
   return token;
 }
 
 export async function otpFromMail(to: string): Promise<string> {
-  const mail = (await mailbox(to)).find((m) => m.template === "otp-code");
-  const code = mail?.text.match(/\b(\d{6})\b/)?.[1];
+  const code = (await mailOf(to, "otp-code")).text.match(/\b(\d{6})\b/)?.[1];
   if (!code) throw new Error(`no code mailed to ${to}`);
   return code;
 }

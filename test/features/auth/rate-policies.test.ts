@@ -129,7 +129,7 @@ describe("auth-login: 5 failures per 15 minutes per address and email", () => {
 });
 
 describe("auth-verify-email: 5 per hour per address", () => {
-  it("the 6th verification attempt from one address is 429, for the API route and the browser link alike", async () => {
+  it("the 6th verification attempt from one address is 429, for the API route and the confirmation form alike", async () => {
     const ip = freshIp();
     for (let i = 0; i < 5; i++) {
       const res = await postJson("/api/v1/auth/verify-email", { token: `guess-${i}` }, { ip });
@@ -138,7 +138,13 @@ describe("auth-verify-email: 5 per hour per address", () => {
     const sixth = await postJson("/api/v1/auth/verify-email", { token: "guess-6" }, { ip });
     await expectLimited(sixth, "auth-verify-email");
     expect(sixth.headers.get("RateLimit-Policy")).toBe('"auth-verify-email";q=5;w=3600');
-    await expectLimited(await call("/auth/verify?token=guess-7", { ip }), "auth-verify-email");
+    const formPost = await call("/verify-email", {
+      ip,
+      method: "POST",
+      headers: { "Content-Type": "application/x-www-form-urlencoded", Origin: "https://gatehouse.test" },
+      body: "token=guess-7&without_password=1",
+    });
+    await expectLimited(formPost, "auth-verify-email");
   });
 });
 

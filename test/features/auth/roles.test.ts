@@ -2,6 +2,7 @@
  * Object- and function-level authorisation on the account routes: /me is always the caller, the
  * host role needs a verified email, and no route hands out admin or lets a body choose roles.
  */
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { call, problemOf } from "../../helpers";
 import { auditForUser, bearer, codeOf, createUser, login, PASSWORD, postJson, rows, uniqueEmail } from "./helpers";
@@ -35,8 +36,11 @@ describe("GET /api/v1/me", () => {
 
 describe("POST /api/v1/me/host", () => {
   it("refuses an unverified user with 403 email-not-verified and leaves roles unchanged", async () => {
-    const user = await createUser({ verified: false });
+    // An unverified account cannot sign in at all (login answers 403); the role check stands on its
+    // own for a session whose address stopped being verified after sign-in.
+    const user = await createUser();
     const { accessToken } = await login(user.email);
+    await env.DB.prepare("UPDATE users SET email_verified_at = NULL WHERE id = ?").bind(user.id).run();
     const res = await call("/api/v1/me/host", { method: "POST", headers: bearer(accessToken) });
     expect(res.status).toBe(403);
     expect(codeOf(await problemOf(res))).toBe("email-not-verified");

@@ -10,8 +10,11 @@ afterEach(() => vi.restoreAllMocks());
 
 const PASSWORD = "violet-otter-marmalade";
 
+/** Posts through the app and waits for the work it left running after its answer (waitUntil). */
 async function post(bindings: Env, path: string, payload: unknown): Promise<Response> {
-  return createApp().request(
+  const after: Promise<unknown>[] = [];
+  const ctx = { waitUntil: (p: Promise<unknown>) => after.push(p), passThroughOnException: () => {}, props: {} };
+  const res = await createApp().request(
     `https://gatehouse.test${path}`,
     {
       method: "POST",
@@ -19,7 +22,10 @@ async function post(bindings: Env, path: string, payload: unknown): Promise<Resp
       body: JSON.stringify(payload),
     },
     bindings,
+    ctx as unknown as ExecutionContext,
   );
+  await Promise.all(after);
+  return res;
 }
 
 async function outboxFor(to: string) {
