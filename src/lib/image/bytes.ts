@@ -3,6 +3,7 @@
  * and concatenation. Walkers read untrusted bytes; every read goes through `need`, which turns an
  * out-of-bounds access into a `Malformed` the walker's entry point returns as a typed rejection.
  */
+import type { Pieces } from "./output";
 
 /** `too-many-segments`: more blocks than the caller's cap (see `blockCounter` in output.ts). */
 export type RejectReason = "unsupported" | "truncated" | "corrupt" | "too-many-segments";
@@ -15,8 +16,8 @@ export interface Walked {
   height: number;
   /** Exif Orientation (1–8) carried into the output, or null when the input had none. */
   orientation: number | null;
-  /** Output bytes in order; mostly views into the input (kept segments are never re-encoded). */
-  parts: Uint8Array[];
+  /** The output in order; mostly runs of the input (kept segments are never re-encoded). */
+  pieces: Pieces;
 }
 
 export type WalkResult = { ok: true; value: Walked } | { ok: false; reason: RejectReason; detail: string };
@@ -90,60 +91,81 @@ export function ascii(text: string): Uint8Array {
 
 /**
  * The walker's output laid out inside `input` itself, without copying the big pieces, when that is
- * safe; otherwise null. Parts that are views of `input` (in input order) stay where they are or
- * move a little; the last view (the scan data, the IDAT run) stays in place, parts before it are
- * packed right up against it, new parts after it go into the dropped bytes that followed it.
- * Safe means: no part is written over input bytes a later move still has to read. `input` is
+ * safe; otherwise null. Runs of `input` (in input order) stay where they are or move a little; the
+ * last run (the scan data, the IDAT run) stays in place, pieces before it are packed right up
+ * against it, added pieces after it go into the dropped bytes that followed it.
+ * Safe means: no piece is written over input bytes a later move still has to read. `input` is
  * rearranged, so only a caller that owns it and will not read it again may use this.
  */
-export function assembleInPlace(input: Uint8Array, parts: readonly Uint8Array[]): Uint8Array | null {
-  const source = parts.map((part) =>
-    part.buffer === input.buffer &&
-    part.byteOffset >= input.byteOffset &&
-    part.byteOffset + part.length <= input.byteOffset + input.length
-      ? part.byteOffset - input.byteOffset
-      : -1,
-  );
+export function assembleInPlace(input: Uint8Array, pieces: Pieces): Uint8Array | null {
+  const { count, runs, added } = pieces;
+  const pieceLength = (k: number) => {
+    const start = runs[2 * k]!;
+    return start >= 0 ? runs[2 * k + 1]! - start : added[-1 - start]!.length;
+  };
   let anchor = -1;
   let previousEnd = 0;
-  for (let k = 0; k < parts.length; k++) {
-    const src = source[k]!;
-    if (src < 0) continue;
-    if (src < previousEnd) return null; // views out of input order: not worth the bookkeeping
-    previousEnd = src + parts[k]!.length;
+  for (let k = 0; k < count; k++) {
+    const start = runs[2 * k]!;
+    if (start < 0) continue;
+    if (start < previousEnd || runs[2 * k + 1]! > input.length) return null; // out of input order: not worth the bookkeeping
+    previousEnd = runs[2 * k + 1]!;
     anchor = k;
   }
   if (anchor < 0) return null;
-  const anchorStart = source[anchor]!;
-  const anchorEnd = anchorStart + parts[anchor]!.length;
+  const anchorStart = runs[2 * anchor]!;
+  const anchorEnd = runs[2 * anchor + 1]!;
   let tail = 0;
-  for (let k = anchor + 1; k < parts.length; k++) tail += parts[k]!.length;
+  for (let k = anchor + 1; k < count; k++) tail += pieceLength(k);
   if (anchorEnd + tail > input.length) return null;
 
-  // Destinations right to left from the anchor; each must stay clear of the sources still unread.
-  // unreadEnd[k]: where the input bytes that parts before k still read from end.
-  const unreadEnd = new Array<number>(parts.length);
-  for (let k = 0, end = 0; k < parts.length; k++) {
-    unreadEnd[k] = end;
-    if (source[k]! >= 0) end = source[k]! + parts[k]!.length;
-  }
-  const dest = new Array<number>(parts.length);
+  // Destinations right to left from the anchor; each must stay clear of the input bytes that the
+  // pieces before it still read, which end where the nearest run before it ends.
+  const dest = new Int32Array(anchor + 1);
   dest[anchor] = anchorStart;
+  let before = anchor - 1; // the nearest run before k (or -1), found walking left
   for (let k = anchor - 1; k >= 0; k--) {
-    dest[k] = dest[k + 1]! - parts[k]!.length;
-    if (dest[k]! < unreadEnd[k]!) return null;
+    dest[k] = dest[k + 1]! - pieceLength(k);
+    if (before >= k) before = k - 1;
+    while (before >= 0 && runs[2 * before]! < 0) before--;
+    if (dest[k]! < (before >= 0 ? runs[2 * before + 1]! : 0)) return null;
   }
   for (let k = anchor - 1; k >= 0; k--) {
-    const src = source[k]!;
-    if (src < 0) input.set(parts[k]!, dest[k]!);
-    else if (src !== dest[k]) input.copyWithin(dest[k]!, src, src + parts[k]!.length);
+    const start = runs[2 * k]!;
+    if (start < 0) input.set(added[-1 - start]!, dest[k]!);
+    else if (start !== dest[k]) input.copyWithin(dest[k]!, start, runs[2 * k + 1]!);
   }
   let at = anchorEnd;
-  for (let k = anchor + 1; k < parts.length; k++) {
-    input.set(parts[k]!, at);
-    at += parts[k]!.length;
+  for (let k = anchor + 1; k < count; k++) {
+    const piece = added[-1 - runs[2 * k]!]!; // only added pieces follow the last run
+    input.set(piece, at);
+    at += piece.length;
   }
   return input.subarray(dest[0]!, at);
+}
+
+/** Runs at most this long are copied byte by byte: a view to `set` from would cost more than they do. */
+const SHORT_RUN = 64;
+
+/** The walker's output in a new buffer. */
+export function assemble(input: Uint8Array, pieces: Pieces): Uint8Array {
+  const { count, runs, added } = pieces;
+  const out = new Uint8Array(pieces.length);
+  let at = 0;
+  for (let k = 0; k < count; k++) {
+    const start = runs[2 * k]!;
+    if (start < 0) {
+      const piece = added[-1 - start]!;
+      out.set(piece, at);
+      at += piece.length;
+      continue;
+    }
+    const end = runs[2 * k + 1]!;
+    if (end - start > SHORT_RUN) out.set(input.subarray(start, end), at);
+    else for (let i = start; i < end; i++) out[at + i - start] = input[i]!;
+    at += end - start;
+  }
+  return out;
 }
 
 export function concat(parts: readonly Uint8Array[]): Uint8Array {

@@ -55,7 +55,7 @@ export function stripGif(b: Uint8Array, maxBlocks: number): WalkResult {
     let pos = 13 + colourTableBytes(b[10]!);
     need(b, 0, pos, "global colour table");
     const count = blockCounter(maxBlocks, "blocks");
-    const out = new Output(b);
+    const out = new Output();
     out.keep(0, pos);
     let images = 0;
     // The graphic control extension waiting for the image it applies to: [controlStart, controlEnd).
@@ -114,6 +114,6 @@ export function stripGif(b: Uint8Array, maxBlocks: number): WalkResult {
         throw corrupt(`unexpected block 0x${introducer.toString(16)} at offset ${pos}`);
       }
     }
-    return { width, height, orientation: null, parts: out.parts() };
+    return { width, height, orientation: null, pieces: out.finish() };
   });
 }

@@ -4,7 +4,7 @@
  * format's walker.
  * Returns a typed result; corrupt or truncated input is a rejection, never an exception.
  */
-import { assembleInPlace, concat, type ImageFormat, type RejectReason, type WalkResult } from "./bytes";
+import { assemble, assembleInPlace, type ImageFormat, type RejectReason, type WalkResult } from "./bytes";
 import { stripGif } from "./gif";
 import { stripJpeg } from "./jpeg";
 import { PNG_SIGNATURE, stripPng } from "./png";
@@ -78,7 +78,7 @@ export function stripImage(bytes: Uint8Array, limits: ImageLimits, options: Stri
   if (!format) return { ok: false, reason: "unsupported", format, detail: "not a JPEG, PNG, WebP or GIF image" };
   const walked = WALKERS[format](bytes, limits.maxBlocks[format]);
   if (!walked.ok) return { ok: false, reason: walked.reason, format, detail: walked.detail };
-  const { width, height, orientation, parts } = walked.value;
+  const { width, height, orientation, pieces } = walked.value;
   if (width * height > limits.maxPixels) {
     return {
       ok: false,
@@ -95,7 +95,7 @@ export function stripImage(bytes: Uint8Array, limits: ImageLimits, options: Stri
       width,
       height,
       orientation,
-      bytes: (options.inPlace ? assembleInPlace(bytes, parts) : null) ?? concat(parts),
+      bytes: (options.inPlace ? assembleInPlace(bytes, pieces) : null) ?? assemble(bytes, pieces),
     },
   };
 }

@@ -183,7 +183,7 @@ export function stripJpeg(b: Uint8Array, maxSegments: number): WalkResult {
       throw new Malformed("unsupported", "not a JPEG file");
     }
     const count = blockCounter(maxSegments, "segments");
-    const out = new Output(b);
+    const out = new Output();
     out.keep(0, 2);
     let pos = 2;
     let width = 0;
@@ -218,7 +218,8 @@ export function stripJpeg(b: Uint8Array, maxSegments: number): WalkResult {
 
       const length = u16be(b, pos);
       if (length < 2) throw corrupt(`segment length ${length} at offset ${start}`);
-      need(b, pos, length, `segment 0x${marker.toString(16)}`);
+      // (Not `need`: its message would be built for every segment.)
+      if (pos + length > b.length) throw truncated(`segment 0x${marker.toString(16)}`);
       // Offsets, not views: a dropped segment costs no object.
       const end = pos + length;
       const payload = pos + 2;
@@ -268,6 +269,6 @@ export function stripJpeg(b: Uint8Array, maxSegments: number): WalkResult {
         throw corrupt(`unexpected marker 0x${marker.toString(16)} at offset ${start}`);
       }
     }
-    return { width, height, orientation, parts: out.parts() };
+    return { width, height, orientation, pieces: out.finish() };
   });
 }

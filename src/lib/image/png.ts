@@ -96,7 +96,7 @@ export function stripPng(b: Uint8Array, maxChunks: number): WalkResult {
       throw new Malformed("unsupported", "not a PNG file");
     }
     const count = blockCounter(maxChunks, "chunks");
-    const out = new Output(b);
+    const out = new Output();
     out.keep(0, 8);
     let pos = 8;
     let width = 0;
@@ -116,7 +116,8 @@ export function stripPng(b: Uint8Array, maxChunks: number): WalkResult {
       }
       // Offsets, not views: a dropped chunk costs no object.
       const type = u32be(b, pos + 4);
-      need(b, pos, 12 + length, `${typeName(b, pos + 4)} chunk`);
+      // (Not `need`: its message would be built for every chunk.)
+      if (pos + 12 + length > b.length) throw truncated(`${typeName(b, pos + 4)} chunk`);
       const start = pos;
       const data = pos + 8;
       const end = pos + 12 + length;
@@ -164,6 +165,6 @@ export function stripPng(b: Uint8Array, maxChunks: number): WalkResult {
         if (orientation !== null) out.add(pngChunk("eXIf", orientationTiff(orientation)));
       }
     }
-    return { width, height, orientation, parts: out.parts() };
+    return { width, height, orientation, pieces: out.finish() };
   });
 }

@@ -97,7 +97,10 @@ export function stripWebp(b: Uint8Array, maxChunks: number): WalkResult {
     if (end > b.length) throw truncated("RIFF payload");
 
     const count = blockCounter(maxChunks, "chunks");
-    const out = new Output(b);
+    const out = new Output();
+    // The RIFF header (and, in an extended file, the VP8X chunk) depend on what is kept: room for them
+    // goes first, filled in at the end.
+    let head = new Uint8Array(0);
     let size: Size = { width: 0, height: 0 };
     let orientation: number | null = null;
     let extended = false;
@@ -123,10 +126,14 @@ export function stripWebp(b: Uint8Array, maxChunks: number): WalkResult {
         // The first chunk says which layout this is (RFC 9649 §2.5, §2.7).
         if (fourcc === VP8 || fourcc === VP8L) {
           size = fourcc === VP8 ? vp8Size(b.subarray(data, data + length)) : vp8lSize(b.subarray(data, data + length));
+          head = new Uint8Array(12);
+          out.add(head);
           out.keep(start, chunkEnd);
         } else if (fourcc === VP8X) {
           if (length < 10) throw truncated("VP8X header");
           extended = true;
+          head = new Uint8Array(12 + 18);
+          out.add(head);
           flags = b[data]!;
           canvas = data;
           size = { width: u24le(b, data + 4) + 1, height: u24le(b, data + 7) + 1 };
@@ -166,24 +173,19 @@ export function stripWebp(b: Uint8Array, maxChunks: number): WalkResult {
       }
       // XMP and unknown chunks: dropped.
     }
-    let parts = out.parts();
     if (extended) {
       if (!image) throw corrupt("extended WebP without image data");
+      // Metadata goes last (RFC 9649 §2.7).
+      if (orientation !== null) out.add(chunk("EXIF", orientationTiff(orientation)));
       const header = new Uint8Array(10);
       header.set(b.subarray(canvas, canvas + 10));
       header[0] =
         (flags & (FLAG_ALPHA | FLAG_ANIMATION)) | (icc ? FLAG_ICC : 0) | (orientation !== null ? FLAG_EXIF : 0);
-      // Metadata goes last (RFC 9649 §2.7).
-      const exif = orientation !== null ? [chunk("EXIF", orientationTiff(orientation))] : [];
-      parts = [chunk("VP8X", header), ...parts, ...exif];
+      head.set(chunk("VP8X", header), 12);
     }
-
-    let total = 12;
-    for (const part of parts) total += part.length;
-    const riff = new Uint8Array(12);
-    riff.set(ascii("RIFF"), 0);
-    writeU32le(riff, 4, total - 8);
-    riff.set(ascii("WEBP"), 8);
-    return { width: size.width, height: size.height, orientation, parts: [riff, ...parts] };
+    head.set(ascii("RIFF"), 0);
+    writeU32le(head, 4, out.length - 8);
+    head.set(ascii("WEBP"), 8);
+    return { width: size.width, height: size.height, orientation, pieces: out.finish() };
   });
 }
