@@ -14,19 +14,32 @@
  * (`Uint8Array.prototype.slice`) of the same input, and the ratio strip ÷ copy (target ≥ 0.3×).
  * MB/s is input bytes per second, median of per-call timings; strip and copy alternate call by call.
  *
- * src/lib/image is TypeScript: it is bundled with esbuild (already a dependency through wrangler)
- * into a temporary module and imported, so this runs on plain Node 22. Only reports; never fails
- * on a number.
+ * Then `memory`: what one strip allocates, for the worst-case file of each format
+ * (bench/strip-floods.mjs: a flood of the smallest blocks filling the upload limit, and a file at the
+ * block cap laid out so every kept block is a piece of its own). Each file is stripped in place, as
+ * uploads run, in a child process of its own, after a warm-up strip of a copy (so compiling the
+ * walker is not counted): V8 heap used plus array buffers, after the call minus before it. The
+ * child's young generation is 256 MB, so no collection runs during a call that allocates less
+ * (the number is then everything the call allocated: an upper bound on its peak); `gc` says how
+ * many ran anyway. Reported in MB and as a multiple of the file's size.
+ *
+ * src/lib/image and src/config/limits.ts are TypeScript: they are bundled with esbuild (already a
+ * dependency through wrangler) into a temporary module and imported, so this runs on plain Node 22.
+ * Only reports; never fails on a number.
  *
  *   node bench/strip.mjs [--scan-mb 5] [--samples 201] [--json]
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
+import { PerformanceObserver } from "node:perf_hooks";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { build } from "esbuild";
+import { worstCases } from "./strip-floods.mjs";
 
-const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const self = fileURLToPath(import.meta.url);
+const root = join(dirname(self), "..");
 const TARGET_RATIO = 0.3;
 
 function option(name, fallback) {
@@ -34,22 +47,25 @@ function option(name, fallback) {
   return at > 0 && process.argv[at + 1] ? Number(process.argv[at + 1]) : fallback;
 }
 
-async function loadStripper() {
-  const dir = mkdtempSync(join(tmpdir(), "gatehouse-strip-"));
-  try {
-    const outfile = join(dir, "image.mjs");
-    await build({
-      entryPoints: [join(root, "src/lib/image/index.ts")],
-      bundle: true,
-      format: "esm",
-      platform: "neutral",
-      outfile,
-      logLevel: "warning",
-    });
-    return await import(pathToFileURL(outfile).href);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+/** Bundles the stripper and the limits into `dir`; returns the module's path. */
+async function bundleStripper(dir) {
+  const entry = join(dir, "entry.ts");
+  writeFileSync(
+    entry,
+    `export { stripImage } from ${JSON.stringify(join(root, "src/lib/image/index.ts"))};\n` +
+      `export { LIMITS } from ${JSON.stringify(join(root, "src/config/limits.ts"))};\n`,
+  );
+  const outfile = join(dir, "image.mjs");
+  await build({
+    entryPoints: [entry],
+    bundle: true,
+    format: "esm",
+    platform: "neutral",
+    mainFields: ["module", "main"],
+    outfile,
+    logLevel: "warning",
+  });
+  return outfile;
 }
 
 /** Deterministic xorshift bytes, so every run strips the same buffer. */
@@ -152,12 +168,68 @@ const equal = (a, b) => a.length === b.length && a.every((byte, i) => byte === b
 
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 
+const imageLimits = (LIMITS) => ({ maxPixels: LIMITS.mediaMaxPixels, maxBlocks: LIMITS.mediaMaxBlocks });
+
+/**
+ * In a child process (`--memory-child <module> <format> <case>`): builds one worst-case file, strips
+ * it in place and prints what the call allocated.
+ */
+async function memoryChild([modulePath, format, name]) {
+  const { stripImage, LIMITS } = await import(pathToFileURL(modulePath).href);
+  const limits = imageLimits(LIMITS);
+  const build = worstCases(LIMITS.mediaMaxBlocks, LIMITS.mediaUploadBytes)[format][name];
+  stripImage(build(), limits, { inPlace: true }); // warm-up: the walker's code is compiled outside the measurement
+  const input = build();
+  let collections = 0;
+  const observer = new PerformanceObserver((list) => {
+    collections += list.getEntries().length;
+  });
+  observer.observe({ entryTypes: ["gc"] });
+  globalThis.gc();
+  await settle();
+  collections = 0;
+  const before = process.memoryUsage();
+  const result = stripImage(input, limits, { inPlace: true });
+  const after = process.memoryUsage();
+  await settle(); // GC entries are delivered asynchronously
+  observer.disconnect();
+  const allocated = after.heapUsed - before.heapUsed + (after.arrayBuffers - before.arrayBuffers);
+  const outcome = result.ok ? `stored ${result.image.bytes.length} B` : result.reason;
+  console.log(JSON.stringify({ format, file: name, inputBytes: input.length, outcome, allocated, gc: collections }));
+}
+
+const settle = () => new Promise((resolve) => setTimeout(resolve, 20));
+
+/** The memory case: one child process per worst-case file, so no run inherits another's heap. */
+function memoryCase(modulePath) {
+  const rows = [];
+  for (const format of ["jpeg", "png", "webp", "gif"]) {
+    for (const name of ["flood", "at cap"]) {
+      const flags = ["--expose-gc", "--min-semi-space-size=256", "--max-semi-space-size=256"];
+      const args = [...flags, self, "--memory-child", modulePath, format, name];
+      const row = JSON.parse(execFileSync(process.execPath, args, { encoding: "utf8" }));
+      row.ratio = Number((row.allocated / row.inputBytes).toFixed(2));
+      rows.push(row);
+    }
+  }
+  return rows;
+}
+
 async function main() {
   const scanMb = option("scan-mb", 5);
   const samples = option("samples", 201);
-  const { stripImage } = await loadStripper();
+  const dir = mkdtempSync(join(tmpdir(), "gatehouse-strip-"));
+  try {
+    await run(await bundleStripper(dir), scanMb, samples);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function run(modulePath, scanMb, samples) {
+  const { stripImage, LIMITS } = await import(pathToFileURL(modulePath).href);
   const input = syntheticJpeg(scanMb);
-  const limits = { maxPixels: 40_000_000 };
+  const limits = imageLimits(LIMITS);
 
   const check = stripImage(input, limits);
   if (!check.ok) throw new Error(`the synthetic JPEG was rejected: ${check.reason} ${check.detail}`);
@@ -215,6 +287,7 @@ async function main() {
   };
   // Read the results the timed calls produced, so no engine can drop those calls as dead code.
   if (sink === -1) console.log("unreachable");
+  result.memory = memoryCase(modulePath);
   if (process.argv.includes("--json")) {
     console.log(JSON.stringify(result));
     return;
@@ -226,6 +299,15 @@ async function main() {
   console.log(`  strip   ${result.stripCopyingMBs} MB/s into a new buffer (${result.ratioCopying}× copy)`);
   console.log(`  copy    ${result.copyMBs} MB/s (Uint8Array.prototype.slice of the same buffer)`);
   console.log(`  ratio   ${result.ratio}× copy (target ≥ ${TARGET_RATIO}×)`);
+  console.log("memory: what one in-place strip allocates, worst-case files (a child process each)");
+  const size = (bytes) => (bytes >= 1e6 ? `${(bytes / 1e6).toFixed(2)} MB` : `${(bytes / 1e3).toFixed(1)} KB`);
+  for (const row of result.memory) {
+    const file = `${row.format.padEnd(5)} ${row.file.padEnd(7)} ${size(row.inputBytes).padStart(9)}`;
+    const allocated = `${(row.allocated / 1e6).toFixed(2)} MB`.padStart(9);
+    console.log(`  ${file} → ${row.outcome.padEnd(20)} ${allocated} (${row.ratio}× the file, gc ${row.gc})`);
+  }
 }
 
-await main();
+const child = process.argv.indexOf("--memory-child");
+if (child > 0) await memoryChild(process.argv.slice(child + 1));
+else await main();
