@@ -8,6 +8,7 @@ import { deadLetterEmail, readOutbox } from "../src/features/email/delivery";
 import { parseEmailMessage } from "../src/features/email/enqueue";
 import { retryDelaySeconds } from "../src/features/email/retry";
 import { log } from "../src/lib/log";
+import { dropProbes } from "../src/lib/queue-probe";
 
 export const EMAIL_DLQ_NAME = "gatehouse-email-dlq";
 
@@ -27,7 +28,8 @@ async function bury(env: Env, message: Message<unknown>, outboxId: string): Prom
 }
 
 export async function consumeEmailDeadLetters(batch: MessageBatch<unknown>, env: Env): Promise<void> {
-  for (const message of batch.messages) {
+  // A /health probe is acknowledged by the email consumer and never lands here; should one, it is dropped.
+  for (const message of dropProbes(batch.messages)) {
     const body = parseEmailMessage(message.body);
     if (!body) {
       log("error", "email dead-letter queue: malformed message dropped", { messageId: message.id });

@@ -34,6 +34,7 @@ import { canRetry, MAX_SEND_ATTEMPTS, retryDelaySeconds } from "../src/features/
 import { takeSendBudgets } from "../src/features/email/throttle";
 import { type EmailTransport, transportFor } from "../src/features/email/transport";
 import { log } from "../src/lib/log";
+import { dropProbes } from "../src/lib/queue-probe";
 
 export const EMAIL_QUEUE_NAME = "gatehouse-email";
 
@@ -180,6 +181,9 @@ async function settleAll(
 }
 
 export async function consumeEmailBatch(batch: MessageBatch<unknown>, env: Env): Promise<void> {
+  // /health's probes first: acknowledged and ignored, whatever state the configuration is in.
+  const messages = dropProbes(batch.messages);
+  if (messages.length === 0) return;
   let config: Config;
   try {
     config = getConfig(env);
@@ -187,14 +191,14 @@ export async function consumeEmailBatch(batch: MessageBatch<unknown>, env: Env):
     if (!(error instanceof ConfigError)) throw error;
     // Fail closed: send nothing with a broken configuration, keep every message for after the fix.
     log("error", "configuration invalid: email delivery paused", { keys: error.keys });
-    for (const message of batch.messages) message.retry({ delaySeconds: retryDelaySeconds(message.attempts, null) });
+    for (const message of messages) message.retry({ delaySeconds: retryDelaySeconds(message.attempts, null) });
     return;
   }
   const transport = transportFor(config.email);
   // One message per outbox id carries the work; a second one for the same id in this batch is a
   // duplicate delivery and is acknowledged.
   const carriers = new Map<string, Message<unknown>>();
-  for (const message of batch.messages) {
+  for (const message of messages) {
     const body = parseEmailMessage(message.body);
     if (!body) {
       log("error", "email queue: malformed message dropped", { messageId: message.id });

@@ -8,6 +8,7 @@ import { deadLetter, readInbox } from "../src/features/payments/inbox";
 import { parsePaymentsMessage } from "../src/features/payments/queue";
 import { readRefund } from "../src/features/payments/refunds";
 import { log } from "../src/lib/log";
+import { dropProbes } from "../src/lib/queue-probe";
 
 export const WEBHOOK_DLQ_NAME = "gatehouse-webhooks-dlq";
 
@@ -42,7 +43,8 @@ async function bury(db: D1Database, body: { eventId: string } | { refundId: stri
 }
 
 export async function consumeWebhookDeadLetters(batch: MessageBatch<unknown>, env: Env): Promise<void> {
-  for (const message of batch.messages) {
+  // A /health probe is acknowledged by the payments consumer and never lands here; should one, it is dropped.
+  for (const message of dropProbes(batch.messages)) {
     const body = parsePaymentsMessage(message.body);
     if (!body) {
       log("error", "payments dead-letter queue: malformed message dropped", { messageId: message.id });

@@ -12,6 +12,7 @@ import { readInboxRows } from "../src/features/payments/inbox";
 import { processEvent, processRefund, type Settle } from "../src/features/payments/process";
 import { parsePaymentsMessage } from "../src/features/payments/queue";
 import { log } from "../src/lib/log";
+import { dropProbes } from "../src/lib/queue-probe";
 
 export const WEBHOOK_QUEUE_NAME = "gatehouse-webhooks";
 
@@ -24,16 +25,19 @@ function settle(message: Message<unknown>, verdict: Settle): void {
 }
 
 export async function consumeWebhookBatch(batch: MessageBatch<unknown>, env: Env): Promise<void> {
+  // /health's probes first: acknowledged and ignored, even while payments are not configured.
+  const messages = dropProbes(batch.messages);
+  if (messages.length === 0) return;
   const deps = paymentsDepsFromEnv(env);
   if (!deps) {
     // Only possible outside production: keep the work until Stripe keys are configured.
-    log("error", "payments queue: payments are not configured; retrying later", { messages: batch.messages.length });
-    batch.retryAll({ delaySeconds: LIMITS.unknownQueueRetrySeconds });
+    log("error", "payments queue: payments are not configured; retrying later", { messages: messages.length });
+    for (const message of messages) message.retry({ delaySeconds: LIMITS.unknownQueueRetrySeconds });
     return;
   }
   const events = new Map<string, Message<unknown>[]>();
   const refunds: [string, Message<unknown>][] = [];
-  for (const message of batch.messages) {
+  for (const message of messages) {
     const body = parsePaymentsMessage(message.body);
     if (!body) {
       log("error", "payments queue: malformed message dropped", { messageId: message.id });

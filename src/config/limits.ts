@@ -141,6 +141,15 @@ export const LIMITS = {
   idempotencyKeyMaxLength: 255,
   /** A request slower than this is logged at warn level. */
   slowRequestMs: 1000,
+  /** GET /health gives each dependency this long to answer: a hung one reports "fail", not a hung check. */
+  healthCheckTimeoutMs: 2000,
+  /**
+   * GET /health sends each queue a probe message (src/lib/queue-probe.ts). /health has no rate limit
+   * (monitors poll it), so a probe that went through is trusted for this long per isolate: a flood of
+   * /health costs at most one message per queue per isolate every 15 s, not one per request; a
+   * monitor polling every 30 s or slower still sees a fresh send each time.
+   */
+  healthQueueProbeReuseMs: 15_000,
   /** How long the Worker waits for a RateLimiter answer before applying the policy's fail mode. */
   rateLimiterTimeoutMs: 1000,
   /** Blocked keys remembered per isolate, so floods stop before reaching the object. Bounded memory. */

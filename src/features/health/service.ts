@@ -1,7 +1,11 @@
 /**
- * Health checks: each dependency is probed for real (D1 query, Durable Object RPC, R2 head, queue
- * producers bound) with a time bound, so a hung dependency reports as failed instead of hanging /health.
+ * Health checks: each dependency is probed for real (D1 query, Durable Object RPC, R2 head, a probe
+ * message sent to each queue) with a time bound, so a hung dependency reports as failed instead of
+ * hanging /health.
  */
+import { LIMITS } from "../../config/limits";
+import { QUEUE_PROBE } from "../../lib/queue-probe";
+
 export interface HealthChecks {
   d1: "ok" | "fail";
   durableObjects: "ok" | "fail";
@@ -9,16 +13,13 @@ export interface HealthChecks {
   queues: "ok" | "fail";
 }
 
-/** Per-check time bound: a health probe must answer quickly even when a dependency hangs. */
-export const HEALTH_CHECK_TIMEOUT_MS = 2000;
-
 async function probe(check: () => Promise<unknown>): Promise<"ok" | "fail"> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   try {
     await Promise.race([
       check(),
       new Promise((_, reject) => {
-        timer = setTimeout(() => reject(new Error("timeout")), HEALTH_CHECK_TIMEOUT_MS);
+        timer = setTimeout(() => reject(new Error("timeout")), LIMITS.healthCheckTimeoutMs);
       }),
     ]);
     return "ok";
@@ -27,6 +28,21 @@ async function probe(check: () => Promise<unknown>): Promise<"ok" | "fail"> {
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** When each queue binding last took a probe, per isolate (see LIMITS.healthQueueProbeReuseMs). */
+const probedAt = new WeakMap<Queue, number>();
+
+/**
+ * Sends the probe message, which the consumers acknowledge and ignore: only a send the queue accepted
+ * proves it takes writes. A send that went through recently enough is not repeated.
+ */
+async function probeQueue(queue: Queue | undefined): Promise<void> {
+  if (!queue) throw new Error("queue binding missing");
+  const last = probedAt.get(queue);
+  if (last !== undefined && Date.now() - last < LIMITS.healthQueueProbeReuseMs) return;
+  await queue.send(QUEUE_PROBE);
+  probedAt.set(queue, Date.now());
 }
 
 export async function checkHealth(env: Env): Promise<{ healthy: boolean; checks: HealthChecks }> {
@@ -40,11 +56,7 @@ export async function checkHealth(env: Env): Promise<{ healthy: boolean; checks:
     }),
     // A head of a key that never exists: proves the bucket answers without reading data.
     probe(() => env.MEDIA.head("health/probe")),
-    probe(async () => {
-      for (const queue of [env.EMAIL_QUEUE, env.WEBHOOK_QUEUE]) {
-        if (typeof queue?.send !== "function") throw new Error("queue binding missing");
-      }
-    }),
+    probe(() => Promise.all([probeQueue(env.EMAIL_QUEUE), probeQueue(env.WEBHOOK_QUEUE)])),
   ]);
   const checks: HealthChecks = { d1, durableObjects, r2, queues };
   return { healthy: Object.values(checks).every((v) => v === "ok"), checks };
