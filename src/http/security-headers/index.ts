@@ -2,7 +2,8 @@
  * Security headers for an API that serves JSON: nothing may be loaded or framed from a response
  * (CSP default-src 'none'), HTTPS pinned for a year including subdomains, no MIME sniffing, no
  * referrer, and the response isolated from other origins (COOP/CORP). Routes that serve a page
- * (/docs) set their own CSP, which this middleware leaves alone.
+ * (/docs) set their own CSP, which this middleware leaves alone; none allows 'unsafe-inline' script
+ * (/docs runs its one inline script by a per-response nonce; test/features/docs.test.ts checks every route).
  */
 import type { MiddlewareHandler } from "hono";
 import type { AppEnv } from "../../context";
