@@ -21,10 +21,10 @@ const development = { ...base, ENVIRONMENT: "development" };
 const developmentWithRoutes = { ...development, DEV_ROUTES: "1" };
 const productionWithRoutes = { ...base, ENVIRONMENT: "production", DEV_ROUTES: "1" };
 
-function send(url: string, bindings: object, init: RequestInit = {}): Promise<Response> {
+async function send(url: string, bindings: object, init: RequestInit = {}): Promise<Response> {
   const headers = new Headers(init.headers);
   headers.set("CF-Connecting-IP", freshIp());
-  return worker.fetch(new Request(url, { ...init, headers }), bindings as Env, createExecutionContext());
+  return await worker.fetch(new Request(url, { ...init, headers }), bindings as Env, createExecutionContext());
 }
 
 const mailbox = (origin: string, bindings: object) =>
