@@ -22,6 +22,7 @@ import { metaRoutes } from "./features/meta/routes";
 import { addressPolicies, orderRoutes } from "./features/orders/routes";
 import { paymentRoutes, STRIPE_WEBHOOK_PATH } from "./features/payments/routes";
 import { accessLog } from "./http/access-log";
+import { afterResponse } from "./http/after-response";
 import { type Authenticator, authenticate } from "./http/auth";
 import { bodyLimit } from "./http/body-limit";
 import { loadConfig } from "./http/config";
@@ -49,6 +50,8 @@ export const API_VERSION = "1.0.0";
 export function createApp(options: AppOptions = {}): OpenAPIHono<AppEnv> {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
 
+  // 0: work that runs once the answer is built (outermost, so nothing it starts can delay it).
+  app.use(afterResponse());
   // 1–5: identify, log, harden, configure, CORS, bound the body.
   app.use(requestId());
   app.use(accessLog());

@@ -1,6 +1,7 @@
 /** The Hono environment shared by every route and middleware: bindings plus per-request variables. */
 import type { Context } from "hono";
 import type { Config } from "./config";
+import type { Defer } from "./http/after-response";
 
 /** Who is calling, as established by the auth middleware. */
 export interface Principal {
@@ -19,6 +20,8 @@ export interface AppEnv {
     requestId: string;
     config: Config;
     principal: Principal | null;
+    /** Runs a task after the response is built (src/http/after-response). */
+    defer: Defer;
   };
 }
 

@@ -42,3 +42,21 @@ export async function problemOf(response: Response): Promise<Record<string, unkn
   }
   return (await response.json()) as Record<string, unknown> & { type: string };
 }
+
+/**
+ * Sends a request through `app` with an execution context, and waits for the work the request left
+ * running after its answer (waitUntil: e.g. account emails, written after the answer so known and
+ * unknown addresses answer alike) before returning the response.
+ */
+export async function requestSettled(
+  app: { request: (input: string, init: RequestInit, env: Env, ctx: ExecutionContext) => Response | Promise<Response> },
+  url: string,
+  init: RequestInit,
+  bindings: Env,
+): Promise<Response> {
+  const after: Promise<unknown>[] = [];
+  const ctx = { waitUntil: (p: Promise<unknown>) => after.push(p), passThroughOnException: () => {}, props: {} };
+  const res = await app.request(url, init, bindings, ctx as unknown as ExecutionContext);
+  await Promise.all(after);
+  return res;
+}

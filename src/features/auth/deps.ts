@@ -1,5 +1,6 @@
 /** What every account flow is given: bindings, config, the caller, and the password policy check. */
 import type { Config } from "../../config";
+import type { Defer } from "../../http/after-response";
 import { DomainError } from "../../lib/errors";
 import { checkPasswordPolicy } from "../../lib/password-policy";
 import type { RequestMeta } from "../audit/service";
@@ -16,11 +17,10 @@ export interface AuthDeps {
   /** Emails written by a batch are handed to this queue once the batch commits. */
   emailQueue: EmailQueue;
   /**
-   * Runs work after the answer (waitUntil). For work only a known account causes: waiting on it would
-   * tell known emails from unknown ones by timing. The work must be safe to lose (the outbox sweep
-   * re-sends what never reached the queue) and logs its own failure.
+   * Runs a task once the answer is built (src/http/after-response). For work only a known account
+   * causes: waiting on it would tell known emails from unknown ones by timing.
    */
-  defer: (work: Promise<unknown>) => void;
+  defer: Defer;
   now?: number;
 }
 

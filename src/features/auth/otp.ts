@@ -44,7 +44,7 @@ export async function requestOtp(deps: AuthDeps, rawEmail: string, turnstileToke
   ]);
   // The code goes out after the answer: writing and queueing it only for known emails would otherwise
   // tell them apart by timing.
-  if (user && lock.allowed) deps.defer(mailCode(deps, user, email));
+  if (user && lock.allowed) deps.defer(() => mailCode(deps, user, email));
 }
 
 async function mailCode(deps: AuthDeps, user: UserRow, email: string): Promise<void> {

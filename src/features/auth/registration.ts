@@ -76,12 +76,10 @@ export async function register(deps: AuthDeps, input: RegisterInput): Promise<Pu
     ),
   ]);
   const created = results[0]?.meta.changes === 1;
-  deps.defer(
-    (async () => {
-      await enqueueCommitted(deps.db, deps.emailQueue, results);
-      if (!created) await noticeTakenAddress(deps, email, name, t);
-    })(),
-  );
+  deps.defer(async () => {
+    await enqueueCommitted(deps.db, deps.emailQueue, results);
+    if (!created) await noticeTakenAddress(deps, email, name, t);
+  });
   return toPublicUser(candidate);
 }
 

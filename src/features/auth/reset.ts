@@ -18,7 +18,7 @@ export async function forgotPassword(deps: AuthDeps, rawEmail: string): Promise<
   const user = await findUserByEmail(deps.db, email);
   // The link goes out after the answer: writing and queueing it only for known emails would otherwise
   // tell them apart by timing.
-  if (user) deps.defer(mailResetLink(deps, user, email));
+  if (user) deps.defer(() => mailResetLink(deps, user, email));
 }
 
 async function mailResetLink(deps: AuthDeps, user: UserRow, email: string): Promise<void> {

@@ -11,7 +11,6 @@ import { body, json, problems } from "../../http/openapi";
 import { byIp, rateLimit } from "../../http/rate-limit";
 import { DomainError } from "../../lib/errors";
 import { clientIp } from "../../lib/ip";
-import { log } from "../../lib/log";
 import { safeRedirect } from "../../lib/safe-redirect";
 import { ACCESS_COOKIE, REFRESH_COOKIE } from "./authenticators";
 import {
@@ -60,16 +59,7 @@ function deps(c: AppContext): auth.AuthDeps {
     },
     origin: config.publicUrl ?? new URL(c.req.url).origin,
     emailQueue: c.env.EMAIL_QUEUE,
-    defer: (work) => {
-      const logged = work.catch((error: unknown) =>
-        log("error", "deferred account work failed", { requestId: c.get("requestId"), error }),
-      );
-      try {
-        c.executionCtx.waitUntil(logged);
-      } catch {
-        // No execution context (app.request in tests): the work finishes on its own.
-      }
-    },
+    defer: c.get("defer"),
   };
 }
 

@@ -3,18 +3,17 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { projectionStatements } from "../../../durable-objects/event-inventory-projection";
 import { createApp } from "../../../src/app";
 import { enqueueEmails, handOverQueued, insertedOutboxIds } from "../../../src/features/email/enqueue";
-import { freshIp } from "../../helpers";
+import { freshIp, requestSettled } from "../../helpers";
 import { outboxIdOf, outboxRow, QueueHarness } from "../../queues/email-harness";
 
 afterEach(() => vi.restoreAllMocks());
 
 const PASSWORD = "violet-otter-marmalade";
 
-/** Posts through the app and waits for the work it left running after its answer (waitUntil). */
-async function post(bindings: Env, path: string, payload: unknown): Promise<Response> {
-  const after: Promise<unknown>[] = [];
-  const ctx = { waitUntil: (p: Promise<unknown>) => after.push(p), passThroughOnException: () => {}, props: {} };
-  const res = await createApp().request(
+/** Posts through the app and waits for the work it left running after its answer. */
+function post(bindings: Env, path: string, payload: unknown): Promise<Response> {
+  return requestSettled(
+    createApp(),
     `https://gatehouse.test${path}`,
     {
       method: "POST",
@@ -22,10 +21,7 @@ async function post(bindings: Env, path: string, payload: unknown): Promise<Resp
       body: JSON.stringify(payload),
     },
     bindings,
-    ctx as unknown as ExecutionContext,
   );
-  await Promise.all(after);
-  return res;
 }
 
 async function outboxFor(to: string) {

@@ -12,7 +12,7 @@ import { EMAIL_DLQ_NAME } from "../../../queues/email-dlq";
 import { createApp } from "../../../src/app";
 import { handOverQueued, insertedOutboxIds } from "../../../src/features/email/enqueue";
 import { hashPassword } from "../../../src/lib/password";
-import { freshIp } from "../../helpers";
+import { freshIp, requestSettled } from "../../helpers";
 import { QueueHarness, RESEND_ENV, startClock, stopClock } from "../../queues/email-harness";
 import { FakeResend } from "./fake-resend";
 
@@ -29,8 +29,10 @@ afterEach(() => {
 const PASSWORD = "violet-otter-marmalade";
 const uniqueEmail = (tag: string) => `${tag}-${crypto.randomUUID()}@example.com`;
 
-async function post(bindings: Env, path: string, payload: unknown): Promise<Response> {
-  return createApp().request(
+/** Posts through the app and waits for the work it left running after its answer. */
+function post(bindings: Env, path: string, payload: unknown): Promise<Response> {
+  return requestSettled(
+    createApp(),
     `https://gatehouse.test${path}`,
     {
       method: "POST",
