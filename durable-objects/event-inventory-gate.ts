@@ -21,6 +21,8 @@ export const SCAN_RESULTS = [
   "wrong_event",
   "not_active",
   "outside_window",
+  /** A refund of the ticket is in flight (see EventInventory.reserveRefund): not admissible. */
+  "refund_pending",
 ] as const;
 export type ScanResult = (typeof SCAN_RESULTS)[number];
 /** Results the Worker decides from the token alone, before the ticket is looked at. */
@@ -38,7 +40,10 @@ export interface ScanAnswer {
   repeat?: true;
   /** This device sent this nonce before: the stored answer, nothing changed. */
   replayed?: true;
-  /** A double admission found while reconciling offline scans (both scans are kept). */
+  /**
+   * Found while reconciling offline scans: a double admission (both scans are kept), or an admission
+   * of a ticket that was refunded or voided (the holder got in and the ticket was given back).
+   */
   conflict?: true;
   /** For a conflict: the other admission of the same ticket. */
   conflictWith?: ScanRef;
@@ -85,7 +90,7 @@ export interface OfflineScan {
 export interface GateStats {
   scans: number;
   byResult: Record<ScanResult, number>;
-  /** Tickets admitted more than once (offline reconciliation). */
+  /** Tickets admitted more than once, or admitted offline and refunded or voided (offline reconciliation). */
   conflicts: number;
   offlineScans: number;
 }
@@ -323,7 +328,11 @@ export function recordRedemption(
 // ---------------------------------------------------------------- decisions
 
 export type Evaluation =
-  | { kind: "reject"; result: "invalid" | "not_active" | "outside_window"; ticket: GateTicketRow | null }
+  | {
+      kind: "reject";
+      result: "invalid" | "not_active" | "outside_window" | "refund_pending";
+      ticket: GateTicketRow | null;
+    }
   | { kind: "repeat"; ticket: GateTicketRow; first: RedemptionRow }
   | { kind: "taken"; ticket: GateTicketRow; first: RedemptionRow }
   | { kind: "admit"; ticket: GateTicketRow };
@@ -334,14 +343,16 @@ export function outsideWindow(event: EventSnapshot | null, at: number): boolean 
 
 /**
  * What a scan of `ticketId` by `deviceId` at `at` means, without writing. Order: an unknown ticket
- * is invalid; a void (refunded, cancelled) one not active; a redeemed one is a repeat or taken,
- * whatever the time (so a late re-scan still says who admitted it); only new admissions are held to
- * the check-in window.
+ * is invalid; one being refunded refund_pending (its refund was reserved before Stripe was asked, so
+ * admitting it now would be admitted and refunded); a void (refunded, cancelled) one not active; a
+ * redeemed one is a repeat or taken, whatever the time (so a late re-scan still says who admitted
+ * it); only new admissions are held to the check-in window.
  */
 export function evaluate(ctx: GateContext, ticketId: string | null, deviceId: string, at: number): Evaluation {
   const found = ticketWithRedemption(ctx, ticketId);
   if (!found) return { kind: "reject", result: "invalid", ticket: null };
   const { ticket, first } = found;
+  if (ticket.status === "refunding") return { kind: "reject", result: "refund_pending", ticket };
   if (ticket.status !== "active" && ticket.status !== "redeemed")
     return { kind: "reject", result: "not_active", ticket };
   if (first) {

@@ -3,7 +3,8 @@
  * reconciled inside the object's transactionSync with the same rules as live scans
  * (./event-inventory-gate.ts). Applied in the devices' time order and idempotent per nonce; among
  * admissions of one ticket the earliest counts, and a double admission is a conflict: both scans
- * are kept and flagged, never merged away.
+ * are kept and flagged, never merged away. So is an admission of a ticket refunded or voided before
+ * the upload reached the object: admitted and given back.
  */
 import {
   evaluate,
@@ -79,6 +80,15 @@ function applyOne(
   }
 
   const e = evaluate(ctx, ticketId, deviceId, at);
+  if (e.kind === "reject" && e.ticket && (e.result === "not_active" || e.result === "refund_pending")) {
+    // The holder got in while the ticket was (or was about to be) given back: a refund, or a void,
+    // the device could not know of. Nothing here can undo either, so the host is told: a conflict.
+    logScan(ctx, { ...base, result: e.result, conflict: true });
+    return {
+      answer: { nonce, result: e.result, scannedAt: at, ticket: view(e.ticket), conflict: true },
+      changed: true,
+    };
+  }
   if (e.kind !== "taken") return settle(ctx, e, base, device);
   // Taken by another scan: the earlier of the two admissions counts, and both are flagged.
   const other = scanOf(e.first);

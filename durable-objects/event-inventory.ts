@@ -69,7 +69,9 @@ export type InventoryErrorCode =
   | "capacity-below-sold"
   | "not-configured"
   /** `claim` on an event that has a price: paid tickets go through checkout (hold, then confirm). */
-  | "not-free";
+  | "not-free"
+  /** `reserveRefund` on an order a ticket of which was admitted at the gate: used, so not refundable. */
+  | "ticket-redeemed";
 
 export type InventoryResult<T> = { ok: true; value: T } | { ok: false; code: InventoryErrorCode; detail: string };
 
@@ -100,7 +102,12 @@ export interface InventoryOrder {
   updatedAt: number;
 }
 
-export type TicketStatus = "active" | "void" | "redeemed";
+/**
+ * `refunding`: a refund we decided is in flight (reserveRefund, before Stripe is asked): the seat is
+ * still sold, the ticket can no longer be admitted; it ends `void` (refund) or `active` again (Stripe
+ * refused it for good).
+ */
+export type TicketStatus = "active" | "void" | "redeemed" | "refunding";
 
 export interface InventoryTicket {
   id: string;
@@ -201,31 +208,54 @@ function randomTicketId(): string {
   return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
 }
 
+/** Ticket statuses that hold a seat: sold (refunding until the money is back) or used. */
+const SOLD = "('active', 'redeemed', 'refunding')";
+
 /**
- * Schema v5: sold (active or redeemed) and checked-in (redeemed) tickets counted in one row, kept by
- * triggers on every insert, status change and delete of a ticket, so no code path can forget them
- * and availability costs one row read instead of a scan of the tickets. Starts from the tickets
- * already there; safe to re-run.
+ * Schema v5: sold (active, redeemed or refunding) and checked-in (redeemed) tickets counted in one
+ * row, kept by triggers on every insert, status change and delete of a ticket, so no code path can
+ * forget them and availability costs one row read instead of a scan of the tickets. Starts from the
+ * tickets already there; safe to re-run.
  */
 export function migrateTicketCounts(sql: SqlStorage): void {
   sql.exec(`
     CREATE TABLE IF NOT EXISTS ticket_counts (
       id INTEGER PRIMARY KEY CHECK (id = 1), sold INTEGER NOT NULL, checked_in INTEGER NOT NULL);
     INSERT OR IGNORE INTO ticket_counts (id, sold, checked_in)
-      SELECT 1, COUNT(*), COALESCE(SUM(status = 'redeemed'), 0) FROM tickets WHERE status IN ('active', 'redeemed');
+      SELECT 1, COUNT(*), COALESCE(SUM(status = 'redeemed'), 0) FROM tickets WHERE status IN ${SOLD};
     CREATE TRIGGER IF NOT EXISTS ticket_counts_insert AFTER INSERT ON tickets BEGIN
-      UPDATE ticket_counts SET sold = sold + (NEW.status IN ('active', 'redeemed')),
+      UPDATE ticket_counts SET sold = sold + (NEW.status IN ${SOLD}),
         checked_in = checked_in + (NEW.status = 'redeemed') WHERE id = 1;
     END;
     CREATE TRIGGER IF NOT EXISTS ticket_counts_update AFTER UPDATE OF status ON tickets BEGIN
       UPDATE ticket_counts
-        SET sold = sold - (OLD.status IN ('active', 'redeemed')) + (NEW.status IN ('active', 'redeemed')),
+        SET sold = sold - (OLD.status IN ${SOLD}) + (NEW.status IN ${SOLD}),
           checked_in = checked_in - (OLD.status = 'redeemed') + (NEW.status = 'redeemed') WHERE id = 1;
     END;
     CREATE TRIGGER IF NOT EXISTS ticket_counts_delete AFTER DELETE ON tickets BEGIN
-      UPDATE ticket_counts SET sold = sold - (OLD.status IN ('active', 'redeemed')),
+      UPDATE ticket_counts SET sold = sold - (OLD.status IN ${SOLD}),
         checked_in = checked_in - (OLD.status = 'redeemed') WHERE id = 1;
     END;
+  `);
+}
+
+/**
+ * Schema v6: the `refunding` ticket status (see reserveRefund) holds its seat. v5's triggers counted
+ * only active and redeemed tickets, so a ticket moving to refunding would have freed its seat before
+ * the money was back (and a refund Stripe refused would have sold it twice): they are replaced, and
+ * the counts taken again from the tickets. Safe to re-run.
+ */
+export function migrateRefunding(sql: SqlStorage): void {
+  sql.exec(`
+    DROP TRIGGER IF EXISTS ticket_counts_insert;
+    DROP TRIGGER IF EXISTS ticket_counts_update;
+    DROP TRIGGER IF EXISTS ticket_counts_delete;
+  `);
+  migrateTicketCounts(sql);
+  sql.exec(`
+    UPDATE ticket_counts SET
+      sold = (SELECT COUNT(*) FROM tickets WHERE status IN ${SOLD}),
+      checked_in = (SELECT COUNT(*) FROM tickets WHERE status = 'redeemed') WHERE id = 1;
   `);
 }
 
@@ -288,6 +318,11 @@ export class EventInventory extends DurableObject<Env> {
       migrateTicketCounts(this.#sql);
       this.#sql.exec("DELETE FROM schema_version");
       this.#sql.exec("INSERT INTO schema_version (version) VALUES (5)");
+    }
+    if (version < 6) {
+      migrateRefunding(this.#sql);
+      this.#sql.exec("DELETE FROM schema_version");
+      this.#sql.exec("INSERT INTO schema_version (version) VALUES (6)");
     }
   }
 
@@ -507,12 +542,75 @@ export class EventInventory extends DurableObject<Env> {
   }
 
   // ---------------------------------------------------------------- payments: refunds and checkout retries
+  // A refund we decide goes reserveRefund → Stripe → refund (or releaseRefund if Stripe refuses for
+  // good). The reservation is what makes "used" and "refunded" exclusive: it checks that no ticket of
+  // the order was admitted and takes the tickets out of reach of the gate in one transaction, before
+  // any money moves, and a scan of a reserved ticket is refused (refund_pending).
 
   /**
-   * Records that a paid order's money went back (or is going back): its active tickets are voided and
-   * its seats freed in the same transaction. `refunded_sold_out` is for a payment that landed after its
-   * hold lapsed with no seats left: the order never had tickets. Idempotent: a refunded order answers
-   * as it is.
+   * Reserves a paid order's refund before Stripe is asked: refused (ticket-redeemed) if a ticket of
+   * the order was admitted; otherwise its active tickets become `refunding` (still sold, no longer
+   * admissible). A cancelled event's orders are refunded whatever happened at the gate: the host called
+   * the event off. An order without live tickets (a late payment's, a cancelled event's) has nothing
+   * to reserve. Idempotent.
+   */
+  async reserveRefund(request: { orderId: string }): Promise<InventoryResult<OrderWithTickets>> {
+    const now = Date.now();
+    const result = this.ctx.storage.transactionSync((): InventoryResult<OrderWithTickets> => {
+      const order = this.#order(request.orderId);
+      if (!order) return fail("order-not-found", "No such order.");
+      if (order.status === "refunded" || order.status === "refunded_sold_out") return ok(this.#withTickets(order));
+      if (order.amount === 0) return fail("invalid-transition", "A free order has nothing to refund.");
+      if (order.status !== "confirmed") return ok(this.#withTickets(order));
+      const used = this.#sql
+        .exec<{ n: number }>("SELECT COUNT(*) AS n FROM tickets WHERE order_id = ? AND status = 'redeemed'", order.id)
+        .one().n;
+      if (used > 0 && this.#snapshot?.status !== "cancelled") {
+        return fail("ticket-redeemed", "A ticket of this order was already used at the gate.");
+      }
+      const reserved = this.#sql
+        .exec<TicketRow>(
+          "UPDATE tickets SET status = 'refunding', updated_at = ? WHERE order_id = ? AND status = 'active' RETURNING *",
+          now,
+          order.id,
+        )
+        .toArray();
+      for (const ticket of reserved) this.#emitTicket(ticket);
+      return ok(this.#withTickets(order));
+    });
+    await this.#afterCommit();
+    return result;
+  }
+
+  /**
+   * Stripe refused a reserved refund for good (nothing went back): the order's `refunding` tickets are
+   * active again. A finished refund, or a ticket voided meanwhile (event cancelled), stays as it is.
+   */
+  async releaseRefund(request: { orderId: string }): Promise<InventoryResult<OrderWithTickets>> {
+    const now = Date.now();
+    const result = this.ctx.storage.transactionSync((): InventoryResult<OrderWithTickets> => {
+      const order = this.#order(request.orderId);
+      if (!order) return fail("order-not-found", "No such order.");
+      const released = this.#sql
+        .exec<TicketRow>(
+          "UPDATE tickets SET status = 'active', updated_at = ? WHERE order_id = ? AND status = 'refunding' RETURNING *",
+          now,
+          order.id,
+        )
+        .toArray();
+      for (const ticket of released) this.#emitTicket(ticket);
+      return ok(this.#withTickets(order));
+    });
+    await this.#afterCommit();
+    return result;
+  }
+
+  /**
+   * Records that a paid order's money went back: its active or refunding tickets are voided and its
+   * seats freed in the same transaction. Not a decision (reserveRefund made ours before Stripe was
+   * asked; a refund from Stripe's dashboard is a fact): a ticket already admitted stays redeemed.
+   * `refunded_sold_out` is for a payment that landed after its hold lapsed with no seats left: the order
+   * never had tickets. Idempotent: a refunded order answers as it is.
    */
   async refund(request: RefundRequest): Promise<InventoryResult<OrderWithTickets>> {
     const now = Date.now();
@@ -525,7 +623,7 @@ export class EventInventory extends DurableObject<Env> {
         return fail("invalid-transition", "The order holds tickets: it was not sold out.");
       }
       this.#sql.exec(
-        "UPDATE tickets SET status = 'void', updated_at = ? WHERE order_id = ? AND status = 'active'",
+        "UPDATE tickets SET status = 'void', updated_at = ? WHERE order_id = ? AND status IN ('active', 'refunding')",
         now,
         order.id,
       );
@@ -804,11 +902,11 @@ export class EventInventory extends DurableObject<Env> {
     return null;
   }
 
-  /** Tickets the user holds or has bought (active or used) plus their unexpired holds. */
+  /** Tickets the user holds or has bought (active, used or being refunded) plus their unexpired holds. */
   #ownedBy(userId: string, now: number): number {
     const tickets = this.#sql
       .exec<{ n: number }>(
-        "SELECT COUNT(*) AS n FROM tickets WHERE user_id = ? AND status IN ('active', 'redeemed')",
+        "SELECT COUNT(*) AS n FROM tickets WHERE user_id = ? AND status IN ('active', 'redeemed', 'refunding')",
         userId,
       )
       .one().n;
@@ -877,8 +975,9 @@ export class EventInventory extends DurableObject<Env> {
     const event = this.#snapshot;
     const confirmed = this.#sql.exec<OrderRow>("SELECT * FROM orders WHERE status = 'confirmed'").toArray();
     for (const order of confirmed) {
+      // A refund in flight (refunding) ends the same way: void, its money on the way back.
       this.#sql.exec(
-        "UPDATE tickets SET status = 'void', updated_at = ? WHERE order_id = ? AND status = 'active'",
+        "UPDATE tickets SET status = 'void', updated_at = ? WHERE order_id = ? AND status IN ('active', 'refunding')",
         now,
         order.id,
       );

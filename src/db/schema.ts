@@ -304,7 +304,8 @@ export const tickets = sqliteTable(
     orderId: text("order_id").notNull(),
     userId: text("user_id").notNull(),
     serial: integer("serial").notNull(),
-    status: text("status", { enum: ["active", "void", "redeemed"] }).notNull(),
+    /** `refunding`: a refund is in flight (seat still sold, not admissible); see EventInventory.reserveRefund. */
+    status: text("status", { enum: ["active", "void", "redeemed", "refunding"] }).notNull(),
     redeemedAt: integer("redeemed_at"),
     createdAt: integer("created_at").notNull(),
     projectionSeq: integer("projection_seq").notNull(),

@@ -27,7 +27,7 @@ async function query(db: D1Database, eventId: string, currency: string): Promise
   const [counts, revenue, byDate] = await db.batch([
     db
       .prepare(
-        "SELECT COUNT(*) AS tickets, COALESCE(SUM(status = 'redeemed'), 0) AS checked_in FROM tickets WHERE event_id = ? AND status IN ('active', 'redeemed')",
+        "SELECT COUNT(*) AS tickets, COALESCE(SUM(status = 'redeemed'), 0) AS checked_in FROM tickets WHERE event_id = ? AND status IN ('active', 'redeemed', 'refunding')",
       )
       .bind(eventId),
     // Revenue is money actually kept: captured by Stripe minus what went back (payments ledger).
@@ -36,7 +36,7 @@ async function query(db: D1Database, eventId: string, currency: string): Promise
       .bind(eventId),
     db
       .prepare(
-        "SELECT strftime('%Y-%m-%d', created_at / 1000, 'unixepoch') AS date, COUNT(*) AS count FROM tickets WHERE event_id = ? AND status IN ('active', 'redeemed') GROUP BY date ORDER BY date",
+        "SELECT strftime('%Y-%m-%d', created_at / 1000, 'unixepoch') AS date, COUNT(*) AS count FROM tickets WHERE event_id = ? AND status IN ('active', 'redeemed', 'refunding') GROUP BY date ORDER BY date",
       )
       .bind(eventId),
   ]);

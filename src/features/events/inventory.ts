@@ -23,6 +23,8 @@ const ERROR_CODES: Record<InventoryErrorCode, ErrorCode> = {
   "not-configured": "not-on-sale",
   // Only reached with a stale copy of the event; the order path re-reads it and takes checkout.
   "not-free": "invalid-transition",
+  // A used ticket is not refundable: the order's state forbids it, like any other refused transition.
+  "ticket-redeemed": "invalid-transition",
 };
 
 export function unwrap<T>(result: InventoryResult<T>): T {

@@ -23,7 +23,11 @@ export async function mintTicketQr(deps: QrDeps, userId: string, ticketId: strin
   if (ticket.status !== "active") {
     throw new DomainError(
       "not-active",
-      ticket.status === "redeemed" ? "This ticket was already used." : "This ticket is void.",
+      ticket.status === "redeemed"
+        ? "This ticket was already used."
+        : ticket.status === "refunding"
+          ? "This ticket is being refunded."
+          : "This ticket is void.",
     );
   }
   const ring = await ticketKeyRing(deps.config);

@@ -113,7 +113,7 @@ const scanRoute = createRoute({
   summary: "Scan a ticket's QR token (decided by the event's inventory object)",
   description:
     "Always 200 with a result for a readable request: admitted, already_redeemed (with the first scan), " +
-    "invalid, expired_code, wrong_event, not_active or outside_window. The same nonce gets the same answer.",
+    "invalid, expired_code, wrong_event, not_active, outside_window or refund_pending (a refund of the ticket is in flight). The same nonce gets the same answer.",
   security: device,
   middleware: deviceOnly(),
   request: body(ScanBody),

@@ -62,7 +62,10 @@ export const ScanAnswerSchema = z
     firstScan: ScanOf.optional().openapi({ description: "The admission that counts" }),
     repeat: z.boolean().optional().openapi({ description: "Same device, same ticket, within 10 s: same admission" }),
     replayed: z.boolean().optional().openapi({ description: "This nonce was answered before; nothing changed" }),
-    conflict: z.boolean().optional().openapi({ description: "Admitted more than once (offline)" }),
+    conflict: z
+      .boolean()
+      .optional()
+      .openapi({ description: "Admitted more than once, or admitted and refunded or voided (offline)" }),
     conflictWith: ScanOf.optional(),
   })
   .openapi("ScanAnswer");
@@ -92,7 +95,9 @@ export const OfflineScansBody = z
 export const OfflineResultsSchema = z
   .object({
     results: z.array(ScanAnswerSchema),
-    conflicts: z.number().int().openapi({ description: "Scans in this upload that are part of a double admission" }),
+    conflicts: z.number().int().openapi({
+      description: "Scans in this upload that are part of a double admission or admitted a refunded or void ticket",
+    }),
   })
   .openapi("OfflineScanResults");
 

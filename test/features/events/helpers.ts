@@ -105,7 +105,7 @@ export async function checkedStats(eventId: string): Promise<Counts & { checkedI
   assertInvariant(stats);
   const [counted] = await objectRows<{ sold: number; checkedIn: number }>(
     eventId,
-    "SELECT COUNT(*) AS sold, COALESCE(SUM(status = 'redeemed'), 0) AS checkedIn FROM tickets WHERE status IN ('active', 'redeemed')",
+    "SELECT COUNT(*) AS sold, COALESCE(SUM(status = 'redeemed'), 0) AS checkedIn FROM tickets WHERE status IN ('active', 'redeemed', 'refunding')",
   );
   if (counted?.sold !== stats.sold || counted.checkedIn !== stats.checkedIn) {
     throw new Error(`ticket counters drifted: stats ${JSON.stringify(stats)}, rows ${JSON.stringify(counted)}`);

@@ -1,16 +1,20 @@
 /**
  * Offline operation: the manifest a device downloads, and scans uploaded later. The object applies
  * uploads in the devices' time order, idempotently per nonce; a ticket admitted twice is a conflict
- * (both scans kept, the earliest admission counts, counted in stats), never silently merged.
+ * (both scans kept, the earliest admission counts, counted in stats), never silently merged; so is
+ * an admission of a ticket refunded while the device was offline.
  */
 import { env } from "cloudflare:workers";
 import { base64url } from "jose";
-import { describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { LIMITS } from "../../../src/config/limits";
 import { signTicketToken } from "../../../src/features/gate/token";
 import { call, problemOf } from "../../helpers";
 import { bearer } from "../auth/helpers";
-import { objectRows } from "../events/helpers";
+import { HOUR, objectRows } from "../events/helpers";
+import { FakeStripe, stripeEvent } from "../payments/fake-stripe";
+import { PaymentsHarness } from "../payments/harness";
+import { buyer, checkout, PRICE, paid, paidEvent } from "../payments/helpers";
 import {
   deviceAuth,
   gateEvent,
@@ -233,6 +237,95 @@ describe("offline scans", () => {
     const duplicates = await post([one("nonce-dup1"), one("nonce-dup1")]);
     expect(duplicates.status).toBe(400);
     expect((await problemOf(duplicates)).type).toMatch(/\/validation-failed$/);
+  });
+});
+
+describe("offline scans of tickets refunded meanwhile", () => {
+  let stripe: FakeStripe;
+  beforeEach(() => {
+    stripe = new FakeStripe().install();
+    vi.spyOn(console, "log").mockImplementation(() => {});
+    vi.spyOn(console, "warn").mockImplementation(() => {});
+  });
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
+
+  it("an admission uploaded after its ticket was refunded (or while the refund is in flight) is a conflict, in the upload and in stats; the refund stands", async () => {
+    const h = new PaymentsHarness();
+    const start = Date.now() + HOUR;
+    const { host, event } = await paidEvent({
+      startsAt: new Date(start).toISOString(),
+      endsAt: new Date(start + 3 * HOUR).toISOString(),
+    });
+    const sold = [];
+    for (let i = 0; i < 2; i++) {
+      const who = await buyer();
+      const { order, session } = await checkout(h, stripe, event.id, who.token);
+      await h.webhook(paid(stripe, session.id));
+      await h.drain();
+      const current = await inventory(event.id).getOrder(order.id);
+      sold.push({
+        orderId: order.id,
+        ticketId: current?.tickets[0]?.id as string,
+        pi: current?.order.paymentRef as string,
+      });
+    }
+    const [refunded, refunding] = sold as [(typeof sold)[0], (typeof sold)[0]];
+    const device = await registerDevice(event.id, host.token, "steward", "Door C");
+    const admittedAt = Date.now() - 10 * MINUTE;
+
+    // While the device was offline: the host refunded one in Stripe's dashboard; the other's refund is under way.
+    await h.webhook(stripeEvent("charge.refunded", stripe.refundInDashboard(refunded.pi, PRICE)));
+    await h.drain();
+    expect((await inventory(event.id).reserveRefund({ orderId: refunding.orderId })).ok).toBe(true);
+
+    const scans = [
+      { token: await tokenAt(event.id, refunded.ticketId, admittedAt), nonce: "c-0001-r", scannedAt: admittedAt },
+      { token: await tokenAt(event.id, refunding.ticketId, admittedAt), nonce: "c-0002-p", scannedAt: admittedAt + 1 },
+    ];
+    const synced = await upload(event.id, device.token, scans);
+    expect(synced.conflicts).toBe(2);
+    expect(synced.results).toEqual([
+      expect.objectContaining({
+        result: "not_active",
+        conflict: true,
+        ticket: expect.objectContaining({ id: refunded.ticketId, status: "void" }),
+      }),
+      expect.objectContaining({
+        result: "refund_pending",
+        conflict: true,
+        ticket: expect.objectContaining({ id: refunding.ticketId, status: "refunding" }),
+      }),
+    ]);
+    expect(
+      await objectRows(event.id, "SELECT ticket_id, result, conflict, mode, device_result FROM gate_scans ORDER BY id"),
+    ).toEqual([
+      { ticket_id: refunded.ticketId, result: "not_active", conflict: 1, mode: "offline", device_result: "admitted" },
+      {
+        ticket_id: refunding.ticketId,
+        result: "refund_pending",
+        conflict: 1,
+        mode: "offline",
+        device_result: "admitted",
+      },
+    ]);
+    // The refunds stand: no admission recorded, nothing checked in.
+    expect(await objectRows(event.id, "SELECT COUNT(*) AS n FROM gate_redemptions")).toEqual([{ n: 0 }]);
+    expect(await gateStats(event.id, host.token)).toMatchObject({ conflicts: 2, checkedIn: 0, offlineScans: 2 });
+    await inventory(event.id).sync();
+    expect(
+      (await env.DB.prepare("SELECT id, status FROM tickets WHERE event_id = ? ORDER BY serial").bind(event.id).all())
+        .results,
+    ).toEqual([
+      { id: refunded.ticketId, status: "void" },
+      { id: refunding.ticketId, status: "refunding" },
+    ]);
+
+    // Uploading again answers the same and records nothing more.
+    const again = await upload(event.id, device.token, scans);
+    expect(again.results).toEqual(synced.results.map((r) => ({ ...r, replayed: true })));
+    expect(await gateStats(event.id, host.token)).toMatchObject({ conflicts: 2, scans: 2 });
   });
 });
 

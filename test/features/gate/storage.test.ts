@@ -1,6 +1,7 @@
 /**
  * Storage steps inside EventInventory (schema v3: tickets.redeemed_at and the scan tables; v4:
- * revoked devices; v5: trigger-kept ticket counts): safe to re-run, whatever order other migration
+ * revoked devices; v5: trigger-kept ticket counts; v6: refunding tickets counted as sold, see
+ * test/durable-objects/event-inventory-refunds.test.ts): safe to re-run, whatever order other migration
  * steps land in.
  */
 import { runInDurableObject } from "cloudflare:test";
@@ -9,8 +10,8 @@ import { migrateTicketCounts } from "../../../durable-objects/event-inventory";
 import { migrateGate, migrateRevokedDevices } from "../../../durable-objects/event-inventory-gate";
 import { configuredInventory } from "../events/helpers";
 
-describe("EventInventory schema v3–v5", () => {
-  it("a new object is at v5 with the gate tables; running the gate steps again changes nothing", async () => {
+describe("EventInventory schema v3–v6", () => {
+  it("a new object is at v6 with the gate tables; running the gate steps again changes nothing", async () => {
     const { stub } = await configuredInventory();
     const result = await runInDurableObject(stub, (_instance, state) => {
       const sql = state.storage.sql;
@@ -31,7 +32,7 @@ describe("EventInventory schema v3–v5", () => {
       return { version, columns, tables };
     });
     expect(result.version.length).toBe(1);
-    expect(result.version[0]?.version).toBe(5);
+    expect(result.version[0]?.version).toBe(6);
     expect(result.columns.filter((c) => c === "redeemed_at")).toEqual(["redeemed_at"]);
     expect(result.tables).toEqual(["gate_redemptions", "gate_revoked_devices", "gate_scans"]);
   });
