@@ -13,6 +13,7 @@ import type { PaymentsQueue } from "../payments/queue";
 import { queueEventRefunds } from "../payments/refunds";
 import { inventoryOf, unwrap } from "./inventory";
 import { forgetOrderableEvent } from "./orderable";
+import { customRefundTerms, refundWindowErrors } from "./refund-window";
 import { crossFieldErrors, type EventInput } from "./schema";
 
 export interface EventRow {
@@ -128,6 +129,19 @@ function assertValid(row: EventRow): void {
   });
   if (errors.length > 0) {
     throw new DomainError("validation-failed", `${errors.length} field(s) are not valid.`, { errors, in: "json" });
+  }
+}
+
+/** Moving the start or the doors must not leave the host's refund policy open once check-in is (see refund-window.ts). */
+async function assertRefundWindow(db: D1Database, row: EventRow, path: string): Promise<void> {
+  const terms = await customRefundTerms(db, row.id);
+  if (!terms) return;
+  const errors = refundWindowErrors({ startsAt: row.starts_at, checkInOpensAt: row.check_in_opens_at }, terms, path);
+  if (errors.length > 0) {
+    throw new DomainError("validation-failed", "Refunds would still be open after check-in opens.", {
+      errors,
+      in: "json",
+    });
   }
 }
 
@@ -275,6 +289,9 @@ export async function updateEvent(
   const next = merge(before, input, now);
   next.version = before.version + 1;
   assertValid(next);
+  if (next.starts_at !== before.starts_at || next.check_in_opens_at !== before.check_in_opens_at) {
+    await assertRefundWindow(deps.db, next, input.checkInOpensAt !== undefined ? "checkInOpensAt" : "startsAt");
+  }
   return toApiEvent(await commit(deps, before, next));
 }
 

@@ -158,7 +158,7 @@ const refundOrderRoute = createRoute({
   tags: ["Orders"],
   summary: "Ask for a refund of your paid order, under the event's refund policy",
   description:
-    "Default policy: allowed until 48 h before the start (see GET /api/v1/events/{id}/refund-policy). The tickets are voided at once; the money follows from the payments queue.",
+    "Default policy: allowed until 48 h before the start (see GET /api/v1/events/{id}/refund-policy). Refused (409 invalid-transition) once a ticket of the order was used at the gate; otherwise the tickets stop being admissible at once (refunding) and are voided when the money goes back from the payments queue.",
   security: [{ bearer: [] }],
   middleware: [requireAuth({ kind: "user" }), idempotency()] as const,
   request: { params: OrderIdParam },

@@ -1,15 +1,19 @@
 /**
  * Attendee refunds: the event's refund policy (its host's, or the default — allowed until
- * REFUND_CUTOFF_HOURS, 48 h, before the start) and the request itself. A request voids the tickets at
- * once (the seats go back on sale) after the refund job is stored, so the money is always on its way
- * back before the tickets are gone; Stripe is asked from the queue.
+ * REFUND_CUTOFF_HOURS, 48 h, before the start — and never after check-in opens, see
+ * ../events/refund-window.ts) and the request itself. A request stores the refund job, then has the
+ * event's inventory reserve the refund: the object refuses it if a ticket was admitted, and otherwise
+ * takes the tickets out of reach of the gate (`refunding`) in the same transaction, so a ticket is
+ * used or refunded, never both. Stripe is asked from the queue; the seats go back on sale once the
+ * money is on its way back.
  */
 import type { InventoryOrder, InventoryTicket } from "../../../durable-objects/event-inventory";
 import { DomainError } from "../../lib/errors";
 import { inventoryOf, unwrap } from "../events/inventory";
+import { refundDeadline, refundWindowErrors } from "../events/refund-window";
 import { type Caller, type EventsDeps, findEvent, ownedEvent } from "../events/service";
 import type { PaymentsDeps } from "./deps";
-import { queueRefunds } from "./refunds";
+import { dropRefusedRefund, queueRefunds } from "./refunds";
 
 export interface RefundPolicy {
   refundable: boolean;
@@ -17,8 +21,6 @@ export interface RefundPolicy {
   /** Whether the event set it (false: the deployment's default applies). */
   custom: boolean;
 }
-
-const HOUR = 60 * 60 * 1000;
 
 export async function refundPolicyOf(
   db: D1Database,
@@ -41,7 +43,18 @@ export async function setRefundPolicy(
   eventId: string,
   input: { refundable: boolean; cutoffHours: number },
 ): Promise<RefundPolicy> {
-  await ownedEvent(deps, caller, eventId);
+  const event = await ownedEvent(deps, caller, eventId);
+  const errors = refundWindowErrors(
+    { startsAt: event.starts_at, checkInOpensAt: event.check_in_opens_at },
+    input,
+    "cutoffHours",
+  );
+  if (errors.length > 0) {
+    throw new DomainError("validation-failed", "Refunds would still be open after check-in opens.", {
+      errors,
+      in: "json",
+    });
+  }
   await deps.db
     .prepare(
       `INSERT INTO refund_policies (event_id, refundable, cutoff_hours, updated_at) VALUES (?, ?, ?, ?)
@@ -97,29 +110,45 @@ export async function requestRefund(deps: PaymentsDeps, userId: string, orderId:
   if (current.order.status !== "confirmed") {
     throw new DomainError("invalid-transition", "Only a paid, confirmed order can be refunded.");
   }
-  if (current.tickets.some((t) => t.status === "redeemed")) {
-    throw new DomainError("invalid-transition", "A ticket of this order was already used at the gate.");
-  }
   if (!payment) throw new DomainError("conflict", "The payment is still being recorded; retry in a minute.");
-
-  const policy = await refundPolicyOf(deps.db, event.id, deps.payments.refundCutoffHours);
-  const until = event.starts_at - policy.cutoffHours * HOUR;
-  if (!policy.refundable) throw new DomainError("refund-not-allowed", "This event does not offer refunds.");
-  if (Date.now() >= until) {
+  if (job?.status === "dead_letter") {
+    // Stripe refused this payment's refund for good: asking again cannot change that; a person will look.
     throw new DomainError(
-      "refund-not-allowed",
-      `Refunds were possible until ${policy.cutoffHours} h before the start.`,
-      { refundableUntil: new Date(until).toISOString() },
+      "conflict",
+      "An earlier refund of this order could not be completed; support will follow up.",
     );
   }
+  // The money went back but the order was not marked (logged when it happened): nothing to reserve for.
+  if (job?.status === "succeeded") throw new DomainError("conflict", "This order's payment was already refunded.");
 
-  // The job first: from here on the money goes back even if this request dies before the next line.
-  await queueRefunds(deps, [
-    { paymentIntent: payment.payment_intent, orderId, eventId: event.id, reason: "requested", outcome: "refunded" },
-  ]);
-  const refunded = unwrap(await inventory.refund({ orderId, outcome: "refunded" }));
+  // A refund already on its way (asked before, or the event was cancelled) is answered as it is.
+  if (job?.status !== "pending") {
+    const policy = await refundPolicyOf(deps.db, event.id, deps.payments.refundCutoffHours);
+    const until = refundDeadline(
+      { startsAt: event.starts_at, checkInOpensAt: event.check_in_opens_at },
+      policy.cutoffHours,
+    );
+    if (!policy.refundable) throw new DomainError("refund-not-allowed", "This event does not offer refunds.");
+    if (Date.now() >= until) {
+      throw new DomainError(
+        "refund-not-allowed",
+        `Refunds were possible until ${policy.cutoffHours} h before the start, and never once check-in opens.`,
+        { refundableUntil: new Date(until).toISOString() },
+      );
+    }
+    // The job first: from here on the money goes back even if this request dies before the next line
+    // (the job reserves the refund with the inventory itself before it asks Stripe).
+    await queueRefunds(deps, [
+      { paymentIntent: payment.payment_intent, orderId, eventId: event.id, reason: "requested", outcome: "refunded" },
+    ]);
+  }
+  const reserved = await inventory.reserveRefund({ orderId });
+  if (!reserved.ok && reserved.code === "ticket-redeemed") {
+    // Admitted at the gate before the object saw this request: no refund, and no job left to ask for one.
+    await dropRefusedRefund(deps.db, payment.payment_intent);
+  }
   return {
-    ...refunded,
+    ...unwrap(reserved),
     refund: { status: "pending", amount: payment.amount - payment.amount_refunded, currency: payment.currency },
   };
 }

@@ -7,7 +7,7 @@ import { log } from "../../lib/log";
 import { applyEvent } from "./apply";
 import type { PaymentsDeps } from "./deps";
 import { deadLetter, finishInbox, type InboxRow, readInbox, scheduleRetry, type WorkTable } from "./inbox";
-import { attemptRefund, type RefundRow, readRefund } from "./refunds";
+import { attemptRefund, type RefundRow, readRefund, releaseRefusedRefund } from "./refunds";
 import { hopSeconds, isEarly, MAX_ATTEMPTS, retryDelaySeconds } from "./retry";
 
 export type Settle = { action: "ack" } | { action: "retry"; delaySeconds: number };
@@ -46,6 +46,8 @@ export async function processRefund(deps: PaymentsDeps, id: string): Promise<Set
   if (!attempt.transient) {
     // Stripe refused for good (e.g. the payment cannot be refunded this way): a person must look.
     await deadLetter(deps.db, "refunds", job, `permanent: ${attempt.message}`, refundPayload(job), Date.now());
+    // After the dead letter, so a new request sees the refusal instead of reserving again for a dead job.
+    await releaseRefusedRefund(deps, job);
     return ACK;
   }
   return failed(deps, "refunds", job, new Error(attempt.message), refundPayload(job));

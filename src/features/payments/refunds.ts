@@ -2,9 +2,10 @@
  * Refunds we ask Stripe for. Each is a job row (at most one per payment, so however many paths decide
  * "refund this" — late payment sold out, event cancelled, attendee request, duplicate charge,
  * reconciliation — Stripe is asked once), sent with its own idempotency key `refund:<payment intent>`
- * and processed from the queue with the webhook retry schedule. Success: the order becomes refunded
- * (tickets void, seats free) in its EventInventory, the payment is marked refunded and the buyer is
- * emailed, once.
+ * and processed from the queue with the webhook retry schedule. Before Stripe is asked, the order's
+ * EventInventory reserves the refund (a used ticket refuses it; otherwise the tickets can no longer be
+ * admitted). Success: the order becomes refunded (tickets void, seats free), the payment is marked
+ * refunded and the buyer is emailed, once; a refusal from Stripe gives the tickets back.
  */
 import type { RefundRequest } from "../../../durable-objects/event-inventory";
 import { randomId } from "../../lib/crypto";
@@ -142,10 +143,41 @@ export function readRefund(db: D1Database, id: string): Promise<RefundRow | null
 export type RefundAttempt = { kind: "done" } | { kind: "failed"; transient: boolean; message: string };
 
 /**
- * One attempt at a job: Stripe (idempotent by key), then the inventory (idempotent), then the ledger
- * and the email in one D1 batch conditioned on this attempt being the one that settled the job.
+ * Stripe refused a job for good (dead-lettered): the tickets it reserved are usable again. Not after
+ * transient failures, even the last: the money may have gone back without the answer reaching us.
+ */
+export async function releaseRefusedRefund(deps: PaymentsDeps, job: RefundRow): Promise<void> {
+  if (job.order_outcome === "none") return;
+  const released = await inventoryOf(deps.inventory, job.event_id).releaseRefund({ orderId: job.order_id });
+  if (!released.ok && released.code !== "order-not-found") {
+    log("error", "refused refund's tickets could not be released", { refundId: job.id, code: released.code });
+  }
+}
+
+/**
+ * Deletes a job its order's inventory refused (a ticket was used at the gate) before Stripe was ever
+ * asked: nothing to retry, and a later refund of the same payment (its event cancelled) may be queued.
+ */
+export async function dropRefusedRefund(db: D1Database, paymentIntent: string): Promise<void> {
+  await db.prepare("DELETE FROM refunds WHERE payment_intent = ? AND status = 'pending'").bind(paymentIntent).run();
+}
+
+/**
+ * One attempt at a job: the inventory reserves the refund (idempotent; refused if a ticket of the
+ * order was used, and then Stripe is never asked), Stripe (idempotent by key), the inventory records
+ * it (idempotent), then the ledger and the email in one D1 batch conditioned on this attempt being
+ * the one that settled the job.
  */
 export async function attemptRefund(deps: PaymentsDeps, job: RefundRow): Promise<RefundAttempt> {
+  if (job.order_outcome !== "none") {
+    const reserved = await inventoryOf(deps.inventory, job.event_id).reserveRefund({ orderId: job.order_id });
+    if (!reserved.ok && reserved.code === "ticket-redeemed") {
+      await dropRefusedRefund(deps.db, job.payment_intent);
+      log("warn", "refund refused: a ticket of the order was used at the gate", { refundId: job.id });
+      return { kind: "done" };
+    }
+    // Anything else (an order this object never had) cannot be admitted either: the money goes back.
+  }
   let refund: Stripe.Refund | null = null;
   try {
     refund = await deps.stripe.refunds.create(

@@ -4,7 +4,10 @@
  * and revenue = captured − refunded.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { signTicketToken } from "../../../src/features/gate/token";
+import { problemOf } from "../../helpers";
 import { codeOfResponse, createEvent, d1Tickets, hostWithToken } from "../events/helpers";
+import { registerDevice, scan, scanBody, testKeyRing } from "../gate/helpers";
 import { FakeStripe, stripeEvent } from "./fake-stripe";
 import { PaymentsHarness } from "./harness";
 import {
@@ -40,6 +43,13 @@ async function paidOrder(h: PaymentsHarness, eventId: string, quantity = 1) {
   await h.drain();
   expect(await orderStatus(order.id)).toBe("confirmed");
   return { who, order, pi: stripe.session(session.id).payment_intent as string, session };
+}
+
+/** A fresh QR token for a ticket, as its holder's app would show it. */
+async function qrTokenFor(eventId: string, ticketId: string): Promise<string> {
+  const { signer } = await testKeyRing();
+  const now = Date.now();
+  return signTicketToken(signer, { ticketId, eventId, issuedAt: now, expiresAt: now + 300_000 });
 }
 
 async function revenue(h: PaymentsHarness, eventId: string, token: string): Promise<number> {
@@ -112,19 +122,38 @@ describe("revenue", () => {
 });
 
 describe("POST /api/v1/orders/:id/refund", () => {
-  it("within the policy (default: until 48 h before the start) voids the tickets at once and refunds through the queue", async () => {
+  it("within the policy (default: until 48 h before the start) takes the tickets out of the gate's reach at once and refunds through the queue", async () => {
     const h = new PaymentsHarness();
     const { host, event } = await paidEvent({ capacity: 2 });
     const { who, order, pi } = await paidOrder(h, event.id, 2);
 
     const res = await h.fetch(`/api/v1/orders/${order.id}/refund`, { method: "POST", token: who.token });
     expect(res.status).toBe(202);
-    const body = (await res.json()) as { order: { status: string }; refund: { status: string; amount: number } };
-    expect(body).toMatchObject({ order: { status: "refunded" }, refund: { status: "pending", amount: 2 * PRICE } });
-    await expectStats(event.id, { sold: 0, held: 0, remaining: 2 });
+    const body = (await res.json()) as {
+      order: { status: string };
+      tickets: { id: string; status: string }[];
+      refund: { status: string; amount: number };
+    };
+    expect(body).toMatchObject({
+      order: { status: "confirmed" },
+      tickets: [{ status: "refunding" }, { status: "refunding" }],
+      refund: { status: "pending", amount: 2 * PRICE },
+    });
+    // Until the money is on its way back the seats stay sold, and a scan is refused as refund_pending.
+    await expectStats(event.id, { sold: 2, held: 0, remaining: 0 });
+    const device = await registerDevice(event.id, host.token);
+    const token = await qrTokenFor(event.id, body.tickets[0]?.id as string);
+    expect(await scanBody(await scan(device.token, token))).toMatchObject({
+      result: "refund_pending",
+      ticket: { status: "refunding" },
+    });
 
     await h.drain();
     expect(stripe.created("/v1/refunds").map((c) => c.params.payment_intent)).toEqual([pi]);
+    expect(await orderStatus(order.id)).toBe("refunded");
+    expect((await ticketsOf(event.id, order.id)).map((t) => t.status)).toEqual(["void", "void"]);
+    await expectStats(event.id, { sold: 0, held: 0, remaining: 2 });
+    expect((await scanBody(await scan(device.token, token))).result).toBe("not_active");
     expect(await paymentsOf(order.id)).toMatchObject([{ amount_refunded: 2 * PRICE, status: "refunded" }]);
     expect(await emailsTo(await email(who.id), "refund-issued")).toHaveLength(1);
     expect(await revenue(h, event.id, host.token)).toBe(0);
@@ -195,6 +224,94 @@ describe("POST /api/v1/orders/:id/refund", () => {
   });
 });
 
+describe("refunds close when check-in opens", () => {
+  const json = (token: string, method: string, body: unknown) => ({
+    method,
+    token,
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  /** The problem's code and field errors (one read of the body). */
+  const refusal = async (res: Response) => {
+    const body = (await problemOf(res)) as { type: string; errors?: { path: string; message: string }[] };
+    return { status: res.status, code: body.type.split("/").pop(), errors: body.errors };
+  };
+
+  it("a host's policy that would keep refunds open after check-in opens is refused, and so is moving the doors or the start past it", async () => {
+    const h = new PaymentsHarness();
+    const start = Date.now() + 7 * 24 * 3600 * 1000;
+    const { host, event } = await paidEvent({
+      startsAt: new Date(start).toISOString(),
+      endsAt: new Date(start + 3 * 3600 * 1000).toISOString(),
+    });
+    const policyPath = `/api/v1/events/${event.id}/refund-policy`;
+
+    // Doors open 2 h before the start (the default): refunds until 1 h before would outlive them.
+    const late = await h.fetch(policyPath, json(host.token, "PUT", { refundable: true, cutoffHours: 1 }));
+    expect(await refusal(late)).toEqual({
+      status: 400,
+      code: "validation-failed",
+      errors: [{ path: "cutoffHours", message: expect.stringMatching(/^must be at least 2: refunds must close/) }],
+    });
+    expect(await (await h.fetch(policyPath)).json()).toEqual({ refundable: true, cutoffHours: 48, custom: false });
+
+    expect((await h.fetch(policyPath, json(host.token, "PUT", { refundable: true, cutoffHours: 2 }))).status).toBe(200);
+    expect((await h.fetch(policyPath, json(host.token, "PUT", { refundable: false, cutoffHours: 0 }))).status).toBe(
+      200,
+    );
+    expect((await h.fetch(policyPath, json(host.token, "PUT", { refundable: true, cutoffHours: 2 }))).status).toBe(200);
+
+    const edit = (body: Record<string, unknown>) =>
+      h.fetch(`/api/v1/events/${event.id}`, json(host.token, "PATCH", { version: event.version, ...body }));
+    const earlierDoors = await edit({ checkInOpensAt: new Date(start - 3 * 3600 * 1000).toISOString() });
+    expect(await refusal(earlierDoors)).toMatchObject({
+      status: 400,
+      code: "validation-failed",
+      errors: [{ path: "checkInOpensAt" }],
+    });
+    const laterStart = await edit({ startsAt: new Date(start + 3600 * 1000).toISOString() });
+    expect(await refusal(laterStart)).toMatchObject({
+      status: 400,
+      code: "validation-failed",
+      errors: [{ path: "startsAt" }],
+    });
+    const [stored] = await d1Rows<{ starts_at: number; check_in_opens_at: number; version: number }>(
+      "SELECT starts_at, check_in_opens_at, version FROM events WHERE id = ?",
+      event.id,
+    );
+    expect(stored).toEqual({ starts_at: start, check_in_opens_at: start - 2 * 3600 * 1000, version: event.version });
+    // Moving both together keeps the rule: accepted.
+    const both = await edit({
+      startsAt: new Date(start + 3600 * 1000).toISOString(),
+      endsAt: new Date(start + 4 * 3600 * 1000).toISOString(),
+      checkInOpensAt: new Date(start - 3600 * 1000).toISOString(),
+    });
+    expect(both.status).toBe(200);
+  });
+
+  it("the default policy ends when check-in opens, even when the host opens the doors earlier than its 48 h", async () => {
+    const h = new PaymentsHarness();
+    const start = Date.now() + 60 * 3600 * 1000;
+    const opens = start - 72 * 3600 * 1000;
+    const { event } = await paidEvent({
+      startsAt: new Date(start).toISOString(),
+      endsAt: new Date(start + 3600 * 1000).toISOString(),
+      checkInOpensAt: new Date(opens).toISOString(),
+    });
+    const { who, order } = await paidOrder(h, event.id);
+
+    const res = await h.fetch(`/api/v1/orders/${order.id}/refund`, { method: "POST", token: who.token });
+    expect(res.status).toBe(422);
+    const problem = await problemOf(res);
+    expect(problem.type).toMatch(/\/refund-not-allowed$/);
+    expect(problem.refundableUntil).toBe(new Date(opens).toISOString());
+    await h.drain();
+    expect(stripe.callsTo("POST", "/v1/refunds")).toHaveLength(0);
+    expect(await d1Rows("SELECT id FROM refunds WHERE order_id = ?", order.id)).toEqual([]);
+    expect((await ticketsOf(event.id, order.id)).map((t) => t.status)).toEqual(["active"]);
+  });
+});
+
 describe("refund jobs that fail", () => {
   it("a transient Stripe error is retried on the schedule; a permanent one is dead-lettered at once", async () => {
     const h = new PaymentsHarness();
@@ -232,6 +349,16 @@ describe("refund jobs that fail", () => {
     );
     expect(jobs.find((j) => j.payment_intent === a.pi)).toMatchObject({ status: "pending", attempts: 1 });
     expect(jobs.find((j) => j.payment_intent === b.pi)).toMatchObject({ status: "dead_letter" });
+    // The transient failure may have refunded: its ticket stays out of reach. Stripe's refusal gives b's back.
+    expect((await ticketsOf(event.id, a.order.id)).map((t) => t.status)).toEqual(["refunding"]);
+    expect((await ticketsOf(event.id, b.order.id)).map((t) => t.status)).toEqual(["active"]);
+    expect(await orderStatus(b.order.id)).toBe("confirmed");
+    await expectStats(event.id, { sold: 2, held: 0, remaining: 1 });
+    // Asking again cannot change Stripe's answer, and must not reserve for a job nobody works.
+    const again = await h.fetch(`/api/v1/orders/${b.order.id}/refund`, { method: "POST", token: b.who.token });
+    expect(again.status).toBe(409);
+    expect(await codeOfResponse(again)).toBe("conflict");
+    expect((await ticketsOf(event.id, b.order.id)).map((t) => t.status)).toEqual(["active"]);
     const [letter] = await d1Rows<{ source: string; ref_id: string; reason: string }>(
       "SELECT source, ref_id, reason FROM dead_letters WHERE reason LIKE ? AND ref_id LIKE 'refund:%' ORDER BY created_at DESC",
       "%amount_too_large%",
