@@ -1,3 +1,8 @@
+-- The foundation every later migration builds on: `users` (one account per normalised email, unique;
+-- roles as JSON; the session epoch that revokes every access token at once), `idempotency_keys`
+-- (Idempotency-Key claims for retried POSTs, keyed by caller scope and key, swept once expired),
+-- `audit_log` (security events with pseudonymised addresses, never secrets) and `dev_mailbox` (what
+-- the development email transport "sent"; written only outside production).
 CREATE TABLE `audit_log` (
 	`id` text PRIMARY KEY NOT NULL,
 	`at` integer NOT NULL,

@@ -1,3 +1,9 @@
+-- Signing in and emailing: `sessions` (one per sign-in, with idle and absolute expiry and revocation),
+-- `refresh_tokens` (only the SHA-256 of each token; a rotation marks the old one used, so a replayed
+-- token is caught), `email_tokens` (single-use verification and reset links, hashed; `consumed_by`
+-- lets exactly one request consume one), `otp_codes` (the current sign-in code per email, as an HMAC)
+-- and `email_outbox` (an email is a row written in the same batch as the change that causes it, so it
+-- is never lost and never sent for a change that did not happen).
 CREATE TABLE `email_outbox` (
 	`id` text PRIMARY KEY NOT NULL,
 	`to` text NOT NULL,

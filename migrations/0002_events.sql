@@ -1,3 +1,8 @@
+-- Events and their read models. `events` is owned by D1 (host, schedule, venue, capacity, price in
+-- minor units, sales and check-in windows; `version` for edits that must not overwrite each other).
+-- `orders` and `tickets` are projections of each event's EventInventory Durable Object, which decides
+-- them: `projection_seq` keeps a late or replayed push from overwriting newer state, and the unique
+-- (event_id, serial) means a ticket serial is issued once.
 CREATE TABLE `events` (
 	`id` text PRIMARY KEY NOT NULL,
 	`host_id` text NOT NULL,

@@ -1,3 +1,8 @@
+-- Email delivery through Queues: `email_outbox` gains what the consumer needs (`lease_until` to claim a
+-- row under a lease, `next_attempt_at` for the retry schedule, `queued_at` for the sweep that re-sends
+-- lost messages, the provider's message id, the last error), and `dead_letters` lists what gave up,
+-- for operators to replay. Its partial unique index allows one open dead letter per (source, ref_id),
+-- so a re-delivered dead-letter message adds nothing.
 CREATE TABLE `dead_letters` (
 	`id` text PRIMARY KEY NOT NULL,
 	`source` text NOT NULL,

@@ -1,3 +1,6 @@
+-- Uploaded media: one row per stored image (owner, purpose, visibility, the sniffed content type, size,
+-- dimensions, SHA-256). The bytes live in R2 under `r2_key`, random and unrelated to the id (unique);
+-- nobody reads them except through a signed URL checked against this row.
 CREATE TABLE `media` (
 	`id` text PRIMARY KEY NOT NULL,
 	`owner_id` text NOT NULL,

@@ -1,3 +1,6 @@
+-- Scanner devices for the gate: registered per event by its host, the token kept only as its SHA-256
+-- (unique: a device is found by its token hash), revocable. Scans and redemptions are not stored here:
+-- the event's EventInventory object decides them and keeps them in its own storage.
 CREATE TABLE `gate_devices` (
 	`id` text PRIMARY KEY NOT NULL,
 	`event_id` text NOT NULL,

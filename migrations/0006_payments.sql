@@ -1,3 +1,9 @@
+-- Payments through Stripe: `checkout_sessions` (one per order and attempt; the seat hold ends with
+-- the session), `payments` (one per PaymentIntent, unique), `refunds` (one job per PaymentIntent,
+-- unique, so Stripe is asked once however many paths decide to refund), `stripe_events` (the webhook
+-- inbox, keyed by Stripe's event id, so a re-delivery inserts nothing), `stripe_object_cursors` (the
+-- last event applied per Stripe object, so an older one never rolls it back), `payment_disputes`, and
+-- `refund_policies` (a host's own refund terms for an event).
 CREATE TABLE `checkout_sessions` (
 	`id` text PRIMARY KEY NOT NULL,
 	`order_id` text NOT NULL,
