@@ -48,7 +48,9 @@ describe("security headers", () => {
     expect(res.status).toBe(200);
     const csp = res.headers.get("Content-Security-Policy") ?? "";
     expect(csp).toContain("frame-ancestors 'none'");
-    expect(csp).toContain("script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net");
+    const scriptSrc = csp.split(";").find((d) => d.trim().startsWith("script-src")) ?? "";
+    expect(scriptSrc).toMatch(/'nonce-[A-Za-z0-9+/_=-]+'/);
+    expect(scriptSrc).not.toContain("'unsafe-inline'");
     expect(await res.text()).toContain("/openapi.json");
   });
 });
