@@ -74,8 +74,11 @@ export const DEFAULT_RATE_POLICIES = {
   "dashboard-write": policy("dashboard-write", 30, 60, "open"),
   scanner: policy("scanner", 20, 1, "open"),
   // Failed device credentials per address: scans skip the per-address `api` policy, so without this a
-  // flood of made-up `Device` tokens would each get a fresh bucket. Only failures count; a gate's
-  // working devices never touch it. 30 a minute leaves room for a few misconfigured devices.
+  // flood of made-up `Device` tokens would each get a fresh bucket. Only failures count: a working
+  // device spends nothing. One this isolate does not remember yet (a cold isolate, an entry older than
+  // deviceCacheMs) checks it at zero cost before its D1 lookup, so a blocked address holds that lookup
+  // back too; a remembered device skips the check. 30 a minute leaves room for a few misconfigured
+  // devices.
   "scanner-auth": policy("scanner-auth", 30, 60, "open"),
   // Uploads per user: each one costs R2 storage and a strip pass; 60 an hour covers a busy gallery post.
   "media-upload": policy("media-upload", 60, 60 * 60, "open"),
@@ -110,7 +113,8 @@ const overrideSchema = z.record(
 
 /**
  * Applies RATE_LIMITS (JSON) over the defaults. `orders` is accepted as a shorthand that sets both
- * order policies' window and limit, matching the single name API.md lists for them.
+ * order policies' window and limit: the API contract (kept outside this repository) names a single
+ * `orders` policy, which here is two (per user and per address; README "Rate policies").
  */
 export function resolveRatePolicies(raw: string | undefined): RatePolicies {
   const policies: Record<string, RatePolicy> = { ...DEFAULT_RATE_POLICIES };
@@ -163,7 +167,7 @@ export const LIMITS = {
    * they are the keys floods come from, and one must not slow its neighbours.
    */
   rateLimiterShards: 256,
-  /** Pagination: `?limit=` upper bound from API.md. */
+  /** Pagination: the largest `?limit=` a list takes, as the API contract sets it (/openapi.json shows each bound). */
   pageSizeMax: 100,
   /** Dev mailbox listing size. */
   devMailboxMax: 50,

@@ -126,7 +126,7 @@ describe("api rate policy (100 / min per address)", () => {
 });
 
 describe("RATE_LIMITS override", () => {
-  it("replaces a policy's limit and window, as API.md documents", async () => {
+  it("replaces a policy's limit and window, as the README's Configuration section documents", async () => {
     const app = createApp();
     const overridden = { ...env, RATE_LIMITS: '{"api":{"limit":3,"windowSeconds":10}}' };
     const ip = freshIp();
