@@ -1,7 +1,7 @@
 /**
- * EventInventory: one object per event, the only place where its capacity, holds, tickets and (later)
- * redemptions change (ASVS 2.3.4, 15.4.2). Every decision is made and written inside one
- * `transactionSync`, with no await in between, so concurrent buyers are strictly serialised by the
+ * EventInventory: one object per event, the only place where its capacity, holds, tickets, refund
+ * reservations and redemptions change (ASVS 2.3.4, 15.4.2). Every decision is made and written inside
+ * one `transactionSync`, with no await in between, so concurrent buyers are strictly serialised by the
  * object's input gate and can never oversell.
  *
  * D1 is a read model of what happens here. Each state change writes outbox rows in the same

@@ -1,7 +1,9 @@
 /**
- * Cron sweeps (wrangler.toml [triggers]): retention deletes that keep D1 small (expired idempotency
- * keys, finished outbox emails), and the email outbox safety net. Each sweep is a single bounded
- * statement, safe to run twice and safe to run concurrently.
+ * Cron sweeps (wrangler.toml [triggers]), dispatched by `controller.cron`. Every 5 minutes: retention
+ * deletes that keep D1 small (expired idempotency keys, finished outbox emails), the email outbox
+ * safety net, and the payments one (src/features/payments/cron.ts re-sends webhook events and refund
+ * jobs whose message was lost). Hourly: reconciliation with Stripe, alone. Each sweep is a single
+ * bounded statement, safe to run twice and safe to run concurrently.
  */
 import { purgeFinishedEmails } from "../src/features/email/retention";
 import { requeueStuckEmails } from "../src/features/email/sweep";

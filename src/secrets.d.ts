@@ -1,6 +1,8 @@
 /**
- * Secrets are not in wrangler.toml, so `wrangler types` cannot see them. Each is optional here
- * because the config module (src/config) decides: required in production, generated in development.
+ * What the config module (src/config) reads beyond wrangler.toml, which `wrangler types` cannot see:
+ * the secrets, and the optional vars wrangler.toml does not declare. Each is optional here because
+ * src/config decides: a secret is required in production and generated (or left off) in development;
+ * a var has its default there.
  */
 interface GatehouseSecrets {
   HASH_PEPPER?: string;

@@ -206,7 +206,7 @@ export const emailOutbox = sqliteTable(
 );
 
 /**
- * Messages that could not be processed, from any source (`email` now; `stripe-webhook` later): an
+ * Messages that could not be processed, from any source (`email`, `stripe-webhook`): an
  * operator lists them and replays each at most once (replayed_at). At most one open (unreplayed)
  * dead letter per (source, ref_id), so a duplicate dead-letter message cannot list it twice.
  */

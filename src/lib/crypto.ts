@@ -1,4 +1,7 @@
-/** Small crypto helpers on Web Crypto: random ids and tokens, SHA-256, HMAC, constant-time compare. */
+/**
+ * Small crypto helpers on Web Crypto: random ids and tokens, SHA-256, HMAC, constant-time compare, and
+ * the encodings around them (hex, base64url, opaque pagination cursors).
+ */
 
 const encoder = new TextEncoder();
 

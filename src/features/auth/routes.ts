@@ -1,6 +1,8 @@
 /**
- * HTTP for accounts: /api/v1/auth/*, the browser verification link /auth/verify, and /api/v1/me.
- * Routes translate HTTP to service calls and set cookies; every rule lives in service.ts.
+ * HTTP for accounts: /api/v1/auth/*, /api/v1/me, and the browser pages of email verification: the
+ * /verify-email confirmation page and its form POST (./verify-page.ts), and /auth/verify, which only
+ * redirects links in emails sent before that page existed. Routes translate HTTP to service calls and
+ * set cookies; every rule lives in the flow files that ./service.ts re-exports.
  */
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";

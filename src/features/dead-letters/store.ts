@@ -1,8 +1,8 @@
 /**
- * Dead letters, for every source (`email` now, `stripe-webhook` later): the row an operator sees
- * and replays. Writers add it in the same batch as the state change that gave up on the item, and
- * the open-per-(source, ref) unique index makes a duplicate give-up (a re-delivered dead-letter
- * message) a no-op instead of a second entry.
+ * Dead letters, for every source (`email`; `stripe-webhook`: webhook events and refund jobs): the row
+ * an operator sees and replays. Writers add it in the same batch as the state change that gave up on
+ * the item, and the open-per-(source, ref) unique index makes a duplicate give-up (a re-delivered
+ * dead-letter message) a no-op instead of a second entry.
  */
 import { randomId } from "../../lib/crypto";
 import type { Condition } from "../audit/service";

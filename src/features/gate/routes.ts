@@ -1,7 +1,9 @@
 /**
  * HTTP for the gate: hosts register and revoke scanner devices; devices scan, fetch the signing keys
  * and the offline manifest, and upload offline scans; holders fetch their ticket's QR code; the host
- * and supervisor devices watch live counts. Rules live in the services next to this file.
+ * and supervisor devices read gate stats and watch live counts. Rules live in the services next to
+ * this file, except who may read gate stats (`statsViewer`, here), which the route then asks the
+ * event's object for directly.
  */
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { AppContext, AppEnv } from "../../context";

@@ -2,7 +2,8 @@
  * Scanning: the Worker's half of a scan. It checks the QR token (signature, kid, algorithm, type,
  * times) and the event it names, then hands the decision to the event's EventInventory object:
  * `redeem` for a good token, `recordRejectedScan` for a bad one (every scan is logged there). Also
- * offline uploads (tokens checked at the device's scan time), the manifest, and gate stats.
+ * offline uploads (tokens checked at the device's scan time) and the manifest. Gate stats are read
+ * straight from the object by ./routes.ts.
  */
 import type { EventInventory } from "../../../durable-objects/event-inventory";
 import type {

@@ -1,7 +1,8 @@
 /**
  * CSRF defence for cookie-authenticated requests (browsers). Bearer and device credentials are never
- * sent automatically by a browser, so only principals that arrived `via: "cookie"` are checked, plus
- * the cookie-only auth endpoints (refresh, logout) through `assertCsrf`.
+ * sent automatically by a browser, so only principals that arrived `via: "cookie"` are checked, plus a
+ * refresh by cookie (which has no principal yet) through `assertCsrf`, and the email confirmation form
+ * (no session at all) through the origin check alone, `assertSameOrigin`.
  * An unsafe method must pass both:
  * 1. origin: `Origin` is this site or an allowlisted origin, or `Sec-Fetch-Site: same-origin`;
  * 2. signed double submit: the `X-CSRF-Token` header equals the `__Host-csrf` cookie (constant-time)
