@@ -1,7 +1,8 @@
 /**
  * The Hono application: the middleware pipeline in its designed order, the feature routes, the
- * OpenAPI document, and the one error mapping. `createApp` takes the authenticators so tests and
- * later features can plug credential schemes into the auth hook.
+ * OpenAPI document, and the one error mapping. `createApp` takes the authenticators (tests plug their
+ * own credential schemes into the auth hook) and whether to mount the /dev routes (src/index.ts
+ * decides from the configuration).
  */
 import { OpenAPIHono } from "@hono/zod-openapi";
 import { HTTPException } from "hono/http-exception";
