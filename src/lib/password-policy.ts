@@ -4,7 +4,7 @@
  * No composition rules and no periodic expiry: both push users toward predictable passwords.
  * Hashing lives in ./password.ts; this module only decides whether a password is acceptable.
  */
-import { COMMON_PASSWORDS } from "./common-passwords";
+import { commonPasswords } from "./common-passwords";
 
 export const PASSWORD_MIN_LENGTH = 8;
 export const PASSWORD_MAX_LENGTH = 128;
@@ -37,7 +37,7 @@ export function checkPasswordPolicy(password: string, email?: string): PasswordP
   if (length > PASSWORD_MAX_LENGTH) return { ok: false, reason: "too-long" };
 
   const folded = normalized.toLowerCase();
-  if (COMMON_PASSWORDS.has(folded)) return { ok: false, reason: "common" };
+  if (commonPasswords().has(folded)) return { ok: false, reason: "common" };
 
   if (email) {
     const address = email.normalize("NFKC").trim().toLowerCase();
