@@ -1,5 +1,6 @@
 /** Shared test helpers: requests through the real Worker entry, with a distinct client address. */
 import { exports } from "cloudflare:workers";
+import { createApp } from "../src/app";
 
 let counter = 0;
 
@@ -44,19 +45,23 @@ export async function problemOf(response: Response): Promise<Record<string, unkn
 }
 
 /**
- * Sends a request through `app` with an execution context, and waits for the work the request left
- * running after its answer (waitUntil: e.g. account emails, written after the answer so known and
- * unknown addresses answer alike) before returning the response.
+ * POSTs JSON through a fresh app on `bindings` with an execution context, and waits for the work the
+ * request left running after its answer (waitUntil: account emails are written after the answer so
+ * known and unknown addresses answer alike) before returning the response.
  */
-export async function requestSettled(
-  app: { request: (input: string, init: RequestInit, env: Env, ctx: ExecutionContext) => Response | Promise<Response> },
-  url: string,
-  init: RequestInit,
-  bindings: Env,
-): Promise<Response> {
+export async function postSettled(bindings: Env, path: string, payload: unknown): Promise<Response> {
   const after: Promise<unknown>[] = [];
   const ctx = { waitUntil: (p: Promise<unknown>) => after.push(p), passThroughOnException: () => {}, props: {} };
-  const res = await app.request(url, init, bindings, ctx as unknown as ExecutionContext);
+  const res = await createApp().request(
+    `https://gatehouse.test${path}`,
+    {
+      method: "POST",
+      headers: { "Content-Type": "application/json", "CF-Connecting-IP": freshIp() },
+      body: JSON.stringify(payload),
+    },
+    bindings,
+    ctx as unknown as ExecutionContext,
+  );
   await Promise.all(after);
   return res;
 }

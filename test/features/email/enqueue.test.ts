@@ -3,26 +3,14 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { projectionStatements } from "../../../durable-objects/event-inventory-projection";
 import { createApp } from "../../../src/app";
 import { enqueueEmails, handOverQueued, insertedOutboxIds } from "../../../src/features/email/enqueue";
-import { freshIp, requestSettled } from "../../helpers";
+import { postSettled } from "../../helpers";
 import { outboxIdOf, outboxRow, QueueHarness } from "../../queues/email-harness";
 
 afterEach(() => vi.restoreAllMocks());
 
 const PASSWORD = "violet-otter-marmalade";
 
-/** Posts through the app and waits for the work it left running after its answer. */
-function post(bindings: Env, path: string, payload: unknown): Promise<Response> {
-  return requestSettled(
-    createApp(),
-    `https://gatehouse.test${path}`,
-    {
-      method: "POST",
-      headers: { "Content-Type": "application/json", "CF-Connecting-IP": freshIp() },
-      body: JSON.stringify(payload),
-    },
-    bindings,
-  );
-}
+const post = postSettled;
 
 async function outboxFor(to: string) {
   return (

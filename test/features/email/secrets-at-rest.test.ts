@@ -12,7 +12,7 @@ import { EMAIL_DLQ_NAME } from "../../../queues/email-dlq";
 import { createApp } from "../../../src/app";
 import { handOverQueued, insertedOutboxIds } from "../../../src/features/email/enqueue";
 import { hashPassword } from "../../../src/lib/password";
-import { freshIp, requestSettled } from "../../helpers";
+import { freshIp, postSettled } from "../../helpers";
 import { QueueHarness, RESEND_ENV, startClock, stopClock } from "../../queues/email-harness";
 import { FakeResend } from "./fake-resend";
 
@@ -29,19 +29,7 @@ afterEach(() => {
 const PASSWORD = "violet-otter-marmalade";
 const uniqueEmail = (tag: string) => `${tag}-${crypto.randomUUID()}@example.com`;
 
-/** Posts through the app and waits for the work it left running after its answer. */
-function post(bindings: Env, path: string, payload: unknown): Promise<Response> {
-  return requestSettled(
-    createApp(),
-    `https://gatehouse.test${path}`,
-    {
-      method: "POST",
-      headers: { "Content-Type": "application/json", "CF-Connecting-IP": freshIp() },
-      body: JSON.stringify(payload),
-    },
-    bindings,
-  );
-}
+const post = postSettled;
 
 /** The text part of the newest `template` email to `to`, as GET /dev/mailbox would show it. */
 async function mailboxText(to: string, template: string): Promise<string> {
