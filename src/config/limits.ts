@@ -143,6 +143,11 @@ export const LIMITS = {
   idempotencyLockSeconds: 60,
   /** Idempotency-Key length: Stripe accepts up to 255 characters. */
   idempotencyKeyMaxLength: 255,
+  /**
+   * Browsers may cache a CORS preflight answer this long (Access-Control-Max-Age): a page's repeated
+   * calls skip most preflights, and a CORS_ORIGINS change reaches every browser within 10 minutes.
+   */
+  corsMaxAgeSeconds: 600,
   /** A request slower than this is logged at warn level. */
   slowRequestMs: 1000,
   /** GET /health gives each dependency this long to answer: a hung one reports "fail", not a hung check. */
@@ -181,6 +186,22 @@ export const LIMITS = {
    * revoke the session. Short, so a stolen rotated token is still caught as reuse almost always.
    */
   refreshRetryGraceSeconds: 10,
+  /**
+   * Access tokens (JWT and the access cookie) live 15 minutes (ASVS 7.2): short enough that a leaked
+   * one is soon worthless; logout and reset revoke them sooner through the session epoch. The
+   * `expiresIn` of every sign-in and refresh answer says the same number.
+   */
+  accessTokenSeconds: 15 * 60,
+  /** Sessions' last_used_at is written at most this often: the idle clock is minute-accurate, not per request. */
+  sessionTouchIntervalMs: 60_000,
+  /** Bound on the Turnstile siteverify call: a hung challenge service must not hang sign-in. */
+  turnstileTimeoutMs: 5000,
+  /**
+   * Retry-After on every 503 `unavailable` (the RateLimiter down under a closed policy, host analytics
+   * with D1 down and no cached answer, the event's object refusing a live socket): momentary outages
+   * (an object restarting, a D1 hiccup), so a client comes back within seconds, not minutes.
+   */
+  unavailableRetryAfterSeconds: 5,
   /** Media file size (issue 8: 10 MB holds a 12-megapixel phone photo); MEDIA_MAX_UPLOAD_BYTES overrides. */
   mediaUploadBytes: 10 * 1024 * 1024,
   /**
@@ -248,6 +269,11 @@ export const LIMITS = {
   emailPendingGraceSeconds: 60,
   /** Cloudflare Queues: one sendBatch call takes at most 100 messages; enqueue and sweep chunk by it. */
   queueSendBatchMax: 100,
+  /**
+   * Expired idempotency keys deleted per cron statement: keeps it well inside D1's per-query limits;
+   * the next run takes the rest.
+   */
+  idempotencySweepMaxRows: 5000,
   /** Stuck rows re-enqueued per cron run: bounds the sweep's time; the next run takes the rest. */
   emailSweepMaxRows: 1000,
   /** A queue this Worker consumes but has no handler for (a deploy mistake): messages wait this long. */
@@ -308,6 +334,27 @@ export const LIMITS = {
    */
   orderEventCacheMs: 2_000,
   orderEventCacheEntries: 1_000,
+  /**
+   * Check-in opens this long before the start unless the host sets its own time (doors open 2 h
+   * early); it closes when the event ends.
+   */
+  checkInLeadMs: 2 * 60 * 60 * 1000,
+  /**
+   * Tickets one person may hold for an event when the host sets no per-user limit: one for a free
+   * event (a free claim must not empty the room), ten for a paid one (a group or family booking).
+   */
+  perUserTicketsFree: 1,
+  perUserTicketsPaid: 10,
+  /** The highest per-user limit a host may set, and the most tickets one order takes. */
+  perUserTicketsMax: 100,
+  /** Public event reads (one event, the listing) are cached this long; edits purge the local copy at once. */
+  eventCacheSeconds: 10,
+  /** The whole host-analytics read must answer within this, or the last good answer is served (stale). */
+  analyticsTimeoutMs: 2000,
+  /** How long a last good analytics answer is kept for D1 outages. */
+  analyticsFallbackSeconds: 24 * 60 * 60,
+  /** A free claim is confirmed within the same request; its hold on the seats only has to outlive that. */
+  freeHoldMs: 60 * 1000,
   /** Live counts are pushed at most once per this many ms per event (issue 6: a few a second). */
   liveCoalesceMs: 250,
   /**
@@ -354,6 +401,8 @@ export const LIMITS = {
    * fetched from the API.
    */
   reconcileGraceSeconds: 10 * 60,
+  /** The webhook consumer could not even record a failure (D1 down): Queues tries the message again this soon. */
+  webhookUnrecordedRetrySeconds: 60,
   /** Processed webhook payloads (they carry buyer details) are kept 30 days: 10× Stripe's redelivery window. */
   webhookRetentionDays: 30,
   /** Default refund policy: attendees may ask for a refund until 48 h before the start (REFUND_CUTOFF_HOURS). */
