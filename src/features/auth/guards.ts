@@ -6,7 +6,7 @@
  */
 
 import type { RateLimiter } from "../../../durable-objects/rate-limiter";
-import type { RatePolicy } from "../../config/limits";
+import { LIMITS, type RatePolicy } from "../../config/limits";
 import { hmacHex } from "../../lib/crypto";
 import { DomainError } from "../../lib/errors";
 import { ipKey } from "../../lib/ip";
@@ -34,7 +34,7 @@ async function decide(ns: LimiterNamespace, key: string, policy: RatePolicy, cos
   } catch (error) {
     if (error instanceof RateLimiterUnavailable && policy.onUnavailable === "closed") {
       throw new DomainError("unavailable", "Sign-in is temporarily unavailable. Please retry shortly.", {
-        retryAfter: 5,
+        retryAfter: LIMITS.unavailableRetryAfterSeconds,
       });
     }
     if (error instanceof RateLimiterUnavailable) {

@@ -6,6 +6,7 @@
  */
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
+import { LIMITS } from "../../config/limits";
 import type { AppContext, AppEnv } from "../../context";
 import { requireAuth } from "../../http/auth";
 import { assertCsrf, assertSameOrigin, CSRF_COOKIE, issueCsrfToken } from "../../http/csrf";
@@ -32,7 +33,6 @@ import {
 } from "./schema";
 import * as auth from "./service";
 import type { IssuedTokens } from "./sessions";
-import { ACCESS_TOKEN_SECONDS } from "./tokens";
 import type { PublicUser } from "./users";
 import { newNonce, pageCsp, verifyDone, verifyFailed, verifyForm } from "./verify-page";
 
@@ -72,7 +72,7 @@ function tokensBody(tokens: IssuedTokens, user: PublicUser) {
 /** Browser session cookies: __Host- prefix (Secure, Path=/, no Domain), HttpOnly, SameSite=Lax. */
 function setSessionCookies(c: AppContext, tokens: IssuedTokens) {
   const base = { httpOnly: true, secure: true, sameSite: "Lax", path: "/" } as const;
-  setCookie(c, ACCESS_COOKIE, tokens.accessToken, { ...base, maxAge: ACCESS_TOKEN_SECONDS });
+  setCookie(c, ACCESS_COOKIE, tokens.accessToken, { ...base, maxAge: LIMITS.accessTokenSeconds });
   setCookie(c, REFRESH_COOKIE, tokens.refreshToken, { ...base, maxAge: c.get("config").sessionMaxSeconds });
 }
 

@@ -23,9 +23,6 @@ export interface IssuedTokens {
   sessionId: string;
 }
 
-/** Writes to last_used_at at most this often: the idle clock is minute-accurate, not write-per-request. */
-export const TOUCH_INTERVAL_MS = 60_000;
-
 /**
  * The refresh token that replaces `presented`. Derived, not random, so a retried refresh can be given
  * the same successor again; unguessable without both the presented token (256 random bits) and the
@@ -84,7 +81,7 @@ export async function openSession(
   if (opened?.meta.changes !== 1) {
     throw new DomainError("unauthorized", "Your account changed while signing in. Sign in again.");
   }
-  return { accessToken, refreshToken, expiresIn: 15 * 60, sessionId };
+  return { accessToken, refreshToken, expiresIn: LIMITS.accessTokenSeconds, sessionId };
 }
 
 interface RefreshRow {
@@ -141,7 +138,7 @@ export async function rotateRefreshToken(
     return {
       accessToken: await accessFor(config, row.user_id, row.session_id, row.epoch, row.used_at),
       refreshToken: successor,
-      expiresIn: 15 * 60,
+      expiresIn: LIMITS.accessTokenSeconds,
       sessionId: row.session_id,
       userId: row.user_id,
     };
@@ -175,7 +172,7 @@ export async function rotateRefreshToken(
   return {
     accessToken: await accessFor(config, row.user_id, row.session_id, row.epoch, now),
     refreshToken: successor,
-    expiresIn: 15 * 60,
+    expiresIn: LIMITS.accessTokenSeconds,
     sessionId: row.session_id,
     userId: row.user_id,
   };
@@ -252,7 +249,7 @@ export async function activeSession(
     return null;
   }
   if (now >= row.expires_at || now - row.last_used_at > config.sessionIdleSeconds * 1000) return null;
-  if (touch && now - row.last_used_at >= TOUCH_INTERVAL_MS) {
+  if (touch && now - row.last_used_at >= LIMITS.sessionTouchIntervalMs) {
     touch(
       db
         .prepare("UPDATE sessions SET last_used_at = ? WHERE id = ? AND last_used_at < ?")

@@ -1,13 +1,14 @@
 /**
  * Access tokens: HS256 JWTs signed with jose, `kid` in the header so the key set can rotate (the
- * first configured key signs, every configured key verifies). Lifetime 15 minutes (ASVS 7.2). The
- * `sid` and `epoch` claims tie a token to its session and to the user's session epoch, so logout and
- * password reset revoke it at once instead of when it expires.
+ * first configured key signs, every configured key verifies). Lifetime 15 minutes
+ * (LIMITS.accessTokenSeconds, ASVS 7.2). The `sid` and `epoch` claims tie a token to its session and
+ * to the user's session epoch, so logout and password reset revoke it at once instead of when it
+ * expires.
  */
 import { errors, jwtVerify, SignJWT } from "jose";
 import type { SigningKey } from "../../config";
+import { LIMITS } from "../../config/limits";
 
-export const ACCESS_TOKEN_SECONDS = 15 * 60;
 const ISSUER = "gatehouse";
 const AUDIENCE = "gatehouse-api";
 const encoder = new TextEncoder();
@@ -32,7 +33,7 @@ export async function signAccessToken(
     .setIssuer(ISSUER)
     .setAudience(AUDIENCE)
     .setIssuedAt(iat)
-    .setExpirationTime(iat + ACCESS_TOKEN_SECONDS)
+    .setExpirationTime(iat + LIMITS.accessTokenSeconds)
     .sign(encoder.encode(key.secret));
 }
 

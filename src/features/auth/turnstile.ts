@@ -2,11 +2,10 @@
  * Cloudflare Turnstile server-side validation (siteverify). A token is single use and valid for
  * 300 s; the response shape is Cloudflare's documented `{ success, "error-codes": [...] }`.
  */
+import { LIMITS } from "../../config/limits";
 import { log } from "../../lib/log";
 
 export const SITEVERIFY_URL = "https://challenges.cloudflare.com/turnstile/v0/siteverify";
-/** Bound on the siteverify call: a hung challenge service must not hang sign-in. */
-export const SITEVERIFY_TIMEOUT_MS = 5000;
 
 export async function verifyTurnstile(secret: string, token: string, ip: string | null): Promise<boolean> {
   const form = new FormData();
@@ -18,7 +17,7 @@ export async function verifyTurnstile(secret: string, token: string, ip: string 
     const res = await fetch(SITEVERIFY_URL, {
       method: "POST",
       body: form,
-      signal: AbortSignal.timeout(SITEVERIFY_TIMEOUT_MS),
+      signal: AbortSignal.timeout(LIMITS.turnstileTimeoutMs),
     });
     if (!res.ok) return false;
     const body = (await res.json()) as { success?: boolean; "error-codes"?: string[] };
