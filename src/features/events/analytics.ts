@@ -2,13 +2,9 @@
  * Host analytics from the D1 read model. Each query is time-bounded; when D1 fails or is too slow
  * the last good answer (kept in the Cache API) is served marked `stale: true` instead of an error.
  */
+import { LIMITS } from "../../config/limits";
 import { DomainError } from "../../lib/errors";
 import { log } from "../../lib/log";
-
-/** The whole analytics read must answer within this, or the cached answer is used. */
-export const ANALYTICS_TIMEOUT_MS = 2000;
-/** How long a last good answer is kept for D1 outages. */
-export const ANALYTICS_FALLBACK_SECONDS = 24 * 60 * 60;
 
 export interface Analytics {
   ticketCount: number;
@@ -60,18 +56,24 @@ export async function eventAnalytics(db: D1Database, eventId: string, currency: 
     const fresh = await Promise.race([
       query(db, eventId, currency),
       new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error("analytics query timed out")), ANALYTICS_TIMEOUT_MS);
+        timer = setTimeout(() => reject(new Error("analytics query timed out")), LIMITS.analyticsTimeoutMs);
       }),
     ]);
     await caches.default.put(
       cacheKey(eventId),
-      new Response(JSON.stringify(fresh), { headers: { "Cache-Control": `max-age=${ANALYTICS_FALLBACK_SECONDS}` } }),
+      new Response(JSON.stringify(fresh), {
+        headers: { "Cache-Control": `max-age=${LIMITS.analyticsFallbackSeconds}` },
+      }),
     );
     return fresh;
   } catch (error) {
     log("warn", "analytics degraded to cached answer", { eventId, error });
     const cached = await caches.default.match(cacheKey(eventId));
-    if (!cached) throw new DomainError("unavailable", "Analytics are temporarily unavailable.", { retryAfter: 5 });
+    if (!cached) {
+      throw new DomainError("unavailable", "Analytics are temporarily unavailable.", {
+        retryAfter: LIMITS.unavailableRetryAfterSeconds,
+      });
+    }
     return { ...((await cached.json()) as Analytics), stale: true };
   } finally {
     clearTimeout(timer);

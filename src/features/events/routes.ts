@@ -1,5 +1,6 @@
 /** HTTP for events: host lifecycle (create, edit, publish, cancel), public reads, host analytics. */
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import { LIMITS } from "../../config/limits";
 import type { AppContext, AppEnv } from "../../context";
 import { requireAuth } from "../../http/auth";
 import { body, json, problems } from "../../http/openapi";
@@ -137,7 +138,7 @@ export const eventRoutes = new OpenAPIHono<AppEnv>()
     return c.json(await events.getEvent(eventsDeps(c), viewer, c.req.valid("param").id), 200);
   })
   .openapi(listEventsRoute, async (c) => {
-    c.header("Cache-Control", `public, max-age=${events.EVENT_CACHE_SECONDS}`);
+    c.header("Cache-Control", `public, max-age=${LIMITS.eventCacheSeconds}`);
     return c.json(await events.listEvents(eventsDeps(c), c.req.valid("query")), 200);
   })
   .openapi(analyticsRoute, async (c) => {

@@ -5,6 +5,7 @@
  */
 import { z } from "@hono/zod-openapi";
 import { CURRENCIES, CURRENCY_MINIMUMS } from "../../config/currencies";
+import { LIMITS } from "../../config/limits";
 
 const instant = z.iso.datetime({ offset: true }).openapi({ example: "2027-03-14T19:00:00Z" });
 
@@ -39,7 +40,7 @@ export const EventFields = z.object({
   price: z.number().int().min(0).max(100_000_000),
   currency: z.enum(CURRENCIES),
   /** Default: 1 for free events ("already registered"), 10 for paid. */
-  perUserLimit: z.number().int().min(1).max(100).optional(),
+  perUserLimit: z.number().int().min(1).max(LIMITS.perUserTicketsMax).optional(),
   salesStartAt: instant.nullable().optional(),
   salesEndAt: instant.nullable().optional(),
   checkInOpensAt: instant.optional(),
@@ -117,7 +118,7 @@ export const EventListSchema = z
   .openapi("EventList");
 
 export const ListEventsQuery = z.object({
-  limit: z.coerce.number().int().min(1).max(100).default(20),
+  limit: z.coerce.number().int().min(1).max(LIMITS.pageSizeMax).default(20),
   cursor: z.string().max(200).optional(),
   near: z
     .string()

@@ -6,6 +6,7 @@
  */
 
 import type { EventInventory, EventSnapshot } from "../../../durable-objects/event-inventory";
+import { LIMITS } from "../../config/limits";
 import { decodeCursor as decodeCursorText, encodeCursor as encodeCursorText, randomId } from "../../lib/crypto";
 import { DomainError } from "../../lib/errors";
 import { sanitizeDescription } from "../../lib/sanitize";
@@ -57,13 +58,6 @@ export interface Caller {
   id: string;
   roles: readonly string[];
 }
-
-/** Check-in opens 2 h before the start by default (doors), and closes when the event ends. */
-export const DEFAULT_CHECK_IN_LEAD_MS = 2 * 60 * 60 * 1000;
-export const DEFAULT_FREE_LIMIT = 1;
-export const DEFAULT_PAID_LIMIT = 10;
-/** Public event reads are cached this long; edits purge the local copy at once. */
-export const EVENT_CACHE_SECONDS = 10;
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 const ms = (value: string) => Date.parse(value);
@@ -192,10 +186,10 @@ export async function createEvent(deps: EventsDeps, host: Caller, input: EventIn
     capacity: input.capacity,
     price: input.price,
     currency: input.currency,
-    per_user_limit: input.perUserLimit ?? (input.price === 0 ? DEFAULT_FREE_LIMIT : DEFAULT_PAID_LIMIT),
+    per_user_limit: input.perUserLimit ?? (input.price === 0 ? LIMITS.perUserTicketsFree : LIMITS.perUserTicketsPaid),
     sales_start_at: null,
     sales_end_at: null,
-    check_in_opens_at: startsAt - DEFAULT_CHECK_IN_LEAD_MS,
+    check_in_opens_at: startsAt - LIMITS.checkInLeadMs,
     check_in_closes_at: endsAt,
     cover_media_id: null,
     status: "draft",
@@ -207,7 +201,7 @@ export async function createEvent(deps: EventsDeps, host: Caller, input: EventIn
   };
   const row = merge(blank, input, now);
   if (input.startsAt !== undefined && input.checkInOpensAt === undefined) {
-    row.check_in_opens_at = row.starts_at - DEFAULT_CHECK_IN_LEAD_MS;
+    row.check_in_opens_at = row.starts_at - LIMITS.checkInLeadMs;
   }
   if (input.checkInClosesAt === undefined) row.check_in_closes_at = row.ends_at;
   assertValid(row);
@@ -348,7 +342,7 @@ export async function getEvent(deps: EventsDeps, caller: Caller | null, id: stri
     if (row && row.status !== "draft") {
       await caches.default.put(
         cacheKey(id),
-        new Response(JSON.stringify(row), { headers: { "Cache-Control": `max-age=${EVENT_CACHE_SECONDS}` } }),
+        new Response(JSON.stringify(row), { headers: { "Cache-Control": `max-age=${LIMITS.eventCacheSeconds}` } }),
       );
     }
   }
