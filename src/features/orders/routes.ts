@@ -3,7 +3,7 @@
  * refund one's orders, list one's tickets.
  */
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import type { RatePolicyName } from "../../config/limits";
+import { LIMITS, type RatePolicyName } from "../../config/limits";
 import type { AppContext, AppEnv } from "../../context";
 import { requireAuth } from "../../http/auth";
 import { idempotency } from "../../http/idempotency";
@@ -96,7 +96,7 @@ const createOrderRoute = createRoute({
     ...body(
       z
         .object({
-          quantity: z.number().int().min(1).max(100),
+          quantity: z.number().int().min(1).max(LIMITS.perUserTicketsMax),
           // Paid events: where Stripe sends the buyer back (this site or an allowed front-end origin).
           returnUrl: z.string().max(2048).optional(),
         })
@@ -182,7 +182,7 @@ const myTicketsRoute = createRoute({
   middleware: [requireAuth({ kind: "user" })] as const,
   request: {
     query: z.object({
-      limit: z.coerce.number().int().min(1).max(100).default(50),
+      limit: z.coerce.number().int().min(1).max(LIMITS.pageSizeMax).default(50),
       cursor: z.string().max(200).optional(),
     }),
   },

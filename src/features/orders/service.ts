@@ -5,6 +5,7 @@
  * (src/features/payments/checkout.ts). Reads come from the D1 read model.
  */
 import type { OrderWithTickets } from "../../../durable-objects/event-inventory";
+import { LIMITS } from "../../config/limits";
 import { decodeCursor, encodeCursor, randomId } from "../../lib/crypto";
 import { DomainError } from "../../lib/errors";
 import { inventoryOf, unwrap } from "../events/inventory";
@@ -22,9 +23,6 @@ export interface PaidCheckout {
   /** Where Stripe sends the buyer back (already validated). */
   returnBase: string;
 }
-
-/** A free claim is confirmed within the same request; the hold only has to outlive that. */
-export const FREE_HOLD_MS = 60 * 1000;
 
 export interface Buyer {
   id: string;
@@ -102,7 +100,7 @@ export async function createOrder(
     orderId,
     userId: buyer.id,
     quantity,
-    ttlMs: FREE_HOLD_MS,
+    ttlMs: LIMITS.freeHoldMs,
     contact: { email: buyer.email, name: buyer.name },
     snapshot: toSnapshot(event),
   });
