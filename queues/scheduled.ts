@@ -5,20 +5,18 @@
  * jobs whose message was lost). Hourly: reconciliation with Stripe, alone. Each sweep is a single
  * bounded statement, safe to run twice and safe to run concurrently.
  */
+import { LIMITS } from "../src/config/limits";
 import { purgeFinishedEmails } from "../src/features/email/retention";
 import { requeueStuckEmails } from "../src/features/email/sweep";
 import { PAYMENTS_RECONCILE_CRON, reconcileCron, requeuePaymentsCron } from "../src/features/payments/cron";
 import { log } from "../src/lib/log";
-
-/** Rows deleted per sweep statement: keeps each statement well inside D1's per-query limits. */
-export const SWEEP_BATCH = 5000;
 
 export async function sweepExpiredIdempotencyKeys(db: D1Database, now = Date.now()): Promise<number> {
   const result = await db
     .prepare(
       "DELETE FROM idempotency_keys WHERE rowid IN (SELECT rowid FROM idempotency_keys WHERE expires_at <= ? LIMIT ?)",
     )
-    .bind(now, SWEEP_BATCH)
+    .bind(now, LIMITS.idempotencySweepMaxRows)
     .run();
   return result.meta.changes;
 }

@@ -16,9 +16,6 @@ import { dropProbes } from "../src/lib/queue-probe";
 
 export const WEBHOOK_QUEUE_NAME = "gatehouse-webhooks";
 
-/** The consumer could not even record a failure (D1 down): let Queues try the message again soon. */
-const UNRECORDED_RETRY_SECONDS = 60;
-
 function settle(message: Message<unknown>, verdict: Settle): void {
   if (verdict.action === "ack") message.ack();
   else message.retry({ delaySeconds: verdict.delaySeconds });
@@ -55,7 +52,7 @@ export async function consumeWebhookBatch(batch: MessageBatch<unknown>, env: Env
   } catch (error) {
     log("error", "payments queue: inbox unreadable; retrying", { error });
     for (const messages of events.values())
-      for (const m of messages) m.retry({ delaySeconds: UNRECORDED_RETRY_SECONDS });
+      for (const m of messages) m.retry({ delaySeconds: LIMITS.webhookUnrecordedRetrySeconds });
     rows = [];
     events.clear();
   }
@@ -72,7 +69,7 @@ export async function consumeWebhookBatch(batch: MessageBatch<unknown>, env: Env
       verdict = await processEvent(deps, byId.get(id) ?? null);
     } catch (error) {
       log("error", "payments queue: event not recorded; retrying", { eventId: id, error });
-      verdict = { action: "retry", delaySeconds: UNRECORDED_RETRY_SECONDS };
+      verdict = { action: "retry", delaySeconds: LIMITS.webhookUnrecordedRetrySeconds };
     }
     // Duplicate messages for one event in a batch share the verdict of the one processing.
     for (const m of messages) settle(m, verdict);
@@ -82,7 +79,7 @@ export async function consumeWebhookBatch(batch: MessageBatch<unknown>, env: Env
       settle(message, await processRefund(deps, id));
     } catch (error) {
       log("error", "payments queue: refund not recorded; retrying", { refundId: id, error });
-      message.retry({ delaySeconds: UNRECORDED_RETRY_SECONDS });
+      message.retry({ delaySeconds: LIMITS.webhookUnrecordedRetrySeconds });
     }
   }
 }

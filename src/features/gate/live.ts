@@ -7,6 +7,7 @@
 import type { EventInventory } from "../../../durable-objects/event-inventory";
 import { LIVE_URL } from "../../../durable-objects/event-inventory-live";
 import type { Config } from "../../config";
+import { LIMITS } from "../../config/limits";
 import type { Principal } from "../../context";
 import { DomainError } from "../../lib/errors";
 import { inventoryOf } from "../events/inventory";
@@ -53,7 +54,9 @@ export async function openLive(deps: LiveDeps, eventId: string, viewer: string):
   // The object knows the device as revoked (the Worker may have known it from its cache).
   if (upstream.status === 401) throw new DomainError("unauthorized", "Unknown or revoked device.");
   if (upstream.status !== 101 || !upstream.webSocket) {
-    throw new DomainError("unavailable", "Live counts are unavailable. Please retry shortly.", { retryAfter: 5 });
+    throw new DomainError("unavailable", "Live counts are unavailable. Please retry shortly.", {
+      retryAfter: LIMITS.unavailableRetryAfterSeconds,
+    });
   }
   // A fresh response: the object's own is immutable, and middleware adds headers after this.
   return new Response(null, { status: 101, webSocket: upstream.webSocket });

@@ -5,9 +5,8 @@
  */
 import type { MiddlewareHandler } from "hono";
 import { cors as honoCors } from "hono/cors";
+import { LIMITS } from "../../config/limits";
 import type { AppEnv } from "../../context";
-
-export const CORS_MAX_AGE_SECONDS = 600;
 
 export function cors(): MiddlewareHandler<AppEnv> {
   const handlers = new WeakMap<readonly string[], MiddlewareHandler>();
@@ -35,7 +34,7 @@ export function cors(): MiddlewareHandler<AppEnv> {
           "Idempotent-Replayed",
           "Location",
         ],
-        maxAge: CORS_MAX_AGE_SECONDS,
+        maxAge: LIMITS.corsMaxAgeSeconds,
       });
       handlers.set(origins, handler);
     }

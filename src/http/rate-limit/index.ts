@@ -6,7 +6,7 @@
  * through, closed answers 503.
  */
 import type { MiddlewareHandler } from "hono";
-import type { RatePolicy, RatePolicyName } from "../../config/limits";
+import { LIMITS, type RatePolicy, type RatePolicyName } from "../../config/limits";
 import type { AppContext, AppEnv } from "../../context";
 import { clientIp, ipKey } from "../../lib/ip";
 import { log } from "../../lib/log";
@@ -23,9 +23,6 @@ export interface RateLimitOptions {
    */
   with?: (c: AppContext) => readonly RatePolicyName[];
 }
-
-/** Seconds a client should wait when the limiter is down and the policy fails closed. */
-export const UNAVAILABLE_RETRY_AFTER_SECONDS = 5;
 
 export function policyHeader(policy: RatePolicy): string {
   return `"${policy.name}";q=${policy.limit};w=${policy.windowSeconds}`;
@@ -80,7 +77,7 @@ export function rateLimit(options: RateLimitOptions): MiddlewareHandler<AppEnv> 
         "unavailable",
         "This operation is temporarily unavailable. Please retry shortly.",
         {},
-        { "Retry-After": String(UNAVAILABLE_RETRY_AFTER_SECONDS) },
+        { "Retry-After": String(LIMITS.unavailableRetryAfterSeconds) },
       );
     }
     for (const [i, decision] of decisions.entries()) {
