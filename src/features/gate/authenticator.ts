@@ -91,6 +91,27 @@ export function deviceTokenHash(c: AppContext): Promise<string> {
   return hash;
 }
 
+/**
+ * Lookups in flight, by token hash. A gate's devices reaching a cold isolate at once (doors opening,
+ * a deploy) send hundreds of scans before the first lookup returns: they share one block check and
+ * one D1 read instead of each asking an address's limiter object and D1. Entries leave when their
+ * lookup settles, so the map is bounded by what is in flight.
+ */
+const inFlight = new Map<string, Promise<DeviceRow>>();
+
+async function lookUp(c: AppContext, hash: string): Promise<DeviceRow> {
+  // Before D1: a blocked address gets no lookup at all.
+  await scannerAuth(c, 0);
+  const row = await activeDevice(c.env.DB, hash);
+  if (!row) {
+    known.delete(hash);
+    await scannerAuth(c, 1);
+    throw unauthorizedDevice();
+  }
+  remember(hash, row, Date.now());
+  return row;
+}
+
 export const deviceAuthenticator: Authenticator = async (c) => {
   const header = c.req.header("Authorization");
   if (!header || !SCHEME.test(header)) return undefined;
@@ -108,16 +129,20 @@ export const deviceAuthenticator: Authenticator = async (c) => {
     device = entry.device;
     cached = true;
   } else {
-    // Before D1: a blocked address gets no lookup at all.
-    await scannerAuth(c, 0);
-    const row = await activeDevice(c.env.DB, hash);
-    if (!row) {
-      known.delete(hash);
-      await scannerAuth(c, 1);
-      throw unauthorizedDevice();
+    // Concurrent requests with one token share one lookup. A follower adds no object or D1 work, so
+    // it needs no block check of its own, unless the lookup it joined was refused for the leader's
+    // address: then it asks for its own.
+    const flight = inFlight.get(hash);
+    if (flight) {
+      device = await flight.catch((error: unknown) => {
+        if (error instanceof DomainError && error.code === "rate-limited") return lookUp(c, hash);
+        throw error;
+      });
+    } else {
+      const mine = lookUp(c, hash).finally(() => inFlight.delete(hash));
+      inFlight.set(hash, mine);
+      device = await mine;
     }
-    device = row;
-    remember(hash, device, now);
   }
   return {
     kind: "device",

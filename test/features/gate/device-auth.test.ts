@@ -221,3 +221,21 @@ describe("a registered device", () => {
     expect(queries).toHaveLength(seen);
   });
 });
+
+describe("a device's first scans reaching a cold isolate at once", () => {
+  it("30 concurrent scans from 30 addresses with one unremembered token share one D1 lookup and one block check", async () => {
+    const { host, event } = await gateEvent();
+    const device = await registerDevice(event.id, host.token, "steward", "Cold gate");
+    const { env: target, queries } = recordingEnv();
+    const ips = Array.from({ length: 30 }, () => freshIp());
+    const answers = await Promise.all(ips.map((ip) => send(target, ip, device.token)));
+    // Every scan is authenticated; the device's own scanner budget (20 a second, still clock) then
+    // admits 20 and refuses 10.
+    const statuses = answers.map((r) => r.status);
+    expect(statuses.filter((status) => status === 200)).toHaveLength(20);
+    expect(statuses.filter((status) => status === 429)).toHaveLength(10);
+    expect(queries.filter((sql) => sql.includes("FROM gate_devices WHERE token_hash = ?"))).toHaveLength(1);
+    const objects = new Set(await limiterObjects());
+    expect(ips.filter((ip) => objects.has(objectId(ipKey(ip))))).toHaveLength(1);
+  });
+});
