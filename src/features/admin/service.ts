@@ -5,6 +5,7 @@
  */
 import type { Config } from "../../config";
 import { DomainError } from "../../lib/errors";
+import { iso } from "../../lib/time";
 import { type AuditEntry, auditStatement, type RequestMeta } from "../audit/service";
 import { type DeadLetterRow, getDeadLetter } from "../dead-letters/store";
 import type { EmailQueue } from "../email/enqueue";
@@ -62,8 +63,8 @@ function toApi(row: DeadLetterRow): DeadLetter {
     refId: row.ref_id,
     reason: row.reason,
     payload,
-    createdAt: new Date(row.created_at).toISOString(),
-    replayedAt: row.replayed_at === null ? null : new Date(row.replayed_at).toISOString(),
+    createdAt: iso(row.created_at),
+    replayedAt: iso(row.replayed_at),
   };
 }
 
@@ -117,7 +118,7 @@ export async function replayDeadLetter(deps: AdminDeps, adminId: string, id: str
   if (!row) throw new DomainError("not-found", "No dead letter with this id.");
   if (row.replayed_at !== null) {
     throw new DomainError("already-replayed", "This dead letter was already replayed.", {
-      replayedAt: new Date(row.replayed_at).toISOString(),
+      replayedAt: iso(row.replayed_at),
     });
   }
   const replayer = REPLAYERS[row.source];

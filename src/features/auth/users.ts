@@ -1,4 +1,6 @@
 /** User records: lookup, the public shape returned by the API, and email normalisation. */
+import { iso } from "../../lib/time";
+
 export interface UserRow {
   id: string;
   email: string;
@@ -31,7 +33,7 @@ export function toPublicUser(row: UserRow): PublicUser {
     name: row.name,
     roles: JSON.parse(row.roles) as string[],
     emailVerified: row.email_verified_at !== null,
-    createdAt: new Date(row.created_at).toISOString(),
+    createdAt: iso(row.created_at),
   };
 }
 

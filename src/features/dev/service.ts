@@ -3,6 +3,7 @@ import { desc, eq } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import { LIMITS } from "../../config/limits";
 import { devMailbox } from "../../db/schema";
+import { iso } from "../../lib/time";
 
 export interface MailboxItem {
   to: string;
@@ -26,6 +27,6 @@ export async function listMailbox(db: D1Database, to: string | undefined): Promi
     text: row.text,
     html: row.html,
     template: row.template,
-    createdAt: new Date(row.createdAt).toISOString(),
+    createdAt: iso(row.createdAt),
   }));
 }

@@ -4,11 +4,12 @@
  * authenticator.ts).
  * Registration and revocation are audited.
  */
-import type { EventInventory } from "../../../durable-objects/event-inventory";
+import type { EventInventory } from "../../../durable-objects/event-inventory/contract";
 import type { Config } from "../../config";
 import { LIMITS } from "../../config/limits";
 import { randomId, randomToken, sha256Hex } from "../../lib/crypto";
 import { DomainError } from "../../lib/errors";
+import { iso } from "../../lib/time";
 import { auditStatement, type RequestMeta } from "../audit/service";
 import { inventoryOf } from "../events/inventory";
 import { type Caller, ownedEvent } from "../events/service";
@@ -41,8 +42,6 @@ export interface DevicesDeps {
   config: Config;
   meta: RequestMeta;
 }
-
-const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
 function toApiDevice(row: DeviceRow) {
   return {

@@ -6,6 +6,7 @@
 import { renderSVG } from "uqr";
 import type { Config } from "../../config";
 import { DomainError } from "../../lib/errors";
+import { iso } from "../../lib/time";
 import { ticketKeyRing } from "./keys";
 import { signTicketToken } from "./token";
 
@@ -43,8 +44,8 @@ export async function mintTicketQr(deps: QrDeps, userId: string, ticketId: strin
   return {
     token,
     ticketId: ticket.id,
-    issuedAt: new Date(issuedAt).toISOString(),
-    expiresAt: new Date(expiresAt).toISOString(),
+    issuedAt: iso(issuedAt),
+    expiresAt: iso(expiresAt),
   };
 }
 

@@ -5,17 +5,18 @@
  * offline uploads (tokens checked at the device's scan time) and the manifest. Gate stats are read
  * straight from the object by ./routes.ts.
  */
-import type { EventInventory } from "../../../durable-objects/event-inventory";
 import type {
   DeviceRevoked,
+  EventInventory,
   OfflineScan,
   ScanAnswer,
   ScanRef,
   ScanResult,
-} from "../../../durable-objects/event-inventory-gate";
+} from "../../../durable-objects/event-inventory/contract";
 import type { Config } from "../../config";
 import { LIMITS } from "../../config/limits";
 import { log } from "../../lib/log";
+import { iso } from "../../lib/time";
 import { inventoryOf } from "../events/inventory";
 import { type DeviceCaller, unauthorizedDevice } from "./authenticator";
 import { ticketKeyRing } from "./keys";
@@ -27,8 +28,6 @@ export interface GateDeps {
   config: Config;
   requestId: string;
 }
-
-const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
 const scanOf = (s: ScanRef) => ({ at: iso(s.at) as string, deviceId: s.deviceId, deviceName: s.deviceName });
 

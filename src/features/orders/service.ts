@@ -4,10 +4,11 @@
  * inside the event's EventInventory object, which decides; paid events continue to Stripe Checkout
  * (src/features/payments/checkout.ts). Reads come from the D1 read model.
  */
-import type { OrderWithTickets } from "../../../durable-objects/event-inventory";
+import type { OrderWithTickets } from "../../../durable-objects/event-inventory/contract";
 import { LIMITS } from "../../config/limits";
 import { decodeCursor, encodeCursor, randomId } from "../../lib/crypto";
 import { DomainError } from "../../lib/errors";
+import { iso } from "../../lib/time";
 import { inventoryOf, unwrap } from "../events/inventory";
 import { forgetOrderableEvent, orderEvent } from "../events/orderable";
 import { type EventsDeps, toSnapshot } from "../events/service";
@@ -29,8 +30,6 @@ export interface Buyer {
   email: string;
   name: string;
 }
-
-const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
 export function toApiOrder(o: OrderWithTickets["order"]) {
   return {

@@ -5,12 +5,13 @@
  * a network retry of the same attempt gets the same session back from Stripe, and a buyer retrying
  * after a declined card gets a new attempt — never Stripe's `idempotency_error` (alf.io #1254).
  */
-import type { InventoryOrder } from "../../../durable-objects/event-inventory";
+import type { InventoryOrder } from "../../../durable-objects/event-inventory/contract";
 import { LIMITS } from "../../config/limits";
 import { hmacHex } from "../../lib/crypto";
 import { DomainError } from "../../lib/errors";
 import { log } from "../../lib/log";
 import { isSafeRedirect, safeRedirect } from "../../lib/safe-redirect";
+import { iso } from "../../lib/time";
 import { inventoryOf, unwrap } from "../events/inventory";
 import { type EventRow, toSnapshot } from "../events/service";
 import type { PaymentsDeps } from "./deps";
@@ -92,7 +93,6 @@ export function latestSession(db: D1Database, orderId: string): Promise<SessionR
 }
 
 const seconds = (ms: number) => Math.floor(ms / 1000);
-const iso = (ms: number) => new Date(ms).toISOString();
 
 /**
  * Holds the seats and opens a Checkout Session for a new paid order: 201 { order, checkoutUrl,
