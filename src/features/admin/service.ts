@@ -4,6 +4,7 @@
  * admins clicking at once replay it once; each source brings its own replayer.
  */
 import type { Config } from "../../config";
+import { decodeCursor, encodeCursor } from "../../lib/crypto";
 import { DomainError } from "../../lib/errors";
 import { iso } from "../../lib/time";
 import { type AuditEntry, auditStatement, type RequestMeta } from "../audit/service";
@@ -68,11 +69,13 @@ function toApi(row: DeadLetterRow): DeadLetter {
   };
 }
 
-const encodeCursor = (row: DeadLetterRow) => btoa(JSON.stringify([row.created_at, row.id])).replace(/=+$/, "");
+// base64url (lib/crypto), not btoa's alphabet: a `+` or `/` in a cursor pasted into a query string
+// unencoded would read back as a space or break the path, and the next page would be refused.
+const pageCursor = (row: DeadLetterRow) => encodeCursor(JSON.stringify([row.created_at, row.id]));
 
-function decodeCursor(raw: string): [number, string] {
+function readPageCursor(raw: string): [number, string] {
   try {
-    const value = JSON.parse(atob(raw)) as unknown;
+    const value = JSON.parse(decodeCursor(raw) ?? "null") as unknown;
     if (Array.isArray(value) && typeof value[0] === "number" && typeof value[1] === "string") {
       return [value[0], value[1]];
     }
@@ -97,7 +100,7 @@ export async function listDeadLetters(
   if (query.state === "open") where.push("replayed_at IS NULL");
   if (query.state === "replayed") where.push("replayed_at IS NOT NULL");
   if (query.cursor) {
-    const [createdAt, id] = decodeCursor(query.cursor);
+    const [createdAt, id] = readPageCursor(query.cursor);
     where.push("(created_at < ? OR (created_at = ? AND id < ?))");
     bindings.push(createdAt, createdAt, id);
   }
@@ -110,7 +113,7 @@ export async function listDeadLetters(
     .all<DeadLetterRow>();
   const page = results.slice(0, query.limit);
   const last = page[page.length - 1];
-  return { items: page.map(toApi), nextCursor: results.length > query.limit && last ? encodeCursor(last) : null };
+  return { items: page.map(toApi), nextCursor: results.length > query.limit && last ? pageCursor(last) : null };
 }
 
 export async function replayDeadLetter(deps: AdminDeps, adminId: string, id: string): Promise<DeadLetter> {

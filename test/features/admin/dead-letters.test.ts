@@ -126,6 +126,29 @@ describe("GET /api/v1/admin/dead-letters", () => {
     );
   });
 
+  it("issues URL-safe cursors: one pasted unencoded into the next query string still reads back", async () => {
+    // Ids chosen so the cursor of the first page ([createdAt, id] as JSON) holds a byte whose
+    // standard base64 is `+`: a query string reads that back as a space.
+    const at = 4_102_444_800_000;
+    const insert = env.DB.prepare(
+      "INSERT INTO dead_letters (id, source, ref_id, reason, payload, created_at) VALUES (?, 'stripe-webhook', ?, 'r', '{}', ?)",
+    );
+    await env.DB.batch([insert.bind("dl>>>", "evt_cursor_a", at + 1), insert.bind("dl-older", "evt_cursor_b", at)]);
+    const first = await request(env, "/api/v1/admin/dead-letters?limit=1&source=stripe-webhook", {}, admin);
+    const page1 = (await first.json()) as { items: { id: string }[]; nextCursor: string };
+    expect(page1.items.map((d) => d.id)).toEqual(["dl>>>"]);
+    expect(page1.nextCursor).toMatch(/^[A-Za-z0-9_-]+$/);
+    const second = await request(
+      env,
+      `/api/v1/admin/dead-letters?limit=1&source=stripe-webhook&cursor=${page1.nextCursor}`,
+      {},
+      admin,
+    );
+    expect(second.status).toBe(200);
+    const page2 = (await second.json()) as { items: { id: string; refId: string }[] };
+    expect(page2.items.map((d) => [d.id, d.refId])).toEqual([["dl-older", "evt_cursor_b"]]);
+  });
+
   it("rejects a cursor it did not issue", async () => {
     const res = await request(env, "/api/v1/admin/dead-letters?cursor=bm9wZQ", {}, admin);
     expect(res.status).toBe(400);
