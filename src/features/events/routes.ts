@@ -8,6 +8,7 @@ import { rateLimit } from "../../http/rate-limit";
 import { DomainError } from "../../lib/errors";
 import type { PaymentsQueue } from "../payments/queue";
 import { eventAnalytics } from "./analytics";
+import { listEvents } from "./listing";
 import { CreateEventBody, EventListSchema, EventSchema, ListEventsQuery, UpdateEventBody } from "./schema";
 import * as events from "./service";
 
@@ -139,7 +140,7 @@ export const eventRoutes = new OpenAPIHono<AppEnv>()
   })
   .openapi(listEventsRoute, async (c) => {
     c.header("Cache-Control", `public, max-age=${LIMITS.eventCacheSeconds}`);
-    return c.json(await events.listEvents(eventsDeps(c), c.req.valid("query")), 200);
+    return c.json(await listEvents(eventsDeps(c), c.req.valid("query")), 200);
   })
   .openapi(analyticsRoute, async (c) => {
     const event = await events.ownedEvent(eventsDeps(c), caller(c), c.req.valid("param").id);
