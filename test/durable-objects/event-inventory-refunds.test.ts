@@ -6,8 +6,7 @@
  */
 import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import type { EventSnapshot } from "../../durable-objects/event-inventory";
-import type { ScanAnswer } from "../../durable-objects/event-inventory-gate";
+import type { EventSnapshot, ScanAnswer } from "../../durable-objects/event-inventory/contract";
 import {
   checkedStats,
   configuredInventory,

@@ -1,7 +1,7 @@
 import { createExecutionContext, createScheduledController, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, type MockInstance, vi } from "vitest";
-import { projectionStatements } from "../../durable-objects/event-inventory-projection";
+import { projectionStatements } from "../../durable-objects/event-inventory/projection";
 import { EMAIL_QUEUE_NAME } from "../../queues/email";
 import { EMAIL_DLQ_NAME } from "../../queues/email-dlq";
 import worker from "../../src/index";

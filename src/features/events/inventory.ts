@@ -2,7 +2,11 @@
  * The Worker's side of EventInventory: the stub for an event, and the one mapping from the object's
  * result codes to domain errors.
  */
-import type { EventInventory, InventoryErrorCode, InventoryResult } from "../../../durable-objects/event-inventory";
+import type {
+  EventInventory,
+  InventoryErrorCode,
+  InventoryResult,
+} from "../../../durable-objects/event-inventory/contract";
 import { DomainError, type ErrorCode } from "../../lib/errors";
 
 export function inventoryOf(ns: DurableObjectNamespace<EventInventory>, eventId: string) {

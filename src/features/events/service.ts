@@ -5,7 +5,7 @@
  * more than the object can honour.
  */
 
-import type { EventInventory, EventSnapshot } from "../../../durable-objects/event-inventory";
+import type { EventInventory, EventSnapshot } from "../../../durable-objects/event-inventory/contract";
 import { LIMITS } from "../../config/limits";
 import { randomId } from "../../lib/crypto";
 import { DomainError } from "../../lib/errors";

@@ -4,7 +4,7 @@
  * authenticator.ts).
  * Registration and revocation are audited.
  */
-import type { EventInventory } from "../../../durable-objects/event-inventory";
+import type { EventInventory } from "../../../durable-objects/event-inventory/contract";
 import type { Config } from "../../config";
 import { LIMITS } from "../../config/limits";
 import { randomId, randomToken, sha256Hex } from "../../lib/crypto";

@@ -1,11 +1,10 @@
 /**
  * Live counts: `GET /api/v1/events/:id/live` upgrades to a WebSocket served by the event's
- * EventInventory object (Hibernation API, see durable-objects/event-inventory-live.ts). Only the
+ * EventInventory object (Hibernation API, see durable-objects/event-inventory/live.ts). Only the
  * event's host or one of its supervisor devices may watch. The Worker authorises, then forwards the
  * upgrade with the viewer's identity; the object cannot be reached from outside.
  */
-import type { EventInventory } from "../../../durable-objects/event-inventory";
-import { LIVE_URL } from "../../../durable-objects/event-inventory-live";
+import { type EventInventory, LIVE_URL } from "../../../durable-objects/event-inventory/contract";
 import type { Config } from "../../config";
 import { LIMITS } from "../../config/limits";
 import type { Principal } from "../../context";

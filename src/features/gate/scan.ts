@@ -5,14 +5,14 @@
  * offline uploads (tokens checked at the device's scan time) and the manifest. Gate stats are read
  * straight from the object by ./routes.ts.
  */
-import type { EventInventory } from "../../../durable-objects/event-inventory";
 import type {
   DeviceRevoked,
+  EventInventory,
   OfflineScan,
   ScanAnswer,
   ScanRef,
   ScanResult,
-} from "../../../durable-objects/event-inventory-gate";
+} from "../../../durable-objects/event-inventory/contract";
 import type { Config } from "../../config";
 import { LIMITS } from "../../config/limits";
 import { log } from "../../lib/log";

@@ -3,7 +3,7 @@
  * path, the id and token from the server, the creator from the session (mass-assignment defence).
  */
 import { z } from "@hono/zod-openapi";
-import { SCAN_RESULTS } from "../../../durable-objects/event-inventory-gate";
+import { SCAN_RESULTS } from "../../../durable-objects/event-inventory/contract";
 import { LIMITS } from "../../config/limits";
 
 export const DEVICE_ROLES = ["steward", "supervisor"] as const;

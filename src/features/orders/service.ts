@@ -4,7 +4,7 @@
  * inside the event's EventInventory object, which decides; paid events continue to Stripe Checkout
  * (src/features/payments/checkout.ts). Reads come from the D1 read model.
  */
-import type { OrderWithTickets } from "../../../durable-objects/event-inventory";
+import type { OrderWithTickets } from "../../../durable-objects/event-inventory/contract";
 import { LIMITS } from "../../config/limits";
 import { decodeCursor, encodeCursor, randomId } from "../../lib/crypto";
 import { DomainError } from "../../lib/errors";

@@ -5,7 +5,7 @@
  * a network retry of the same attempt gets the same session back from Stripe, and a buyer retrying
  * after a declined card gets a new attempt — never Stripe's `idempotency_error` (alf.io #1254).
  */
-import type { InventoryOrder } from "../../../durable-objects/event-inventory";
+import type { InventoryOrder } from "../../../durable-objects/event-inventory/contract";
 import { LIMITS } from "../../config/limits";
 import { hmacHex } from "../../lib/crypto";
 import { DomainError } from "../../lib/errors";

@@ -3,7 +3,7 @@
  * the Stripe client, and the two queues (payments work, email). `null` when payments are not
  * configured (development without Stripe keys): callers answer `payments-not-configured`.
  */
-import type { EventInventory } from "../../../durable-objects/event-inventory";
+import type { EventInventory } from "../../../durable-objects/event-inventory/contract";
 import { type Config, getConfig } from "../../config";
 import type { PaymentsConfig } from "../../config/payments";
 import type { AppContext } from "../../context";

@@ -6,7 +6,7 @@
  * never fulfilled: the money goes back (one refund job per payment, so once however often Stripe
  * re-delivers), and the session is flagged — a row operators read, an audit entry and a warning.
  */
-import type { InventoryOrder } from "../../../durable-objects/event-inventory";
+import type { InventoryOrder } from "../../../durable-objects/event-inventory/contract";
 import { log } from "../../lib/log";
 import { auditStatement } from "../audit/service";
 import type { PaymentsDeps } from "./deps";

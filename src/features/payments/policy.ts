@@ -7,7 +7,7 @@
  * used or refunded, never both. Stripe is asked from the queue; the seats go back on sale once the
  * money is on its way back.
  */
-import type { InventoryOrder, InventoryTicket } from "../../../durable-objects/event-inventory";
+import type { InventoryOrder, InventoryTicket } from "../../../durable-objects/event-inventory/contract";
 import { DomainError } from "../../lib/errors";
 import { inventoryOf, unwrap } from "../events/inventory";
 import { refundDeadline, refundWindowErrors } from "../events/refund-window";

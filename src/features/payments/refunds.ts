@@ -7,7 +7,7 @@
  * admitted). Success: the order becomes refunded (tickets void, seats free), the payment is marked
  * refunded and the buyer is emailed, once; a refusal from Stripe gives the tickets back.
  */
-import type { RefundRequest } from "../../../durable-objects/event-inventory";
+import type { RefundRequest } from "../../../durable-objects/event-inventory/contract";
 import { randomId } from "../../lib/crypto";
 import { log } from "../../lib/log";
 import { enqueueCommitted } from "../email/enqueue";

@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { projectionStatements } from "../../../durable-objects/event-inventory-projection";
+import { projectionStatements } from "../../../durable-objects/event-inventory/projection";
 import { createApp } from "../../../src/app";
 import { enqueueEmails, handOverQueued, insertedOutboxIds } from "../../../src/features/email/enqueue";
 import { postSettled } from "../../helpers";

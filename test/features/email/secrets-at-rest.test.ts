@@ -7,7 +7,7 @@
  */
 import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { projectionStatements } from "../../../durable-objects/event-inventory-projection";
+import { projectionStatements } from "../../../durable-objects/event-inventory/projection";
 import { EMAIL_DLQ_NAME } from "../../../queues/email-dlq";
 import { createApp } from "../../../src/app";
 import { handOverQueued, insertedOutboxIds } from "../../../src/features/email/enqueue";

@@ -1,7 +1,7 @@
 /** Event fixtures: a host with a published event, buyers with tokens. */
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import type { EventSnapshot, HoldRequest } from "../../../durable-objects/event-inventory";
+import type { EventSnapshot, HoldRequest } from "../../../durable-objects/event-inventory/contract";
 import { call, freshIp, problemOf } from "../../helpers";
 import { bearer, createUser, login } from "../auth/helpers";
 

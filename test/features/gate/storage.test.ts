@@ -6,8 +6,11 @@
  */
 import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { migrateTicketCounts } from "../../../durable-objects/event-inventory";
-import { migrateGate, migrateRevokedDevices } from "../../../durable-objects/event-inventory-gate";
+import {
+  migrateGate,
+  migrateRevokedDevices,
+  migrateTicketCounts,
+} from "../../../durable-objects/event-inventory/schema";
 import { configuredInventory } from "../events/helpers";
 
 describe("EventInventory schema v3–v6", () => {

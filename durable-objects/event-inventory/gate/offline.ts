@@ -1,28 +1,14 @@
 /**
  * Offline scans for EventInventory: uploads of what devices scanned while the network was down,
  * reconciled inside the object's transactionSync with the same rules as live scans
- * (./event-inventory-gate.ts). Applied in the devices' time order and idempotent per nonce; among
+ * (./redeem.ts). Applied in the devices' time order and idempotent per nonce; among
  * admissions of one ticket the earliest counts, and a double admission is a conflict: both scans
  * are kept and flagged, never merged away. So is an admission of a ticket refunded or voided before
  * the upload reached the object: admitted and given back.
  */
-import {
-  evaluate,
-  type GateContext,
-  type GateTicketRow,
-  logScan,
-  nonceMismatch,
-  type OfflineScan,
-  outsideWindow,
-  recordRedemption,
-  replay,
-  type ScanAnswer,
-  type ScanningDevice,
-  scanOf,
-  settle,
-  ticketRow,
-  view,
-} from "./event-inventory-gate";
+import type { OfflineScan, ScanAnswer, ScanningDevice } from "../contract";
+import { evaluate, nonceMismatch, outsideWindow, replay, settle } from "./redeem";
+import { type GateContext, type GateTicketRow, logScan, recordRedemption, scanOf, ticketRow, view } from "./tickets";
 
 /**
  * Offline scans, applied in the device's time order, idempotently per nonce. Only the device's own

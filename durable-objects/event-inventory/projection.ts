@@ -3,70 +3,42 @@
  * only when the row's outbox sequence is newer than what D1 holds (a replay or a late retry never
  * overwrites newer state), and emails are inserted once by their deterministic id.
  */
-import { OUTBOX_ID_COLUMN } from "../src/features/email/outbox";
-import { CARRIES_SECRET, renderEmail } from "../src/features/email/templates";
+import { OUTBOX_ID_COLUMN } from "../../src/features/email/outbox";
+import { CARRIES_SECRET, renderEmail } from "../../src/features/email/templates";
+import { decode, type InventoryEmail, type InventoryOutboxRow } from "./outbox";
 
-export type InventoryOutboxRow = {
-  seq: number;
-  kind: "order" | "ticket" | "email";
-  payload: string;
-};
-
-interface OrderPayload {
-  id: string;
-  eventId: string;
-  userId: string;
-  status: string;
-  quantity: number;
-  amount: number;
-  currency: string;
-  holdExpiresAt: number | null;
-  paymentRef: string | null;
-  createdAt: number;
-  updatedAt: number;
-}
-
-interface TicketPayload {
-  id: string;
-  eventId: string;
-  orderId: string;
-  userId: string;
-  serial: number;
-  status: string;
-  /** Gate admission time; absent in rows written before the gate existed. */
-  redeemedAt?: number | null;
-  createdAt: number;
-}
-
-interface EmailPayload {
-  id: string;
-  to: string;
-  template: "order-confirmed" | "event-cancelled";
-  data: Record<string, unknown>;
+export interface ProjectionOptions {
+  /** Outside production: copy each email into dev_mailbox as well. */
+  mirrorDevMailbox: boolean;
+  /**
+   * When set, each email is also marked queued (at this time) within the batch and its id returned
+   * under OUTBOX_ID_COLUMN: the caller then sends the queue messages (one D1 round trip instead of a
+   * second batch). Without it the emails stay pending for the sweep.
+   */
+  queuedAt?: number;
 }
 
 function emailStatements(
   db: D1Database,
-  row: InventoryOutboxRow,
-  email: EmailPayload,
+  seq: number,
+  email: InventoryEmail,
   options: ProjectionOptions,
 ): D1PreparedStatement[] {
-  const d = email.data;
   const rendered =
     email.template === "order-confirmed"
       ? renderEmail({
           template: "order-confirmed",
-          name: String(d.name ?? ""),
-          eventTitle: String(d.eventTitle ?? ""),
-          startsAt: new Date(Number(d.startsAt)).toISOString(),
-          serials: (d.serials as number[]) ?? [],
+          name: email.data.name,
+          eventTitle: email.data.eventTitle,
+          startsAt: new Date(email.data.startsAt).toISOString(),
+          serials: email.data.serials,
           ticketsLink: "/me/tickets",
         })
       : renderEmail({
           template: "event-cancelled",
-          name: String(d.name ?? ""),
-          eventTitle: String(d.eventTitle ?? ""),
-          paid: d.paid === true,
+          name: email.data.name,
+          eventTitle: email.data.eventTitle ?? "",
+          paid: email.data.paid,
         });
   const created = Date.now();
   const statements = [
@@ -107,29 +79,10 @@ function emailStatements(
           `INSERT INTO dev_mailbox (id, "to", subject, text, html, template, created_at)
            VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
         )
-        .bind(
-          `${email.id}:${row.seq}`,
-          email.to,
-          rendered.subject,
-          rendered.text,
-          rendered.html,
-          email.template,
-          created,
-        ),
+        .bind(`${email.id}:${seq}`, email.to, rendered.subject, rendered.text, rendered.html, email.template, created),
     );
   }
   return statements;
-}
-
-export interface ProjectionOptions {
-  /** Outside production: copy each email into dev_mailbox as well. */
-  mirrorDevMailbox: boolean;
-  /**
-   * When set, each email is also marked queued (at this time) within the batch and its id returned
-   * under OUTBOX_ID_COLUMN: the caller then sends the queue messages (one D1 round trip instead of a
-   * second batch). Without it the emails stay pending for the sweep.
-   */
-  queuedAt?: number;
 }
 
 export function projectionStatements(
@@ -139,8 +92,9 @@ export function projectionStatements(
 ): D1PreparedStatement[] {
   const statements: D1PreparedStatement[] = [];
   for (const row of rows) {
-    if (row.kind === "order") {
-      const o = JSON.parse(row.payload) as OrderPayload;
+    const record = decode(row);
+    if (record.kind === "order") {
+      const o = record.payload;
       statements.push(
         db
           .prepare(
@@ -165,8 +119,8 @@ export function projectionStatements(
             row.seq,
           ),
       );
-    } else if (row.kind === "ticket") {
-      const t = JSON.parse(row.payload) as TicketPayload;
+    } else if (record.kind === "ticket") {
+      const t = record.payload;
       statements.push(
         db
           .prepare(
@@ -176,10 +130,11 @@ export function projectionStatements(
                projection_seq = excluded.projection_seq
              WHERE excluded.projection_seq > tickets.projection_seq`,
           )
+          // Gate admission time: absent in rows written before the gate existed.
           .bind(t.id, t.eventId, t.orderId, t.userId, t.serial, t.status, t.redeemedAt ?? null, t.createdAt, row.seq),
       );
     } else {
-      statements.push(...emailStatements(db, row, JSON.parse(row.payload) as EmailPayload, options));
+      statements.push(...emailStatements(db, row.seq, record.payload, options));
     }
   }
   return statements;

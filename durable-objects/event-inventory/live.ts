@@ -5,22 +5,12 @@
  * revoked device's sockets) and carries the last message it was sent as its attachment (to skip
  * unchanged counts); nothing lives only in memory.
  */
+import { LIMITS } from "../../src/config/limits";
+import { LIVE_URL, type LiveCounts } from "./contract";
 
 export const LIVE_TAG = "live";
-/** The object's internal URL for upgrades; only the Worker can reach an object's fetch(). */
-export const LIVE_URL = "https://event-inventory.internal/live";
 /** Close code for a viewer whose access ended (RFC 6455 §7.4.1: policy violation). */
 export const LIVE_REVOKED = 1008;
-
-export interface LiveCounts {
-  capacity: number;
-  sold: number;
-  held: number;
-  remaining: number;
-  checkedIn: number;
-  /** Tickets admitted more than once (offline reconciliation). */
-  conflicts: number;
-}
 
 function sendIfChanged(ws: WebSocket, counts: LiveCounts): boolean {
   const message = JSON.stringify({ type: "counts", ...counts });
@@ -77,4 +67,41 @@ export function closeViewer(ctx: DurableObjectState, viewer: string, reason: str
     }
   }
   return sockets.length;
+}
+
+/**
+ * Pushes the counts to live viewers when something changed, at most once per LIMITS.liveCoalesceMs.
+ * The check runs on every change, so a steady stream of scans still yields a message per interval; a
+ * timer sends the final counts once the stream stops (timers alone can lag behind a busy object).
+ */
+export class LiveFeed {
+  readonly #ctx: DurableObjectState;
+  readonly #counts: () => LiveCounts;
+  #timer: ReturnType<typeof setTimeout> | null = null;
+  #sentAt = 0;
+
+  constructor(ctx: DurableObjectState, counts: () => LiveCounts) {
+    this.#ctx = ctx;
+    this.#counts = counts;
+  }
+
+  changed(): void {
+    if (!hasLiveViewers(this.#ctx)) return;
+    const due = this.#sentAt + LIMITS.liveCoalesceMs;
+    if (Date.now() >= due) {
+      if (this.#timer) clearTimeout(this.#timer);
+      this.#timer = null;
+      this.#broadcast();
+    } else {
+      this.#timer ??= setTimeout(() => {
+        this.#timer = null;
+        this.#broadcast();
+      }, due - Date.now());
+    }
+  }
+
+  #broadcast(): void {
+    this.#sentAt = Date.now();
+    broadcastLive(this.#ctx, this.#counts());
+  }
 }

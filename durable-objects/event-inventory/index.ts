@@ -1,0 +1,299 @@
+/**
+ * EventInventory: one object per event, the only place where its capacity, holds, tickets, refund
+ * reservations and redemptions change (ASVS 2.3.4, 15.4.2). Every decision is made and written inside
+ * one `transactionSync`, with no await in between, so concurrent buyers are strictly serialised by the
+ * object's input gate and can never oversell.
+ *
+ * D1 is a read model of what happens here. Each state change writes outbox rows in the same
+ * transaction; the outbox is pushed to D1 right after (idempotent upserts guarded by a projection
+ * sequence, so replays are harmless) and retried from the alarm until D1 has it.
+ *
+ * This file is the class: its RPC surface and the glue between calls and decisions. The decisions
+ * are functions over a transaction context: ./sales.ts, ./refunds.ts, ./event.ts, ./gate/; the
+ * outbox push is ./outbox.ts, live sockets ./live.ts, the tables ./schema.ts; what the Worker may
+ * import is ./contract.ts.
+ */
+import { DurableObject } from "cloudflare:workers";
+import { LIMITS } from "../../src/config/limits";
+import {
+  type Availability,
+  type ConfirmRequest,
+  DEVICE_REVOKED,
+  type DeviceRevoked,
+  type EventSnapshot,
+  type GateStats,
+  type HoldRequest,
+  type InventoryOrder,
+  type InventoryResult,
+  type LiveCounts,
+  type Manifest,
+  type OfflineScan,
+  type OrderWithTickets,
+  type RedeemRequest,
+  type RefundRequest,
+  type RejectedScanRequest,
+  type ScanAnswer,
+  type ScanningDevice,
+} from "./contract";
+import { adopt } from "./event";
+import { applyOffline } from "./gate/offline";
+import { recordRejected, redeemOnline } from "./gate/redeem";
+import { conflictCount, gateStats, manifestPage } from "./gate/reports";
+import { isRevoked, revokeDevice } from "./gate/revocations";
+import type { GateContext } from "./gate/tickets";
+import { acceptLive, closeViewer, LiveFeed } from "./live";
+import { OutboxPusher } from "./outbox";
+import { refund, releaseRefund, reserveRefund } from "./refunds";
+import { availability, type EventCopy, emitTicket, fail, orderRow, type SalesContext, withTickets } from "./rows";
+import { claim, confirm, expireLapsed, extendHold, hold, NotFree, release, voidTickets } from "./sales";
+import { migrate } from "./schema";
+
+export class EventInventory extends DurableObject<Env> {
+  #sql: SqlStorage;
+  #event: EventCopy = { current: null };
+  #outbox: OutboxPusher;
+  #live: LiveFeed;
+  /** A scan push is due at the alarm set for it (reset when the alarm runs). */
+  #scanPushDue = false;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.#sql = ctx.storage.sql;
+    this.#outbox = new OutboxPusher(ctx, env);
+    this.#live = new LiveFeed(ctx, () => this.#liveCounts());
+    ctx.blockConcurrencyWhile(async () => {
+      migrate(this.#sql);
+      const row = this.#sql.exec<{ json: string }>("SELECT json FROM snapshot WHERE id = 1").toArray()[0];
+      this.#event.current = row ? (JSON.parse(row.json) as EventSnapshot) : null;
+    });
+  }
+
+  // ---------------------------------------------------------------- sales (./sales.ts, ./event.ts)
+
+  /** Adopts the event as stored in D1 (see adopt in ./event.ts). */
+  configure(snapshot: EventSnapshot): Promise<InventoryResult<Availability>> {
+    return this.#commit((tx) => adopt(tx, snapshot));
+  }
+
+  hold(request: HoldRequest): Promise<InventoryResult<OrderWithTickets>> {
+    return this.#commit((tx) => hold(tx, request));
+  }
+
+  /** Free events: the hold and the sale in one transaction and one round trip. */
+  async claim(request: HoldRequest): Promise<InventoryResult<OrderWithTickets>> {
+    try {
+      return await this.#commit((tx) => claim(tx, request));
+    } catch (error) {
+      if (!(error instanceof NotFree)) throw error;
+      // The throw rolled the hold back; whatever the adoption wrote went with it.
+      return fail("not-free", "The event has a price: tickets go through checkout.");
+    }
+  }
+
+  confirm(request: ConfirmRequest): Promise<InventoryResult<OrderWithTickets>> {
+    return this.#commit((tx) => confirm(tx, request));
+  }
+
+  release(request: { orderId: string; reason: string }): Promise<InventoryResult<InventoryOrder>> {
+    return this.#commit((tx) => release(tx, request));
+  }
+
+  voidTickets(request: { orderId: string; reason: string }): Promise<InventoryResult<OrderWithTickets>> {
+    return this.#commit((tx) => voidTickets(tx, request));
+  }
+
+  extendHold(request: { orderId: string; expiresAt: number }): Promise<InventoryResult<InventoryOrder>> {
+    return this.#commit((tx) => extendHold(tx, request));
+  }
+
+  // ---------------------------------------------------------------- refunds (./refunds.ts)
+
+  reserveRefund(request: { orderId: string }): Promise<InventoryResult<OrderWithTickets>> {
+    return this.#commit((tx) => reserveRefund(tx, request));
+  }
+
+  releaseRefund(request: { orderId: string }): Promise<InventoryResult<OrderWithTickets>> {
+    return this.#commit((tx) => releaseRefund(tx, request));
+  }
+
+  refund(request: RefundRequest): Promise<InventoryResult<OrderWithTickets>> {
+    return this.#commit((tx) => refund(tx, request));
+  }
+
+  // ---------------------------------------------------------------- reads
+
+  /** Live counts; `sold + held + remaining = capacity` always holds. */
+  stats(): Availability {
+    return availability(this.#tx());
+  }
+
+  getOrder(orderId: string): OrderWithTickets | null {
+    const tx = this.#tx();
+    const order = orderRow(tx, orderId);
+    return order ? withTickets(tx, order) : null;
+  }
+
+  // ---------------------------------------------------------------- gate (./gate/)
+
+  /**
+   * An online scan of a verified token: first scan wins; the same device re-reading within the
+   * repeat window gets the same admission; a nonce seen before gets its stored answer. Answers as
+   * soon as the decision is stored: the D1 read model follows through the outbox, in the background.
+   */
+  async redeem(request: RedeemRequest): Promise<ScanAnswer | DeviceRevoked> {
+    if (isRevoked(this.#sql, request.deviceId)) return DEVICE_REVOKED;
+    const { answer, changed } = this.ctx.storage.transactionSync(() => redeemOnline(this.#gate(), request));
+    if (changed) this.#projectScansSoon();
+    return answer;
+  }
+
+  /** Logs a scan the Worker refused from its token alone (invalid, expired code, other event). */
+  recordRejectedScan(request: RejectedScanRequest): ScanAnswer | DeviceRevoked {
+    if (isRevoked(this.#sql, request.deviceId)) return DEVICE_REVOKED;
+    return this.ctx.storage.transactionSync(() => recordRejected(this.#gate(), request));
+  }
+
+  /** Offline scans of one device, applied in its time order; answers in the order given. */
+  async syncOfflineScans(request: ScanningDevice & { scans: OfflineScan[] }): Promise<ScanAnswer[] | DeviceRevoked> {
+    if (isRevoked(this.#sql, request.deviceId)) return DEVICE_REVOKED;
+    const { answers, changed } = this.ctx.storage.transactionSync(() =>
+      applyOffline(this.#gate(), request, request.scans),
+    );
+    if (changed) await this.#afterCommit();
+    return answers;
+  }
+
+  /**
+   * Revokes a device for this event: from now on every call it makes here answers DEVICE_REVOKED,
+   * and its live sockets close. The host's revocation lands here before D1 (see
+   * src/features/gate/devices.ts), so a Worker that still knows the device from its cache is
+   * refused all the same. Idempotent.
+   */
+  revokeDevice(request: { deviceId: string }): { closedSockets: number } {
+    this.ctx.storage.transactionSync(() => revokeDevice(this.#sql, request.deviceId, Date.now()));
+    return { closedSockets: closeViewer(this.ctx, `device:${request.deviceId}`, "access revoked") };
+  }
+
+  /** Whether this object knows `deviceId` as revoked. */
+  deviceRevoked(request: { deviceId: string }): boolean {
+    return isRevoked(this.#sql, request.deviceId);
+  }
+
+  /** A page of tickets for offline checks (ids, status, redemption time: no personal data). */
+  manifest(request: { afterSerial: number; limit: number; deviceId?: string }): Manifest | DeviceRevoked {
+    if (request.deviceId !== undefined && isRevoked(this.#sql, request.deviceId)) return DEVICE_REVOKED;
+    const event = this.#event.current;
+    return {
+      generatedAt: Date.now(),
+      checkInOpensAt: event?.checkInOpensAt ?? null,
+      checkInClosesAt: event?.checkInClosesAt ?? null,
+      eventStatus: event?.status ?? null,
+      ...manifestPage(this.#sql, request.afterSerial, request.limit),
+    };
+  }
+
+  /** Scan totals by result, conflicts, and the live counts (`deviceId`: asked by that device). */
+  gateStats(request: { deviceId?: string } = {}): (GateStats & LiveCounts) | DeviceRevoked {
+    if (request.deviceId !== undefined && isRevoked(this.#sql, request.deviceId)) return DEVICE_REVOKED;
+    return { ...gateStats(this.#sql), ...this.#liveCounts() };
+  }
+
+  // ---------------------------------------------------------------- live counts (./live.ts)
+
+  /**
+   * WebSocket upgrade for live counts; the Worker authorises the viewer before forwarding. A revoked
+   * device viewer answers 401.
+   */
+  override async fetch(request: Request): Promise<Response> {
+    const viewer = new URL(request.url).searchParams.get("viewer") ?? "";
+    if (viewer.startsWith("device:") && isRevoked(this.#sql, viewer.slice("device:".length))) {
+      return new Response("Device revoked", { status: 401 });
+    }
+    return acceptLive(this.ctx, request, this.#liveCounts());
+  }
+
+  override webSocketMessage(): void {
+    // Viewers only listen; "ping" is answered by the runtime (setWebSocketAutoResponse).
+  }
+
+  override webSocketClose(ws: WebSocket, code: number, reason: string): void {
+    try {
+      ws.close(code === 1005 || code === 1006 ? 1000 : code, reason);
+    } catch {
+      // Already closed.
+    }
+  }
+
+  // ---------------------------------------------------------------- outbox and alarm (./outbox.ts)
+
+  /** Pushes every pending outbox row to D1 now; resolves once D1 has them (or rejects). */
+  async sync(): Promise<{ pending: number }> {
+    await this.#outbox.push();
+    return { pending: this.#outbox.size() };
+  }
+
+  /** Expires lapsed holds, retries the outbox push, and re-arms for whichever comes next. */
+  override async alarm(): Promise<void> {
+    this.#scanPushDue = false;
+    await this.#commit(expireLapsed);
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  /** A context for one transaction (or read), timed now. */
+  #tx(): SalesContext {
+    return { sql: this.#sql, event: this.#event, now: Date.now() };
+  }
+
+  #gate(): GateContext {
+    const tx = this.#tx();
+    return { sql: this.#sql, event: this.#event.current, now: tx.now, emitTicket: (row) => emitTicket(tx, row) };
+  }
+
+  /**
+   * Runs one decision in a transaction, then pushes and re-arms. The push follows refusals too: some
+   * commit something before refusing (confirm marks a lapsed hold expired before answering
+   * hold-expired; hold and claim adopt a newer copy of the event before a sales rule refuses), and a
+   * push with nothing to send costs one outbox read.
+   */
+  async #commit<T>(decide: (tx: SalesContext) => T): Promise<T> {
+    const result = this.ctx.storage.transactionSync(() => decide(this.#tx()));
+    await this.#afterCommit();
+    return result;
+  }
+
+  /**
+   * After a committed change: push the outbox so the caller reads its own write from D1, and arm the
+   * alarm (hold expiry, push retry). A failed push does not fail the call: the state is committed
+   * here, and the alarm retries until D1 has it.
+   */
+  async #afterCommit(): Promise<void> {
+    this.#live.changed();
+    try {
+      await this.#outbox.push();
+    } catch {
+      // The push armed a retry with backoff.
+    }
+    await this.#outbox.arm();
+  }
+
+  /**
+   * After a committed scan: live viewers hear of it now; D1 gets it with every other scan of the
+   * next LIMITS.gateProjectionDelayMs in one push, from the alarm. The alarm is durable, so the rows
+   * reach D1 even if the object goes away meanwhile, and the scan's own call leaves nothing running
+   * once it has answered. Moving an alarm that was due sooner (a hold expiry) by that much changes
+   * nothing: availability never counts a lapsed hold, and the alarm re-arms for what is left.
+   */
+  #projectScansSoon(): void {
+    this.#live.changed();
+    // While D1 refuses pushes, the backoff alarm already set carries these rows too.
+    if (this.#scanPushDue || this.#outbox.failing) return;
+    this.#scanPushDue = true;
+    // Not awaited: the output gate holds the answer until the alarm is stored.
+    void this.ctx.storage.setAlarm(Date.now() + LIMITS.gateProjectionDelayMs);
+  }
+
+  #liveCounts(): LiveCounts {
+    return { ...availability(this.#tx()), conflicts: conflictCount(this.#sql) };
+  }
+}

@@ -1,0 +1,172 @@
+/**
+ * EventInventory's transactional outbox. A state change writes its records here in the same
+ * `transactionSync` (so D1 can never miss a committed change, nor see one that rolled back); the
+ * push sends them to D1 right after the commit and the alarm retries until D1 has them. Records are
+ * replayed in `seq` order, which the projection uses to never overwrite newer state
+ * (./projection.ts).
+ */
+import { readEnvironment } from "../../src/config";
+import { handOverQueued, insertedOutboxIds } from "../../src/features/email/enqueue";
+import type { InventoryOrder, InventoryTicket } from "./contract";
+import { projectionStatements } from "./projection";
+
+/** The emails the object sends, each with the data its template needs. */
+export type InventoryEmail =
+  | {
+      /** Deterministic (`order-confirmed:<order id>`): a replayed push inserts it once. */
+      id: string;
+      to: string;
+      template: "order-confirmed";
+      data: {
+        name: string;
+        eventId: string;
+        eventTitle: string;
+        startsAt: number;
+        orderId: string;
+        serials: number[];
+      };
+    }
+  | {
+      /** Deterministic (`event-cancelled:<order id>`). */
+      id: string;
+      to: string;
+      template: "event-cancelled";
+      /** The event is always known when it is cancelled; optional as older rows were written. */
+      data: { name: string; eventId?: string; eventTitle?: string; orderId: string; paid: boolean };
+    };
+
+/** One outbox record: what changed, as D1 should hold it. */
+export type OutboxRecord =
+  | { kind: "order"; payload: InventoryOrder }
+  | { kind: "ticket"; payload: InventoryTicket }
+  | { kind: "email"; payload: InventoryEmail };
+
+/** An outbox row as stored: the record's payload as JSON. */
+export type InventoryOutboxRow = {
+  seq: number;
+  kind: OutboxRecord["kind"];
+  payload: string;
+};
+
+/** The record a stored row holds (written by `emit` below, so its payload matches its kind). */
+export function decode(row: InventoryOutboxRow): OutboxRecord {
+  return { kind: row.kind, payload: JSON.parse(row.payload) } as OutboxRecord;
+}
+
+/** Appends a record; `seq` orders projections so a replay never overwrites newer state. */
+export function emit(sql: SqlStorage, record: OutboxRecord): void {
+  sql.exec(
+    "INSERT INTO outbox (kind, payload, created_at) VALUES (?, ?, ?)",
+    record.kind,
+    JSON.stringify(record.payload),
+    Date.now(),
+  );
+}
+
+/** Outbox rows pushed per D1 batch: well under D1's per-batch statement and size limits. */
+const OUTBOX_BATCH = 100;
+/** Retry schedule for a failed push, from the alarm: 1 s, 5 s, 30 s, then every 2 min. */
+const PUSH_RETRY_MS = [1_000, 5_000, 30_000, 120_000];
+/** An outbox row still here this long after its commit is pushed by the alarm. */
+const OUTBOX_SAFETY_NET_MS = 5_000;
+
+/** Pushes the outbox to D1 and keeps the object's alarm armed for what is left (holds, retries). */
+export class OutboxPusher {
+  readonly #ctx: DurableObjectState;
+  readonly #env: Env;
+  /** The push that will include every outbox row committed so far (shared by concurrent callers). */
+  #nextPush: Promise<void> | null = null;
+  #inflightPush: Promise<void> | null = null;
+  #failures = 0;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    this.#ctx = ctx;
+    this.#env = env;
+  }
+
+  /** Whether the last push failed (its backoff alarm is set, and carries every later row too). */
+  get failing(): boolean {
+    return this.#failures > 0;
+  }
+
+  size(): number {
+    return this.#ctx.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM outbox").one().n;
+  }
+
+  /**
+   * Pushes outbox rows to D1. Concurrent callers share one push: a caller that arrives while a push
+   * is running waits for the next one, which starts after it and includes every row committed so far.
+   */
+  push(): Promise<void> {
+    if (this.#nextPush) return this.#nextPush;
+    const previous = this.#inflightPush ?? Promise.resolve();
+    // .then runs after this assignment, so #nextPush is set before the push can clear it.
+    const next: Promise<void> = previous
+      .catch(() => undefined)
+      .then(() => {
+        if (this.#nextPush === next) this.#nextPush = null;
+        const run = this.#drain();
+        this.#inflightPush = run;
+        return run.finally(() => {
+          if (this.#inflightPush === run) this.#inflightPush = null;
+        });
+      });
+    this.#nextPush = next;
+    return next;
+  }
+
+  async #drain(): Promise<void> {
+    const sql = this.#ctx.storage.sql;
+    // From the config module, as the Worker reads it: ENVIRONMENT unset is production, here too.
+    const production = readEnvironment(this.#env) === "production";
+    // Only what was committed before this push started: rows written meanwhile belong to the next
+    // push, so under a steady stream of orders no caller waits for a lull.
+    const upTo = sql.exec<{ seq: number | null }>("SELECT MAX(seq) AS seq FROM outbox").one().seq ?? 0;
+    for (;;) {
+      const rows = sql
+        .exec<InventoryOutboxRow>(
+          "SELECT seq, kind, payload FROM outbox WHERE seq <= ? ORDER BY seq LIMIT ?",
+          upTo,
+          OUTBOX_BATCH,
+        )
+        .toArray();
+      if (rows.length === 0) {
+        this.#failures = 0;
+        return;
+      }
+      try {
+        // The same batch marks the new emails queued; rows already queued are not marked again, so
+        // a replayed push sends nothing twice (the cron sweep covers a failed hand-off).
+        const queuedAt = Date.now();
+        const results = await this.#env.DB.batch(
+          projectionStatements(this.#env.DB, rows, { mirrorDevMailbox: !production, queuedAt }),
+        );
+        await handOverQueued(this.#env.DB, this.#env.EMAIL_QUEUE, insertedOutboxIds(results), queuedAt);
+      } catch (error) {
+        this.#failures += 1;
+        const delay = PUSH_RETRY_MS[Math.min(this.#failures - 1, PUSH_RETRY_MS.length - 1)] as number;
+        await this.arm(Date.now() + delay);
+        throw error;
+      }
+      const last = rows[rows.length - 1] as InventoryOutboxRow;
+      sql.exec("DELETE FROM outbox WHERE seq <= ?", last.seq);
+    }
+  }
+
+  /**
+   * The alarm fires at the earliest of: the next hold expiry, an outbox retry (`retryAt`), the safety
+   * net for rows still here. One alarm serves both jobs, so the hold expiry is read here too.
+   */
+  async arm(retryAt?: number): Promise<void> {
+    const nextHold = this.#ctx.storage.sql
+      .exec<{ at: number | null }>("SELECT MIN(hold_expires_at) AS at FROM orders WHERE status = 'held'")
+      .one().at;
+    const candidates = [nextHold, retryAt, this.size() > 0 ? Date.now() + OUTBOX_SAFETY_NET_MS : null].filter(
+      (v): v is number => typeof v === "number",
+    );
+    if (candidates.length === 0) return;
+    const at = Math.min(...candidates);
+    const current = await this.#ctx.storage.getAlarm();
+    if (current === null || current > at || current < Date.now()) await this.#ctx.storage.setAlarm(at);
+  }
+}

@@ -1,0 +1,287 @@
+/**
+ * Holds and sales of one event: hold, claim, confirm, release, void and extend, each a decision made
+ * and written inside one `transactionSync` of the object (the caller, ./index.ts), over a
+ * SalesContext as the gate's functions run over a GateContext. Every state change writes its outbox
+ * records in the same transaction. Refunds are in ./refunds.ts, the event's own changes in ./event.ts.
+ */
+import type {
+  ConfirmRequest,
+  Contact,
+  EventSnapshot,
+  HoldRequest,
+  InventoryOrder,
+  InventoryResult,
+  OrderWithTickets,
+} from "./contract";
+import { adopt } from "./event";
+import { emit } from "./outbox";
+import {
+  availability,
+  emitOrder,
+  emitTicket,
+  fail,
+  type OrderRow,
+  ok,
+  orderRow,
+  type SalesContext,
+  ticketsOf,
+  toOrder,
+  toTicket,
+  withTickets,
+} from "./rows";
+
+/** Thrown inside `claim`'s transaction to roll a paid hold back. */
+export class NotFree extends Error {}
+
+function randomTicketId(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  let binary = "";
+  for (const b of bytes) binary += String.fromCharCode(b);
+  return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+function salesGate(event: EventSnapshot, now: number): InventoryResult<never> | null {
+  if (event.status !== "published") return fail("not-on-sale", "The event is not on sale.");
+  if (now >= event.startsAt) return fail("event-started", "The event has already started.");
+  if (event.salesStartAt !== null && now < event.salesStartAt) return fail("not-on-sale", "Sales have not opened yet.");
+  if (event.salesEndAt !== null && now >= event.salesEndAt) return fail("not-on-sale", "Sales have closed.");
+  return null;
+}
+
+/** Tickets the user holds or has bought (active, used or being refunded) plus their unexpired holds. */
+function ownedBy(tx: SalesContext, userId: string): number {
+  const tickets = tx.sql
+    .exec<{ n: number }>(
+      "SELECT COUNT(*) AS n FROM tickets WHERE user_id = ? AND status IN ('active', 'redeemed', 'refunding')",
+      userId,
+    )
+    .one().n;
+  const held = tx.sql
+    .exec<{ n: number | null }>(
+      "SELECT SUM(quantity) AS n FROM orders WHERE user_id = ? AND status = 'held' AND hold_expires_at > ?",
+      userId,
+      tx.now,
+    )
+    .one().n;
+  return tickets + (held ?? 0);
+}
+
+/**
+ * Holds seats for an order (idempotent by order id): capacity, the per-user limit and the sales
+ * window are checked against the event as the caller read it when that is newer than ours.
+ */
+export function hold(
+  tx: SalesContext,
+  request: HoldRequest,
+  options = { project: true },
+): InventoryResult<OrderWithTickets> {
+  const existing = orderRow(tx, request.orderId);
+  if (existing) return ok(withTickets(tx, existing));
+
+  const adopted = adopt(tx, request.snapshot);
+  if (!adopted.ok && adopted.code !== "capacity-below-sold") return adopted as InventoryResult<OrderWithTickets>;
+  const event = tx.event.current;
+  if (!event) return fail("not-configured", "The event is not set up for sales.");
+  const gate = salesGate(event, tx.now);
+  if (gate) return gate;
+  if (!Number.isInteger(request.quantity) || request.quantity < 1) {
+    return fail("limit-exceeded", "Quantity must be at least 1.");
+  }
+
+  const owned = ownedBy(tx, request.userId);
+  if (event.perUserLimit === 1 && owned > 0) {
+    return fail("already-registered", "You already have a ticket for this event.");
+  }
+  if (owned + request.quantity > event.perUserLimit) {
+    return fail("limit-exceeded", `At most ${event.perUserLimit} ticket(s) per person; you have ${owned}.`);
+  }
+  const { remaining } = availability(tx);
+  if (request.quantity > remaining) {
+    return fail("sold-out", remaining === 0 ? "Sold out." : `Only ${remaining} ticket(s) left.`);
+  }
+
+  tx.sql.exec(
+    `INSERT INTO orders (id, user_id, status, quantity, amount, currency, hold_expires_at, contact, created_at, updated_at)
+     VALUES (?, ?, 'held', ?, ?, ?, ?, ?, ?, ?)`,
+    request.orderId,
+    request.userId,
+    request.quantity,
+    event.price * request.quantity,
+    event.currency,
+    tx.now + request.ttlMs,
+    JSON.stringify(request.contact),
+    tx.now,
+    tx.now,
+  );
+  const order = orderRow(tx, request.orderId) as OrderRow;
+  if (options.project) emitOrder(tx, order);
+  return ok({ order: toOrder(tx, order), tickets: [] });
+}
+
+/**
+ * Free events: the hold and the sale in one transaction. Same rules and the same idempotency by order
+ * id as `hold` followed by `confirm`, with no window in between. Throws NotFree (rolling the whole
+ * transaction back) when the event has a price.
+ */
+export function claim(tx: SalesContext, request: HoldRequest): InventoryResult<OrderWithTickets> {
+  // The held state is not projected: the sale below supersedes it in the same transaction.
+  const held = hold(tx, request, { project: false });
+  if (!held.ok || held.value.order.status !== "held") return held;
+  // The caller's copy of the event may be older than ours: a price set since means checkout.
+  if (held.value.order.amount > 0) throw new NotFree();
+  const confirmed = confirm(tx, { orderId: request.orderId });
+  if (!confirmed.ok) emitOrder(tx, orderRow(tx, request.orderId) as OrderRow);
+  return confirmed;
+}
+
+/**
+ * Turns a hold into a sale and mints its tickets in the same transaction. A hold that already expired
+ * is honoured only if the capacity is still there (a late payment); otherwise the caller must refund —
+ * never an oversell.
+ */
+export function confirm(tx: SalesContext, request: ConfirmRequest): InventoryResult<OrderWithTickets> {
+  const { sql, now } = tx;
+  const order = orderRow(tx, request.orderId);
+  if (!order) return fail("order-not-found", "No such order.");
+  if (order.status === "confirmed") return ok(withTickets(tx, order));
+  if (order.status === "cancelled") return fail("invalid-transition", "The order was cancelled.");
+  // Its money went back: a late or repeated payment event must never mint tickets for it.
+  if (order.status === "refunded" || order.status === "refunded_sold_out") {
+    return fail("invalid-transition", "The order was refunded.");
+  }
+  const event = tx.event.current;
+  if (!event || event.status === "cancelled") return fail("not-on-sale", "The event was cancelled.");
+
+  const lapsed = order.status !== "held" || (order.hold_expires_at ?? 0) <= now;
+  if (lapsed) {
+    // The hold no longer counts: take the capacity again if it is still free.
+    if (order.status === "held") expireOrder(tx, order);
+    if (order.quantity > availability(tx).remaining) {
+      return fail("hold-expired", "The hold expired and the tickets were taken.");
+    }
+  }
+
+  let serial = sql.exec<{ next_serial: number }>("SELECT next_serial FROM counters WHERE id = 1").one().next_serial;
+  for (let i = 0; i < order.quantity; i++) {
+    sql.exec(
+      "INSERT INTO tickets (id, order_id, user_id, serial, status, created_at, updated_at) VALUES (?, ?, ?, ?, 'active', ?, ?)",
+      randomTicketId(),
+      order.id,
+      order.user_id,
+      serial,
+      now,
+      now,
+    );
+    serial += 1;
+  }
+  sql.exec("UPDATE counters SET next_serial = ? WHERE id = 1", serial);
+  sql.exec(
+    "UPDATE orders SET status = 'confirmed', hold_expires_at = NULL, payment_ref = ?, updated_at = ? WHERE id = ?",
+    request.paymentRef ?? null,
+    now,
+    order.id,
+  );
+  const confirmed = orderRow(tx, order.id) as OrderRow;
+  emitOrder(tx, confirmed);
+  const tickets = ticketsOf(tx, order.id);
+  for (const ticket of tickets) emitTicket(tx, ticket);
+  const contact = JSON.parse(confirmed.contact) as Contact | null;
+  if (contact) {
+    emit(sql, {
+      kind: "email",
+      payload: {
+        id: `order-confirmed:${order.id}`,
+        to: contact.email,
+        template: "order-confirmed",
+        data: {
+          name: contact.name,
+          eventId: event.eventId,
+          eventTitle: event.title,
+          startsAt: event.startsAt,
+          orderId: order.id,
+          serials: tickets.map((t) => t.serial),
+        },
+      },
+    });
+  }
+  return ok({ order: toOrder(tx, confirmed), tickets: tickets.map((t) => toTicket(tx, t)) });
+}
+
+/** Releases a pending hold (buyer cancelled, checkout expired). Confirmed orders are not holds. */
+export function release(tx: SalesContext, request: { orderId: string }): InventoryResult<InventoryOrder> {
+  const order = orderRow(tx, request.orderId);
+  if (!order) return fail("order-not-found", "No such order.");
+  if (order.status === "confirmed") return fail("already-paid", "The order is already confirmed.");
+  if (order.status === "held") {
+    tx.sql.exec("UPDATE orders SET status = 'released', updated_at = ? WHERE id = ?", tx.now, order.id);
+    const released = orderRow(tx, order.id) as OrderRow;
+    emitOrder(tx, released);
+    return ok(toOrder(tx, released));
+  }
+  return ok(toOrder(tx, order));
+}
+
+/**
+ * Voids the tickets of one confirmed order (an attendee giving back a free ticket): capacity returns
+ * at once. Paid orders go through refunds instead.
+ */
+export function voidTickets(tx: SalesContext, request: { orderId: string }): InventoryResult<OrderWithTickets> {
+  const order = orderRow(tx, request.orderId);
+  if (!order) return fail("order-not-found", "No such order.");
+  if (order.status === "cancelled") return ok(withTickets(tx, order));
+  if (order.status !== "confirmed") return fail("invalid-transition", "Only a confirmed order has tickets.");
+  if (order.amount > 0) return fail("already-paid", "Paid tickets are refunded, not voided.");
+  tx.sql.exec(
+    "UPDATE tickets SET status = 'void', updated_at = ? WHERE order_id = ? AND status = 'active'",
+    tx.now,
+    order.id,
+  );
+  tx.sql.exec("UPDATE orders SET status = 'cancelled', updated_at = ? WHERE id = ?", tx.now, order.id);
+  emitOrder(tx, orderRow(tx, order.id) as OrderRow);
+  for (const ticket of ticketsOf(tx, order.id)) emitTicket(tx, ticket);
+  return ok(withTickets(tx, orderRow(tx, order.id) as OrderRow));
+}
+
+/**
+ * Extends a live hold to `expiresAt` (a buyer retrying checkout gets a fresh Checkout Session, which
+ * Stripe wants to live at least 30 minutes). The seats are already counted, so capacity is unchanged;
+ * a lapsed or settled hold cannot be revived here.
+ */
+export function extendHold(
+  tx: SalesContext,
+  request: { orderId: string; expiresAt: number },
+): InventoryResult<InventoryOrder> {
+  const order = orderRow(tx, request.orderId);
+  if (!order) return fail("order-not-found", "No such order.");
+  if (order.status === "confirmed") return fail("already-paid", "The order is already confirmed.");
+  if (order.status !== "held" || (order.hold_expires_at ?? 0) <= tx.now) {
+    return fail("hold-expired", "The hold has expired; start a new order.");
+  }
+  if ((order.hold_expires_at ?? 0) < request.expiresAt) {
+    tx.sql.exec(
+      "UPDATE orders SET hold_expires_at = ?, updated_at = ? WHERE id = ?",
+      request.expiresAt,
+      tx.now,
+      order.id,
+    );
+    emitOrder(tx, orderRow(tx, order.id) as OrderRow);
+  }
+  return ok(toOrder(tx, orderRow(tx, order.id) as OrderRow));
+}
+
+function expireOrder(tx: SalesContext, order: OrderRow): void {
+  tx.sql.exec(
+    "UPDATE orders SET status = 'expired', updated_at = ? WHERE id = ? AND status = 'held'",
+    tx.now,
+    order.id,
+  );
+  emitOrder(tx, orderRow(tx, order.id) as OrderRow);
+}
+
+/** Marks every hold whose time is up `expired` (the alarm's job; availability already ignores them). */
+export function expireLapsed(tx: SalesContext): void {
+  const lapsed = tx.sql
+    .exec<OrderRow>("SELECT * FROM orders WHERE status = 'held' AND hold_expires_at <= ?", tx.now)
+    .toArray();
+  for (const order of lapsed) expireOrder(tx, order);
+}

@@ -1,0 +1,130 @@
+/**
+ * EventInventory's SQLite schema as an ordered list of steps, applied on start (inside
+ * blockConcurrencyWhile) from the version the object stored. Each step is written so that it is safe
+ * to re-run whatever ran before it: objects created by older code skipped some versions (there was
+ * never a v2), and a test may replay any step. docs/storage.md describes the tables.
+ */
+
+/** Ticket statuses that hold a seat: sold (refunding until the money is back) or used. */
+const SOLD = "('active', 'redeemed', 'refunding')";
+
+/** v1: the event copy, counters, orders, tickets and the outbox. */
+function createTables(sql: SqlStorage): void {
+  sql.exec(`
+    CREATE TABLE IF NOT EXISTS snapshot (id INTEGER PRIMARY KEY CHECK (id = 1), json TEXT NOT NULL, version INTEGER NOT NULL);
+    CREATE TABLE IF NOT EXISTS counters (id INTEGER PRIMARY KEY CHECK (id = 1), next_serial INTEGER NOT NULL, projection_seq INTEGER NOT NULL);
+    INSERT OR IGNORE INTO counters (id, next_serial, projection_seq) VALUES (1, 1, 0);
+    CREATE TABLE IF NOT EXISTS orders (
+      id TEXT PRIMARY KEY, user_id TEXT NOT NULL, status TEXT NOT NULL, quantity INTEGER NOT NULL,
+      amount INTEGER NOT NULL, currency TEXT NOT NULL, hold_expires_at INTEGER, payment_ref TEXT,
+      contact TEXT NOT NULL, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);
+    CREATE INDEX IF NOT EXISTS orders_user ON orders (user_id, status);
+    CREATE INDEX IF NOT EXISTS orders_held ON orders (status, hold_expires_at);
+    CREATE TABLE IF NOT EXISTS tickets (
+      id TEXT PRIMARY KEY, order_id TEXT NOT NULL, user_id TEXT NOT NULL, serial INTEGER NOT NULL UNIQUE,
+      status TEXT NOT NULL, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);
+    CREATE INDEX IF NOT EXISTS tickets_order ON tickets (order_id);
+    CREATE INDEX IF NOT EXISTS tickets_user ON tickets (user_id, status);
+    CREATE INDEX IF NOT EXISTS tickets_status ON tickets (status);
+    CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, payload TEXT NOT NULL, created_at INTEGER NOT NULL);
+  `);
+}
+
+/** v3 (the gate): the redemption column on tickets, the scan log and the redemptions. */
+export function migrateGate(sql: SqlStorage): void {
+  // Guarded so the step is safe to re-run, whichever migration steps ran before it.
+  const columns = sql.exec<{ name: string }>("PRAGMA table_info(tickets)").toArray();
+  if (!columns.some((c) => c.name === "redeemed_at")) sql.exec("ALTER TABLE tickets ADD COLUMN redeemed_at INTEGER");
+  sql.exec(`
+    CREATE TABLE IF NOT EXISTS gate_scans (
+      id INTEGER PRIMARY KEY AUTOINCREMENT, ticket_id TEXT, device_id TEXT NOT NULL, device_name TEXT, nonce TEXT,
+      scanned_at INTEGER NOT NULL, received_at INTEGER NOT NULL, mode TEXT NOT NULL, result TEXT NOT NULL,
+      is_repeat INTEGER NOT NULL DEFAULT 0, conflict INTEGER NOT NULL DEFAULT 0, device_result TEXT);
+    CREATE UNIQUE INDEX IF NOT EXISTS gate_scans_nonce ON gate_scans (device_id, nonce) WHERE nonce IS NOT NULL;
+    CREATE INDEX IF NOT EXISTS gate_scans_ticket ON gate_scans (ticket_id);
+    CREATE INDEX IF NOT EXISTS gate_scans_conflicts ON gate_scans (ticket_id) WHERE conflict = 1;
+    CREATE TABLE IF NOT EXISTS gate_redemptions (
+      ticket_id TEXT PRIMARY KEY, scan_id INTEGER NOT NULL, device_id TEXT NOT NULL, device_name TEXT,
+      at INTEGER NOT NULL, mode TEXT NOT NULL);
+  `);
+}
+
+/**
+ * v4: devices revoked by the host. The object is where a revocation takes effect (the Worker may know
+ * a device from its cache): every device call checks this table first.
+ */
+export function migrateRevokedDevices(sql: SqlStorage): void {
+  sql.exec("CREATE TABLE IF NOT EXISTS gate_revoked_devices (device_id TEXT PRIMARY KEY, revoked_at INTEGER NOT NULL)");
+}
+
+/**
+ * v5: sold (active, redeemed or refunding) and checked-in (redeemed) tickets counted in one row, kept
+ * by triggers on every insert, status change and delete of a ticket, so no code path can forget them
+ * and availability costs one row read instead of a scan of the tickets. Starts from the tickets
+ * already there; safe to re-run.
+ */
+export function migrateTicketCounts(sql: SqlStorage): void {
+  sql.exec(`
+    CREATE TABLE IF NOT EXISTS ticket_counts (
+      id INTEGER PRIMARY KEY CHECK (id = 1), sold INTEGER NOT NULL, checked_in INTEGER NOT NULL);
+    INSERT OR IGNORE INTO ticket_counts (id, sold, checked_in)
+      SELECT 1, COUNT(*), COALESCE(SUM(status = 'redeemed'), 0) FROM tickets WHERE status IN ${SOLD};
+    CREATE TRIGGER IF NOT EXISTS ticket_counts_insert AFTER INSERT ON tickets BEGIN
+      UPDATE ticket_counts SET sold = sold + (NEW.status IN ${SOLD}),
+        checked_in = checked_in + (NEW.status = 'redeemed') WHERE id = 1;
+    END;
+    CREATE TRIGGER IF NOT EXISTS ticket_counts_update AFTER UPDATE OF status ON tickets BEGIN
+      UPDATE ticket_counts
+        SET sold = sold - (OLD.status IN ${SOLD}) + (NEW.status IN ${SOLD}),
+          checked_in = checked_in - (OLD.status = 'redeemed') + (NEW.status = 'redeemed') WHERE id = 1;
+    END;
+    CREATE TRIGGER IF NOT EXISTS ticket_counts_delete AFTER DELETE ON tickets BEGIN
+      UPDATE ticket_counts SET sold = sold - (OLD.status IN ${SOLD}),
+        checked_in = checked_in - (OLD.status = 'redeemed') WHERE id = 1;
+    END;
+  `);
+}
+
+/**
+ * v6: the `refunding` ticket status (see reserveRefund in ./refunds.ts) holds its seat. v5's triggers
+ * counted only active and redeemed tickets, so a ticket moving to refunding would have freed its seat
+ * before the money was back (and a refund Stripe refused would have sold it twice): they are replaced,
+ * and the counts taken again from the tickets. Safe to re-run.
+ */
+export function migrateRefunding(sql: SqlStorage): void {
+  sql.exec(`
+    DROP TRIGGER IF EXISTS ticket_counts_insert;
+    DROP TRIGGER IF EXISTS ticket_counts_update;
+    DROP TRIGGER IF EXISTS ticket_counts_delete;
+  `);
+  migrateTicketCounts(sql);
+  sql.exec(`
+    UPDATE ticket_counts SET
+      sold = (SELECT COUNT(*) FROM tickets WHERE status IN ${SOLD}),
+      checked_in = (SELECT COUNT(*) FROM tickets WHERE status = 'redeemed') WHERE id = 1;
+  `);
+}
+
+/** In version order; a new step goes at the end with the next number. */
+const STEPS: readonly { version: number; apply(sql: SqlStorage): void }[] = [
+  { version: 1, apply: createTables },
+  { version: 3, apply: migrateGate },
+  { version: 4, apply: migrateRevokedDevices },
+  { version: 5, apply: migrateTicketCounts },
+  { version: 6, apply: migrateRefunding },
+];
+
+/** Brings the object's tables to the latest version, recording each step as it completes. */
+export function migrate(sql: SqlStorage): void {
+  sql.exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)");
+  // v1's tables are created on every start, as they always were: cheap (IF NOT EXISTS) and it keeps
+  // an object whose version row is ahead of its tables working.
+  createTables(sql);
+  const version = sql.exec<{ version: number }>("SELECT version FROM schema_version").toArray()[0]?.version ?? 0;
+  for (const step of STEPS) {
+    if (step.version <= version) continue;
+    step.apply(sql);
+    sql.exec("DELETE FROM schema_version");
+    sql.exec("INSERT INTO schema_version (version) VALUES (?)", step.version);
+  }
+}
