@@ -1,0 +1,40 @@
+/** The bench's scenarios, in the order they run; `ping` is the baseline. See bench/README.md to add one. */
+import { onSaleSetup } from "./on-sale.mjs";
+import { scanSetup } from "./scan.mjs";
+
+/**
+ * The scenarios, run in this order. `ping` is the baseline every `ratio` divides by.
+ * Fields: name, method, path, headers?, body? (object → JSON), setup?(ctx) → async, may return
+ * { path, headers, body } overrides (e.g. a session created over HTTP at ctx.base).
+ */
+export const SCENARIOS = [
+  // Worker → Durable Object RPC and back, nothing else: the floor every other route pays.
+  { name: "ping", method: "GET", path: "/dev/ping" },
+  // Probes D1, a Durable Object, R2 and the queue bindings in parallel.
+  { name: "health", method: "GET", path: "/health" },
+  // The cheapest route behind the `api` policy: one RateLimiter call per request, allow path.
+  // All requests share one key (the local server sets CF-Connecting-IP itself), so this is also
+  // the worst case for a single hot limiter object.
+  { name: "rate-limited-get", method: "GET", path: "/api/v1" },
+  // Many buyers claiming one free ticket each from one large event: every request is a different
+  // user (its own session and orders-user limiter key) against the one hot EventInventory object.
+  // The run covers the sale and the sold-out that follows (409 sold-out, expected); see onSaleSetup.
+  {
+    name: "on-sale",
+    method: "POST",
+    path: "/api/v1/events/:eventId/orders",
+    body: { quantity: 1 },
+    setup: onSaleSetup,
+  },
+  // Scanner devices scanning tickets at an open gate: every request a different ticket's QR token
+  // (and a random nonce), the devices taking turns, against the event's one EventInventory object.
+  // Once the tokens run out they come round again (already_redeemed); see scanSetup.
+  {
+    name: "scan",
+    method: "POST",
+    path: "/api/v1/scan",
+    setup: scanSetup,
+  },
+];
+
+export const BASELINE = "ping";
