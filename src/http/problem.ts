@@ -101,10 +101,11 @@ export function problem(
   });
 }
 
-export function domainErrorResponse(c: Context, error: DomainError): Response {
+/** The problem for a DomainError; a numeric `retryAfter` extension also becomes `Retry-After`. */
+export function domainErrorResponse(c: Context, error: DomainError, headers: Record<string, string> = {}): Response {
   const retryAfter = error.extensions.retryAfter;
-  const headers: Record<string, string> = typeof retryAfter === "number" ? { "Retry-After": String(retryAfter) } : {};
-  return problem(c, error.code, error.detail, error.extensions, headers);
+  const retry: Record<string, string> = typeof retryAfter === "number" ? { "Retry-After": String(retryAfter) } : {};
+  return problem(c, error.code, error.detail, error.extensions, { ...headers, ...retry });
 }
 
 export { DomainError };

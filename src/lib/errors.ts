@@ -1,7 +1,12 @@
 /**
  * Domain errors: a stable machine code plus a human detail, with no HTTP in sight. Services throw
- * them; `src/http/problem.ts` is the one place that turns codes into RFC 9457 responses.
+ * them; `src/http/problem.ts` is the one place that turns codes into RFC 9457 responses. Codes are
+ * kebab-case because each ends a problem `type` URI; enum values inside bodies (a scan's
+ * `already_redeemed`) keep the contract's snake_case. The errors several layers raise alike
+ * (`rate-limited`, `unavailable`) are built here, once, so clients see one shape for each.
  */
+import { LIMITS } from "../config/limits";
+
 export type ErrorCode =
   | "bad-request"
   | "validation-failed"
@@ -63,4 +68,31 @@ export class DomainError extends Error {
   ) {
     super(`${code}: ${detail}`);
   }
+}
+
+/**
+ * 429 for a spent rate budget: names the policy and carries `retryAfter` (seconds), which
+ * domainErrorResponse also sends as `Retry-After` (RFC 9110 §10.2.3). `what` opens the detail.
+ */
+export function rateLimitedError(
+  policy: string,
+  retryAfterSeconds: number,
+  what = `Too many requests under policy "${policy}".`,
+): DomainError {
+  return new DomainError("rate-limited", `${what} Retry after ${retryAfterSeconds} s.`, {
+    policy,
+    retryAfter: retryAfterSeconds,
+  });
+}
+
+/**
+ * 503 for a dependency that did not answer (a limiter, an object, the analytics store): by default
+ * the client is told to come back in LIMITS.unavailableRetryAfterSeconds. null leaves `Retry-After`
+ * out, for a cause a retry will not cure soon (a missing configuration).
+ */
+export function unavailableError(
+  detail: string,
+  retryAfterSeconds: number | null = LIMITS.unavailableRetryAfterSeconds,
+): DomainError {
+  return new DomainError("unavailable", detail, retryAfterSeconds === null ? {} : { retryAfter: retryAfterSeconds });
 }

@@ -185,6 +185,38 @@ describe("when the RateLimiter object cannot be reached", () => {
   });
 });
 
+describe("one shape per limiter refusal, whichever layer refuses", () => {
+  const broken = {
+    getByName() {
+      throw new Error("object unreachable");
+    },
+  };
+
+  it("a closed policy's 503 from the middleware reads like sign-in's: retryAfter in the body matches Retry-After", async () => {
+    vi.spyOn(console, "error").mockImplementation(() => {});
+    const { rateLimit, byIp } = await import("../../src/http/rate-limit");
+    const app = createApp();
+    app.post("/api/v1/test-login", rateLimit({ policy: "auth-login", key: byIp }), (c) => c.json({ ok: true }));
+    const bindings = { ...env, RATE_LIMITS: '{"api":{"limit":1000,"windowSeconds":60}}', RATE_LIMITER: broken };
+    const headers = { "CF-Connecting-IP": freshIp(), "Content-Type": "application/json" };
+    const middleware = await app.request("/api/v1/test-login", { method: "POST", headers }, bindings);
+    const signIn = await app.request(
+      "/api/v1/auth/login",
+      { method: "POST", headers, body: JSON.stringify({ email: "nobody@example.com", password: "a-long-passphrase" }) },
+      bindings,
+    );
+    const shapes = [];
+    for (const res of [middleware, signIn]) {
+      expect(res.status).toBe(503);
+      const body = await problemOf(res);
+      expect(body).toMatchObject({ type: "https://gatehouse.events/problems/unavailable", status: 503, retryAfter: 5 });
+      expect(res.headers.get("Retry-After")).toBe(String(body.retryAfter));
+      shapes.push(Object.keys(body).sort());
+    }
+    expect(shapes[0]).toEqual(shapes[1]);
+  });
+});
+
 describe("rate-limit headers on error responses", () => {
   it("a route that answers a problem still carries RateLimit-Policy and RateLimit", async () => {
     const res = await call("/api/v1/events/no-such-event");

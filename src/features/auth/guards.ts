@@ -6,9 +6,9 @@
  */
 
 import type { RateLimiter } from "../../../durable-objects/rate-limiter";
-import { LIMITS, type RatePolicy } from "../../config/limits";
+import type { RatePolicy } from "../../config/limits";
 import { hmacHex } from "../../lib/crypto";
-import { DomainError } from "../../lib/errors";
+import { type DomainError, rateLimitedError, unavailableError } from "../../lib/errors";
 import { ipKey } from "../../lib/ip";
 import {
   consumeRate,
@@ -33,9 +33,7 @@ async function decide(ns: LimiterNamespace, key: string, policy: RatePolicy, cos
     return await consumeRate(ns, key, policy, cost);
   } catch (error) {
     if (error instanceof RateLimiterUnavailable && policy.onUnavailable === "closed") {
-      throw new DomainError("unavailable", "Sign-in is temporarily unavailable. Please retry shortly.", {
-        retryAfter: LIMITS.unavailableRetryAfterSeconds,
-      });
+      throw unavailableError("Sign-in is temporarily unavailable. Please retry shortly.");
     }
     if (error instanceof RateLimiterUnavailable) {
       return {
@@ -78,8 +76,5 @@ export async function giveBack(ns: LimiterNamespace, key: string, policy: RatePo
 }
 
 export function rateLimited(policy: RatePolicy, decision: RateLimitDecision): DomainError {
-  return new DomainError("rate-limited", `Too many attempts. Retry after ${decision.retryAfterSeconds} s.`, {
-    policy: policy.name,
-    retryAfter: decision.retryAfterSeconds,
-  });
+  return rateLimitedError(policy.name, decision.retryAfterSeconds, "Too many attempts.");
 }

@@ -3,7 +3,7 @@
  * the last good answer (kept in the Cache API) is served marked `stale: true` instead of an error.
  */
 import { LIMITS } from "../../config/limits";
-import { DomainError } from "../../lib/errors";
+import { unavailableError } from "../../lib/errors";
 import { log } from "../../lib/log";
 
 export interface Analytics {
@@ -70,9 +70,7 @@ export async function eventAnalytics(db: D1Database, eventId: string, currency: 
     log("warn", "analytics degraded to cached answer", { eventId, error });
     const cached = await caches.default.match(cacheKey(eventId));
     if (!cached) {
-      throw new DomainError("unavailable", "Analytics are temporarily unavailable.", {
-        retryAfter: LIMITS.unavailableRetryAfterSeconds,
-      });
+      throw unavailableError("Analytics are temporarily unavailable.");
     }
     return { ...((await cached.json()) as Analytics), stale: true };
   } finally {

@@ -20,7 +20,7 @@ import type { AppContext, Principal } from "../../context";
 import type { Authenticator } from "../../http/auth";
 import { byIp } from "../../http/rate-limit";
 import { sha256Hex } from "../../lib/crypto";
-import { DomainError } from "../../lib/errors";
+import { DomainError, rateLimitedError } from "../../lib/errors";
 import { consumeRate, type RateLimitDecision, RateLimiterUnavailable } from "../../lib/rate-limit-client";
 import { activeDevice, type DeviceRole, type DeviceRow, deviceTokenShape } from "./devices";
 
@@ -48,11 +48,7 @@ async function scannerAuth(c: AppContext, cost: 0 | 1): Promise<void> {
     throw error;
   }
   if (!decision.allowed) {
-    throw new DomainError(
-      "rate-limited",
-      `Too many failed device credentials. Retry after ${decision.retryAfterSeconds} s.`,
-      { policy: policy.name, retryAfter: decision.retryAfterSeconds },
-    );
+    throw rateLimitedError(policy.name, decision.retryAfterSeconds, "Too many failed device credentials.");
   }
 }
 

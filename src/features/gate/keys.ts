@@ -7,7 +7,7 @@
 import { exportJWK, generateKeyPair, importJWK, type JWK } from "jose";
 import type { Config, TicketSigningJwk } from "../../config";
 import { randomToken } from "../../lib/crypto";
-import { DomainError } from "../../lib/errors";
+import { unavailableError } from "../../lib/errors";
 import { log } from "../../lib/log";
 import { TICKET_TOKEN_ALG, type TokenSigner } from "./token";
 
@@ -83,7 +83,7 @@ export async function ticketKeyRing(config: Config): Promise<TicketKeyRing> {
     ring = entry;
   } else if (config.isProduction) {
     // Config parsing already refuses this; kept so a refactor cannot silently mint with a throwaway key.
-    throw new DomainError("unavailable", "Ticket signing is not configured.");
+    throw unavailableError("Ticket signing is not configured.", null);
   } else {
     generated ??= cached(
       generateTicketSigningJwk().then((jwk) => importRing([jwk])),
@@ -97,6 +97,6 @@ export async function ticketKeyRing(config: Config): Promise<TicketKeyRing> {
     return await ring;
   } catch (error) {
     log("error", "ticket signing keys unusable", { error });
-    throw new DomainError("unavailable", "Ticket signing is temporarily unavailable.");
+    throw unavailableError("Ticket signing is temporarily unavailable.", null);
   }
 }

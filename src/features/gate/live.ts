@@ -6,9 +6,8 @@
  */
 import { type EventInventory, LIVE_URL } from "../../../durable-objects/event-inventory/contract";
 import type { Config } from "../../config";
-import { LIMITS } from "../../config/limits";
 import type { Principal } from "../../context";
-import { DomainError } from "../../lib/errors";
+import { DomainError, unavailableError } from "../../lib/errors";
 import { inventoryOf } from "../events/inventory";
 import { ownedEvent } from "../events/service";
 
@@ -53,9 +52,7 @@ export async function openLive(deps: LiveDeps, eventId: string, viewer: string):
   // The object knows the device as revoked (the Worker may have known it from its cache).
   if (upstream.status === 401) throw new DomainError("unauthorized", "Unknown or revoked device.");
   if (upstream.status !== 101 || !upstream.webSocket) {
-    throw new DomainError("unavailable", "Live counts are unavailable. Please retry shortly.", {
-      retryAfter: LIMITS.unavailableRetryAfterSeconds,
-    });
+    throw unavailableError("Live counts are unavailable. Please retry shortly.");
   }
   // A fresh response: the object's own is immutable, and middleware adds headers after this.
   return new Response(null, { status: 101, webSocket: upstream.webSocket });

@@ -5,8 +5,9 @@
 import type { MiddlewareHandler } from "hono";
 import { ConfigError, getConfig } from "../../config";
 import type { AppEnv } from "../../context";
+import { unavailableError } from "../../lib/errors";
 import { log } from "../../lib/log";
-import { problem } from "../problem";
+import { domainErrorResponse } from "../problem";
 
 export function loadConfig(): MiddlewareHandler<AppEnv> {
   return async function loadConfig(c, next) {
@@ -18,7 +19,8 @@ export function loadConfig(): MiddlewareHandler<AppEnv> {
         requestId: c.get("requestId"),
         keys: error.keys,
       });
-      return problem(c, "unavailable", "The service is not configured. Please retry later.");
+      // No Retry-After: a configuration is fixed by a deploy, not by waiting a few seconds.
+      return domainErrorResponse(c, unavailableError("The service is not configured. Please retry later.", null));
     }
     await next();
   };

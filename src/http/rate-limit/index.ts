@@ -6,12 +6,13 @@
  * through, closed answers 503.
  */
 import type { MiddlewareHandler } from "hono";
-import { LIMITS, type RatePolicy, type RatePolicyName } from "../../config/limits";
+import type { RatePolicy, RatePolicyName } from "../../config/limits";
 import type { AppContext, AppEnv } from "../../context";
+import { rateLimitedError, unavailableError } from "../../lib/errors";
 import { clientIp, ipKey } from "../../lib/ip";
 import { log } from "../../lib/log";
 import { consumeRates, type RateLimitDecision, RateLimiterUnavailable } from "../../lib/rate-limit-client";
-import { problem } from "../problem";
+import { domainErrorResponse } from "../problem";
 
 export interface RateLimitOptions {
   policy: RatePolicyName;
@@ -39,17 +40,10 @@ export function setRateHeaders(c: AppContext, policy: RatePolicy, decision: Rate
 
 /** 429 problem for a denied decision; services that count only failures use it too. */
 export function rateLimitedResponse(c: AppContext, policy: RatePolicy, decision: RateLimitDecision): Response {
-  return problem(
-    c,
-    "rate-limited",
-    `Too many requests under policy "${policy.name}". Retry after ${decision.retryAfterSeconds} s.`,
-    { policy: policy.name, retryAfter: decision.retryAfterSeconds },
-    {
-      "Retry-After": String(decision.retryAfterSeconds),
-      "RateLimit-Policy": policyHeader(policy),
-      RateLimit: rateHeader(policy, decision),
-    },
-  );
+  return domainErrorResponse(c, rateLimitedError(policy.name, decision.retryAfterSeconds), {
+    "RateLimit-Policy": policyHeader(policy),
+    RateLimit: rateHeader(policy, decision),
+  });
 }
 
 export function rateLimit(options: RateLimitOptions): MiddlewareHandler<AppEnv> {
@@ -72,12 +66,9 @@ export function rateLimit(options: RateLimitOptions): MiddlewareHandler<AppEnv> 
         error,
       });
       if (open) return next();
-      return problem(
+      return domainErrorResponse(
         c,
-        "unavailable",
-        "This operation is temporarily unavailable. Please retry shortly.",
-        {},
-        { "Retry-After": String(LIMITS.unavailableRetryAfterSeconds) },
+        unavailableError("This operation is temporarily unavailable. Please retry shortly."),
       );
     }
     for (const [i, decision] of decisions.entries()) {
