@@ -26,6 +26,15 @@ import { activeDevice, type DeviceRole, type DeviceRow, deviceTokenShape } from 
 
 const SCHEME = /^Device\s+/i;
 
+/**
+ * Whether the request presents the `Device` scheme with something after it: app.ts hands this to
+ * the per-address `api` policy as its skip rule (a whole gate shares one address), so the scheme's
+ * spelling stays here, next to the authenticator that reads it, and src/http knows no device.
+ */
+export function isDeviceRequest(c: AppContext): boolean {
+  return /^Device\s+\S/i.test(c.req.header("Authorization") ?? "");
+}
+
 export interface DeviceCaller {
   id: string;
   eventId: string;

@@ -85,8 +85,3 @@ export function byIp(c: AppContext): string {
   const ip = clientIp(c.req.raw.headers);
   return ip ? ipKey(ip) : "ip:unknown";
 }
-
-/** Scanner devices present `Authorization: Device <token>`. */
-export function isDeviceRequest(c: AppContext): boolean {
-  return /^Device\s+\S/i.test(c.req.header("Authorization") ?? "");
-}
