@@ -66,6 +66,11 @@ export function problemStatus(code: ErrorCode): ContentfulStatusCode {
   return PROBLEMS[code].status;
 }
 
+/** The title a code's problems carry: the OpenAPI document lists it next to the code. */
+export function problemTitle(code: ErrorCode): string {
+  return PROBLEMS[code].title;
+}
+
 export interface ProblemBody {
   type: string;
   title: string;

@@ -1,6 +1,8 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { createApp } from "../../src/app";
+import { problemStatus, problemTitle } from "../../src/http/problem";
+import type { ErrorCode } from "../../src/lib/errors";
 import { call, devCall, json, problemOf } from "../helpers";
 
 describe("OpenAPI", () => {
@@ -11,6 +13,34 @@ describe("OpenAPI", () => {
     expect(doc.openapi).toBe("3.1.0");
     expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(["/health", "/api/v1"]));
     expect(doc.components.schemas).toHaveProperty("Health");
+  });
+
+  it("names the codes behind every problem response, each under the status and title the one problem table gives it", async () => {
+    type Response = { description: string; content?: Record<string, unknown> };
+    const doc = await json<{ paths: Record<string, Record<string, { responses: Record<string, Response> }>> }>(
+      await call("/openapi.json"),
+    );
+    let listed = 0;
+    for (const [path, operations] of Object.entries(doc.paths)) {
+      for (const [method, operation] of Object.entries(operations)) {
+        for (const [status, response] of Object.entries(operation.responses)) {
+          if (!response.content?.["application/problem+json"]) continue;
+          const where = `${method.toUpperCase()} ${path} ${status}: ${response.description}`;
+          const codes = [...response.description.matchAll(/`([a-z-]+)`: ([^;(]+?)(?= \(|;|$)/g)];
+          expect(codes.length, where).toBeGreaterThan(0);
+          for (const [, code, title] of codes) {
+            expect(String(problemStatus(code as ErrorCode)), where).toBe(status);
+            expect(title, where).toBe(problemTitle(code as ErrorCode));
+            listed++;
+          }
+        }
+      }
+    }
+    expect(listed).toBeGreaterThan(50);
+    const register = doc.paths["/api/v1/auth/register"]?.post?.responses["400"]?.description;
+    expect(register).toBe(
+      "`weak-password`: Password does not meet the policy; `validation-failed`: Your request is not valid",
+    );
   });
 });
 

@@ -35,7 +35,7 @@ const listRoute = createRoute({
   request: { query: DeadLetterListQuery },
   responses: {
     200: json(DeadLetterListSchema, "A page of dead letters"),
-    ...problems([400, "validation-failed"], [401, "unauthorized"], [403, "forbidden (not an admin)"]),
+    ...problems("validation-failed", "unauthorized", ["forbidden", "not an admin"]),
   },
 });
 
@@ -50,11 +50,12 @@ const replayRoute = createRoute({
   responses: {
     202: json(DeadLetterSchema, "Re-queued; the dead letter now carries replayedAt"),
     ...problems(
-      [401, "unauthorized"],
-      [403, "forbidden (not an admin)"],
-      [404, "not-found"],
-      [409, "already-replayed, not-replayable (an email that carried a code or token link, or was purged)"],
-      [501, "not-implemented (no replay for this source yet)"],
+      "unauthorized",
+      ["forbidden", "not an admin"],
+      "not-found",
+      "already-replayed",
+      ["not-replayable", "an email that carried a code or token link, or was purged"],
+      ["not-implemented", "no replay for this source yet"],
     ),
   },
 });

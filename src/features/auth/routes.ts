@@ -93,7 +93,7 @@ const registerRoute = createRoute({
   request: body(RegisterBody),
   responses: {
     201: json(UserSchema, "Account created, unverified"),
-    ...problems([400, "weak-password or validation-failed"], [403, "challenge-required"], [429, "rate-limited"]),
+    ...problems("weak-password", "validation-failed", "challenge-required", "rate-limited"),
   },
 });
 
@@ -106,9 +106,10 @@ const loginRoute = createRoute({
   responses: {
     200: json(TokensSchema, "Signed in"),
     ...problems(
-      [401, "invalid-credentials"],
-      [403, "challenge-required or email-not-verified (right password, address not yet confirmed)"],
-      [429, "rate-limited"],
+      "invalid-credentials",
+      "challenge-required",
+      ["email-not-verified", "right password, address not yet confirmed"],
+      "rate-limited",
     ),
   },
 });
@@ -121,7 +122,7 @@ const refreshRoute = createRoute({
   description:
     "Reusing a rotated refresh token revokes the whole session, except a retry within 10 s of the rotation whose answer was lost: it gets the same new pair. A failed cookie refresh clears the session cookies.",
   request: { body: { required: false, content: { "application/json": { schema: RefreshBody } } } },
-  responses: { 200: json(TokensSchema, "New token pair"), ...problems([401, "unauthorized"]) },
+  responses: { 200: json(TokensSchema, "New token pair"), ...problems("unauthorized") },
 });
 
 const logoutRoute = createRoute({
@@ -131,7 +132,7 @@ const logoutRoute = createRoute({
   summary: "Revoke this session",
   middleware: [requireAuth({ kind: "user" })] as const,
   security: [{ bearer: [] }],
-  responses: { 204: { description: "Signed out" }, ...problems([401, "unauthorized"]) },
+  responses: { 204: { description: "Signed out" }, ...problems("unauthorized") },
 });
 
 const verifyEmailRoute = createRoute({
@@ -145,7 +146,7 @@ const verifyEmailRoute = createRoute({
   request: body(VerifyEmailBody),
   responses: {
     200: json(VerifiedSchema, "Verified"),
-    ...problems([400, "invalid-or-expired"], [401, "invalid-credentials"], [429, "rate-limited"]),
+    ...problems("invalid-or-expired", "invalid-credentials", "rate-limited"),
   },
 });
 
@@ -187,7 +188,7 @@ const verifyFormRoute = createRoute({
     303: { description: "Confirmed with the password; redirect to `next` if allowed" },
     400: { description: "Invalid or expired link (HTML)", content: { "text/html": { schema: z.string() } } },
     401: { description: "Wrong password (HTML form again)", content: { "text/html": { schema: z.string() } } },
-    ...problems([403, "csrf-failed"], [429, "rate-limited"]),
+    ...problems("csrf-failed", "rate-limited"),
   },
 });
 
@@ -199,7 +200,7 @@ const forgotRoute = createRoute({
   description: "Always 202 with the same body, whether or not the account exists.",
   middleware: [limitIp("auth-reset")] as const,
   request: body(EmailBody),
-  responses: { 202: json(MessageSchema, "Accepted"), ...problems([429, "rate-limited"]) },
+  responses: { 202: json(MessageSchema, "Accepted"), ...problems("rate-limited") },
 });
 
 const resetRoute = createRoute({
@@ -210,7 +211,7 @@ const resetRoute = createRoute({
   request: body(ResetBody),
   responses: {
     200: json(MessageSchema, "Password changed; every session revoked"),
-    ...problems([400, "invalid-or-expired or weak-password"]),
+    ...problems("invalid-or-expired", "weak-password"),
   },
 });
 
@@ -221,7 +222,7 @@ const otpRequestRoute = createRoute({
   summary: "Email a 6-digit sign-in code",
   description: "Always 202 with the same body.",
   request: body(EmailBody),
-  responses: { 202: json(MessageSchema, "Accepted"), ...problems([403, "challenge-required"], [429, "rate-limited"]) },
+  responses: { 202: json(MessageSchema, "Accepted"), ...problems("challenge-required", "rate-limited") },
 });
 
 const otpVerifyRoute = createRoute({
@@ -233,10 +234,10 @@ const otpVerifyRoute = createRoute({
   responses: {
     200: json(TokensSchema, "Signed in"),
     ...problems(
-      [401, "invalid-credentials"],
-      [403, "challenge-required (platform-wide wrong-code budget spent)"],
-      [423, "locked (5 failures in 15 minutes lock for 15 minutes)"],
-      [429, "rate-limited (otp-verify-ip: wrong codes from this address; otp-verify-global without a challenge)"],
+      "invalid-credentials",
+      ["challenge-required", "platform-wide wrong-code budget spent"],
+      ["locked", "5 failures in 15 minutes lock for 15 minutes"],
+      ["rate-limited", "otp-verify-ip: wrong codes from this address; otp-verify-global without a challenge"],
     ),
   },
 });
@@ -256,7 +257,7 @@ const meRoute = createRoute({
   summary: "The signed-in user",
   middleware: [requireAuth({ kind: "user" })] as const,
   security: [{ bearer: [] }],
-  responses: { 200: json(UserSchema, "The user with roles"), ...problems([401, "unauthorized"]) },
+  responses: { 200: json(UserSchema, "The user with roles"), ...problems("unauthorized") },
 });
 
 const hostRoute = createRoute({
@@ -268,7 +269,7 @@ const hostRoute = createRoute({
   security: [{ bearer: [] }],
   responses: {
     200: json(UserSchema, "The user, now with role host"),
-    ...problems([401, "unauthorized"], [403, "email-not-verified"]),
+    ...problems("unauthorized", "email-not-verified"),
   },
 });
 

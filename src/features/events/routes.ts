@@ -38,7 +38,7 @@ const createEventRoute = createRoute({
   security: [{ bearer: [] }],
   middleware: hostWrite(),
   request: body(CreateEventBody),
-  responses: { 201: json(EventSchema, "The event"), ...problems([400, "validation-failed"], [403, "not a host"]) },
+  responses: { 201: json(EventSchema, "The event"), ...problems("validation-failed", ["forbidden", "not a host"]) },
 });
 
 const updateEventRoute = createRoute({
@@ -52,10 +52,12 @@ const updateEventRoute = createRoute({
   responses: {
     200: json(EventSchema, "The edited event"),
     ...problems(
-      [400, "validation-failed"],
-      [403, "not the host"],
-      [404, "not-found"],
-      [409, "version-conflict, capacity-below-sold, invalid-transition"],
+      "validation-failed",
+      ["forbidden", "not the host"],
+      "not-found",
+      "version-conflict",
+      "capacity-below-sold",
+      "invalid-transition",
     ),
   },
 });
@@ -71,7 +73,7 @@ const transition = (action: "publish" | "cancel", summary: string) =>
     request: { params: IdParam },
     responses: {
       200: json(EventSchema, "The event"),
-      ...problems([403, "not the host"], [404, "not-found"], [409, "invalid-transition"]),
+      ...problems(["forbidden", "not the host"], "not-found", "invalid-transition"),
     },
   });
 
@@ -81,7 +83,7 @@ const getEventRoute = createRoute({
   tags,
   summary: "An event with live availability",
   request: { params: IdParam },
-  responses: { 200: json(EventSchema, "The event"), ...problems([404, "not-found"]) },
+  responses: { 200: json(EventSchema, "The event"), ...problems("not-found") },
 });
 
 const listEventsRoute = createRoute({
@@ -116,7 +118,7 @@ const analyticsRoute = createRoute({
   request: { params: IdParam },
   responses: {
     200: json(AnalyticsSchema, "Figures (stale: true when served from the last good answer)"),
-    ...problems([403, "not the host"], [404, "not-found"]),
+    ...problems(["forbidden", "not the host"], "not-found"),
   },
 });
 

@@ -79,7 +79,7 @@ const createDeviceRoute = createRoute({
   request: { params: EventIdParam, ...body(CreateDeviceBody) },
   responses: {
     201: json(CreatedDeviceSchema, "The device and its token"),
-    ...problems([403, "not the host"], [404, "not-found"], [409, "limit-exceeded, invalid-transition (cancelled)"]),
+    ...problems(["forbidden", "not the host"], "not-found", "limit-exceeded", ["invalid-transition", "cancelled"]),
   },
 });
 
@@ -93,7 +93,7 @@ const listDevicesRoute = createRoute({
   request: { params: EventIdParam },
   responses: {
     200: json(z.object({ items: z.array(DeviceSchema) }).openapi("Devices"), "Devices"),
-    ...problems([403, "not the host"], [404, "not-found"]),
+    ...problems(["forbidden", "not the host"], "not-found"),
   },
 });
 
@@ -105,7 +105,7 @@ const revokeDeviceRoute = createRoute({
   security: bearer,
   middleware: hostWrite(),
   request: { params: DeviceParams },
-  responses: { 204: { description: "Revoked" }, ...problems([403, "not the host"], [404, "not-found"]) },
+  responses: { 204: { description: "Revoked" }, ...problems(["forbidden", "not the host"], "not-found") },
 });
 
 const scanRoute = createRoute({
@@ -119,7 +119,10 @@ const scanRoute = createRoute({
   security: device,
   middleware: deviceOnly(),
   request: body(ScanBody),
-  responses: { 200: json(ScanAnswerSchema, "The scan's result"), ...problems([401, "unknown or revoked device"]) },
+  responses: {
+    200: json(ScanAnswerSchema, "The scan's result"),
+    ...problems(["unauthorized", "unknown or revoked device"]),
+  },
 });
 
 const keysRoute = createRoute({
@@ -129,7 +132,7 @@ const keysRoute = createRoute({
   summary: "Public keys that sign ticket tokens (JWKS), for offline verification",
   security: device,
   middleware: deviceOnly(),
-  responses: { 200: json(JwksSchema, "JWKS"), ...problems([401, "unknown or revoked device"]) },
+  responses: { 200: json(JwksSchema, "JWKS"), ...problems(["unauthorized", "unknown or revoked device"]) },
 });
 
 const manifestRoute = createRoute({
@@ -142,7 +145,7 @@ const manifestRoute = createRoute({
   request: { params: EventIdParam, query: ManifestQuery },
   responses: {
     200: json(ManifestSchema, "A page of the manifest"),
-    ...problems([401, "unknown or revoked device"], [404, "another event's device"]),
+    ...problems(["unauthorized", "unknown or revoked device"], ["not-found", "another event's device"]),
   },
 });
 
@@ -156,7 +159,11 @@ const offlineScansRoute = createRoute({
   request: { params: EventIdParam, ...body(OfflineScansBody) },
   responses: {
     200: json(OfflineResultsSchema, "One result per scan, in the order sent"),
-    ...problems([400, "validation-failed"], [401, "unknown or revoked device"], [404, "another event's device"]),
+    ...problems(
+      "validation-failed",
+      ["unauthorized", "unknown or revoked device"],
+      ["not-found", "another event's device"],
+    ),
   },
 });
 
@@ -170,7 +177,7 @@ const statsRoute = createRoute({
   request: { params: EventIdParam },
   responses: {
     200: json(GateStatsSchema, "Gate stats"),
-    ...problems([401, "unauthorized"], [403, "forbidden"], [404, "not-found"]),
+    ...problems("unauthorized", "forbidden", "not-found"),
   },
 });
 
@@ -184,12 +191,7 @@ const liveRoute = createRoute({
   request: { params: EventIdParam },
   responses: {
     101: { description: "Switching protocols: JSON messages of type counts" },
-    ...problems(
-      [401, "unauthorized"],
-      [403, "not the host or a supervisor device"],
-      [404, "not-found"],
-      [426, "upgrade-required"],
-    ),
+    ...problems("unauthorized", ["forbidden", "not the host or a supervisor device"], "not-found", "upgrade-required"),
   },
 });
 
@@ -206,7 +208,7 @@ const qrRoute = createRoute({
       description: "The token, or the QR code as SVG",
       content: { "application/json": { schema: QrSchema }, "image/svg+xml": { schema: z.string() } },
     },
-    ...problems([404, "not-found (also for others' tickets)"], [409, "not-active"]),
+    ...problems(["not-found", "also for others' tickets"], "not-active"),
   },
 });
 

@@ -88,12 +88,14 @@ const uploadRoute = createRoute({
   responses: {
     201: json(MediaUploadSchema, "Stored; `url` is a signed link to the stripped bytes"),
     ...problems(
-      [400, "validation-failed (purpose, visibility, missing file), bad-request (unparseable multipart)"],
-      [401, "unauthorized"],
-      [413, "payload-too-large"],
-      [415, "unsupported-media-type: not a JPEG, PNG, WebP or GIF, or truncated / corrupt"],
-      [422, "too-many-pixels; too-many-segments (more segments, chunks or blocks than any real image has)"],
-      [429, "rate-limited"],
+      ["validation-failed", "purpose, visibility, missing file"],
+      ["bad-request", "unparseable multipart"],
+      "unauthorized",
+      "payload-too-large",
+      ["unsupported-media-type", "not a JPEG, PNG, WebP or GIF, or truncated / corrupt"],
+      "too-many-pixels",
+      ["too-many-segments", "more segments, chunks or blocks than any real image has"],
+      "rate-limited",
     ),
   },
 });
@@ -106,7 +108,7 @@ const urlRoute = createRoute({
   request: { params: MediaIdParam },
   responses: {
     200: json(MediaUrlSchema, "Signed URL (5 min for private media, about a day for public)"),
-    ...problems([404, "not-found (also for media you may not see)"]),
+    ...problems(["not-found", "also for media you may not see"]),
   },
 });
 
@@ -118,7 +120,7 @@ const deleteRoute = createRoute({
   security: [{ bearer: [] }],
   middleware: [requireAuth({ kind: "user" })] as const,
   request: { params: MediaIdParam },
-  responses: { 204: { description: "Deleted" }, ...problems([401, "unauthorized"], [404, "not-found"]) },
+  responses: { 204: { description: "Deleted" }, ...problems("unauthorized", "not-found") },
 });
 
 const serveRoute = createRoute({
@@ -133,7 +135,7 @@ const serveRoute = createRoute({
     206: { description: "One byte range", content: { "image/*": { schema: binary } } },
     304: { description: "Not modified" },
     416: { description: "Range not satisfiable" },
-    ...problems([403, "forbidden: bad or expired signature"], [404, "not-found"]),
+    ...problems(["forbidden", "bad or expired signature"], "not-found"),
   },
 });
 

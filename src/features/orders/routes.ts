@@ -109,15 +109,16 @@ const createOrderRoute = createRoute({
       "Free: the confirmed order with its tickets. Paid: the held order and its Stripe Checkout URL.",
     ),
     ...problems(
-      [404, "not-found"],
-      [
-        409,
-        "sold-out, limit-exceeded, already-registered, invalid-transition (the event's price changed meanwhile: retry)",
-      ],
-      [422, "not-on-sale, event-started"],
-      [429, "rate-limited"],
-      [502, "payment-provider-error (retry with the same Idempotency-Key)"],
-      [503, "payments-not-configured"],
+      "not-found",
+      "sold-out",
+      "limit-exceeded",
+      "already-registered",
+      ["invalid-transition", "the event's price changed meanwhile: retry"],
+      "not-on-sale",
+      "event-started",
+      "rate-limited",
+      ["payment-provider-error", "retry with the same Idempotency-Key"],
+      "payments-not-configured",
     ),
   },
 });
@@ -134,7 +135,7 @@ const getOrderRoute = createRoute({
   request: { params: OrderIdParam },
   responses: {
     200: json(OrderWithTicketsSchema, "The order"),
-    ...problems([404, "not-found (also for others' orders)"]),
+    ...problems(["not-found", "also for others' orders"]),
   },
 });
 
@@ -148,7 +149,7 @@ const cancelOrderRoute = createRoute({
   request: { params: OrderIdParam },
   responses: {
     200: json(OrderWithTicketsSchema, "The order after cancelling"),
-    ...problems([404, "not-found"], [409, "already-paid"]),
+    ...problems("not-found", "already-paid"),
   },
 });
 
@@ -165,10 +166,11 @@ const refundOrderRoute = createRoute({
   responses: {
     202: json(RefundResultSchema, "Refund on its way"),
     ...problems(
-      [404, "not-found"],
-      [409, "invalid-transition (not paid and confirmed, or a ticket was used), conflict (payment still recording)"],
-      [422, "refund-not-allowed"],
-      [503, "payments-not-configured"],
+      "not-found",
+      ["invalid-transition", "not paid and confirmed, or a ticket was used"],
+      ["conflict", "payment still recording"],
+      "refund-not-allowed",
+      "payments-not-configured",
     ),
   },
 });

@@ -47,7 +47,7 @@ const webhookRoute = createRoute({
       z.object({ received: z.literal(true), duplicate: z.boolean() }).openapi("WebhookReceipt"),
       "Stored (or already stored)",
     ),
-    ...problems([400, "invalid-signature"], [503, "payments-not-configured"]),
+    ...problems("invalid-signature", "payments-not-configured"),
   },
 });
 
@@ -69,12 +69,7 @@ const retryCheckoutRoute = createRoute({
   request: { params: IdParam, body: { required: false, content: { "application/json": { schema: ReturnUrlBody } } } },
   responses: {
     201: json(CheckoutSchema, "A new Checkout Session for the order"),
-    ...problems(
-      [404, "not-found"],
-      [409, "already-paid, hold-expired"],
-      [502, "payment-provider-error"],
-      [503, "payments-not-configured"],
-    ),
+    ...problems("not-found", "already-paid", "hold-expired", "payment-provider-error", "payments-not-configured"),
   },
 });
 
@@ -84,7 +79,7 @@ const getPolicyRoute = createRoute({
   tags: ["Events"],
   summary: "The event's refund policy for attendees",
   request: { params: IdParam },
-  responses: { 200: json(RefundPolicySchema, "The policy"), ...problems([404, "not-found"]) },
+  responses: { 200: json(RefundPolicySchema, "The policy"), ...problems("not-found") },
 });
 
 const putPolicyRoute = createRoute({
@@ -100,7 +95,7 @@ const putPolicyRoute = createRoute({
   request: { params: IdParam, ...body(RefundPolicyBody) },
   responses: {
     200: json(RefundPolicySchema, "The policy now in force"),
-    ...problems([400, "validation-failed"], [403, "not the host"], [404, "not-found"]),
+    ...problems("validation-failed", ["forbidden", "not the host"], "not-found"),
   },
 });
 

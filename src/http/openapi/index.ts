@@ -1,5 +1,7 @@
 /** Shared OpenAPI pieces: the problem document schema and response helpers for route definitions. */
 import { z } from "@hono/zod-openapi";
+import type { ErrorCode } from "../../lib/errors";
+import { problemStatus, problemTitle } from "../problem";
 
 export const ProblemSchema = z
   .object({
@@ -16,11 +18,26 @@ export function json<T extends z.ZodType>(schema: T, description: string) {
   return { description, content: { "application/json": { schema } } };
 }
 
-export function problems(...entries: [status: number, description: string][]) {
+/** A code a route may answer, alone or with a note on when (e.g. `["forbidden", "not the host"]`). */
+export type ProblemEntry = ErrorCode | readonly [code: ErrorCode, when: string];
+
+/**
+ * The problem responses of a route, from the codes it may answer: status and title come from the
+ * one table in ../problem.ts, so the document cannot promise a status the code does not get. Codes
+ * sharing a status share one response, whose description lists each code with its title.
+ */
+export function problems(...entries: ProblemEntry[]) {
+  const byStatus = new Map<number, string[]>();
+  for (const entry of entries) {
+    const [code, when] = typeof entry === "string" ? [entry] : entry;
+    const status = problemStatus(code);
+    const line = `\`${code}\`: ${problemTitle(code)}${when ? ` (${when})` : ""}`;
+    byStatus.set(status, [...(byStatus.get(status) ?? []), line]);
+  }
   return Object.fromEntries(
-    entries.map(([status, description]) => [
+    [...byStatus].map(([status, lines]) => [
       status,
-      { description, content: { "application/problem+json": { schema: ProblemSchema } } },
+      { description: lines.join("; "), content: { "application/problem+json": { schema: ProblemSchema } } },
     ]),
   );
 }
