@@ -1,10 +1,12 @@
 /**
  * Turns EventInventory outbox rows into idempotent D1 statements: orders and tickets are upserted
  * only when the row's outbox sequence is newer than what D1 holds (a replay or a late retry never
- * overwrites newer state), and emails are inserted once by their deterministic id.
+ * overwrites newer state), and emails are inserted once by their deterministic id, through the email
+ * outbox's own writer (src/features/email/outbox.ts).
  */
-import { OUTBOX_ID_COLUMN } from "../../src/features/email/outbox";
-import { CARRIES_SECRET, renderEmail } from "../../src/features/email/templates";
+import { markQueued } from "../../src/features/email/enqueue";
+import { outboxStatements } from "../../src/features/email/outbox";
+import type { EmailTemplate } from "../../src/features/email/templates";
 import { decode, type InventoryEmail, type InventoryOutboxRow } from "./outbox";
 
 export interface ProjectionOptions {
@@ -18,70 +20,43 @@ export interface ProjectionOptions {
   queuedAt?: number;
 }
 
+/** The template input for an email the object wrote (its stored data keeps the outbox record's shape). */
+function messageOf(email: InventoryEmail): EmailTemplate {
+  return email.template === "order-confirmed"
+    ? {
+        template: "order-confirmed",
+        name: email.data.name,
+        eventTitle: email.data.eventTitle,
+        startsAt: new Date(email.data.startsAt).toISOString(),
+        serials: email.data.serials,
+        ticketsLink: "/me/tickets",
+      }
+    : {
+        template: "event-cancelled",
+        name: email.data.name,
+        eventTitle: email.data.eventTitle ?? "",
+        paid: email.data.paid,
+      };
+}
+
+/**
+ * Through the outbox's one writer, with the email's deterministic id (a replay writes nothing twice)
+ * and a dev_mailbox id per outbox record. When `queuedAt` is set the row is marked queued in the same
+ * batch; only a row still pending is, so a replayed push hands nothing over twice, and the id comes
+ * back from that update for the caller to send (see handOverQueued).
+ */
 function emailStatements(
   db: D1Database,
   seq: number,
   email: InventoryEmail,
   options: ProjectionOptions,
 ): D1PreparedStatement[] {
-  const rendered =
-    email.template === "order-confirmed"
-      ? renderEmail({
-          template: "order-confirmed",
-          name: email.data.name,
-          eventTitle: email.data.eventTitle,
-          startsAt: new Date(email.data.startsAt).toISOString(),
-          serials: email.data.serials,
-          ticketsLink: "/me/tickets",
-        })
-      : renderEmail({
-          template: "event-cancelled",
-          name: email.data.name,
-          eventTitle: email.data.eventTitle ?? "",
-          paid: email.data.paid,
-        });
-  const created = Date.now();
-  const statements = [
-    db
-      .prepare(
-        `INSERT INTO email_outbox (id, "to", template, subject, text, html, carries_secret, status, attempts, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?) ON CONFLICT (id) DO NOTHING`,
-      )
-      .bind(
-        email.id,
-        email.to,
-        email.template,
-        rendered.subject,
-        rendered.text,
-        rendered.html,
-        // Marked like every outbox writer does (src/features/email/outbox.ts), from the template.
-        CARRIES_SECRET[email.template] ? 1 : 0,
-        created,
-      ),
-  ];
-  if (options.queuedAt !== undefined) {
-    // Marked for the queue in the same batch; only a row still pending is, so a replayed push hands
-    // nothing over twice. The id comes back for the caller to send (see handOverQueued).
-    const at = options.queuedAt;
-    statements.push(
-      db
-        .prepare(
-          `UPDATE email_outbox SET status = 'queued', queued_at = ?, next_attempt_at = ?, updated_at = ?
-           WHERE id = ? AND status = 'pending' RETURNING id AS ${OUTBOX_ID_COLUMN}`,
-        )
-        .bind(at, at, at, email.id),
-    );
-  }
-  if (options.mirrorDevMailbox) {
-    statements.push(
-      db
-        .prepare(
-          `INSERT INTO dev_mailbox (id, "to", subject, text, html, template, created_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
-        )
-        .bind(`${email.id}:${seq}`, email.to, rendered.subject, rendered.text, rendered.html, email.template, created),
-    );
-  }
+  const statements = outboxStatements(db, { id: email.id, to: email.to, message: messageOf(email) }, Date.now(), {
+    mirrorDevMailbox: options.mirrorDevMailbox,
+    devMailboxId: `${email.id}:${seq}`,
+    returnId: false,
+  });
+  if (options.queuedAt !== undefined) statements.push(markQueued(db, email.id, options.queuedAt));
   return statements;
 }
 

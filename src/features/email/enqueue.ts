@@ -53,17 +53,24 @@ export async function enqueueEmails(
   return sent;
 }
 
+/**
+ * Marks one row queued at `at`, only if it is still pending (so a repeat hands nothing over twice); the
+ * id comes back under OUTBOX_ID_COLUMN for `handOverQueued`. Also batched by EventInventory's push
+ * with the rows it writes.
+ */
+export function markQueued(db: D1Database, id: string, at: number): D1PreparedStatement {
+  return db
+    .prepare(
+      `UPDATE email_outbox SET status = 'queued', queued_at = ?, next_attempt_at = ?, updated_at = ?
+       WHERE id = ? AND status = 'pending' RETURNING id AS ${OUTBOX_ID_COLUMN}`,
+    )
+    .bind(at, at, at, id);
+}
+
 async function enqueueChunk(db: D1Database, queue: EmailQueue, ids: readonly string[], now: number): Promise<number> {
   let taken: string[];
   try {
-    const marks = ids.map((id) =>
-      db
-        .prepare(
-          "UPDATE email_outbox SET status = 'queued', queued_at = ?, next_attempt_at = ?, updated_at = ? WHERE id = ? AND status = 'pending' RETURNING id",
-        )
-        .bind(now, now, now, id),
-    );
-    taken = (await db.batch<{ id: string }>(marks)).flatMap((r) => r.results.map((row) => row.id));
+    taken = insertedOutboxIds(await db.batch(ids.map((id) => markQueued(db, id, now))));
   } catch (error) {
     log("warn", "email enqueue failed; the sweep will retry", { count: ids.length, error });
     return 0;
