@@ -70,7 +70,7 @@ export default defineConfig(async () => {
       // workerd does not offer. Only what ships is measured: the Worker, its objects and its queues.
       coverage: {
         provider: "istanbul" as const,
-        include: ["src/**/*.ts", "durable-objects/**/*.ts", "queues/**/*.ts"],
+        include: ["src/**/*.{ts,tsx}", "durable-objects/**/*.ts", "queues/**/*.ts"],
         // Type declarations hold no code; the password blocklist (src/lib/common-passwords.txt) is data.
         exclude: ["**/*.d.ts", "**/*.txt", "test/**", "scripts/**", "bench/**"],
         reporter: ["text-summary", "html"],

@@ -5,6 +5,7 @@
  * decides from the configuration).
  */
 import { OpenAPIHono } from "@hono/zod-openapi";
+import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { methodNotAllowed } from "hono/method-not-allowed";
 import type { AppEnv } from "./context";
@@ -36,6 +37,8 @@ import { securityHeaders } from "./http/security-headers";
 import { validationHook } from "./http/validation";
 import { DomainError } from "./lib/errors";
 import { log, redactUrl } from "./lib/log";
+import { errorPage, isPageRequest, notFoundPage, pageErrorResponse } from "./web/errors";
+import { pageMiddleware, webRoutes } from "./web/routes";
 
 export interface AppOptions {
   authenticators?: readonly Authenticator[];
@@ -111,6 +114,8 @@ export function createApp(options: AppOptions = {}): OpenAPIHono<AppEnv> {
     }),
   );
   app.use(csrf());
+  // Pages: a browser whose access cookie expired is refreshed before the page renders.
+  app.use(pageMiddleware);
 
   // 9: zod validation happens per route through the OpenAPI route definitions.
   app.route("/", healthRoutes);
@@ -124,6 +129,7 @@ export function createApp(options: AppOptions = {}): OpenAPIHono<AppEnv> {
   app.route("/", adminRoutes);
   app.route("/", docsRoutes);
   if (options.devRoutes) app.route("/dev", devRoutes);
+  app.route("/", webRoutes);
 
   app.doc31("/openapi.json", {
     openapi: "3.1.0",
@@ -135,8 +141,16 @@ export function createApp(options: AppOptions = {}): OpenAPIHono<AppEnv> {
   });
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });
 
-  app.notFound((c) => problem(c, "not-found", `No route for ${c.req.method} ${c.req.path}.`));
+  app.notFound((c) =>
+    isPageRequest(c) ? notFoundPage(c) : problem(c, "not-found", `No route for ${c.req.method} ${c.req.path}.`),
+  );
   app.onError((error, c) => {
+    // A person on a page sees a page: sign-in for a 401, a friendly explanation otherwise.
+    if (isPageRequest(c)) {
+      if (error instanceof HTTPException) return errorPage(c, error.status);
+      if (!(error instanceof DomainError)) logUnhandled(c, error);
+      return pageErrorResponse(c, error);
+    }
     if (error instanceof DomainError) return domainErrorResponse(c, error);
     if (error instanceof HTTPException) {
       if (error.status === 400) return problem(c, "malformed-json", "The request body could not be parsed as JSON.");
@@ -146,15 +160,19 @@ export function createApp(options: AppOptions = {}): OpenAPIHono<AppEnv> {
       if (error.status === 403) return problem(c, "forbidden", "You do not have permission to do this.");
     }
     // Unknown: the stack goes to the log with the request id; the client gets only the id.
-    const url = new URL(c.req.url);
-    log("error", "unhandled error", {
-      requestId: c.get("requestId"),
-      method: c.req.method,
-      path: redactUrl(url.pathname + url.search),
-      error,
-    });
+    logUnhandled(c, error);
     return problem(c, "internal", "An unexpected error occurred. Quote the request id when reporting it.");
   });
 
   return app;
+}
+
+function logUnhandled(c: Context<AppEnv>, error: unknown): void {
+  const url = new URL(c.req.url);
+  log("error", "unhandled error", {
+    requestId: c.get("requestId"),
+    method: c.req.method,
+    path: redactUrl(url.pathname + url.search),
+    error,
+  });
 }

@@ -14,6 +14,14 @@ export interface Principal {
   claims?: Record<string, unknown>;
 }
 
+/** What a server-rendered page needs (src/web/page.tsx sets it on the first render of a request). */
+export interface PageState {
+  /** The per-response CSP nonce every <script> and <style> of the page carries. */
+  nonce: string;
+  /** The signed double-submit token forms carry as `_csrf` and scripts send as X-CSRF-Token. */
+  csrfToken: string;
+}
+
 export interface AppEnv {
   Bindings: Env;
   Variables: {
@@ -22,6 +30,8 @@ export interface AppEnv {
     principal: Principal | null;
     /** Runs a task after the response is built (src/http/after-response). */
     defer: Defer;
+    /** Set for page requests (src/web): errors answer as friendly HTML pages, never problem JSON. */
+    page: PageState | undefined;
   };
 }
 

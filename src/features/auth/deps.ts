@@ -1,7 +1,9 @@
 /** What every account flow is given: bindings, config, the caller, and the password policy check. */
 import type { Config } from "../../config";
+import type { AppContext } from "../../context";
 import type { Defer } from "../../http/after-response";
 import { DomainError } from "../../lib/errors";
+import { clientIp } from "../../lib/ip";
 import { checkPasswordPolicy } from "../../lib/password-policy";
 import type { RequestMeta } from "../audit/service";
 import type { EmailQueue } from "../email/enqueue";
@@ -25,6 +27,24 @@ export interface AuthDeps {
 }
 
 export const now = (deps: AuthDeps) => deps.now ?? Date.now();
+
+/** The dependencies of a flow run for this request (the API routes and the pages alike). */
+export function authDeps(c: AppContext): AuthDeps {
+  const config = c.get("config");
+  return {
+    db: c.env.DB,
+    config,
+    limiter: c.env.RATE_LIMITER,
+    meta: {
+      requestId: c.get("requestId"),
+      ip: clientIp(c.req.raw.headers),
+      userAgent: c.req.header("User-Agent") ?? null,
+    },
+    origin: config.publicUrl ?? new URL(c.req.url).origin,
+    emailQueue: c.env.EMAIL_QUEUE,
+    defer: c.get("defer"),
+  };
+}
 
 export function assertPasswordPolicy(password: string, email: string): void {
   const result = checkPasswordPolicy(password, email);

@@ -5,17 +5,17 @@
  * set cookies; every rule lives in the flow files that ./service.ts re-exports.
  */
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import { deleteCookie, getCookie, setCookie } from "hono/cookie";
-import { LIMITS } from "../../config/limits";
+import { getCookie, setCookie } from "hono/cookie";
 import type { AppContext, AppEnv } from "../../context";
 import { requireAuth } from "../../http/auth";
 import { assertCsrf, assertSameOrigin, CSRF_COOKIE, issueCsrfToken } from "../../http/csrf";
 import { body, json, problems } from "../../http/openapi";
 import { byIp, rateLimit } from "../../http/rate-limit";
 import { DomainError } from "../../lib/errors";
-import { clientIp } from "../../lib/ip";
 import { safeRedirect } from "../../lib/safe-redirect";
-import { ACCESS_COOKIE, REFRESH_COOKIE } from "./authenticators";
+import { REFRESH_COOKIE } from "./authenticators";
+import { clearSessionCookies, setSessionCookies } from "./cookies";
+import { authDeps } from "./deps";
 import {
   CsrfSchema,
   EmailBody,
@@ -48,36 +48,10 @@ function htmlPage<S extends 200 | 400 | 401>(
   return c.html(render(nonce), status);
 }
 
-function deps(c: AppContext): auth.AuthDeps {
-  const config = c.get("config");
-  return {
-    db: c.env.DB,
-    config,
-    limiter: c.env.RATE_LIMITER,
-    meta: {
-      requestId: c.get("requestId"),
-      ip: clientIp(c.req.raw.headers),
-      userAgent: c.req.header("User-Agent") ?? null,
-    },
-    origin: config.publicUrl ?? new URL(c.req.url).origin,
-    emailQueue: c.env.EMAIL_QUEUE,
-    defer: c.get("defer"),
-  };
-}
+const deps = authDeps;
 
 function tokensBody(tokens: IssuedTokens, user: PublicUser) {
   return { accessToken: tokens.accessToken, refreshToken: tokens.refreshToken, expiresIn: tokens.expiresIn, user };
-}
-
-/** Browser session cookies: __Host- prefix (Secure, Path=/, no Domain), HttpOnly, SameSite=Lax. */
-function setSessionCookies(c: AppContext, tokens: IssuedTokens) {
-  const base = { httpOnly: true, secure: true, sameSite: "Lax", path: "/" } as const;
-  setCookie(c, ACCESS_COOKIE, tokens.accessToken, { ...base, maxAge: LIMITS.accessTokenSeconds });
-  setCookie(c, REFRESH_COOKIE, tokens.refreshToken, { ...base, maxAge: c.get("config").sessionMaxSeconds });
-}
-
-export function clearSessionCookies(c: AppContext) {
-  for (const name of [ACCESS_COOKIE, REFRESH_COOKIE]) deleteCookie(c, name, { path: "/", secure: true });
 }
 
 const tags = ["Auth"];

@@ -1,0 +1,93 @@
+/** Small pieces every page's forms share: the CSRF field, a labelled field with its error, alerts. */
+import type { Child } from "hono/jsx";
+import { CSRF_FIELD } from "../http/csrf";
+import type { FieldError } from "../lib/errors";
+
+export function CsrfField(props: { token: string }) {
+  return <input type="hidden" name={CSRF_FIELD} value={props.token} />;
+}
+
+/** Field errors by path ("venue.lat"), as a form shows them next to its inputs. */
+export type FieldErrors = Record<string, string>;
+
+export function toFieldErrors(errors: readonly FieldError[] | undefined): FieldErrors {
+  const out: FieldErrors = {};
+  for (const error of errors ?? []) out[error.path] ??= error.message;
+  return out;
+}
+
+interface FieldProps {
+  name: string;
+  label: string;
+  type?: string;
+  value?: string | number | null;
+  error?: string;
+  hint?: string;
+  required?: boolean;
+  autocomplete?: string;
+  inputmode?: "search" | "email" | "url" | "text" | "decimal" | "none" | "tel" | "numeric";
+  maxlength?: number;
+  min?: string | number;
+  max?: string | number;
+  step?: string | number;
+  pattern?: string;
+  autofocus?: boolean;
+  /** A multi-line field. */
+  textarea?: boolean;
+}
+
+/** A labelled input; an error is announced and tied to the input (aria-invalid, aria-describedby). */
+export function Field(props: FieldProps) {
+  const id = `f-${props.name.replace(/[^a-zA-Z0-9_-]/g, "-")}`;
+  const described = [props.hint ? `${id}-hint` : null, props.error ? `${id}-error` : null].filter(Boolean).join(" ");
+  const common = {
+    id,
+    name: props.name,
+    required: props.required,
+    autocomplete: props.autocomplete,
+    maxlength: props.maxlength,
+    autofocus: props.autofocus,
+    "aria-invalid": props.error ? "true" : undefined,
+    "aria-describedby": described || undefined,
+  };
+  return (
+    <div class={props.error ? "field invalid" : "field"}>
+      <label for={id}>{props.label}</label>
+      {props.hint ? (
+        <p class="hint" id={`${id}-hint`}>
+          {props.hint}
+        </p>
+      ) : null}
+      {props.textarea ? (
+        <textarea {...common} rows={5}>
+          {props.value ?? ""}
+        </textarea>
+      ) : (
+        <input
+          {...common}
+          type={props.type ?? "text"}
+          value={props.value ?? undefined}
+          inputmode={props.inputmode}
+          min={props.min}
+          max={props.max}
+          step={props.step}
+          pattern={props.pattern}
+        />
+      )}
+      {props.error ? (
+        <p class="field-error" id={`${id}-error`}>
+          {props.error}
+        </p>
+      ) : null}
+    </div>
+  );
+}
+
+export function Alert(props: { kind?: "error" | "success" | "info"; children: Child }) {
+  const kind = props.kind ?? "info";
+  return (
+    <div class={`alert ${kind}`} role={kind === "error" ? "alert" : "status"}>
+      {props.children}
+    </div>
+  );
+}

@@ -1,0 +1,26 @@
+/**
+ * The Content-Security-Policy of every page: strict, nonce-based (no 'unsafe-inline', no host
+ * allowlist for scripts). A script runs only if it carries this response's nonce; with
+ * 'strict-dynamic' a script we trusted may load its own modules (the scanner's decoder). Styles come
+ * from our stylesheet or a nonce'd block; images from us, data: (QR codes) and blob: (camera frames).
+ * Forms post back here, or to Stripe Checkout, which a paid order redirects to.
+ */
+export const STRIPE_CHECKOUT_ORIGIN = "https://checkout.stripe.com";
+
+export function pageCsp(nonce: string): string {
+  return [
+    "default-src 'none'",
+    `script-src 'nonce-${nonce}' 'strict-dynamic'`,
+    `style-src 'self' 'nonce-${nonce}'`,
+    "img-src 'self' data: blob:",
+    "font-src 'self'",
+    "connect-src 'self'",
+    "manifest-src 'self'",
+    "worker-src 'self'",
+    "media-src 'self' blob:",
+    `form-action 'self' ${STRIPE_CHECKOUT_ORIGIN}`,
+    "frame-ancestors 'none'",
+    "base-uri 'none'",
+    "object-src 'none'",
+  ].join("; ");
+}

@@ -1,0 +1,19 @@
+/** Reading a page's form POST: the CSRF check every form passes, then its fields as strings. */
+import type { AppContext } from "../context";
+import { assertCsrf, CSRF_FIELD } from "../http/csrf";
+
+export type FormFields = Record<string, string>;
+
+/**
+ * Every form of every page, signed in or not (a login form too: login CSRF), passes the same checks
+ * as a cookie-borne API call: same origin, and the signed double-submit token in its `_csrf` field.
+ */
+export async function readForm(c: AppContext): Promise<FormFields> {
+  await assertCsrf(c);
+  const body: Record<string, unknown> = await c.req.parseBody();
+  const fields: FormFields = {};
+  for (const [name, value] of Object.entries(body)) {
+    if (name !== CSRF_FIELD && typeof value === "string") fields[name] = value;
+  }
+  return fields;
+}
