@@ -5,8 +5,8 @@
  */
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { call } from "../helpers";
 import { createUser, login } from "../features/auth/helpers";
+import { call } from "../helpers";
 import { Browser, textOf } from "./browser";
 
 describe("every page", () => {
