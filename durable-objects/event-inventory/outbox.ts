@@ -6,6 +6,7 @@
  * (./projection.ts).
  */
 import { readEnvironment } from "../../src/config";
+import { LIMITS } from "../../src/config/limits";
 import { handOverQueued, insertedOutboxIds } from "../../src/features/email/enqueue";
 import type { InventoryOrder, InventoryTicket } from "./contract";
 import { projectionStatements } from "./projection";
@@ -63,12 +64,9 @@ export function emit(sql: SqlStorage, record: OutboxRecord): void {
   );
 }
 
-/** Outbox rows pushed per D1 batch: well under D1's per-batch statement and size limits. */
-const OUTBOX_BATCH = 100;
-/** Retry schedule for a failed push, from the alarm: 1 s, 5 s, 30 s, then every 2 min. */
-const PUSH_RETRY_MS = [1_000, 5_000, 30_000, 120_000];
-/** An outbox row still here this long after its commit is pushed by the alarm. */
-const OUTBOX_SAFETY_NET_MS = 5_000;
+const OUTBOX_BATCH = LIMITS.inventoryOutboxBatch;
+const PUSH_RETRY_MS = LIMITS.inventoryPushRetryMs;
+const OUTBOX_SAFETY_NET_MS = LIMITS.inventoryOutboxSafetyNetMs;
 
 /** Pushes the outbox to D1 and keeps the object's alarm armed for what is left (holds, retries). */
 export class OutboxPusher {

@@ -236,6 +236,14 @@ export const LIMITS = {
    * wrangler.toml max_retries for the email queue matches the length.
    */
   emailRetryDelaysSeconds: [1, 5, 30, 5 * 60, 30 * 60],
+  /** A buyer whose checkout Stripe did not answer is told to retry after this many seconds. */
+  paymentProviderRetryAfterSeconds: 2,
+  /** EventInventory: outbox rows pushed to D1 per batch, well under D1's per-batch limits. */
+  inventoryOutboxBatch: 100,
+  /** EventInventory: retry schedule of a failed outbox push, from the alarm (1 s, 5 s, 30 s, then every 2 min). */
+  inventoryPushRetryMs: [1_000, 5_000, 30_000, 120_000],
+  /** EventInventory: an outbox row still there this long after its commit is pushed by the alarm. */
+  inventoryOutboxSafetyNetMs: 5_000,
   /**
    * Each retry waits up to this fraction longer than its schedule entry, at random, so a burst that
    * failed together does not retry together (thundering herd). Upward only: never sooner than planned.

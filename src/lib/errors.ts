@@ -85,6 +85,13 @@ export function rateLimitedError(
   });
 }
 
+/** 400 for a `cursor` this API did not hand out (or that no longer parses): one message for every list. */
+export function invalidCursorError(): DomainError {
+  return new DomainError("validation-failed", "The cursor is not valid.", {
+    errors: [{ path: "cursor", message: "not a cursor from this API" }],
+  });
+}
+
 /**
  * 503 for a dependency that did not answer (a limiter, an object, the analytics store): by default
  * the client is told to come back in LIMITS.unavailableRetryAfterSeconds. null leaves `Retry-After`

@@ -5,7 +5,7 @@
  */
 import type { Config } from "../../config";
 import { decodeCursor, encodeCursor } from "../../lib/crypto";
-import { DomainError } from "../../lib/errors";
+import { DomainError, invalidCursorError } from "../../lib/errors";
 import { iso } from "../../lib/time";
 import { type AuditEntry, auditStatement, type RequestMeta } from "../audit/service";
 import { type DeadLetterRow, getDeadLetter } from "../dead-letters/store";
@@ -82,9 +82,7 @@ function readPageCursor(raw: string): [number, string] {
   } catch {
     // fall through
   }
-  throw new DomainError("validation-failed", "The cursor is not valid.", {
-    errors: [{ path: "cursor", message: "not a cursor from this API" }],
-  });
+  throw invalidCursorError();
 }
 
 export async function listDeadLetters(

@@ -4,7 +4,7 @@
  */
 
 import { decodeCursor as decodeCursorText, encodeCursor as encodeCursorText } from "../../lib/crypto";
-import { DomainError } from "../../lib/errors";
+import { DomainError, invalidCursorError } from "../../lib/errors";
 import { type EventRow, type EventsDeps, toApiEvent } from "./service";
 
 interface Cursor {
@@ -23,9 +23,7 @@ function decodeCursor(raw: string): Cursor {
   } catch {
     // fall through
   }
-  throw new DomainError("validation-failed", "The cursor is not valid.", {
-    errors: [{ path: "cursor", message: "not a cursor from this API" }],
-  });
+  throw invalidCursorError();
 }
 
 const EARTH_RADIUS_KM = 6371;

@@ -10,6 +10,7 @@ import { LIMITS } from "../../config/limits";
 import { randomId } from "../../lib/crypto";
 import { DomainError } from "../../lib/errors";
 import { sanitizeDescription } from "../../lib/sanitize";
+import { iso } from "../../lib/time";
 import type { PaymentsQueue } from "../payments/queue";
 import { queueEventRefunds } from "../payments/refunds";
 import { inventoryOf, unwrap } from "./inventory";
@@ -59,7 +60,6 @@ export interface Caller {
   roles: readonly string[];
 }
 
-const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 const ms = (value: string) => Date.parse(value);
 
 export function toApiEvent(row: EventRow) {
@@ -67,8 +67,8 @@ export function toApiEvent(row: EventRow) {
     id: row.id,
     title: row.title,
     description: row.description,
-    startsAt: iso(row.starts_at) as string,
-    endsAt: iso(row.ends_at) as string,
+    startsAt: iso(row.starts_at),
+    endsAt: iso(row.ends_at),
     timezone: row.timezone,
     venue: { name: row.venue_name, address: row.venue_address, lat: row.lat, lng: row.lng },
     capacity: row.capacity,
@@ -77,8 +77,8 @@ export function toApiEvent(row: EventRow) {
     perUserLimit: row.per_user_limit,
     salesStartAt: iso(row.sales_start_at),
     salesEndAt: iso(row.sales_end_at),
-    checkInOpensAt: iso(row.check_in_opens_at) as string,
-    checkInClosesAt: iso(row.check_in_closes_at) as string,
+    checkInOpensAt: iso(row.check_in_opens_at),
+    checkInClosesAt: iso(row.check_in_closes_at),
     coverMediaId: row.cover_media_id,
     status: row.status,
     version: row.version,

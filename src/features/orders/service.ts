@@ -7,7 +7,7 @@
 import type { OrderWithTickets } from "../../../durable-objects/event-inventory/contract";
 import { LIMITS } from "../../config/limits";
 import { decodeCursor, encodeCursor, randomId } from "../../lib/crypto";
-import { DomainError } from "../../lib/errors";
+import { DomainError, invalidCursorError } from "../../lib/errors";
 import { iso } from "../../lib/time";
 import { inventoryOf, unwrap } from "../events/inventory";
 import { forgetOrderableEvent, orderEvent } from "../events/orderable";
@@ -181,9 +181,7 @@ export async function myTickets(db: D1Database, userId: string, limit: number, c
     // A foreign cursor decodes to null and is refused below (400, not 500).
     const [createdAt, id] = (decodeCursor(cursor) ?? "").split("|");
     if (!createdAt || !id || !/^\d+$/.test(createdAt)) {
-      throw new DomainError("validation-failed", "The cursor is not valid.", {
-        errors: [{ path: "cursor", message: "not a cursor from this API" }],
-      });
+      throw invalidCursorError();
     }
     after = "AND (t.created_at < ? OR (t.created_at = ? AND t.id < ?))";
     bindings.push(Number(createdAt), Number(createdAt), id);

@@ -237,7 +237,7 @@ async function createSession(
       failure.kind === "transient"
         ? "The payment provider did not answer. Retry with the same Idempotency-Key: your seats stay held meanwhile."
         : "The payment provider refused to open a checkout for this order.",
-      failure.kind === "transient" ? { retryAfter: 2 } : {},
+      failure.kind === "transient" ? { retryAfter: LIMITS.paymentProviderRetryAfterSeconds } : {},
     );
   }
   const now = Date.now();
@@ -277,7 +277,9 @@ export async function expireSession(deps: PaymentsDeps, sessionId: string): Prom
     session = await deps.stripe.checkout.sessions.expire(sessionId);
   } catch (error) {
     if (classifyStripeError(error).kind === "transient") {
-      throw new DomainError("payment-provider-error", "The payment provider did not answer; retry.", { retryAfter: 2 });
+      throw new DomainError("payment-provider-error", "The payment provider did not answer; retry.", {
+        retryAfter: LIMITS.paymentProviderRetryAfterSeconds,
+      });
     }
     // Not open any more (paid or already expired): ask Stripe which.
     session = await deps.stripe.checkout.sessions.retrieve(sessionId);
