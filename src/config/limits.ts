@@ -265,6 +265,8 @@ export const LIMITS = {
   emailLeaseSeconds: 120,
   /** Principals whose access-log hash an isolate keeps (scanner devices and busy users log often). */
   accessLogTagCacheEntries: 10_000,
+  /** Event id → the event reference ticket tokens carry (src/features/gate/token.ts), per isolate. */
+  eventRefCacheEntries: 10_000,
   /** Emails claimed and sent together: wrangler.toml's max_batch_size for the email queue. */
   emailBatchMax: 10,
   /** The bound: a queued row whose message is 10 minutes overdue is presumed lost and re-sent. */

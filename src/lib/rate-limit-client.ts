@@ -7,6 +7,7 @@
  */
 import type { RateLimitDecision, RateLimiter } from "../../durable-objects/rate-limiter";
 import { LIMITS, type RatePolicy } from "../config/limits";
+import { BoundedCache } from "./bounded-cache";
 
 export type { RateLimitDecision };
 
@@ -42,29 +43,18 @@ export function placement(key: string, policy: string): { object: string; policy
 }
 
 /** `${policy}|${key}` → when the block ends and when the full quota is back (epoch ms). */
-const blocked = new Map<string, { until: number; resetAt: number; decision: RateLimitDecision }>();
+const blocked = new BoundedCache<string, { until: number; resetAt: number; decision: RateLimitDecision }>(
+  LIMITS.blockedKeyCacheEntries,
+);
 
 function rememberBlocked(id: string, decision: RateLimitDecision, now: number): void {
-  blocked.delete(id);
-  if (blocked.size >= LIMITS.blockedKeyCacheEntries) {
-    // Map iterates in insertion order: drop the oldest entry to keep memory bounded.
-    const oldest = blocked.keys().next().value;
-    if (oldest !== undefined) blocked.delete(oldest);
-  }
-  blocked.set(id, {
-    until: now + decision.retryAfterSeconds * 1000,
-    resetAt: now + decision.resetSeconds * 1000,
-    decision,
-  });
+  const until = now + decision.retryAfterSeconds * 1000;
+  blocked.set(id, { until, resetAt: now + decision.resetSeconds * 1000, decision }, now, until);
 }
 
 function cachedBlock(id: string, now: number): RateLimitDecision | null {
-  const entry = blocked.get(id);
+  const entry = blocked.get(id, now);
   if (!entry) return null;
-  if (entry.until <= now) {
-    blocked.delete(id);
-    return null;
-  }
   return {
     ...entry.decision,
     retryAfterSeconds: Math.max(1, Math.ceil((entry.until - now) / 1000)),

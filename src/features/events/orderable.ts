@@ -6,9 +6,10 @@
  * then refuses.
  */
 import { LIMITS } from "../../config/limits";
+import { BoundedCache } from "../../lib/bounded-cache";
 import type { EventRow } from "./service";
 
-const orderable = new Map<string, { row: EventRow; until: number }>();
+const orderable = new BoundedCache<string, EventRow>(LIMITS.orderEventCacheEntries, LIMITS.orderEventCacheMs);
 
 /** Forgets this isolate's copy of an event (after an edit, or when the object says it is stale). */
 export function forgetOrderableEvent(eventId: string): void {
@@ -26,16 +27,10 @@ export async function orderEvent(
   now: number,
   fresh = false,
 ): Promise<EventRow | null> {
-  const hit = fresh ? undefined : orderable.get(eventId);
-  if (hit && hit.until > now) return hit.row;
+  const hit = fresh ? undefined : orderable.get(eventId, now);
+  if (hit) return hit;
   const row = await db.prepare("SELECT * FROM events WHERE id = ?").bind(eventId).first<EventRow>();
   orderable.delete(eventId);
-  if (row?.status === "published") {
-    if (orderable.size >= LIMITS.orderEventCacheEntries) {
-      const oldest = orderable.keys().next().value;
-      if (oldest !== undefined) orderable.delete(oldest);
-    }
-    orderable.set(eventId, { row, until: now + LIMITS.orderEventCacheMs });
-  }
+  if (row?.status === "published") orderable.set(eventId, row, now);
   return row;
 }

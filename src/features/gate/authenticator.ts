@@ -19,6 +19,7 @@ import { LIMITS } from "../../config/limits";
 import type { AppContext, Principal } from "../../context";
 import type { Authenticator } from "../../http/auth";
 import { byIp } from "../../http/rate-limit";
+import { BoundedCache } from "../../lib/bounded-cache";
 import { sha256Hex } from "../../lib/crypto";
 import { DomainError, rateLimitedError } from "../../lib/errors";
 import { consumeRate, type RateLimitDecision, RateLimiterUnavailable } from "../../lib/rate-limit-client";
@@ -62,21 +63,11 @@ async function scannerAuth(c: AppContext, cost: 0 | 1): Promise<void> {
 }
 
 /** Token hash → the device as D1 last had it active, and until when to trust that mapping. */
-const known = new Map<string, { device: DeviceRow; until: number }>();
-
-function remember(hash: string, device: DeviceRow, now: number): void {
-  known.delete(hash);
-  if (known.size >= LIMITS.deviceCacheEntries) {
-    // Insertion order: the oldest entry goes first.
-    const oldest = known.keys().next().value;
-    if (oldest !== undefined) known.delete(oldest);
-  }
-  known.set(hash, { device, until: now + LIMITS.deviceCacheMs });
-}
+const known = new BoundedCache<string, DeviceRow>(LIMITS.deviceCacheEntries, LIMITS.deviceCacheMs);
 
 /** Forgets a device in this isolate (its revocation is already in force in the event's object). */
 export function forgetDevice(deviceId: string): void {
-  for (const [hash, entry] of known) if (entry.device.id === deviceId) known.delete(hash);
+  known.deleteWhere((device) => device.id === deviceId);
 }
 
 export const unauthorizedDevice = () => new DomainError("unauthorized", "Unknown or revoked device.");
@@ -113,7 +104,7 @@ async function lookUp(c: AppContext, hash: string): Promise<DeviceRow> {
     await scannerAuth(c, 1);
     throw unauthorizedDevice();
   }
-  remember(hash, row, Date.now());
+  known.set(hash, row);
   return row;
 }
 
@@ -125,13 +116,13 @@ export const deviceAuthenticator: Authenticator = async (c) => {
   if (!deviceTokenShape(header.replace(SCHEME, "").trim())) throw unauthorizedDevice();
   const hash = await deviceTokenHash(c);
   const now = Date.now();
-  const entry = known.get(hash);
+  const entry = known.get(hash, now);
   let device: DeviceRow;
   let cached = false;
-  if (entry && entry.until > now) {
+  if (entry) {
     // A device this isolate knows is not held back by its address's block: made-up tokens sent from
     // a gate's shared address must not lock the gate's own devices out.
-    device = entry.device;
+    device = entry;
     cached = true;
   } else {
     // Concurrent requests with one token share one lookup. A follower adds no object or D1 work, so

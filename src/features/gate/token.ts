@@ -19,6 +19,8 @@
  * configured skew. The signature is checked before the times: a forged expired token is `invalid`.
  */
 import { base64url, CompactSign, compactVerify } from "jose";
+import { LIMITS } from "../../config/limits";
+import { BoundedCache } from "../../lib/bounded-cache";
 
 export const TICKET_TOKEN_TYPE = 0x01;
 export const TICKET_TOKEN_ALG = "EdDSA";
@@ -47,7 +49,7 @@ export interface VerifyOptions {
   skewSeconds: number;
 }
 
-const eventRefs = new Map<string, string>();
+const eventRefs = new BoundedCache<string, string>(LIMITS.eventRefCacheEntries);
 
 /**
  * The event reference carried in tokens: 8 bytes of SHA-256 over the event id, base64url. Devices
@@ -58,7 +60,6 @@ export async function eventRef(eventId: string): Promise<string> {
   if (!ref) {
     const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", encoder.encode(`gatehouse:event:${eventId}`)));
     ref = base64url.encode(digest.subarray(0, 8));
-    if (eventRefs.size > 10_000) eventRefs.clear();
     eventRefs.set(eventId, ref);
   }
   return ref;

@@ -7,6 +7,7 @@ import type { MiddlewareHandler } from "hono";
 import { routePath } from "hono/route";
 import { LIMITS } from "../../config/limits";
 import type { AppEnv } from "../../context";
+import { BoundedCache } from "../../lib/bounded-cache";
 import { hmacHex } from "../../lib/crypto";
 import { log } from "../../lib/log";
 
@@ -15,7 +16,7 @@ export interface AccessLogOptions {
 }
 
 /** Principal → its keyed hash, for the pepper they were made with (a device scans thousands of times). */
-const userTags = new Map<string, string>();
+const userTags = new BoundedCache<string, string>(LIMITS.accessLogTagCacheEntries);
 let tagsPepper: string | null = null;
 
 async function userTag(pepper: string, principal: { kind: string; id: string }): Promise<string> {
@@ -27,8 +28,6 @@ async function userTag(pepper: string, principal: { kind: string; id: string }):
   let tag = userTags.get(key);
   if (tag === undefined) {
     tag = (await hmacHex(pepper, key)).slice(0, 16);
-    // Bounded: the oldest entry goes first (Map keeps insertion order).
-    if (userTags.size >= LIMITS.accessLogTagCacheEntries) userTags.delete(userTags.keys().next().value as string);
     userTags.set(key, tag);
   }
   return tag;
