@@ -8,6 +8,7 @@
 import { readEnvironment } from "../../src/config";
 import { LIMITS } from "../../src/config/limits";
 import { handOverQueued, insertedOutboxIds } from "../../src/features/email/enqueue";
+import { type RetrySchedule, scheduledDelay } from "../../src/lib/backoff";
 import type { InventoryOrder, InventoryTicket } from "./contract";
 import { projectionStatements } from "./projection";
 
@@ -65,7 +66,8 @@ export function emit(sql: SqlStorage, record: OutboxRecord): void {
 }
 
 const OUTBOX_BATCH = LIMITS.inventoryOutboxBatch;
-const PUSH_RETRY_MS = LIMITS.inventoryPushRetryMs;
+/** After the schedule, every 2 min until the push gets through. */
+const PUSH_RETRY: RetrySchedule = { delays: LIMITS.inventoryPushRetryMs, jitterRatio: 0, afterLast: "repeat-last" };
 const OUTBOX_SAFETY_NET_MS = LIMITS.inventoryOutboxSafetyNetMs;
 
 /** Pushes the outbox to D1 and keeps the object's alarm armed for what is left (holds, retries). */
@@ -142,7 +144,7 @@ export class OutboxPusher {
         await handOverQueued(this.#env.DB, this.#env.EMAIL_QUEUE, insertedOutboxIds(results), queuedAt);
       } catch (error) {
         this.#failures += 1;
-        const delay = PUSH_RETRY_MS[Math.min(this.#failures - 1, PUSH_RETRY_MS.length - 1)] as number;
+        const delay = scheduledDelay(PUSH_RETRY, this.#failures) as number;
         await this.arm(Date.now() + delay);
         throw error;
       }

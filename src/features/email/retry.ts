@@ -3,6 +3,14 @@
  * when the attempts are used up. Pure functions; the numbers and their reasons live in limits.ts.
  */
 import { LIMITS } from "../../config/limits";
+import { backoffBounds, backoffDelay, type RetrySchedule, scheduledDelay } from "../../lib/backoff";
+
+/** Past the last entry the last wait repeats; canRetry decides when to stop. */
+const SCHEDULE: RetrySchedule = {
+  delays: LIMITS.emailRetryDelaysSeconds,
+  jitterRatio: LIMITS.emailRetryJitterRatio,
+  afterLast: "repeat-last",
+};
 
 /** Provider attempts an email gets: the first, plus one per schedule entry. */
 export const MAX_SEND_ATTEMPTS = 1 + LIMITS.emailRetryDelaysSeconds.length;
@@ -14,8 +22,7 @@ export function canRetry(attempts: number): boolean {
 
 /** The scheduled wait before retry n (1-based), before jitter. */
 export function scheduledDelaySeconds(retry: number): number {
-  const schedule = LIMITS.emailRetryDelaysSeconds;
-  return schedule[Math.min(Math.max(retry, 1), schedule.length) - 1] as number;
+  return scheduledDelay(SCHEDULE, retry) as number;
 }
 
 /**
@@ -24,13 +31,11 @@ export function scheduledDelaySeconds(retry: number): number {
  * Queues delay limit. Whole seconds, because `retry({ delaySeconds })` takes whole seconds.
  */
 export function retryDelaySeconds(attempts: number, retryAfterSeconds: number | null, random = Math.random): number {
-  const base = scheduledDelaySeconds(attempts);
-  const jittered = base + Math.floor(random() * base * LIMITS.emailRetryJitterRatio);
+  const jittered = backoffDelay(SCHEDULE, attempts, random) as number;
   return Math.min(Math.max(jittered, retryAfterSeconds ?? 0), LIMITS.queueMaxDelaySeconds);
 }
 
 /** Jitter bounds of retry n, for callers that check a delay (tests, logs). */
 export function retryDelayBounds(retry: number): { min: number; max: number } {
-  const base = scheduledDelaySeconds(retry);
-  return { min: base, max: base + Math.floor(base * LIMITS.emailRetryJitterRatio) };
+  return backoffBounds(SCHEDULE, retry);
 }

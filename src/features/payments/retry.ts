@@ -5,26 +5,30 @@
  * is simply sent back for the rest of the wait.
  */
 import { LIMITS } from "../../config/limits";
+import { backoffBounds, backoffDelay, type RetrySchedule, scheduledDelay } from "../../lib/backoff";
+
+const SCHEDULE: RetrySchedule = {
+  delays: LIMITS.webhookRetryDelaysSeconds,
+  jitterRatio: LIMITS.webhookRetryJitterRatio,
+  afterLast: "give-up",
+};
 
 /** Attempts an item gets: the first plus one per schedule entry. */
 export const MAX_ATTEMPTS = 1 + LIMITS.webhookRetryDelaysSeconds.length;
 
 /** The wait after failure number `failures` (1-based), before jitter; null once the schedule is used up. */
 export function scheduledDelaySeconds(failures: number): number | null {
-  return LIMITS.webhookRetryDelaysSeconds[failures - 1] ?? null;
+  return failures >= 1 ? scheduledDelay(SCHEDULE, failures) : null;
 }
 
 /** The wait after `failures` failures, stretched upward by up to webhookRetryJitterRatio; null = give up. */
 export function retryDelaySeconds(failures: number, random = Math.random): number | null {
-  const base = scheduledDelaySeconds(failures);
-  if (base === null) return null;
-  return base + Math.floor(random() * base * LIMITS.webhookRetryJitterRatio);
+  return failures >= 1 ? backoffDelay(SCHEDULE, failures, random) : null;
 }
 
 /** Bounds of the wait after failure n, for checks (tests, logs). */
 export function retryDelayBounds(failures: number): { min: number; max: number } {
-  const base = scheduledDelaySeconds(failures) ?? 0;
-  return { min: base, max: base + Math.floor(base * LIMITS.webhookRetryJitterRatio) };
+  return backoffBounds(SCHEDULE, failures);
 }
 
 /** The delay for the next queue hop towards `dueAt` (whole seconds, ≥ 1, ≤ the Queues maximum). */
