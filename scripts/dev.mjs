@@ -8,33 +8,12 @@
  * 3. starts `wrangler dev` with every extra flag passed through (e.g. --port 8788 --var KEY:VALUE);
  * 4. once /health answers, seeds the demo data (idempotent) and prints the demo credentials.
  */
-import { spawn, spawnSync } from "node:child_process";
-import { generateKeyPairSync, randomBytes } from "node:crypto";
+import { spawn } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
+import { applyMigrations, DEV_VARS, root, waitForHealth, wrangler } from "./dev-env.mjs";
 
-const root = join(dirname(fileURLToPath(import.meta.url)), "..");
-const wrangler = join(root, "node_modules", ".bin", "wrangler");
 const passthrough = process.argv.slice(2);
-
-/** Every development secret with how to make it; existing values in .dev.vars are kept. */
-const DEV_VARS = {
-  ENVIRONMENT: () => "development",
-  // The /dev routes (mailbox, seed, bench fixtures) answer only with this set, and only on localhost.
-  DEV_ROUTES: () => "1",
-  HASH_PEPPER: () => randomBytes(32).toString("base64url"),
-  JWT_KEYS: () => JSON.stringify([{ kid: "dev-1", secret: randomBytes(32).toString("base64url") }]),
-  COOKIE_SECRET: () => randomBytes(32).toString("base64url"),
-  MEDIA_SIGNING_KEYS: () => JSON.stringify([{ kid: "dev-1", secret: randomBytes(32).toString("base64url") }]),
-  // Ed25519 private JWK for QR ticket tokens, so codes stay valid across restarts of npm run dev.
-  TICKET_SIGNING_KEYS: () => {
-    const { privateKey } = generateKeyPairSync("ed25519");
-    const { x, d } = privateKey.export({ format: "jwk" });
-    return JSON.stringify([{ kid: "dev-1", kty: "OKP", crv: "Ed25519", x, d }]);
-  },
-  // TURNSTILE_SECRET is left out on purpose: without it the human challenge is off locally.
-};
 
 function ensureDevVars() {
   const path = join(root, ".dev.vars");
@@ -54,18 +33,6 @@ function ensureDevVars() {
   console.log(`dev: wrote ${missing.map(([k]) => k).join(", ")} to .dev.vars`);
 }
 
-function applyMigrations() {
-  const result = spawnSync(wrangler, ["d1", "migrations", "apply", "DB", "--local"], {
-    cwd: root,
-    stdio: "inherit",
-    env: { ...process.env, CI: "true" },
-  });
-  if (result.status !== 0) {
-    console.error("dev: applying migrations failed");
-    process.exit(result.status ?? 1);
-  }
-}
-
 function portFromArgs(args) {
   for (let i = 0; i < args.length; i++) {
     const arg = args[i];
@@ -73,21 +40,6 @@ function portFromArgs(args) {
     if (arg.startsWith("--port=")) return Number(arg.slice(7));
   }
   return 8787;
-}
-
-async function waitForHealth(base, child) {
-  const deadline = Date.now() + 120_000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) return false;
-    try {
-      const res = await fetch(`${base}/health`);
-      if (res.ok) return true;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 300));
-  }
-  return false;
 }
 
 async function seed(base) {
@@ -106,7 +58,10 @@ async function seed(base) {
 }
 
 ensureDevVars();
-applyMigrations();
+if (!applyMigrations()) {
+  console.error("dev: applying migrations failed");
+  process.exit(1);
+}
 
 const port = portFromArgs(passthrough);
 const child = spawn(

@@ -1,0 +1,102 @@
+/**
+ * The browser tests' fixtures. Every spec imports `test` and `expect` from here, not from
+ * @playwright/test, and so gets:
+ * - the page guard (automatic): a test fails when any page of its browser context has a Content
+ *   Security Policy violation (the `securitypolicyviolation` event, or Chromium's console report of
+ *   one) or an uncaught script error; `allowedPageErrors` lists expected ones by pattern;
+ * - `gatehouse`: the Worker's API and dev mailbox (./support/gatehouse.ts);
+ * - `account`: a fresh account whose address is confirmed, not signed in anywhere;
+ * - `signIn(page, account)`: signs the page's browser context in through the API's cookie sign-in
+ *   (for tests about what comes after the sign-in page).
+ * e2e/README.md says how to write a spec with them.
+ */
+import { test as base, expect, type Page } from "@playwright/test";
+import { type Account, Gatehouse } from "./support/gatehouse";
+
+export type { Account, Mail, Tokens } from "./support/gatehouse";
+export { DEMO_HOST, uniqueEmail, uniquePassword } from "./support/gatehouse";
+export { expect };
+
+/** A CSP violation or uncaught error seen on a page, with where it happened. */
+export interface PageProblem {
+  kind: "csp" | "pageerror";
+  url: string;
+  message: string;
+}
+
+interface Fixtures {
+  /** Patterns of page problems this test expects (a scanner without a camera, say); none by default. */
+  allowedPageErrors: RegExp[];
+  /** Every CSP violation and uncaught error so far in this test; the guard fails the test on any left. */
+  pageProblems: PageProblem[];
+  gatehouse: Gatehouse;
+  account: Account;
+  signIn: (page: Page, account: Account) => Promise<void>;
+}
+
+/** Name of the binding the init script reports CSP violations through (outside the page's CSP). */
+const CSP_BINDING = "__gatehouseCspViolation";
+
+export const test = base.extend<Fixtures>({
+  allowedPageErrors: [[], { option: true }],
+
+  pageProblems: async ({ context }, use) => {
+    const problems: PageProblem[] = [];
+    // Bindings and init scripts come in through the DevTools protocol: the page's CSP does not apply
+    // to them, and the listener is there before the document's first element is parsed.
+    await context.exposeBinding(CSP_BINDING, ({ page }, violation: string) => {
+      problems.push({ kind: "csp", url: page?.url() ?? "", message: violation });
+    });
+    await context.addInitScript((binding: string) => {
+      document.addEventListener("securitypolicyviolation", (e) => {
+        const where = e.sourceFile ? ` at ${e.sourceFile}:${e.lineNumber}` : "";
+        (window as unknown as Record<string, (v: string) => void>)[binding]?.(
+          `${e.effectiveDirective} blocked ${e.blockedURI || "inline content"}${where}`,
+        );
+      });
+    }, CSP_BINDING);
+    const watch = (page: Page) => {
+      page.on("pageerror", (error) => problems.push({ kind: "pageerror", url: page.url(), message: String(error) }));
+      page.on("console", (message) => {
+        // Chromium also reports violations in the console (some, such as a worker's, only there).
+        if (message.type() === "error" && /Content Security Policy/i.test(message.text())) {
+          problems.push({ kind: "csp", url: page.url(), message: message.text() });
+        }
+      });
+    };
+    for (const page of context.pages()) watch(page);
+    context.on("page", watch);
+    await use(problems);
+  },
+
+  // The guard: an automatic fixture that checks what pageProblems collected once the test is done.
+  page: async ({ page, pageProblems, allowedPageErrors }, use) => {
+    await use(page);
+    const unexpected = pageProblems.filter((p) => !allowedPageErrors.some((pattern) => pattern.test(p.message)));
+    expect(
+      unexpected.map((p) => `${p.kind} on ${p.url}: ${p.message}`),
+      "CSP violations and uncaught page errors",
+    ).toEqual([]);
+  },
+
+  gatehouse: async ({ request, baseURL }, use) => {
+    await use(new Gatehouse(request, baseURL!));
+  },
+
+  account: async ({ gatehouse }, use) => {
+    await use(await gatehouse.verifiedAccount());
+  },
+
+  signIn: async ({ baseURL }, use) => {
+    await use(async (page, account) => {
+      const response = await page.request.post(`${baseURL}/api/v1/auth/login`, {
+        data: { email: account.email, password: account.password, cookie: true },
+      });
+      expect(response.status(), await response.text()).toBe(200);
+      const names = (await page.context().cookies()).map((c) => c.name);
+      expect(names, "the sign-in set the session cookies").toEqual(
+        expect.arrayContaining(["__Host-access", "__Host-refresh"]),
+      );
+    });
+  },
+});

@@ -1,0 +1,50 @@
+/**
+ * The harness itself: the Worker answers pages with the strict CSP, the page guard notices a CSP
+ * violation and an uncaught error (so every other spec can rely on it), and the __Host- session
+ * cookies, Secure as they are, work on http://localhost (Chromium counts localhost as secure).
+ */
+import { expect, test } from "./fixtures";
+
+test("an unknown path is the branded 404 page under a strict nonce CSP, its stylesheet applied", async ({ page }) => {
+  const response = await page.goto("/no-such-page");
+  expect(response?.status()).toBe(404);
+  const csp = (await response?.headerValue("content-security-policy")) ?? "";
+  expect(csp).toMatch(/script-src 'nonce-[A-Za-z0-9_-]+' 'strict-dynamic'/);
+  expect(csp).not.toContain("unsafe-inline");
+  await expect(page.getByRole("heading", { level: 1, name: "Page not found" })).toBeVisible();
+  await expect(page).toHaveTitle(/Page not found · Gatehouse/);
+  // The stylesheet loaded and applies (a blocked or missing one leaves the default 8px body margin).
+  expect(await page.evaluate(() => document.styleSheets.length)).toBeGreaterThan(0);
+  await expect(page.getByRole("link", { name: "Go to events" })).toBeVisible();
+});
+
+test("the page guard records a CSP violation and an uncaught page error", async ({ page, pageProblems }) => {
+  await page.goto("/no-such-page");
+  // What a page must never do: a style attribute (style-src has no 'unsafe-inline') and a throw.
+  await page.evaluate(() => {
+    document.body.setAttribute("style", "outline: 1px solid red");
+    setTimeout(() => {
+      throw new Error("deliberate failure");
+    });
+  });
+  await expect.poll(() => pageProblems.map((p) => p.kind).sort()).toEqual(["csp", "csp", "pageerror"]);
+  expect(pageProblems.find((p) => p.kind === "csp")?.message).toContain("style-src");
+  expect(pageProblems.find((p) => p.kind === "pageerror")?.message).toContain("deliberate failure");
+  // Seen, and expected here: cleared so the guard lets this test pass.
+  pageProblems.length = 0;
+});
+
+test("the __Host- session cookies work on http://localhost: a signed-in person sees their name", async ({
+  page,
+  account,
+  signIn,
+}) => {
+  await signIn(page, account);
+  const cookies = await page.context().cookies();
+  const access = cookies.find((c) => c.name === "__Host-access");
+  expect(access).toMatchObject({ secure: true, httpOnly: true, path: "/", sameSite: "Lax" });
+  await page.goto("/no-such-page");
+  const nav = page.getByRole("navigation", { name: "Main" });
+  await expect(nav.getByText(account.name)).toBeVisible();
+  await expect(nav.getByRole("button", { name: "Sign out" })).toBeVisible();
+});

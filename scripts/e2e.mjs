@@ -1,0 +1,201 @@
+#!/usr/bin/env node
+/**
+ * `npm run test:e2e [-- playwright flags] [--screenshots]`: the browser tests (e2e/) in Chromium
+ * against a Worker of their own.
+ * 1. a fresh temporary directory holds the local state (D1, Durable Objects, R2, Queues), the
+ *    environment file (freshly generated development secrets, as `npm run dev` makes them) and the
+ *    Worker's log, so a run never sees, nor leaves anything in, a developer's `npm run dev` data;
+ * 2. applies the D1 migrations into that state;
+ * 3. starts `wrangler dev` on free ports (HTTP and inspector) in a process group of its own and
+ *    waits for /health;
+ * 4. runs `playwright test -c e2e/playwright.config.ts` with BASE_URL, passing extra flags through;
+ * 5. stops the Worker (also on failure and Ctrl-C) and exits with Playwright's code. A failed run
+ *    keeps the directory (Worker log, traces) and says where it is.
+ * `--screenshots` also writes docs/screenshots/*.png (e2e/screenshots.spec.ts).
+ * Chromium is the system's (CHROMIUM_PATH, default /usr/bin/chromium): Playwright's own browser
+ * download is not used.
+ */
+import { spawn } from "node:child_process";
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { applyMigrations, freshDevVars, root, waitForHealth, wrangler } from "./dev-env.mjs";
+
+/**
+ * Raised for every policy the tests pass through: all requests come from one address and many
+ * accounts sign up, sign in and claim within a minute. The tests are about pages, not the limits
+ * (the unit suite covers those).
+ */
+const RATE_LIMITS = {
+  api: { limit: 1_000_000, windowSeconds: 60 },
+  "auth-login": { limit: 10_000, windowSeconds: 60 },
+  "auth-register": { limit: 10_000, windowSeconds: 60 },
+  "auth-verify-email": { limit: 10_000, windowSeconds: 60 },
+  "auth-reset": { limit: 10_000, windowSeconds: 60 },
+  "otp-request": { limit: 10_000, windowSeconds: 60 },
+  "otp-verify-ip": { limit: 10_000, windowSeconds: 60 },
+  "challenge-ip": { limit: 10_000, windowSeconds: 60 },
+  "challenge-email": { limit: 10_000, windowSeconds: 60 },
+  orders: { limit: 10_000, windowSeconds: 60 },
+  "dashboard-write": { limit: 10_000, windowSeconds: 60 },
+  scanner: { limit: 10_000, windowSeconds: 1 },
+  "email-global": { limit: 100_000, windowSeconds: 60 },
+  "email-recipient": { limit: 10_000, windowSeconds: 60 },
+};
+
+const chromium = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+const playwright = join(root, "node_modules", ".bin", "playwright");
+
+function fail(message) {
+  console.error(`e2e: ${message}`);
+  process.exit(1);
+}
+
+/** A port the OS just handed out; released at once so wrangler can bind it. */
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function groupAlive(pgid) {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** SIGTERM to wrangler's whole group (wrangler, esbuild, workerd), SIGKILL after 5 s. */
+async function stopGroup(child) {
+  if (!child?.pid || !groupAlive(child.pid)) return;
+  process.kill(-child.pid, "SIGTERM");
+  const deadline = Date.now() + 5000;
+  while (groupAlive(child.pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  if (groupAlive(child.pid)) process.kill(-child.pid, "SIGKILL");
+}
+
+function tail(path, lines) {
+  try {
+    return readFileSync(path, "utf8").split("\n").slice(-lines).join("\n");
+  } catch {
+    return "";
+  }
+}
+
+if (!existsSync(chromium)) {
+  fail(
+    `no Chromium at ${chromium}. Install Debian's (apt-get install -y chromium) or point CHROMIUM_PATH at a ` +
+      "Chromium or Chrome binary.",
+  );
+}
+if (!existsSync(playwright)) fail("node_modules/.bin/playwright is missing: run npm ci first.");
+
+const args = process.argv.slice(2);
+const screenshots = args.includes("--screenshots");
+const passthrough = args.filter((a) => a !== "--screenshots");
+
+const started = Date.now();
+const dir = mkdtempSync(join(tmpdir(), "gatehouse-e2e-"));
+const state = join(dir, "state");
+const results = join(dir, "results");
+const log = join(dir, "wrangler.log");
+mkdirSync(state);
+
+const port = await freePort();
+const inspectorPort = await freePort();
+const base = `http://localhost:${port}`;
+const vars = {
+  ...freshDevVars(),
+  PUBLIC_URL: base,
+  RATE_LIMITS: JSON.stringify(RATE_LIMITS),
+};
+const envFile = join(dir, "e2e.env");
+const envLines = Object.entries(vars).map(([key, value]) => `${key}=${value}`);
+writeFileSync(envFile, `${envLines.join("\n")}\n`, { mode: 0o600 });
+
+console.log(`e2e: state in ${dir}`);
+if (!applyMigrations({ persistTo: state, stdio: ["ignore", "ignore", "inherit"] })) {
+  fail("applying the D1 migrations failed");
+}
+
+const logFd = openSync(log, "w");
+const server = spawn(
+  wrangler,
+  [
+    "dev",
+    "--port",
+    String(port),
+    "--ip",
+    "127.0.0.1",
+    "--inspector-port",
+    String(inspectorPort),
+    "--persist-to",
+    state,
+    // Only this file: with --env-file wrangler does not read a developer's .dev.vars.
+    "--env-file",
+    envFile,
+    "--show-interactive-dev-session=false",
+  ],
+  {
+    cwd: root,
+    detached: true,
+    stdio: ["ignore", logFd, logFd],
+    env: {
+      ...process.env,
+      CI: "true",
+      WRANGLER_SEND_METRICS: "false",
+      // wrangler's local trace collector is tooling overhead on every request; production has none.
+      X_LOCAL_OBSERVABILITY: "false",
+    },
+  },
+);
+closeSync(logFd);
+
+let runner;
+let stopping = false;
+async function shutdown(code) {
+  if (stopping) return;
+  stopping = true;
+  if (runner && runner.exitCode === null) runner.kill("SIGTERM");
+  await stopGroup(server);
+  const seconds = ((Date.now() - started) / 1000).toFixed(0);
+  if (code === 0 && !process.env.E2E_KEEP) rmSync(dir, { recursive: true, force: true });
+  else console.error(`e2e: kept ${dir} (wrangler.log, results/ with traces of failed tests)`);
+  console.log(`e2e: finished in ${seconds} s`);
+  process.exit(code);
+}
+for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => shutdown(130));
+
+if (!(await waitForHealth(base, server))) {
+  console.error(`e2e: the Worker did not answer ${base}/health; its log ends with:\n${tail(log, 40)}`);
+  await shutdown(1);
+}
+console.log(`e2e: Worker ready at ${base} after ${((Date.now() - started) / 1000).toFixed(0)} s`);
+
+runner = spawn(playwright, ["test", "-c", join(root, "e2e", "playwright.config.ts"), ...passthrough], {
+  cwd: root,
+  stdio: "inherit",
+  env: {
+    ...process.env,
+    BASE_URL: base,
+    CHROMIUM_PATH: chromium,
+    E2E_OUTPUT_DIR: results,
+    E2E_SERVER_LOG: log,
+    ...(screenshots ? { E2E_SCREENSHOTS: "1" } : {}),
+  },
+});
+runner.on("exit", (code, signal) => shutdown(code ?? (signal ? 1 : 0)));
+server.on("exit", (code) => {
+  if (stopping) return;
+  console.error(`e2e: wrangler dev exited (${code}) during the run; its log ends with:\n${tail(log, 40)}`);
+  shutdown(1);
+});
