@@ -1,18 +1,17 @@
 /**
- * HTTP for accounts: /api/v1/auth/*, /api/v1/me, and the browser pages of email verification: the
- * /verify-email confirmation page and its form POST (./verify-page.ts), and /auth/verify, which only
- * redirects links in emails sent before that page existed. Routes translate HTTP to service calls and
- * set cookies; every rule lives in the flow files that ./service.ts re-exports.
+ * HTTP for accounts: /api/v1/auth/*, /api/v1/me, and /auth/verify, which only redirects links in
+ * emails sent before the /verify-email confirmation page existed (that page, like every account page,
+ * is in src/web/pages/account/). Routes translate HTTP to service calls and set cookies; every rule
+ * lives in the flow files that ./service.ts re-exports.
  */
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { getCookie, setCookie } from "hono/cookie";
-import type { AppContext, AppEnv } from "../../context";
+import type { AppEnv } from "../../context";
 import { requireAuth } from "../../http/auth";
-import { assertCsrf, assertSameOrigin, CSRF_COOKIE, issueCsrfToken } from "../../http/csrf";
+import { assertCsrf, CSRF_COOKIE, issueCsrfToken } from "../../http/csrf";
 import { body, json, problems } from "../../http/openapi";
 import { byIp, rateLimit } from "../../http/rate-limit";
 import { DomainError } from "../../lib/errors";
-import { safeRedirect } from "../../lib/safe-redirect";
 import { REFRESH_COOKIE } from "./authenticators";
 import { clearSessionCookies, setSessionCookies } from "./cookies";
 import { authDeps } from "./deps";
@@ -29,24 +28,10 @@ import {
   UserSchema,
   VerifiedSchema,
   VerifyEmailBody,
-  VerifyEmailForm,
 } from "./schema";
 import * as auth from "./service";
 import type { IssuedTokens } from "./sessions";
 import type { PublicUser } from "./users";
-import { newNonce, pageCsp, verifyDone, verifyFailed, verifyForm } from "./verify-page";
-
-/** Answers an HTML page under its own nonce-based CSP (the API's CSP forbids all styles). */
-function htmlPage<S extends 200 | 400 | 401>(
-  c: AppContext,
-  render: (nonce: string) => ReturnType<typeof verifyForm>,
-  status: S,
-) {
-  const nonce = newNonce();
-  c.header("Content-Security-Policy", pageCsp(nonce));
-  c.header("Cache-Control", "no-store");
-  return c.html(render(nonce), status);
-}
 
 const deps = authDeps;
 
@@ -135,35 +120,6 @@ const verifyLinkRoute = createRoute({
     query: z.object({ token: z.string().min(1).max(512), next: z.string().max(2048).optional() }),
   },
   responses: { 303: { description: "To /verify-email, where a POST confirms" } },
-});
-
-const verifyPageRoute = createRoute({
-  method: "get",
-  path: "/verify-email",
-  tags,
-  summary: "Email confirmation page (HTML form; opening it changes nothing)",
-  request: {
-    query: z.object({ token: z.string().min(1).max(512), next: z.string().max(2048).optional() }),
-  },
-  responses: { 200: { description: "The confirmation form", content: { "text/html": { schema: z.string() } } } },
-});
-
-const verifyFormRoute = createRoute({
-  method: "post",
-  path: "/verify-email",
-  tags,
-  summary: "Email confirmation form submission",
-  middleware: [limitIp("auth-verify-email")] as const,
-  request: {
-    body: { required: true, content: { "application/x-www-form-urlencoded": { schema: VerifyEmailForm } } },
-  },
-  responses: {
-    200: { description: "Confirmed (HTML)", content: { "text/html": { schema: z.string() } } },
-    303: { description: "Confirmed with the password; redirect to `next` if allowed" },
-    400: { description: "Invalid or expired link (HTML)", content: { "text/html": { schema: z.string() } } },
-    401: { description: "Wrong password (HTML form again)", content: { "text/html": { schema: z.string() } } },
-    ...problems("csrf-failed", "rate-limited"),
-  },
 });
 
 const forgotRoute = createRoute({
@@ -297,37 +253,6 @@ export const authRoutes = new OpenAPIHono<AppEnv>()
     page.searchParams.set("token", token);
     if (next) page.searchParams.set("next", next);
     return c.redirect(`${page.pathname}${page.search}`, 303);
-  })
-  .openapi(verifyPageRoute, async (c) => {
-    const { token, next } = c.req.valid("query");
-    return htmlPage(c, (nonce) => verifyForm(nonce, token, next), 200);
-  })
-  .openapi(verifyFormRoute, async (c) => {
-    // No session rides on this form, but a cross-site page must not submit it either.
-    assertSameOrigin(c);
-    const form = c.req.valid("form");
-    const password = form.without_password ? undefined : form.password;
-    if (!form.without_password && !password) {
-      return htmlPage(c, (nonce) => verifyForm(nonce, form.token, form.next, "Enter your password."), 400);
-    }
-    try {
-      const { passwordKept } = await auth.verifyEmail(deps(c), form.token, password);
-      if (passwordKept && form.next) {
-        const self = new URL(c.req.url).origin;
-        return c.redirect(
-          safeRedirect(form.next, { selfOrigin: self, allowedOrigins: c.get("config").corsOrigins }),
-          303,
-        );
-      }
-      return htmlPage(c, (nonce) => verifyDone(nonce, passwordKept), 200);
-    } catch (error) {
-      if (!(error instanceof DomainError)) throw error;
-      if (error.code === "invalid-credentials") {
-        return htmlPage(c, (nonce) => verifyForm(nonce, form.token, form.next, error.message), 401);
-      }
-      if (error.code === "invalid-or-expired") return htmlPage(c, (nonce) => verifyFailed(nonce), 400);
-      throw error;
-    }
   })
   .openapi(forgotRoute, async (c) => {
     await auth.forgotPassword(deps(c), c.req.valid("json").email);

@@ -1,8 +1,8 @@
 /**
  * CSRF defence for cookie-authenticated requests (browsers). Bearer and device credentials are never
  * sent automatically by a browser, so only principals that arrived `via: "cookie"` are checked, plus a
- * refresh by cookie (which has no principal yet) through `assertCsrf`, and the email confirmation form
- * (no session at all) through the origin check alone, `assertSameOrigin`.
+ * refresh by cookie (which has no principal yet) and every page form, signed in or not (src/web/forms.ts),
+ * through `assertCsrf`.
  * An unsafe method must pass both:
  * 1. origin: `Origin` is this site or an allowlisted origin, or `Sec-Fetch-Site: same-origin`;
  * 2. signed double submit: the `X-CSRF-Token` header (or an HTML form's `_csrf` field) equals the
