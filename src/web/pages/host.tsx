@@ -1,5 +1,261 @@
-/** Host pages: `/host` (their events) and `/host/events/:id` (live sales, analytics, devices). */
+/**
+ * Host pages: `/host` (their events, or the offer to become a host), the event form
+ * (`/host/events/new`, `/host/events/:id/edit`), publish and cancel, and `/host/events/:id` (live
+ * sales and check-ins, analytics, gate devices). Every change goes through the same service as the
+ * API's route for it, under the same per-user write budget; only the event's host sees its pages
+ * (anyone else gets the API's answer: 404 for a draft, 403 for a public event).
+ */
 import { Hono } from "hono";
-import type { AppEnv } from "../../context";
+import type { AppContext, AppEnv } from "../../context";
+import { becomeHost } from "../../features/auth/account";
+import { authDeps } from "../../features/auth/deps";
+import * as events from "../../features/events/service";
+import { forgetDevice } from "../../features/gate/authenticator";
+import { registerDevice, revokeDevice } from "../../features/gate/devices";
+import { CreateDeviceBody } from "../../features/gate/schema";
+import { fieldErrors } from "../../http/validation";
+import { DomainError, type FieldError } from "../../lib/errors";
+import type { toFieldErrors } from "../components";
+import { type FormFields, readForm } from "../forms";
+import { pageState, type RenderOptions, render, seeOther } from "../page";
+import { renderCancelConfirm } from "./host/cancel";
+import { devicesDeps, eventsDeps, hostCaller, signedIn, spendWrite } from "./host/context";
+import { HOST_HEAD, HOST_SCRIPTS, renderDashboard } from "./host/dashboard";
+import { EventForm, type EventFormMode, formErrors, formValues, readEventForm } from "./host/event-form";
+import { renderBecomeHost, renderHostHome } from "./host/home";
 
-export const hostPages = new Hono<AppEnv>();
+/** Messages after a change, by a fixed key in the URL (never text from the URL itself). */
+const NOTICES: Record<string, string> = {
+  host: "You are a host now. Create your first event.",
+  created: "Draft created. Only you can see it until you publish it.",
+  saved: "Changes saved.",
+  published: "Published: the event is listed and its sales follow the times you set.",
+  cancelled: "The event is cancelled. Ticket holders are being emailed and paid orders refunded.",
+  revoked: "Device revoked: it can no longer scan or see counts.",
+};
+
+const notice = (c: AppContext) => NOTICES[c.req.query("notice") ?? ""];
+
+async function renderEventForm(
+  c: AppContext,
+  mode: EventFormMode,
+  options: {
+    action: string;
+    title: string;
+    values: FormFields;
+    errors?: ReturnType<typeof toFieldErrors>;
+    alert?: string;
+    status?: RenderOptions["status"];
+  },
+): Promise<Response> {
+  const state = await pageState(c);
+  return render(c, {
+    title: options.title,
+    status: options.status,
+    head: HOST_HEAD,
+    scripts: HOST_SCRIPTS,
+    bodyData: mode === "create" ? { "default-timezone": "1" } : undefined,
+    body: (
+      <>
+        <p class="crumbs">
+          <a href="/host">Your events</a>
+        </p>
+        <h1>{options.title}</h1>
+        <EventForm
+          mode={mode}
+          action={options.action}
+          csrfToken={state.csrfToken}
+          values={options.values}
+          errors={options.errors}
+          alert={options.alert}
+        />
+      </>
+    ),
+  });
+}
+
+/** Field errors a service reported (validation-failed carries them as `errors`). */
+function serviceFieldErrors(error: DomainError): readonly FieldError[] {
+  const errors = error.extensions.errors;
+  return Array.isArray(errors) ? (errors as FieldError[]) : [];
+}
+
+/** A new host's form starts in the zone of their latest event (else host.js offers the browser's). */
+async function lastTimezone(db: D1Database, hostId: string): Promise<string> {
+  const row = await db
+    .prepare("SELECT timezone FROM events WHERE host_id = ? ORDER BY created_at DESC LIMIT 1")
+    .bind(hostId)
+    .first<{ timezone: string }>();
+  return row?.timezone ?? "";
+}
+
+export const hostPages = new Hono<AppEnv>()
+  .get("/host", async (c) => {
+    const caller = signedIn(c);
+    if (!caller.roles.includes("host")) return renderBecomeHost(c);
+    return renderHostHome(c, caller, notice(c));
+  })
+  .post("/host/become", async (c) => {
+    await readForm(c);
+    const caller = signedIn(c);
+    try {
+      await becomeHost(authDeps(c), caller.id);
+    } catch (error) {
+      if (!(error instanceof DomainError) || error.code !== "email-not-verified") throw error;
+      return renderBecomeHost(c, {
+        status: 403,
+        error:
+          "Verify your email address before hosting events: open the link in the email we sent when you signed up, or sign in with a code sent to your email, which verifies it too.",
+      });
+    }
+    return seeOther(c, "/host?notice=host");
+  })
+  .get("/host/events/new", async (c) => {
+    const caller = hostCaller(c);
+    return renderEventForm(c, "create", {
+      action: "/host/events/new",
+      title: "New event",
+      values: { currency: "EUR", price: "0", timezone: await lastTimezone(c.env.DB, caller.id) },
+    });
+  })
+  .post("/host/events/new", async (c) => {
+    const fields = await readForm(c);
+    const caller = hostCaller(c);
+    await spendWrite(c, caller);
+    const form = { action: "/host/events/new", title: "New event", values: fields, status: 400 as const };
+    const read = readEventForm(fields, "create");
+    if (!read.ok) return renderEventForm(c, "create", { ...form, errors: read.errors });
+    try {
+      const created = await events.createEvent(eventsDeps(c), caller, read.input);
+      return seeOther(c, `/host/events/${created.id}?notice=created`);
+    } catch (error) {
+      if (!(error instanceof DomainError) || error.code !== "validation-failed") throw error;
+      return renderEventForm(c, "create", {
+        ...form,
+        errors: formErrors(serviceFieldErrors(error), fields.currency ?? ""),
+      });
+    }
+  })
+  .get("/host/events/:id", async (c) => {
+    const caller = hostCaller(c);
+    const row = await events.ownedEvent(eventsDeps(c), caller, c.req.param("id"));
+    return renderDashboard(c, caller, row, { notice: notice(c) });
+  })
+  .get("/host/events/:id/edit", async (c) => {
+    const caller = hostCaller(c);
+    const row = await events.ownedEvent(eventsDeps(c), caller, c.req.param("id"));
+    if (row.status === "cancelled") throw new DomainError("invalid-transition", "A cancelled event cannot be edited.");
+    return renderEventForm(c, "edit", {
+      action: `/host/events/${row.id}/edit`,
+      title: `Edit ${row.title}`,
+      values: formValues(events.toApiEvent(row)),
+    });
+  })
+  .post("/host/events/:id/edit", async (c) => {
+    const fields = await readForm(c);
+    const caller = hostCaller(c);
+    await spendWrite(c, caller);
+    const row = await events.ownedEvent(eventsDeps(c), caller, c.req.param("id"));
+    const form = { action: `/host/events/${row.id}/edit`, title: `Edit ${row.title}`, values: fields };
+    const read = readEventForm(fields, "edit");
+    if (!read.ok) return renderEventForm(c, "edit", { ...form, errors: read.errors, status: 400 });
+    try {
+      await events.updateEvent(eventsDeps(c), caller, row.id, read.input);
+      return seeOther(c, `/host/events/${row.id}?notice=saved`);
+    } catch (error) {
+      if (!(error instanceof DomainError)) throw error;
+      const currency = fields.currency ?? row.currency;
+      if (error.code === "validation-failed") {
+        return renderEventForm(c, "edit", {
+          ...form,
+          errors: formErrors(serviceFieldErrors(error), currency),
+          status: 400,
+        });
+      }
+      if (error.code === "capacity-below-sold") {
+        return renderEventForm(c, "edit", { ...form, errors: { capacity: error.detail }, status: 409 });
+      }
+      if (error.code === "version-conflict") {
+        // Someone saved meanwhile: show what is saved now (and its version), never overwrite it blindly.
+        const current = await events.ownedEvent(eventsDeps(c), caller, row.id);
+        return renderEventForm(c, "edit", {
+          ...form,
+          values: formValues(events.toApiEvent(current)),
+          status: 409,
+          alert:
+            "This event was changed elsewhere while you were editing, so nothing you entered was saved. The form now shows the saved version: make your changes again.",
+        });
+      }
+      throw error;
+    }
+  })
+  .post("/host/events/:id/publish", async (c) => {
+    await readForm(c);
+    const caller = hostCaller(c);
+    await spendWrite(c, caller);
+    const id = c.req.param("id");
+    try {
+      await events.publishEvent(eventsDeps(c), caller, id);
+    } catch (error) {
+      if (!(error instanceof DomainError) || error.code !== "invalid-transition") throw error;
+      const row = await events.ownedEvent(eventsDeps(c), caller, id);
+      return renderDashboard(c, caller, row, { status: 409, error: `Not published: ${error.detail}` });
+    }
+    return seeOther(c, `/host/events/${id}?notice=published`);
+  })
+  .get("/host/events/:id/cancel", async (c) => {
+    const caller = hostCaller(c);
+    const row = await events.ownedEvent(eventsDeps(c), caller, c.req.param("id"));
+    if (row.status === "cancelled") return seeOther(c, `/host/events/${row.id}`);
+    return renderCancelConfirm(c, row);
+  })
+  .post("/host/events/:id/cancel", async (c) => {
+    const fields = await readForm(c);
+    const caller = hostCaller(c);
+    const row = await events.ownedEvent(eventsDeps(c), caller, c.req.param("id"));
+    if (fields.confirm !== "yes") {
+      return renderCancelConfirm(c, row, { status: 400, error: "Tick the box to confirm: nothing was cancelled." });
+    }
+    await spendWrite(c, caller);
+    try {
+      await events.cancelEvent(eventsDeps(c), caller, row.id);
+    } catch (error) {
+      if (!(error instanceof DomainError) || error.code !== "invalid-transition") throw error;
+      return renderDashboard(c, caller, row, { status: 409, error: error.detail });
+    }
+    return seeOther(c, `/host/events/${row.id}?notice=cancelled`);
+  })
+  .post("/host/events/:id/devices", async (c) => {
+    const fields = await readForm(c);
+    const caller = hostCaller(c);
+    const row = await events.ownedEvent(eventsDeps(c), caller, c.req.param("id"));
+    const values = { name: fields.name ?? "", role: fields.role ?? "" };
+    const parsed = CreateDeviceBody.safeParse({ name: values.name, role: values.role || undefined });
+    if (!parsed.success) {
+      const deviceErrors = formErrors(fieldErrors(parsed.error.issues), row.currency);
+      return renderDashboard(c, caller, row, { status: 400, deviceValues: values, deviceErrors });
+    }
+    await spendWrite(c, caller);
+    try {
+      const device = await registerDevice(devicesDeps(c), caller, row.id, parsed.data);
+      // The token goes into this answer only: no redirect, so it never sits in a URL or the history.
+      return renderDashboard(c, caller, row, {
+        notice: `“${device.name}” is registered. Pair it now: its code is shown only once.`,
+        pairing: { name: device.name, role: device.role, token: device.token },
+      });
+    } catch (error) {
+      if (!(error instanceof DomainError) || !["limit-exceeded", "invalid-transition"].includes(error.code))
+        throw error;
+      return renderDashboard(c, caller, row, { status: 409, deviceValues: values, deviceError: error.detail });
+    }
+  })
+  .post("/host/events/:id/devices/:deviceId/revoke", async (c) => {
+    await readForm(c);
+    const caller = hostCaller(c);
+    await spendWrite(c, caller);
+    const id = c.req.param("id");
+    const deviceId = c.req.param("deviceId");
+    await revokeDevice(devicesDeps(c), caller, id, deviceId);
+    forgetDevice(deviceId);
+    return seeOther(c, `/host/events/${id}?notice=revoked#devices`);
+  });

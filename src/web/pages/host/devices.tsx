@@ -1,0 +1,173 @@
+/**
+ * The gate devices of an event on its host page: the list (never a token), the form that registers
+ * one, and the pairing card shown once in the answer to that form. The card's QR code is the URL
+ * `${origin}/scan#pair=<token>`: the scanner app reads the token from the fragment, which browsers
+ * never send, so the secret stays out of every server and proxy log. The token is not kept anywhere:
+ * it is rendered into this one response (no redirect, so it is never in a URL the browser stores).
+ */
+import { raw } from "hono/html";
+import { qrSvg } from "../../../features/gate/qr";
+import { DEVICE_ROLES } from "../../../features/gate/schema";
+import { CsrfField, Field, type FieldErrors } from "../../components";
+import type { FormFields } from "../../forms";
+
+export interface DeviceItem {
+  deviceId: string;
+  name: string;
+  role: (typeof DEVICE_ROLES)[number];
+  createdAt: string;
+  revokedAt: string | null;
+}
+
+export interface Pairing {
+  name: string;
+  role: string;
+  token: string;
+}
+
+/** The text a device scans to pair (see the file's comment). */
+export function pairingUrl(origin: string, token: string): string {
+  return `${origin}/scan#pair=${token}`;
+}
+
+/** The QR code as inline SVG, named for assistive technology (uqr's markup carries no style attribute). */
+export function pairingQr(url: string): string {
+  return qrSvg(url).replace("<svg ", '<svg role="img" aria-label="Pairing QR code" focusable="false" ');
+}
+
+const ROLE_LABEL: Record<string, string> = {
+  steward: "Steward: scans tickets",
+  supervisor: "Supervisor: scans tickets and sees live counts",
+};
+
+function PairingCard(props: { pairing: Pairing; origin: string }) {
+  const url = pairingUrl(props.origin, props.pairing.token);
+  return (
+    <section class="card pairing" id="pairing" tabindex={-1} aria-labelledby="pairing-title">
+      <h3 id="pairing-title">Pair “{props.pairing.name}”</h3>
+      <p>
+        On the device, open the camera or the Gatehouse scanner and scan this code.{" "}
+        <strong>It is shown only now</strong>: once you leave this page the token cannot be seen again (revoke the
+        device and register a new one if it is lost).
+      </p>
+      <div class="qr">{raw(pairingQr(url))}</div>
+      <label for="device-token">Or paste this token into the scanner at {`${props.origin}/scan`}</label>
+      <input
+        id="device-token"
+        class="token"
+        type="text"
+        readonly
+        value={props.pairing.token}
+        aria-describedby="copy-hint"
+        data-copy=""
+      />
+      <p class="hint" id="copy-hint">
+        Select the token and copy it; keep it secret, it admits people at your gate.
+      </p>
+    </section>
+  );
+}
+
+export function DevicesSection(props: {
+  eventId: string;
+  cancelled: boolean;
+  devices: readonly DeviceItem[];
+  csrfToken: string;
+  origin: string;
+  pairing?: Pairing;
+  values?: FormFields;
+  errors?: FieldErrors;
+  formError?: string;
+}) {
+  const base = `/host/events/${props.eventId}/devices`;
+  const errors = props.errors ?? {};
+  return (
+    <section id="devices" aria-labelledby="devices-h">
+      <h2 id="devices-h">Gate devices</h2>
+      {props.pairing ? <PairingCard pairing={props.pairing} origin={props.origin} /> : null}
+      {props.devices.length === 0 ? (
+        <p class="muted">No devices yet. Register one for each phone or scanner at your doors.</p>
+      ) : (
+        <div class="table-scroll">
+          <table>
+            <thead>
+              <tr>
+                <th scope="col">Name</th>
+                <th scope="col">Role</th>
+                <th scope="col">Registered</th>
+                <th scope="col">Status</th>
+              </tr>
+            </thead>
+            <tbody>
+              {props.devices.map((d) => (
+                <tr>
+                  <td>{d.name}</td>
+                  <td>{d.role}</td>
+                  <td>
+                    <time datetime={d.createdAt}>{d.createdAt.slice(0, 16).replace("T", " ")} UTC</time>
+                  </td>
+                  <td>
+                    {d.revokedAt ? (
+                      <span class="badge bad">Revoked</span>
+                    ) : (
+                      <form method="post" action={`${base}/${d.deviceId}/revoke`} class="inline">
+                        <CsrfField token={props.csrfToken} />
+                        <span class="badge ok">Active</span>{" "}
+                        <button type="submit" class="link danger-link">
+                          Revoke<span class="visually-hidden"> {d.name}</span>
+                        </button>
+                      </form>
+                    )}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+      {props.cancelled ? (
+        <p class="muted">The event is cancelled: no new devices.</p>
+      ) : (
+        <form method="post" action={base} class="card" aria-labelledby="register-h">
+          <h3 id="register-h">Register a device</h3>
+          <CsrfField token={props.csrfToken} />
+          {props.formError ? (
+            <p class="field-error" role="alert">
+              {props.formError}
+            </p>
+          ) : null}
+          <Field
+            name="name"
+            label="Device name"
+            value={props.values?.name}
+            error={errors.name}
+            required
+            maxlength={80}
+            hint="Where it is used, e.g. North gate 1."
+          />
+          <fieldset class={errors.role ? "field invalid" : "field"}>
+            <legend>Role</legend>
+            {DEVICE_ROLES.map((role) => (
+              <label class="choice">
+                <input
+                  type="radio"
+                  name="role"
+                  value={role}
+                  checked={(props.values?.role ?? "steward") === role}
+                  aria-describedby={errors.role ? "f-role-error" : undefined}
+                />{" "}
+                {ROLE_LABEL[role] ?? role}
+              </label>
+            ))}
+            {errors.role ? (
+              <p class="field-error" id="f-role-error">
+                {errors.role}
+              </p>
+            ) : null}
+          </fieldset>
+          <button type="submit">Register and show its pairing code</button>
+        </form>
+      )}
+    </section>
+  );
+}
