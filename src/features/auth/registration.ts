@@ -47,6 +47,7 @@ export async function register(deps: AuthDeps, input: RegisterInput): Promise<Pu
     roles: '["attendee"]',
     session_epoch: 0,
     created_at: t,
+    updated_at: t,
   };
 
   const { token, statements: tokenStatements } = await emailTokenStatements(deps, id, "verify-email");

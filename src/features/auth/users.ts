@@ -1,16 +1,10 @@
 /** User records: lookup, the public shape returned by the API, and email normalisation. */
+
+import type { RowOf } from "../../db/rows";
+import type { users } from "../../db/schema";
 import { iso } from "../../lib/time";
 
-export interface UserRow {
-  id: string;
-  email: string;
-  name: string;
-  password_hash: string | null;
-  email_verified_at: number | null;
-  roles: string;
-  session_epoch: number;
-  created_at: number;
-}
+export type UserRow = RowOf<typeof users>;
 
 export interface PublicUser {
   id: string;

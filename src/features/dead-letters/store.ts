@@ -4,6 +4,9 @@
  * the item, and the open-per-(source, ref) unique index makes a duplicate give-up (a re-delivered
  * dead-letter message) a no-op instead of a second entry.
  */
+
+import type { RowOf } from "../../db/rows";
+import type { deadLetters } from "../../db/schema";
 import { randomId } from "../../lib/crypto";
 import type { Condition } from "../audit/service";
 
@@ -17,15 +20,7 @@ export interface DeadLetterEntry {
   payload: Record<string, unknown>;
 }
 
-export interface DeadLetterRow {
-  id: string;
-  source: string;
-  ref_id: string;
-  reason: string;
-  payload: string;
-  created_at: number;
-  replayed_at: number | null;
-}
+export type DeadLetterRow = RowOf<typeof deadLetters>;
 
 /** Operators read reasons; provider messages are bounded so a verbose upstream cannot bloat rows. */
 const REASON_MAX = 1000;

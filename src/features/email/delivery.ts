@@ -10,6 +10,8 @@
  * constraints hold every writer to this (docs/storage.md).
  */
 import { LIMITS } from "../../config/limits";
+import type { RowOf } from "../../db/rows";
+import type { emailOutbox } from "../../db/schema";
 import type { Condition } from "../audit/service";
 import { deadLetterStatement } from "../dead-letters/store";
 import { MAX_SEND_ATTEMPTS } from "./retry";
@@ -17,20 +19,20 @@ import type { OutgoingEmail } from "./transport";
 
 export type OutboxStatus = "pending" | "queued" | "sending" | "sent" | "dead_letter";
 
-export interface OutboxRow {
-  id: string;
-  to: string;
-  template: string;
-  /** Null once a row that carries a secret is sent or dead-lettered. */
-  subject: string | null;
-  text: string | null;
-  html: string | null;
-  carries_secret: 0 | 1;
-  status: OutboxStatus;
-  attempts: number;
-  lease_until: number | null;
-  last_error: string | null;
-}
+export type OutboxRow = Pick<
+  RowOf<typeof emailOutbox>,
+  | "id"
+  | "to"
+  | "template"
+  | "subject"
+  | "text"
+  | "html"
+  | "carries_secret"
+  | "status"
+  | "attempts"
+  | "lease_until"
+  | "last_error"
+>;
 
 export interface Claim {
   email: OutgoingEmail;

@@ -7,6 +7,8 @@
 
 import type { EventInventory, EventSnapshot } from "../../../durable-objects/event-inventory/contract";
 import { LIMITS } from "../../config/limits";
+import type { RowOf } from "../../db/rows";
+import type { events } from "../../db/schema";
 import { randomId } from "../../lib/crypto";
 import { DomainError } from "../../lib/errors";
 import { sanitizeDescription } from "../../lib/sanitize";
@@ -18,34 +20,8 @@ import { forgetOrderableEvent } from "./orderable";
 import { customRefundTerms, refundWindowErrors } from "./refund-window";
 import { crossFieldErrors, type EventInput } from "./schema";
 
-export interface EventRow {
-  id: string;
-  host_id: string;
-  title: string;
-  description: string;
-  starts_at: number;
-  ends_at: number;
-  timezone: string;
-  venue_name: string;
-  venue_address: string;
-  lat: number;
-  lng: number;
-  capacity: number;
-  price: number;
-  currency: string;
-  per_user_limit: number;
-  sales_start_at: number | null;
-  sales_end_at: number | null;
-  check_in_opens_at: number;
-  check_in_closes_at: number;
-  cover_media_id: string | null;
-  status: "draft" | "published" | "cancelled";
-  version: number;
-  created_at: number;
-  updated_at: number;
-  published_at: number | null;
-  cancelled_at: number | null;
-}
+/** An events row as SQL returns it. */
+export type EventRow = RowOf<typeof events>;
 
 export interface EventsDeps {
   db: D1Database;

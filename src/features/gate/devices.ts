@@ -7,6 +7,8 @@
 import type { EventInventory } from "../../../durable-objects/event-inventory/contract";
 import type { Config } from "../../config";
 import { LIMITS } from "../../config/limits";
+import type { RowOf } from "../../db/rows";
+import type { gateDevices } from "../../db/schema-gate";
 import { randomId, randomToken, sha256Hex } from "../../lib/crypto";
 import { DomainError } from "../../lib/errors";
 import { iso } from "../../lib/time";
@@ -27,14 +29,7 @@ const DEVICE_TOKEN_BYTES = 32;
  */
 const DEVICE_TOKEN_FORMAT = new RegExp(`^${DEVICE_TOKEN_PREFIX}[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$`);
 
-export interface DeviceRow {
-  id: string;
-  event_id: string;
-  name: string;
-  role: DeviceRole;
-  created_at: number;
-  revoked_at: number | null;
-}
+export type DeviceRow = RowOf<typeof gateDevices>;
 
 export interface DevicesDeps {
   db: D1Database;

@@ -5,26 +5,16 @@
  */
 import type { Config } from "../../config";
 import { LIMITS } from "../../config/limits";
+import type { RowOf } from "../../db/rows";
+import type { media } from "../../db/schema-media";
 import { randomId, randomToken, sha256Hex } from "../../lib/crypto";
 import { DomainError } from "../../lib/errors";
 import { stripImage } from "../../lib/image";
 import { log } from "../../lib/log";
-import { PUBLIC_PURPOSES, type Purpose, type UploadOptions, type Visibility } from "./schema";
+import { PUBLIC_PURPOSES, type UploadOptions } from "./schema";
 import { signedPath, signMedia, verifyMedia } from "./signing";
 
-export interface MediaRow {
-  id: string;
-  owner_id: string;
-  purpose: Purpose;
-  visibility: Visibility;
-  content_type: string;
-  r2_key: string;
-  bytes: number;
-  width: number;
-  height: number;
-  sha256: string;
-  created_at: number;
-}
+export type MediaRow = RowOf<typeof media>;
 
 export interface MediaDeps {
   db: D1Database;

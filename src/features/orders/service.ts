@@ -6,6 +6,8 @@
  */
 import type { OrderWithTickets } from "../../../durable-objects/event-inventory/contract";
 import { LIMITS } from "../../config/limits";
+import type { RowOf } from "../../db/rows";
+import type { orders } from "../../db/schema";
 import { decodeCursor, encodeCursor, randomId } from "../../lib/crypto";
 import { DomainError, invalidCursorError } from "../../lib/errors";
 import { iso } from "../../lib/time";
@@ -112,17 +114,10 @@ export async function createOrder(
   return { order: toApiOrder(confirmed.order), tickets: confirmed.tickets.map(toApiTicket) };
 }
 
-interface OrderRow {
-  id: string;
-  event_id: string;
-  user_id: string;
-  status: string;
-  quantity: number;
-  amount: number;
-  currency: string;
-  hold_expires_at: number | null;
-  created_at: number;
-}
+type OrderRow = Pick<
+  RowOf<typeof orders>,
+  "id" | "event_id" | "user_id" | "status" | "quantity" | "amount" | "currency" | "hold_expires_at" | "created_at"
+>;
 
 /** The caller's order; anyone else's answers 404 exactly like a missing one (no BOLA oracle). */
 async function ownOrder(db: D1Database, userId: string, orderId: string): Promise<OrderRow> {

@@ -5,6 +5,9 @@
  * back. Money decides: a captured payment is never skipped and never kept without a ticket — it either
  * confirms its order or is refunded.
  */
+
+import type { RowOf } from "../../db/rows";
+import type { payments } from "../../db/schema-payments";
 import { randomId } from "../../lib/crypto";
 import { log } from "../../lib/log";
 import { enqueueCommitted } from "../email/enqueue";
@@ -256,15 +259,10 @@ async function releaseHold(
   }
 }
 
-interface PaymentRow {
-  payment_intent: string;
-  order_id: string;
-  event_id: string;
-  user_id: string;
-  amount: number;
-  currency: string;
-  amount_refunded: number;
-}
+type PaymentRow = Pick<
+  RowOf<typeof payments>,
+  "payment_intent" | "order_id" | "event_id" | "user_id" | "amount" | "currency" | "amount_refunded"
+>;
 
 /** The payment an event is about; a charge of ours not recorded yet is retried, a foreign one ignored. */
 async function paymentFor(

@@ -7,6 +7,8 @@
  */
 import type { InventoryOrder } from "../../../durable-objects/event-inventory/contract";
 import { LIMITS } from "../../config/limits";
+import type { RowOf } from "../../db/rows";
+import type { checkoutSessions } from "../../db/schema-payments";
 import { hmacHex } from "../../lib/crypto";
 import { DomainError } from "../../lib/errors";
 import { log } from "../../lib/log";
@@ -29,22 +31,7 @@ export interface CheckoutResult {
   holdExpiresAt: string;
 }
 
-export interface SessionRow {
-  id: string;
-  order_id: string;
-  attempt: number;
-  event_id: string;
-  user_id: string;
-  amount: number;
-  currency: string;
-  url: string | null;
-  idempotency_key: string;
-  status: "open" | "complete" | "expired";
-  payment_status: string;
-  expires_at: number;
-  created_at: number;
-  updated_at: number;
-}
+export type SessionRow = RowOf<typeof checkoutSessions>;
 
 /**
  * The order id for a POST carrying an Idempotency-Key: derived (keyed HMAC, 128 bits) from the caller

@@ -6,6 +6,8 @@
  * a dead-lettered one.
  */
 import { LIMITS } from "../../config/limits";
+import type { RowOf } from "../../db/rows";
+import type { stripeEvents } from "../../db/schema-payments";
 import { DomainError } from "../../lib/errors";
 import { log } from "../../lib/log";
 import { deadLetterStatement } from "../dead-letters/store";
@@ -15,21 +17,7 @@ import { type Stripe, verifyWebhook } from "./stripe";
 
 export type InboxStatus = "received" | "processed" | "skipped" | "ignored" | "dead_letter";
 
-export interface InboxRow {
-  id: string;
-  type: string;
-  object_id: string;
-  created: number;
-  livemode: number;
-  payload: string;
-  status: InboxStatus;
-  attempts: number;
-  last_error: string | null;
-  next_attempt_at: number | null;
-  queued_at: number | null;
-  received_at: number;
-  processed_at: number | null;
-}
+export type InboxRow = RowOf<typeof stripeEvents>;
 
 /** The Stripe object an event is about: checkout session, charge, dispute… (the ordering key). */
 export function objectIdOf(event: Stripe.Event): string {

@@ -8,6 +8,8 @@
  * refunded and the buyer is emailed, once; a refusal from Stripe gives the tickets back.
  */
 import type { RefundRequest } from "../../../durable-objects/event-inventory/contract";
+import type { RowOf } from "../../db/rows";
+import type { refunds } from "../../db/schema-payments";
 import { randomId } from "../../lib/crypto";
 import { log } from "../../lib/log";
 import { enqueueCommitted } from "../email/enqueue";
@@ -26,25 +28,7 @@ export type RefundReason =
   | "checkout-mismatch";
 export type OrderOutcome = RefundRequest["outcome"] | "none";
 
-export interface RefundRow {
-  id: string;
-  payment_intent: string;
-  order_id: string;
-  event_id: string;
-  reason: RefundReason;
-  order_outcome: OrderOutcome;
-  idempotency_key: string;
-  status: "pending" | "succeeded" | "dead_letter";
-  stripe_refund_id: string | null;
-  amount: number | null;
-  attempts: number;
-  last_error: string | null;
-  next_attempt_at: number | null;
-  queued_at: number | null;
-  settled_by: string | null;
-  created_at: number;
-  completed_at: number | null;
-}
+export type RefundRow = RowOf<typeof refunds>;
 
 export interface RefundJob {
   paymentIntent: string;
