@@ -7,10 +7,13 @@
  */
 export const STRIPE_CHECKOUT_ORIGIN = "https://checkout.stripe.com";
 
-export function pageCsp(nonce: string): string {
+export function pageCsp(nonce: string, options: { wasm?: boolean } = {}): string {
+  // 'wasm-unsafe-eval' lets WebAssembly compile (nothing else: no eval, no Function): only the scanner
+  // asks for it, for its QR decoder where the browser has no BarcodeDetector.
+  const wasm = options.wasm ? " 'wasm-unsafe-eval'" : "";
   return [
     "default-src 'none'",
-    `script-src 'nonce-${nonce}' 'strict-dynamic'`,
+    `script-src 'nonce-${nonce}' 'strict-dynamic'${wasm}`,
     `style-src 'self' 'nonce-${nonce}'`,
     "img-src 'self' data: blob:",
     "font-src 'self'",

@@ -49,6 +49,8 @@ export interface RenderOptions {
   description?: string;
   /** Only the scanner app may use the camera. */
   camera?: boolean;
+  /** WebAssembly may compile ('wasm-unsafe-eval'): only the scanner app, for its QR decoder. */
+  wasm?: boolean;
   /** Extra <head> content (manifest link, Open Graph tags). */
   head?: Child;
   /** A page anyone may see the same way: a short private cache instead of no-store. */
@@ -60,7 +62,7 @@ export interface RenderOptions {
 export async function render(c: AppContext, options: RenderOptions): Promise<Response> {
   const state = await pageState(c);
   const user = pageUser(c);
-  c.header("Content-Security-Policy", pageCsp(state.nonce));
+  c.header("Content-Security-Policy", pageCsp(state.nonce, { wasm: options.wasm }));
   c.header("Permissions-Policy", `camera=(${options.camera ? "self" : ""}), microphone=(), geolocation=(self)`);
   // Every page carries a per-response nonce and often a person's data: never stored by a shared cache.
   c.header("Cache-Control", user || !options.publicPage ? "no-store" : "private, max-age=0, must-revalidate");

@@ -15,6 +15,7 @@ import { clientIp } from "../../lib/ip";
 import { inventoryOf } from "../events/inventory";
 import { type Caller, ownedEvent } from "../events/service";
 import { confirmDevice, deviceCaller, deviceForEvent, forgetDevice } from "./authenticator";
+import { DeviceInfoSchema, deviceInfo } from "./device-info";
 import * as devices from "./devices";
 import { ticketKeyRing } from "./keys";
 import { liveViewer, openLive } from "./live";
@@ -135,6 +136,19 @@ const keysRoute = createRoute({
   responses: { 200: json(JwksSchema, "JWKS"), ...problems(["unauthorized", "unknown or revoked device"]) },
 });
 
+const deviceInfoRoute = createRoute({
+  method: "get",
+  path: "/api/v1/scanner/device",
+  tags,
+  summary: "The calling device: its name and role, its event, and the gate's check-in count",
+  security: device,
+  middleware: deviceOnly(),
+  responses: {
+    200: json(DeviceInfoSchema, "The device"),
+    ...problems(["unauthorized", "unknown or revoked device"]),
+  },
+});
+
 const manifestRoute = createRoute({
   method: "get",
   path: "/api/v1/events/{id}/manifest",
@@ -246,6 +260,10 @@ export const gateRoutes = new OpenAPIHono<AppEnv>()
     const ring = await ticketKeyRing(c.get("config"));
     c.header("Cache-Control", "private, max-age=300");
     return c.json(ring.jwks, 200);
+  })
+  .openapi(deviceInfoRoute, async (c) => {
+    c.header("Cache-Control", "no-store");
+    return c.json(await deviceInfo(deps(c), deviceCaller(c)), 200);
   })
   .openapi(manifestRoute, async (c) => {
     const { id } = c.req.valid("param");
