@@ -24,7 +24,7 @@ import {
   objectTickets,
   order,
   publicAvailability,
-} from "./helpers";
+} from "../events/helpers";
 
 afterEach(() => {
   vi.useRealTimers();

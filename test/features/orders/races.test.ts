@@ -19,7 +19,7 @@ import {
   objectTickets,
   order,
   publicAvailability,
-} from "./helpers";
+} from "../events/helpers";
 
 /** The Worker with the order rate policies raised, so every request reaches the inventory. */
 const raisedEnv = { ...env, RATE_LIMITS: '{"orders":{"limit":1000,"windowSeconds":60}}' };
