@@ -4,6 +4,7 @@
  * the idle-timeout warning (public/assets/session.js): five minutes before the session would end for
  * inactivity it offers to stay signed in.
  */
+import { raw } from "hono/html";
 import type { Child } from "hono/jsx";
 import type { PageState } from "../context";
 import { CsrfField } from "./components";
@@ -38,7 +39,8 @@ export function Layout(props: LayoutProps) {
   const data = Object.fromEntries(Object.entries(props.bodyData ?? {}).map(([k, v]) => [`data-${k}`, v]));
   return (
     <>
-      {"<!doctype html>"}
+      {/* Unescaped: as a text child it would arrive as "&lt;!doctype html&gt;" and put browsers in quirks mode. */}
+      {raw("<!doctype html>")}
       <html lang="en">
         <head>
           <meta charset="utf-8" />
