@@ -1,25 +1,27 @@
 /**
  * The browser tests' fixtures. Every spec imports `test` and `expect` from here, not from
  * @playwright/test, and so gets:
- * - the page guard (automatic): a test fails when any page of its browser context has a Content
- *   Security Policy violation (the `securitypolicyviolation` event, or Chromium's console report of
- *   one) or an uncaught script error; `allowedPageErrors` lists expected ones by pattern;
+ * - the page guard (automatic): a test fails when any page of its browser context, or a worker of
+ *   one (service workers included), has a Content Security Policy violation (the
+ *   `securitypolicyviolation` event, or Chromium's console report of one) or a page has an uncaught
+ *   script error, or one of our own stylesheets, scripts, images or fonts fails to load (4xx, 5xx);
+ *   `allowedPageErrors` lists expected ones by pattern;
  * - `gatehouse`: the Worker's API and dev mailbox (./support/gatehouse.ts);
  * - `account`: a fresh account whose address is confirmed, not signed in anywhere;
  * - `signIn(page, account)`: signs the page's browser context in through the API's cookie sign-in
  *   (for tests about what comes after the sign-in page).
  * e2e/README.md says how to write a spec with them.
  */
-import { test as base, expect, type Page } from "@playwright/test";
+import { test as base, expect, type Page, type Worker } from "@playwright/test";
 import { type Account, Gatehouse } from "./support/gatehouse";
 
 export type { Account, Mail, Tokens } from "./support/gatehouse";
 export { DEMO_HOST, uniqueEmail, uniquePassword } from "./support/gatehouse";
 export { expect };
 
-/** A CSP violation or uncaught error seen on a page, with where it happened. */
+/** A CSP violation, uncaught error or missing asset seen on a page, with where it happened. */
 export interface PageProblem {
-  kind: "csp" | "pageerror";
+  kind: "csp" | "pageerror" | "asset";
   url: string;
   message: string;
 }
@@ -33,6 +35,9 @@ interface Fixtures {
   account: Account;
   signIn: (page: Page, account: Account) => Promise<void>;
 }
+
+/** Subresources a page links to itself; a 4xx or 5xx for one of ours is a broken page. */
+const ASSET_TYPES = new Set(["stylesheet", "script", "image", "font", "manifest"]);
 
 /** Name of the binding the init script reports CSP violations through (outside the page's CSP). */
 const CSP_BINDING = "__gatehouseCspViolation";
@@ -55,17 +60,31 @@ export const test = base.extend<Fixtures>({
         );
       });
     }, CSP_BINDING);
-    const watch = (page: Page) => {
-      page.on("pageerror", (error) => problems.push({ kind: "pageerror", url: page.url(), message: String(error) }));
-      page.on("console", (message) => {
-        // Chromium also reports violations in the console (some, such as a worker's, only there).
+    // Chromium also reports violations in the console; a worker's (the wallet's service worker, a
+    // decoder's worker) only there, under the CSP its own script was served with.
+    const watchConsole = (source: Page | Worker) => {
+      source.on("console", (message) => {
         if (message.type() === "error" && /Content Security Policy/i.test(message.text())) {
-          problems.push({ kind: "csp", url: page.url(), message: message.text() });
+          problems.push({ kind: "csp", url: source.url(), message: message.text() });
         }
       });
     };
+    const watch = (page: Page) => {
+      page.on("pageerror", (error) => problems.push({ kind: "pageerror", url: page.url(), message: String(error) }));
+      // A page that links a missing stylesheet, script, image or font of ours is broken, if quietly.
+      page.on("response", (response) => {
+        const request = response.request();
+        if (response.status() < 400 || !ASSET_TYPES.has(request.resourceType())) return;
+        if (new URL(response.url()).origin !== new URL(page.url()).origin) return;
+        problems.push({ kind: "asset", url: page.url(), message: `${response.status()} for ${response.url()}` });
+      });
+      watchConsole(page);
+      page.on("worker", watchConsole);
+    };
     for (const page of context.pages()) watch(page);
     context.on("page", watch);
+    for (const worker of context.serviceWorkers()) watchConsole(worker);
+    context.on("serviceworker", watchConsole);
     await use(problems);
   },
 
@@ -75,7 +94,7 @@ export const test = base.extend<Fixtures>({
     const unexpected = pageProblems.filter((p) => !allowedPageErrors.some((pattern) => pattern.test(p.message)));
     expect(
       unexpected.map((p) => `${p.kind} on ${p.url}: ${p.message}`),
-      "CSP violations and uncaught page errors",
+      "CSP violations, uncaught page errors and missing assets",
     ).toEqual([]);
   },
 

@@ -1,6 +1,6 @@
 /**
  * The harness itself: the Worker answers pages with the strict CSP, the page guard notices a CSP
- * violation and an uncaught error (so every other spec can rely on it), and the __Host- session
+ * violation, an uncaught error and a missing asset (so every other spec can rely on it), and the __Host- session
  * cookies, Secure as they are, work on http://localhost (Chromium counts localhost as secure).
  */
 import { expect, test } from "./fixtures";
@@ -18,18 +18,27 @@ test("an unknown path is the branded 404 page under a strict nonce CSP, its styl
   await expect(page.getByRole("link", { name: "Go to events" })).toBeVisible();
 });
 
-test("the page guard records a CSP violation and an uncaught page error", async ({ page, pageProblems }) => {
+test("the page guard records a CSP violation, an uncaught page error and a missing asset", async ({
+  page,
+  pageProblems,
+}) => {
   await page.goto("/no-such-page");
-  // What a page must never do: a style attribute (style-src has no 'unsafe-inline') and a throw.
+  // What a page must never do: a style attribute (style-src has no 'unsafe-inline'), a throw, and
+  // an image of ours that is not there.
   await page.evaluate(() => {
     document.body.setAttribute("style", "outline: 1px solid red");
+    const image = document.createElement("img");
+    image.src = "/assets/no-such-image.png";
+    image.alt = "";
+    document.body.append(image);
     setTimeout(() => {
       throw new Error("deliberate failure");
     });
   });
-  await expect.poll(() => pageProblems.map((p) => p.kind).sort()).toEqual(["csp", "csp", "pageerror"]);
+  await expect.poll(() => [...new Set(pageProblems.map((p) => p.kind))].sort()).toEqual(["asset", "csp", "pageerror"]);
   expect(pageProblems.find((p) => p.kind === "csp")?.message).toContain("style-src");
   expect(pageProblems.find((p) => p.kind === "pageerror")?.message).toContain("deliberate failure");
+  expect(pageProblems.find((p) => p.kind === "asset")?.message).toContain("404 for");
   // Seen, and expected here: cleared so the guard lets this test pass.
   pageProblems.length = 0;
 });

@@ -35,12 +35,13 @@ export function freshDevVars() {
 }
 
 /**
- * Applies the D1 migrations to the local database (wrangler's default state, or `persistTo`).
+ * Applies the D1 migrations to the local database (wrangler's default state, or `persistTo`) of the
+ * Worker in `cwd` (this repository unless told otherwise).
  * Returns false when wrangler failed (its output went to this process's terminal).
  */
-export function applyMigrations({ persistTo, stdio = "inherit" } = {}) {
+export function applyMigrations({ persistTo, stdio = "inherit", cwd = root } = {}) {
   const args = ["d1", "migrations", "apply", "DB", "--local", ...(persistTo ? ["--persist-to", persistTo] : [])];
-  const result = spawnSync(wrangler, args, { cwd: root, stdio, env: { ...process.env, CI: "true" } });
+  const result = spawnSync(wrangler, args, { cwd, stdio, env: { ...process.env, CI: "true" } });
   return result.status === 0;
 }
 

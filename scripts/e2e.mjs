@@ -2,9 +2,10 @@
 /**
  * `npm run test:e2e [-- playwright flags] [--screenshots]`: the browser tests (e2e/) in Chromium
  * against a Worker of their own.
- * 1. a fresh temporary directory holds the local state (D1, Durable Objects, R2, Queues), the
- *    environment file (freshly generated development secrets, as `npm run dev` makes them) and the
- *    Worker's log, so a run never sees, nor leaves anything in, a developer's `npm run dev` data;
+ * 1. a fresh temporary directory holds a copy of the Worker's files (see snapshotWorker), the local
+ *    state (D1, Durable Objects, R2, Queues), the environment file (freshly generated development
+ *    secrets, as `npm run dev` makes them) and the Worker's log, so a run never sees, nor leaves
+ *    anything in, a developer's `npm run dev` data;
  * 2. applies the D1 migrations into that state;
  * 3. starts `wrangler dev` on free ports (HTTP and inspector) in a process group of its own and
  *    waits for /health;
@@ -16,7 +17,18 @@
  * download is not used.
  */
 import { spawn } from "node:child_process";
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  closeSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -103,12 +115,37 @@ const args = process.argv.slice(2);
 const screenshots = args.includes("--screenshots");
 const passthrough = args.filter((a) => a !== "--screenshots");
 
+/**
+ * The Worker's files as they are now, copied into the run's directory: wrangler dev reloads the Worker
+ * when a file it was built from changes, dropping requests in flight, so an edit made during the run
+ * (in another terminal) would fail whichever test was talking to it. The run tests the tree it
+ * started with; node_modules is linked, not copied.
+ */
+const WORKER_FILES = [
+  "src",
+  "durable-objects",
+  "queues",
+  "public",
+  "migrations",
+  "wrangler.toml",
+  "package.json",
+  "tsconfig.json",
+];
+
+function snapshotWorker(into) {
+  mkdirSync(into);
+  for (const name of WORKER_FILES) cpSync(join(root, name), join(into, name), { recursive: true });
+  symlinkSync(join(root, "node_modules"), join(into, "node_modules"), "dir");
+}
+
 const started = Date.now();
 const dir = mkdtempSync(join(tmpdir(), "gatehouse-e2e-"));
+const app = join(dir, "app");
 const state = join(dir, "state");
 const results = join(dir, "results");
 const log = join(dir, "wrangler.log");
 mkdirSync(state);
+snapshotWorker(app);
 
 const port = await freePort();
 const inspectorPort = await freePort();
@@ -117,13 +154,17 @@ const vars = {
   ...freshDevVars(),
   PUBLIC_URL: base,
   RATE_LIMITS: JSON.stringify(RATE_LIMITS),
+  // Every sign-up, sign-in and reset hashes a password, and at the production cost (ln=17) each hash
+  // holds the isolate for most of a second on a busy machine. The browser tests are about pages; the
+  // unit suite runs the production cost (test/lib/password.test.ts).
+  PASSWORD_SCRYPT: "ln=12,r=8,p=1",
 };
 const envFile = join(dir, "e2e.env");
 const envLines = Object.entries(vars).map(([key, value]) => `${key}=${value}`);
 writeFileSync(envFile, `${envLines.join("\n")}\n`, { mode: 0o600 });
 
 console.log(`e2e: state in ${dir}`);
-if (!applyMigrations({ persistTo: state, stdio: ["ignore", "ignore", "inherit"] })) {
+if (!applyMigrations({ persistTo: state, cwd: app, stdio: ["ignore", "ignore", "inherit"] })) {
   fail("applying the D1 migrations failed");
 }
 
@@ -146,7 +187,7 @@ const server = spawn(
     "--show-interactive-dev-session=false",
   ],
   {
-    cwd: root,
+    cwd: app,
     detached: true,
     stdio: ["ignore", logFd, logFd],
     env: {

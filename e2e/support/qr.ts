@@ -25,3 +25,13 @@ export async function decodeQr(locator: Locator): Promise<string> {
   if (!code) throw new Error(`no QR code readable in ${locator} (${shot.width}×${shot.height} px)`);
   return code.data;
 }
+
+/**
+ * The ticket id inside a ticket token: payload byte 0 is the type (0x01), bytes 1–16 the ticket id's
+ * bytes (src/features/gate/token.ts). Reading it proves nothing about the signature; the gate does.
+ */
+export function ticketIdOf(token: string): string {
+  const payload = Buffer.from(token.split(".")[1] ?? "", "base64url");
+  if (payload.length !== 33 || payload[0] !== 0x01) throw new Error(`not a ticket token: ${token}`);
+  return payload.subarray(1, 17).toString("base64url");
+}
