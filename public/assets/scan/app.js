@@ -353,6 +353,7 @@ async function toggleCamera() {
   ui.cameraStatus.textContent = "Starting the camera…";
   ui.cameraToggle.disabled = true;
   try {
+    state.lastCode = { text: "", at: 0 };
     state.camera = await startCamera(ui.camera, { onCode: handleCode, paused: () => !ui.result.hidden });
     ui.cameraStatus.textContent = "Hold a ticket's QR code in front of the camera";
     ui.cameraToggle.textContent = "Stop scanning";
@@ -372,10 +373,11 @@ function stopCamera() {
 
 function handleCode(text) {
   const now = Date.now();
-  // A code held in front of the camera is read many times a second: one scan per showing.
-  if (text === state.lastCode.text && now - state.lastCode.at < SAME_CODE_MS) return;
+  // A code held in front of the camera is read many times a second: one scan per showing. It counts
+  // as shown again once it has been out of view for SAME_CODE_MS (or the camera was restarted).
+  const same = text === state.lastCode.text && now - state.lastCode.at < SAME_CODE_MS;
   state.lastCode = { text, at: now };
-  void scan(text, now);
+  if (!same) void scan(text, now);
 }
 
 async function scan(text, at) {

@@ -129,7 +129,7 @@ function ScannerApp() {
           </button>
         </section>
         <details class="device-details">
-          <summary>This device</summary>
+          <summary>Device settings</summary>
           <p id="manifest-status" class="muted small" />
           <button type="button" id="unpair" class="danger">
             Unpair this device
