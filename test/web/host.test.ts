@@ -5,10 +5,11 @@
  * once, and the page budget. Forms are submitted with the values the page rendered, as a browser would.
  */
 import { env } from "cloudflare:workers";
+import { encode } from "uqr";
 import { describe, expect, it } from "vitest";
 import { getConfig } from "../../src/config";
 import { signAccessToken } from "../../src/features/auth/tokens";
-import { pairingQr } from "../../src/web/pages/host/devices";
+import { CHART_MAX_DAYS } from "../../src/web/pages/host/chart";
 import { fromWallClock, toMinorUnits, toWallClock } from "../../src/web/pages/host/units";
 import { bearer, createUser, login } from "../features/auth/helpers";
 import { buyers, createEvent, DAY, eventBody, HOUR, order } from "../features/events/helpers";
@@ -134,6 +135,18 @@ async function apiErrors(token: string, body: unknown): Promise<Record<string, s
   expect(res.status).toBe(400);
   const problem = (await res.json()) as { errors: { path: string; message: string }[] };
   return Object.fromEntries(problem.errors.map((e) => [e.path, e.message]));
+}
+
+/** The dark modules of the page's QR code, read back from its path of horizontal runs ("M4,4h7v1h-7z"). */
+function qrModules(svg: string): boolean[][] {
+  const size = Number(/viewBox="0 0 (\d+) \1"/.exec(svg)?.[1]);
+  const grid = Array.from({ length: size }, () => Array<boolean>(size).fill(false));
+  const d = /<path[^>]* d="([^"]+)"/.exec(svg)?.[1] ?? "";
+  expect(d.replace(/M(\d+),(\d+)h(\d+)v1h-\3z/g, ""), "path made of runs only").toBe("");
+  for (const [, x, y, run] of d.matchAll(/M(\d+),(\d+)h(\d+)v1h-\3z/g)) {
+    for (let i = 0; i < Number(run); i++) (grid[Number(y)] as boolean[])[Number(x) + i] = true;
+  }
+  return grid;
 }
 
 const stat = (html: string, name: string) =>
@@ -574,7 +587,10 @@ describe("gate devices on the event page", () => {
     expect(page.headers.get("Cache-Control")).toBe("no-store");
     const deviceToken = /id="device-token"[^>]*value="([^"]+)"/.exec(page.html)?.[1] ?? "";
     expect(deviceToken).toMatch(/^gdt_/);
-    expect(page.html).toContain(pairingQr(`${ORIGIN}/scan#pair=${deviceToken}`));
+    // The code's modules are exactly those of a QR code of the pairing URL (as gate codes: ECC M, 4-module border).
+    const svg = /<div class="qr">(<svg[\s\S]*?<\/svg>)<\/div>/.exec(page.html)?.[1] ?? "";
+    expect(svg).toContain('role="img" aria-label="Pairing QR code"');
+    expect(qrModules(svg)).toEqual(encode(`${ORIGIN}/scan#pair=${deviceToken}`, { ecc: "M", border: 4 }).data);
     expect(textOf(page.html)).toContain("shown only now");
     const row = await env.DB.prepare("SELECT id, name, role, token_hash FROM gate_devices WHERE event_id = ?")
       .bind(event.id)
@@ -589,9 +605,10 @@ describe("gate devices on the event page", () => {
     const later = await browser.get(`/host/events/${event.id}`);
     expect(later.html).not.toContain(deviceToken);
     expect(textOf(later.html)).toContain("North gate 1 supervisor");
-    expect(later.html).toContain(`action="/host/events/${event.id}/devices/${row?.id}/revoke"`);
+    expect(later.html).toContain(`action="/host/events/${event.id}/devices/revoke"`);
+    expect(later.html).toContain(`name="deviceId" value="${row?.id}"`);
 
-    const revoked = await browser.submit(`/host/events/${event.id}/devices/${row?.id}/revoke`, {});
+    const revoked = await browser.submit(`/host/events/${event.id}/devices/revoke`, { deviceId: row?.id ?? "" });
     expect(revoked.status).toBe(303);
     expect(revoked.location).toBe(`/host/events/${event.id}?notice=revoked#devices`);
     expect((await call("/api/v1/scanner/keys", { headers: deviceAuth(deviceToken) })).status).toBe(401);
@@ -607,7 +624,14 @@ describe("every host page", () => {
     const { browser, token } = await signedIn();
     const event = await createEvent(token, { perUserLimit: 10 });
     const [buyer] = await buyers(1);
-    await order(event.id, buyer?.token ?? "", 5);
+    const sold = await order(event.id, buyer?.token ?? "", 5);
+    // Sales spread over four months: the chart draws its most bars (the latest CHART_MAX_DAYS days).
+    const ids = ((await sold.json()) as { tickets: { id: string }[] }).tickets.map((t) => t.id);
+    for (const [i, id] of ids.entries()) {
+      await env.DB.prepare("UPDATE tickets SET created_at = created_at - ? WHERE id = ?")
+        .bind(i * 30 * DAY, id)
+        .run();
+    }
     await browser.get("/host");
     const pages: [string, Page][] = [];
     for (const path of [
@@ -619,10 +643,13 @@ describe("every host page", () => {
     ]) {
       pages.push([path, await browser.get(path)]);
     }
-    pages.push([
-      "pairing",
-      await browser.submit(`/host/events/${event.id}/devices`, { name: "South", role: "steward" }),
-    ]);
+    for (const name of ["North", "East", "West"]) {
+      await browser.submit(`/host/events/${event.id}/devices`, { name: `${name} gate`, role: "supervisor" });
+    }
+    const pairing = await browser.submit(`/host/events/${event.id}/devices`, { name: "South gate", role: "steward" });
+    expect(pairing.html.match(/<rect class="bar"/g)).toHaveLength(CHART_MAX_DAYS);
+    expect(pairing.html).toContain('id="device-token"');
+    pages.push(["dashboard with a pairing code and a full chart", pairing]);
     pages.push(["invalid form", await browser.submit("/host/events/new", eventForm({ title: "", capacity: "x" }))]);
     const attendee = await signedIn({ roles: ["attendee"] });
     pages.push(["become a host", await attendee.browser.get("/host")]);

@@ -212,11 +212,11 @@ export const hostPages = new Hono<AppEnv>()
   .post("/host/events/:id/cancel", async (c) => {
     const fields = await readForm(c);
     const caller = hostCaller(c);
+    await spendWrite(c, caller);
     const row = await events.ownedEvent(eventsDeps(c), caller, c.req.param("id"));
     if (fields.confirm !== "yes") {
       return renderCancelConfirm(c, row, { status: 400, error: "Tick the box to confirm: nothing was cancelled." });
     }
-    await spendWrite(c, caller);
     try {
       await events.cancelEvent(eventsDeps(c), caller, row.id);
     } catch (error) {
@@ -229,13 +229,13 @@ export const hostPages = new Hono<AppEnv>()
     const fields = await readForm(c);
     const caller = hostCaller(c);
     const row = await events.ownedEvent(eventsDeps(c), caller, c.req.param("id"));
+    await spendWrite(c, caller);
     const values = { name: fields.name ?? "", role: fields.role ?? "" };
     const parsed = CreateDeviceBody.safeParse({ name: values.name, role: values.role || undefined });
     if (!parsed.success) {
       const deviceErrors = formErrors(fieldErrors(parsed.error.issues), row.currency);
       return renderDashboard(c, caller, row, { status: 400, deviceValues: values, deviceErrors });
     }
-    await spendWrite(c, caller);
     try {
       const device = await registerDevice(devicesDeps(c), caller, row.id, parsed.data);
       // The token goes into this answer only: no redirect, so it never sits in a URL or the history.
@@ -249,12 +249,13 @@ export const hostPages = new Hono<AppEnv>()
       return renderDashboard(c, caller, row, { status: 409, deviceValues: values, deviceError: error.detail });
     }
   })
-  .post("/host/events/:id/devices/:deviceId/revoke", async (c) => {
-    await readForm(c);
+  .post("/host/events/:id/devices/revoke", async (c) => {
+    const fields = await readForm(c);
     const caller = hostCaller(c);
     await spendWrite(c, caller);
     const id = c.req.param("id");
-    const deviceId = c.req.param("deviceId");
+    const deviceId = fields.deviceId ?? "";
+    if (!deviceId) throw new DomainError("not-found", "No such device.");
     await revokeDevice(devicesDeps(c), caller, id, deviceId);
     forgetDevice(deviceId);
     return seeOther(c, `/host/events/${id}?notice=revoked#devices`);

@@ -23,7 +23,8 @@ export function signedIn(c: AppContext): Caller {
 /** A signed-in host; anyone else is sent to /host, which offers the role. */
 export function hostCaller(c: AppContext): Caller {
   const caller = signedIn(c);
-  if (!caller.roles.includes("host")) throw new DomainError("forbidden", "Become a host first: open Host.");
+  if (!caller.roles.includes("host"))
+    throw new DomainError("forbidden", "Only hosts can do this: become one at /host.");
   return caller;
 }
 
