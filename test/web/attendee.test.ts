@@ -11,10 +11,21 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { getConfig } from "../../src/config";
 import { ticketKeyRing } from "../../src/features/gate/keys";
 import { verifyTicketToken } from "../../src/features/gate/token";
-import { buyers, createEvent, DAY, d1Orders, d1Tickets, HOUR, hostWithToken, order } from "../features/events/helpers";
+import {
+  buyers,
+  createEvent,
+  DAY,
+  d1Orders,
+  d1Tickets,
+  HOUR,
+  hostWithToken,
+  inventory,
+  order,
+} from "../features/events/helpers";
+import { gateEvent, qrToken, registerDevice, scan, scanBody } from "../features/gate/helpers";
 import { FakeStripe } from "../features/payments/fake-stripe";
 import { PaymentsHarness } from "../features/payments/harness";
-import { checkout, PRICE, paid } from "../features/payments/helpers";
+import { checkout, d1Rows, PRICE, paid } from "../features/payments/helpers";
 import { call } from "../helpers";
 import { Browser, type Page, textOf } from "./browser";
 
@@ -179,6 +190,7 @@ describe("the event page (/e/:id)", () => {
     expect(text).toContain("Kade 1, Amsterdam");
     expect(text).toContain("40 available");
     expect(text).toContain("Bring a jacket");
+    expect(page.html).toContain('<meta name="description" content="Bring a jacket."/>');
     expect(page.html).toContain(`href="/login?next=%2Fe%2F${event.id}"`);
     expect(text).toContain("Sign in to get tickets");
     expect(hasOrderForm(page, event.id)).toBe(false);
@@ -249,6 +261,10 @@ describe("the event page (/e/:id)", () => {
     const started = await browser.get(`/e/${closing.id}`);
     expect(textOf(started.html)).toContain("This event has started");
     expect(hasOrderForm(started, closing.id)).toBe(false);
+    vi.setSystemTime(start + 2 * HOUR);
+    const over = await new Browser().get(`/e/${closing.id}`);
+    expect(textOf(over.html)).toContain("This event has ended.");
+    expect(hasOrderForm(over, closing.id)).toBe(false);
   });
 
   it("bounds the quantity choice by the per-person limit and what is left", async () => {
@@ -494,6 +510,38 @@ describe("the wallet (/me/tickets)", () => {
     expect(wallet.html).not.toContain('<figure class="qr"');
   });
 
+  it("says when a ticket was checked in, and shows no code for it", async () => {
+    const { host, event } = await gateEvent({ title: unique("Doors Open"), perUserLimit: 2 });
+    const { browser, buyer } = await signedIn();
+    await browser.submit(`/e/${event.id}/order`, {
+      ...orderFields(await browser.get(`/e/${event.id}`)),
+      quantity: "2",
+    });
+    const [used, unused] = (await d1Tickets(event.id)).filter((t) => t.user_id === buyer.id);
+    const device = await registerDevice(event.id, host.token);
+    const admitted = await scanBody(await scan(device.token, await qrToken(used?.id ?? "", buyer.token)));
+    expect(admitted.result).toBe("admitted");
+    // Scans reach the read model within LIMITS.gateProjectionDelayMs; the wallet reads that.
+    await inventory(event.id).sync();
+
+    const wallet = await browser.get("/me/tickets");
+    const text = textOf(wallet.html);
+    expect(text).toMatch(/Ticket #\d+ Checked in at \w{3}, \d{1,2} \w{3} \d{4}, \d{2}:\d{2}/);
+    expect(wallet.html).toContain(`datetime="${admitted.scannedAt}"`);
+    expect(wallet.html).not.toContain(`data-ticket-id="${used?.id}"`);
+    expect(wallet.html).toContain(`data-ticket-id="${unused?.id}"`);
+  });
+
+  it("says how a Stripe checkout ended when Stripe sends the buyer back", async () => {
+    const { browser } = await signedIn();
+    expect(textOf((await browser.get("/me/tickets?checkout=success&order=x")).html)).toContain("Payment received");
+    expect(textOf((await browser.get("/me/tickets?checkout=cancelled&order=x")).html)).toContain(
+      "Checkout cancelled: nothing was charged.",
+    );
+    // Someone else's order id in ?new= earns no “ready” banner.
+    expect(textOf((await browser.get("/me/tickets?new=not-mine")).html)).not.toContain("Your tickets are ready");
+  });
+
   it("sends a signed-out visitor to sign in and back", async () => {
     const page = await new Browser().get("/me/tickets");
     expect(page.status).toBe(303);
@@ -553,6 +601,16 @@ describe("refunds from the wallet", () => {
     const after = await browser.get(done.location ?? "");
     expect(textOf(after.html)).toContain("Refund requested");
     expect(after.html).not.toContain('<figure class="qr"');
+
+    // The payments queue then asks Stripe, once (while Stripe is still faked).
+    await vi.waitFor(
+      async () => {
+        const [job] = await d1Rows<{ status: string }>("SELECT status FROM refunds WHERE order_id = ?", orderId);
+        expect(job?.status).toBe("succeeded");
+      },
+      { timeout: 10_000, interval: 200 },
+    );
+    expect(stripe.refunds).toHaveLength(1);
   });
 
   it("after the cut-off: says why not, and a forced request changes nothing", async () => {
@@ -612,10 +670,10 @@ describe("every attendee page", () => {
 
   it("stays within 50 KB of HTML, CSS and JS, with CSP-friendly markup", async () => {
     const host = await hostWithToken();
-    const event = await createEvent(host.token, { capacity: 20, perUserLimit: 3 });
+    const event = await createEvent(host.token, { capacity: 20, perUserLimit: 6 });
     const { browser } = await signedIn();
     const eventView = await browser.get(`/e/${event.id}`);
-    await browser.submit(`/e/${event.id}/order`, { ...orderFields(eventView), quantity: "3" });
+    await browser.submit(`/e/${event.id}/order`, { ...orderFields(eventView), quantity: "6" });
     const pages: [string, Page][] = [
       ["/", await new Browser().get("/")],
       ["/?near", await new Browser().get("/?near=52.370,4.890")],
@@ -627,7 +685,12 @@ describe("every attendee page", () => {
       expectCspFriendly(page, label);
       expect(await weight(page), label).toBeLessThanOrEqual(50 * 1024);
     }
-    // Three codes drawn into the wallet, and still inside the budget.
-    expect((pages[3]?.[1].html.match(/<figure class="qr"/g) ?? []).length).toBe(3);
+    // Six tickets: four codes drawn into the page, two for wallet.js to fetch (or to open by link).
+    const wallet = pages[3]?.[1].html ?? "";
+    expect((wallet.match(/<figure class="qr"/g) ?? []).length).toBe(6);
+    expect((wallet.match(/<svg /g) ?? []).length).toBe(4);
+    const later = [...wallet.matchAll(/data-ticket-id="([^"]+)" data-expires-at=""/g)].map((m) => m[1]);
+    expect(later).toHaveLength(2);
+    for (const id of later) expect(wallet).toContain(`href="/api/v1/tickets/${id}/qr?format=svg"`);
   });
 });

@@ -28,6 +28,7 @@ type EventView = Awaited<ReturnType<typeof getEvent>>;
 type SaleState =
   | { kind: "cancelled" }
   | { kind: "started" }
+  | { kind: "ended" }
   | { kind: "sales-ended"; at: number }
   | { kind: "not-yet"; at: number }
   | { kind: "sold-out" }
@@ -36,6 +37,7 @@ type SaleState =
 /** The same order of checks as the orders service, so the page never offers what it would refuse. */
 function saleState(event: EventView, now: number): SaleState {
   if (event.status === "cancelled") return { kind: "cancelled" };
+  if (now >= Date.parse(event.endsAt)) return { kind: "ended" };
   if (now >= Date.parse(event.startsAt)) return { kind: "started" };
   const salesStart = event.salesStartAt ? Date.parse(event.salesStartAt) : null;
   const salesEnd = event.salesEndAt ? Date.parse(event.salesEndAt) : null;
@@ -56,6 +58,8 @@ function StateMessage(props: { state: SaleState; timezone: string }) {
       );
     case "started":
       return <Alert kind="info">This event has started, so tickets are no longer sold.</Alert>;
+    case "ended":
+      return <Alert kind="info">This event has ended.</Alert>;
     case "sales-ended":
       return (
         <Alert kind="info">
@@ -74,6 +78,20 @@ function StateMessage(props: { state: SaleState; timezone: string }) {
     default:
       return null;
   }
+}
+
+/** The stored (sanitized) description as one line of text, for the meta description. */
+function plainText(html: string): string {
+  return html
+    .replace(/<\/?(p|br|li|ul|ol)\b[^>]*>/gi, " ")
+    .replace(/<[^>]+>/g, "")
+    .replace(/&lt;/g, "<")
+    .replace(/&gt;/g, ">")
+    .replace(/&quot;/g, '"')
+    .replace(/&#39;/g, "'")
+    .replace(/&amp;/g, "&")
+    .replace(/\s+/g, " ")
+    .trim();
 }
 
 /** Tickets the person already holds for the event (sold to them, whatever happened at the gate). */
@@ -202,11 +220,7 @@ export async function eventPage(c: AppContext, id: string, options: PageOptions 
   const starts = Date.parse(event.startsAt);
   const ends = Date.parse(event.endsAt);
   const { remaining, capacity } = event.availability;
-  const description = event.description
-    .replace(/<[^>]+>/g, " ")
-    .replace(/\s+/g, " ")
-    .trim()
-    .slice(0, 160);
+  const description = plainText(event.description).slice(0, 160);
 
   return render(c, {
     title: event.title,
