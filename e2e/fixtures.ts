@@ -9,11 +9,13 @@
  * - `gatehouse`: the Worker's API and dev mailbox (./support/gatehouse.ts);
  * - `account`: a fresh account whose address is confirmed, not signed in anywhere;
  * - `signIn(page, account)`: signs the page's browser context in through the API's cookie sign-in
- *   (for tests about what comes after the sign-in page).
+ *   (for tests about what comes after the sign-in page);
+ * - `world` (per worker): a published event of the demo host and an attendee holding a ticket.
  * e2e/README.md says how to write a spec with them.
  */
 import { test as base, expect, type Page, type Worker } from "@playwright/test";
-import { type Account, Gatehouse } from "./support/gatehouse";
+import { type Account, Gatehouse, signInAs } from "./support/gatehouse";
+import { makeWorld, type World } from "./support/pages";
 
 export type { Account, Mail, Tokens } from "./support/gatehouse";
 export { DEMO_HOST, uniqueEmail, uniquePassword } from "./support/gatehouse";
@@ -42,7 +44,15 @@ const ASSET_TYPES = new Set(["stylesheet", "script", "image", "font", "manifest"
 /** Name of the binding the init script reports CSP violations through (outside the page's CSP). */
 const CSP_BINDING = "__gatehouseCspViolation";
 
-export const test = base.extend<Fixtures>({
+interface WorkerFixtures {
+  /** An event with an attendee holding a ticket, made once per worker (./support/pages.ts). */
+  world: World;
+}
+
+/** The title of the world's event, as the screenshots show it. */
+export const WORLD_EVENT_TITLE = "Canal Sessions: Live by the Water";
+
+export const test = base.extend<Fixtures, WorkerFixtures>({
   allowedPageErrors: [[], { option: true }],
 
   pageProblems: async ({ context }, use) => {
@@ -107,15 +117,16 @@ export const test = base.extend<Fixtures>({
   },
 
   signIn: async ({ baseURL }, use) => {
-    await use(async (page, account) => {
-      const response = await page.request.post(`${baseURL}/api/v1/auth/login`, {
-        data: { email: account.email, password: account.password, cookie: true },
-      });
-      expect(response.status(), await response.text()).toBe(200);
-      const names = (await page.context().cookies()).map((c) => c.name);
-      expect(names, "the sign-in set the session cookies").toEqual(
-        expect.arrayContaining(["__Host-access", "__Host-refresh"]),
-      );
-    });
+    await use((page, account) => signInAs(page, baseURL!, account));
   },
+
+  world: [
+    async ({ playwright }, use, workerInfo) => {
+      const baseURL = workerInfo.project.use.baseURL!;
+      const request = await playwright.request.newContext({ baseURL });
+      await use(await makeWorld(request, baseURL, WORLD_EVENT_TITLE));
+      await request.dispose();
+    },
+    { scope: "worker" },
+  ],
 });

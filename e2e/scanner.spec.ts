@@ -209,7 +209,7 @@ test("a paired scanner admits a ticket shown to its camera, refuses it again wit
   await expect(page.getByRole("region", { name: "Conflicts found when syncing" })).toBeVisible();
 });
 
-test("pairing refuses a pasted token that is not a live device, and accepts a pasted pairing link", async ({
+test("pairing refuses a pasted token that is not a live device, accepts a pasted pairing link, and pairs again by scanning the code after unpairing", async ({
   page,
   gatehouse,
 }) => {
@@ -240,4 +240,10 @@ test("pairing refuses a pasted token that is not a live device, and accepts a pa
   await expect(page.getByRole("heading", { level: 1, name: "Pair this device" })).toBeVisible();
   await page.reload();
   await expect(page.getByRole("heading", { level: 1, name: "Pair this device" })).toBeVisible();
+
+  // Pairing again by scanning the host's pairing code with the app's own camera.
+  showToCamera(`${new URL(page.url()).origin}/scan#pair=${deviceToken}`);
+  await page.getByRole("button", { name: "Scan pairing code" }).click();
+  await expect(page.getByRole("heading", { level: 1, name: event.title })).toBeVisible({ timeout: 20_000 });
+  await expect(page.locator("#pair-camera")).toBeHidden();
 });

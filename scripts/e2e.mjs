@@ -114,6 +114,8 @@ if (!existsSync(playwright)) fail("node_modules/.bin/playwright is missing: run 
 const args = process.argv.slice(2);
 const screenshots = args.includes("--screenshots");
 const passthrough = args.filter((a) => a !== "--screenshots");
+// Screenshots alone by default: a fresh Worker shows the demo data, not what other specs made.
+if (screenshots && !passthrough.some((a) => a.endsWith(".spec.ts"))) passthrough.push("e2e/screenshots.spec.ts");
 
 /**
  * The Worker's files as they are now, copied into the run's directory: wrangler dev reloads the Worker

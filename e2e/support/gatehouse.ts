@@ -4,7 +4,7 @@
  * routes, never the database. A test sets things up here, then does in the browser what it tests.
  */
 import { randomUUID } from "node:crypto";
-import { type APIRequestContext, expect } from "@playwright/test";
+import { type APIRequestContext, expect, type Page } from "@playwright/test";
 
 export interface Mail {
   to: string;
@@ -59,9 +59,27 @@ export interface EventInput {
   title?: string;
   /** Minutes from now; 60 by default, so check-in (from two hours before the start) is open. */
   startsInMinutes?: number;
+  /** An exact start (epoch ms) instead. */
+  startsAt?: number;
+  venue?: { name: string; address: string; lat: number; lng: number };
   capacity?: number;
   price?: number;
   description?: string;
+}
+
+/**
+ * Signs the page's browser context in through `POST /api/v1/auth/login` with `cookie: true`: the
+ * response sets the __Host- session cookies in the context's cookie jar, as the sign-in page would.
+ */
+export async function signInAs(page: Page, baseURL: string, account: Pick<Account, "email" | "password">) {
+  const response = await page.request.post(`${baseURL}/api/v1/auth/login`, {
+    data: { email: account.email, password: account.password, cookie: true },
+  });
+  if (!response.ok()) throw new Error(`sign-in as ${account.email}: ${response.status()} ${await response.text()}`);
+  const names = (await page.context().cookies()).map((c) => c.name);
+  expect(names, "the sign-in set the session cookies").toEqual(
+    expect.arrayContaining(["__Host-access", "__Host-refresh"]),
+  );
 }
 
 export class Gatehouse {
@@ -127,8 +145,8 @@ export class Gatehouse {
   }
 
   /** A new account with its address confirmed through the emailed link's token, as the API does it. */
-  async verifiedAccount(label = "attendee"): Promise<Account> {
-    const account = { email: uniqueEmail(label), password: uniquePassword(), name: `E2E ${label}` };
+  async verifiedAccount(label = "attendee", name = `E2E ${label}`): Promise<Account> {
+    const account = { email: uniqueEmail(label), password: uniquePassword(), name };
     await this.register(account);
     const token = this.linkIn(await this.waitForMail(account.email, "verify-email"), "/verify-email").searchParams.get(
       "token",
@@ -150,7 +168,7 @@ export class Gatehouse {
   async publishedEvent(input: EventInput = {}): Promise<{ id: string; title: string }> {
     const { accessToken } = await this.hostTokens();
     const auth = { Authorization: `Bearer ${accessToken}` };
-    const startsAt = Date.now() + (input.startsInMinutes ?? 60) * 60_000;
+    const startsAt = input.startsAt ?? Date.now() + (input.startsInMinutes ?? 60) * 60_000;
     const title = input.title ?? `E2E event ${randomUUID().slice(0, 6)}`;
     const created = await ok<{ id: string; version: number }>(
       await this.request.post("/api/v1/events", {
@@ -161,7 +179,7 @@ export class Gatehouse {
           startsAt: new Date(startsAt).toISOString(),
           endsAt: new Date(startsAt + 3 * HOUR).toISOString(),
           timezone: "Europe/Amsterdam",
-          venue: { name: "Test Hall", address: "Teststraat 1, Amsterdam", lat: 52.37, lng: 4.89 },
+          venue: input.venue ?? { name: "Test Hall", address: "Teststraat 1, Amsterdam", lat: 52.37, lng: 4.89 },
           capacity: input.capacity ?? 100,
           price: input.price ?? 0,
           currency: "EUR",
@@ -193,6 +211,17 @@ export class Gatehouse {
         data: { token, nonce: randomUUID() },
       }),
       "POST /api/v1/scan",
+    );
+  }
+
+  /** Claims `quantity` tickets of a free event for the account (what the event page's form does). */
+  async claim(accessToken: string, eventId: string, quantity = 1): Promise<void> {
+    await ok(
+      await this.request.post(`/api/v1/events/${eventId}/orders`, {
+        headers: { Authorization: `Bearer ${accessToken}`, "Idempotency-Key": randomUUID() },
+        data: { quantity },
+      }),
+      "claim tickets",
     );
   }
 
