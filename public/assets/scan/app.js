@@ -151,22 +151,14 @@ async function renderConflicts() {
   ui.conflictList.replaceChildren(
     ...list.map((c) => {
       const li = document.createElement("li");
-      li.append(`Ticket ${c.serial ? `#${c.serial}` : (c.ticketId ?? "?")}: admitted here at `, timeEl(c.scannedAt));
-      if (c.result === "admitted" && c.other) {
-        li.append(
-          " (offline), the first admission; also admitted at ",
-          timeEl(c.other.at),
-          ` by ${c.other.deviceName ?? "another device"}.`,
-        );
-      } else if (c.other) {
-        li.append(
-          " (offline), but it was already admitted at ",
-          timeEl(c.other.at),
-          ` by ${c.other.deviceName ?? "another device"}.`,
-        );
-      } else {
-        li.append(" (offline), but the ticket was refunded or cancelled.");
-      }
+      const by = c.other ? ` by ${c.other.deviceName ?? "another device"}.` : "";
+      li.append(
+        `Ticket ${c.serial ? `#${c.serial}` : (c.ticketId ?? "?")}: admitted here offline at `,
+        timeEl(c.scannedAt),
+      );
+      if (!c.other) li.append(", but the ticket was refunded or cancelled.");
+      else if (c.result === "admitted") li.append(", the first admission; also admitted at ", timeEl(c.other.at), by);
+      else li.append(", but it was already admitted at ", timeEl(c.other.at), by);
       return li;
     }),
   );
@@ -179,33 +171,18 @@ function banner(text) {
 
 // the answer on screen
 
+/** result → [tone, symbol, word, reason]: the colour is never the only signal. */
 const DESCRIBE = {
-  admitted: { tone: "ok", icon: "✓", word: "Admitted" },
-  already_redeemed: { tone: "bad", icon: "✕", word: "Already used" },
-  invalid: { tone: "bad", icon: "✕", word: "Invalid", reason: "Not a valid ticket code for Gatehouse." },
-  wrong_event: { tone: "bad", icon: "✕", word: "Wrong event", reason: "This ticket is for another event." },
-  not_active: { tone: "bad", icon: "✕", word: "Not valid", reason: "This ticket was refunded or cancelled." },
-  refund_pending: { tone: "bad", icon: "✕", word: "Not valid", reason: "A refund of this ticket is in progress." },
-  outside_window: { tone: "warn", icon: "!", word: "Not now", reason: "Check-in is not open at this time." },
-  expired_code: {
-    tone: "warn",
-    icon: "!",
-    word: "Code expired",
-    reason: "Ask the holder to reopen the ticket on their phone for a fresh code.",
-  },
-  unverified: {
-    tone: "warn",
-    icon: "?",
-    word: "Can't verify",
-    reason:
-      "A genuine ticket this device has no record of yet (sold after its list was downloaded). Check again once online.",
-  },
-  refused: {
-    tone: "bad",
-    icon: "✕",
-    word: "Device refused",
-    reason: "The server no longer accepts this device. Ask the host to pair it again.",
-  },
+  admitted: ["ok", "✓", "Admitted"],
+  already_redeemed: ["bad", "✕", "Already used"],
+  invalid: ["bad", "✕", "Invalid", "Not a valid ticket code for Gatehouse."],
+  wrong_event: ["bad", "✕", "Wrong event", "This ticket is for another event."],
+  not_active: ["bad", "✕", "Not valid", "This ticket was refunded or cancelled."],
+  refund_pending: ["bad", "✕", "Not valid", "A refund of this ticket is in progress."],
+  outside_window: ["warn", "!", "Not now", "Check-in is not open at this time."],
+  expired_code: ["warn", "!", "Code expired", "Ask the holder to reopen the ticket for a fresh code."],
+  unverified: ["warn", "?", "Can't verify", "A ticket this device has no record of yet. Check again once online."],
+  refused: ["bad", "✕", "Device refused", "The server no longer accepts this device. Ask the host to pair it again."],
 };
 
 function firstScanReason(first) {
@@ -221,22 +198,20 @@ function firstScanReason(first) {
 }
 
 function showResult(answer, { offline = false } = {}) {
-  const d = DESCRIBE[answer.result] ?? DESCRIBE.invalid;
+  const [tone, icon, word, reason] = DESCRIBE[answer.result] ?? DESCRIBE.invalid;
   clearTimeout(state.resultTimer);
-  ui.result.dataset.tone = d.tone;
-  ui.result.dataset.result = answer.result;
-  ui.result.dataset.offline = String(offline);
-  ui.resultIcon.textContent = d.icon;
-  ui.resultWord.textContent = d.word;
+  Object.assign(ui.result.dataset, { tone, result: answer.result, offline: String(offline) });
+  ui.resultIcon.textContent = icon;
+  ui.resultWord.textContent = word;
   if (answer.result === "already_redeemed") ui.resultReason.replaceChildren(firstScanReason(answer.firstScan));
   else if (answer.result === "admitted" && answer.repeat) ui.resultReason.textContent = "Same admission, read again.";
-  else ui.resultReason.textContent = d.reason ?? "";
+  else ui.resultReason.textContent = reason ?? "";
   const detail = [];
   if (answer.ticket?.serial !== undefined) detail.push(`Ticket #${answer.ticket.serial}`);
   if (offline) detail.push("checked offline, will sync");
   ui.resultDetail.textContent = detail.join(" · ");
   ui.result.hidden = false;
-  feedback(d.tone);
+  feedback(tone);
   state.resultTimer = setTimeout(hideResult, RESULT_MS);
 }
 
