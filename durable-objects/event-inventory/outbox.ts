@@ -10,7 +10,7 @@ import { LIMITS } from "../../src/config/limits";
 import { handOverQueued, insertedOutboxIds } from "../../src/features/email/enqueue";
 import { type RetrySchedule, scheduledDelay } from "../../src/lib/backoff";
 import type { InventoryOrder, InventoryTicket } from "./contract";
-import { projectionStatements } from "./projection";
+import { linkOrigin, projectionStatements } from "./projection";
 
 /** The emails the object sends, each with the data its template needs. */
 export type InventoryEmail =
@@ -139,7 +139,11 @@ export class OutboxPusher {
         // a replayed push sends nothing twice (the cron sweep covers a failed hand-off).
         const queuedAt = Date.now();
         const results = await this.#env.DB.batch(
-          projectionStatements(this.#env.DB, rows, { mirrorDevMailbox: !production, queuedAt }),
+          projectionStatements(this.#env.DB, rows, {
+            mirrorDevMailbox: !production,
+            linkOrigin: linkOrigin(this.#env),
+            queuedAt,
+          }),
         );
         await handOverQueued(this.#env.DB, this.#env.EMAIL_QUEUE, insertedOutboxIds(results), queuedAt);
       } catch (error) {

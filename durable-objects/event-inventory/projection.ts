@@ -9,9 +9,32 @@ import { outboxStatements } from "../../src/features/email/outbox";
 import type { EmailTemplate } from "../../src/features/email/templates";
 import { decode, type InventoryEmail, type InventoryOutboxRow } from "./outbox";
 
+/** Where `npm run dev` serves the Worker: the origin of the object's email links when PUBLIC_URL is unset. */
+export const LOCAL_ORIGIN = "http://localhost:8787";
+
+/**
+ * The origin of the links in the object's emails: PUBLIC_URL, as the Worker reads it (src/config). The
+ * object answers no page request, so the request origin the Worker falls back to is unknown here; without
+ * PUBLIC_URL the links point at the local development server. A link in an email is always absolute.
+ */
+export function linkOrigin(env: object): string {
+  const raw = (env as Record<string, unknown>).PUBLIC_URL;
+  if (typeof raw === "string" && raw) {
+    try {
+      const url = new URL(raw);
+      if (url.protocol === "https:" || url.protocol === "http:") return url.origin;
+    } catch {
+      // Malformed: the Worker's configuration refuses it (every request answers 503 in production).
+    }
+  }
+  return LOCAL_ORIGIN;
+}
+
 export interface ProjectionOptions {
   /** Outside production: copy each email into dev_mailbox as well. */
   mirrorDevMailbox: boolean;
+  /** The origin of the emails' links (linkOrigin); LOCAL_ORIGIN when absent. */
+  linkOrigin?: string;
   /**
    * When set, each email is also marked queued (at this time) within the batch and its id returned
    * under OUTBOX_ID_COLUMN: the caller then sends the queue messages (one D1 round trip instead of a
@@ -21,7 +44,7 @@ export interface ProjectionOptions {
 }
 
 /** The template input for an email the object wrote (its stored data keeps the outbox record's shape). */
-function messageOf(email: InventoryEmail): EmailTemplate {
+function messageOf(email: InventoryEmail, origin: string): EmailTemplate {
   return email.template === "order-confirmed"
     ? {
         template: "order-confirmed",
@@ -29,7 +52,7 @@ function messageOf(email: InventoryEmail): EmailTemplate {
         eventTitle: email.data.eventTitle,
         startsAt: new Date(email.data.startsAt).toISOString(),
         serials: email.data.serials,
-        ticketsLink: "/me/tickets",
+        ticketsLink: new URL("/me/tickets", origin).href,
       }
     : {
         template: "event-cancelled",
@@ -51,11 +74,16 @@ function emailStatements(
   email: InventoryEmail,
   options: ProjectionOptions,
 ): D1PreparedStatement[] {
-  const statements = outboxStatements(db, { id: email.id, to: email.to, message: messageOf(email) }, Date.now(), {
-    mirrorDevMailbox: options.mirrorDevMailbox,
-    devMailboxId: `${email.id}:${seq}`,
-    returnId: false,
-  });
+  const statements = outboxStatements(
+    db,
+    { id: email.id, to: email.to, message: messageOf(email, options.linkOrigin ?? LOCAL_ORIGIN) },
+    Date.now(),
+    {
+      mirrorDevMailbox: options.mirrorDevMailbox,
+      devMailboxId: `${email.id}:${seq}`,
+      returnId: false,
+    },
+  );
   if (options.queuedAt !== undefined) statements.push(markQueued(db, email.id, options.queuedAt));
   return statements;
 }

@@ -5,7 +5,10 @@
  * JSON). Every form needs the page's CSRF token and takes the API route's rate limit. Each page keeps
  * the budget (≤ 50 KB with its CSS and JS) and the basics of accessibility.
  */
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { LOCAL_ORIGIN, linkOrigin } from "../../durable-objects/event-inventory/projection";
+import { type EmailTemplate, renderEmail } from "../../src/features/email/templates";
 import { CHALLENGE_MESSAGE } from "../../src/web/pages/account/shared";
 import {
   bearer,
@@ -20,6 +23,7 @@ import {
   tokenFromMail,
   uniqueEmail,
 } from "../features/auth/helpers";
+import { createEvent, hostWithToken, order } from "../features/events/helpers";
 import { call } from "../helpers";
 import { Browser, type Page, textOf } from "./browser";
 
@@ -506,5 +510,88 @@ describe("every account page", () => {
         expect(html, `${name}: ${input}`).toContain(`<label for="${id}">`);
       }
     }
+  });
+});
+
+describe("links in emails", () => {
+  /** Every URL an email carries: in its text, and every href of its HTML. */
+  function linksOf(mail: { text: string; html: string }): string[] {
+    const inText = mail.text.match(/https?:\/\/\S+/g) ?? [];
+    const inHtml = [...mail.html.matchAll(/href="([^"]*)"/g)].map((m) => (m[1] as string).replace(/&amp;/g, "&"));
+    expect(new Set(inHtml)).toEqual(new Set(inText));
+    return inText;
+  }
+
+  it("every template's links are absolute, on PUBLIC_URL or the request's origin, and open a page that exists", async () => {
+    const user = await createUser({ name: "Linked" });
+    const browser = new Browser();
+    // register-existing: someone signs up with a taken address.
+    await browser.get("/register");
+    await browser.submit("/register", { name: "Again", email: user.email, password: NEW_PASSWORD });
+    const newcomer = uniqueEmail("web-links");
+    await browser.submit("/register", { name: "New", email: newcomer, password: PASSWORD });
+    const asker = new Browser();
+    await asker.get("/forgot-password");
+    await asker.submit("/forgot-password", { email: user.email });
+    // order-confirmed: written by the event's inventory object, which answers no page request.
+    const host = await hostWithToken();
+    const event = await createEvent(host.token);
+    const { accessToken, refreshToken } = await login(user.email);
+    const claimed = await order(event.id, accessToken, 1, { "Idempotency-Key": crypto.randomUUID() });
+    expect(claimed.status).toBe(201);
+
+    const REQUEST_ORIGIN = "https://gatehouse.test";
+    // Exhaustive over the templates: a new one must say where its links come from, or that it has none.
+    const sources: Record<EmailTemplate["template"], { to: string; origin: string } | EmailTemplate> = {
+      "verify-email": { to: newcomer, origin: REQUEST_ORIGIN },
+      "register-existing": { to: user.email, origin: REQUEST_ORIGIN },
+      "reset-password": { to: user.email, origin: REQUEST_ORIGIN },
+      "order-confirmed": { to: user.email, origin: linkOrigin(env) },
+      "password-changed": { template: "password-changed", name: "A" },
+      "otp-code": { template: "otp-code", code: "123456", minutes: 10 },
+      "event-cancelled": { template: "event-cancelled", name: "A", eventTitle: "T", paid: true },
+      "refund-issued": { template: "refund-issued", name: "A", eventTitle: "T", amount: 1250, currency: "EUR" },
+      "payment-disputed": {
+        template: "payment-disputed",
+        name: "A",
+        eventTitle: "T",
+        orderId: "o1",
+        amount: 1250,
+        currency: "EUR",
+        reason: "fraudulent",
+      },
+    };
+    // Without PUBLIC_URL (as here) the object's links use the development server's origin.
+    expect(linkOrigin(env)).toBe(LOCAL_ORIGIN);
+    expect(linkOrigin({ PUBLIC_URL: "https://tickets.example/ignored/path" })).toBe("https://tickets.example");
+
+    const reader = new Browser();
+    reader.cookies.set("__Host-access", accessToken);
+    reader.cookies.set("__Host-refresh", refreshToken);
+    const opened: string[] = [];
+    for (const [template, source] of Object.entries(sources)) {
+      if ("template" in source) {
+        const rendered = renderEmail(source);
+        expect(`${rendered.text}${rendered.html}`, template).not.toMatch(/https?:|href=/);
+        continue;
+      }
+      // The dev mailbox answers each email's HTML too (src/features/dev/service.ts).
+      const mail = (await mailOf(source.to, template)) as Awaited<ReturnType<typeof mailOf>> & { html: string };
+      const links = linksOf(mail);
+      expect(links.length, template).toBeGreaterThan(0);
+      for (const link of links) {
+        const url = new URL(link);
+        expect(url.origin, `${template}: ${link}`).toBe(source.origin);
+        // The wallet is opened signed in; the account pages as the signed-out reader they are for.
+        const opener = url.pathname.startsWith("/me/") ? reader : new Browser();
+        const page = await opener.get(`${url.pathname}${url.search}`);
+        expect(page.status, `${template}: ${url.pathname}`).toBe(200);
+        expect(page.headers.get("Content-Type"), url.pathname).toMatch(/^text\/html/);
+        opened.push(url.pathname);
+      }
+    }
+    expect(new Set(opened)).toEqual(
+      new Set(["/verify-email", "/login", "/forgot-password", "/reset-password", "/me/tickets"]),
+    );
   });
 });

@@ -1,6 +1,8 @@
 /**
  * Email templates: subject, plain text and HTML for each message the platform sends. Every value
- * interpolated into HTML is escaped; links are built by callers from validated parts only.
+ * interpolated into HTML is escaped; links are built by callers from validated parts only, always
+ * absolute on PUBLIC_URL (or, in the Worker without it, the request's origin) and to a page that exists
+ * (test/web/account.test.ts opens every one).
  */
 
 export type EmailTemplate =

@@ -5,7 +5,7 @@
  */
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { projectionStatements } from "../../../durable-objects/event-inventory/projection";
+import { LOCAL_ORIGIN, projectionStatements } from "../../../durable-objects/event-inventory/projection";
 import { getConfig } from "../../../src/config";
 import { insertedOutboxIds } from "../../../src/features/email/enqueue";
 import { emailStatements } from "../../../src/features/email/outbox";
@@ -59,7 +59,8 @@ describe("the email outbox has one writer", () => {
       eventTitle: "Night <Market>",
       startsAt: new Date(startsAt).toISOString(),
       serials: [3, 4],
-      ticketsLink: "/me/tickets",
+      // The object's links are absolute: PUBLIC_URL, here unset, so the local development origin.
+      ticketsLink: `${LOCAL_ORIGIN}/me/tickets`,
     };
     const written = await env.DB.batch(emailStatements(env.DB, config, fromWorker, message, Date.now()));
     const id = `order-confirmed:${crypto.randomUUID()}`;
