@@ -299,6 +299,23 @@ describe("signing in with an emailed code", () => {
     expect(reused.status).toBe(401);
   });
 
+  it("five wrong codes lock code sign-in for the address: then even the right code is a 429 page with Retry-After", async () => {
+    const user = await createUser();
+    const browser = new Browser();
+    await browser.get("/login?mode=code");
+    await browser.submit("/login", { step: "request-code", email: user.email });
+    const code = await otpFromMail(user.email);
+    const wrongCode = code === "000000" ? "111111" : "000000";
+    for (let i = 0; i < 5; i++) {
+      expect((await browser.submit("/login", { step: "code", email: user.email, code: wrongCode })).status).toBe(401);
+    }
+    const locked = await browser.submit("/login", { step: "code", email: user.email, code });
+    expectHtml(locked, 429);
+    expect(Number(locked.headers.get("Retry-After"))).toBeGreaterThan(0);
+    expect(textOf(locked.html)).toContain("code sign-in is paused");
+    expect(await countRows("sessions", "user_id = ?", user.id)).toBe(0);
+  });
+
   it("an unknown address gets the same code page and no email", async () => {
     const email = uniqueEmail("no-account");
     const browser = new Browser();
