@@ -9,6 +9,7 @@
   const CACHE = "gatehouse-wallet-v1";
   const LEAD_MS = 60 * 1000;
   const RETRY_MS = 30 * 1000;
+  const MIN_GAP_MS = 10 * 1000;
   const csrf = document.querySelector('meta[name="csrf-token"]')?.getAttribute("content") ?? "";
   const notice = document.getElementById("wallet-offline");
   const timers = new Map();
@@ -65,7 +66,8 @@
       swap(figure, await response.text());
       figure.dataset.expiresAt = response.headers.get("X-Ticket-Token-Expires-At") ?? "";
       figure.classList.remove("stale");
-      schedule(figure);
+      // At least MIN_GAP_MS until the next fetch, whatever the phone's clock says.
+      schedule(figure, MIN_GAP_MS);
     } catch {
       // Offline or a hiccup: keep the code on screen, marked, and try again soon.
       figure.classList.add("stale");
@@ -77,16 +79,19 @@
     }
   }
 
+  // Renew LEAD_MS before expiry, or halfway through a shorter lifetime.
   function dueIn(figure) {
     const expires = Date.parse(figure.dataset.expiresAt ?? "");
-    return Number.isNaN(expires) ? 0 : expires - LEAD_MS - Date.now();
+    if (Number.isNaN(expires)) return 0;
+    const left = expires - Date.now();
+    return left - Math.min(LEAD_MS, Math.max(0, left / 2));
   }
 
-  function schedule(figure) {
+  function schedule(figure, minDelay = 0) {
     clearTimeout(timers.get(figure));
     timers.set(
       figure,
-      setTimeout(() => refresh(figure), Math.max(0, dueIn(figure))),
+      setTimeout(() => refresh(figure), Math.max(minDelay, dueIn(figure))),
     );
   }
 

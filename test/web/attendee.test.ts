@@ -554,6 +554,10 @@ describe("the wallet (/me/tickets)", () => {
     expect(response.headers.get("Content-Type")).toMatch(/javascript/);
     expect(response.headers.get("Service-Worker-Allowed")).toBe("/me/");
     expect(response.headers.get("X-Content-Type-Options")).toBe("nosniff");
+    // Its own fetches (the wallet, the assets) obey this CSP: the API's default-src 'none' would fail them all.
+    expect(response.headers.get("Content-Security-Policy")).toBe(
+      "default-src 'none'; connect-src 'self'; frame-ancestors 'none'",
+    );
     const body = await response.text();
     expect(body).toContain('const PAGE = "/me/tickets"');
     expect(body).toContain("caches.delete(CACHE)");

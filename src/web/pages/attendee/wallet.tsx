@@ -246,6 +246,13 @@ export async function walletPage(c: AppContext): Promise<Response> {
   });
 }
 
+/**
+ * A service worker's fetches obey the CSP its script was served with; the API's default-src 'none'
+ * would make every fetch it makes fail (and with it every visit to the wallet). It may reach this
+ * origin and nothing else.
+ */
+export const WALLET_WORKER_CSP = "default-src 'none'; connect-src 'self'; frame-ancestors 'none'";
+
 /** The wallet's service worker, served under /me/ so its scope covers the wallet and nothing else. */
 export async function walletServiceWorker(c: AppContext): Promise<Response> {
   const asset = await c.env.ASSETS.fetch(new Request(new URL("/assets/wallet-sw.js", c.req.url)));
@@ -256,6 +263,7 @@ export async function walletServiceWorker(c: AppContext): Promise<Response> {
       "Service-Worker-Allowed": "/me/",
       // Browsers check for a new worker on navigation; never serve them a stale one.
       "Cache-Control": "no-cache",
+      "Content-Security-Policy": WALLET_WORKER_CSP,
     },
   });
 }
