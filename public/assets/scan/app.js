@@ -299,6 +299,23 @@ function stopPairCamera() {
   ui.pairScan.textContent = "Scan pairing code";
 }
 
+/**
+ * A pairing link opened by the phone's camera app (or followed while the app is open): take the
+ * token, then drop it from the URL (history, screenshots and the share sheet must not keep it).
+ */
+async function pairFromLink() {
+  const linked = new URLSearchParams(location.hash.slice(1)).get("pair");
+  if (linked === null) return;
+  history.replaceState(null, "", location.pathname + location.search);
+  try {
+    await pair(`${location.origin}/scan#pair=${linked}`);
+  } catch (error) {
+    if (state.token) return banner(error.message);
+    showView("pair");
+    ui.pairError.textContent = error.message;
+  }
+}
+
 async function reset() {
   stopCamera();
   stopPairCamera();
@@ -332,6 +349,13 @@ async function toggleCamera() {
     state.camera = await startCamera(ui.camera, { onCode: handleCode, paused: () => !ui.result.hidden });
     ui.cameraStatus.textContent = "Hold a ticket's QR code in front of the camera";
     ui.cameraToggle.textContent = "Stop scanning";
+    // The screen stays on while scanning (where the browser allows it).
+    navigator.wakeLock?.request("screen").then(
+      (lock) => {
+        state.wakeLock = lock;
+      },
+      () => {},
+    );
   } catch (error) {
     ui.cameraStatus.textContent = `Camera unavailable: ${error.message}`;
   } finally {
@@ -342,6 +366,8 @@ async function toggleCamera() {
 function stopCamera() {
   state.camera?.stop();
   state.camera = null;
+  void state.wakeLock?.release().catch(() => {});
+  state.wakeLock = null;
   ui.cameraStatus.textContent = "Camera off";
   ui.cameraToggle.textContent = "Start scanning";
 }
@@ -593,22 +619,8 @@ async function start() {
   state.token = (await store.get("token")) ?? null;
   state.info = (await store.get("info")) ?? null;
 
-  // A pairing link opened by the phone's camera app: take the token, then drop it from the URL
-  // (history, screenshots and the share sheet must not keep it).
-  const linked = new URLSearchParams(location.hash.slice(1)).get("pair");
-  if (linked !== null) {
-    history.replaceState(null, "", location.pathname + location.search);
-    try {
-      await pair(`${location.origin}/scan#pair=${linked}`);
-    } catch (error) {
-      if (!state.token) {
-        showView("pair");
-        ui.pairError.textContent = error.message;
-        return;
-      }
-      banner(error.message);
-    }
-  }
+  await pairFromLink();
+  window.addEventListener("hashchange", () => void pairFromLink());
 
   setInterval(() => {
     if (navigator.onLine) void sync().then(refreshInfo);
