@@ -4,7 +4,42 @@
 //   jitter; figures change in place and a polite live region reads a summary at most every 10 s.
 // - the event form: a time zone list (and the browser's zone for a new event); focus on the errors.
 // - the device pairing card: focus on it, and a copy button for the token.
+// - every form: the session is renewed just before it is sent. The access cookie lives 15 minutes
+//   and only page loads renew it on the server, so an event written in 20 minutes would otherwise
+//   arrive signed out and be lost.
 (() => {
+  const csrf = document.querySelector('meta[name="csrf-token"]')?.getAttribute("content") ?? "";
+
+  /** POST /api/v1/auth/refresh with the cookie (as session.js does); false once the session is over. */
+  async function renewSession() {
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(), 5000);
+    try {
+      const response = await fetch("/api/v1/auth/refresh", {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "X-CSRF-Token": csrf },
+        signal: abort.signal,
+      });
+      return response.ok;
+    } catch {
+      return true;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  for (const form of document.querySelectorAll('main form[method="post"]')) {
+    form.addEventListener("submit", async (event) => {
+      if (form.dataset.renewed) return;
+      event.preventDefault();
+      await renewSession();
+      form.dataset.renewed = "1";
+      // requestSubmit keeps the button that was pressed (a device's revoke button names the device).
+      form.requestSubmit(event.submitter);
+    });
+  }
+
   const focusFirst = document.getElementById("form-errors") || document.getElementById("pairing");
   if (focusFirst) focusFirst.focus();
 
@@ -54,8 +89,6 @@
   const summary = document.getElementById("live-summary");
   const cells = {};
   for (const el of section.querySelectorAll("[data-stat]")) cells[el.dataset.stat] = el;
-  const csrf = document.querySelector('meta[name="csrf-token"]')?.getAttribute("content") ?? "";
-
   const MAX_DELAY = 30_000;
   const SPEAK_EVERY = 10_000;
   let failures = 0;
@@ -90,26 +123,15 @@
     if (!speakTimer) speakTimer = setTimeout(speak, Math.max(0, spoken + SPEAK_EVERY - Date.now()));
   }
 
-  // A socket that never opens usually means the 15-minute access cookie lapsed: renew it once.
-  async function renew() {
-    refreshed = true;
-    try {
-      const response = await fetch("/api/v1/auth/refresh", {
-        method: "POST",
-        credentials: "same-origin",
-        headers: { "X-CSRF-Token": csrf },
-      });
-      return response.ok;
-    } catch {
-      return true;
-    }
-  }
-
   async function schedule() {
     failures += 1;
-    if (failures >= 2 && !refreshed && !(await renew())) {
-      setState("ended", "Live updates stopped: your session ended. Reload the page to sign in again.");
-      return;
+    // A socket that keeps failing to open usually means the access cookie lapsed: renew it once.
+    if (failures >= 2 && !refreshed) {
+      refreshed = true;
+      if (!(await renewSession())) {
+        setState("ended", "Live updates stopped: your session ended. Reload the page to sign in again.");
+        return;
+      }
     }
     const delay = Math.min(MAX_DELAY, 1000 * 2 ** (failures - 1)) * (0.5 + Math.random() / 2);
     setState("waiting", `Connection lost; reconnecting in ${Math.ceil(delay / 1000)} s.`);
