@@ -5,7 +5,7 @@ import { projectionStatements } from "../../durable-objects/event-inventory/proj
 import { EMAIL_QUEUE_NAME } from "../../queues/email";
 import { EMAIL_DLQ_NAME } from "../../queues/email-dlq";
 import worker from "../../src/index";
-import { FakeResend } from "../features/email/fake-resend";
+import { useFakeResend } from "../support/resend";
 import {
   deadLettersFor,
   insertOutbox,
@@ -103,7 +103,7 @@ describe("cron sweep: stuck outbox rows", () => {
   });
 
   it("delivers the emails EventInventory projects into the outbox (pending, deterministic ids, no queue of its own)", async () => {
-    const resend = new FakeResend().install();
+    const resend = useFakeResend();
     const harness = new QueueHarness(RESEND_ENV);
     const id = `order-${crypto.randomUUID()}:confirmed`;
     const payload = {
@@ -192,7 +192,7 @@ describe("dead-letter queue consumer", () => {
   });
 
   it("an email whose deliveries keep failing before the provider (D1 errors) reaches the DLQ after max_retries and is dead-lettered there", async () => {
-    const resend = new FakeResend().install();
+    const resend = useFakeResend();
     const id = await insertOutbox({ status: "queued" });
     const brokenDb = new Proxy(env.DB, {
       get(target, prop) {

@@ -4,7 +4,7 @@ import type { RateLimitRequest } from "../../durable-objects/rate-limiter";
 import { EMAIL_QUEUE_NAME } from "../../queues/email";
 import { LIMITS } from "../../src/config/limits";
 import { MAX_SEND_ATTEMPTS, retryDelayBounds } from "../../src/features/email/retry";
-import { FakeResend, seeded } from "../features/email/fake-resend";
+import { FakeResend, seeded, useFakeResend } from "../support/resend";
 import {
   deadLettersFor,
   insertOutbox,
@@ -177,7 +177,7 @@ describe("email consumer: delivery under failures", () => {
 describe("email consumer: rate limits", () => {
   it("30 emails to one recipient in a burst: 10 go out in the first minute, the rest later, all sent, no retry burned", async () => {
     const start = Date.now();
-    const resend = new FakeResend().install();
+    const resend = useFakeResend();
     const harness = new QueueHarness(RESEND_ENV);
     const to = `burst-${crypto.randomUUID()}@example.com`;
     const ids = await queuedEmails(harness, 30, { to, tag: "burst" });
@@ -203,7 +203,7 @@ describe("email consumer: rate limits", () => {
   });
 
   it("the global budget (100 a minute) delays the 101st email of a burst across recipients", async () => {
-    const resend = new FakeResend().install();
+    const resend = useFakeResend();
     const harness = new QueueHarness(RESEND_ENV);
     const start = Date.now();
     const ids = await queuedEmails(harness, 105, { tag: "global" });
@@ -214,7 +214,7 @@ describe("email consumer: rate limits", () => {
   });
 
   it("an unreachable RateLimiter delays the email (fail mode `delay`) instead of sending unmetered", async () => {
-    const resend = new FakeResend().install();
+    const resend = useFakeResend();
     const broken = {
       getByName: () => ({
         consume: () => Promise.reject(new Error("object unreachable")),
@@ -289,7 +289,7 @@ function countingLimiter() {
 
 describe("email consumer: a batch at a time", () => {
   it("a full batch of 10 costs two D1 batches (claim, record), no single query, and one global budget call for all ten", async () => {
-    const resend = new FakeResend().install();
+    const resend = useFakeResend();
     const { db, counts } = countingDb();
     const { limiter, calls } = countingLimiter();
     const harness = new QueueHarness({ ...RESEND_ENV, DB: db, RATE_LIMITER: limiter });
@@ -312,7 +312,7 @@ describe("email consumer: a batch at a time", () => {
   });
 
   it("a global budget smaller than the batch sends what it allows and hands the rest back, attempts untouched", async () => {
-    const resend = new FakeResend().install();
+    const resend = useFakeResend();
     const limits = JSON.stringify({ "email-global": { limit: 4, windowSeconds: 60 } });
     const harness = new QueueHarness({ ...RESEND_ENV, RATE_LIMITS: limits });
     const start = Date.now();
@@ -342,7 +342,7 @@ describe("email consumer: a batch at a time", () => {
   });
 
   it("the same email twice in one batch is sent once; both messages are acknowledged", async () => {
-    const resend = new FakeResend().install();
+    const resend = useFakeResend();
     const harness = new QueueHarness(RESEND_ENV);
     const [id] = await queuedEmails(harness, 1, { tag: "twice" });
     harness.enqueue(EMAIL_QUEUE_NAME, { outboxId: id });
@@ -358,7 +358,7 @@ describe("email consumer: a batch at a time", () => {
 
 describe("email consumer: duplicates and crashes", () => {
   it("a duplicate delivery of a sent email acks without calling the provider", async () => {
-    const resend = new FakeResend().install();
+    const resend = useFakeResend();
     const harness = new QueueHarness(RESEND_ENV);
     const [id] = await queuedEmails(harness, 1, { tag: "dup" });
     await harness.drain();
@@ -369,7 +369,7 @@ describe("email consumer: duplicates and crashes", () => {
   });
 
   it("two deliveries of one email in flight at once send it once (the claim is one conditional UPDATE)", async () => {
-    const resend = new FakeResend().install();
+    const resend = useFakeResend();
     const harness = new QueueHarness(RESEND_ENV);
     const [id] = await queuedEmails(harness, 1, { tag: "race" });
     harness.enqueue(EMAIL_QUEUE_NAME, { outboxId: id });
@@ -381,7 +381,7 @@ describe("email consumer: duplicates and crashes", () => {
   });
 
   it("a consumer that dies mid-batch, after the provider accepted emails but before recording them, neither duplicates nor loses", async () => {
-    const resend = new FakeResend().install();
+    const resend = useFakeResend();
     const harness = new QueueHarness(RESEND_ENV);
     const [a, b, c] = await queuedEmails(harness, 3, { tag: "crash" });
     // From the moment the provider has accepted B, storage is gone for the rest of the invocation:
@@ -427,7 +427,7 @@ describe("email consumer: duplicates and crashes", () => {
   });
 
   it("a row whose sixth attempt was made but never recorded (consumer died) is dead-lettered, not sent a seventh time", async () => {
-    const resend = new FakeResend().install();
+    const resend = useFakeResend();
     const harness = new QueueHarness(RESEND_ENV);
     const id = await insertOutbox({
       status: "sending",
@@ -447,7 +447,7 @@ describe("email consumer: duplicates and crashes", () => {
   });
 
   it("an unknown outbox id or a malformed message is acknowledged, not retried forever", async () => {
-    const resend = new FakeResend().install();
+    const resend = useFakeResend();
     const harness = new QueueHarness(RESEND_ENV);
     harness.enqueue(EMAIL_QUEUE_NAME, { outboxId: "no-such-row" });
     harness.enqueue(EMAIL_QUEUE_NAME, { something: "else" });
@@ -459,7 +459,7 @@ describe("email consumer: duplicates and crashes", () => {
 
 describe("email consumer: transports and configuration", () => {
   it("the log transport in development marks the row sent without any provider call", async () => {
-    const resend = new FakeResend().install();
+    const resend = useFakeResend();
     const harness = new QueueHarness({ ENVIRONMENT: "development" });
     const [id] = await queuedEmails(harness, 1, { tag: "dev" });
     await harness.drain();
@@ -470,7 +470,7 @@ describe("email consumer: transports and configuration", () => {
   });
 
   it("sends Resend the documented request: Bearer key, JSON body, outbox id as Idempotency-Key", async () => {
-    const resend = new FakeResend().install();
+    const resend = useFakeResend();
     const harness = new QueueHarness(RESEND_ENV);
     const to = `shape-${crypto.randomUUID()}@example.com`;
     const [id] = await queuedEmails(harness, 1, { to, tag: "shape" });
@@ -494,7 +494,7 @@ describe("email consumer: transports and configuration", () => {
   });
 
   it("with an invalid configuration nothing is sent and every message is kept for later", async () => {
-    const resend = new FakeResend().install();
+    const resend = useFakeResend();
     const harness = new QueueHarness({ ENVIRONMENT: "production", RESEND_API_KEY: "" });
     const [id] = await queuedEmails(harness, 1, { tag: "bad-config" });
     await harness.deliver(harness.takeDue());

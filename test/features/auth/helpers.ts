@@ -1,6 +1,5 @@
 /** Account fixtures and mailbox readers for auth tests. */
 import { env } from "cloudflare:workers";
-import { vi } from "vitest";
 import { hashPassword } from "../../../src/lib/password";
 import { call, devCall, freshIp } from "../../helpers";
 
@@ -160,36 +159,5 @@ export function jwtPayload(token: string): Record<string, unknown> {
   return JSON.parse(atob(part.replace(/-/g, "+").replace(/_/g, "/"))) as Record<string, unknown>;
 }
 
-export const SITEVERIFY = "https://challenges.cloudflare.com/turnstile/v0/siteverify";
-
-export interface SiteverifyCall {
-  secret: string | null;
-  response: string | null;
-  remoteip: string | null;
-}
-
-/**
- * Fakes Cloudflare's siteverify at the fetch boundary: tokens in `good` get Cloudflare's documented
- * success body, any other token its failure body. Other URLs go to the real fetch.
- */
-export function fakeSiteverify(good: readonly string[]) {
-  const realFetch = globalThis.fetch;
-  const calls: SiteverifyCall[] = [];
-  const spy = vi.spyOn(globalThis, "fetch").mockImplementation(async (input, init) => {
-    const url = input instanceof Request ? input.url : String(input);
-    if (url !== SITEVERIFY) return realFetch(input, init);
-    const form = init?.body instanceof FormData ? init.body : await new Request(url, init).formData();
-    const token = form.get("response");
-    calls.push({
-      secret: form.get("secret") as string | null,
-      response: token as string | null,
-      remoteip: form.get("remoteip") as string | null,
-    });
-    const body =
-      typeof token === "string" && good.includes(token)
-        ? { success: true, "error-codes": [], challenge_ts: new Date().toISOString(), hostname: "gatehouse.test" }
-        : { success: false, "error-codes": ["invalid-input-response"] };
-    return Response.json(body);
-  });
-  return { spy, calls };
-}
+/** The fake siteverify lives in the test kit (test/support/turnstile.ts); these names stay for their importers. */
+export { SITEVERIFY, type SiteverifyCall, useFakeTurnstile as fakeSiteverify } from "../../support/turnstile";

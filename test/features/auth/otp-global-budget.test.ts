@@ -8,7 +8,8 @@ import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { createApp } from "../../../src/app";
 import { freshIp, problemOf } from "../../helpers";
-import { codeOf, createUser, fakeSiteverify } from "./helpers";
+import { useFakeTurnstile } from "../../support/turnstile";
+import { codeOf, createUser } from "./helpers";
 import { evaluatedFor } from "./otp-audit";
 
 const GOOD_CHALLENGE = "XXXX.DUMMY.TOKEN.XXXX-accepted";
@@ -35,7 +36,7 @@ describe("the platform-wide wrong-code budget", () => {
     );
 
   it("once spent, codes from any address are not evaluated: 429 without a challenge configured, else 403 challenge-required until one is passed", async () => {
-    const { calls } = fakeSiteverify([GOOD_CHALLENGE]);
+    const { calls } = useFakeTurnstile([GOOD_CHALLENGE]);
     const users = await Promise.all(Array.from({ length: 7 }, () => createUser()));
     const emails = users.map((u) => u.email);
     const first = await Promise.all(emails.slice(0, 3).map((email) => send(email, "000000")));

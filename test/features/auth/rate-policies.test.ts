@@ -5,17 +5,8 @@
  */
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { call, freshIp, problemOf } from "../../helpers";
-import {
-  auditOf,
-  codeOf,
-  countRows,
-  createUser,
-  fakeSiteverify,
-  mailbox,
-  PASSWORD,
-  postJson,
-  uniqueEmail,
-} from "./helpers";
+import { useFakeTurnstile } from "../../support/turnstile";
+import { auditOf, codeOf, countRows, createUser, mailbox, PASSWORD, postJson, uniqueEmail } from "./helpers";
 
 const GOOD = "XXXX.DUMMY.TOKEN.XXXX-accepted";
 
@@ -64,7 +55,7 @@ describe("auth-register: 3 per hour per address", () => {
 describe("auth-login: 5 failures per 15 minutes per address and email", () => {
   it("after 5 failures the 6th attempt is 429 even with the right password, and opens no session", async () => {
     // From the 4th attempt on, the human challenge applies as well: pass it, so only the limit decides.
-    fakeSiteverify([GOOD]);
+    useFakeTurnstile([GOOD]);
     vi.spyOn(console, "log").mockImplementation(() => {});
     const user = await createUser();
     const ip = freshIp();

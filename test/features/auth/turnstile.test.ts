@@ -6,7 +6,9 @@
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { freshIp, problemOf } from "../../helpers";
-import { codeOf, countRows, createUser, fakeSiteverify, PASSWORD, postJson, uniqueEmail } from "./helpers";
+import { route } from "../../support/fetch-router";
+import { TURNSTILE_ORIGIN, useFakeTurnstile } from "../../support/turnstile";
+import { codeOf, countRows, createUser, PASSWORD, postJson, uniqueEmail } from "./helpers";
 
 const GOOD = "XXXX.DUMMY.TOKEN.XXXX-accepted";
 const BAD = "XXXX.DUMMY.TOKEN.XXXX-rejected";
@@ -32,7 +34,7 @@ async function expectChallenge(res: Response) {
 
 describe("challenge after failures from one address", () => {
   it("two failures are not enough to demand a challenge", async () => {
-    const { calls } = fakeSiteverify([GOOD]);
+    const { calls } = useFakeTurnstile([GOOD]);
     const ip = freshIp();
     await failLogins([uniqueEmail(), uniqueEmail()], [ip]);
     const user = await createUser();
@@ -42,7 +44,7 @@ describe("challenge after failures from one address", () => {
   });
 
   it("after 3 failed logins (different emails), a 4th login needs a token siteverify accepts", async () => {
-    const { calls } = fakeSiteverify([GOOD]);
+    const { calls } = useFakeTurnstile([GOOD]);
     const logs = vi.spyOn(console, "log").mockImplementation(() => {});
     const ip = freshIp();
     await failLogins([uniqueEmail(), uniqueEmail(), uniqueEmail()], [ip]);
@@ -78,7 +80,7 @@ describe("challenge after failures from one address", () => {
   });
 
   it("the same address then needs the challenge for register and otp/request too", async () => {
-    const { calls } = fakeSiteverify([GOOD]);
+    const { calls } = useFakeTurnstile([GOOD]);
     vi.spyOn(console, "log").mockImplementation(() => {});
     const ip = freshIp();
     await failLogins([uniqueEmail(), uniqueEmail(), uniqueEmail()], [ip]);
@@ -111,7 +113,7 @@ describe("challenge after failures from one address", () => {
 
 describe("challenge after failures for one email", () => {
   it("3 failures for one email from different addresses demand a challenge for that email anywhere", async () => {
-    const { calls } = fakeSiteverify([GOOD]);
+    const { calls } = useFakeTurnstile([GOOD]);
     const user = await createUser();
     await failLogins([user.email, user.email, user.email], [freshIp(), freshIp(), freshIp()]);
 
@@ -132,12 +134,7 @@ describe("challenge after failures for one email", () => {
   });
 
   it("a siteverify outage fails closed: the challenge is not passed", async () => {
-    const realFetch = globalThis.fetch;
-    vi.spyOn(globalThis, "fetch").mockImplementation(async (input, init) => {
-      const url = input instanceof Request ? input.url : String(input);
-      if (url.startsWith("https://challenges.cloudflare.com/")) return new Response("upstream error", { status: 502 });
-      return realFetch(input, init);
-    });
+    route(TURNSTILE_ORIGIN, () => new Response("upstream error", { status: 502 }));
     const user = await createUser();
     await failLogins([user.email, user.email, user.email], [freshIp(), freshIp(), freshIp()]);
     await expectChallenge(
@@ -148,7 +145,7 @@ describe("challenge after failures for one email", () => {
 
 describe("challenge counters count attempts as they happen", () => {
   it("a concurrent burst of 20 wrong logins across 20 emails from one address: only 3 reach a password check", async () => {
-    const { calls } = fakeSiteverify([GOOD]);
+    const { calls } = useFakeTurnstile([GOOD]);
     const ip = freshIp();
     const emails = Array.from({ length: 20 }, () => uniqueEmail());
     const statuses = await Promise.all(
@@ -160,7 +157,7 @@ describe("challenge counters count attempts as they happen", () => {
   });
 
   it("successful logins give their units back: they never bring the challenge on", async () => {
-    fakeSiteverify([GOOD]);
+    useFakeTurnstile([GOOD]);
     const ip = freshIp();
     const user = await createUser();
     for (let i = 0; i < 5; i++) {

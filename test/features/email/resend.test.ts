@@ -1,6 +1,8 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { LIMITS } from "../../../src/config/limits";
 import { classifyResendResponse, parseRetryAfter, resendTransport } from "../../../src/features/email/resend";
+import { route } from "../../support/fetch-router";
+import { RESEND_API } from "../../support/resend";
 
 afterEach(() => {
   vi.useRealTimers();
@@ -81,12 +83,13 @@ describe("Resend transport", () => {
   it("a provider that does not answer within the timeout is a transient failure, and the request is aborted", async () => {
     vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout"] });
     let aborted = false;
-    vi.spyOn(globalThis, "fetch").mockImplementation(
-      (_input, init) =>
+    route(
+      RESEND_API,
+      (request) =>
         new Promise((_resolve, reject) => {
-          init?.signal?.addEventListener("abort", () => {
+          request.signal.addEventListener("abort", () => {
             aborted = true;
-            reject(init.signal?.reason);
+            reject(request.signal.reason);
           });
         }),
     );
@@ -101,7 +104,9 @@ describe("Resend transport", () => {
   });
 
   it("a network error is a transient failure carrying the error's message", async () => {
-    vi.spyOn(globalThis, "fetch").mockRejectedValue(new TypeError("Network connection lost."));
+    route(RESEND_API, () => {
+      throw new TypeError("Network connection lost.");
+    });
     expect(await resendTransport("re_test_key_123", "a@b.example").send(email)).toEqual({
       kind: "transient",
       reason: "resend unreachable: Network connection lost.",

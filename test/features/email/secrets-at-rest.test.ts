@@ -14,7 +14,7 @@ import { handOverQueued, insertedOutboxIds } from "../../../src/features/email/e
 import { hashPassword } from "../../../src/lib/password";
 import { freshIp, postSettled } from "../../helpers";
 import { QueueHarness, RESEND_ENV, startClock, stopClock } from "../../queues/email-harness";
-import { FakeResend } from "./fake-resend";
+import { FakeResend, useFakeResend } from "../../support/resend";
 
 beforeEach(() => {
   startClock();
@@ -110,7 +110,7 @@ function expectMetadataOnly(row: OutboxRecord, expected: { to: string; template:
 
 describe("emails that carry a secret keep it only until they are sent", () => {
   it("a sent verification email: the link reached the person, the outbox keeps metadata only, and the token is nowhere in D1 but dev_mailbox", async () => {
-    const resend = new FakeResend().install();
+    const resend = useFakeResend();
     const harness = new QueueHarness(RESEND_ENV);
     const email = uniqueEmail("verify");
     expect((await post(harness.env, "/api/v1/auth/register", { email, password: PASSWORD, name: "Ada" })).status).toBe(
@@ -135,7 +135,7 @@ describe("emails that carry a secret keep it only until they are sent", () => {
   });
 
   it("a sent password-reset email: the reset token is nowhere in D1 but dev_mailbox, and the link still works once", async () => {
-    new FakeResend().install();
+    useFakeResend();
     const harness = new QueueHarness(RESEND_ENV);
     const email = uniqueEmail("reset");
     await post(harness.env, "/api/v1/auth/register", { email, password: PASSWORD, name: "Ada" });
@@ -156,7 +156,7 @@ describe("emails that carry a secret keep it only until they are sent", () => {
   });
 
   it("a sent sign-in code: the code is nowhere in D1 but dev_mailbox (the otp_codes row holds its HMAC)", async () => {
-    new FakeResend().install();
+    useFakeResend();
     const harness = new QueueHarness(RESEND_ENV);
     const email = uniqueEmail("otp");
     await post(harness.env, "/api/v1/auth/register", { email, password: PASSWORD, name: "Ada" });
@@ -246,7 +246,7 @@ describe("no other table keeps a sign-in's tokens", () => {
 
 describe("emails without a secret keep their body until retention", () => {
   it("a ticket confirmation (written by EventInventory's projection) is sent and keeps its subject, text and html", async () => {
-    new FakeResend().install();
+    useFakeResend();
     const harness = new QueueHarness(RESEND_ENV);
     const email = uniqueEmail("buyer");
     const payload = {

@@ -10,9 +10,9 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { LIMITS } from "../../../src/config/limits";
 import { signTicketToken } from "../../../src/features/gate/token";
 import { call, problemOf } from "../../helpers";
+import { type FakeStripe, stripeEvent, useFakeStripe } from "../../support/stripe";
 import { bearer } from "../auth/helpers";
 import { HOUR, objectRows } from "../events/helpers";
-import { FakeStripe, stripeEvent } from "../payments/fake-stripe";
 import { PaymentsHarness } from "../payments/harness";
 import { buyer, checkout, PRICE, paid, paidEvent } from "../payments/helpers";
 import {
@@ -243,7 +243,7 @@ describe("offline scans", () => {
 describe("offline scans of tickets refunded meanwhile", () => {
   let stripe: FakeStripe;
   beforeEach(() => {
-    stripe = new FakeStripe().install();
+    stripe = useFakeStripe();
     vi.spyOn(console, "log").mockImplementation(() => {});
     vi.spyOn(console, "warn").mockImplementation(() => {});
   });

@@ -7,8 +7,8 @@ import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { getConfig } from "../../../src/config";
 import { problemOf } from "../../helpers";
+import { type FakeStripe, stripeEvent, useFakeStripe } from "../../support/stripe";
 import { buyers, codeOfResponse, d1Tickets, inventory, objectOrders } from "../events/helpers";
-import { FakeStripe, stripeEvent } from "./fake-stripe";
 import { PaymentsHarness } from "./harness";
 import {
   buyer,
@@ -25,7 +25,7 @@ import {
 
 let stripe: FakeStripe;
 beforeEach(() => {
-  stripe = new FakeStripe().install();
+  stripe = useFakeStripe();
   vi.spyOn(console, "log").mockImplementation(() => {});
 });
 afterEach(() => {

@@ -18,8 +18,8 @@ import { WEBHOOK_QUEUE_NAME } from "../../../queues/webhooks";
 import { WEBHOOK_DLQ_NAME } from "../../../queues/webhooks-dlq";
 import worker from "../../../src/index";
 import { freshIp } from "../../helpers";
+import { type StripeEventJson, signature } from "../../support/stripe";
 import { bearer } from "../auth/helpers";
-import { type StripeEventJson, signature } from "./fake-stripe";
 
 /** wrangler.toml [[queues.consumers]] gatehouse-webhooks. */
 const MAX_RETRIES = 10;

@@ -2,9 +2,9 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { expect } from "vitest";
+import { type FakeSession, type FakeStripe, stripeEvent } from "../../support/stripe";
 import { createUser } from "../auth/helpers";
 import { buyers, createEvent, hostWithToken, inventory } from "../events/helpers";
-import { type FakeSession, type FakeStripe, stripeEvent } from "./fake-stripe";
 import type { PaymentsHarness } from "./harness";
 
 export const PRICE = 1500;

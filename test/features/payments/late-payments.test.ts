@@ -5,8 +5,8 @@
  * payment for an already confirmed order is refunded as a duplicate.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { type FakeStripe, stripeEvent, useFakeStripe } from "../../support/stripe";
 import { inventory, objectOrders } from "../events/helpers";
-import { FakeStripe, stripeEvent } from "./fake-stripe";
 import { PaymentsHarness } from "./harness";
 import {
   buyer,
@@ -26,7 +26,7 @@ import {
 
 let stripe: FakeStripe;
 beforeEach(() => {
-  stripe = new FakeStripe().install();
+  stripe = useFakeStripe();
   vi.spyOn(console, "log").mockImplementation(() => {});
   vi.spyOn(console, "warn").mockImplementation(() => {});
 });

@@ -5,8 +5,8 @@
  * and flagged for operators (a `checkout_mismatches` row, an audit entry, a warning).
  */
 import { afterEach, beforeEach, describe, expect, it, type MockInstance, vi } from "vitest";
+import { type FakeStripe, type StripeEventJson, stripeEvent, useFakeStripe } from "../../support/stripe";
 import { d1Tickets, inventory } from "../events/helpers";
-import { FakeStripe, type StripeEventJson, stripeEvent } from "./fake-stripe";
 import { PaymentsHarness } from "./harness";
 import {
   buyer,
@@ -24,7 +24,7 @@ import {
 let stripe: FakeStripe;
 let warnings: MockInstance;
 beforeEach(() => {
-  stripe = new FakeStripe().install();
+  stripe = useFakeStripe();
   vi.spyOn(console, "log").mockImplementation(() => {});
   warnings = vi.spyOn(console, "warn").mockImplementation(() => {});
 });

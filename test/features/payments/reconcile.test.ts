@@ -5,7 +5,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { PAYMENTS_RECONCILE_CRON } from "../../../src/features/payments/cron";
-import { FakeStripe } from "./fake-stripe";
+import { type FakeStripe, useFakeStripe } from "../../support/stripe";
 import { PaymentsHarness } from "./harness";
 import {
   buyer,
@@ -24,7 +24,7 @@ import {
 
 let stripe: FakeStripe;
 beforeEach(() => {
-  stripe = new FakeStripe().install();
+  stripe = useFakeStripe();
   vi.spyOn(console, "log").mockImplementation(() => {});
   vi.spyOn(console, "warn").mockImplementation(() => {});
 });

@@ -8,6 +8,8 @@ import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { signTicketToken } from "../../../src/features/gate/token";
 import { queueRefunds } from "../../../src/features/payments/refunds";
+import { route } from "../../support/fetch-router";
+import { type FakeStripe, STRIPE_API, useFakeStripe } from "../../support/stripe";
 import {
   buyers,
   d1Orders,
@@ -19,13 +21,12 @@ import {
   objectTickets,
 } from "../events/helpers";
 import { registerDevice, type ScanBody, scanBody, scanRaised, testKeyRing } from "../gate/helpers";
-import { FakeStripe } from "./fake-stripe";
 import { type Delivery, PaymentsHarness } from "./harness";
 import { type CheckoutBody, d1Rows, PRICE, paid, paidEvent } from "./helpers";
 
 let stripe: FakeStripe;
 beforeEach(() => {
-  stripe = new FakeStripe().install();
+  stripe = useFakeStripe();
   vi.spyOn(console, "log").mockImplementation(() => {});
   vi.spyOn(console, "error").mockImplementation(() => {});
   vi.spyOn(console, "warn").mockImplementation(() => {});
@@ -88,13 +89,10 @@ function scanWhileStripeRefunds(
   scan: (o: Sold) => Promise<ScanBody>,
 ) {
   const fired = new Map<string, Promise<ScanBody>>();
-  // The fake Stripe's own handler (FakeStripe.install), answered after the hold.
-  const stripeFetch = vi.mocked(globalThis.fetch).getMockImplementation();
-  if (!stripeFetch) throw new Error("install the fake Stripe first");
-  vi.mocked(globalThis.fetch).mockImplementation(async (input, init) => {
-    const request = new Request(input, init);
+  // Stripe's route, answered by the fake Stripe itself after the hold.
+  route(STRIPE_API, async (request) => {
     const url = new URL(request.url);
-    if (url.hostname === "api.stripe.com" && url.pathname === "/v1/refunds") {
+    if (url.pathname === "/v1/refunds") {
       const body = new TextDecoder().decode(await request.clone().arrayBuffer());
       const pi = new URLSearchParams(body).get("payment_intent") ?? "";
       const o = byPi.get(pi);
@@ -104,7 +102,7 @@ function scanWhileStripeRefunds(
         await answer;
       }
     }
-    return stripeFetch(request);
+    return stripe.answer(request);
   });
   return fired;
 }

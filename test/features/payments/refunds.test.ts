@@ -6,9 +6,9 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { signTicketToken } from "../../../src/features/gate/token";
 import { problemOf } from "../../helpers";
+import { type FakeStripe, stripeEvent, useFakeStripe } from "../../support/stripe";
 import { codeOfResponse, createEvent, d1Tickets, hostWithToken } from "../events/helpers";
 import { registerDevice, scan, scanBody, testKeyRing } from "../gate/helpers";
-import { FakeStripe, stripeEvent } from "./fake-stripe";
 import { PaymentsHarness } from "./harness";
 import {
   buyer,
@@ -27,7 +27,7 @@ import {
 
 let stripe: FakeStripe;
 beforeEach(() => {
-  stripe = new FakeStripe().install();
+  stripe = useFakeStripe();
   vi.spyOn(console, "log").mockImplementation(() => {});
   vi.spyOn(console, "warn").mockImplementation(() => {});
 });

@@ -6,13 +6,13 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { WEBHOOK_DLQ_NAME } from "../../../queues/webhooks-dlq";
 import { retryDelayBounds } from "../../../src/features/payments/retry";
-import { FakeStripe } from "./fake-stripe";
+import { type FakeStripe, useFakeStripe } from "../../support/stripe";
 import { PaymentsHarness } from "./harness";
 import { adminToken, buyer, checkout, d1Rows, orderStatus, paid, paidEvent, paymentsOf } from "./helpers";
 
 let stripe: FakeStripe;
 beforeEach(() => {
-  stripe = new FakeStripe().install();
+  stripe = useFakeStripe();
   vi.spyOn(console, "log").mockImplementation(() => {});
 });
 afterEach(() => {

@@ -6,7 +6,7 @@
 import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { problemOf } from "../../helpers";
-import { FakeStripe, signature, stripeEvent } from "./fake-stripe";
+import { type FakeStripe, signature, stripeEvent, useFakeStripe } from "../../support/stripe";
 import { PaymentsHarness } from "./harness";
 import {
   buyer,
@@ -24,7 +24,7 @@ import {
 
 let stripe: FakeStripe;
 beforeEach(() => {
-  stripe = new FakeStripe().install();
+  stripe = useFakeStripe();
   vi.spyOn(console, "log").mockImplementation(() => {});
 });
 afterEach(() => {
