@@ -106,11 +106,19 @@
     state = next;
   }
 
+  const sentence = (c) => `Sold ${c.sold} of ${c.capacity}, ${c.remaining} remaining, ${c.checkedIn} checked in.`;
+  const rendered = {};
+  for (const [name, el] of Object.entries(cells)) rendered[name] = Number(el.textContent);
+  // What the page already says is not read out again (the first message repeats the rendered figures).
+  let said = sentence(rendered);
+
   function speak() {
     speakTimer = 0;
+    const text = sentence(latest);
+    if (text === said) return;
     spoken = Date.now();
-    const c = latest;
-    summary.textContent = `Sold ${c.sold} of ${c.capacity}, ${c.remaining} remaining, ${c.checkedIn} checked in.`;
+    said = text;
+    summary.textContent = text;
   }
 
   function show(counts) {
