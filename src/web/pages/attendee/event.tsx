@@ -136,7 +136,13 @@ function OrderForm(props: { event: EventView; user: PageUser | null; owned: numb
       {max === 1 ? (
         <>
           <input type="hidden" name="quantity" value="1" />
-          <p class="muted">One ticket per person.</p>
+          <p class="muted">
+            {event.perUserLimit === 1
+              ? "One ticket per person."
+              : event.availability.remaining === 1
+                ? "One ticket left."
+                : "You can get one more ticket."}
+          </p>
         </>
       ) : (
         <div class="field">
