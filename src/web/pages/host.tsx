@@ -231,7 +231,10 @@ export const hostPages = new Hono<AppEnv>()
     const row = await events.ownedEvent(eventsDeps(c), caller, c.req.param("id"));
     await spendWrite(c, caller);
     const values = { name: fields.name ?? "", role: fields.role ?? "" };
-    const parsed = CreateDeviceBody.safeParse({ name: values.name, role: values.role || undefined });
+    const parsed = CreateDeviceBody.safeParse({
+      name: values.name.trim() || undefined,
+      role: values.role || undefined,
+    });
     if (!parsed.success) {
       const deviceErrors = formErrors(fieldErrors(parsed.error.issues), row.currency);
       return renderDashboard(c, caller, row, { status: 400, deviceValues: values, deviceErrors });
