@@ -5,10 +5,13 @@
  * the scan for POST /api/v1/events/:id/scans, whose conflicts are listed on screen. Device calls
  * carry `Authorization: Device <token>` and no cookie.
  */
-import { decoderKind, startCamera } from "./camera.js";
 import { feedback, unlockAudio } from "./feedback.js";
 import * as store from "./store.js";
-import { checkToken, decideOffline } from "./verify.js";
+
+// Loaded when first needed (a tap on a camera button, the first offline scan); the service worker
+// keeps them for offline use all the same.
+const camera = () => import("./camera.js");
+const verify = () => import("./verify.js");
 
 const TOKEN_SHAPE = /^gdt_[A-Za-z0-9_-]{43}$/;
 const JWS_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
@@ -141,7 +144,7 @@ function renderInfo() {
 async function renderManifest() {
   const m = await store.get("manifest");
   ui.manifestStatus.textContent = m
-    ? `Ticket list: ${m.count} tickets, downloaded ${timeOf(m.generatedAt)}. Decoder: ${decoderKind()}.`
+    ? `Ticket list: ${m.count} tickets, downloaded ${timeOf(m.generatedAt)}. Decoder: ${"BarcodeDetector" in globalThis ? "native" : "fallback"}.`
     : "No ticket list on this device yet: offline checks need one.";
 }
 
@@ -271,7 +274,7 @@ async function togglePairCamera() {
   ui.pairScan.textContent = "Stop camera";
   let busy = false;
   try {
-    state.pairCamera = await startCamera(ui.pairCamera, {
+    state.pairCamera = await (await camera()).startCamera(ui.pairCamera, {
       paused: () => busy,
       onCode: async (text) => {
         busy = true;
@@ -346,7 +349,10 @@ async function toggleCamera() {
   ui.cameraToggle.disabled = true;
   try {
     state.lastCode = { text: "", at: 0 };
-    state.camera = await startCamera(ui.camera, { onCode: handleCode, paused: () => !ui.result.hidden });
+    state.camera = await (await camera()).startCamera(ui.camera, {
+      onCode: handleCode,
+      paused: () => !ui.result.hidden,
+    });
     ui.cameraStatus.textContent = "Hold a ticket's QR code in front of the camera";
     ui.cameraToggle.textContent = "Stop scanning";
     // The screen stays on while scanning (where the browser allows it).
@@ -418,6 +424,7 @@ async function scanOffline(token, nonce, at) {
     showResult({ result: "unverified" }, { offline: true });
     return;
   }
+  const { checkToken, decideOffline } = await verify();
   const check = await checkToken(token, {
     jwks: manifest.keys,
     eventRef: manifest.eventRef,

@@ -44,10 +44,6 @@ export function detector() {
   return detectorPromise;
 }
 
-export function decoderKind() {
-  return "BarcodeDetector" in globalThis ? "native" : "fallback";
-}
-
 /**
  * Opens the rear camera into `video` and calls onCode(text) for each QR code read, until stop().
  * Decoding is paused while `paused()` is true (a result is on screen).
