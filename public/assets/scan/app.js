@@ -523,6 +523,8 @@ async function refreshManifest() {
       tickets,
     );
     await renderManifest();
+    // Fetched now, while online, so the first offline scan does not depend on the worker's cache.
+    verify().catch(() => {});
   } catch {}
 }
 
