@@ -4,6 +4,7 @@
  * cookies, Secure as they are, work on http://localhost (Chromium counts localhost as secure).
  */
 import { expect, test } from "./fixtures";
+import { axe } from "./support/axe";
 
 test("an unknown path is the branded 404 page under a strict nonce CSP, its stylesheet applied", async ({ page }) => {
   const response = await page.goto("/no-such-page");
@@ -56,4 +57,12 @@ test("the __Host- session cookies work on http://localhost: a signed-in person s
   const nav = page.getByRole("navigation", { name: "Main" });
   await expect(nav.getByText(account.name)).toBeVisible();
   await expect(nav.getByRole("button", { name: "Sign out" })).toBeVisible();
+});
+
+test("the accessibility check fails a page with a serious violation (an input without a label)", async ({ page }) => {
+  await page.goto("/no-such-page");
+  expect((await axe(page)).blocking).toEqual([]);
+  await page.evaluate(() => document.querySelector("main")?.append(document.createElement("input")));
+  const { blocking } = await axe(page, true);
+  expect(blocking.join("\n")).toMatch(/^critical label: /m);
 });

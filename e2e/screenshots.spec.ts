@@ -15,6 +15,8 @@ const OUT = join(dirname(fileURLToPath(import.meta.url)), "..", "docs", "screens
 test.skip(!process.env.E2E_SCREENSHOTS, "screenshots are written with npm run test:e2e -- --screenshots");
 // One worker, in order: one event and one wallet for all of them.
 test.describe.configure({ mode: "default" });
+// What the network serves, never a service worker's saved copy (the wallet's, the scanner's).
+test.use({ serviceWorkers: "block" });
 
 for (const entry of PAGES.filter((p) => p.screenshot)) {
   test(`screenshot of the ${entry.name} page`, async ({ page, world, baseURL }) => {

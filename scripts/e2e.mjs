@@ -165,10 +165,12 @@ const envFile = join(dir, "e2e.env");
 const envLines = Object.entries(vars).map(([key, value]) => `${key}=${value}`);
 writeFileSync(envFile, `${envLines.join("\n")}\n`, { mode: 0o600 });
 
+const seconds = (since) => `${((Date.now() - since) / 1000).toFixed(0)} s`;
 console.log(`e2e: state in ${dir}`);
 if (!applyMigrations({ persistTo: state, cwd: app, stdio: ["ignore", "ignore", "inherit"] })) {
   fail("applying the D1 migrations failed");
 }
+console.log(`e2e: migrations applied after ${seconds(started)}`);
 
 const logFd = openSync(log, "w");
 const server = spawn(
@@ -210,10 +212,9 @@ async function shutdown(code) {
   stopping = true;
   if (runner && runner.exitCode === null) runner.kill("SIGTERM");
   await stopGroup(server);
-  const seconds = ((Date.now() - started) / 1000).toFixed(0);
   if (code === 0 && !process.env.E2E_KEEP) rmSync(dir, { recursive: true, force: true });
   else console.error(`e2e: kept ${dir} (wrangler.log, results/ with traces of failed tests)`);
-  console.log(`e2e: finished in ${seconds} s`);
+  console.log(`e2e: finished in ${seconds(started)}`);
   process.exit(code);
 }
 for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => shutdown(130));
@@ -222,7 +223,7 @@ if (!(await waitForHealth(base, server))) {
   console.error(`e2e: the Worker did not answer ${base}/health; its log ends with:\n${tail(log, 40)}`);
   await shutdown(1);
 }
-console.log(`e2e: Worker ready at ${base} after ${((Date.now() - started) / 1000).toFixed(0)} s`);
+console.log(`e2e: Worker ready at ${base} after ${seconds(started)}`);
 
 runner = spawn(playwright, ["test", "-c", join(root, "e2e", "playwright.config.ts"), ...passthrough], {
   cwd: root,
