@@ -202,7 +202,8 @@ test("a paired scanner admits a ticket shown to its camera, refuses it again wit
   // 5. The app opens with no network at all: the service worker serves the shell, IndexedDB the rest.
   // (Last: Chromium's emulation leaves a page that loaded offline without network when it returns.)
   await context.setOffline(true);
-  await page.reload();
+  const offlineStart = await page.reload();
+  expect(offlineStart?.fromServiceWorker(), "the page came from the service worker").toBe(true);
   await expect(page.getByRole("heading", { level: 1, name: event.title })).toBeVisible();
   await expect(page.getByRole("status")).toHaveText(/Offline/);
   await expect(page.locator("#count-device")).toHaveText("3");
