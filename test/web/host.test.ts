@@ -10,6 +10,7 @@ import { describe, expect, it } from "vitest";
 import { getConfig } from "../../src/config";
 import { signAccessToken } from "../../src/features/auth/tokens";
 import { CHART_MAX_DAYS } from "../../src/web/pages/host/chart";
+import { HOST_PAGE_SIZE } from "../../src/web/pages/host/home";
 import { fromWallClock, toMinorUnits, toWallClock } from "../../src/web/pages/host/units";
 import { bearer, createUser, login } from "../features/auth/helpers";
 import { buyers, createEvent, DAY, eventBody, HOUR, order } from "../features/events/helpers";
@@ -102,6 +103,7 @@ function eventForm(overrides: Record<string, string> = {}): Record<string, strin
 
 interface EventDbRow {
   id: string;
+  created_at: number;
   title: string;
   status: string;
   version: number;
@@ -265,6 +267,48 @@ describe("/host", () => {
     expect(page.html).toContain(`href="/host/events/${draft.id}"`);
     expect(page.html).toContain(`href="/host/events/${live.id}/edit"`);
     expect(page.html).not.toContain(`href="/host/events/${gone.id}/edit"`);
+  });
+
+  it("pages a long list by creation time: every event once, in order, across pages", async () => {
+    const { user, token, browser } = await signedIn();
+    const first = await createEvent(token, { title: "Event 00" }, false);
+    // Copies of it, created a minute apart (the list's order); two share a moment, so the id breaks the tie.
+    const copies = Array.from({ length: HOST_PAGE_SIZE + 5 }, (_, i) => i + 1);
+    await env.DB.batch(
+      copies.map((i) =>
+        env.DB.prepare(
+          `INSERT INTO events SELECT ?, host_id, ?, description, starts_at, ends_at, timezone, venue_name, venue_address,
+             lat, lng, capacity, price, currency, per_user_limit, sales_start_at, sales_end_at, check_in_opens_at,
+             check_in_closes_at, cover_media_id, status, version, ?, updated_at, published_at, cancelled_at
+           FROM events WHERE id = ?`,
+        ).bind(
+          `copy-${String(i).padStart(2, "0")}`,
+          `Event ${String(i).padStart(2, "0")}`,
+          Date.now() + Math.min(i, 29) * 60_000,
+          first.id,
+        ),
+      ),
+    );
+    const titles: string[] = [];
+    let path: string | null = "/host";
+    let pages = 0;
+    while (path) {
+      const page = await browser.get(path);
+      expect(page.status).toBe(200);
+      titles.push(
+        ...[...page.html.matchAll(/<h2><a href="\/host\/events\/[^"]+">([^<]+)<\/a><\/h2>/g)].map((m) => m[1] ?? ""),
+      );
+      path = decode(/<a href="(\/host\?before=[^"]+)">Older events<\/a>/.exec(page.html)?.[1] ?? "") || null;
+      pages += 1;
+    }
+    expect(pages).toBe(2);
+    const expected = (await eventsOf(user.id))
+      .sort((a, b) => b.created_at - a.created_at || (a.id < b.id ? 1 : -1))
+      .map((e) => e.title);
+    expect(titles).toHaveLength(HOST_PAGE_SIZE + 6);
+    expect(titles).toEqual(expected);
+    expect(titles.slice(0, 3)).toEqual(["Event 30", "Event 29", "Event 28"]);
+    expect(titles.at(-1)).toBe("Event 00");
   });
 });
 
