@@ -18,13 +18,44 @@ import { fileURLToPath } from "node:url";
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const out = join(root, "public/assets/vendor");
 
+const modules = join(root, "node_modules");
+const readJson = (path) => JSON.parse(readFileSync(path, "utf8"));
+
+/**
+ * The wasm must be the build barcode-detector's script was made for (it bundles zxing-wasm's glue
+ * code): its own nested copy if npm placed one there, else the hoisted one, and the version it pins.
+ */
+function zxingDir() {
+  let wanted;
+  try {
+    wanted = readJson(join(modules, "barcode-detector/package.json")).dependencies["zxing-wasm"];
+  } catch {
+    console.error("vendor-assets: node_modules/barcode-detector is missing; run npm ci");
+    process.exit(1);
+  }
+  for (const dir of ["barcode-detector/node_modules/zxing-wasm", "zxing-wasm"]) {
+    let version;
+    try {
+      version = readJson(join(modules, dir, "package.json")).version;
+    } catch {
+      continue;
+    }
+    if (version === wanted) return dir;
+    console.error(`vendor-assets: node_modules/${dir} is ${version}, barcode-detector needs ${wanted}`);
+    process.exit(1);
+  }
+  console.error("vendor-assets: zxing-wasm is missing; run npm ci");
+  process.exit(1);
+}
+const zxing = zxingDir();
+
 /** [source under node_modules, destination under public/assets/vendor] */
-export const VENDOR_FILES = [
+const VENDOR_FILES = [
   ["barcode-detector/dist/es/ponyfill.js", "barcode-detector/ponyfill.js"],
   ["barcode-detector/dist/es/zxing-exported.js", "barcode-detector/zxing-exported.js"],
   ["barcode-detector/LICENSE", "barcode-detector/LICENSE"],
-  ["zxing-wasm/dist/reader/zxing_reader.wasm", "zxing-wasm/zxing_reader.wasm"],
-  ["zxing-wasm/LICENSE", "zxing-wasm/LICENSE"],
+  [`${zxing}/dist/reader/zxing_reader.wasm`, "zxing-wasm/zxing_reader.wasm"],
+  [`${zxing}/LICENSE`, "zxing-wasm/LICENSE"],
 ];
 
 const check = process.argv.includes("--check");
@@ -33,7 +64,7 @@ let stale = 0;
 for (const [from, to] of VENDOR_FILES) {
   let source;
   try {
-    source = readFileSync(join(root, "node_modules", from));
+    source = readFileSync(join(modules, from));
   } catch {
     console.error(`vendor-assets: node_modules/${from} is missing; run npm ci`);
     process.exit(1);
