@@ -54,6 +54,13 @@ function orderFields(page: Page): Record<string, string> {
   return { key, quantity: "1" };
 }
 
+/** The event card (its <li>) that holds `title`. */
+function cardOf(html: string, title: string): string {
+  const at = html.indexOf(title);
+  if (at < 0) return "";
+  return html.slice(html.lastIndexOf("<li", at), html.indexOf("</li>", at));
+}
+
 const hasOrderForm = (page: Page, eventId: string) => page.html.includes(`action="/e/${eventId}/order"`);
 
 describe("the event list (/)", () => {
@@ -79,8 +86,17 @@ describe("the event list (/)", () => {
       endsAt: at(soon + HOUR),
       capacity: 1,
     });
+    const fewTitle = unique("Almost Full");
+    const few = await createEvent(host.token, {
+      title: fewTitle,
+      startsAt: at(soon + 3000),
+      endsAt: at(soon + HOUR),
+      capacity: 5,
+      perUserLimit: 5,
+    });
     const [someone] = await buyers(1);
     expect((await order(tiny.id, someone?.token ?? "")).status).toBe(201);
+    expect((await order(few.id, someone?.token ?? "", 3)).status).toBe(201);
 
     const page = await new Browser().get("/");
     expect(page.status).toBe(200);
@@ -93,14 +109,17 @@ describe("the event list (/)", () => {
       hour: "2-digit",
       minute: "2-digit",
     }).format(new Date(soon));
-    const card = page.html.slice(page.html.indexOf(jazz), page.html.indexOf(jazz) + 800);
+    const card = cardOf(page.html, jazz);
     expect(card).toContain(nyTime);
     expect(card).toMatch(/GMT-[45]|E[SD]T/);
     expect(textOf(card)).toContain("De Kade");
     expect(textOf(card)).toContain("US$15.00");
-    const tinyCard = page.html.slice(page.html.indexOf(full), page.html.indexOf(full) + 800);
+    const tinyCard = cardOf(page.html, full);
     expect(textOf(tinyCard)).toContain("Sold out");
     expect(textOf(tinyCard)).toContain("Free");
+    const fewCard = cardOf(page.html, fewTitle);
+    expect(textOf(fewCard)).toContain("Only 2 left");
+    expect(textOf(card)).not.toMatch(/Sold out|left/);
     // The near-me button exists only for the script to reveal.
     expect(page.html).toMatch(/<button[^>]*id="near-me"[^>]*hidden/);
     expect(page.html).toContain('src="/assets/events.js"');
@@ -530,6 +549,34 @@ describe("the wallet (/me/tickets)", () => {
     expect(wallet.html).toContain(`datetime="${admitted.scannedAt}"`);
     expect(wallet.html).not.toContain(`data-ticket-id="${used?.id}"`);
     expect(wallet.html).toContain(`data-ticket-id="${unused?.id}"`);
+  });
+
+  it("lists tickets of events that are over under Past, without codes", async () => {
+    const host = await hostWithToken();
+    const over = await createEvent(host.token, { title: unique("Last Week"), capacity: 10 });
+    const coming = await createEvent(host.token, { title: unique("Next Week"), capacity: 10 });
+    const { browser } = await signedIn();
+    for (const event of [over, coming]) {
+      expect(
+        (await browser.submit(`/e/${event.id}/order`, orderFields(await browser.get(`/e/${event.id}`)))).status,
+      ).toBe(303);
+    }
+    // The wallet reads the D1 read model: move that event into the past there.
+    const now = Date.now();
+    await env.DB.prepare("UPDATE events SET starts_at = ?, ends_at = ? WHERE id = ?")
+      .bind(now - 5 * HOUR, now - 2 * HOUR, over.id)
+      .run();
+    const wallet = await browser.get("/me/tickets");
+    const html = wallet.html;
+    const pastAt = html.indexOf("<h2>Past</h2>");
+    expect(pastAt).toBeGreaterThan(0);
+    const upcoming = html.slice(0, pastAt);
+    const past = html.slice(pastAt);
+    expect(textOf(upcoming)).toContain("Next Week");
+    expect(textOf(upcoming)).not.toContain("Last Week");
+    expect(textOf(past)).toContain("Last Week");
+    expect(past).not.toContain('<figure class="qr"');
+    expect((upcoming.match(/<figure class="qr"/g) ?? []).length).toBe(1);
   });
 
   it("says how a Stripe checkout ended when Stripe sends the buyer back", async () => {
