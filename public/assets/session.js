@@ -1,6 +1,7 @@
 // Idle timeout warning (signed-in pages). The session ends after data-idle-seconds without a request;
 // five minutes before that, a dialog offers to stay signed in (a refresh, which counts as activity).
-// When the time is up the page goes to the sign-in page, which says why.
+// When the time is up the page goes to the sign-in page, which says why. Signing out clears the
+// offline copies this browser keeps.
 (() => {
   const idleSeconds = Number(document.body.dataset.idleSeconds);
   if (!idleSeconds) return;
@@ -59,6 +60,23 @@
       stay.disabled = false;
     }
   });
+
+  // Signing out from any page forgets what this browser keeps for offline use (the wallet's saved
+  // copy, public/assets/wallet-sw.js) before the form goes: the next person at this device sees none of it.
+  for (const form of document.querySelectorAll('form[action="/logout"]')) {
+    form.addEventListener("submit", (event) => {
+      if (form.dataset.cleared === "1" || !("caches" in window)) return;
+      event.preventDefault();
+      form.dataset.cleared = "1";
+      caches
+        .keys()
+        .then((keys) =>
+          Promise.all(keys.filter((key) => key.startsWith("gatehouse-wallet-")).map((k) => caches.delete(k))),
+        )
+        .catch(() => {})
+        .finally(() => form.submit());
+    });
+  }
 
   schedule();
 })();

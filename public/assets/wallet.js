@@ -4,9 +4,9 @@
 //   is renewed once (POST /api/v1/auth/refresh, as session.js does) and the fetch retried.
 // - Codes not drawn into the page (data-expires-at="") are fetched at once.
 // - /me/sw.js keeps the last good copy of this page; served from that copy, the page says so.
-// - Signing out from here empties that copy first, so the next person on this browser cannot see it.
+// - Signing out (from any page: public/assets/session.js) empties that copy first, so the next person on
+//   this browser cannot see it.
 (() => {
-  const CACHE = "gatehouse-wallet-v1";
   const LEAD_MS = 60 * 1000;
   const RETRY_MS = 30 * 1000;
   const MIN_GAP_MS = 10 * 1000;
@@ -109,18 +109,5 @@
 
   if ("serviceWorker" in navigator) {
     navigator.serviceWorker.register("/me/sw.js", { scope: "/me/" }).catch(() => {});
-  }
-
-  // Sign-out from this page: forget the saved wallet before the form goes.
-  for (const form of document.querySelectorAll('form[action="/logout"]')) {
-    form.addEventListener("submit", (event) => {
-      if (form.dataset.cleared === "1" || !("caches" in window)) return;
-      event.preventDefault();
-      form.dataset.cleared = "1";
-      caches
-        .delete(CACHE)
-        .catch(() => {})
-        .finally(() => form.submit());
-    });
   }
 })();

@@ -112,4 +112,25 @@ describe("a lapsed access cookie", () => {
     expect(textOf(signedOut.html)).toContain("Sign in");
     expect(stale.cookies.has("__Host-refresh")).toBe(false);
   });
+
+  it("is renewed for a page form too, once the form passes the CSRF checks (a slow form is not lost)", async () => {
+    const user = await createUser({ email: "web-refresh-form@example.com" });
+    const tokens = await login(user.email, user.password);
+    const browser = new Browser();
+    await browser.get("/no-such-page"); // the CSRF cookie and token, before signing in
+    browser.cookies.set("__Host-refresh", tokens.refreshToken);
+
+    // A forged form neither renews nor signs anyone out: the refresh token is untouched.
+    const forged = await browser.submit("/logout", {}, { csrf: "forged.token" });
+    expect(forged.status).toBe(403);
+    expect(browser.cookies.get("__Host-refresh")).toBe(tokens.refreshToken);
+
+    // The genuine form runs signed in: signing out revokes the session itself, not just the cookies.
+    const out = await browser.submit("/logout", {});
+    expect(out.status).toBe(303);
+    const open = await env.DB.prepare("SELECT COUNT(*) AS n FROM sessions WHERE user_id = ? AND revoked_at IS NULL")
+      .bind(user.id)
+      .first<{ n: number }>();
+    expect(open?.n).toBe(0);
+  });
 });
