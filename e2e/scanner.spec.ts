@@ -12,6 +12,7 @@ import { join } from "node:path";
 import type { APIRequestContext, Page } from "@playwright/test";
 import { encode } from "uqr";
 import { expect, test } from "./fixtures";
+import { axe } from "./support/axe";
 import type { Gatehouse } from "./support/gatehouse";
 
 /** This worker process's camera: one file per process, since tests in parallel run in others. */
@@ -233,6 +234,9 @@ test("pairing refuses a pasted token that is not a live device, accepts a pasted
   await page.getByRole("button", { name: "Pair", exact: true }).click();
   await expect(page.getByRole("heading", { level: 1, name: event.title })).toBeVisible();
   await expect(page.locator("#count-device")).toHaveText("0");
+  // The paired scanner's screen, at phone width: no serious or critical accessibility violation.
+  await page.setViewportSize({ width: 390, height: 844 });
+  expect((await axe(page)).blocking).toEqual([]);
 
   // Unpairing forgets everything: a reload asks for pairing again.
   page.once("dialog", (dialog) => void dialog.accept());
