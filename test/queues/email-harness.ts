@@ -1,147 +1,34 @@
 /**
- * Drives the Worker's queue handler the way Cloudflare Queues would, under a controlled clock:
- * delivers due messages in batches of 10 (wrangler.toml max_batch_size), applies each message's
- * ack / retry({ delaySeconds }) from `getQueueResult`, re-delivers retried messages with attempts + 1,
- * hands a message that exhausts max_retries to the dead-letter queue, and collects every message
- * the consumer sends to EMAIL_QUEUE (a fake binding) as a new delivery. Also: outbox row fixtures.
+ * The email queue under test: the kit's queue simulator (test/support/queue.ts) consuming
+ * gatehouse-email (max_retries 5, then gatehouse-email-dlq) and its dead-letter queue (max_retries 10), with EMAIL_QUEUE
+ * bound to it, so every message the consumer sends to EMAIL_QUEUE comes back as a new delivery.
+ * Also: outbox row fixtures.
  */
-import { createExecutionContext, createMessageBatch, getQueueResult } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { vi } from "vitest";
 import { EMAIL_QUEUE_NAME } from "../../queues/email";
 import { EMAIL_DLQ_NAME } from "../../queues/email-dlq";
-import worker from "../../src/index";
+import { QueueSimulator, type Settled } from "../support/queue";
 
-/** wrangler.toml [[queues.consumers]] for gatehouse-email. */
-const MAX_RETRIES = 5;
-const BATCH_SIZE = 10;
+export type { Delivery, Settled } from "../support/queue";
 
-export interface Delivery {
-  messageId: string;
-  queue: string;
-  body: unknown;
-  attempts: number;
-  dueAt: number;
-}
-
-export interface Settled {
-  delivery: Delivery;
-  /** What the consumer did with the message. */
-  outcome: "ack" | "retry";
-  delaySeconds?: number;
-  at: number;
-}
-
-let messageCounter = 0;
-
-export class QueueHarness {
-  readonly pending: Delivery[] = [];
-  readonly settled: Settled[] = [];
-  /** Messages the code under test sent to EMAIL_QUEUE (with their delay). */
-  readonly produced: { body: unknown; delaySeconds: number; at: number }[] = [];
-  readonly env: Env;
-
+export class QueueHarness extends QueueSimulator {
   constructor(overrides: Partial<Record<keyof Env | string, unknown>> = {}) {
-    const push = (body: unknown, delaySeconds = 0) => {
-      this.produced.push({ body, delaySeconds, at: Date.now() });
-      this.enqueue(EMAIL_QUEUE_NAME, body, delaySeconds);
-    };
-    const queue = {
-      send: async (body: unknown, options?: QueueSendOptions) => {
-        push(body, options?.delaySeconds ?? 0);
+    // wrangler.toml [[queues.consumers]] for gatehouse-email.
+    super({
+      queues: {
+        [EMAIL_QUEUE_NAME]: { maxRetries: 5, deadLetterQueue: EMAIL_DLQ_NAME },
+        [EMAIL_DLQ_NAME]: { maxRetries: 10 },
       },
-      sendBatch: async (messages: Iterable<MessageSendRequest<unknown>>, options?: QueueSendBatchOptions) => {
-        for (const m of messages) push(m.body, m.delaySeconds ?? options?.delaySeconds ?? 0);
-      },
-    };
-    this.env = { ...env, EMAIL_QUEUE: queue, ...overrides } as unknown as Env;
-  }
-
-  enqueue(queue: string, body: unknown, delaySeconds = 0, attempts = 1, messageId?: string): void {
-    messageCounter += 1;
-    this.pending.push({
-      messageId: messageId ?? `msg-${messageCounter}`,
-      queue,
-      body,
-      attempts,
-      dueAt: Date.now() + delaySeconds * 1000,
     });
+    this.env = { ...env, EMAIL_QUEUE: this.binding(EMAIL_QUEUE_NAME), ...overrides } as unknown as Env;
   }
 
-  /** Delivers `deliveries` as one batch and applies the consumer's verdicts like Queues does. */
-  async deliver(deliveries: Delivery[]): Promise<void> {
-    const queue = deliveries[0]?.queue ?? EMAIL_QUEUE_NAME;
-    const batch = createMessageBatch(
-      queue,
-      deliveries.map((d) => ({ id: d.messageId, timestamp: new Date(), attempts: d.attempts, body: d.body })),
-    );
-    // getQueueResult reports which messages were retried but not their delay: record it on the way.
-    const delays = new Map<string, number>();
-    let batchDelay: number | undefined;
-    for (const message of batch.messages) {
-      const retry = message.retry.bind(message);
-      message.retry = (options?: QueueRetryOptions) => {
-        delays.set(message.id, options?.delaySeconds ?? 0);
-        retry(options);
-      };
-    }
-    const retryAll = batch.retryAll.bind(batch);
-    batch.retryAll = (options?: QueueRetryOptions) => {
-      batchDelay = options?.delaySeconds ?? 0;
-      retryAll(options);
-    };
-    const ctx = createExecutionContext();
-    let threw = false;
-    try {
-      await worker.queue(batch, this.env);
-    } catch {
-      threw = true;
-    }
-    const result = await getQueueResult(batch, ctx);
-    const now = Date.now();
-    for (const d of deliveries) {
-      const retried = result.retryMessages.find((r) => r.msgId === d.messageId);
-      const acked = result.explicitAcks.includes(d.messageId) || (result.ackAll && !retried);
-      if (acked || (!retried && !threw && !result.retryBatch.retry)) {
-        this.settled.push({ delivery: d, outcome: "ack", at: now });
-        continue;
-      }
-      const delaySeconds = delays.get(d.messageId) ?? batchDelay ?? 0;
-      this.settled.push({ delivery: d, outcome: "retry", delaySeconds, at: now });
-      if (d.attempts > MAX_RETRIES && d.queue === EMAIL_QUEUE_NAME) {
-        // Queues hands a message that used up max_retries to the dead-letter queue.
-        this.enqueue(EMAIL_DLQ_NAME, d.body);
-      } else {
-        this.pending.push({ ...d, attempts: d.attempts + 1, dueAt: now + delaySeconds * 1000 });
-      }
-    }
-  }
-
-  /** Takes the messages due now (oldest first), at most one batch of one queue. */
-  takeDue(): Delivery[] {
-    const now = Date.now();
-    const due = this.pending.filter((d) => d.dueAt <= now).sort((a, b) => a.dueAt - b.dueAt);
-    const queue = due[0]?.queue;
-    const batch = due.filter((d) => d.queue === queue).slice(0, BATCH_SIZE);
-    for (const d of batch) this.pending.splice(this.pending.indexOf(d), 1);
-    return batch;
-  }
-
-  /**
-   * Delivers until nothing is left, moving the (fake) clock to the next due message whenever none
-   * is due. Needs `vi.useFakeTimers({ toFake: ["Date"] })`.
-   */
-  async drain(maxBatches = 500): Promise<void> {
-    for (let i = 0; i < maxBatches; i++) {
-      const batch = this.takeDue();
-      if (batch.length > 0) {
-        await this.deliver(batch);
-        continue;
-      }
-      if (this.pending.length === 0) return;
-      vi.setSystemTime(Math.min(...this.pending.map((d) => d.dueAt)));
-    }
-    throw new Error(`queue not drained after ${maxBatches} batches`);
+  /** Messages the code under test sent to EMAIL_QUEUE (with their delay). */
+  get produced(): { body: unknown; delaySeconds: number; at: number }[] {
+    return this.sent
+      .filter((s) => s.queue === EMAIL_QUEUE_NAME)
+      .map(({ body, delaySeconds, at }) => ({ body, delaySeconds, at }));
   }
 
   retriesOf(outboxId: string): Settled[] {
