@@ -15,6 +15,7 @@ import { authRoutes } from "./features/auth/routes";
 import { devOnly } from "./features/dev/guard";
 import { devRoutes } from "./features/dev/routes";
 import { docsRoutes } from "./features/docs/routes";
+import { eventCancellationRoutes } from "./features/event-cancellation/routes";
 import { eventRoutes } from "./features/events/routes";
 import { deviceAuthenticator, isDeviceRequest } from "./features/gate/authenticator";
 import { gateRoutes } from "./features/gate/routes";
@@ -122,6 +123,7 @@ export function createApp(options: AppOptions = {}): OpenAPIHono<AppEnv> {
   app.route("/", metaRoutes(API_VERSION));
   app.route("/", authRoutes);
   app.route("/", eventRoutes);
+  app.route("/", eventCancellationRoutes);
   app.route("/", orderRoutes);
   app.route("/", paymentRoutes);
   app.route("/", gateRoutes);

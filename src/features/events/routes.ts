@@ -6,7 +6,6 @@ import { requireAuth } from "../../http/auth";
 import { body, json, problems } from "../../http/openapi";
 import { rateLimit } from "../../http/rate-limit";
 import { DomainError } from "../../lib/errors";
-import type { PaymentsQueue } from "../payments/queue";
 import { eventAnalytics } from "./analytics";
 import { listEvents } from "./listing";
 import { CreateEventBody, EventListSchema, EventSchema, ListEventsQuery, UpdateEventBody } from "./schema";
@@ -16,10 +15,10 @@ const tags = ["Events"];
 const IdParam = z.object({ id: z.string().min(1).max(64) });
 
 export function eventsDeps(c: AppContext): events.EventsDeps {
-  return { db: c.env.DB, inventory: c.env.EVENT_INVENTORY, webhookQueue: c.env.WEBHOOK_QUEUE as PaymentsQueue };
+  return { db: c.env.DB, inventory: c.env.EVENT_INVENTORY };
 }
 
-function caller(c: AppContext): events.Caller {
+export function caller(c: AppContext): events.Caller {
   const principal = c.get("principal");
   if (principal?.kind !== "user") throw new DomainError("unauthorized", "Sign in to continue.");
   return { id: principal.id, roles: principal.roles };
@@ -62,7 +61,7 @@ const updateEventRoute = createRoute({
   },
 });
 
-const transition = (action: "publish" | "cancel", summary: string) =>
+export const transition = (action: "publish" | "cancel", summary: string) =>
   createRoute({
     method: "post",
     path: `/api/v1/events/{id}/${action}`,
@@ -131,9 +130,6 @@ export const eventRoutes = new OpenAPIHono<AppEnv>()
   )
   .openapi(transition("publish", "Publish a draft"), async (c) =>
     c.json(await events.publishEvent(eventsDeps(c), caller(c), c.req.valid("param").id), 200),
-  )
-  .openapi(transition("cancel", "Cancel the event (terminal; voids tickets, notifies attendees)"), async (c) =>
-    c.json(await events.cancelEvent(eventsDeps(c), caller(c), c.req.valid("param").id), 200),
   )
   .openapi(getEventRoute, async (c) => {
     const principal = c.get("principal");

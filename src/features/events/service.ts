@@ -13,8 +13,6 @@ import { randomId } from "../../lib/crypto";
 import { DomainError } from "../../lib/errors";
 import { sanitizeDescription } from "../../lib/sanitize";
 import { iso } from "../../lib/time";
-import type { PaymentsQueue } from "../payments/queue";
-import { queueEventRefunds } from "../payments/refunds";
 import { inventoryOf, unwrap } from "./inventory";
 import { forgetOrderableEvent } from "./orderable";
 import { customRefundTerms, refundWindowErrors } from "./refund-window";
@@ -26,8 +24,6 @@ export type EventRow = RowOf<typeof events>;
 export interface EventsDeps {
   db: D1Database;
   inventory: DurableObjectNamespace<EventInventory>;
-  /** Payments work queue: a cancelled event's refunds are handed to it (without it, the cron queues them). */
-  webhookQueue?: PaymentsQueue;
   now?: number;
 }
 
@@ -282,8 +278,8 @@ export async function publishEvent(deps: EventsDeps, caller: Caller, id: string)
 }
 
 /**
- * Cancelling is terminal: the inventory voids every ticket and emails the attendees; each paid order's
- * refund is handed to the payments queue.
+ * Cancelling is terminal: the inventory voids every ticket and emails the attendees. The money is
+ * payments' part: callers cancel through src/features/event-cancellation, which queues the refunds.
  */
 export async function cancelEvent(deps: EventsDeps, caller: Caller, id: string): Promise<ApiEvent> {
   const before = await ownedEvent(deps, caller, id);
@@ -296,10 +292,7 @@ export async function cancelEvent(deps: EventsDeps, caller: Caller, id: string):
     updated_at: now,
     version: before.version + 1,
   };
-  const cancelled = await commit(deps, before, next);
-  // Every paid order gets its money back: one refund job per payment, processed from the queue.
-  await queueEventRefunds({ db: deps.db, webhookQueue: deps.webhookQueue }, id);
-  return toApiEvent(cancelled);
+  return toApiEvent(await commit(deps, before, next));
 }
 
 const cacheKey = (id: string) => `https://cache.gatehouse.internal/events/${encodeURIComponent(id)}`;

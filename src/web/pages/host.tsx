@@ -9,6 +9,7 @@ import { Hono } from "hono";
 import type { AppContext, AppEnv } from "../../context";
 import { becomeHost } from "../../features/auth/account";
 import { authDeps } from "../../features/auth/deps";
+import { cancelEventAndRefund } from "../../features/event-cancellation";
 import * as events from "../../features/events/service";
 import { forgetDevice } from "../../features/gate/authenticator";
 import { registerDevice, revokeDevice } from "../../features/gate/devices";
@@ -218,7 +219,7 @@ export const hostPages = new Hono<AppEnv>()
       return renderCancelConfirm(c, row, { status: 400, error: "Tick the box to confirm: nothing was cancelled." });
     }
     try {
-      await events.cancelEvent(eventsDeps(c), caller, row.id);
+      await cancelEventAndRefund(c, caller, row.id);
     } catch (error) {
       if (!(error instanceof DomainError) || error.code !== "invalid-transition") throw error;
       return renderDashboard(c, caller, row, { status: 409, error: error.detail });
