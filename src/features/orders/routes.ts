@@ -11,11 +11,10 @@ import { body, json, problems } from "../../http/openapi";
 import { rateLimit } from "../../http/rate-limit";
 import { DomainError } from "../../lib/errors";
 import { eventsDeps } from "../events/routes";
-import { orderIdFor } from "../payments/checkout";
-import { paymentsDepsFromEnv, requirePayments } from "../payments/deps";
+import { orderIdFor, retryCheckout } from "../payments/checkout";
+import { paymentsDepsFromEnv, requirePayments, returnBaseFor } from "../payments/deps";
 import { requestRefund } from "../payments/policy";
-import { returnBaseFor } from "../payments/routes";
-import { CheckoutSchema, RefundResultSchema } from "../payments/schema";
+import { CheckoutSchema, RefundResultSchema, ReturnUrlBody } from "../payments/schema";
 import * as orders from "./service";
 
 const OrderSchema = z
@@ -196,6 +195,29 @@ const myTicketsRoute = createRoute({
   },
 });
 
+const retryCheckoutRoute = createRoute({
+  method: "post",
+  path: "/api/v1/orders/{id}/checkout",
+  tags: ["Orders"],
+  summary: "A new checkout for your pending paid order (Idempotency-Key honoured)",
+  description:
+    "For a buyer coming back after a declined card or a closed payment page: the previous session is expired and a new one opened; the hold is extended to its lifetime.",
+  security: [{ bearer: [] }],
+  middleware: [
+    requireAuth({ kind: "user" }),
+    rateLimit({ policy: "orders-user", key: (c) => `user:${c.get("principal")?.id}` }),
+    idempotency(),
+  ] as const,
+  request: {
+    params: OrderIdParam,
+    body: { required: false, content: { "application/json": { schema: ReturnUrlBody } } },
+  },
+  responses: {
+    201: json(CheckoutSchema, "A new Checkout Session for the order"),
+    ...problems("not-found", "already-paid", "hold-expired", "payment-provider-error", "payments-not-configured"),
+  },
+});
+
 export const orderRoutes = new OpenAPIHono<AppEnv>()
   .openapi(createOrderRoute, async (c) => {
     // The session check already read the account (one query for both): no second read here.
@@ -227,6 +249,25 @@ export const orderRoutes = new OpenAPIHono<AppEnv>()
         refund: result.refund,
       },
       202,
+    );
+  })
+  .openapi(retryCheckoutRoute, async (c) => {
+    const deps = requirePayments(c);
+    const input = (await c.req.json().catch(() => ({}))) as unknown;
+    const parsed = ReturnUrlBody.safeParse(input ?? {});
+    if (!parsed.success) {
+      throw new DomainError("validation-failed", "The body is not valid.", {
+        errors: parsed.error.issues.map((i) => ({ path: i.path.join("."), message: i.message })),
+      });
+    }
+    const result = await retryCheckout(deps, {
+      userId: userId(c),
+      orderId: c.req.valid("param").id,
+      returnBase: returnBaseFor(c, parsed.data.returnUrl),
+    });
+    return c.json(
+      { order: orders.toApiOrder(result.order), checkoutUrl: result.checkoutUrl, holdExpiresAt: result.holdExpiresAt },
+      201,
     );
   })
   .openapi(myTicketsRoute, async (c) => {

@@ -9,6 +9,7 @@ import type { PaymentsConfig } from "../../config/payments";
 import type { AppContext } from "../../context";
 import { DomainError } from "../../lib/errors";
 import type { EmailQueue } from "../email/enqueue";
+import { checkoutReturnBase } from "./checkout";
 import type { PaymentsQueue } from "./queue";
 import { type Stripe, stripeClient } from "./stripe";
 
@@ -48,4 +49,10 @@ export function notConfigured(): DomainError {
     "payments-not-configured",
     "Paid checkout is off: set STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET (test-mode keys work locally). Free events work without them.",
   );
+}
+
+/** Where Stripe sends buyers back: PUBLIC_URL (production) or this request's origin, plus an allowed `returnUrl`. */
+export function returnBaseFor(c: AppContext, returnUrl: string | undefined): string {
+  const config = c.get("config");
+  return checkoutReturnBase(config.publicUrl ?? new URL(c.req.url).origin, config.corsOrigins, returnUrl);
 }

@@ -1,7 +1,6 @@
 /**
- * HTTP for payments: the Stripe webhook inbox, a new checkout for a pending order (the buyer came back
- * after a declined card), and an event's refund policy. Order creation and refund requests live with
- * the orders routes.
+ * HTTP for payments: the Stripe webhook inbox and an event's refund policy. Order creation, a new
+ * checkout for a pending order and refund requests live with the orders routes.
  */
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { LIMITS } from "../../config/limits";
@@ -12,7 +11,6 @@ import { body, json, problems } from "../../http/openapi";
 import { byIp, rateLimit } from "../../http/rate-limit";
 import { DomainError } from "../../lib/errors";
 import { eventsDeps } from "../events/routes";
-import { toApiOrder } from "../orders/service";
 import { checkoutReturnBase, retryCheckout } from "./checkout";
 import { notConfigured, paymentsDepsFromEnv, requirePayments } from "./deps";
 import { receiveWebhook } from "./inbox";
@@ -26,12 +24,6 @@ const userId = (c: AppContext) => {
   if (principal?.kind !== "user") throw new DomainError("unauthorized", "Sign in to continue.");
   return principal.id;
 };
-
-/** Where Stripe sends buyers back: PUBLIC_URL (production) or this request's origin, plus an allowed `returnUrl`. */
-export function returnBaseFor(c: AppContext, returnUrl: string | undefined): string {
-  const config = c.get("config");
-  return checkoutReturnBase(config.publicUrl ?? new URL(c.req.url).origin, config.corsOrigins, returnUrl);
-}
 
 const webhookRoute = createRoute({
   method: "post",
@@ -52,26 +44,6 @@ const webhookRoute = createRoute({
 });
 
 const IdParam = z.object({ id: z.string().min(1).max(64) });
-
-const retryCheckoutRoute = createRoute({
-  method: "post",
-  path: "/api/v1/orders/{id}/checkout",
-  tags: ["Orders"],
-  summary: "A new checkout for your pending paid order (Idempotency-Key honoured)",
-  description:
-    "For a buyer coming back after a declined card or a closed payment page: the previous session is expired and a new one opened; the hold is extended to its lifetime.",
-  security: [{ bearer: [] }],
-  middleware: [
-    requireAuth({ kind: "user" }),
-    rateLimit({ policy: "orders-user", key: (c) => `user:${c.get("principal")?.id}` }),
-    idempotency(),
-  ] as const,
-  request: { params: IdParam, body: { required: false, content: { "application/json": { schema: ReturnUrlBody } } } },
-  responses: {
-    201: json(CheckoutSchema, "A new Checkout Session for the order"),
-    ...problems("not-found", "already-paid", "hold-expired", "payment-provider-error", "payments-not-configured"),
-  },
-});
 
 const getPolicyRoute = createRoute({
   method: "get",
@@ -107,25 +79,6 @@ export const paymentRoutes = new OpenAPIHono<AppEnv>()
     const raw = await c.req.text();
     const { duplicate } = await receiveWebhook(deps, raw, c.req.header("Stripe-Signature"));
     return c.json({ received: true as const, duplicate }, 200);
-  })
-  .openapi(retryCheckoutRoute, async (c) => {
-    const deps = requirePayments(c);
-    const input = (await c.req.json().catch(() => ({}))) as unknown;
-    const parsed = ReturnUrlBody.safeParse(input ?? {});
-    if (!parsed.success) {
-      throw new DomainError("validation-failed", "The body is not valid.", {
-        errors: parsed.error.issues.map((i) => ({ path: i.path.join("."), message: i.message })),
-      });
-    }
-    const result = await retryCheckout(deps, {
-      userId: userId(c),
-      orderId: c.req.valid("param").id,
-      returnBase: returnBaseFor(c, parsed.data.returnUrl),
-    });
-    return c.json(
-      { order: toApiOrder(result.order), checkoutUrl: result.checkoutUrl, holdExpiresAt: result.holdExpiresAt },
-      201,
-    );
   })
   .openapi(getPolicyRoute, async (c) => {
     const id = c.req.valid("param").id;
