@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { createApp } from "../../src/app";
 import type { Principal } from "../../src/context";
 import { type Authenticator, requireAuth } from "../../src/http/auth";
+import { issueCsrfToken } from "../../src/http/csrf";
 import { DomainError } from "../../src/lib/errors";
 import { freshIp, problemOf } from "../helpers";
 
@@ -58,9 +59,10 @@ describe("auth hook", () => {
   });
 });
 
-describe("CSRF for cookie-authenticated requests", async () => {
-  const { issueCsrfToken } = await import("../../src/http/csrf");
-  const token = await issueCsrfToken("test-cookie-0123456789abcdef0123456789abcdef");
+// Signed with the test COOKIE_SECRET (vitest.config.ts) before the table below is built.
+const token = await issueCsrfToken("test-cookie-0123456789abcdef0123456789abcdef");
+
+describe("CSRF for cookie-authenticated requests", () => {
   const cookie = `sid=u1; __Host-csrf=${token}`;
 
   it("a cookie and header that match but were not signed by us are refused", async () => {

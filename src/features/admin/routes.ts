@@ -4,7 +4,7 @@ import type { AppContext, AppEnv } from "../../context";
 import { requireAuth } from "../../http/auth";
 import { json, problems } from "../../http/openapi";
 import { clientIp } from "../../lib/ip";
-import type { PaymentsQueue } from "../payments/queue";
+import type { PaymentsQueue } from "../payments";
 import { DeadLetterListQuery, DeadLetterListSchema, DeadLetterSchema } from "./schema";
 import * as admin from "./service";
 

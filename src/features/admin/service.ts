@@ -7,15 +7,12 @@ import type { Config } from "../../config";
 import { decodeCursor, encodeCursor } from "../../lib/crypto";
 import { DomainError, invalidCursorError } from "../../lib/errors";
 import { iso } from "../../lib/time";
-import { type AuditEntry, auditStatement, type RequestMeta } from "../audit/service";
-import { type DeadLetterRow, getDeadLetter } from "../dead-letters/store";
-import type { EmailQueue } from "../email/enqueue";
-import { assertEmailReplayable, enqueueReplayedEmail, replayEmailStatements } from "../email/replay";
-import {
-  enqueueReplayed as enqueueReplayedPayment,
-  replayStatements as replayPaymentsStatements,
-} from "../payments/inbox";
-import type { PaymentsQueue } from "../payments/queue";
+import { type AuditEntry, auditStatement, type RequestMeta } from "../audit";
+import { type DeadLetterRow, getDeadLetter } from "../dead-letters";
+import type { EmailQueue } from "../email";
+import { assertEmailReplayable, enqueueReplayedEmail, replayEmailStatements } from "../email";
+import type { PaymentsQueue } from "../payments";
+import { enqueueReplayed as enqueueReplayedPayment, replayStatements as replayPaymentsStatements } from "../payments";
 import type { DeadLetter, DeadLetterListInput } from "./schema";
 
 export interface AdminDeps {

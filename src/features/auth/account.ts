@@ -1,6 +1,6 @@
 /** The signed-in account: who it is, and the host role (identity before privilege). */
 import { DomainError } from "../../lib/errors";
-import { auditStatement } from "../audit/service";
+import { auditStatement } from "../audit";
 import { type AuthDeps, now } from "./deps";
 import { findUserById, type PublicUser, toPublicUser } from "./users";
 

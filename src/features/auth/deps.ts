@@ -5,8 +5,8 @@ import type { Defer } from "../../http/after-response";
 import { DomainError } from "../../lib/errors";
 import { clientIp } from "../../lib/ip";
 import { checkPasswordPolicy } from "../../lib/password-policy";
-import type { RequestMeta } from "../audit/service";
-import type { EmailQueue } from "../email/enqueue";
+import type { RequestMeta } from "../audit";
+import type { EmailQueue } from "../email";
 import type { LimiterNamespace } from "./guards";
 
 export interface AuthDeps {

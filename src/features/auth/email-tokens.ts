@@ -2,8 +2,8 @@
 import { LIMITS } from "../../config/limits";
 import { randomId, randomToken, sha256Hex } from "../../lib/crypto";
 import { DomainError } from "../../lib/errors";
-import { audit } from "../audit/service";
-import { enqueueCommitted } from "../email/enqueue";
+import { audit } from "../audit";
+import { enqueueCommitted } from "../email";
 import { type AuthDeps, now } from "./deps";
 
 export async function emailTokenStatements(deps: AuthDeps, userId: string, purpose: "verify-email" | "reset-password") {

@@ -2,7 +2,7 @@
 import { DomainError } from "../../lib/errors";
 import { burnHashTime, hashPassword, needsRehash, verifyPassword } from "../../lib/password";
 import type { RateLimitDecision } from "../../lib/rate-limit-client";
-import { audit, auditStatement } from "../audit/service";
+import { audit, auditStatement } from "../audit";
 import { countAttemptForChallenge } from "./challenge";
 import { type AuthDeps, now } from "./deps";
 import { addressKey, emailKey, forgive, peek, rateLimited, spend } from "./guards";

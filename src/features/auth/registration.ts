@@ -5,9 +5,8 @@
 import { randomId } from "../../lib/crypto";
 import { DomainError } from "../../lib/errors";
 import { burnHashTime, hashPassword, verifyPassword } from "../../lib/password";
-import { audit, auditStatement } from "../audit/service";
-import { enqueueCommitted } from "../email/enqueue";
-import { emailStatements } from "../email/outbox";
+import { audit, auditStatement } from "../audit";
+import { emailStatements, enqueueCommitted } from "../email";
 import { requireChallengeIfSuspicious } from "./challenge";
 import { type AuthDeps, assertPasswordPolicy, now } from "./deps";
 import { consumeEmailToken, emailTokenStatements, pendingTokenOwner, verifyLink } from "./email-tokens";

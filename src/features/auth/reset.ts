@@ -1,9 +1,8 @@
 /** Forgotten passwords: the emailed reset link and setting a new password (ASVS 6.3.7, 7.4.3). */
 import { DomainError } from "../../lib/errors";
 import { hashPassword } from "../../lib/password";
-import { audit, auditStatement } from "../audit/service";
-import { enqueueCommitted } from "../email/enqueue";
-import { emailStatements } from "../email/outbox";
+import { audit, auditStatement } from "../audit";
+import { emailStatements, enqueueCommitted } from "../email";
 import { type AuthDeps, assertPasswordPolicy, now } from "./deps";
 import { consumeEmailToken, emailTokenStatements, pendingTokenOwner } from "./email-tokens";
 import { emailKey, rateLimited, spend } from "./guards";

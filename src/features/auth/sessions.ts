@@ -13,7 +13,7 @@ import type { Config } from "../../config";
 import { LIMITS } from "../../config/limits";
 import { hmacBase64url, randomId, randomToken, sha256Hex } from "../../lib/crypto";
 import { DomainError } from "../../lib/errors";
-import { auditStatement, ipHash, type RequestMeta } from "../audit/service";
+import { auditStatement, ipHash, type RequestMeta } from "../audit";
 import { type AccessClaims, signAccessToken } from "./tokens";
 
 export interface IssuedTokens {

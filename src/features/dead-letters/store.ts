@@ -8,7 +8,7 @@
 import type { RowOf } from "../../db/rows";
 import type { deadLetters } from "../../db/schema";
 import { randomId } from "../../lib/crypto";
-import type { Condition } from "../audit/service";
+import type { Condition } from "../audit";
 
 export type DeadLetterSource = "email" | "stripe-webhook";
 

@@ -14,11 +14,9 @@ import { LIMITS } from "../../config/limits";
 import { fieldErrors } from "../../http/validation";
 import { randomId } from "../../lib/crypto";
 import { DomainError } from "../../lib/errors";
-import { signAccessToken } from "../auth/tokens";
-import { inventoryOf, unwrap } from "../events/inventory";
-import { type EventRow, findEvent, toSnapshot } from "../events/service";
-import { registerDevice } from "../gate/devices";
-import { mintTicketQr } from "../gate/qr";
+import { signAccessToken } from "../auth";
+import { type EventRow, findEvent, inventoryOf, toSnapshot, unwrap } from "../events";
+import { mintTicketQr, registerDevice } from "../gate";
 import { seedDemo } from "./seed";
 
 export const ON_SALE_MAX_USERS = 50_000;

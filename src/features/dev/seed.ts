@@ -5,8 +5,7 @@
  */
 import type { Config } from "../../config";
 import { hashPassword } from "../../lib/password";
-import { inventoryOf, unwrap } from "../events/inventory";
-import { type EventRow, findEvent, toSnapshot } from "../events/service";
+import { type EventRow, findEvent, inventoryOf, toSnapshot, unwrap } from "../events";
 
 export const DEMO_ACCOUNTS = [
   { id: "demo-host", role: "host", email: "host@gatehouse.local", password: "gatehouse-host-demo", name: "Demo Host" },

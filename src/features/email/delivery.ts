@@ -12,8 +12,8 @@
 import { LIMITS } from "../../config/limits";
 import type { RowOf } from "../../db/rows";
 import type { emailOutbox } from "../../db/schema";
-import type { Condition } from "../audit/service";
-import { deadLetterStatement } from "../dead-letters/store";
+import type { Condition } from "../audit";
+import { deadLetterStatement } from "../dead-letters";
 import { MAX_SEND_ATTEMPTS } from "./retry";
 import type { OutgoingEmail } from "./transport";
 

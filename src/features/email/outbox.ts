@@ -13,7 +13,7 @@
  */
 import type { Config } from "../../config";
 import { randomId } from "../../lib/crypto";
-import type { Condition } from "../audit/service";
+import type { Condition } from "../audit";
 import { CARRIES_SECRET, type EmailTemplate, renderEmail } from "./templates";
 
 /** Column name under which outbox inserts return their id; ./enqueue.ts reads it from batch results. */

@@ -6,10 +6,9 @@
  * (src/features/payments/reconcile.ts).
  */
 import type { AppContext } from "../../context";
-import { eventsDeps } from "../events/routes";
-import { type ApiEvent, type Caller, cancelEvent } from "../events/service";
-import type { PaymentsQueue } from "../payments/queue";
-import { queueEventRefunds } from "../payments/refunds";
+import { type ApiEvent, type Caller, cancelEvent, eventsDeps } from "../events";
+import type { PaymentsQueue } from "../payments";
+import { queueEventRefunds } from "../payments";
 
 export async function cancelEventAndRefund(c: AppContext, caller: Caller, eventId: string): Promise<ApiEvent> {
   const cancelled = await cancelEvent(eventsDeps(c), caller, eventId);

@@ -1,7 +1,7 @@
 /** POST /api/v1/events/:id/cancel: the host's cancellation, with its refunds (./index.ts). */
 import { OpenAPIHono } from "@hono/zod-openapi";
 import type { AppEnv } from "../../context";
-import { caller, transition } from "../events/routes";
+import { caller, transition } from "../events";
 import { cancelEventAndRefund } from ".";
 
 export const eventCancellationRoutes = new OpenAPIHono<AppEnv>().openapi(

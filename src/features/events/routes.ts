@@ -1,33 +1,16 @@
 /** HTTP for events: host lifecycle (create, edit, publish, cancel), public reads, host analytics. */
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { LIMITS } from "../../config/limits";
-import type { AppContext, AppEnv } from "../../context";
+import type { AppEnv } from "../../context";
 import { requireAuth } from "../../http/auth";
 import { body, json, problems } from "../../http/openapi";
-import { rateLimit } from "../../http/rate-limit";
-import { DomainError } from "../../lib/errors";
 import { eventAnalytics } from "./analytics";
+import { caller, eventsDeps, hostWrite, IdParam, tags, transition } from "./http";
 import { listEvents } from "./listing";
 import { CreateEventBody, EventListSchema, EventSchema, ListEventsQuery, UpdateEventBody } from "./schema";
 import * as events from "./service";
 
-const tags = ["Events"];
-const IdParam = z.object({ id: z.string().min(1).max(64) });
-
-export function eventsDeps(c: AppContext): events.EventsDeps {
-  return { db: c.env.DB, inventory: c.env.EVENT_INVENTORY };
-}
-
-export function caller(c: AppContext): events.Caller {
-  const principal = c.get("principal");
-  if (principal?.kind !== "user") throw new DomainError("unauthorized", "Sign in to continue.");
-  return { id: principal.id, roles: principal.roles };
-}
-
-const hostWrite = () => [
-  requireAuth({ kind: "user" }),
-  rateLimit({ policy: "dashboard-write", key: (c) => `user:${c.get("principal")?.id}` }),
-];
+export { eventsDeps };
 
 const createEventRoute = createRoute({
   method: "post",
@@ -60,21 +43,6 @@ const updateEventRoute = createRoute({
     ),
   },
 });
-
-export const transition = (action: "publish" | "cancel", summary: string) =>
-  createRoute({
-    method: "post",
-    path: `/api/v1/events/{id}/${action}`,
-    tags,
-    summary,
-    security: [{ bearer: [] }],
-    middleware: hostWrite(),
-    request: { params: IdParam },
-    responses: {
-      200: json(EventSchema, "The event"),
-      ...problems(["forbidden", "not the host"], "not-found", "invalid-transition"),
-    },
-  });
 
 const getEventRoute = createRoute({
   method: "get",

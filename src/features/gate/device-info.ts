@@ -8,8 +8,7 @@
 import { z } from "@hono/zod-openapi";
 import { LIMITS } from "../../config/limits";
 import { iso } from "../../lib/time";
-import { inventoryOf } from "../events/inventory";
-import { findEvent } from "../events/service";
+import { findEvent, inventoryOf } from "../events";
 import type { DeviceCaller } from "./authenticator";
 import { type GateDeps, unlessRevoked } from "./scan";
 import { DEVICE_ROLES } from "./schema";

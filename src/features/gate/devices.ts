@@ -12,9 +12,8 @@ import type { gateDevices } from "../../db/schema-gate";
 import { randomId, randomToken, sha256Hex } from "../../lib/crypto";
 import { DomainError } from "../../lib/errors";
 import { iso } from "../../lib/time";
-import { auditStatement, type RequestMeta } from "../audit/service";
-import { inventoryOf } from "../events/inventory";
-import { type Caller, ownedEvent } from "../events/service";
+import { auditStatement, type RequestMeta } from "../audit";
+import { type Caller, inventoryOf, ownedEvent } from "../events";
 import type { DEVICE_ROLES } from "./schema";
 
 export type DeviceRole = (typeof DEVICE_ROLES)[number];

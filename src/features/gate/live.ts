@@ -8,8 +8,7 @@ import { type EventInventory, LIVE_URL } from "../../../durable-objects/event-in
 import type { Config } from "../../config";
 import type { Principal } from "../../context";
 import { DomainError, unavailableError } from "../../lib/errors";
-import { inventoryOf } from "../events/inventory";
-import { ownedEvent } from "../events/service";
+import { inventoryOf, ownedEvent } from "../events";
 
 export interface LiveDeps {
   db: D1Database;

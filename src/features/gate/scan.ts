@@ -17,7 +17,7 @@ import type { Config } from "../../config";
 import { LIMITS } from "../../config/limits";
 import { log } from "../../lib/log";
 import { iso } from "../../lib/time";
-import { inventoryOf } from "../events/inventory";
+import { inventoryOf } from "../events";
 import { type DeviceCaller, unauthorizedDevice } from "./authenticator";
 import { ticketKeyRing } from "./keys";
 import { eventRef, verifyTicketToken } from "./token";

@@ -10,11 +10,18 @@ import { idempotency } from "../../http/idempotency";
 import { body, json, problems } from "../../http/openapi";
 import { rateLimit } from "../../http/rate-limit";
 import { DomainError } from "../../lib/errors";
-import { eventsDeps } from "../events/routes";
-import { orderIdFor, retryCheckout } from "../payments/checkout";
-import { paymentsDepsFromEnv, requirePayments, returnBaseFor } from "../payments/deps";
-import { requestRefund } from "../payments/policy";
-import { CheckoutSchema, RefundResultSchema, ReturnUrlBody } from "../payments/schema";
+import { eventsDeps } from "../events";
+import {
+  CheckoutSchema,
+  orderIdFor,
+  paymentsDepsFromEnv,
+  RefundResultSchema,
+  ReturnUrlBody,
+  requestRefund,
+  requirePayments,
+  retryCheckout,
+  returnBaseFor,
+} from "../payments";
 import * as orders from "./service";
 
 const OrderSchema = z

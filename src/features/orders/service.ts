@@ -11,11 +11,8 @@ import type { orders } from "../../db/schema";
 import { decodeCursor, encodeCursor, randomId } from "../../lib/crypto";
 import { DomainError, invalidCursorError } from "../../lib/errors";
 import { iso } from "../../lib/time";
-import { inventoryOf, unwrap } from "../events/inventory";
-import { forgetOrderableEvent, orderEvent } from "../events/orderable";
-import { type EventsDeps, toSnapshot } from "../events/service";
-import { closeCheckouts, startCheckout } from "../payments/checkout";
-import { notConfigured, type PaymentsDeps } from "../payments/deps";
+import { type EventsDeps, forgetOrderableEvent, inventoryOf, orderEvent, toSnapshot, unwrap } from "../events";
+import { closeCheckouts, notConfigured, type PaymentsDeps, startCheckout } from "../payments";
 
 /** What a paid order needs besides the inventory (see src/features/payments/checkout.ts). */
 export interface PaidCheckout {

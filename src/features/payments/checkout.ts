@@ -14,8 +14,7 @@ import { DomainError } from "../../lib/errors";
 import { log } from "../../lib/log";
 import { isSafeRedirect, safeRedirect } from "../../lib/safe-redirect";
 import { iso } from "../../lib/time";
-import { inventoryOf, unwrap } from "../events/inventory";
-import { type EventRow, toSnapshot } from "../events/service";
+import { type EventRow, inventoryOf, toSnapshot, unwrap } from "../events";
 import type { PaymentsDeps } from "./deps";
 import { classifyStripeError, type Stripe } from "./stripe";
 

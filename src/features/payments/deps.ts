@@ -8,7 +8,7 @@ import { type Config, getConfig } from "../../config";
 import type { PaymentsConfig } from "../../config/payments";
 import type { AppContext } from "../../context";
 import { DomainError } from "../../lib/errors";
-import type { EmailQueue } from "../email/enqueue";
+import type { EmailQueue } from "../email";
 import { checkoutReturnBase } from "./checkout";
 import type { PaymentsQueue } from "./queue";
 import { type Stripe, stripeClient } from "./stripe";

@@ -10,7 +10,7 @@ import type { RowOf } from "../../db/rows";
 import type { stripeEvents } from "../../db/schema-payments";
 import { DomainError } from "../../lib/errors";
 import { log } from "../../lib/log";
-import { deadLetterStatement } from "../dead-letters/store";
+import { deadLetterStatement } from "../dead-letters";
 import type { PaymentsDeps } from "./deps";
 import { type PaymentsQueue, sendPaymentsMessages } from "./queue";
 import { type Stripe, verifyWebhook } from "./stripe";

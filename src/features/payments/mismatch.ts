@@ -8,7 +8,7 @@
  */
 import type { InventoryOrder } from "../../../durable-objects/event-inventory/contract";
 import { log } from "../../lib/log";
-import { auditStatement } from "../audit/service";
+import { auditStatement } from "../audit";
 import type { PaymentsDeps } from "./deps";
 import { queueRefunds } from "./refunds";
 

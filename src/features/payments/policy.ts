@@ -9,9 +9,16 @@
  */
 import type { InventoryOrder, InventoryTicket } from "../../../durable-objects/event-inventory/contract";
 import { DomainError } from "../../lib/errors";
-import { inventoryOf, unwrap } from "../events/inventory";
-import { refundDeadline, refundWindowErrors } from "../events/refund-window";
-import { type Caller, type EventsDeps, findEvent, ownedEvent } from "../events/service";
+import {
+  type Caller,
+  type EventsDeps,
+  findEvent,
+  inventoryOf,
+  ownedEvent,
+  refundDeadline,
+  refundWindowErrors,
+  unwrap,
+} from "../events";
 import type { PaymentsDeps } from "./deps";
 import { dropRefusedRefund, queueRefunds } from "./refunds";
 

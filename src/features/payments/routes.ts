@@ -6,20 +6,18 @@ import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { LIMITS } from "../../config/limits";
 import type { AppContext, AppEnv } from "../../context";
 import { requireAuth } from "../../http/auth";
-import { idempotency } from "../../http/idempotency";
 import { body, json, problems } from "../../http/openapi";
 import { byIp, rateLimit } from "../../http/rate-limit";
 import { DomainError } from "../../lib/errors";
-import { eventsDeps } from "../events/routes";
-import { checkoutReturnBase, retryCheckout } from "./checkout";
-import { notConfigured, paymentsDepsFromEnv, requirePayments } from "./deps";
+import { eventsDeps } from "../events";
+import { notConfigured, paymentsDepsFromEnv } from "./deps";
 import { receiveWebhook } from "./inbox";
 import { refundPolicyOf, setRefundPolicy } from "./policy";
-import { CheckoutSchema, RefundPolicyBody, RefundPolicySchema, ReturnUrlBody } from "./schema";
+import { RefundPolicyBody, RefundPolicySchema } from "./schema";
 
 export const STRIPE_WEBHOOK_PATH = "/api/v1/webhooks/stripe";
 
-const userId = (c: AppContext) => {
+const _userId = (c: AppContext) => {
   const principal = c.get("principal");
   if (principal?.kind !== "user") throw new DomainError("unauthorized", "Sign in to continue.");
   return principal.id;

@@ -1,0 +1,46 @@
+/**
+ * The HTTP side every events route shares, and that the routes built on events (cancellation) reuse:
+ * the dependencies for a request, the calling host, the host write policy and the lifecycle
+ * transition route.
+ */
+import { createRoute, z } from "@hono/zod-openapi";
+import type { AppContext } from "../../context";
+import { requireAuth } from "../../http/auth";
+import { json, problems } from "../../http/openapi";
+import { rateLimit } from "../../http/rate-limit";
+import { DomainError } from "../../lib/errors";
+import { EventSchema } from "./schema";
+import type { Caller, EventsDeps } from "./service";
+
+export const tags = ["Events"];
+export const IdParam = z.object({ id: z.string().min(1).max(64) });
+
+export function eventsDeps(c: AppContext): EventsDeps {
+  return { db: c.env.DB, inventory: c.env.EVENT_INVENTORY };
+}
+
+export function caller(c: AppContext): Caller {
+  const principal = c.get("principal");
+  if (principal?.kind !== "user") throw new DomainError("unauthorized", "Sign in to continue.");
+  return { id: principal.id, roles: principal.roles };
+}
+
+export const hostWrite = () => [
+  requireAuth({ kind: "user" }),
+  rateLimit({ policy: "dashboard-write", key: (c) => `user:${c.get("principal")?.id}` }),
+];
+
+export const transition = (action: "publish" | "cancel", summary: string) =>
+  createRoute({
+    method: "post",
+    path: `/api/v1/events/{id}/${action}`,
+    tags,
+    summary,
+    security: [{ bearer: [] }],
+    middleware: hostWrite(),
+    request: { params: IdParam },
+    responses: {
+      200: json(EventSchema, "The event"),
+      ...problems(["forbidden", "not the host"], "not-found", "invalid-transition"),
+    },
+  });
