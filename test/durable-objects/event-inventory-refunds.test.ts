@@ -15,9 +15,9 @@ import {
   HOUR,
   holdRequest,
   objectOrders,
-  objectRows,
   objectTickets,
 } from "../features/events/helpers";
+import { objectRows } from "../support/db";
 
 type Stub = Awaited<ReturnType<typeof configuredInventory>>["stub"];
 

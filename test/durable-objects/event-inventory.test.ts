@@ -16,9 +16,9 @@ import {
   HOUR,
   holdRequest,
   objectOrders,
-  objectRows,
   objectTickets,
 } from "../features/events/helpers";
+import { objectRows } from "../support/db";
 
 const MINUTE = 60 * 1000;
 

@@ -6,7 +6,8 @@ import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { signAccessToken } from "../../../src/features/auth/tokens";
 import { call, problemOf } from "../../helpers";
-import { b64urlJson, bearer, codeOf, createUser, jwtPayload, login } from "./helpers";
+import { codeOf } from "../../support/db";
+import { b64urlJson, bearer, createUser, jwtPayload, login } from "./helpers";
 
 const T0 = Date.UTC(2032, 6, 7, 10, 0, 0);
 const KEYS = JSON.parse(env.JWT_KEYS as string) as { kid: string; secret: string }[];

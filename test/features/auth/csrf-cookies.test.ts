@@ -6,8 +6,9 @@
 import { describe, expect, it } from "vitest";
 import { sha256Hex } from "../../../src/lib/crypto";
 import { call, freshIp, problemOf } from "../../helpers";
+import { codeOf, rows } from "../../support/db";
 import { cookieHeader, parseSetCookies } from "./cookies";
-import { auditForUser, bearer, codeOf, createUser, PASSWORD, postJson, rows } from "./helpers";
+import { auditForUser, bearer, createUser, PASSWORD, postJson } from "./helpers";
 
 const SELF = "https://gatehouse.test";
 const EVIL = "https://evil.example";

@@ -6,18 +6,16 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { sha256Hex } from "../../../src/lib/crypto";
 import { call, problemOf } from "../../helpers";
+import { codeOf, countRows, rows } from "../../support/db";
 import { Browser } from "../../web/browser";
 import {
   auditOf,
   bearer,
-  codeOf,
-  countRows,
   createUser,
   login,
   mailbox,
   PASSWORD,
   postJson,
-  rows,
   tokenFromMail,
   tokensFromMail,
   uniqueEmail,

@@ -3,7 +3,8 @@
  * as they answer an unknown one; only the mailbox of a real account learns anything.
  */
 import { describe, expect, it } from "vitest";
-import { countRows, createUser, mailbox, PASSWORD, postJson, rows, uniqueEmail } from "./helpers";
+import { countRows, rows } from "../../support/db";
+import { createUser, mailbox, PASSWORD, postJson, uniqueEmail } from "./helpers";
 
 async function answer(res: Response) {
   return { status: res.status, contentType: res.headers.get("Content-Type"), body: await res.json() };

@@ -2,6 +2,7 @@
 import { env } from "cloudflare:workers";
 import { hashPassword } from "../../../src/lib/password";
 import { call, devCall, freshIp } from "../../helpers";
+import { rows } from "../../support/db";
 
 export const PASSWORD = "violet-otter-marmalade";
 
@@ -96,15 +97,6 @@ export async function otpFromMail(to: string): Promise<string> {
   return code;
 }
 
-/** Rows from D1 (the test sees the same database the Worker writes). */
-export async function rows<T = Record<string, unknown>>(sql: string, ...bindings: unknown[]): Promise<T[]> {
-  return (
-    await env.DB.prepare(sql)
-      .bind(...bindings)
-      .all<T>()
-  ).results;
-}
-
 export interface AuditRow {
   id: string;
   at: number;
@@ -128,24 +120,12 @@ export function auditForUser(userId: string, action?: string): Promise<AuditRow[
     : rows<AuditRow>("SELECT * FROM audit_log WHERE user_id = ? ORDER BY at", userId);
 }
 
-export function countRows(table: string, where: string, ...bindings: unknown[]): Promise<number> {
-  return env.DB.prepare(`SELECT count(*) AS n FROM ${table} WHERE ${where}`)
-    .bind(...bindings)
-    .first<{ n: number }>()
-    .then((row) => row?.n ?? 0);
-}
-
 /** Every token mailed to `to` with `template`, newest first. */
 export async function tokensFromMail(to: string, template: string): Promise<string[]> {
   return (await mailbox(to))
     .filter((m) => m.template === template)
     .map((m) => new URL(m.text.match(/https?:\/\/\S+/)?.[0] ?? "http://x/").searchParams.get("token"))
     .filter((t): t is string => t !== null);
-}
-
-/** The problem document's machine code: the last segment of its `type` URI. */
-export function codeOf(problem: { type: string }): string {
-  return problem.type.split("/").pop() ?? "";
 }
 
 /** Base64url of a JSON value, for hand-built JWTs. */
@@ -159,5 +139,7 @@ export function jwtPayload(token: string): Record<string, unknown> {
   return JSON.parse(atob(part.replace(/-/g, "+").replace(/_/g, "/"))) as Record<string, unknown>;
 }
 
+/** Row readers and the problem code live in the test kit (test/support/db.ts); these names stay for their importers. */
+export { codeOf, countRows, rows } from "../../support/db";
 /** The fake siteverify lives in the test kit (test/support/turnstile.ts); these names stay for their importers. */
 export { SITEVERIFY, type SiteverifyCall, useFakeTurnstile as fakeSiteverify } from "../../support/turnstile";

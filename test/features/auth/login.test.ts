@@ -5,7 +5,8 @@
 import { describe, expect, it } from "vitest";
 import { sha256Hex } from "../../../src/lib/crypto";
 import { freshIp, problemOf } from "../../helpers";
-import { auditOf, createUser, PASSWORD, postJson, rows, uniqueEmail } from "./helpers";
+import { rows } from "../../support/db";
+import { auditOf, createUser, PASSWORD, postJson, uniqueEmail } from "./helpers";
 
 const WRONG = "not-the-right-passphrase";
 

@@ -1,5 +1,5 @@
 /** Counting the sign-in codes that were actually checked (one failure audit row each). */
-import { countRows } from "./helpers";
+import { countRows } from "../../support/db";
 
 export function evaluatedFor(emails: string[]): Promise<number> {
   return countRows(

@@ -8,8 +8,9 @@ import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { createApp } from "../../../src/app";
 import { freshIp, problemOf } from "../../helpers";
+import { codeOf } from "../../support/db";
 import { useFakeTurnstile } from "../../support/turnstile";
-import { codeOf, createUser } from "./helpers";
+import { createUser } from "./helpers";
 import { evaluatedFor } from "./otp-audit";
 
 const GOOD_CHALLENGE = "XXXX.DUMMY.TOKEN.XXXX-accepted";

@@ -8,7 +8,8 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { DEFAULT_RATE_POLICIES } from "../../../src/config/limits";
 import { freshIp, problemOf } from "../../helpers";
-import { codeOf, createUser, otpFromMail, postJson } from "./helpers";
+import { codeOf } from "../../support/db";
+import { createUser, otpFromMail, postJson } from "./helpers";
 import { evaluatedFor } from "./otp-audit";
 
 const PER_ADDRESS = DEFAULT_RATE_POLICIES["otp-verify-ip"].limit;

@@ -5,7 +5,8 @@
  */
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { problemOf } from "../../helpers";
-import { auditOf, codeOf, createUser, mailbox, postJson, rows } from "./helpers";
+import { codeOf, rows } from "../../support/db";
+import { auditOf, createUser, mailbox, postJson } from "./helpers";
 
 const T0 = Date.UTC(2032, 2, 3, 12, 0, 0);
 const MINUTE = 60_000;

@@ -4,17 +4,8 @@
  */
 import { describe, expect, it } from "vitest";
 import { problemOf } from "../../helpers";
-import {
-  codeOf,
-  countRows,
-  createUser,
-  mailbox,
-  PASSWORD,
-  postJson,
-  rows,
-  tokensFromMail,
-  uniqueEmail,
-} from "./helpers";
+import { codeOf, countRows, rows } from "../../support/db";
+import { createUser, mailbox, PASSWORD, postJson, tokensFromMail, uniqueEmail } from "./helpers";
 
 const EIGHT = "zq8#Lk2m";
 const SEVEN = EIGHT.slice(0, 7);

@@ -9,18 +9,8 @@ import { describe, expect, it } from "vitest";
 import { getConfig } from "../../../src/config";
 import { openSession } from "../../../src/features/auth/sessions";
 import { call, freshIp, problemOf } from "../../helpers";
-import {
-  auditForUser,
-  bearer,
-  codeOf,
-  countRows,
-  mailbox,
-  otpFromMail,
-  postJson,
-  rows,
-  tokenFromMail,
-  uniqueEmail,
-} from "./helpers";
+import { codeOf, countRows, rows } from "../../support/db";
+import { auditForUser, bearer, mailbox, otpFromMail, postJson, tokenFromMail, uniqueEmail } from "./helpers";
 
 const ATTACKER_PASSWORD = "attacker-chosen-passphrase";
 

@@ -5,8 +5,9 @@
  */
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { call, freshIp, problemOf } from "../../helpers";
+import { codeOf, countRows } from "../../support/db";
 import { useFakeTurnstile } from "../../support/turnstile";
-import { auditOf, codeOf, countRows, createUser, mailbox, PASSWORD, postJson, uniqueEmail } from "./helpers";
+import { auditOf, createUser, mailbox, PASSWORD, postJson, uniqueEmail } from "./helpers";
 
 const GOOD = "XXXX.DUMMY.TOKEN.XXXX-accepted";
 

@@ -7,7 +7,8 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { createApp } from "../../../src/app";
 import { sha256Hex } from "../../../src/lib/crypto";
 import { call, freshIp, problemOf } from "../../helpers";
-import { auditForUser, bearer, codeOf, createUser, login, PASSWORD, postJson, rows } from "./helpers";
+import { codeOf, rows } from "../../support/db";
+import { auditForUser, bearer, createUser, login, PASSWORD, postJson } from "./helpers";
 
 const T0 = Date.UTC(2032, 4, 5, 8, 0, 0);
 const MINUTE = 60_000;

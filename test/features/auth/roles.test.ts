@@ -5,7 +5,8 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { call, problemOf } from "../../helpers";
-import { auditForUser, bearer, codeOf, createUser, login, PASSWORD, postJson, rows, uniqueEmail } from "./helpers";
+import { codeOf, rows } from "../../support/db";
+import { auditForUser, bearer, createUser, login, PASSWORD, postJson, uniqueEmail } from "./helpers";
 
 async function stored(id: string) {
   const [row] = await rows<{ roles: string; email_verified_at: number | null }>(

@@ -9,16 +9,8 @@ import { describe, expect, it } from "vitest";
 import { getConfig } from "../../../src/config";
 import { type AuthDeps, login } from "../../../src/features/auth/service";
 import { call, problemOf } from "../../helpers";
-import {
-  bearer,
-  codeOf,
-  countRows,
-  createUser,
-  login as loginOverHttp,
-  postJson,
-  rows,
-  tokenFromMail,
-} from "./helpers";
+import { codeOf, countRows, rows } from "../../support/db";
+import { bearer, createUser, login as loginOverHttp, postJson, tokenFromMail } from "./helpers";
 
 /** A D1 binding that runs `interleave` right after the first statement matching `sql` returns. */
 function interleavingDb(db: D1Database, sql: string, interleave: () => Promise<void>): D1Database {

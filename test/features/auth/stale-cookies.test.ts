@@ -6,8 +6,9 @@
  */
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { call, freshIp, problemOf } from "../../helpers";
+import { codeOf, rows } from "../../support/db";
 import { cookieHeader, parseSetCookies } from "./cookies";
-import { codeOf, createUser, PASSWORD, postJson, rows, tokenFromMail } from "./helpers";
+import { createUser, PASSWORD, postJson, tokenFromMail } from "./helpers";
 
 const SELF = "https://gatehouse.test";
 const T0 = Date.UTC(2032, 6, 1, 10, 0, 0);

@@ -6,9 +6,10 @@
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { freshIp, problemOf } from "../../helpers";
+import { codeOf, countRows } from "../../support/db";
 import { route } from "../../support/fetch-router";
 import { TURNSTILE_ORIGIN, useFakeTurnstile } from "../../support/turnstile";
-import { codeOf, countRows, createUser, PASSWORD, postJson, uniqueEmail } from "./helpers";
+import { createUser, PASSWORD, postJson, uniqueEmail } from "./helpers";
 
 const GOOD = "XXXX.DUMMY.TOKEN.XXXX-accepted";
 const BAD = "XXXX.DUMMY.TOKEN.XXXX-rejected";

@@ -3,8 +3,9 @@ import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { createApp } from "../../../src/app";
 import { call, freshIp, problemOf } from "../../helpers";
+import { codeOfResponse } from "../../support/db";
 import { bearer } from "../auth/helpers";
-import { buyers, codeOfResponse, createEvent, DAY, hostWithToken, inventory, order } from "./helpers";
+import { buyers, createEvent, DAY, hostWithToken, inventory, order } from "./helpers";
 
 afterEach(() => {
   vi.useRealTimers();

@@ -7,18 +7,17 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { findEvent, toSnapshot } from "../../../src/features/events/service";
 import { call, problemOf } from "../../helpers";
+import { codeOfResponse, objectRows } from "../../support/db";
 import { bearer, mailbox } from "../auth/helpers";
 import {
   buyers,
   checkedStats,
-  codeOfResponse,
   createEvent,
   d1Event,
   d1Tickets,
   holdRequest,
   hostWithToken,
   inventory,
-  objectRows,
   objectTickets,
   order,
   publicAvailability,

@@ -1,8 +1,8 @@
 /** Event fixtures: a host with a published event, buyers with tokens. */
-import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import type { EventSnapshot, HoldRequest } from "../../../durable-objects/event-inventory/contract";
-import { call, freshIp, problemOf } from "../../helpers";
+import { call, freshIp } from "../../helpers";
+import { objectRows } from "../../support/db";
 import { bearer, createUser, login } from "../auth/helpers";
 
 export const HOUR = 3600 * 1000;
@@ -144,13 +144,6 @@ export interface DoOrder {
   hold_expires_at: number | null;
 }
 
-/** Rows stored inside the event's object (its SQLite), read in place. */
-export function objectRows<T>(eventId: string, sql: string, ...bindings: unknown[]): Promise<T[]> {
-  return runInDurableObject(inventory(eventId), (_instance, state) =>
-    state.storage.sql.exec(sql, ...bindings).toArray(),
-  ) as Promise<T[]>;
-}
-
 export function objectTickets(eventId: string): Promise<DoTicket[]> {
   return objectRows<DoTicket>(eventId, "SELECT id, order_id, user_id, serial, status FROM tickets ORDER BY serial");
 }
@@ -182,10 +175,8 @@ export async function d1Event(eventId: string) {
   return env.DB.prepare("SELECT * FROM events WHERE id = ?").bind(eventId).first<Record<string, unknown>>();
 }
 
-/** The problem's machine code (the last segment of its `type`), after checking it is a problem. */
-export async function codeOfResponse(res: Response): Promise<string> {
-  return (await problemOf(res)).type.split("/").pop() ?? "";
-}
+/** Row readers and the problem code live in the test kit (test/support/db.ts); these names stay for their importers. */
+export { codeOfResponse, objectRows } from "../../support/db";
 
 // ---------------------------------------------------------------- driving the object directly (RPC)
 

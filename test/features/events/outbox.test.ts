@@ -10,6 +10,7 @@ import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { LIMITS } from "../../../src/config/limits";
 import { call } from "../../helpers";
+import { objectRows } from "../../support/db";
 import { bearer } from "../auth/helpers";
 import {
   buyers,
@@ -20,7 +21,6 @@ import {
   d1Tickets,
   hostWithToken,
   inventory,
-  objectRows,
   objectTickets,
   order,
   publicAvailability,

@@ -17,7 +17,7 @@ import worker from "../../../src/index";
 import { randomToken } from "../../../src/lib/crypto";
 import { ipKey } from "../../../src/lib/ip";
 import { freshIp, problemOf } from "../../helpers";
-import { objectRows } from "../events/helpers";
+import { objectRows } from "../../support/db";
 import { deviceAuth, gateEvent, issueTickets, qrToken, registerDevice, type ScanLogRow } from "./helpers";
 
 // GCRA refills `scanner-auth` one unit every 2 s and `scanner` one every 50 ms: a still clock keeps

@@ -10,9 +10,10 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { LIMITS } from "../../../src/config/limits";
 import { signTicketToken } from "../../../src/features/gate/token";
 import { call, problemOf } from "../../helpers";
+import { objectRows } from "../../support/db";
 import { type FakeStripe, stripeEvent, useFakeStripe } from "../../support/stripe";
 import { bearer } from "../auth/helpers";
-import { HOUR, objectRows } from "../events/helpers";
+import { HOUR } from "../events/helpers";
 import { PaymentsHarness } from "../payments/harness";
 import { buyer, checkout, PRICE, paid, paidEvent } from "../payments/helpers";
 import {

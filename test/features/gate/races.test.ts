@@ -6,7 +6,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { signTicketToken } from "../../../src/features/gate/token";
-import { objectRows } from "../events/helpers";
+import { objectRows } from "../../support/db";
 import { gateEvent, inventory, issueTickets, registerDevice, scanBody, scanRaised, testKeyRing } from "./helpers";
 
 async function tokensFor(eventId: string, ticketIds: readonly string[]) {

@@ -6,8 +6,9 @@ import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { signTicketToken } from "../../../src/features/gate/token";
 import { call, problemOf } from "../../helpers";
+import { objectRows } from "../../support/db";
 import { bearer } from "../auth/helpers";
-import { DAY, objectRows } from "../events/helpers";
+import { DAY } from "../events/helpers";
 import {
   gateEvent,
   HOUR,

@@ -7,7 +7,7 @@ import { base64url, CompactSign, generateKeyPair } from "jose";
 import { beforeAll, describe, expect, it } from "vitest";
 import { LIMITS } from "../../../src/config/limits";
 import { signTicketToken, verifyTicketToken } from "../../../src/features/gate/token";
-import { objectRows } from "../events/helpers";
+import { objectRows } from "../../support/db";
 import {
   gateEvent,
   inventory,

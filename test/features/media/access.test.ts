@@ -3,7 +3,8 @@ import { describe, expect, it } from "vitest";
 import { LIMITS } from "../../../src/config/limits";
 import { call, problemOf } from "../../helpers";
 import { jpeg } from "../../lib/image/fixtures";
-import { bearer, codeOf } from "../auth/helpers";
+import { codeOf } from "../../support/db";
+import { bearer } from "../auth/helpers";
 import { createEvent, d1Event, hostWithToken } from "../events/helpers";
 import { fetchSigned, mediaRow, nowSeconds, upload, userWithToken } from "./helpers";
 

@@ -5,7 +5,7 @@ import { getConfig } from "../../../src/config";
 import { signedPath, signMedia, verifyMedia } from "../../../src/features/media/signing";
 import { call, problemOf } from "../../helpers";
 import { jpegWithMetadata } from "../../lib/image/fixtures";
-import { codeOf } from "../auth/helpers";
+import { codeOf } from "../../support/db";
 import { bytesOf, fetchSigned, mediaRow, nowSeconds, pathOf, signedFor, upload, userWithToken } from "./helpers";
 
 async function stored() {

@@ -29,7 +29,8 @@ import {
   WEBP_SECRETS,
   webpWithMetadata,
 } from "../../lib/image/fixtures";
-import { bearer, codeOf } from "../auth/helpers";
+import { codeOf } from "../../support/db";
+import { bearer } from "../auth/helpers";
 import {
   bytesOf,
   fetchSigned,

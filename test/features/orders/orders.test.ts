@@ -8,11 +8,11 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { createApp } from "../../../src/app";
 import { findEvent, toSnapshot } from "../../../src/features/events/service";
 import { call, freshIp, problemOf } from "../../helpers";
+import { codeOfResponse } from "../../support/db";
 import { bearer } from "../auth/helpers";
 import {
   buyers,
   checkedStats,
-  codeOfResponse,
   createEvent,
   DAY,
   d1Orders,

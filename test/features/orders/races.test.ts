@@ -7,11 +7,11 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { createApp } from "../../../src/app";
 import { freshIp } from "../../helpers";
+import { codeOfResponse } from "../../support/db";
 import { bearer } from "../auth/helpers";
 import {
   buyers,
   checkedStats,
-  codeOfResponse,
   createEvent,
   d1Tickets,
   hostWithToken,

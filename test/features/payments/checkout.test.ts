@@ -7,8 +7,9 @@ import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { getConfig } from "../../../src/config";
 import { problemOf } from "../../helpers";
+import { codeOfResponse } from "../../support/db";
 import { type FakeStripe, stripeEvent, useFakeStripe } from "../../support/stripe";
-import { buyers, codeOfResponse, d1Tickets, inventory, objectOrders } from "../events/helpers";
+import { buyers, d1Tickets, inventory, objectOrders } from "../events/helpers";
 import { PaymentsHarness } from "./harness";
 import {
   buyer,

@@ -2,6 +2,7 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { expect } from "vitest";
+import { rows } from "../../support/db";
 import { type FakeSession, type FakeStripe, stripeEvent } from "../../support/stripe";
 import { createUser } from "../auth/helpers";
 import { buyers, createEvent, hostWithToken, inventory } from "../events/helpers";
@@ -47,19 +48,15 @@ export function paid(stripe: FakeStripe, sessionId: string, created?: number) {
   return stripeEvent("checkout.session.completed", stripe.pay(sessionId), created);
 }
 
-export function d1Rows<T = Record<string, unknown>>(sql: string, ...bindings: unknown[]): Promise<T[]> {
-  return env.DB.prepare(sql)
-    .bind(...bindings)
-    .all<T>()
-    .then((r) => r.results);
-}
+/** D1 rows (test/support/db's `rows`), under the name this suite's importers use. */
+export { rows as d1Rows } from "../../support/db";
 
 export async function orderStatus(orderId: string): Promise<string | undefined> {
-  return (await d1Rows<{ status: string }>("SELECT status FROM orders WHERE id = ?", orderId))[0]?.status;
+  return (await rows<{ status: string }>("SELECT status FROM orders WHERE id = ?", orderId))[0]?.status;
 }
 
 export function paymentsOf(orderId: string) {
-  return d1Rows<{
+  return rows<{
     payment_intent: string;
     amount: number;
     amount_refunded: number;
@@ -69,7 +66,7 @@ export function paymentsOf(orderId: string) {
 }
 
 export function emailsTo(to: string, template: string) {
-  return d1Rows<{ id: string; subject: string; text: string }>(
+  return rows<{ id: string; subject: string; text: string }>(
     'SELECT id, subject, text FROM email_outbox WHERE "to" = ? AND template = ?',
     to,
     template,
@@ -77,7 +74,7 @@ export function emailsTo(to: string, template: string) {
 }
 
 export async function email(userId: string): Promise<string> {
-  const row = (await d1Rows<{ email: string }>("SELECT email FROM users WHERE id = ?", userId))[0];
+  const row = (await rows<{ email: string }>("SELECT email FROM users WHERE id = ?", userId))[0];
   if (!row) throw new Error("no user");
   return row.email;
 }

@@ -5,13 +5,13 @@
  * payment for an already confirmed order is refunded as a duplicate.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { rows } from "../../support/db";
 import { type FakeStripe, stripeEvent, useFakeStripe } from "../../support/stripe";
 import { inventory, objectOrders } from "../events/helpers";
 import { PaymentsHarness } from "./harness";
 import {
   buyer,
   checkout,
-  d1Rows,
   email,
   emailsTo,
   expectStats,
@@ -70,7 +70,7 @@ describe("late payment after the hold expired", () => {
     await h.webhook(completed);
     await h.drain();
     // A duplicate delivery of the refund job (Queues is at-least-once), and the same event again.
-    const [job] = await d1Rows<{ id: string; reason: string; idempotency_key: string; status: string }>(
+    const [job] = await rows<{ id: string; reason: string; idempotency_key: string; status: string }>(
       "SELECT * FROM refunds WHERE payment_intent = ?",
       pi,
     );
@@ -122,7 +122,7 @@ describe("late payment after the hold expired", () => {
     };
     stripe.sessions.set(twin.id, twin);
     // Recorded as retryCheckout records a new attempt: only sessions we created can pay for an order.
-    await d1Rows(
+    await rows(
       `INSERT INTO checkout_sessions (id, order_id, attempt, event_id, user_id, amount, currency, url, idempotency_key,
          status, payment_status, expires_at, created_at, updated_at)
        SELECT ?, order_id, attempt + 1, event_id, user_id, amount, currency, NULL, ?, 'open', 'unpaid', expires_at,

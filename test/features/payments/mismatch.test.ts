@@ -5,21 +5,11 @@
  * and flagged for operators (a `checkout_mismatches` row, an audit entry, a warning).
  */
 import { afterEach, beforeEach, describe, expect, it, type MockInstance, vi } from "vitest";
+import { rows } from "../../support/db";
 import { type FakeStripe, type StripeEventJson, stripeEvent, useFakeStripe } from "../../support/stripe";
 import { d1Tickets, inventory } from "../events/helpers";
 import { PaymentsHarness } from "./harness";
-import {
-  buyer,
-  checkout,
-  d1Rows,
-  email,
-  emailsTo,
-  expectStats,
-  orderStatus,
-  PRICE,
-  paidEvent,
-  paymentsOf,
-} from "./helpers";
+import { buyer, checkout, email, emailsTo, expectStats, orderStatus, PRICE, paidEvent, paymentsOf } from "./helpers";
 
 let stripe: FakeStripe;
 let warnings: MockInstance;
@@ -83,17 +73,17 @@ async function expectRefundedAndFlagged(
   expect(refunds).toHaveLength(1);
   expect(refunds[0]).toMatchObject({ idempotencyKey: `refund:${pi}`, params: { payment_intent: pi }, status: 200 });
   expect(stripe.refunds).toEqual([expect.objectContaining({ payment_intent: pi, amount: flag.amount })]);
-  expect(await d1Rows("SELECT reason, order_outcome, status FROM refunds WHERE payment_intent = ?", pi)).toEqual([
+  expect(await rows("SELECT reason, order_outcome, status FROM refunds WHERE payment_intent = ?", pi)).toEqual([
     { reason: "checkout-mismatch", order_outcome: "none", status: "succeeded" },
   ]);
-  expect(await d1Rows("SELECT 1 FROM payments WHERE payment_intent = ?", pi)).toEqual([]);
+  expect(await rows("SELECT 1 FROM payments WHERE payment_intent = ?", pi)).toEqual([]);
 
   const { userId, reasons, ...row } = flag;
-  const flags = await d1Rows<Record<string, unknown>>("SELECT * FROM checkout_mismatches WHERE id = ?", sessionId);
+  const flags = await rows<Record<string, unknown>>("SELECT * FROM checkout_mismatches WHERE id = ?", sessionId);
   expect(flags).toHaveLength(1);
   expect(flags[0]).toMatchObject({ ...row, payment_intent: pi });
   expect(JSON.parse(String(flags[0]?.reasons))).toEqual(reasons);
-  const audits = await d1Rows<{ user_id: string; outcome: string; detail: string }>(
+  const audits = await rows<{ user_id: string; outcome: string; detail: string }>(
     "SELECT user_id, outcome, detail FROM audit_log WHERE action = 'payments.checkout-mismatch' AND json_extract(detail, '$.sessionId') = ?",
     sessionId,
   );
@@ -106,7 +96,7 @@ async function expectRefundedAndFlagged(
   const refunded = stripeEvent("charge.refunded", stripe.chargeObject(pi));
   await h.webhook(refunded);
   await h.drain();
-  expect(await d1Rows("SELECT status, attempts FROM stripe_events WHERE id = ?", refunded.id)).toEqual([
+  expect(await rows("SELECT status, attempts FROM stripe_events WHERE id = ?", refunded.id)).toEqual([
     { status: "ignored", attempts: 0 },
   ]);
   expect(stripe.callsTo("POST", "/v1/refunds")).toHaveLength(1);
@@ -149,7 +139,7 @@ describe("checkout.session.completed that does not match its order", () => {
       userId: who.id,
     });
     expect(
-      await d1Rows("SELECT expected_amount, expected_currency FROM checkout_mismatches WHERE id = ?", session.id),
+      await rows("SELECT expected_amount, expected_currency FROM checkout_mismatches WHERE id = ?", session.id),
     ).toEqual([{ expected_amount: 2 * PRICE, expected_currency: "EUR" }]);
   });
 
@@ -313,7 +303,7 @@ describe("checkout.session.completed that does not match its order", () => {
     expect(await orderStatus(order.id)).toBe("held");
     expect(await d1Tickets(event.id)).toEqual([]);
     expect(await paymentsOf(order.id)).toEqual([]);
-    expect(await d1Rows("SELECT status FROM checkout_sessions WHERE id = ?", session.id)).toEqual([{ status: "open" }]);
+    expect(await rows("SELECT status FROM checkout_sessions WHERE id = ?", session.id)).toEqual([{ status: "open" }]);
     await expectStats(event.id, { sold: 0, held: 1, remaining: 1 });
     await expectRefundedAndFlagged(h, foreign, {
       order_id: order.id,

@@ -5,12 +5,12 @@
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { PAYMENTS_RECONCILE_CRON } from "../../../src/features/payments/cron";
+import { rows } from "../../support/db";
 import { type FakeStripe, useFakeStripe } from "../../support/stripe";
 import { PaymentsHarness } from "./harness";
 import {
   buyer,
   checkout,
-  d1Rows,
   email,
   emailsTo,
   expectStats,
@@ -34,7 +34,7 @@ afterEach(() => {
 
 /** As if the session's expiry (and the grace after it) had passed. */
 async function expiredLocally(sessionId: string) {
-  await d1Rows(
+  await rows(
     "UPDATE checkout_sessions SET expires_at = ? WHERE id = ? RETURNING id",
     Date.now() - 11 * 60 * 1000,
     sessionId,

@@ -8,21 +8,13 @@ import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { signTicketToken } from "../../../src/features/gate/token";
 import { queueRefunds } from "../../../src/features/payments/refunds";
+import { objectRows, rows } from "../../support/db";
 import { route } from "../../support/fetch-router";
 import { type FakeStripe, STRIPE_API, useFakeStripe } from "../../support/stripe";
-import {
-  buyers,
-  d1Orders,
-  d1Tickets,
-  HOUR,
-  inventory,
-  objectOrders,
-  objectRows,
-  objectTickets,
-} from "../events/helpers";
+import { buyers, d1Orders, d1Tickets, HOUR, inventory, objectOrders, objectTickets } from "../events/helpers";
 import { registerDevice, type ScanBody, scanBody, scanRaised, testKeyRing } from "../gate/helpers";
 import { type Delivery, PaymentsHarness } from "./harness";
-import { type CheckoutBody, d1Rows, PRICE, paid, paidEvent } from "./helpers";
+import { type CheckoutBody, PRICE, paid, paidEvent } from "./helpers";
 
 let stripe: FakeStripe;
 beforeEach(() => {
@@ -132,7 +124,7 @@ describe("a refund racing a scan of the same ticket", () => {
     expect(ids).toHaveLength(N);
     const jobs = new Map(
       (
-        await d1Rows<{ id: string; order_id: string }>("SELECT id, order_id FROM refunds WHERE event_id = ?", event.id)
+        await rows<{ id: string; order_id: string }>("SELECT id, order_id FROM refunds WHERE event_id = ?", event.id)
       ).map((j) => [j.id, j.order_id]),
     );
     const deliveryOf = new Map<string, Delivery>();
@@ -198,7 +190,7 @@ describe("a refund racing a scan of the same ticket", () => {
     expect(await inventory(event.id).stats()).toMatchObject({ sold: admitted.length, checkedIn: admitted.length });
 
     // The ledger: a refused job is gone (nothing was asked of Stripe); the others settled.
-    const ledger = await d1Rows<{ payment_intent: string; amount_refunded: number; job: string | null }>(
+    const ledger = await rows<{ payment_intent: string; amount_refunded: number; job: string | null }>(
       `SELECT p.payment_intent, p.amount_refunded, r.status AS job FROM payments p
        LEFT JOIN refunds r ON r.payment_intent = p.payment_intent WHERE p.event_id = ?`,
       event.id,

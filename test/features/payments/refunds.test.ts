@@ -6,14 +6,14 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { signTicketToken } from "../../../src/features/gate/token";
 import { problemOf } from "../../helpers";
+import { codeOfResponse, rows } from "../../support/db";
 import { type FakeStripe, stripeEvent, useFakeStripe } from "../../support/stripe";
-import { codeOfResponse, createEvent, d1Tickets, hostWithToken } from "../events/helpers";
+import { createEvent, d1Tickets, hostWithToken } from "../events/helpers";
 import { registerDevice, scan, scanBody, testKeyRing } from "../gate/helpers";
 import { PaymentsHarness } from "./harness";
 import {
   buyer,
   checkout,
-  d1Rows,
   email,
   emailsTo,
   expectStats,
@@ -275,7 +275,7 @@ describe("refunds close when check-in opens", () => {
       code: "validation-failed",
       errors: [{ path: "startsAt" }],
     });
-    const [stored] = await d1Rows<{ starts_at: number; check_in_opens_at: number; version: number }>(
+    const [stored] = await rows<{ starts_at: number; check_in_opens_at: number; version: number }>(
       "SELECT starts_at, check_in_opens_at, version FROM events WHERE id = ?",
       event.id,
     );
@@ -307,7 +307,7 @@ describe("refunds close when check-in opens", () => {
     expect(problem.refundableUntil).toBe(new Date(opens).toISOString());
     await h.drain();
     expect(stripe.callsTo("POST", "/v1/refunds")).toHaveLength(0);
-    expect(await d1Rows("SELECT id FROM refunds WHERE order_id = ?", order.id)).toEqual([]);
+    expect(await rows("SELECT id FROM refunds WHERE order_id = ?", order.id)).toEqual([]);
     expect((await ticketsOf(event.id, order.id)).map((t) => t.status)).toEqual(["active"]);
   });
 });
@@ -342,7 +342,7 @@ describe("refund jobs that fail", () => {
     expect(retried).toHaveLength(1);
     expect(retried[0]?.delaySeconds).toBeGreaterThanOrEqual(60);
     expect(retried[0]?.delaySeconds).toBeLessThanOrEqual(66);
-    const jobs = await d1Rows<{ payment_intent: string; status: string; attempts: number; last_error: string }>(
+    const jobs = await rows<{ payment_intent: string; status: string; attempts: number; last_error: string }>(
       "SELECT payment_intent, status, attempts, last_error FROM refunds WHERE payment_intent IN (?, ?)",
       a.pi,
       b.pi,
@@ -359,7 +359,7 @@ describe("refund jobs that fail", () => {
     expect(again.status).toBe(409);
     expect(await codeOfResponse(again)).toBe("conflict");
     expect((await ticketsOf(event.id, b.order.id)).map((t) => t.status)).toEqual(["active"]);
-    const [letter] = await d1Rows<{ source: string; ref_id: string; reason: string }>(
+    const [letter] = await rows<{ source: string; ref_id: string; reason: string }>(
       "SELECT source, ref_id, reason FROM dead_letters WHERE reason LIKE ? AND ref_id LIKE 'refund:%' ORDER BY created_at DESC",
       "%amount_too_large%",
     );
@@ -387,7 +387,7 @@ describe("charge.dispute.created", () => {
     await h.webhook(stripeEvent("charge.dispute.created", dispute));
     await h.drain();
     expect((await paymentsOf(order.id))[0]?.disputed_at).toEqual(expect.any(Number));
-    expect(await d1Rows("SELECT reason, status FROM payment_disputes WHERE id = ?", dispute.id)).toEqual([
+    expect(await rows("SELECT reason, status FROM payment_disputes WHERE id = ?", dispute.id)).toEqual([
       { reason: "fraudulent", status: "needs_response" },
     ]);
     const mails = await emailsTo(host.email, "payment-disputed");

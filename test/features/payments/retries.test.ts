@@ -6,9 +6,10 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { WEBHOOK_DLQ_NAME } from "../../../queues/webhooks-dlq";
 import { retryDelayBounds } from "../../../src/features/payments/retry";
+import { rows } from "../../support/db";
 import { type FakeStripe, useFakeStripe } from "../../support/stripe";
 import { PaymentsHarness } from "./harness";
-import { adminToken, buyer, checkout, d1Rows, orderStatus, paid, paidEvent, paymentsOf } from "./helpers";
+import { adminToken, buyer, checkout, orderStatus, paid, paidEvent, paymentsOf } from "./helpers";
 
 let stripe: FakeStripe;
 beforeEach(() => {
@@ -68,12 +69,12 @@ describe("a webhook whose processing keeps failing", () => {
     expect(retryDelayBounds(5).min).toBe(24 * HOUR);
 
     // Six attempts, then the dead-letter list: the row, the entry with the error, one error log line.
-    const [row] = await d1Rows<{ status: string; attempts: number; last_error: string }>(
+    const [row] = await rows<{ status: string; attempts: number; last_error: string }>(
       "SELECT status, attempts, last_error FROM stripe_events WHERE id = ?",
       completed.id,
     );
     expect(row).toMatchObject({ status: "dead_letter" });
-    const [letter] = await d1Rows<{ id: string; source: string; reason: string; replayed_at: number | null }>(
+    const [letter] = await rows<{ id: string; source: string; reason: string; replayed_at: number | null }>(
       "SELECT * FROM dead_letters WHERE ref_id = ?",
       completed.id,
     );
@@ -101,7 +102,7 @@ describe("a webhook whose processing keeps failing", () => {
 
     expect(await orderStatus(order.id)).toBe("confirmed");
     expect(await paymentsOf(order.id)).toHaveLength(1);
-    expect(await d1Rows("SELECT status, attempts FROM stripe_events WHERE id = ?", completed.id)).toEqual([
+    expect(await rows("SELECT status, attempts FROM stripe_events WHERE id = ?", completed.id)).toEqual([
       { status: "processed", attempts: 0 },
     ]);
   });
@@ -119,10 +120,10 @@ describe("a webhook whose processing keeps failing", () => {
     h.enqueue(WEBHOOK_DLQ_NAME, { eventId: completed.id });
     h.enqueue(WEBHOOK_DLQ_NAME, { eventId: completed.id });
     await h.drain();
-    const letters = await d1Rows<{ reason: string }>("SELECT reason FROM dead_letters WHERE ref_id = ?", completed.id);
+    const letters = await rows<{ reason: string }>("SELECT reason FROM dead_letters WHERE ref_id = ?", completed.id);
     expect(letters).toHaveLength(1);
     expect(letters[0]?.reason).toMatch(/queue retries exhausted/);
-    expect(await d1Rows("SELECT status FROM stripe_events WHERE id = ?", completed.id)).toEqual([
+    expect(await rows("SELECT status FROM stripe_events WHERE id = ?", completed.id)).toEqual([
       { status: "dead_letter" },
     ]);
   });

@@ -6,12 +6,12 @@
 import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { problemOf } from "../../helpers";
+import { rows } from "../../support/db";
 import { type FakeStripe, signature, stripeEvent, useFakeStripe } from "../../support/stripe";
 import { PaymentsHarness } from "./harness";
 import {
   buyer,
   checkout,
-  d1Rows,
   email,
   emailsTo,
   expectStats,
@@ -33,7 +33,7 @@ afterEach(() => {
 });
 
 const inboxRow = (id: string) =>
-  d1Rows<{ id: string; status: string; attempts: number; object_id: string }>(
+  rows<{ id: string; status: string; attempts: number; object_id: string }>(
     "SELECT * FROM stripe_events WHERE id = ?",
     id,
   ).then((r) => r[0]);
@@ -75,7 +75,7 @@ describe("POST /api/v1/webhooks/stripe", () => {
     expect(payments).toHaveLength(1);
     expect(payments[0]).toMatchObject({ payment_intent: session.payment_intent, amount: 3000, amount_refunded: 0 });
     expect(await emailsTo(await email(who.id), "order-confirmed")).toHaveLength(1);
-    expect(await d1Rows("SELECT id FROM stripe_events WHERE id IN (?, ?)", expired.id, completed.id)).toHaveLength(2);
+    expect(await rows("SELECT id FROM stripe_events WHERE id IN (?, ?)", expired.id, completed.id)).toHaveLength(2);
     expect((await inboxRow(completed.id))?.status).toBe("processed");
     await expectStats(event.id, { sold: 2, held: 0, remaining: 3 });
   });
@@ -160,7 +160,7 @@ describe("POST /api/v1/webhooks/stripe", () => {
     await h.drain();
     expect((await inboxRow(stale.id))?.status).toBe("skipped");
     expect(await orderStatus(order.id)).toBe("confirmed");
-    expect(await d1Rows("SELECT last_event_id FROM stripe_object_cursors WHERE object_id = ?", session.id)).toEqual([
+    expect(await rows("SELECT last_event_id FROM stripe_object_cursors WHERE object_id = ?", session.id)).toEqual([
       { last_event_id: completed.id },
     ]);
 
