@@ -22,12 +22,78 @@ export const REPLAYED_HEADER = "Idempotent-Replayed";
 const STORED_HEADERS = ["content-type", "location"];
 const KEY_PATTERN = new RegExp(`^[\\x21-\\x7e]{1,${LIMITS.idempotencyKeyMaxLength}}$`);
 
-interface StoredRow {
+export interface StoredRow {
   fingerprint: string;
   state: "running" | "done";
   status: number | null;
   headers: string | null;
   body: string | null;
+}
+
+/**
+ * The one writer of `idempotency_keys` (this middleware and the pages' order forms use it). Claiming
+ * is one conditional upsert: of concurrent callers exactly one gets `claimed`; the others get the
+ * stored row (null if it was released in between). An expired key, or a running one whose lock
+ * lapsed with the same request, is taken over.
+ */
+export async function claimIdempotencyKey(
+  db: D1Database,
+  scope: string,
+  key: string,
+  fingerprint: string,
+  now = Date.now(),
+): Promise<{ claimed: true } | { claimed: false; row: StoredRow | null }> {
+  const claim = await db
+    .prepare(
+      `INSERT INTO idempotency_keys (scope, key, fingerprint, state, locked_until, expires_at, created_at)
+       VALUES (?1, ?2, ?3, 'running', ?4, ?5, ?6)
+       ON CONFLICT (scope, key) DO UPDATE SET
+         fingerprint = excluded.fingerprint, state = 'running', status = NULL, headers = NULL,
+         body = NULL, locked_until = excluded.locked_until, expires_at = excluded.expires_at,
+         created_at = excluded.created_at
+       WHERE idempotency_keys.expires_at <= ?6
+          OR (idempotency_keys.state = 'running' AND idempotency_keys.locked_until <= ?6
+              AND idempotency_keys.fingerprint = excluded.fingerprint)`,
+    )
+    .bind(
+      scope,
+      key,
+      fingerprint,
+      now + LIMITS.idempotencyLockSeconds * 1000,
+      now + LIMITS.idempotencyTtlSeconds * 1000,
+      now,
+    )
+    .run();
+  if (claim.meta.changes === 1) return { claimed: true };
+  const row = await db
+    .prepare("SELECT fingerprint, state, status, headers, body FROM idempotency_keys WHERE scope = ? AND key = ?")
+    .bind(scope, key)
+    .first<StoredRow>();
+  return { claimed: false, row };
+}
+
+/** Gives a claimed key back (the request failed in a way worth retrying with the same key). */
+export async function releaseIdempotencyKey(db: D1Database, scope: string, key: string): Promise<void> {
+  await db
+    .prepare("DELETE FROM idempotency_keys WHERE scope = ? AND key = ? AND state = 'running'")
+    .bind(scope, key)
+    .run();
+}
+
+/** Stores the answer a replay of the claimed key gets. */
+export async function completeIdempotencyKey(
+  db: D1Database,
+  scope: string,
+  key: string,
+  fingerprint: string,
+  answer: { status: number; headers: Record<string, string>; body: string },
+): Promise<void> {
+  await db
+    .prepare(
+      "UPDATE idempotency_keys SET state = 'done', status = ?, headers = ?, body = ? WHERE scope = ? AND key = ? AND fingerprint = ?",
+    )
+    .bind(answer.status, JSON.stringify(answer.headers), answer.body, scope, key, fingerprint)
+    .run();
 }
 
 function scopeOf(c: AppContext): string {
@@ -53,35 +119,9 @@ export function idempotency(): MiddlewareHandler<AppEnv> {
     const fingerprint = await sha256Hex(
       new Uint8Array([...new TextEncoder().encode(`${c.req.method} ${c.req.path}\n`), ...body]),
     );
-    const now = Date.now();
-
-    const claim = await db
-      .prepare(
-        `INSERT INTO idempotency_keys (scope, key, fingerprint, state, locked_until, expires_at, created_at)
-         VALUES (?1, ?2, ?3, 'running', ?4, ?5, ?6)
-         ON CONFLICT (scope, key) DO UPDATE SET
-           fingerprint = excluded.fingerprint, state = 'running', status = NULL, headers = NULL,
-           body = NULL, locked_until = excluded.locked_until, expires_at = excluded.expires_at,
-           created_at = excluded.created_at
-         WHERE idempotency_keys.expires_at <= ?6
-            OR (idempotency_keys.state = 'running' AND idempotency_keys.locked_until <= ?6
-                AND idempotency_keys.fingerprint = excluded.fingerprint)`,
-      )
-      .bind(
-        scope,
-        key,
-        fingerprint,
-        now + LIMITS.idempotencyLockSeconds * 1000,
-        now + LIMITS.idempotencyTtlSeconds * 1000,
-        now,
-      )
-      .run();
-
-    if (claim.meta.changes !== 1) {
-      const row = await db
-        .prepare("SELECT fingerprint, state, status, headers, body FROM idempotency_keys WHERE scope = ? AND key = ?")
-        .bind(scope, key)
-        .first<StoredRow>();
+    const claim = await claimIdempotencyKey(db, scope, key, fingerprint);
+    if (!claim.claimed) {
+      const { row } = claim;
       if (!row) {
         // Deleted between our claim and read (a 5xx release): the client may simply retry.
         throw new DomainError("idempotency-key-in-flight", "The earlier request with this key is finishing; retry.");
@@ -107,10 +147,7 @@ export function idempotency(): MiddlewareHandler<AppEnv> {
 
     const res = c.res;
     if (res.status >= 500) {
-      await db
-        .prepare("DELETE FROM idempotency_keys WHERE scope = ? AND key = ? AND state = 'running'")
-        .bind(scope, key)
-        .run();
+      await releaseIdempotencyKey(db, scope, key);
       return;
     }
     const stored: Record<string, string> = {};
@@ -119,11 +156,6 @@ export function idempotency(): MiddlewareHandler<AppEnv> {
       if (value !== null) stored[name] = value;
     }
     const text = await res.clone().text();
-    await db
-      .prepare(
-        "UPDATE idempotency_keys SET state = 'done', status = ?, headers = ?, body = ? WHERE scope = ? AND key = ? AND fingerprint = ?",
-      )
-      .bind(res.status, JSON.stringify(stored), text, scope, key, fingerprint)
-      .run();
+    await completeIdempotencyKey(db, scope, key, fingerprint, { status: res.status, headers: stored, body: text });
   };
 }

@@ -10,6 +10,7 @@
  */
 import { LIMITS } from "../../../config/limits";
 import type { AppContext } from "../../../context";
+import { claimIdempotencyKey, completeIdempotencyKey, releaseIdempotencyKey } from "../../../http/idempotency";
 import { byIp } from "../../../http/rate-limit";
 import { sha256Hex } from "../../../lib/crypto";
 import { DomainError, rateLimitedError, unavailableError } from "../../../lib/errors";
@@ -41,12 +42,6 @@ export async function takeOrderRates(c: AppContext, userId: string): Promise<voi
 }
 
 type Claim = { kind: "run" } | { kind: "done"; location: string } | { kind: "other-request" };
-
-interface Row {
-  fingerprint: string;
-  state: "running" | "done";
-  headers: string | null;
-}
 
 const POLL_MS = 100;
 
@@ -85,55 +80,23 @@ export async function oncePerForm(
   try {
     location = await order();
   } catch (error) {
-    await db
-      .prepare("DELETE FROM idempotency_keys WHERE scope = ? AND key = ? AND state = 'running'")
-      .bind(scope, key)
-      .run();
+    await releaseIdempotencyKey(db, scope, key);
     throw error;
   }
-  await db
-    .prepare(
-      "UPDATE idempotency_keys SET state = 'done', status = 303, headers = ?, body = '' WHERE scope = ? AND key = ? AND fingerprint = ?",
-    )
-    .bind(JSON.stringify({ location }), scope, key, fingerprint)
-    .run();
+  await completeIdempotencyKey(db, scope, key, fingerprint, { status: 303, headers: { location }, body: "" });
   return location;
 }
 
-/** The middleware's claim: one conditional upsert; exactly one concurrent caller sees changes = 1. */
+/** The middleware's claim (src/http/idempotency), read as what the form should do next. */
 async function claimKey(
   db: D1Database,
   scope: string,
   key: string,
   fingerprint: string,
 ): Promise<Claim | { kind: "wait" }> {
-  const now = Date.now();
-  const claim = await db
-    .prepare(
-      `INSERT INTO idempotency_keys (scope, key, fingerprint, state, locked_until, expires_at, created_at)
-       VALUES (?1, ?2, ?3, 'running', ?4, ?5, ?6)
-       ON CONFLICT (scope, key) DO UPDATE SET
-         fingerprint = excluded.fingerprint, state = 'running', status = NULL, headers = NULL,
-         body = NULL, locked_until = excluded.locked_until, expires_at = excluded.expires_at,
-         created_at = excluded.created_at
-       WHERE idempotency_keys.expires_at <= ?6
-          OR (idempotency_keys.state = 'running' AND idempotency_keys.locked_until <= ?6
-              AND idempotency_keys.fingerprint = excluded.fingerprint)`,
-    )
-    .bind(
-      scope,
-      key,
-      fingerprint,
-      now + LIMITS.idempotencyLockSeconds * 1000,
-      now + LIMITS.idempotencyTtlSeconds * 1000,
-      now,
-    )
-    .run();
-  if (claim.meta.changes === 1) return { kind: "run" };
-  const row = await db
-    .prepare("SELECT fingerprint, state, headers FROM idempotency_keys WHERE scope = ? AND key = ?")
-    .bind(scope, key)
-    .first<Row>();
+  const claim = await claimIdempotencyKey(db, scope, key, fingerprint);
+  if (claim.claimed) return { kind: "run" };
+  const { row } = claim;
   // Released by a failed first attempt in between: claim again.
   if (!row) return { kind: "wait" };
   if (row.fingerprint !== fingerprint) return { kind: "other-request" };
