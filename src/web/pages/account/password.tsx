@@ -16,7 +16,16 @@ import { EmailBody, ResetBody } from "../../../features/auth/schema";
 import { Field, type FieldErrors } from "../../components";
 import { readForm } from "../../forms";
 import { render, seeOther } from "../../page";
-import { AccountCard, csrfOf, expectedError, formErrors, limitByIp, PASSWORD_HINT, PostForm } from "./shared";
+import {
+  AccountCard,
+  csrfOf,
+  EmailField,
+  expectedError,
+  formErrors,
+  limitByIp,
+  PASSWORD_HINT,
+  PostForm,
+} from "./shared";
 
 const TOKEN_MAX = 512;
 
@@ -28,16 +37,7 @@ async function forgotPage(c: AppContext, state: { email?: string; errors?: Field
       <AccountCard title="Forgot your password?">
         <p>Enter the address you signed up with and we email you a link to choose a new password.</p>
         <PostForm action="/forgot-password" csrf={await csrfOf(c)}>
-          <Field
-            name="email"
-            label="Email address"
-            type="email"
-            autocomplete="email"
-            value={state.email}
-            error={state.errors?.email}
-            required
-            maxlength={254}
-          />
+          <EmailField value={state.email} error={state.errors?.email} />
           <button type="submit" class="block">
             Email me a link
           </button>

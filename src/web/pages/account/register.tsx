@@ -17,6 +17,7 @@ import {
   AccountCard,
   CHALLENGE_MESSAGE,
   csrfOf,
+  EmailField,
   expectedError,
   formErrors,
   Hidden,
@@ -57,17 +58,7 @@ async function registerPage(c: AppContext, state: RegisterState) {
             required
             maxlength={100}
           />
-          <Field
-            name="email"
-            label="Email address"
-            type="email"
-            autocomplete="email"
-            value={state.email}
-            error={errors.email}
-            hint="We email you a link to confirm it."
-            required
-            maxlength={254}
-          />
+          <EmailField value={state.email} error={errors.email} hint="We email you a link to confirm it." />
           <Field
             name="password"
             label="Password"

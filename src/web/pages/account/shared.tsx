@@ -13,7 +13,7 @@ import type { IssuedTokens } from "../../../features/auth/sessions";
 import { byIp, rateLimit } from "../../../http/rate-limit";
 import { DomainError, type ErrorCode } from "../../../lib/errors";
 import { safeRedirect } from "../../../lib/safe-redirect";
-import { CsrfField, type FieldErrors } from "../../components";
+import { CsrfField, Field, type FieldErrors } from "../../components";
 import { errorPage, isPageRequest } from "../../errors";
 import { pageState, seeOther } from "../../page";
 
@@ -134,5 +134,22 @@ export function AccountCard(props: { title: string; children: Child }) {
       <h1>{props.title}</h1>
       {props.children}
     </section>
+  );
+}
+
+/** The email address input every account form uses (the policy's 254-character bound). */
+export function EmailField(props: { value: string | undefined; error: string | undefined; hint?: string }) {
+  return (
+    <Field
+      name="email"
+      label="Email address"
+      type="email"
+      autocomplete="email"
+      value={props.value}
+      error={props.error}
+      hint={props.hint}
+      required
+      maxlength={254}
+    />
   );
 }

@@ -22,6 +22,7 @@ import {
   AccountCard,
   CHALLENGE_MESSAGE,
   csrfOf,
+  EmailField,
   expectedError,
   formErrors,
   Hidden,
@@ -115,16 +116,7 @@ async function passwordPage(c: AppContext, state: FormState) {
         <PostForm action="/login" csrf={await csrfOf(c)}>
           <input type="hidden" name="step" value="password" />
           <Hidden name="next" value={state.next} />
-          <Field
-            name="email"
-            label="Email address"
-            type="email"
-            autocomplete="email"
-            value={state.email}
-            error={errors.email}
-            required
-            maxlength={254}
-          />
+          <EmailField value={state.email} error={errors.email} />
           <Field
             name="password"
             label="Password"
@@ -157,16 +149,7 @@ async function codeRequestPage(c: AppContext, state: FormState) {
         <PostForm action="/login" csrf={await csrfOf(c)}>
           <input type="hidden" name="step" value="request-code" />
           <Hidden name="next" value={state.next} />
-          <Field
-            name="email"
-            label="Email address"
-            type="email"
-            autocomplete="email"
-            value={state.email}
-            error={errors.email}
-            required
-            maxlength={254}
-          />
+          <EmailField value={state.email} error={errors.email} />
           <button type="submit" class="block">
             Email me a code
           </button>
