@@ -5,11 +5,13 @@
  */
 import { spawn } from "node:child_process";
 import { closeSync, mkdirSync, openSync, readFileSync, statSync } from "node:fs";
-import { createServer } from "node:net";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+
+export { freePort, groupAlive, stopGroup as stopServer } from "../scripts/dev-env.mjs";
+
 export const resultsDir = join(root, "bench", "results");
 export const serverLog = join(resultsDir, "server.log");
 
@@ -36,19 +38,6 @@ const LOG_QUIET_MS = 2_000;
 const STARTUP_TIMEOUT_MS = 120_000;
 /** dev.mjs seeds once /health answers; waiting for its outcome keeps seeding out of the first scenario. */
 const SEED_TIMEOUT_MS = 30_000;
-
-/** A port the OS just handed out; released immediately so wrangler can bind it. */
-export function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /**
  * dev.mjs in its own process group (detached), so stopServer can signal dev.mjs, wrangler, esbuild
@@ -82,24 +71,6 @@ export function startServer(port, inspectorPort) {
   const child = spawn(process.execPath, args, { cwd: root, env, detached: true, stdio: ["ignore", fd, fd] });
   closeSync(fd);
   return child;
-}
-
-export function groupAlive(pgid) {
-  try {
-    process.kill(-pgid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** SIGTERM to the whole group, SIGKILL for whatever is still there after 5 s. */
-export async function stopServer(child) {
-  if (!child?.pid || !groupAlive(child.pid)) return;
-  process.kill(-child.pid, "SIGTERM");
-  const deadline = Date.now() + 5000;
-  while (groupAlive(child.pid) && Date.now() < deadline) await sleep(100);
-  if (groupAlive(child.pid)) process.kill(-child.pid, "SIGKILL");
 }
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));

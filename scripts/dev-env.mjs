@@ -5,6 +5,7 @@
  */
 import { spawnSync } from "node:child_process";
 import { generateKeyPairSync, randomBytes } from "node:crypto";
+import { createServer } from "node:net";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -59,4 +60,36 @@ export async function waitForHealth(base, child, timeoutMs = 120_000) {
     await new Promise((r) => setTimeout(r, 300));
   }
   return false;
+}
+
+/** A port the OS just handed out; released at once so wrangler can bind it. */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Whether any process of the group `pgid` (a detached child's pid) is still running. */
+export function groupAlive(pgid) {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** SIGTERM to a detached child's whole group (wrangler, esbuild, workerd), SIGKILL after 5 s. */
+export async function stopGroup(child) {
+  if (!child?.pid || !groupAlive(child.pid)) return;
+  process.kill(-child.pid, "SIGTERM");
+  const deadline = Date.now() + 5000;
+  while (groupAlive(child.pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  if (groupAlive(child.pid)) process.kill(-child.pid, "SIGKILL");
 }

@@ -29,10 +29,9 @@ import {
   symlinkSync,
   writeFileSync,
 } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { applyMigrations, freshDevVars, root, waitForHealth, wrangler } from "./dev-env.mjs";
+import { applyMigrations, freePort, freshDevVars, root, stopGroup, waitForHealth, wrangler } from "./dev-env.mjs";
 
 /**
  * Raised for every policy the tests pass through: all requests come from one address and many
@@ -62,37 +61,6 @@ const playwright = join(root, "node_modules", ".bin", "playwright");
 function fail(message) {
   console.error(`e2e: ${message}`);
   process.exit(1);
-}
-
-/** A port the OS just handed out; released at once so wrangler can bind it. */
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-function groupAlive(pgid) {
-  try {
-    process.kill(-pgid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** SIGTERM to wrangler's whole group (wrangler, esbuild, workerd), SIGKILL after 5 s. */
-async function stopGroup(child) {
-  if (!child?.pid || !groupAlive(child.pid)) return;
-  process.kill(-child.pid, "SIGTERM");
-  const deadline = Date.now() + 5000;
-  while (groupAlive(child.pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-  if (groupAlive(child.pid)) process.kill(-child.pid, "SIGKILL");
 }
 
 function tail(path, lines) {
