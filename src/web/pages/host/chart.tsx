@@ -36,6 +36,8 @@ const LEFT = 40;
 const RIGHT = 8;
 const TOP = 12;
 const BOTTOM = 28;
+/** A bar is never wider than this (viewBox units): a sale of one or two days reads as bars, not a wall. */
+const MAX_BAR = 36;
 const r1 = (n: number) => Math.round(n * 10) / 10;
 
 export function TicketsByDay(props: { days: readonly DayCount[] }) {
@@ -45,7 +47,7 @@ export function TicketsByDay(props: { days: readonly DayCount[] }) {
   const total = props.days.reduce((sum, d) => sum + d.count, 0);
   const busiest = days.reduce((best, d) => (d.count > best.count ? d : best));
   const slot = (WIDTH - LEFT - RIGHT) / days.length;
-  const bar = Math.max(1, slot * 0.75);
+  const bar = Math.max(1, Math.min(MAX_BAR, slot * 0.75));
   const plot = HEIGHT - TOP - BOTTOM;
   const first = days[0]?.date ?? "";
   const last = days[days.length - 1]?.date ?? "";
