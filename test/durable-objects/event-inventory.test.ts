@@ -6,7 +6,7 @@
  */
 import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { afterEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
   checkedStats,
   configuredInventory,
@@ -18,17 +18,14 @@ import {
   objectOrders,
   objectTickets,
 } from "../features/events/helpers";
+import { freezeClock, setClock } from "../support/clock";
 import { objectRows } from "../support/db";
 
 const MINUTE = 60 * 1000;
 
-afterEach(() => {
-  vi.useRealTimers();
-});
-
 function fakeNow(): number {
   const now = Date.now() + 30 * DAY;
-  vi.useFakeTimers({ now });
+  freezeClock(now);
   return now;
 }
 
@@ -46,10 +43,10 @@ describe("EventInventory: holds expire", () => {
     // The object armed its alarm for the hold's expiry.
     expect(await runInDurableObject(stub, (_i, state) => state.storage.getAlarm())).toBe(t0 + 10 * MINUTE);
 
-    vi.setSystemTime(t0 + 10 * MINUTE - 1);
+    setClock(t0 + 10 * MINUTE - 1);
     expect(await checkedStats(eventId)).toMatchObject({ held: 3, remaining: 2 });
 
-    vi.setSystemTime(t0 + 10 * MINUTE);
+    setClock(t0 + 10 * MINUTE);
     expect(await checkedStats(eventId)).toMatchObject({ held: 0, remaining: 5 });
     // Not cleaned up yet: only the alarm rewrites the row.
     expect((await objectOrders(eventId))[0]?.status).toBe("held");
@@ -69,7 +66,7 @@ describe("EventInventory: holds expire", () => {
     expect(blocked).toMatchObject({ ok: false, code: "sold-out" });
     expect(await checkedStats(eventId)).toMatchObject({ held: 2, remaining: 0 });
 
-    vi.setSystemTime(t0 + MINUTE + 1);
+    setClock(t0 + MINUTE + 1);
     expect(await checkedStats(eventId)).toMatchObject({ held: 0, remaining: 2 });
     const b = await stub.hold(holdRequest(snapshot, "u-b", 2, MINUTE));
     if (!b.ok) throw new Error(b.code);
@@ -88,7 +85,7 @@ describe("EventInventory: holds expire", () => {
     const { snapshot, stub, eventId } = await configuredInventory({ capacity: 3 });
     const a = await stub.hold(holdRequest(snapshot, "u-a", 2, MINUTE));
     if (!a.ok) throw new Error(a.code);
-    vi.setSystemTime(t0 + 2 * MINUTE);
+    setClock(t0 + 2 * MINUTE);
     expect(await checkedStats(eventId)).toMatchObject({ held: 0, remaining: 3 });
 
     const late = await stub.confirm({ orderId: a.value.order.id });
@@ -104,7 +101,7 @@ describe("EventInventory: holds expire", () => {
     const { snapshot, stub, eventId } = await configuredInventory({ capacity: 2 });
     const a = await stub.hold(holdRequest(snapshot, "u-a", 2, MINUTE));
     if (!a.ok) throw new Error(a.code);
-    vi.setSystemTime(t0 + 2 * MINUTE);
+    setClock(t0 + 2 * MINUTE);
     const b = await stub.hold(holdRequest(snapshot, "u-b", 2, MINUTE));
     if (!b.ok) throw new Error(b.code);
     expect((await stub.confirm({ orderId: b.value.order.id })).ok).toBe(true);
@@ -220,11 +217,11 @@ describe("EventInventory: the object enforces the sales rules itself", () => {
   it("sales open exactly at salesStartAt and the event starts exactly at startsAt", async () => {
     const t0 = fakeNow();
     const { snapshot, stub } = await configuredInventory({ salesStartAt: t0 + HOUR });
-    vi.setSystemTime(t0 + HOUR - 1);
+    setClock(t0 + HOUR - 1);
     expect(await stub.hold(holdRequest(snapshot, "u-a", 1))).toMatchObject({ ok: false, code: "not-on-sale" });
-    vi.setSystemTime(t0 + HOUR);
+    setClock(t0 + HOUR);
     expect((await stub.hold(holdRequest(snapshot, "u-a", 1))).ok).toBe(true);
-    vi.setSystemTime(snapshot.startsAt);
+    setClock(snapshot.startsAt);
     expect(await stub.hold(holdRequest(snapshot, "u-b", 1))).toMatchObject({ ok: false, code: "event-started" });
   });
 
@@ -237,7 +234,7 @@ describe("EventInventory: the object enforces the sales rules itself", () => {
       code: "already-registered",
     });
     // Once that hold lapsed it no longer counts against the user.
-    vi.setSystemTime(t0 + MINUTE);
+    setClock(t0 + MINUTE);
     const again = await stub.hold(holdRequest(snapshot, "u-a", 1, MINUTE));
     if (!again.ok) throw new Error(again.code);
     expect((await stub.confirm({ orderId: again.value.order.id })).ok).toBe(true);

@@ -1,15 +1,12 @@
 import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { afterEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { RateLimiter } from "../../durable-objects/rate-limiter";
+import { freezeClock, setClock } from "../support/clock";
 
 const policy = { policy: "t", limit: 5, windowSeconds: 60 };
 let n = 0;
 const stubFor = () => env.RATE_LIMITER.getByName(`test:${++n}:${crypto.randomUUID()}`);
-
-afterEach(() => {
-  vi.useRealTimers();
-});
 
 describe("RateLimiter (GCRA)", () => {
   it("allows exactly `limit` requests in a burst, then denies with Retry-After", async () => {
@@ -23,23 +20,23 @@ describe("RateLimiter (GCRA)", () => {
   });
 
   it("a denied request takes nothing: the next unit is available after exactly one interval", async () => {
-    vi.useFakeTimers({ now: Date.UTC(2030, 0, 1) });
+    freezeClock(Date.UTC(2030, 0, 1));
     const stub = stubFor();
     for (let i = 0; i < 5; i++) expect((await stub.consume(policy)).allowed).toBe(true);
     for (let i = 0; i < 20; i++) expect((await stub.consume(policy)).allowed).toBe(false);
-    vi.setSystemTime(Date.UTC(2030, 0, 1) + 11_999);
+    setClock(Date.UTC(2030, 0, 1) + 11_999);
     expect((await stub.consume(policy)).allowed).toBe(false);
-    vi.setSystemTime(Date.UTC(2030, 0, 1) + 12_000);
+    setClock(Date.UTC(2030, 0, 1) + 12_000);
     expect((await stub.consume(policy)).allowed).toBe(true);
     expect((await stub.consume(policy)).allowed).toBe(false);
   });
 
   it("recovers the whole quota after one window", async () => {
-    vi.useFakeTimers({ now: Date.UTC(2030, 0, 1) });
+    freezeClock(Date.UTC(2030, 0, 1));
     const stub = stubFor();
     for (let i = 0; i < 5; i++) await stub.consume(policy);
     expect((await stub.consume(policy)).allowed).toBe(false);
-    vi.setSystemTime(Date.UTC(2030, 0, 1) + 60_000);
+    setClock(Date.UTC(2030, 0, 1) + 60_000);
     const after = [];
     for (let i = 0; i < 6; i++) after.push((await stub.consume(policy)).allowed);
     expect(after).toEqual([true, true, true, true, true, false]);
@@ -124,7 +121,7 @@ describe("RateLimiter (GCRA)", () => {
     await stub.consume({ policy: "short", limit: 1, windowSeconds: 1 });
     await stub.consume({ policy: "long", limit: 1, windowSeconds: 3600 });
     const real = Date.now();
-    vi.useFakeTimers({ now: real + 2_000 });
+    freezeClock(real + 2_000);
     expect(await runDurableObjectAlarm(stub)).toBe(true);
     const rows = await runInDurableObject(stub, (_i: RateLimiter, state) =>
       state.storage.sql.exec<{ policy: string }>("SELECT policy FROM gcra ORDER BY policy").toArray(),
@@ -140,15 +137,15 @@ describe("RateLimiter lockout", () => {
 
   it("the 5th failure locks the key for 15 minutes; then the budget starts fresh", async () => {
     const start = Date.UTC(2030, 3, 1);
-    vi.useFakeTimers({ now: start });
+    freezeClock(start);
     const stub = stubFor();
     for (let i = 0; i < 4; i++) expect((await stub.consume(otp)).allowed).toBe(true);
     expect(await stub.consume({ ...otp, cost: 0 })).toMatchObject({ allowed: true, remaining: 1 });
     expect(await stub.consume(otp)).toMatchObject({ allowed: true, remaining: 0, resetSeconds: 900 });
     expect(await stub.consume({ ...otp, cost: 0 })).toMatchObject({ allowed: false, retryAfterSeconds: 900 });
-    vi.setSystemTime(start + 899_000);
+    setClock(start + 899_000);
     expect(await stub.consume({ ...otp, cost: 0 })).toMatchObject({ allowed: false, retryAfterSeconds: 1 });
-    vi.setSystemTime(start + 900_000);
+    setClock(start + 900_000);
     expect(await stub.consume({ ...otp, cost: 0 })).toMatchObject({ allowed: true, remaining: 5 });
   });
 });
@@ -182,34 +179,34 @@ describe("RateLimiter sliding window (failure counters)", () => {
 
   it("trips on 5 failures within 15 minutes however they are spaced (GCRA would refill)", async () => {
     const start = Date.UTC(2030, 5, 1);
-    vi.useFakeTimers({ now: start });
+    freezeClock(start);
     const stub = stubFor();
     for (let i = 0; i < 5; i++) {
-      vi.setSystemTime(start + i * 3.5 * 60_000);
+      setClock(start + i * 3.5 * 60_000);
       expect((await stub.consume(failures)).allowed).toBe(true);
     }
-    vi.setSystemTime(start + 14.5 * 60_000);
+    setClock(start + 14.5 * 60_000);
     const denied = await stub.consume({ ...failures, cost: 0 });
     expect(denied).toMatchObject({ allowed: false, remaining: 0 });
     // The oldest failure leaves the window at 15 min: 30 s from now.
     expect(denied.retryAfterSeconds).toBe(30);
-    vi.setSystemTime(start + 15 * 60_000);
+    setClock(start + 15 * 60_000);
     expect(await stub.consume({ ...failures, cost: 0 })).toMatchObject({ allowed: true, remaining: 1 });
   });
 
   it("with a lock, the 5th failure locks for the lock period even when spaced out", async () => {
     const start = Date.UTC(2030, 6, 1);
-    vi.useFakeTimers({ now: start });
+    freezeClock(start);
     const stub = stubFor();
     const otp = { ...failures, policy: "otp-w", lockSeconds: 900 };
     for (let i = 0; i < 5; i++) {
-      vi.setSystemTime(start + i * 3.5 * 60_000);
+      setClock(start + i * 3.5 * 60_000);
       expect((await stub.consume(otp)).allowed).toBe(true);
     }
     const lockedAt = start + 4 * 3.5 * 60_000;
-    vi.setSystemTime(lockedAt + 899_000);
+    setClock(lockedAt + 899_000);
     expect(await stub.consume({ ...otp, cost: 0 })).toMatchObject({ allowed: false, retryAfterSeconds: 1 });
-    vi.setSystemTime(lockedAt + 900_000);
+    setClock(lockedAt + 900_000);
     expect(await stub.consume({ ...otp, cost: 0 })).toMatchObject({ allowed: true, remaining: 5 });
   });
 

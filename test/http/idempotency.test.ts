@@ -1,12 +1,13 @@
 import { env } from "cloudflare:workers";
 import { Hono } from "hono";
-import { afterEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it } from "vitest";
 import { sweepExpiredIdempotencyKeys } from "../../queues/scheduled";
 import { getConfig } from "../../src/config";
 import type { AppEnv, Principal } from "../../src/context";
 import { idempotency } from "../../src/http/idempotency";
 import { domainErrorResponse, problem } from "../../src/http/problem";
 import { DomainError } from "../../src/lib/errors";
+import { freezeClock, setClock } from "../support/clock";
 
 /** A Hono app built here, Hono-style: a counter handler behind the idempotency middleware. */
 function buildApp(options: { delayMs?: number; failFirst?: boolean } = {}) {
@@ -54,8 +55,6 @@ function buildApp(options: { delayMs?: number; failFirst?: boolean } = {}) {
 }
 
 const key = () => `k-${crypto.randomUUID()}`;
-
-afterEach(() => vi.useRealTimers());
 
 describe("Idempotency-Key", () => {
   it("replays the stored status, body and Location with Idempotent-Replayed: true; the handler runs once", async () => {
@@ -171,18 +170,18 @@ describe("Idempotency-Key", () => {
 
   it("keys expire after 24 h: the same key then starts a new request, and the sweep deletes old rows", async () => {
     const start = Date.UTC(2032, 0, 1);
-    vi.useFakeTimers({ now: start });
+    freezeClock(start);
     const { runs, post } = buildApp();
     const k = key();
     await post(k, { quantity: 1 });
-    vi.setSystemTime(start + 24 * 3600 * 1000 - 1);
+    setClock(start + 24 * 3600 * 1000 - 1);
     expect((await post(k, { quantity: 1 })).headers.get("Idempotent-Replayed")).toBe("true");
-    vi.setSystemTime(start + 24 * 3600 * 1000);
+    setClock(start + 24 * 3600 * 1000);
     expect((await post(k, { quantity: 5 })).status).toBe(201);
     expect(runs).toHaveLength(2);
 
     const stale = key();
-    vi.setSystemTime(start);
+    setClock(start);
     await post(stale, { quantity: 1 });
     const deleted = await sweepExpiredIdempotencyKeys(env.DB, start + 24 * 3600 * 1000);
     expect(deleted).toBeGreaterThanOrEqual(1);
@@ -192,7 +191,7 @@ describe("Idempotency-Key", () => {
 
   it("a request that died while running can be retried once its lock lapses", async () => {
     const start = Date.UTC(2033, 0, 1);
-    vi.useFakeTimers({ now: start });
+    freezeClock(start);
     const { runs, post } = buildApp();
     const k = key();
     // A claimed row with no stored response, as an isolate crash would leave it.
@@ -205,7 +204,7 @@ describe("Idempotency-Key", () => {
       .bind(k, fingerprint, start + 60_000, start + 86_400_000, start)
       .run();
     expect((await post(k, { quantity: 1 })).status).toBe(409);
-    vi.setSystemTime(start + 60_000);
+    setClock(start + 60_000);
     expect((await post(k, { quantity: 1 })).status).toBe(201);
     expect(runs).toHaveLength(1);
   });

@@ -3,16 +3,16 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { createApp } from "../../src/app";
 import { deviceAuth, gateEvent, registerDevice } from "../features/gate/helpers";
 import { call, freshIp, problemOf } from "../helpers";
+import { freezeClock, setClock } from "../support/clock";
 
 // The clock stands still in every test here (setTimeout stays real): GCRA gives a unit back every
 // window/limit (0.6 s for `api`), so on a loaded machine a loop of 100 requests would otherwise earn
 // the 101st its pass.
 beforeEach(() => {
-  vi.useFakeTimers({ toFake: ["Date"], now: Date.now() });
+  freezeClock(Date.now());
 });
 
 afterEach(() => {
-  vi.useRealTimers();
   vi.restoreAllMocks();
 });
 
@@ -48,11 +48,11 @@ describe("api rate policy (100 / min per address)", () => {
   });
 
   it("gives the quota back as the window passes", async () => {
-    vi.useFakeTimers({ now: Date.UTC(2031, 5, 1) });
+    freezeClock(Date.UTC(2031, 5, 1));
     const ip = freshIp();
     for (let i = 0; i < 100; i++) await call("/api/v1", { ip });
     expect((await call("/api/v1", { ip })).status).toBe(429);
-    vi.setSystemTime(Date.UTC(2031, 5, 1) + 60_000);
+    setClock(Date.UTC(2031, 5, 1) + 60_000);
     const statuses = [];
     for (let i = 0; i < 101; i++) statuses.push((await call("/api/v1", { ip })).status);
     expect(statuses.filter((s) => s === 200)).toHaveLength(100);

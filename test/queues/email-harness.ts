@@ -5,7 +5,6 @@
  * Also: outbox row fixtures.
  */
 import { env } from "cloudflare:workers";
-import { vi } from "vitest";
 import { EMAIL_QUEUE_NAME } from "../../queues/email";
 import { EMAIL_DLQ_NAME } from "../../queues/email-dlq";
 import { QueueSimulator, type Settled } from "../support/queue";
@@ -122,15 +121,3 @@ export async function deadLettersFor(refId: string) {
 
 /** Production-shaped configuration that sends through Resend (faked at fetch in the tests). */
 export const RESEND_ENV = { EMAIL_TRANSPORT: "resend", RESEND_API_KEY: "re_test_0123456789abcdef" };
-
-/** A clock that only moves forward within a test file, so RateLimiter state never sees time run back. */
-let clock = Date.now();
-export function startClock(): number {
-  clock += 24 * 60 * 60 * 1000;
-  vi.useFakeTimers({ toFake: ["Date"], now: clock });
-  return clock;
-}
-export function stopClock(): void {
-  clock = Math.max(clock, Date.now());
-  vi.useRealTimers();
-}

@@ -8,17 +8,17 @@ import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, type MockInstance, vi } from "vitest";
 import { LIMITS } from "../../src/config/limits";
 import worker from "../../src/index";
-import { insertOutbox, QueueHarness, startClock, stopClock } from "./email-harness";
+import { freezeClockForward } from "../support/clock";
+import { insertOutbox, QueueHarness } from "./email-harness";
 
 let infoLog: MockInstance<typeof console.log>;
 beforeEach(() => {
-  startClock();
+  freezeClockForward();
   infoLog = vi.spyOn(console, "log").mockImplementation(() => {});
   vi.spyOn(console, "warn").mockImplementation(() => {});
   vi.spyOn(console, "error").mockImplementation(() => {});
 });
 afterEach(() => {
-  stopClock();
   vi.restoreAllMocks();
 });
 

@@ -5,26 +5,17 @@ import { projectionStatements } from "../../durable-objects/event-inventory/proj
 import { EMAIL_QUEUE_NAME } from "../../queues/email";
 import { EMAIL_DLQ_NAME } from "../../queues/email-dlq";
 import worker from "../../src/index";
+import { freezeClockForward, setClock } from "../support/clock";
 import { useFakeResend } from "../support/resend";
-import {
-  deadLettersFor,
-  insertOutbox,
-  outboxIdOf,
-  outboxRow,
-  QueueHarness,
-  RESEND_ENV,
-  startClock,
-  stopClock,
-} from "./email-harness";
+import { deadLettersFor, insertOutbox, outboxIdOf, outboxRow, QueueHarness, RESEND_ENV } from "./email-harness";
 
 let errorLog: MockInstance<typeof console.error>;
 beforeEach(() => {
-  startClock();
+  freezeClockForward();
   vi.spyOn(console, "warn").mockImplementation(() => {});
   errorLog = vi.spyOn(console, "error").mockImplementation(() => {});
 });
 afterEach(() => {
-  stopClock();
   vi.restoreAllMocks();
 });
 
@@ -59,7 +50,7 @@ describe("cron sweep: stuck outbox rows", () => {
     expect(row).toMatchObject({ status: "queued", next_attempt_at: now });
 
     await runCron(harness);
-    vi.setSystemTime(now + 5 * MINUTE);
+    setClock(now + 5 * MINUTE);
     await runCron(harness);
     expect(producedIds(harness, [stuck])).toEqual([stuck]);
 
@@ -117,7 +108,7 @@ describe("cron sweep: stuck outbox rows", () => {
     // The push is retried by the object's alarm: a replayed projection must not duplicate the email.
     await env.DB.batch(projectionStatements(env.DB, rows, { mirrorDevMailbox: false }));
 
-    vi.setSystemTime(Date.now() + 2 * MINUTE);
+    setClock(Date.now() + 2 * MINUTE);
     await runCron(harness);
     await harness.drain();
 
@@ -142,7 +133,7 @@ describe("cron sweep: stuck outbox rows", () => {
     const harness = new QueueHarness({ EMAIL_QUEUE: down });
     await runCron(harness);
     expect((await outboxRow(stuck)).status).toBe("queued");
-    vi.setSystemTime(now + 11 * MINUTE);
+    setClock(now + 11 * MINUTE);
     const healthy = new QueueHarness();
     await runCron(healthy);
     expect(producedIds(healthy, [stuck])).toEqual([stuck]);
@@ -214,7 +205,7 @@ describe("dead-letter queue consumer", () => {
     // a healthy database.
     for (let i = 0; i < 20 && failing.pending.some((d) => d.queue === EMAIL_QUEUE_NAME); i++) {
       const due = failing.takeDue();
-      if (due.length === 0) vi.setSystemTime(Math.min(...failing.pending.map((d) => d.dueAt)));
+      if (due.length === 0) setClock(Math.min(...failing.pending.map((d) => d.dueAt)));
       else await failing.deliver(due);
     }
     expect(failing.settled.filter((s) => s.outcome === "retry")).toHaveLength(6);

@@ -4,27 +4,18 @@ import type { RateLimitRequest } from "../../durable-objects/rate-limiter";
 import { EMAIL_QUEUE_NAME } from "../../queues/email";
 import { LIMITS } from "../../src/config/limits";
 import { MAX_SEND_ATTEMPTS, retryDelayBounds } from "../../src/features/email/retry";
+import { freezeClockForward } from "../support/clock";
 import { FakeResend, seeded, useFakeResend } from "../support/resend";
-import {
-  deadLettersFor,
-  insertOutbox,
-  outboxIdOf,
-  outboxRow,
-  QueueHarness,
-  RESEND_ENV,
-  startClock,
-  stopClock,
-} from "./email-harness";
+import { deadLettersFor, insertOutbox, outboxIdOf, outboxRow, QueueHarness, RESEND_ENV } from "./email-harness";
 
 let errorLog: MockInstance<typeof console.error>;
 beforeEach(() => {
-  startClock();
+  freezeClockForward();
   // Failures are the point of these tests; their log lines are asserted where they matter.
   vi.spyOn(console, "warn").mockImplementation(() => {});
   errorLog = vi.spyOn(console, "error").mockImplementation(() => {});
 });
 afterEach(() => {
-  stopClock();
   vi.restoreAllMocks();
 });
 

@@ -3,18 +3,15 @@
  * refusal of unknown keys, altered tokens and unsigned (`alg: none`) tokens.
  */
 import { env } from "cloudflare:workers";
-import { afterEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it } from "vitest";
 import { signAccessToken } from "../../../src/features/auth/tokens";
 import { call, problemOf } from "../../helpers";
+import { freezeClock, setClock } from "../../support/clock";
 import { codeOf } from "../../support/db";
 import { b64urlJson, bearer, createUser, jwtPayload, login } from "./helpers";
 
 const T0 = Date.UTC(2032, 6, 7, 10, 0, 0);
 const KEYS = JSON.parse(env.JWT_KEYS as string) as { kid: string; secret: string }[];
-
-afterEach(() => {
-  vi.useRealTimers();
-});
 
 function me(token: string) {
   return call("/api/v1/me", { headers: bearer(token) });
@@ -38,16 +35,16 @@ async function signedInClaims() {
 
 describe("access token lifetime", () => {
   it("is accepted until 15 minutes after issue and refused from then on", async () => {
-    vi.useFakeTimers({ now: T0 });
+    freezeClock(T0);
     const { tokens } = await signedInClaims();
     const header = JSON.parse(atob(tokens.accessToken.split(".")[0] as string)) as Record<string, unknown>;
     expect(header).toMatchObject({ alg: "HS256", kid: "test-current" });
     const payload = jwtPayload(tokens.accessToken);
     expect(Number(payload.exp) - Number(payload.iat)).toBe(900);
 
-    vi.setSystemTime(T0 + 15 * 60_000 - 1000);
+    setClock(T0 + 15 * 60_000 - 1000);
     expect((await me(tokens.accessToken)).status).toBe(200);
-    vi.setSystemTime(T0 + 15 * 60_000);
+    setClock(T0 + 15 * 60_000);
     await expectRefused(await me(tokens.accessToken));
   });
 });

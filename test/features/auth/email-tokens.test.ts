@@ -3,9 +3,10 @@
  * expiry boundaries under controlled time, single use, supersession, the browser link's answers and
  * redirects, and what a reset revokes.
  */
-import { afterEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it } from "vitest";
 import { sha256Hex } from "../../../src/lib/crypto";
 import { call, problemOf } from "../../helpers";
+import { freezeClock, setClock } from "../../support/clock";
 import { codeOf, countRows, rows } from "../../support/db";
 import { Browser } from "../../web/browser";
 import {
@@ -24,10 +25,6 @@ import {
 const T0 = Date.UTC(2032, 0, 10, 9, 0, 0);
 const HOUR = 3600 * 1000;
 const NEW_PASSWORD = "a-brand-new-passphrase";
-
-afterEach(() => {
-  vi.useRealTimers();
-});
 
 async function registerAndGetToken(next?: string) {
   const email = uniqueEmail("verify");
@@ -54,7 +51,7 @@ async function expectInvalid(res: Response) {
 
 describe("email verification token", () => {
   it("is valid until 24 h after issue (24 h − 1 ms works, 24 h does not)", async () => {
-    vi.useFakeTimers({ now: T0 });
+    freezeClock(T0);
     const early = await registerAndGetToken();
     const late = await registerAndGetToken();
     const [row] = await rows<{ created_at: number; expires_at: number }>(
@@ -63,13 +60,13 @@ describe("email verification token", () => {
     );
     expect(row).toEqual({ created_at: T0, expires_at: T0 + 24 * HOUR });
 
-    vi.setSystemTime(T0 + 24 * HOUR - 1);
+    setClock(T0 + 24 * HOUR - 1);
     const ok = await postJson("/api/v1/auth/verify-email", { token: early.token });
     expect(ok.status).toBe(200);
     expect(await ok.json()).toMatchObject({ id: early.id, emailVerified: true });
     expect(await verifiedAt(early.id)).toBe(T0 + 24 * HOUR - 1);
 
-    vi.setSystemTime(T0 + 24 * HOUR);
+    setClock(T0 + 24 * HOUR);
     const expired = await postJson("/api/v1/auth/verify-email", { token: late.token });
     await expectInvalid(expired);
     expect(await verifiedAt(late.id)).toBeNull();
@@ -176,7 +173,7 @@ describe("the emailed link opens /verify-email, where only a POST confirms", () 
 
 describe("password reset token", () => {
   it("is valid until 1 h after issue (1 h − 1 ms works, 1 h does not)", async () => {
-    vi.useFakeTimers({ now: T0 });
+    freezeClock(T0);
     const early = await createUser();
     const late = await createUser();
     await requestReset(early.email);
@@ -184,11 +181,11 @@ describe("password reset token", () => {
     const earlyToken = await tokenFromMail(early.email, "reset-password");
     const lateToken = await tokenFromMail(late.email, "reset-password");
 
-    vi.setSystemTime(T0 + HOUR - 1);
+    setClock(T0 + HOUR - 1);
     expect((await postJson("/api/v1/auth/reset-password", { token: earlyToken, password: NEW_PASSWORD })).status).toBe(
       200,
     );
-    vi.setSystemTime(T0 + HOUR);
+    setClock(T0 + HOUR);
     await expectInvalid(await postJson("/api/v1/auth/reset-password", { token: lateToken, password: NEW_PASSWORD }));
     // The expired link changed nothing.
     expect((await postJson("/api/v1/auth/login", { email: late.email, password: PASSWORD })).status).toBe(200);

@@ -3,17 +3,14 @@
  * email, bound to the email, and a 15-minute lock after 5 wrong codes that otp/request does not
  * reveal.
  */
-import { afterEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it } from "vitest";
 import { problemOf } from "../../helpers";
+import { freezeClock, setClock } from "../../support/clock";
 import { codeOf, rows } from "../../support/db";
 import { auditOf, createUser, mailbox, postJson } from "./helpers";
 
 const T0 = Date.UTC(2032, 2, 3, 12, 0, 0);
 const MINUTE = 60_000;
-
-afterEach(() => {
-  vi.useRealTimers();
-});
 
 async function codesMailed(email: string): Promise<string[]> {
   return (await mailbox(email))
@@ -58,7 +55,7 @@ async function expectRejected(res: Response) {
 
 describe("sign-in code", () => {
   it("is six digits, stored only as a hash, and lives 10 minutes", async () => {
-    vi.useFakeTimers({ now: T0 });
+    freezeClock(T0);
     const { email } = await createUser();
     const code = await requestCode(email);
     expect(code).toMatch(/^\d{6}$/);
@@ -72,15 +69,15 @@ describe("sign-in code", () => {
   });
 
   it("works at 10 min − 1 ms and is expired at 10 min (401)", async () => {
-    vi.useFakeTimers({ now: T0 });
+    freezeClock(T0);
     const early = await createUser();
     const late = await createUser();
     const earlyCode = await requestCode(early.email);
     const lateCode = await requestCode(late.email);
 
-    vi.setSystemTime(T0 + 10 * MINUTE - 1);
+    setClock(T0 + 10 * MINUTE - 1);
     expect((await verify(early.email, earlyCode)).status).toBe(200);
-    vi.setSystemTime(T0 + 10 * MINUTE);
+    setClock(T0 + 10 * MINUTE);
     await expectRejected(await verify(late.email, lateCode));
     expect(await rows("SELECT id FROM sessions WHERE user_id = ?", late.id)).toEqual([]);
   });
@@ -130,7 +127,7 @@ describe("sign-in code", () => {
 
 describe("OTP lockout", () => {
   it("5 wrong codes answer 401, then even the right code is 423 locked for 15 minutes", async () => {
-    vi.useFakeTimers({ now: T0 });
+    freezeClock(T0);
     const user = await createUser();
     const code = await requestCode(user.email);
 
@@ -148,7 +145,7 @@ describe("OTP lockout", () => {
       expect(await auditOf(res)).toEqual([expect.objectContaining({ action: "auth.otp-verify", outcome: "failure" })]);
     }
 
-    vi.setSystemTime(T0 + 1000);
+    setClock(T0 + 1000);
     const locked = await verify(user.email, code);
     expect(locked.status).toBe(423);
     expect(codeOf(await problemOf(locked))).toBe("locked");
@@ -160,10 +157,10 @@ describe("OTP lockout", () => {
     expect(await rows("SELECT email FROM otp_codes WHERE email = ?", user.email)).toHaveLength(1);
 
     // Still locked just before the 15 minutes are up.
-    vi.setSystemTime(T0 + 15 * MINUTE - 1000);
+    setClock(T0 + 15 * MINUTE - 1000);
     expect((await verify(user.email, code)).status).toBe(423);
 
-    vi.setSystemTime(T0 + 15 * MINUTE + 1000);
+    setClock(T0 + 15 * MINUTE + 1000);
     const fresh = await requestCode(user.email);
     const ok = await verify(user.email, fresh);
     expect(ok.status).toBe(200);
@@ -184,14 +181,14 @@ describe("OTP lockout", () => {
   });
 
   it("otp/request answers the same 202 while locked, and mails no code", async () => {
-    vi.useFakeTimers({ now: T0 });
+    freezeClock(T0);
     const user = await createUser();
     const open = await postJson("/api/v1/auth/otp/request", { email: user.email });
     const code = (await codesMailed(user.email))[0] as string;
     for (let i = 1; i <= 5; i++) await expectRejected(await verify(user.email, wrongCode(code, i)));
     expect((await verify(user.email, code)).status).toBe(423);
 
-    vi.setSystemTime(T0 + MINUTE);
+    setClock(T0 + MINUTE);
     const whileLocked = await postJson("/api/v1/auth/otp/request", { email: user.email });
     expect(whileLocked.status).toBe(open.status);
     expect(whileLocked.headers.get("Content-Type")).toBe(open.headers.get("Content-Type"));
@@ -202,7 +199,7 @@ describe("OTP lockout", () => {
   });
 
   it("locks only the email under attack", async () => {
-    vi.useFakeTimers({ now: T0 });
+    freezeClock(T0);
     const victim = await createUser();
     const bystander = await createUser();
     const code = await requestCode(victim.email);

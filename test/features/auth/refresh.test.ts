@@ -3,10 +3,11 @@
  * 30-minute idle timeout and the 30-day absolute lifetime, checked through responses and D1.
  */
 import { env } from "cloudflare:workers";
-import { afterEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it } from "vitest";
 import { createApp } from "../../../src/app";
 import { sha256Hex } from "../../../src/lib/crypto";
 import { call, freshIp, problemOf } from "../../helpers";
+import { freezeClock, setClock } from "../../support/clock";
 import { codeOf, rows } from "../../support/db";
 import { auditForUser, bearer, createUser, login, PASSWORD, postJson } from "./helpers";
 
@@ -18,10 +19,6 @@ interface Pair {
   accessToken: string;
   refreshToken: string;
 }
-
-afterEach(() => {
-  vi.useRealTimers();
-});
 
 function refresh(refreshToken: string) {
   return postJson("/api/v1/auth/refresh", { refreshToken });
@@ -53,7 +50,7 @@ async function sessionOf(userId: string) {
 
 describe("refresh token rotation", () => {
   it("returns a new pair, records the rotation, and the old refresh token stops working", async () => {
-    vi.useFakeTimers({ now: T0 });
+    freezeClock(T0);
     const user = await createUser();
     const first = await login(user.email);
     const second = await refreshOk(first.refreshToken);
@@ -73,17 +70,17 @@ describe("refresh token rotation", () => {
     expect(chain.find((r) => r.token_hash === newHash)).toMatchObject({ used_at: null, rotated_to: null });
 
     // Past the 10 s grace for a lost answer, the rotated token is dead.
-    vi.setSystemTime(T0 + 10_001);
+    setClock(T0 + 10_001);
     await expectUnauthorized(await refresh(first.refreshToken));
   });
 
   it("reuse of a rotated token revokes the whole session and is audited as token-reuse", async () => {
-    vi.useFakeTimers({ now: T0 });
+    freezeClock(T0);
     const user = await createUser();
     const first = await login(user.email);
     const second = await refreshOk(first.refreshToken);
 
-    vi.setSystemTime(T0 + 10_001);
+    setClock(T0 + 10_001);
     await expectUnauthorized(await refresh(first.refreshToken));
 
     // The legitimate newest pair dies with the session.
@@ -142,16 +139,16 @@ describe("refresh token rotation", () => {
 
 describe("idle timeout (30 minutes)", () => {
   it("a refresh after 29 min 59 s of inactivity works; after 30 min 1 s it is 401 and revokes the session", async () => {
-    vi.useFakeTimers({ now: T0 });
+    freezeClock(T0);
     const active = await createUser();
     const idle = await createUser();
     const a = await login(active.email);
     const b = await login(idle.email);
 
-    vi.setSystemTime(T0 + 30 * MINUTE - 1000);
+    setClock(T0 + 30 * MINUTE - 1000);
     await refreshOk(a.refreshToken);
 
-    vi.setSystemTime(T0 + 30 * MINUTE + 1000);
+    setClock(T0 + 30 * MINUTE + 1000);
     await expectUnauthorized(await refresh(b.refreshToken));
     const session = await sessionOf(idle.id);
     expect(session.revoke_reason).toBe("idle");
@@ -159,11 +156,11 @@ describe("idle timeout (30 minutes)", () => {
   });
 
   it("each refresh restarts the idle clock (refreshing every 29 minutes keeps the session)", async () => {
-    vi.useFakeTimers({ now: T0 });
+    freezeClock(T0);
     const user = await createUser();
     let pair: Pair = await login(user.email);
     for (let i = 1; i <= 4; i++) {
-      vi.setSystemTime(T0 + i * 29 * MINUTE);
+      setClock(T0 + i * 29 * MINUTE);
       pair = await refreshOk(pair.refreshToken);
       expect((await sessionOf(user.id)).last_used_at).toBe(T0 + i * 29 * MINUTE);
     }
@@ -193,7 +190,7 @@ function appWith(vars: Record<string, string>) {
 
 describe("the access token and the idle timeout", () => {
   it("an unexpired access token is refused once its session has been idle too long", async () => {
-    vi.useFakeTimers({ now: T0 });
+    freezeClock(T0);
     // A 5-minute idle timeout, shorter than the 15-minute token lifetime, separates the two rules.
     const send = appWith({ SESSION_IDLE_SECONDS: "300" });
     const busy = await createUser();
@@ -206,10 +203,10 @@ describe("the access token and the idle timeout", () => {
     const a = await signIn(busy.email);
     const b = await signIn(quiet.email);
 
-    vi.setSystemTime(T0 + 5 * MINUTE - 1000);
+    setClock(T0 + 5 * MINUTE - 1000);
     expect((await send("/api/v1/me", { headers: bearer(a.accessToken) })).status).toBe(200);
 
-    vi.setSystemTime(T0 + 5 * MINUTE + 1000);
+    setClock(T0 + 5 * MINUTE + 1000);
     const res = await send("/api/v1/me", { headers: bearer(b.accessToken) });
     await expectUnauthorized(res);
   });
@@ -217,7 +214,7 @@ describe("the access token and the idle timeout", () => {
 
 describe("absolute session lifetime", () => {
   it("refreshing every 20 minutes keeps working until the lifetime ends, then everything is 401", async () => {
-    vi.useFakeTimers({ now: T0 });
+    freezeClock(T0);
     // Same rule, a 2-hour lifetime instead of 30 days so the walk stays short.
     const send = appWith({ SESSION_MAX_SECONDS: "7200" });
     const user = await createUser();
@@ -225,12 +222,12 @@ describe("absolute session lifetime", () => {
     expect(res.status).toBe(200);
     let pair = (await res.json()) as Pair;
     for (const minutes of [20, 40, 60, 80, 100, 110]) {
-      vi.setSystemTime(T0 + minutes * MINUTE);
+      setClock(T0 + minutes * MINUTE);
       const next = await send("/api/v1/auth/refresh", { body: { refreshToken: pair.refreshToken } });
       expect(next.status).toBe(200);
       pair = (await next.json()) as Pair;
     }
-    vi.setSystemTime(T0 + 120 * MINUTE);
+    setClock(T0 + 120 * MINUTE);
     // The access token from minute 110 is within its 15 minutes but the session is over.
     await expectUnauthorized(await send("/api/v1/me", { headers: bearer(pair.accessToken) }));
     await expectUnauthorized(await send("/api/v1/auth/refresh", { body: { refreshToken: pair.refreshToken } }));
@@ -239,18 +236,18 @@ describe("absolute session lifetime", () => {
   });
 
   it("with the default settings a session cannot be refreshed at 30 days, however active", async () => {
-    vi.useFakeTimers({ now: T0 });
+    freezeClock(T0);
     const user = await createUser();
     const first = await login(user.email);
     const session = await sessionOf(user.id);
     // Stand-in for 30 days of refreshes every 20 minutes: the session was last used a minute ago.
-    vi.setSystemTime(T0 + 30 * DAY - 2 * MINUTE);
+    setClock(T0 + 30 * DAY - 2 * MINUTE);
     await env.DB.prepare("UPDATE sessions SET last_used_at = ? WHERE id = ?")
       .bind(T0 + 30 * DAY - 3 * MINUTE, session.id)
       .run();
     const late = await refreshOk(first.refreshToken);
 
-    vi.setSystemTime(T0 + 30 * DAY);
+    setClock(T0 + 30 * DAY);
     await expectUnauthorized(await refresh(late.refreshToken));
     await expectUnauthorized(await me(late.accessToken));
     expect((await sessionOf(user.id)).revoke_reason).toBe("expired");

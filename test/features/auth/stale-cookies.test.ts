@@ -4,18 +4,15 @@
  * ignored on public and auth routes and cleared with the answer; a refresh retried within 10 s of a
  * lost answer gets the same new pair instead of revoking the family, and reuse later still revokes it.
  */
-import { afterEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it } from "vitest";
 import { call, freshIp, problemOf } from "../../helpers";
+import { freezeClock, setClock } from "../../support/clock";
 import { codeOf, rows } from "../../support/db";
 import { cookieHeader, parseSetCookies } from "./cookies";
 import { createUser, PASSWORD, postJson, tokenFromMail } from "./helpers";
 
 const SELF = "https://gatehouse.test";
 const T0 = Date.UTC(2032, 6, 1, 10, 0, 0);
-
-afterEach(() => {
-  vi.useRealTimers();
-});
 
 async function browserLogin(email: string, password = PASSWORD) {
   const res = await postJson("/api/v1/auth/login", { email, password, cookie: true });
@@ -110,14 +107,14 @@ describe("a browser holding cookies of a session a reset ended", () => {
 
 describe("a refresh whose answer was lost", () => {
   it("retried within 10 s gets the same new pair and the session lives on", async () => {
-    vi.useFakeTimers({ now: T0 });
+    freezeClock(T0);
     const user = await createUser();
     const { refresh } = await browserLogin(user.email);
     const first = await cookieRefresh(refresh);
     expect(first.status).toBe(200);
     const lost = (await first.json()) as { accessToken: string; refreshToken: string };
 
-    vi.setSystemTime(T0 + 10_000);
+    setClock(T0 + 10_000);
     const retry = await cookieRefresh(refresh);
     expect(retry.status).toBe(200);
     const again = (await retry.json()) as { accessToken: string; refreshToken: string };
@@ -140,13 +137,13 @@ describe("a refresh whose answer was lost", () => {
   });
 
   it("presented again after the 10 s grace, the rotated token revokes the whole family", async () => {
-    vi.useFakeTimers({ now: T0 });
+    freezeClock(T0);
     const user = await createUser();
     const { refresh } = await browserLogin(user.email);
     const first = await cookieRefresh(refresh);
     const pair = (await first.json()) as { accessToken: string; refreshToken: string };
 
-    vi.setSystemTime(T0 + 10_001);
+    setClock(T0 + 10_001);
     const late = await cookieRefresh(refresh);
     expect(late.status).toBe(401);
     const [session] = await rows<{ revoke_reason: string | null }>(

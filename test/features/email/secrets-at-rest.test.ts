@@ -13,16 +13,16 @@ import { createApp } from "../../../src/app";
 import { handOverQueued, insertedOutboxIds } from "../../../src/features/email/enqueue";
 import { hashPassword } from "../../../src/lib/password";
 import { freshIp, postSettled } from "../../helpers";
-import { QueueHarness, RESEND_ENV, startClock, stopClock } from "../../queues/email-harness";
+import { QueueHarness, RESEND_ENV } from "../../queues/email-harness";
+import { freezeClockForward } from "../../support/clock";
 import { FakeResend, useFakeResend } from "../../support/resend";
 
 beforeEach(() => {
-  startClock();
+  freezeClockForward();
   vi.spyOn(console, "warn").mockImplementation(() => {});
   vi.spyOn(console, "error").mockImplementation(() => {});
 });
 afterEach(() => {
-  stopClock();
   vi.restoreAllMocks();
 });
 

@@ -3,12 +3,12 @@ import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { createApp } from "../../../src/app";
 import { call, freshIp, problemOf } from "../../helpers";
+import { freezeClock, setClock } from "../../support/clock";
 import { codeOfResponse } from "../../support/db";
 import { bearer } from "../auth/helpers";
 import { buyers, createEvent, DAY, hostWithToken, inventory, order } from "./helpers";
 
 afterEach(() => {
-  vi.useRealTimers();
   vi.restoreAllMocks();
 });
 
@@ -57,7 +57,7 @@ async function claim(eventId: string) {
 describe("event analytics", () => {
   it("the owner gets ticket count, check-ins, revenue, currency, attendees per UTC day and the check-in rate", async () => {
     const t0 = Date.UTC(2031, 2, 10, 23, 58);
-    vi.useFakeTimers({ now: t0 });
+    freezeClock(t0);
     const host = await hostWithToken();
     const event = await createEvent(host.token, {
       capacity: 10,
@@ -71,7 +71,7 @@ describe("event analytics", () => {
     expect(await empty.json()).toMatchObject({ ticketCount: 0, attendeesByDate: [], checkInRate: 0, stale: false });
 
     await claim(event.id); // 2031-03-10, 23:58 UTC
-    vi.setSystemTime(Date.UTC(2031, 2, 11, 0, 1));
+    setClock(Date.UTC(2031, 2, 11, 0, 1));
     await claim(event.id);
     await claim(event.id);
     const givenBack = await claim(event.id);

@@ -3,14 +3,11 @@
  * The database is shared with the rest of the suite, so each test runs at its own far-future "now"
  * (fake timers): everything other tests created lies in the past there and is not listed.
  */
-import { afterEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it } from "vitest";
 import { call, problemOf } from "../../helpers";
+import { freezeClock, setClock } from "../../support/clock";
 import { bearer } from "../auth/helpers";
 import { createEvent, DAY, HOUR, hostWithToken } from "./helpers";
-
-afterEach(() => {
-  vi.useRealTimers();
-});
 
 type Listed = { id: string; startsAt: string; status: string };
 type Page = { items: Listed[]; nextCursor: string | null };
@@ -27,7 +24,7 @@ const times = (start: number) => ({ startsAt: at(start), endsAt: at(start + 2 * 
 describe("GET /api/v1/events", () => {
   it("lists only published upcoming events, ordered by start; cursor pages have no duplicates and no gaps", async () => {
     const t0 = Date.UTC(2095, 0, 1);
-    vi.useFakeTimers({ now: t0 });
+    freezeClock(t0);
     const host = await hostWithToken();
     const base = t0 + DAY;
     // Two events share a start time, and the page boundary (limit 3) falls between them.
@@ -44,7 +41,7 @@ describe("GET /api/v1/events", () => {
     expect(cancel.status).toBe(200);
 
     // Two hours later the first event has started: no longer upcoming.
-    vi.setSystemTime(t0 + 2 * HOUR);
+    setClock(t0 + 2 * HOUR);
     const expected = [...upcoming].sort((a, b) => a.start - b.start || (a.id < b.id ? -1 : 1)).map((e) => e.id);
 
     const pages: Page[] = [];
@@ -68,7 +65,7 @@ describe("GET /api/v1/events", () => {
 
   it("?near=52.37,4.89&radiusKm=10 includes an Amsterdam event and excludes Berlin (and anything beyond 10 km, even inside the bounding box)", async () => {
     const t0 = Date.UTC(2092, 0, 1);
-    vi.useFakeTimers({ now: t0 });
+    freezeClock(t0);
     const host = await hostWithToken();
     const start = t0 + 3 * DAY;
     const venue = (name: string, lat: number, lng: number) => ({ name, address: `${name} 1`, lat, lng });

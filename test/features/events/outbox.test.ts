@@ -7,9 +7,10 @@
  */
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { afterEach, describe, expect, it, vi } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { LIMITS } from "../../../src/config/limits";
 import { call } from "../../helpers";
+import { freezeClock, setClock } from "../../support/clock";
 import { objectRows } from "../../support/db";
 import { bearer } from "../auth/helpers";
 import {
@@ -50,7 +51,6 @@ async function restoreTicketWrites(): Promise<void> {
 }
 
 afterEach(async () => {
-  vi.useRealTimers();
   await restoreTicketWrites();
 });
 
@@ -60,7 +60,7 @@ afterEach(async () => {
  */
 async function saleDuringOutage() {
   const t0 = Date.now() + 365 * DAY;
-  vi.useFakeTimers({ now: t0 });
+  freezeClock(t0);
   const host = await hostWithToken();
   const event = await createEvent(host.token, { capacity: 5 });
   const [buyer] = await buyers(1);
@@ -78,7 +78,7 @@ describe("inventory outbox", () => {
     const { t0, event, stub, ticketId } = await saleDuringOutage();
 
     // The first retry fails too: the alarm backs off.
-    vi.setSystemTime(t0 + 1_000);
+    setClock(t0 + 1_000);
     expect(await runDurableObjectAlarm(stub)).toBe(true);
     const alarm = () => runInDurableObject(stub, (_i, state) => state.storage.getAlarm());
     const backoff = (await alarm()) as number;
@@ -97,7 +97,7 @@ describe("inventory outbox", () => {
 
     // Once D1 is back, the backoff alarm carries the sale and the scan together.
     await restoreTicketWrites();
-    vi.setSystemTime(backoff);
+    setClock(backoff);
     expect(await runDurableObjectAlarm(stub)).toBe(true);
     expect(await objectRows(event.id, "SELECT * FROM outbox")).toEqual([]);
     expect((await d1Tickets(event.id)).map((t) => t.id)).toEqual([ticketId]);
@@ -125,7 +125,7 @@ describe("inventory outbox", () => {
     expect(lagging.status).toBe(404);
 
     // While D1 still refuses, the alarm retries, keeps the rows and backs off.
-    vi.setSystemTime(t0 + 1_000);
+    setClock(t0 + 1_000);
     expect(await runDurableObjectAlarm(stub)).toBe(true);
     expect(await d1Tickets(event.id)).toEqual([]);
     expect(await objectRows<OutboxRow>(event.id, "SELECT * FROM outbox ORDER BY seq")).toEqual(pending);
@@ -133,7 +133,7 @@ describe("inventory outbox", () => {
     expect(backoff as number).toBeGreaterThan(t0 + 1_000);
 
     await restoreTicketWrites();
-    vi.setSystemTime(backoff as number);
+    setClock(backoff as number);
     expect(await runDurableObjectAlarm(stub)).toBe(true);
 
     expect(await objectRows(event.id, "SELECT * FROM outbox")).toEqual([]);

@@ -11,23 +11,20 @@ import {
   waitOnExecutionContext,
 } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { beforeEach, describe, expect, it } from "vitest";
 import { DEVICE_TOKEN_PREFIX } from "../../../src/features/gate/devices";
 import worker from "../../../src/index";
 import { randomToken } from "../../../src/lib/crypto";
 import { ipKey } from "../../../src/lib/ip";
 import { freshIp, problemOf } from "../../helpers";
+import { freezeClock } from "../../support/clock";
 import { objectRows } from "../../support/db";
 import { deviceAuth, gateEvent, issueTickets, qrToken, registerDevice, type ScanLogRow } from "./helpers";
 
 // GCRA refills `scanner-auth` one unit every 2 s and `scanner` one every 50 ms: a still clock keeps
 // a loaded machine from earning a request its pass (setTimeout stays real).
 beforeEach(() => {
-  vi.useFakeTimers({ toFake: ["Date"], now: Date.now() });
-});
-
-afterEach(() => {
-  vi.useRealTimers();
+  freezeClock(Date.now());
 });
 
 /** The test env with a D1 binding that records every statement the Worker prepares or sends. */

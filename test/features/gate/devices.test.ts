@@ -8,6 +8,7 @@ import { LIMITS } from "../../../src/config/limits";
 import { DEVICE_TOKEN_PREFIX } from "../../../src/features/gate/devices";
 import { randomToken, sha256Hex } from "../../../src/lib/crypto";
 import { call, freshIp, problemOf } from "../../helpers";
+import { freezeClock } from "../../support/clock";
 import { auditForUser, bearer } from "../auth/helpers";
 import { hostWithToken } from "../events/helpers";
 import {
@@ -222,7 +223,7 @@ describe("device limits", () => {
       });
     // The limit applies once the device is authenticated, after its D1 lookup: on a still clock
     // (setTimeout stays real) a loaded machine cannot spread the burst over enough time to refill it.
-    vi.useFakeTimers({ toFake: ["Date"], now: Date.now() });
+    freezeClock(Date.now());
     try {
       // 30 at once from one device: the limiter lets its 20/s burst through and refuses the rest…
       const started = performance.now();

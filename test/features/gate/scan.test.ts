@@ -3,9 +3,10 @@
  * the scan log, the redemption, and the D1 read model that follows through the outbox.
  */
 import { env } from "cloudflare:workers";
-import { afterEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it } from "vitest";
 import { signTicketToken } from "../../../src/features/gate/token";
 import { call, problemOf } from "../../helpers";
+import { freezeClock, setClock } from "../../support/clock";
 import { objectRows } from "../../support/db";
 import { bearer } from "../auth/helpers";
 import { DAY } from "../events/helpers";
@@ -21,10 +22,6 @@ import {
   scanBody,
   testKeyRing,
 } from "./helpers";
-
-afterEach(() => {
-  vi.useRealTimers();
-});
 
 const scanLog = (eventId: string) => objectRows<ScanLogRow>(eventId, "SELECT * FROM gate_scans ORDER BY id");
 
@@ -122,9 +119,9 @@ describe("POST /api/v1/scan", () => {
     const token = await qrToken(ticket.id, ticket.holder.token);
 
     const now = Date.now();
-    vi.useFakeTimers({ now, toFake: ["Date"] });
+    freezeClock(now);
     const admitted = await scanBody(await scan(device.token, token));
-    vi.setSystemTime(now + 10_000);
+    setClock(now + 10_000);
     const repeat = await scanBody(await scan(device.token, token));
     expect(repeat).toMatchObject({
       result: "admitted",
@@ -132,7 +129,7 @@ describe("POST /api/v1/scan", () => {
       firstScan: { at: admitted.scannedAt, deviceId: device.deviceId },
       ticket: { id: ticket.id, status: "redeemed" },
     });
-    vi.setSystemTime(now + 10_001);
+    setClock(now + 10_001);
     const later = await scanBody(await scan(device.token, token));
     expect(later).toMatchObject({
       result: "already_redeemed",
@@ -161,7 +158,7 @@ describe("POST /api/v1/scan", () => {
     const otherToken = await qrToken(other.id, other.holder.token);
 
     const first = await scanBody(await scan(device.token, token, "retry-nonce-1"));
-    vi.useFakeTimers({ now: Date.now() + 60_000, toFake: ["Date"] });
+    freezeClock(Date.now() + 60_000);
     const retried = await scanBody(await scan(device.token, token, "retry-nonce-1"));
     expect(retried).toMatchObject({ result: "admitted", scannedAt: first.scannedAt, replayed: true });
     expect(await scanLog(event.id)).toHaveLength(1);
@@ -227,9 +224,9 @@ describe("POST /api/v1/scan", () => {
       ),
     );
 
-    vi.useFakeTimers({ now: opens - 1, toFake: ["Date"] });
+    freezeClock(opens - 1);
     expect((await scanBody(await scan(device.token, tokens[0] as string))).result).toBe("outside_window");
-    vi.setSystemTime(opens);
+    setClock(opens);
     expect((await scanBody(await scan(device.token, tokens[1] as string))).result).toBe("admitted");
   });
 

@@ -4,10 +4,11 @@
  * Idempotency-Key, giving a ticket back.
  */
 import { env } from "cloudflare:workers";
-import { afterEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it } from "vitest";
 import { createApp } from "../../../src/app";
 import { findEvent, toSnapshot } from "../../../src/features/events/service";
 import { call, freshIp, problemOf } from "../../helpers";
+import { freezeClock, setClock } from "../../support/clock";
 import { codeOfResponse } from "../../support/db";
 import { bearer } from "../auth/helpers";
 import {
@@ -25,10 +26,6 @@ import {
   order,
   publicAvailability,
 } from "../events/helpers";
-
-afterEach(() => {
-  vi.useRealTimers();
-});
 
 async function oneBuyer() {
   const [buyer] = await buyers(1);
@@ -79,21 +76,21 @@ describe("which events are on sale", () => {
 
   it("after salesEndAt it is not on sale (422), and once the event started it is event-started (422)", async () => {
     const t0 = Date.now() + 60 * DAY;
-    vi.useFakeTimers({ now: t0 });
+    freezeClock(t0);
     const host = await hostWithToken();
     const event = await createEvent(host.token, {
       startsAt: at(t0 + 3 * HOUR),
       endsAt: at(t0 + 5 * HOUR),
       salesEndAt: at(t0 + HOUR),
     });
-    vi.setSystemTime(t0 + HOUR - 1);
+    setClock(t0 + HOUR - 1);
     const early = await oneBuyer();
     expect((await order(event.id, early.token)).status).toBe(201);
 
-    vi.setSystemTime(t0 + HOUR);
+    setClock(t0 + HOUR);
     await expectProblem(await order(event.id, (await oneBuyer()).token), 422, "not-on-sale");
 
-    vi.setSystemTime(t0 + 3 * HOUR);
+    setClock(t0 + 3 * HOUR);
     await expectProblem(await order(event.id, (await oneBuyer()).token), 422, "event-started");
     expect((await objectOrders(event.id)).map((o) => o.user_id)).toEqual([early.id]);
     expect(await checkedStats(event.id)).toMatchObject({ sold: 1, held: 0 });

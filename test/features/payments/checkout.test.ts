@@ -31,7 +31,6 @@ beforeEach(() => {
 });
 afterEach(() => {
   vi.restoreAllMocks();
-  vi.useRealTimers();
 });
 
 const sessionsOf = (orderId: string) =>

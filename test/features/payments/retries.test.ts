@@ -6,6 +6,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { WEBHOOK_DLQ_NAME } from "../../../queues/webhooks-dlq";
 import { retryDelayBounds } from "../../../src/features/payments/retry";
+import { freezeClock } from "../../support/clock";
 import { rows } from "../../support/db";
 import { type FakeStripe, useFakeStripe } from "../../support/stripe";
 import { PaymentsHarness } from "./harness";
@@ -18,7 +19,6 @@ beforeEach(() => {
 });
 afterEach(() => {
   vi.restoreAllMocks();
-  vi.useRealTimers();
 });
 
 const HOUR = 3600;
@@ -46,7 +46,7 @@ describe("a webhook whose processing keeps failing", () => {
     const errors = vi.spyOn(console, "error").mockImplementation(() => {});
     vi.spyOn(console, "warn").mockImplementation(() => {});
     const start = Date.now();
-    vi.useFakeTimers({ toFake: ["Date"], now: start });
+    freezeClock(start);
     await h.drain({ advanceClock: true });
 
     const delays = h.settled.filter((s) => s.outcome === "retry").map((s) => s.delaySeconds ?? 0);
