@@ -59,6 +59,9 @@ export default defineConfig(async () => {
       // vitest's default (one worker fewer than the cores) a 2-core machine ran every file in turn.
       // One per core overlaps one file's start with another's tests (here 367 s → 214 s).
       maxWorkers: Math.max(2, availableParallelism()),
+      // Console output is shown for failing tests only: the Worker's log lines explain a failure and
+      // only bury a pass. Tests that check logging capture it (test/support/logs.ts).
+      silent: "passed-only" as const,
       // Access-log and dev-transport email lines are asserted where they matter; elsewhere they only
       // bury failures.
       onConsoleLog: (log: string) =>
@@ -69,6 +72,8 @@ export default defineConfig(async () => {
       // transformed, so the counters run inside workerd; v8 coverage reads Node's inspector, which
       // workerd does not offer. Only what ships is measured: the Worker, its objects and its queues.
       coverage: {
+        // CI (CI=true, set by .ci/run) measures while it tests: one run of the suite instead of two.
+        enabled: process.env.CI === "true",
         provider: "istanbul" as const,
         include: ["src/**/*.{ts,tsx}", "durable-objects/**/*.ts", "queues/**/*.ts"],
         // Type declarations hold no code; the password blocklist (src/lib/common-passwords.txt) is data.
