@@ -4,30 +4,31 @@ import { createApp } from "../../src/app";
 import { ConfigError, getConfig } from "../../src/config";
 import { DEFAULT_RATE_POLICIES, resolveRatePolicies } from "../../src/config/limits";
 import { problemOf } from "../helpers";
+import { captureLogs } from "../support/logs";
 
 afterEach(() => vi.restoreAllMocks());
 
 describe("configuration", () => {
   it("production without HASH_PEPPER fails closed: 503 problem and one log line naming the key only", async () => {
-    const errors = vi.spyOn(console, "error").mockImplementation(() => {});
+    const logs = captureLogs();
     const { HASH_PEPPER: _omitted, ...rest } = env;
     const res = await createApp().request("/health", {}, { ...rest, ENVIRONMENT: "production" });
     expect(res.status).toBe(503);
     expect((await problemOf(res)).type).toBe("https://gatehouse.events/problems/unavailable");
-    const lines = errors.mock.calls.map((c) => String(c[0]));
+    const lines = logs.raw("error");
     expect(lines).toHaveLength(1);
     expect(JSON.parse(lines[0] as string)).toMatchObject({ level: "error", keys: ["HASH_PEPPER"] });
   });
 
   it("production with a malformed secret fails closed without logging its value", async () => {
-    const errors = vi.spyOn(console, "error").mockImplementation(() => {});
+    const logs = captureLogs();
     const res = await createApp().request(
       "/health",
       {},
       { ...env, ENVIRONMENT: "production", HASH_PEPPER: "short-s3cr3t" },
     );
     expect(res.status).toBe(503);
-    const logged = errors.mock.calls.map((c) => String(c[0])).join("\n");
+    const logged = logs.raw("error").join("\n");
     expect(logged).toContain("HASH_PEPPER");
     expect(logged).not.toContain("short-s3cr3t");
   });
@@ -37,9 +38,9 @@ describe("configuration", () => {
 
   /** One request to a production app over `vars`: the response and every console.error line. */
   async function productionWith(vars: Record<string, unknown>) {
-    const errors = vi.spyOn(console, "error").mockImplementation(() => {});
+    const logs = captureLogs();
     const res = await createApp().request("/health", {}, { ...vars, ENVIRONMENT: "production" });
-    const lines = errors.mock.calls.map((c) => String(c[0]));
+    const lines = logs.raw("error");
     return { res, lines };
   }
 

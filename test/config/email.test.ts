@@ -4,6 +4,7 @@ import { createApp } from "../../src/app";
 import { ConfigError, getConfig } from "../../src/config";
 import { readEmailConfig } from "../../src/config/email";
 import { problemOf } from "../helpers";
+import { captureLogs } from "../support/logs";
 
 afterEach(() => vi.restoreAllMocks());
 
@@ -14,9 +15,9 @@ afterEach(() => vi.restoreAllMocks());
  */
 async function productionWith(vars: Record<string, unknown>) {
   vi.restoreAllMocks();
-  const errors = vi.spyOn(console, "error").mockImplementation(() => {});
+  const logs = captureLogs();
   const res = await createApp().request("/health", {}, { ...env, ENVIRONMENT: "production", ...vars });
-  return { res, lines: errors.mock.calls.map((c) => JSON.parse(String(c[0])) as Record<string, unknown>) };
+  return { res, lines: logs.entries(undefined, "error") };
 }
 
 describe("email configuration", () => {
@@ -31,10 +32,10 @@ describe("email configuration", () => {
 
   it("production without RESEND_API_KEY fails closed: 503 and a log line naming the key, never a value", async () => {
     const { RESEND_API_KEY: _omitted, ...rest } = env as unknown as Record<string, unknown>;
-    const errors = vi.spyOn(console, "error").mockImplementation(() => {});
+    const logs = captureLogs();
     const res = await createApp().request("/health", {}, { ...rest, ENVIRONMENT: "production" });
     expect(res.status).toBe(503);
-    const lines = errors.mock.calls.map((c) => String(c[0]));
+    const lines = logs.raw("error");
     expect(lines).toHaveLength(1);
     expect(JSON.parse(lines[0] as string)).toMatchObject({
       level: "error",

@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { createApp } from "../../src/app";
 import { DomainError } from "../../src/lib/errors";
 import { call, freshIp, problemOf } from "../helpers";
+import { captureLogs } from "../support/logs";
 
 const TYPE = "https://gatehouse.events/problems/";
 
@@ -138,7 +139,7 @@ describe("every error is an RFC 9457 problem", () => {
   });
 
   it("unexpected error: 500 with only the request id; the stack goes to the log", async () => {
-    const errors = vi.spyOn(console, "error").mockImplementation(() => {});
+    const logs = captureLogs();
     const res = await send(appWithTestRoutes(), "/api/v1/test-crash");
     expect(res.status).toBe(500);
     const text = await res.clone().text();
@@ -146,7 +147,7 @@ describe("every error is an RFC 9457 problem", () => {
     expect(text).not.toContain("at ");
     const body = await problemOf(res);
     expect(body).toMatchObject({ type: `${TYPE}internal`, status: 500 });
-    const logged = errors.mock.calls.map((c) => String(c[0])).join("\n");
+    const logged = logs.raw("error").join("\n");
     expect(logged).toContain(String(body.requestId));
     expect(logged).toContain("hunter2");
   });

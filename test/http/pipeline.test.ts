@@ -2,6 +2,7 @@ import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { createApp } from "../../src/app";
 import { call } from "../helpers";
+import { captureLogs } from "../support/logs";
 
 afterEach(() => vi.restoreAllMocks());
 
@@ -86,8 +87,7 @@ describe("CORS", () => {
 
 describe("access log", () => {
   it("writes one JSON line per request with the route pattern, not the raw path or secrets", async () => {
-    const lines: string[] = [];
-    vi.spyOn(console, "log").mockImplementation((line: unknown) => void lines.push(String(line)));
+    const logs = captureLogs();
     const app = createApp();
     app.get("/api/v1/things/:id", (c) => c.json({ id: c.req.param("id") }));
     await app.request(
@@ -95,19 +95,18 @@ describe("access log", () => {
       { headers: { Authorization: "Basic sk_live_abc", Cookie: "session=xyz", "CF-Connecting-IP": "192.0.2.7" } },
       env,
     );
-    const requestLines = lines.filter((l) => l.includes('"msg":"request"'));
-    expect(requestLines).toHaveLength(1);
-    const entry = JSON.parse(requestLines[0] as string);
+    const requestLines = logs.lines.filter((l) => l.entry.msg === "request");
+    expect(requestLines.map((l) => l.stream)).toEqual(["log"]);
+    const entry = requestLines[0]?.entry ?? {};
     expect(entry).toMatchObject({ level: "info", method: "GET", route: "/api/v1/things/:id", status: 200, user: null });
     expect(typeof entry.ms).toBe("number");
     expect(entry.requestId).toMatch(/\S{8,}/);
-    const raw = requestLines[0] as string;
+    const raw = requestLines[0]?.raw ?? "";
     for (const secret of ["secret-id-123", "sk_live_abc", "xyz", "abc", "192.0.2.7"]) expect(raw).not.toContain(secret);
   });
 
   it("hashes the user id and warns when a request is slow", async () => {
-    const warns: string[] = [];
-    vi.spyOn(console, "warn").mockImplementation((line: unknown) => void warns.push(String(line)));
+    const logs = captureLogs();
     const { accessLog } = await import("../../src/http/access-log");
     const { Hono } = await import("hono");
     const app = new Hono<import("../../src/context").AppEnv>();
@@ -123,16 +122,15 @@ describe("access log", () => {
     });
     app.get("/x", (c) => c.text("ok"));
     await app.request("/x", {}, env);
-    const entry = JSON.parse(warns.find((l) => l.includes('"msg":"request"')) as string);
-    expect(entry.level).toBe("warn");
-    expect(entry.slow).toBe(true);
-    expect(entry.user).toMatch(/^[0-9a-f]{16}$/);
+    const [entry] = logs.lines.filter((l) => l.stream === "warn" && l.entry.msg === "request").map((l) => l.entry);
+    expect(entry?.level).toBe("warn");
+    expect(entry?.slow).toBe(true);
+    expect(entry?.user).toMatch(/^[0-9a-f]{16}$/);
     expect(JSON.stringify(entry)).not.toContain("user-42");
   });
 
   it("the user hash is the keyed hash of kind:id, the same on every request, and follows a pepper change", async () => {
-    const lines: string[] = [];
-    vi.spyOn(console, "log").mockImplementation((line: unknown) => void lines.push(String(line)));
+    const logs = captureLogs();
     const { accessLog } = await import("../../src/http/access-log");
     const { getConfig } = await import("../../src/config");
     const { hmacHex } = await import("../../src/lib/crypto");
@@ -151,7 +149,7 @@ describe("access log", () => {
     app.get("/x", (c) => c.text("ok"));
     const other = { ...env, HASH_PEPPER: "another-pepper-0123456789abcdef0123456789" };
     for (const bindings of [env, env, other, env]) await app.request("/x", {}, bindings);
-    const users = lines.filter((l) => l.includes('"msg":"request"')).map((l) => JSON.parse(l).user as string);
+    const users = logs.entries("request").map((e) => e.user as string);
     const expected = async (pepper: string) => (await hmacHex(pepper, "device:gate-7")).slice(0, 16);
     const mine = await expected(getConfig(env).hashPepper);
     expect(users).toEqual([mine, mine, await expected(getConfig(other).hashPepper), mine]);

@@ -4,6 +4,7 @@ import { createApp } from "../../src/app";
 import { deviceAuth, gateEvent, registerDevice } from "../features/gate/helpers";
 import { call, freshIp, problemOf } from "../helpers";
 import { freezeClock, setClock } from "../support/clock";
+import { captureLogs } from "../support/logs";
 
 // The clock stands still in every test here (setTimeout stays real): GCRA gives a unit back every
 // window/limit (0.6 s for `api`), so on a loaded machine a loop of 100 requests would otherwise earn
@@ -140,12 +141,12 @@ describe("RATE_LIMITS override", () => {
   });
 
   it("a malformed override fails closed with 503 and names the variable in the log", async () => {
-    const errors = vi.spyOn(console, "error").mockImplementation(() => {});
+    const logs = captureLogs();
     const app = createApp();
     const res = await app.request("/api/v1", {}, { ...env, RATE_LIMITS: '{"api":{"limit":-1}}' });
     expect(res.status).toBe(503);
     expect((await problemOf(res)).type).toBe("https://gatehouse.events/problems/unavailable");
-    expect(errors.mock.calls.map((c) => String(c[0])).join("\n")).toContain('"keys":["RATE_LIMITS"]');
+    expect(logs.raw("error").join("\n")).toContain('"keys":["RATE_LIMITS"]');
   });
 });
 
@@ -157,7 +158,6 @@ describe("when the RateLimiter object cannot be reached", () => {
   };
 
   it("fails open for public reads (policy api)", async () => {
-    vi.spyOn(console, "error").mockImplementation(() => {});
     const app = createApp();
     const res = await app.request(
       "/api/v1",
@@ -169,7 +169,6 @@ describe("when the RateLimiter object cannot be reached", () => {
   });
 
   it("fails closed (503 + Retry-After) for policies that guard auth and payments", async () => {
-    vi.spyOn(console, "error").mockImplementation(() => {});
     const { rateLimit, byIp } = await import("../../src/http/rate-limit");
     const app = createApp();
     app.post("/api/v1/test-login", rateLimit({ policy: "auth-login", key: byIp }), (c) => c.json({ ok: true }));
@@ -193,7 +192,6 @@ describe("one shape per limiter refusal, whichever layer refuses", () => {
   };
 
   it("a closed policy's 503 from the middleware reads like sign-in's: retryAfter in the body matches Retry-After", async () => {
-    vi.spyOn(console, "error").mockImplementation(() => {});
     const { rateLimit, byIp } = await import("../../src/http/rate-limit");
     const app = createApp();
     app.post("/api/v1/test-login", rateLimit({ policy: "auth-login", key: byIp }), (c) => c.json({ ok: true }));

@@ -5,18 +5,17 @@
  */
 import { createExecutionContext, createScheduledController, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { afterEach, beforeEach, describe, expect, it, type MockInstance, vi } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { LIMITS } from "../../src/config/limits";
 import worker from "../../src/index";
 import { freezeClockForward } from "../support/clock";
+import { type CapturedLogs, captureLogs } from "../support/logs";
 import { insertOutbox, QueueHarness } from "./email-harness";
 
-let infoLog: MockInstance<typeof console.log>;
+let logs: CapturedLogs;
 beforeEach(() => {
   freezeClockForward();
-  infoLog = vi.spyOn(console, "log").mockImplementation(() => {});
-  vi.spyOn(console, "warn").mockImplementation(() => {});
-  vi.spyOn(console, "error").mockImplementation(() => {});
+  logs = captureLogs();
 });
 afterEach(() => {
   vi.restoreAllMocks();
@@ -98,9 +97,7 @@ describe("cron: email outbox retention", () => {
     expect(left[rows.ticketYoung]).toMatchObject({ status: "sent", text: "text body" });
     expect(left[rows.oldQueued]?.text).toBe("text body");
     expect(left[rows.oldPending]?.text).toBe("text body");
-    const sweep = infoLog.mock.calls
-      .map((c) => JSON.parse(String(c[0])) as Record<string, unknown>)
-      .find((l) => l.msg === "sweep");
+    const [sweep] = logs.entries("sweep");
     expect(sweep).toMatchObject({ emailsPurged: 4 });
 
     // The next run finds nothing more to delete.

@@ -1,19 +1,19 @@
 import { createExecutionContext, createScheduledController, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { afterEach, beforeEach, describe, expect, it, type MockInstance, vi } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { projectionStatements } from "../../durable-objects/event-inventory/projection";
 import { EMAIL_QUEUE_NAME } from "../../queues/email";
 import { EMAIL_DLQ_NAME } from "../../queues/email-dlq";
 import worker from "../../src/index";
 import { freezeClockForward, setClock } from "../support/clock";
+import { type CapturedLogs, captureLogs } from "../support/logs";
 import { useFakeResend } from "../support/resend";
 import { deadLettersFor, insertOutbox, outboxIdOf, outboxRow, QueueHarness, RESEND_ENV } from "./email-harness";
 
-let errorLog: MockInstance<typeof console.error>;
+let logs: CapturedLogs;
 beforeEach(() => {
   freezeClockForward();
-  vi.spyOn(console, "warn").mockImplementation(() => {});
-  errorLog = vi.spyOn(console, "error").mockImplementation(() => {});
+  logs = captureLogs();
 });
 afterEach(() => {
   vi.restoreAllMocks();
@@ -160,7 +160,7 @@ describe("dead-letter queue consumer", () => {
     expect(dead).toHaveLength(1);
     expect(dead[0]).toMatchObject({ source: "email", reason: row.last_error, replayed_at: null });
     expect(JSON.parse(dead[0]?.payload ?? "{}")).toEqual({ template: "otp-code", attempts: 2 });
-    const logged = errorLog.mock.calls.map((c) => JSON.parse(String(c[0])) as Record<string, unknown>);
+    const logged = logs.entries(undefined, "error");
     expect(logged).toContainEqual(
       expect.objectContaining({ level: "error", msg: "email dead-lettered", outboxId: id, reason: row.last_error }),
     );

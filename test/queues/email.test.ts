@@ -1,19 +1,19 @@
 import { env } from "cloudflare:workers";
-import { afterEach, beforeEach, describe, expect, it, type MockInstance, vi } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { RateLimitRequest } from "../../durable-objects/rate-limiter";
 import { EMAIL_QUEUE_NAME } from "../../queues/email";
 import { LIMITS } from "../../src/config/limits";
 import { MAX_SEND_ATTEMPTS, retryDelayBounds } from "../../src/features/email/retry";
 import { freezeClockForward } from "../support/clock";
+import { type CapturedLogs, captureLogs } from "../support/logs";
 import { FakeResend, seeded, useFakeResend } from "../support/resend";
 import { deadLettersFor, insertOutbox, outboxIdOf, outboxRow, QueueHarness, RESEND_ENV } from "./email-harness";
 
-let errorLog: MockInstance<typeof console.error>;
+let logs: CapturedLogs;
 beforeEach(() => {
   freezeClockForward();
   // Failures are the point of these tests; their log lines are asserted where they matter.
-  vi.spyOn(console, "warn").mockImplementation(() => {});
-  errorLog = vi.spyOn(console, "error").mockImplementation(() => {});
+  logs = captureLogs();
 });
 afterEach(() => {
   vi.restoreAllMocks();
@@ -141,7 +141,7 @@ describe("email consumer: delivery under failures", () => {
     const row = await outboxRow(id as string);
     expect(row.status).toBe("dead_letter");
     expect(row.attempts).toBe(1);
-    expect(errorLog).toHaveBeenCalledWith(expect.stringContaining('"msg":"email dead-lettered"'));
+    expect(logs.entries("email dead-lettered", "error")).not.toHaveLength(0);
     expect(row.last_error).toBe(
       "permanent: resend 422 validation_error: Invalid `to` field. The email address needs to follow the `email@example.com` format.",
     );
@@ -492,7 +492,7 @@ describe("email consumer: transports and configuration", () => {
     expect(resend.calls).toHaveLength(0);
     expect(harness.settled.map((s) => s.outcome)).toEqual(["retry"]);
     expect((await outboxRow(id as string)).status).toBe("queued");
-    expect(errorLog.mock.calls.map((c) => JSON.parse(String(c[0])))).toEqual([
+    expect(logs.lines.filter((l) => l.stream === "error").map((l) => l.entry)).toEqual([
       expect.objectContaining({
         msg: "configuration invalid: email delivery paused",
         keys: expect.arrayContaining(["RESEND_API_KEY"]),

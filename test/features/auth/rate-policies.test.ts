@@ -57,7 +57,6 @@ describe("auth-login: 5 failures per 15 minutes per address and email", () => {
   it("after 5 failures the 6th attempt is 429 even with the right password, and opens no session", async () => {
     // From the 4th attempt on, the human challenge applies as well: pass it, so only the limit decides.
     useFakeTurnstile([GOOD]);
-    vi.spyOn(console, "log").mockImplementation(() => {});
     const user = await createUser();
     const ip = freshIp();
     for (let i = 1; i <= 5; i++) {

@@ -8,6 +8,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { freshIp, problemOf } from "../../helpers";
 import { codeOf, countRows } from "../../support/db";
 import { route } from "../../support/fetch-router";
+import { captureLogs } from "../../support/logs";
 import { TURNSTILE_ORIGIN, useFakeTurnstile } from "../../support/turnstile";
 import { createUser, PASSWORD, postJson, uniqueEmail } from "./helpers";
 
@@ -46,7 +47,7 @@ describe("challenge after failures from one address", () => {
 
   it("after 3 failed logins (different emails), a 4th login needs a token siteverify accepts", async () => {
     const { calls } = useFakeTurnstile([GOOD]);
-    const logs = vi.spyOn(console, "log").mockImplementation(() => {});
+    const logs = captureLogs();
     const ip = freshIp();
     await failLogins([uniqueEmail(), uniqueEmail(), uniqueEmail()], [ip]);
     const user = await createUser();
@@ -74,7 +75,7 @@ describe("challenge after failures from one address", () => {
       { secret, response: GOOD, remoteip: ip },
     ]);
     // The rejection is logged with Cloudflare's error codes, never the token or the secret.
-    const logged = logs.mock.calls.map((c) => String(c[0])).join("\n");
+    const logged = logs.text();
     expect(logged).toContain("invalid-input-response");
     expect(logged).not.toContain(BAD);
     expect(logged).not.toContain(secret);
@@ -82,7 +83,6 @@ describe("challenge after failures from one address", () => {
 
   it("the same address then needs the challenge for register and otp/request too", async () => {
     const { calls } = useFakeTurnstile([GOOD]);
-    vi.spyOn(console, "log").mockImplementation(() => {});
     const ip = freshIp();
     await failLogins([uniqueEmail(), uniqueEmail(), uniqueEmail()], [ip]);
 

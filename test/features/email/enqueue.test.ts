@@ -5,6 +5,7 @@ import { createApp } from "../../../src/app";
 import { enqueueEmails, handOverQueued, insertedOutboxIds } from "../../../src/features/email/enqueue";
 import { postSettled } from "../../helpers";
 import { outboxIdOf, outboxRow, QueueHarness } from "../../queues/email-harness";
+import { captureLogs } from "../../support/logs";
 
 afterEach(() => vi.restoreAllMocks());
 
@@ -77,7 +78,7 @@ describe("auth flows hand their emails to the queue once the batch commits", () 
   });
 
   it("a queue outage does not fail the request: the email stays pending for the cron sweep", async () => {
-    const warnings = vi.spyOn(console, "warn").mockImplementation(() => {});
+    const logs = captureLogs();
     const down = {
       send: () => Promise.reject(new Error("queue unavailable")),
       sendBatch: () => Promise.reject(new Error("queue unavailable")),
@@ -90,7 +91,7 @@ describe("auth flows hand their emails to the queue once the batch commits", () 
     });
     expect(res.status).toBe(201);
     expect((await outboxFor(email)).map((r) => r.status)).toEqual(["pending"]);
-    expect(warnings).toHaveBeenCalledWith(expect.stringContaining("email enqueue failed"));
+    expect(logs.entries("email enqueue failed; the sweep will retry", "warn")).toHaveLength(1);
   });
 
   it("enqueueing is idempotent: a second call for the same rows sends nothing", async () => {
@@ -162,8 +163,6 @@ describe("EventInventory's projection marks its emails queued in the same batch"
     const results = await env.DB.batch(projectionStatements(env.DB, [sent], { mirrorDevMailbox: false, queuedAt }));
     expect(await handOverQueued(env.DB, harness.env.EMAIL_QUEUE, insertedOutboxIds(results), queuedAt)).toBe(1);
     expect(harness.produced.map((p) => p.body)).toEqual([{ outboxId: idOf(sent) }]);
-
-    vi.spyOn(console, "warn").mockImplementation(() => {});
     const refused = orderEmail();
     const again = await env.DB.batch(projectionStatements(env.DB, [refused], { mirrorDevMailbox: false, queuedAt }));
     const refusing = {

@@ -19,8 +19,6 @@ import { FakeResend, useFakeResend } from "../../support/resend";
 
 beforeEach(() => {
   freezeClockForward();
-  vi.spyOn(console, "warn").mockImplementation(() => {});
-  vi.spyOn(console, "error").mockImplementation(() => {});
 });
 afterEach(() => {
   vi.restoreAllMocks();

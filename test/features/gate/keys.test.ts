@@ -10,6 +10,7 @@ import { createApp } from "../../../src/app";
 import { ConfigError, getConfig, type TicketSigningJwk } from "../../../src/config";
 import { generateTicketSigningJwk, ticketKeyRing } from "../../../src/features/gate/keys";
 import { freshIp, problemOf } from "../../helpers";
+import { captureLogs } from "../../support/logs";
 import { bearer } from "../auth/helpers";
 import { deviceAuth, gateEvent, issueTickets, registerDevice, type ScanBody } from "./helpers";
 
@@ -138,7 +139,7 @@ describe("TICKET_SIGNING_KEYS configuration", () => {
   it("a key whose public half does not match its private half is refused on first use: 503 and a log line without the key", async () => {
     const a = await generateTicketSigningJwk("mismatch");
     const b = await generateTicketSigningJwk("other");
-    const errors = vi.spyOn(console, "error").mockImplementation(() => {});
+    const logs = captureLogs();
     const { event } = await gateEvent();
     const [ticket] = await issueTickets(event.id, 1);
     if (!ticket) throw new Error("no ticket");
@@ -149,7 +150,7 @@ describe("TICKET_SIGNING_KEYS configuration", () => {
     );
     expect(res.status).toBe(503);
     expect((await problemOf(res)).type).toMatch(/\/unavailable$/);
-    const logged = errors.mock.calls.map((c) => String(c[0])).join("\n");
+    const logged = logs.raw("error").join("\n");
     expect(logged).toContain("kid mismatch");
     expect(logged).not.toContain(a.d);
   });

@@ -245,8 +245,6 @@ describe("offline scans of tickets refunded meanwhile", () => {
   let stripe: FakeStripe;
   beforeEach(() => {
     stripe = useFakeStripe();
-    vi.spyOn(console, "log").mockImplementation(() => {});
-    vi.spyOn(console, "warn").mockImplementation(() => {});
   });
   afterEach(() => {
     vi.restoreAllMocks();

@@ -1,11 +1,12 @@
 import { env } from "cloudflare:workers";
-import { afterEach, beforeEach, describe, expect, it, type MockInstance, vi } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { createApp } from "../../../src/app";
 import { getConfig } from "../../../src/config";
 import { signedPath, signMedia, verifyMedia } from "../../../src/features/media/signing";
 import { call, problemOf } from "../../helpers";
 import { jpegWithMetadata } from "../../lib/image/fixtures";
 import { codeOf } from "../../support/db";
+import { type CapturedLogs, captureLogs } from "../../support/logs";
 import { bytesOf, fetchSigned, mediaRow, nowSeconds, pathOf, signedFor, upload, userWithToken } from "./helpers";
 
 async function stored() {
@@ -21,17 +22,13 @@ async function expectForbidden(res: Response) {
   expect(codeOf(await problemOf(res))).toBe("forbidden");
 }
 
-/** Refusal reasons logged while serving (console output is captured, and kept out of the test log). */
-let logged: MockInstance<typeof console.log>;
+/** Refusal reasons logged while serving. */
+let logs: CapturedLogs;
 beforeEach(() => {
-  logged = vi.spyOn(console, "log").mockImplementation(() => {});
+  logs = captureLogs();
 });
 afterEach(() => vi.restoreAllMocks());
-const refusalReasons = () =>
-  logged.mock.calls
-    .map((call) => JSON.parse(String(call[0])) as { msg: string; reason?: string })
-    .filter((line) => line.msg === "media signature refused")
-    .map((line) => line.reason);
+const refusalReasons = () => logs.entries("media signature refused").map((line) => line.reason);
 
 describe("GET /media/:id (signed): signature checks", () => {
   it("serves the bytes with ETag, caching bounded by the signature, nosniff, a safe name and a sandbox CSP", async () => {

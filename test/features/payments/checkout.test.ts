@@ -27,7 +27,6 @@ import {
 let stripe: FakeStripe;
 beforeEach(() => {
   stripe = useFakeStripe();
-  vi.spyOn(console, "log").mockImplementation(() => {});
 });
 afterEach(() => {
   vi.restoreAllMocks();
@@ -147,7 +146,6 @@ describe("POST /api/v1/events/:id/orders for a paid event", () => {
       drops -= 1;
       return drops === 1 ? "accept-then-drop" : "network-error";
     };
-    vi.spyOn(console, "warn").mockImplementation(() => {});
     const failed = await h.order(event.id, who.token, 2, { headers: { "Idempotency-Key": lost } });
     expect(failed.status).toBe(502);
     expect(await codeOfResponse(failed)).toBe("payment-provider-error");

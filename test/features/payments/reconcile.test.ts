@@ -25,8 +25,6 @@ import {
 let stripe: FakeStripe;
 beforeEach(() => {
   stripe = useFakeStripe();
-  vi.spyOn(console, "log").mockImplementation(() => {});
-  vi.spyOn(console, "warn").mockImplementation(() => {});
 });
 afterEach(() => {
   vi.restoreAllMocks();

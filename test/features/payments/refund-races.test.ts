@@ -19,9 +19,6 @@ import { type CheckoutBody, PRICE, paid, paidEvent } from "./helpers";
 let stripe: FakeStripe;
 beforeEach(() => {
   stripe = useFakeStripe();
-  vi.spyOn(console, "log").mockImplementation(() => {});
-  vi.spyOn(console, "error").mockImplementation(() => {});
-  vi.spyOn(console, "warn").mockImplementation(() => {});
 });
 afterEach(() => {
   vi.restoreAllMocks();

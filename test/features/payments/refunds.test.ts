@@ -28,8 +28,6 @@ import {
 let stripe: FakeStripe;
 beforeEach(() => {
   stripe = useFakeStripe();
-  vi.spyOn(console, "log").mockImplementation(() => {});
-  vi.spyOn(console, "warn").mockImplementation(() => {});
 });
 afterEach(() => {
   vi.restoreAllMocks();
@@ -315,7 +313,6 @@ describe("refunds close when check-in opens", () => {
 describe("refund jobs that fail", () => {
   it("a transient Stripe error is retried on the schedule; a permanent one is dead-lettered at once", async () => {
     const h = new PaymentsHarness();
-    vi.spyOn(console, "error").mockImplementation(() => {});
     const { event } = await paidEvent({ capacity: 3 });
     const a = await paidOrder(h, event.id);
     const b = await paidOrder(h, event.id);

@@ -8,6 +8,7 @@ import { WEBHOOK_DLQ_NAME } from "../../../queues/webhooks-dlq";
 import { retryDelayBounds } from "../../../src/features/payments/retry";
 import { freezeClock } from "../../support/clock";
 import { rows } from "../../support/db";
+import { captureLogs } from "../../support/logs";
 import { type FakeStripe, useFakeStripe } from "../../support/stripe";
 import { PaymentsHarness } from "./harness";
 import { adminToken, buyer, checkout, orderStatus, paid, paidEvent, paymentsOf } from "./helpers";
@@ -15,7 +16,6 @@ import { adminToken, buyer, checkout, orderStatus, paid, paidEvent, paymentsOf }
 let stripe: FakeStripe;
 beforeEach(() => {
   stripe = useFakeStripe();
-  vi.spyOn(console, "log").mockImplementation(() => {});
 });
 afterEach(() => {
   vi.restoreAllMocks();
@@ -43,8 +43,7 @@ describe("a webhook whose processing keeps failing", () => {
         },
       },
     } as unknown as Env;
-    const errors = vi.spyOn(console, "error").mockImplementation(() => {});
-    vi.spyOn(console, "warn").mockImplementation(() => {});
+    const logs = captureLogs();
     const start = Date.now();
     freezeClock(start);
     await h.drain({ advanceClock: true });
@@ -80,7 +79,7 @@ describe("a webhook whose processing keeps failing", () => {
     );
     expect(letter).toMatchObject({ source: "stripe-webhook", replayed_at: null });
     expect(letter?.reason).toMatch(/gave up after 6 attempts; last error: EventInventory unreachable/);
-    const logged = errors.mock.calls.map((c) => String(c[0])).filter((l) => l.includes("payments work dead-lettered"));
+    const logged = logs.entries("payments work dead-lettered", "error");
     expect(logged).toHaveLength(1);
     expect(Date.now() - start).toBeGreaterThanOrEqual((60 + 300 + 1800 + 7200 + 86400) * 1000);
     expect(await orderStatus(order.id)).toBe("held");
@@ -115,7 +114,6 @@ describe("a webhook whose processing keeps failing", () => {
     const completed = paid(stripe, session.id);
     await h.webhook(completed);
     h.pending.splice(0);
-    vi.spyOn(console, "error").mockImplementation(() => {});
 
     h.enqueue(WEBHOOK_DLQ_NAME, { eventId: completed.id });
     h.enqueue(WEBHOOK_DLQ_NAME, { eventId: completed.id });

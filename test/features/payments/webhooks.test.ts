@@ -7,6 +7,7 @@ import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { problemOf } from "../../helpers";
 import { rows } from "../../support/db";
+import { captureLogs } from "../../support/logs";
 import { type FakeStripe, signature, stripeEvent, useFakeStripe } from "../../support/stripe";
 import { PaymentsHarness } from "./harness";
 import {
@@ -25,7 +26,6 @@ import {
 let stripe: FakeStripe;
 beforeEach(() => {
   stripe = useFakeStripe();
-  vi.spyOn(console, "log").mockImplementation(() => {});
 });
 afterEach(() => {
   vi.restoreAllMocks();
@@ -81,7 +81,7 @@ describe("POST /api/v1/webhooks/stripe", () => {
 
   it("refuses a stale signature (> 300 s) and a re-serialised body with 400 invalid-signature, storing nothing", async () => {
     const h = new PaymentsHarness();
-    const warnings = vi.spyOn(console, "warn").mockImplementation(() => {});
+    const logs = captureLogs();
     const event = stripeEvent("checkout.session.expired", {
       id: `cs_test_${crypto.randomUUID()}`,
       object: "checkout.session",
@@ -107,9 +107,9 @@ describe("POST /api/v1/webhooks/stripe", () => {
 
     expect(await inboxRow(event.id)).toBeUndefined();
     expect(h.produced).toEqual([]);
-    const logged = warnings.mock.calls.map((c) => String(c[0]));
-    expect(logged.filter((l) => l.includes("stripe webhook refused"))).toHaveLength(4);
-    expect(logged.some((l) => l.includes("Timestamp outside the tolerance zone"))).toBe(true);
+    const refused = logs.entries("stripe webhook refused", "warn");
+    expect(refused).toHaveLength(4);
+    expect(refused.some((e) => String(e.reason).includes("Timestamp outside the tolerance zone"))).toBe(true);
 
     // Inside the tolerance it is accepted: the boundary is Stripe's 300 s.
     const fresh = await h.webhook(payload, { header: await signature(payload, { timestamp: now - 290 }) });
