@@ -67,8 +67,13 @@ export function createApp(options: AppOptions = {}): OpenAPIHono<AppEnv> {
   app.use(
     methodNotAllowed({
       app,
-      onMethodNotAllowed: (c, methods) =>
-        problem(
+      onMethodNotAllowed: (c, methods) => {
+        // A browser (a form posted to a page that only shows) gets the branded page, with the same Allow.
+        if (isPageRequest(c)) {
+          c.header("Allow", methods.join(", "));
+          return errorPage(c, 405);
+        }
+        return problem(
           c,
           "method-not-allowed",
           `${c.req.method} is not allowed here.`,
@@ -76,11 +81,18 @@ export function createApp(options: AppOptions = {}): OpenAPIHono<AppEnv> {
           {
             Allow: methods.join(", "),
           },
-        ),
+        );
+      },
     }),
   );
   app.use(cors());
-  app.use(bodyLimit({ routes: MEDIA_BODY_LIMITS }));
+  app.use(
+    bodyLimit({
+      routes: MEDIA_BODY_LIMITS,
+      // A page form far over the limit (a pasted file) gets the branded 413 page, not a problem document.
+      tooLarge: (c) => (isPageRequest(c) ? errorPage(c, 413) : undefined),
+    }),
+  );
 
   // 6: rate limits. Every /api route counts against the caller's address, except scanner devices:
   // a whole gate shares one address, so devices are limited per device instead, once authenticated

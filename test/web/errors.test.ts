@@ -1,0 +1,153 @@
+/**
+ * What a browser sees when a page cannot answer: sign-in and back for a signed-out GET (the query
+ * kept), a 401 page with a way to sign in for a form, the reason for a 403, the branded page for a
+ * method the path does not take or a body over the limit (an API client keeps its problem document),
+ * and for an unexpected failure a 500 page that quotes the request id the error was logged under and
+ * nothing of the error itself.
+ */
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { countRows, createUser, login, uniqueEmail } from "../features/auth/helpers";
+import { call } from "../helpers";
+import { Browser, ORIGIN, textOf } from "./browser";
+
+afterEach(() => {
+  vi.restoreAllMocks();
+});
+
+async function signedIn(email: string): Promise<Browser> {
+  const user = await login(email);
+  const browser = new Browser();
+  browser.cookies.set("__Host-access", user.accessToken);
+  browser.cookies.set("__Host-refresh", user.refreshToken);
+  return browser;
+}
+
+describe("a page that needs an account", () => {
+  it("a signed-out GET goes to sign-in with the path and its query as next", async () => {
+    const page = await new Browser().get("/host/events/new?from=nav&x=a%26b");
+    expect(page.status).toBe(303);
+    expect(page.location).toBe(`/login?next=${encodeURIComponent("/host/events/new?from=nav&x=a%26b")}`);
+  });
+
+  it("a signed-out form gets a 401 page that offers to sign in and come back; nothing is created", async () => {
+    const browser = new Browser();
+    await browser.get("/login");
+    const res = await browser.submit("/host/events/new", { title: "Signed-out event" });
+    expect(res.status).toBe(401);
+    expect(res.headers.get("Content-Type")).toMatch(/^text\/html/);
+    expect(textOf(res.html)).toContain("Sign in to manage your events.");
+    expect(res.html).toContain(`href="/login?next=${encodeURIComponent("/host/events/new")}"`);
+    expect(await countRows("events", "title = ?", "Signed-out event")).toBe(0);
+  });
+
+  it("a signed-in person without the role gets a 403 page saying why, without a sign-in link", async () => {
+    const user = await createUser({ email: uniqueEmail("web-not-host") });
+    const browser = await signedIn(user.email);
+    const page = await browser.get("/host/events/new");
+    expect(page.status).toBe(403);
+    const text = textOf(page.html);
+    expect(text).toContain("Not allowed");
+    expect(text).toContain("Only hosts can do this: become one at /host.");
+    expect(page.html).not.toContain('href="/login?next=');
+    expect(text).not.toContain("Reference:");
+  });
+});
+
+describe("requests a page path does not take", () => {
+  it("a form posted to a page that only shows is a branded 405 with Allow; an API client gets the problem", async () => {
+    const browser = new Browser();
+    await browser.get("/");
+    const res = await browser.submit("/", { anything: "1" });
+    expect(res.status).toBe(405);
+    expect(res.headers.get("Content-Type")).toMatch(/^text\/html/);
+    expect(res.headers.get("Allow")).toContain("GET");
+    expect(textOf(res.html)).toContain("That action is not available here.");
+    expect(res.headers.get("Content-Security-Policy")).toContain("'nonce-");
+
+    const api = await call("/", { method: "POST", headers: { Accept: "application/json" } });
+    expect(api.status).toBe(405);
+    expect(api.headers.get("Content-Type")).toBe("application/problem+json");
+    expect(api.headers.get("Allow")).toBe(res.headers.get("Allow"));
+  });
+
+  it("a form far over the body limit is a branded 413 page and creates nothing; an API client gets the problem", async () => {
+    const browser = new Browser();
+    await browser.get("/register");
+    const email = uniqueEmail("web-huge");
+    const res = await browser.submit("/register", {
+      name: "x".repeat(1_100_000),
+      email,
+      password: "a-long-passphrase",
+    });
+    expect(res.status).toBe(413);
+    expect(res.headers.get("Content-Type")).toMatch(/^text\/html/);
+    expect(textOf(res.html)).toContain("What you sent is larger than we accept.");
+    expect(await countRows("users", "email = ?", email)).toBe(0);
+
+    const api = await call("/api/v1/auth/register", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ name: "x".repeat(1_100_000), email, password: "a-long-passphrase" }),
+    });
+    expect(api.status).toBe(413);
+    expect(api.headers.get("Content-Type")).toBe("application/problem+json");
+  });
+});
+
+describe("an unexpected failure on a page", () => {
+  it("is a 500 page quoting the request id the error was logged under, and shows nothing of the error", async () => {
+    const logged = vi.spyOn(console, "error").mockImplementation(() => {});
+    const browser = new Browser();
+    await browser.get("/login");
+    // A multipart body cut short: the form cannot be read, which no page handler expects.
+    const res = await browser.request("/login", {
+      method: "POST",
+      headers: {
+        "Content-Type": "multipart/form-data; boundary=cut",
+        Origin: ORIGIN,
+        "X-CSRF-Token": browser.csrf as string,
+      },
+      body: '--cut\r\nContent-Disposition: form-data; name="step"\r\n\r\npassword',
+    });
+    expect(res.status).toBe(500);
+    expect(res.headers.get("Content-Type")).toMatch(/^text\/html/);
+    const requestId = res.headers.get("X-Request-Id") as string;
+    expect(requestId).toBeTruthy();
+    const text = textOf(res.html);
+    expect(text).toContain("Something went wrong");
+    expect(text).toContain(`Reference: ${requestId}`);
+    expect(text).not.toMatch(/boundary|TypeError|stack/i);
+
+    const lines = logged.mock.calls.map(([line]) => JSON.parse(String(line)) as Record<string, unknown>);
+    const entry = lines.find((line) => line.msg === "unhandled error");
+    expect(entry).toMatchObject({ level: "error", requestId, method: "POST", path: "/login" });
+    expect(JSON.stringify(entry?.error)).toContain("boundary");
+  });
+
+  it("a domain error on a page is not logged as unhandled and keeps its own status and words", async () => {
+    const logged = vi.spyOn(console, "error").mockImplementation(() => {});
+    const browser = new Browser();
+    await browser.get("/login");
+    const res = await browser.submit("/host/events/new", { title: "x" });
+    expect(res.status).toBe(401);
+    expect(logged.mock.calls.some(([line]) => String(line).includes("unhandled error"))).toBe(false);
+  });
+});
+
+describe("the session on requests that are not page views", () => {
+  it("a HEAD (a link checker, a prefetch) does not spend the refresh token; the next GET does", async () => {
+    const user = await createUser({ email: uniqueEmail("web-head"), name: "Head Person" });
+    const tokens = await login(user.email);
+    const browser = new Browser();
+    browser.cookies.set("__Host-refresh", tokens.refreshToken);
+    const head = await browser.request("/login", { method: "HEAD" });
+    expect(head.status).toBe(200);
+    expect(head.headers.getSetCookie().join()).not.toContain("__Host-refresh");
+    expect(browser.cookies.get("__Host-refresh")).toBe(tokens.refreshToken);
+
+    // Still the live token: a GET renews it (a spent one would be refused as reuse and sign out).
+    const page = await browser.get("/no-such-page");
+    expect(textOf(page.html)).toContain("Head Person");
+    expect(browser.cookies.get("__Host-refresh")).not.toBe(tokens.refreshToken);
+  });
+});
