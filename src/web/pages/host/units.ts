@@ -6,7 +6,11 @@
 
 const WALL_CLOCK = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2}))?$/;
 
-function wallParts(ms: number, timeZone: string): number[] {
+type WallParts = [year: number, month: number, day: number, hour: number, minute: number, second: number];
+
+const DAY_MS = 86_400_000;
+
+function wallParts(ms: number, timeZone: string): WallParts {
   const parts = new Intl.DateTimeFormat("en-US", {
     timeZone,
     hourCycle: "h23",
@@ -23,40 +27,37 @@ function wallParts(ms: number, timeZone: string): number[] {
 
 /** How far `timeZone`'s wall clock is ahead of UTC at the instant `ms` (DST included). */
 function offsetAt(ms: number, timeZone: string): number {
-  const [y = 0, mo = 1, d = 1, h = 0, mi = 0, s = 0] = wallParts(ms, timeZone);
+  const [y, mo, d, h, mi, s] = wallParts(ms, timeZone);
   return Date.UTC(y, mo - 1, d, h, mi, s) - Math.floor(ms / 1000) * 1000;
 }
 
 /** The instant as the `datetime-local` value ("2027-03-14T19:00") a clock in `timeZone` shows. */
 export function toWallClock(ms: number, timeZone: string): string {
-  const [y = 0, mo = 1, d = 1, h = 0, mi = 0] = wallParts(ms, timeZone);
+  const [y, mo, d, h, mi] = wallParts(ms, timeZone);
   const pad = (n: number) => String(n).padStart(2, "0");
   return `${String(y).padStart(4, "0")}-${pad(mo)}-${pad(d)}T${pad(h)}:${pad(mi)}`;
 }
 
 /**
  * The instant a wall-clock time in `timeZone` names, or null when the text is not such a time.
- * Two rounds settle the offset across a DST change; a time skipped by spring-forward lands just
- * after the gap, a repeated one on its first occurrence (as most calendars do).
+ * Read with the zone's offset before and after the day's possible DST change: a time repeated by
+ * fall-back is its first occurrence (the earlier instant), and a time skipped by spring-forward, read
+ * with the offset before the change, lands just after the gap (02:30 → 03:30), as most calendars do.
  */
 export function fromWallClock(value: string, timeZone: string): number | null {
   const match = WALL_CLOCK.exec(value.trim());
   if (!match) return null;
-  const [y, mo, d, h, mi, s] = match.slice(1).map((part) => Number(part ?? 0)) as [
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-  ];
+  const wall = match.slice(1).map((part) => Number(part ?? 0)) as WallParts;
+  const [y, mo, d, h, mi, s] = wall;
   const asUtc = Date.UTC(y, mo - 1, d, h, mi, s);
   const check = new Date(asUtc);
   // Date.UTC rolls 2027-02-30 over to March; a real calendar date survives the round trip.
   if (check.getUTCMonth() !== mo - 1 || check.getUTCDate() !== d || h > 23 || mi > 59 || s > 59) return null;
-  let instant = asUtc - offsetAt(asUtc, timeZone);
-  instant = asUtc - offsetAt(instant, timeZone);
-  return instant;
+  const before = offsetAt(asUtc - DAY_MS, timeZone);
+  const after = offsetAt(asUtc + DAY_MS, timeZone);
+  const shows = (instant: number) => wallParts(instant, timeZone).every((part, i) => part === wall[i]);
+  const instants = [asUtc - before, asUtc - after].filter(shows);
+  return instants.length > 0 ? Math.min(...instants) : asUtc - before;
 }
 
 export function isTimeZone(timeZone: string): boolean {
