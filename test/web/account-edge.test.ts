@@ -189,6 +189,10 @@ describe("the sign-in forms with fields missing or malformed", () => {
     expect(res.html).toMatch(/<input type="hidden" name="step" value="request-code"/);
     expect(res.html).not.toContain('name="code"');
 
+    const noEmail = await browser.submit("/login", { step: "code", code: "123456" });
+    expectHtml(noEmail, 400);
+    expect(fieldError(noEmail.html, "email")).toBe("Enter your email address.");
+
     const noCode = await browser.submit("/login", { step: "code", email: uniqueEmail("nocode") });
     expectHtml(noCode, 400);
     expect(fieldError(noCode.html, "code")).toBe("Enter your 6-digit code.");

@@ -5,7 +5,9 @@
  * and for an unexpected failure a 500 page that quotes the request id the error was logged under and
  * nothing of the error itself.
  */
+import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
+import { createApp } from "../../src/app";
 import { countRows, createUser, login, uniqueEmail } from "../features/auth/helpers";
 import { call } from "../helpers";
 import { Browser, ORIGIN, textOf } from "./browser";
@@ -149,5 +151,61 @@ describe("the session on requests that are not page views", () => {
     const page = await browser.get("/no-such-page");
     expect(textOf(page.html)).toContain("Head Person");
     expect(browser.cookies.get("__Host-refresh")).not.toBe(tokens.refreshToken);
+  });
+});
+
+describe("when the rate limiter cannot be reached", () => {
+  const broken = {
+    getByName() {
+      throw new Error("object unreachable");
+    },
+  };
+
+  /** Posts a page form straight to an app whose RateLimiter binding is unreachable. */
+  async function postBroken(browser: Browser, path: string, fields: Record<string, string>) {
+    const body = new URLSearchParams({ ...fields, _csrf: browser.csrf as string });
+    return createApp().request(
+      `${ORIGIN}${path}`,
+      {
+        method: "POST",
+        headers: {
+          Accept: "text/html",
+          "Content-Type": "application/x-www-form-urlencoded",
+          Origin: ORIGIN,
+          Cookie: browser.cookieHeader(),
+          "CF-Connecting-IP": browser.ip,
+        },
+        body,
+      },
+      { ...env, RATE_LIMITER: broken },
+    );
+  }
+
+  it("sign-up and sign-in forms answer a 503 page with Retry-After that names nothing internal, and change nothing", async () => {
+    const logged = vi.spyOn(console, "error").mockImplementation(() => {});
+    const browser = new Browser();
+    await browser.get("/register");
+    const email = uniqueEmail("web-limiter-down");
+    const signUp = await postBroken(browser, "/register", { name: "Down", email, password: "a-long-passphrase" });
+    expect(signUp.status).toBe(503);
+    expect(signUp.headers.get("Content-Type")).toMatch(/^text\/html/);
+    expect(signUp.headers.get("Retry-After")).toBe("5");
+    expect(signUp.headers.get("RateLimit")).toBeNull();
+    const signUpText = textOf(await signUp.text());
+    expect(signUpText).toContain("Back in a moment");
+    expect(signUpText).toContain("Try again in about 5 seconds.");
+    expect(await countRows("users", "email = ?", email)).toBe(0);
+
+    const user = await createUser({ email: uniqueEmail("web-limiter-down-login") });
+    const signIn = await postBroken(browser, "/login", { step: "password", email: user.email, password: "whatever-1" });
+    expect(signIn.status).toBe(503);
+    expect(signIn.headers.get("Retry-After")).toBe("5");
+    const signInText = textOf(await signIn.text());
+    expect(signInText).toContain("This part of Gatehouse is briefly unavailable. Try again shortly.");
+    expect(signInText).toContain(`Reference: ${signIn.headers.get("X-Request-Id")}`);
+    expect(signInText).not.toMatch(/unreachable|limiter/i);
+    expect(await countRows("sessions", "user_id = ?", user.id)).toBe(0);
+    // The outage itself is logged by the limiter's client, never as an unhandled page error.
+    expect(logged.mock.calls.some(([line]) => String(line).includes("unhandled error"))).toBe(false);
   });
 });
