@@ -1,6 +1,7 @@
 /** Reading a page's form POST: the CSRF check every form passes, then its fields as strings. */
 import type { AppContext } from "../context";
 import { assertCsrf, CSRF_FIELD } from "../http/csrf";
+import { DomainError } from "../lib/errors";
 
 export type FormFields = Record<string, string>;
 
@@ -10,7 +11,11 @@ export type FormFields = Record<string, string>;
  */
 export async function readForm(c: AppContext): Promise<FormFields> {
   await assertCsrf(c);
-  const body: Record<string, unknown> = await c.req.parseBody();
+  // A body that cannot be parsed (a multipart message cut short) is the sender's fault: a 400 page,
+  // not an unhandled error.
+  const body: Record<string, unknown> = await c.req.parseBody().catch(() => {
+    throw new DomainError("bad-request", "The form could not be read. Reload the page and send it again.");
+  });
   const fields: FormFields = {};
   for (const [name, value] of Object.entries(body)) {
     if (name !== CSRF_FIELD && typeof value === "string") fields[name] = value;
