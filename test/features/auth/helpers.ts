@@ -141,5 +141,3 @@ export function jwtPayload(token: string): Record<string, unknown> {
 
 /** Row readers and the problem code live in the test kit (test/support/db.ts); these names stay for their importers. */
 export { codeOf, countRows, rows } from "../../support/db";
-/** The fake siteverify lives in the test kit (test/support/turnstile.ts); these names stay for their importers. */
-export { SITEVERIFY, type SiteverifyCall, useFakeTurnstile as fakeSiteverify } from "../../support/turnstile";
