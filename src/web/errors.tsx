@@ -37,15 +37,21 @@ export async function errorPage(
   detail?: string,
   options: { retryAfter?: number } = {},
 ): Promise<Response> {
-  const copy = COPY[status] ?? {
-    title: "Something went wrong",
-    message: "We could not finish that. It is not your fault; please try again.",
-  };
+  // A refusal without words of its own (a 422, say) keeps its status: only a server fault is a 500.
+  const refusal = status >= 400 && status < 500;
+  const copy =
+    COPY[status] ??
+    (refusal
+      ? { title: "That did not work", message: "We could not do that. Go back and check what you sent." }
+      : {
+          title: "Something went wrong",
+          message: "We could not finish that. It is not your fault; please try again.",
+        });
   if (options.retryAfter) c.header("Retry-After", String(options.retryAfter));
   const requestId = c.get("requestId");
   return render(c, {
     title: copy.title,
-    status: (status in COPY || status === 500 ? status : 500) as 400,
+    status: (status in COPY || refusal || status === 500 ? status : 500) as 400,
     body: (
       <section class="card narrow error-page">
         <p class="status-code" aria-hidden="true">

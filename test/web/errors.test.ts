@@ -8,6 +8,7 @@
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { createApp } from "../../src/app";
+import { DomainError } from "../../src/lib/errors";
 import { countRows, createUser, login, uniqueEmail } from "../features/auth/helpers";
 import { call, freshIp } from "../helpers";
 import { Browser, ORIGIN, textOf } from "./browser";
@@ -230,5 +231,32 @@ describe("when the rate limiter cannot be reached", () => {
     expect(await countRows("sessions", "user_id = ?", user.id)).toBe(0);
     // The outage itself is logged by the limiter's client, never as an unhandled page error.
     expect(logged.mock.calls.some(([line]) => String(line).includes("unhandled error"))).toBe(false);
+  });
+});
+
+describe("a refusal the error page has no words of its own for", () => {
+  it("keeps its status and its detail (a 422 is not a 500), with no reference to quote", async () => {
+    const app = createApp();
+    app.get("/test-event-started", () => {
+      throw new DomainError("event-started", "This event has already started: tickets are no longer sold.");
+    });
+    app.get("/test-provider-down", () => {
+      throw new DomainError("payment-provider-error", "Stripe answered 502 for pi_secret_123.");
+    });
+    const headers = { Accept: "text/html", "CF-Connecting-IP": freshIp() };
+    const refused = await app.request(`${ORIGIN}/test-event-started`, { headers }, env);
+    expect(refused.status).toBe(422);
+    const text = textOf(await refused.text());
+    expect(text).toContain("This event has already started: tickets are no longer sold.");
+    expect(text).not.toContain("It is not your fault");
+    expect(text).not.toContain("Reference:");
+
+    // A fault on our side stays a 5xx, and its internal detail is not shown.
+    const fault = await app.request(`${ORIGIN}/test-provider-down`, { headers }, env);
+    expect(fault.status).toBe(500);
+    const faultText = textOf(await fault.text());
+    expect(faultText).toContain("Something went wrong");
+    expect(faultText).not.toContain("pi_secret_123");
+    expect(faultText).toContain(`Reference: ${fault.headers.get("X-Request-Id")}`);
   });
 });
