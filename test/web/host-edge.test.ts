@@ -361,6 +361,17 @@ describe("editing an event in a state that refuses it", () => {
     expect(await eventRow(event.id)).toMatchObject({ title: "Kept", version: 1 });
   });
 
+  it("an edit posted without the version it was made on is refused, naming the version, and saves nothing", async () => {
+    const { browser, token } = await signedIn();
+    const event = await createEvent(token, { title: "Versioned" }, false);
+    await browser.get(`/host/events/${event.id}/edit`);
+    const page = await browser.submit(`/host/events/${event.id}/edit`, eventForm({ title: "Unversioned" }));
+    expect(page.status).toBe(400);
+    expect(textOf(page.html)).toMatch(/1 field needs attention; nothing was saved\. Version ?: is required/);
+    expect(page.html).toContain('<input type="hidden" name="version" value=""/>');
+    expect(await eventRow(event.id)).toMatchObject({ title: "Versioned", version: 1 });
+  });
+
   it("the service's cross-field rules show next to their inputs, even when the form sent no currency", async () => {
     const { browser, token } = await signedIn();
     const event = await createEvent(token, { title: "Crossed", currency: "EUR", price: 1250 }, false);
@@ -450,6 +461,38 @@ describe("publish and cancel from the wrong state", () => {
   });
 });
 
+describe("the cancel confirmation", () => {
+  it("states the refunds still owed: only payments not yet refunded in full, with what is left of each", async () => {
+    const { browser, token } = await signedIn();
+    const event = await createEvent(token, { title: "Refunds Due", price: 1500, currency: "EUR" });
+    const pay = (amount: number, refunded: number) =>
+      env.DB.prepare(
+        `INSERT INTO payments (id, payment_intent, order_id, event_id, user_id, amount, currency, amount_refunded, status, created_at, updated_at)
+         VALUES (?, ?, ?, ?, 'buyer', ?, 'EUR', ?, 'succeeded', ?, ?)`,
+      )
+        .bind(
+          crypto.randomUUID(),
+          `pi_${crypto.randomUUID()}`,
+          crypto.randomUUID(),
+          event.id,
+          amount,
+          refunded,
+          Date.now(),
+          Date.now(),
+        )
+        .run();
+    await pay(3000, 0);
+    await pay(1500, 1500); // refunded in full already: not counted
+    const one = await browser.get(`/host/events/${event.id}/cancel`);
+    expect(one.status).toBe(200);
+    expect(textOf(one.html)).toContain("1 paid order is refunded in full (€30.00 in all)");
+    await pay(1500, 500); // refunded in part: the rest is owed
+    const two = await browser.get(`/host/events/${event.id}/cancel`);
+    expect(textOf(two.html)).toContain("2 paid orders are refunded in full (€40.00 in all)");
+    expect((await eventRow(event.id))?.status).toBe("published");
+  });
+});
+
 // ---------------------------------------------------------------- devices
 
 describe("gate device forms at their edges", () => {
@@ -492,6 +535,34 @@ describe("gate device forms at their edges", () => {
     expect(textOf(page.html)).toContain("The event is cancelled: no new devices.");
     expect(page.html).not.toContain('id="device-token"');
     expect(await deviceCount(event.id)).toBe(0);
+  });
+
+  it("at the per-event device limit, registering is refused above the form until a device is revoked", async () => {
+    const { user, browser, token } = await signedIn();
+    const event = await createEvent(token);
+    const ids = Array.from({ length: LIMITS.gateDevicesPerEvent }, () => crypto.randomUUID());
+    await env.DB.batch(
+      ids.map((id, i) =>
+        env.DB.prepare(
+          "INSERT INTO gate_devices (id, event_id, name, role, token_hash, created_by, created_at) VALUES (?, ?, ?, 'steward', ?, ?, ?)",
+        ).bind(id, event.id, `Gate ${i}`, crypto.randomUUID(), user.id, Date.now() - i),
+      ),
+    );
+    await browser.get(`/host/events/${event.id}`);
+    const full = await browser.submit(`/host/events/${event.id}/devices`, { name: "One too many", role: "steward" });
+    expect(full.status).toBe(409);
+    expect(full.html).toContain(
+      `<p class="field-error" role="alert">At most ${LIMITS.gateDevicesPerEvent} active devices per event.</p>`,
+    );
+    expect(full.html).toMatch(/<input[^>]*name="name"[^>]*value="One too many"/);
+    expect(full.html).not.toContain('id="device-token"');
+    expect(await deviceCount(event.id)).toBe(LIMITS.gateDevicesPerEvent);
+
+    const revoked = await browser.submit(`/host/events/${event.id}/devices/revoke`, { deviceId: ids[0] ?? "" });
+    expect(revoked.status).toBe(303);
+    const room = await browser.submit(`/host/events/${event.id}/devices`, { name: "One too many", role: "steward" });
+    expect(room.status).toBe(200);
+    expect(room.html).toContain('id="device-token"');
   });
 
   it("revoking no device, an unknown one, or another event's device is refused, and that device keeps working", async () => {

@@ -70,7 +70,7 @@ export async function renderDashboard(
   c: AppContext,
   caller: Caller,
   row: EventRow,
-  extras: DashboardExtras = {},
+  extras: DashboardExtras,
 ): Promise<Response> {
   const [stats, analytics, devices, state] = await Promise.all([
     inventoryOf(c.env.EVENT_INVENTORY, row.id).stats(),
