@@ -214,7 +214,7 @@ export function EventForm(props: EventFormProps) {
   return (
     <form method="post" action={props.action} class="card event-form">
       <CsrfField token={props.csrfToken} />
-      {props.mode === "edit" ? <input type="hidden" name="version" value={v.version ?? ""} /> : null}
+      {props.mode === "edit" ? <input type="hidden" id="f-version" name="version" value={v.version ?? ""} /> : null}
       {props.alert ? <Alert kind="error">{props.alert}</Alert> : null}
       {failed.length > 0 ? (
         <div class="alert error" role="alert" tabindex={-1} id="form-errors">
