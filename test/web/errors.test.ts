@@ -260,3 +260,40 @@ describe("a refusal the error page has no words of its own for", () => {
     expect(faultText).toContain(`Reference: ${fault.headers.get("X-Request-Id")}`);
   });
 });
+
+describe("an outage while a lapsed session is renewed", () => {
+  it("is a 500 page that keeps the refresh cookie: our outage does not sign the browser out", async () => {
+    const logged = vi.spyOn(console, "error").mockImplementation(() => {});
+    const user = await createUser({ email: uniqueEmail("web-refresh-outage"), name: "Outage Person" });
+    const tokens = await login(user.email);
+    const brokenDb = {
+      prepare() {
+        throw new Error("D1_ERROR: database is unavailable");
+      },
+      batch() {
+        throw new Error("D1_ERROR: database is unavailable");
+      },
+    };
+    const res = await createApp().request(
+      `${ORIGIN}/no-such-page`,
+      {
+        headers: {
+          Accept: "text/html",
+          Cookie: `__Host-refresh=${tokens.refreshToken}`,
+          "CF-Connecting-IP": freshIp(),
+        },
+      },
+      { ...env, DB: brokenDb },
+    );
+    expect(res.status).toBe(500);
+    expect(textOf(await res.text())).toContain(`Reference: ${res.headers.get("X-Request-Id")}`);
+    expect(res.headers.getSetCookie().join("\n")).not.toContain("__Host-refresh");
+    expect(logged.mock.calls.some(([line]) => String(line).includes("unhandled error"))).toBe(true);
+
+    // Once the database is back, the same refresh cookie still renews the session.
+    const browser = new Browser();
+    browser.cookies.set("__Host-refresh", tokens.refreshToken);
+    const page = await browser.get("/no-such-page");
+    expect(textOf(page.html)).toContain("Outage Person");
+  });
+});
