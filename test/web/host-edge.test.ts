@@ -368,7 +368,9 @@ describe("editing an event in a state that refuses it", () => {
     const page = await browser.submit(`/host/events/${event.id}/edit`, eventForm({ title: "Unversioned" }));
     expect(page.status).toBe(400);
     expect(textOf(page.html)).toMatch(/1 field needs attention; nothing was saved\. Version ?: is required/);
-    expect(page.html).toContain('<input type="hidden" name="version" value=""/>');
+    // The summary's link lands on the (hidden) version field.
+    expect(page.html).toContain('href="#f-version"');
+    expect(page.html).toContain('<input type="hidden" id="f-version" name="version" value=""/>');
     expect(await eventRow(event.id)).toMatchObject({ title: "Versioned", version: 1 });
   });
 
