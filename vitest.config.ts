@@ -83,9 +83,10 @@ export default defineConfig(async () => {
         // The figures still print when a test fails (the run fails either way), so a flaky race test
         // does not hide what the rest of the suite measured.
         reportOnFailure: true,
-        // A ratchet: the figures measured when coverage was first taken (lines 95.43 %, branches
-        // 86.39 %), rounded down to a whole percent. Raise them as tests are added; never lower them.
-        thresholds: { lines: 95, branches: 86 },
+        // A ratchet: the figures last measured, rounded down to a whole percent (first 95.43 % lines and
+        // 86.39 % branches; with the web pages' tests 95.99 % and 88.43 %). Raise them as tests are
+        // added; never lower them.
+        thresholds: { lines: 95, branches: 88 },
       },
     },
   };
