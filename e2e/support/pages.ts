@@ -56,7 +56,7 @@ export const PAGES: PageCase[] = [
     heading: (w) => w.event.title,
     screenshot: true,
   },
-  { name: "host-new-event", path: () => "/host/events/new", as: "host", heading: /event/i },
+  { name: "host-new-event", path: () => "/host/new-event", as: "host", heading: /event/i },
   { name: "scan", path: () => "/scan", as: "visitor", heading: /Pair this device|Scanner/, screenshot: true },
   { name: "not-found", path: () => "/no-such-page", as: "visitor", heading: "Page not found", status: 404 },
 ];

@@ -27,26 +27,26 @@ async function signedIn(email: string): Promise<Browser> {
 
 describe("a page that needs an account", () => {
   it("a signed-out GET goes to sign-in with the path and its query as next", async () => {
-    const page = await new Browser().get("/host/events/new?from=nav&x=a%26b");
+    const page = await new Browser().get("/host/new-event?from=nav&x=a%26b");
     expect(page.status).toBe(303);
-    expect(page.location).toBe(`/login?next=${encodeURIComponent("/host/events/new?from=nav&x=a%26b")}`);
+    expect(page.location).toBe(`/login?next=${encodeURIComponent("/host/new-event?from=nav&x=a%26b")}`);
   });
 
   it("a signed-out form gets a 401 page that offers to sign in and come back; nothing is created", async () => {
     const browser = new Browser();
     await browser.get("/login");
-    const res = await browser.submit("/host/events/new", { title: "Signed-out event" });
+    const res = await browser.submit("/host/new-event", { title: "Signed-out event" });
     expect(res.status).toBe(401);
     expect(res.headers.get("Content-Type")).toMatch(/^text\/html/);
     expect(textOf(res.html)).toContain("Sign in to manage your events.");
-    expect(res.html).toContain(`href="/login?next=${encodeURIComponent("/host/events/new")}"`);
+    expect(res.html).toContain(`href="/login?next=${encodeURIComponent("/host/new-event")}"`);
     expect(await countRows("events", "title = ?", "Signed-out event")).toBe(0);
   });
 
   it("a signed-in person without the role gets a 403 page saying why, without a sign-in link", async () => {
     const user = await createUser({ email: uniqueEmail("web-not-host") });
     const browser = await signedIn(user.email);
-    const page = await browser.get("/host/events/new");
+    const page = await browser.get("/host/new-event");
     expect(page.status).toBe(403);
     const text = textOf(page.html);
     expect(text).toContain("Not allowed");
@@ -154,7 +154,7 @@ describe("an unexpected failure on a page", () => {
     const logged = vi.spyOn(console, "error").mockImplementation(() => {});
     const browser = new Browser();
     await browser.get("/login");
-    const res = await browser.submit("/host/events/new", { title: "x" });
+    const res = await browser.submit("/host/new-event", { title: "x" });
     expect(res.status).toBe(401);
     expect(logged.mock.calls.some(([line]) => String(line).includes("unhandled error"))).toBe(false);
   });

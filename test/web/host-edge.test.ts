@@ -316,8 +316,8 @@ describe("the event form in the units of its currency", () => {
 
   it("a currency it does not sell is refused next to the currency select, which keeps EUR selected", async () => {
     const { user, browser } = await signedIn();
-    await browser.get("/host/events/new");
-    const page = await browser.submit("/host/events/new", eventForm({ currency: "XYZ", price: "5" }));
+    await browser.get("/host/new-event");
+    const page = await browser.submit("/host/new-event", eventForm({ currency: "XYZ", price: "5" }));
     expect(page.status).toBe(400);
     expect(fieldError(page.html, "currency")).toBeTruthy();
     expect(page.html).toContain('<div class="field invalid"><label for="f-currency">');

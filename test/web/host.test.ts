@@ -209,7 +209,7 @@ describe("/host", () => {
     expect(offer.status).toBe(200);
     expect(textOf(offer.html)).toContain("Become a host");
     expect(offer.html).toContain('action="/host/become"');
-    expect((await browser.get("/host/events/new")).status).toBe(403);
+    expect((await browser.get("/host/new-event")).status).toBe(403);
 
     const become = await browser.submit("/host/become", {});
     expect(become.status).toBe(303);
@@ -218,7 +218,7 @@ describe("/host", () => {
     expect(JSON.parse(roles?.roles ?? "[]")).toContain("host");
     const home = await browser.get("/host?notice=host");
     expect(textOf(home.html)).toContain("You are a host now");
-    expect(home.html).toContain('href="/host/events/new"');
+    expect(home.html).toContain('href="/host/new-event"');
   });
 
   it("tells an account whose email is not verified to verify it first, and grants nothing", async () => {
@@ -317,9 +317,9 @@ describe("/host", () => {
 describe("the event form", () => {
   it("shows the API's message next to each invalid input and creates nothing", async () => {
     const { user, browser, token } = await signedIn();
-    await browser.get("/host/events/new");
+    await browser.get("/host/new-event");
     const page = await browser.submit(
-      "/host/events/new",
+      "/host/new-event",
       eventForm({
         title: "",
         "venue.lat": "95",
@@ -345,11 +345,11 @@ describe("the event form", () => {
     // The summary names every problem and links to its input; what was typed stays in the form.
     expect(textOf(page.html)).toContain("6 fields need attention; nothing was saved.");
     expect(page.html).toContain('href="#f-venue-lat"');
-    expect(formFields(page.html, "/host/events/new")["venue.address"]).toBe("Kade 1, Amsterdam");
+    expect(formFields(page.html, "/host/new-event")["venue.address"]).toBe("Kade 1, Amsterdam");
 
     // Rules across fields are the service's: the same check as the API's, in the form's units.
     const crossed = await browser.submit(
-      "/host/events/new",
+      "/host/new-event",
       eventForm({ endsAt: `${nextYear}-07-14T18:00`, price: "0.10" }),
     );
     expect(crossed.status).toBe(400);
@@ -362,8 +362,8 @@ describe("the event form", () => {
 
   it("creates a draft from valid fields (times in the event's zone, price in major units) and lists it", async () => {
     const { user, browser } = await signedIn();
-    await browser.get("/host/events/new");
-    const created = await browser.submit("/host/events/new", eventForm());
+    await browser.get("/host/new-event");
+    const created = await browser.submit("/host/new-event", eventForm());
     expect(created.status).toBe(303);
     const [row] = await eventsOf(user.id);
     expect(created.location).toBe(`/host/events/${row?.id}?notice=created`);
@@ -385,7 +385,7 @@ describe("the event form", () => {
     expect(textOf(home.html)).toMatch(/Harbour Lights Draft/);
 
     const yen = await browser.submit(
-      "/host/events/new",
+      "/host/new-event",
       eventForm({ title: "Tokyo Nights", currency: "JPY", price: "1500", timezone: "Asia/Tokyo" }),
     );
     expect(yen.status).toBe(303);
@@ -680,7 +680,7 @@ describe("every host page", () => {
     const pages: [string, Page][] = [];
     for (const path of [
       "/host",
-      "/host/events/new",
+      "/host/new-event",
       `/host/events/${event.id}`,
       `/host/events/${event.id}/edit`,
       `/host/events/${event.id}/cancel`,
@@ -694,7 +694,7 @@ describe("every host page", () => {
     expect(pairing.html.match(/<rect class="bar"/g)).toHaveLength(CHART_MAX_DAYS);
     expect(pairing.html).toContain('id="device-token"');
     pages.push(["dashboard with a pairing code and a full chart", pairing]);
-    pages.push(["invalid form", await browser.submit("/host/events/new", eventForm({ title: "", capacity: "x" }))]);
+    pages.push(["invalid form", await browser.submit("/host/new-event", eventForm({ title: "", capacity: "x" }))]);
     const attendee = await signedIn({ roles: ["attendee"] });
     pages.push(["become a host", await attendee.browser.get("/host")]);
     for (const [name, page] of pages) {

@@ -1,6 +1,6 @@
 /**
  * Host pages: `/host` (their events, or the offer to become a host), the event form
- * (`/host/events/new`, `/host/events/:id/edit`), publish and cancel, and `/host/events/:id` (live
+ * (`/host/new-event`, `/host/events/:id/edit`), publish and cancel, and `/host/events/:id` (live
  * sales and check-ins, analytics, gate devices). Every change goes through the same service as the
  * API's route for it, under the same per-user write budget; only the event's host sees its pages
  * (anyone else gets the API's answer: 404 for a draft, 403 for a public event).
@@ -111,19 +111,22 @@ export const hostPages = new Hono<AppEnv>()
     }
     return seeOther(c, "/host?notice=host");
   })
-  .get("/host/events/new", async (c) => {
+  // Not /host/events/new: a static path beside /host/events/:id… would make Hono's RegExpRouter refuse
+  // the app's routes, and every request (the API's too) would be matched by the slower TrieRouter
+  // (test/http/router.test.ts).
+  .get("/host/new-event", async (c) => {
     const caller = hostCaller(c);
     return renderEventForm(c, "create", {
-      action: "/host/events/new",
+      action: "/host/new-event",
       title: "New event",
       values: { currency: "EUR", price: "0", timezone: await lastTimezone(c.env.DB, caller.id) },
     });
   })
-  .post("/host/events/new", async (c) => {
+  .post("/host/new-event", async (c) => {
     const fields = await readForm(c);
     const caller = hostCaller(c);
     await spendWrite(c, caller);
-    const form = { action: "/host/events/new", title: "New event", values: fields, status: 400 as const };
+    const form = { action: "/host/new-event", title: "New event", values: fields, status: 400 as const };
     const read = readEventForm(fields, "create");
     if (!read.ok) return renderEventForm(c, "create", { ...form, errors: read.errors });
     try {

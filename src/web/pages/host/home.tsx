@@ -45,7 +45,7 @@ export async function renderHostHome(c: AppContext, caller: Caller, notice?: str
       <>
         <div class="event-head">
           <h1>Your events</h1>
-          <a class="button" href="/host/events/new">
+          <a class="button" href="/host/new-event">
             New event
           </a>
         </div>
