@@ -11,7 +11,7 @@ import { createApp } from "../../src/app";
 function refusal(routes: readonly { method: string; path: string }[]): string | null {
   const router = new RegExpRouter<number>();
   try {
-    routes.forEach((route, i) => router.add(route.method, route.path, i));
+    for (const [i, route] of routes.entries()) router.add(route.method, route.path, i);
     router.match("GET", "/");
     return null;
   } catch (error) {
