@@ -20,66 +20,15 @@ import {
   toMinorUnits,
   toWallClock,
 } from "../../src/web/pages/host/units";
-import { bearer, createUser, login } from "../features/auth/helpers";
+import { bearer } from "../features/auth/helpers";
 import { buyers, createEvent, DAY, HOUR, order } from "../features/events/helpers";
 import { deviceAuth, registerDevice } from "../features/gate/helpers";
 import { call, freshIp } from "../helpers";
-import { Browser, ORIGIN, textOf } from "./browser";
+import { type Browser, ORIGIN, textOf } from "./browser";
+import { decode, eventRow, fieldError, nextYear, signedIn, eventForm as validEventForm } from "./host-helpers";
 
-async function signedIn(options: { roles?: string[] } = {}) {
-  const user = await createUser({ roles: options.roles ?? ["attendee", "host"] });
-  const tokens = await login(user.email, user.password);
-  const browser = new Browser();
-  browser.cookies.set("__Host-access", tokens.accessToken);
-  browser.cookies.set("__Host-refresh", tokens.refreshToken);
-  return { user, browser, token: tokens.accessToken };
-}
-
-function decode(text: string): string {
-  return text
-    .replace(/&lt;/g, "<")
-    .replace(/&gt;/g, ">")
-    .replace(/&quot;/g, '"')
-    .replace(/&#39;/g, "'")
-    .replace(/&amp;/g, "&");
-}
-
-/** The message shown next to the input for `path`, checked to be tied to its input for assistive tech. */
-function fieldError(html: string, path: string): string | null {
-  const id = `f-${path.replace(/[^a-zA-Z0-9_-]/g, "-")}`;
-  const message = new RegExp(`<p class="field-error" id="${id}-error">([^<]*)</p>`).exec(html)?.[1];
-  if (message === undefined) return null;
-  const input = new RegExp(`<(input|textarea|select) id="${id}"[^>]*>`).exec(html)?.[0] ?? "";
-  expect(input, `${path} input`).toContain('aria-invalid="true"');
-  expect(input, `${path} input`).toMatch(new RegExp(`aria-describedby="[^"]*${id}-error`));
-  return decode(message);
-}
-
-const nextYear = new Date().getUTCFullYear() + 1;
-
-function eventForm(overrides: Record<string, string> = {}): Record<string, string> {
-  return {
-    title: "Harbour Lights",
-    description: "",
-    timezone: "Europe/Amsterdam",
-    startsAt: `${nextYear}-07-14T19:00`,
-    endsAt: `${nextYear}-07-14T23:00`,
-    "venue.name": "De Kade",
-    "venue.address": "Kade 1, Amsterdam",
-    "venue.lat": "52.37",
-    "venue.lng": "4.89",
-    capacity: "120",
-    price: "12.50",
-    currency: "EUR",
-    ...overrides,
-  };
-}
-
-function eventRow(id: string) {
-  return env.DB.prepare("SELECT * FROM events WHERE id = ?")
-    .bind(id)
-    .first<{ title: string; status: string; version: number; capacity: number; ends_at: number }>();
-}
+/** The shared valid form, without a description (these tests are about the other fields). */
+const eventForm = (overrides: Record<string, string> = {}) => validEventForm({ description: "", ...overrides });
 
 async function deviceCount(eventId: string): Promise<number> {
   const row = await env.DB.prepare("SELECT COUNT(*) AS n FROM gate_devices WHERE event_id = ?")
