@@ -8,39 +8,19 @@ import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { sha256Hex } from "../../src/lib/crypto";
 import { bearer } from "../features/auth/helpers";
-import { buyers, createEvent, d1Orders, d1Tickets, HOUR, hostWithToken, inventory } from "../features/events/helpers";
+import { createEvent, d1Orders, d1Tickets, HOUR, hostWithToken, inventory } from "../features/events/helpers";
 import { qrToken, registerDevice, scan, scanBody } from "../features/gate/helpers";
 import { FakeStripe } from "../features/payments/fake-stripe";
 import { PaymentsHarness } from "../features/payments/harness";
 import { checkout, d1Rows, PRICE, paid } from "../features/payments/helpers";
 import { call } from "../helpers";
 import { freezeClock } from "../support/clock";
-import { Browser, type Page, textOf } from "./browser";
+import { at, hasOrderForm, orderFields, signedIn, unique } from "./attendee-helpers";
+import { Browser, textOf } from "./browser";
 
 afterEach(() => {
   vi.restoreAllMocks();
 });
-
-type Buyer = Awaited<ReturnType<typeof buyers>>[number];
-
-async function signedIn(): Promise<{ browser: Browser; buyer: Buyer }> {
-  const [buyer] = await buyers(1);
-  if (!buyer) throw new Error("no buyer");
-  const browser = new Browser();
-  browser.cookies.set("__Host-access", buyer.token);
-  return { browser, buyer };
-}
-
-const at = (ms: number) => new Date(ms).toISOString();
-const unique = (prefix: string) => `${prefix} ${crypto.randomUUID().slice(0, 8)}`;
-
-function orderFields(page: Page): Record<string, string> {
-  const key = /name="key" value="([^"]+)"/.exec(page.html)?.[1];
-  if (!key) throw new Error(`no order form on the page: ${textOf(page.html).slice(0, 300)}`);
-  return { key, quantity: "1" };
-}
-
-const hasOrderForm = (page: Page, eventId: string) => page.html.includes(`action="/e/${eventId}/order"`);
 
 function quiet() {
   vi.spyOn(console, "log").mockImplementation(() => {});

@@ -27,6 +27,7 @@ import { FakeStripe } from "../features/payments/fake-stripe";
 import { PaymentsHarness } from "../features/payments/harness";
 import { checkout, d1Rows, PRICE, paid } from "../features/payments/helpers";
 import { call } from "../helpers";
+import { at, hasOrderForm, orderFields, signedIn, unique } from "./attendee-helpers";
 import { Browser, type Page, textOf } from "./browser";
 
 afterEach(() => {
@@ -34,34 +35,12 @@ afterEach(() => {
   vi.restoreAllMocks();
 });
 
-type Buyer = Awaited<ReturnType<typeof buyers>>[number];
-
-async function signedIn(): Promise<{ browser: Browser; buyer: Buyer }> {
-  const [buyer] = await buyers(1);
-  if (!buyer) throw new Error("no buyer");
-  const browser = new Browser();
-  browser.cookies.set("__Host-access", buyer.token);
-  return { browser, buyer };
-}
-
-const at = (ms: number) => new Date(ms).toISOString();
-const unique = (prefix: string) => `${prefix} ${crypto.randomUUID().slice(0, 8)}`;
-
-/** The order form's fields as the page rendered them (hidden key, first quantity option). */
-function orderFields(page: Page): Record<string, string> {
-  const key = /name="key" value="([^"]+)"/.exec(page.html)?.[1];
-  if (!key) throw new Error(`no order form on the page: ${textOf(page.html).slice(0, 300)}`);
-  return { key, quantity: "1" };
-}
-
 /** The event card (its <li>) that holds `title`. */
 function cardOf(html: string, title: string): string {
   const at = html.indexOf(title);
   if (at < 0) return "";
   return html.slice(html.lastIndexOf("<li", at), html.indexOf("</li>", at));
 }
-
-const hasOrderForm = (page: Page, eventId: string) => page.html.includes(`action="/e/${eventId}/order"`);
 
 describe("the event list (/)", () => {
   it("lists published upcoming events with time in the event's zone, venue, price and availability; not drafts", async () => {
