@@ -114,9 +114,9 @@ describe("social schema", () => {
     expect(await profile(b)).toMatchObject({ following_count: 0, followers_count: 1 });
 
     // A post by b changes what a's feed shows: a's version moves, and b's own.
-    const before = [(await profile(a)).feed_version, (await profile(b)).feed_version];
+    const [beforeA, beforeB] = [(await profile(a)).feed_version, (await profile(b)).feed_version];
     await post(b);
-    expect([(await profile(a)).feed_version, (await profile(b)).feed_version]).toEqual([before[0] + 1, before[1] + 1]);
+    expect([(await profile(a)).feed_version, (await profile(b)).feed_version]).toEqual([beforeA + 1, beforeB + 1]);
     expect(await profile(b)).toMatchObject({ posts_count: 1 });
 
     await db().prepare("DELETE FROM follows WHERE follower_id = ? AND followee_id = ?").bind(a, b).run();
