@@ -59,6 +59,8 @@ const PROBLEMS: Record<ErrorCode, { status: ContentfulStatusCode; title: string 
   "payment-provider-error": { status: 502, title: "The payment provider could not be reached" },
   "invalid-signature": { status: 400, title: "Signature verification failed" },
   "refund-not-allowed": { status: 422, title: "Refund not allowed" },
+  "cannot-follow-self": { status: 422, title: "You cannot follow yourself" },
+  "cannot-block-self": { status: 422, title: "You cannot block yourself" },
   internal: { status: 500, title: "Internal server error" },
 };
 

@@ -51,6 +51,8 @@ export type ErrorCode =
   | "payment-provider-error"
   | "invalid-signature"
   | "refund-not-allowed"
+  | "cannot-follow-self"
+  | "cannot-block-self"
   | "internal";
 
 export interface FieldError {
