@@ -68,6 +68,9 @@ export const DEFAULT_RATE_POLICIES = {
   "orders-ip": policy("orders-ip", 10, 60, "closed"),
   posts: policy("posts", 10, 5 * 60, "open"),
   comments: policy("comments", 20, 5 * 60, "open"),
+  // Reports per user (POST /reports): each one lands in a moderator's queue; 10 an hour is plenty for
+  // a real person and stops one account from flooding the queue.
+  reports: policy("reports", 10, 60 * 60, "open"),
   "profile-view": policy("profile-view", 100, 60, "open"),
   track: policy("track", 50, 60, "open"),
   "creator-track": policy("creator-track", 10_000, 60 * 60, "open"),
