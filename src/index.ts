@@ -13,6 +13,7 @@ import { LIMITS } from "./config/limits";
 import { log } from "./lib/log";
 
 export { EventInventory } from "../durable-objects/event-inventory";
+export { PostLive } from "../durable-objects/post-live";
 export { RateLimiter } from "../durable-objects/rate-limiter";
 
 const app = createApp();

@@ -371,6 +371,14 @@ export const LIMITS = {
   /** Live counts are pushed at most once per this many ms per event (issue 6: a few a second). */
   liveCoalesceMs: 250,
   /**
+   * Live post counts (durable-objects/post-live): sockets one post's object holds at most (a hot post's
+   * object stays responsive: each broadcast walks every socket), and sockets one address may hold on one
+   * post. The per-address cap keeps a single client from taking the whole budget, yet leaves room for a
+   * venue's shared network (the `api` policy already bounds how fast one address can open them).
+   */
+  postLiveMaxSockets: 5000,
+  postLivePerAddress: 100,
+  /**
    * Scans reach the D1 read model (checked-in counts) at most this long after they are decided: the
    * object answers the device at once and pushes every scan of the interval in one D1 batch, so a
    * busy gate costs one D1 write per interval instead of one per scan.
