@@ -18,8 +18,10 @@
  * client nothing more than the uncached read. A Cache API failure is logged and read through.
  */
 import type { AppContext } from "../context";
-import type { Defer } from "../http/after-response";
 import { log } from "./log";
+
+/** Runs a task once the response is built (the shape of src/http/after-response's `defer`). */
+export type Defer = (task: () => Promise<unknown>) => void;
 
 /** How long each cached answer lives (seconds). Versions make most entries unreachable long before. */
 export const EDGE_TTL = {
