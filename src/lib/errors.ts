@@ -51,6 +51,9 @@ export type ErrorCode =
   | "payment-provider-error"
   | "invalid-signature"
   | "refund-not-allowed"
+  | "invalid-media"
+  | "invalid-event"
+  | "invalid-parent"
   | "cannot-follow-self"
   | "cannot-block-self"
   | "internal";
