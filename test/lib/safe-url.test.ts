@@ -1,0 +1,351 @@
+import { describe, expect, it } from "vitest";
+import { checkSafeUrl, hostReason, MAX_URL_LENGTH, type UnsafeUrlReason } from "../../src/lib/safe-url";
+
+// Every row must be refused, and for the reason given: a bypass that is refused only by accident
+// (say, as "invalid") would hide the rule it was meant to prove.
+const refused: readonly (readonly [string, UnsafeUrlReason])[] = [
+  // Scheme.
+  ["ftp://example.com/file", "not-http"],
+  ["file:///etc/passwd", "not-http"],
+  ["gopher://example.com:70/_GET", "not-http"],
+  ["javascript:alert(1)", "not-http"],
+  ["data:text/html,<script>alert(1)</script>", "not-http"],
+  ["ws://example.com/socket", "not-http"],
+  ["dict://127.0.0.1:11211/stat", "not-http"],
+  // Not a URL.
+  ["", "invalid"],
+  ["example.com", "invalid"],
+  ["//example.com/", "invalid"],
+  ["http://", "invalid"],
+  ["http://exa mple.com/", "invalid"],
+  ["http://[::1/", "invalid"],
+  ["http://[fe80::1%25eth0]/", "invalid"],
+  ["http://256.0.0.1/", "invalid"],
+  ["http://1.2.3.4.5/", "invalid"],
+  ["http://example..com/", "invalid"],
+  ["http://.example.com/", "invalid"],
+  // Credentials.
+  ["https://user:pass@example.com/", "credentials"],
+  ["https://user@example.com/", "credentials"],
+  ["https://:pass@example.com/", "credentials"],
+  ["http://example.com@127.0.0.1/", "credentials"],
+  ["http://127.0.0.1:80@example.com/", "credentials"],
+  ["http://example.com%40127.0.0.1@example.com/", "credentials"],
+  // Loopback in every IPv4 spelling the parser accepts.
+  ["http://127.0.0.1/", "loopback"],
+  ["http://127.0.0.1:8787/admin", "loopback"],
+  ["http://127.1/", "loopback"],
+  ["http://127.0.1/", "loopback"],
+  ["http://127.255.255.254/", "loopback"],
+  ["http://2130706433/", "loopback"],
+  ["http://017700000001/", "loopback"],
+  ["http://0177.0.0.1/", "loopback"],
+  ["http://0177.1/", "loopback"],
+  ["http://00000177.0.0.1/", "loopback"],
+  ["http://0x7f.1/", "loopback"],
+  ["http://0x7f.0.0.1/", "loopback"],
+  ["http://0x7f000001/", "loopback"],
+  ["http://0X7F.0X0.0X0.0X1/", "loopback"],
+  ["http://0x7f.0.0.0x1/", "loopback"],
+  ["http://127.0.0.1./", "loopback"],
+  ["http://127.0.0.%31/", "loopback"],
+  ["http://%31%32%37.0.0.1/", "loopback"],
+  ["http://１２７.０.０.１/", "loopback"],
+  ["http://127。0。0。1/", "loopback"],
+  ["http://127．0．0．1/", "loopback"],
+  ["http://127.0.0.1#@example.com/", "loopback"],
+  ["http://127.0.0.1\\@example.com/", "loopback"],
+  ["http://127.0.0.1?@example.com/", "loopback"],
+  ["http://\t127.0.0.1/", "loopback"],
+  ["http://127.0.0.\n1/", "loopback"],
+  [" http://127.0.0.1/ ", "loopback"],
+  ["HTTP://127.0.0.1/", "loopback"],
+  ["http:127.0.0.1/", "loopback"],
+  ["http:/127.0.0.1/", "loopback"],
+  ["http:\\\\127.0.0.1\\", "loopback"],
+  // Loopback names.
+  ["http://localhost/", "loopback"],
+  ["http://LOCALHOST:3000/", "loopback"],
+  ["http://localhost./", "loopback"],
+  ["http://localhost../", "loopback"],
+  ["http://api.localhost/", "loopback"],
+  ["http://a.b.localhost./", "loopback"],
+  ["http://ｌｏｃａｌｈｏｓｔ/", "loopback"],
+  ["http://LocalHost%2E/", "loopback"],
+  // IPv6 loopback and unspecified, and IPv4 embedded in IPv6.
+  ["http://[::1]/", "loopback"],
+  ["http://[0:0:0:0:0:0:0:1]/", "loopback"],
+  ["http://[0000::0001]:80/", "loopback"],
+  ["http://[::]/", "unspecified"],
+  ["http://[::ffff:127.0.0.1]/", "loopback"],
+  ["http://[::ffff:7f00:1]/", "loopback"],
+  ["http://[0:0:0:0:0:ffff:127.0.0.1]/", "loopback"],
+  ["http://[::127.0.0.1]/", "loopback"],
+  ["http://[::ffff:0:127.0.0.1]/", "loopback"],
+  ["http://[::ffff:10.0.0.1]/", "private-address"],
+  ["http://[::ffff:169.254.169.254]/", "metadata"],
+  ["http://[::ffff:a9fe:a9fe]/", "metadata"],
+  ["http://[::8.8.8.8]/", "reserved-address"],
+  ["http://[64:ff9b::127.0.0.1]/", "loopback"],
+  ["http://[64:ff9b::a00:1]/", "private-address"],
+  ["http://[64:ff9b::192.168.0.1]/", "private-address"],
+  ["http://[64:ff9b:1::1]/", "reserved-address"],
+  ["http://[2002:7f00:1::]/", "loopback"],
+  ["http://[2002:a00:1::1]/", "private-address"],
+  ["http://[2002:c0a8:101::1]/", "private-address"],
+  ["http://[2002:a9fe:a9fe::]/", "metadata"],
+  // Teredo, refused whole with the rest of 2001::/23.
+  ["http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/", "reserved-address"],
+  ["http://[2001::1]/", "reserved-address"],
+  // Unspecified.
+  ["http://0.0.0.0/", "unspecified"],
+  ["http://0/", "unspecified"],
+  ["http://0.0.0.0:8080/", "unspecified"],
+  ["http://0x0/", "unspecified"],
+  ["http://0.1.2.3/", "unspecified"],
+  // Private IPv4.
+  ["http://10.0.0.1/", "private-address"],
+  ["http://10.255.255.255/", "private-address"],
+  ["http://012.0.0.1/", "private-address"],
+  ["http://167772161/", "private-address"],
+  ["http://0xa000001/", "private-address"],
+  ["http://172.16.0.1/", "private-address"],
+  ["http://172.31.255.255/", "private-address"],
+  ["http://192.168.0.1/", "private-address"],
+  ["http://192.168.1.1:8443/router", "private-address"],
+  ["http://3232235777/", "private-address"],
+  ["http://0xc0.0xa8.1.1/", "private-address"],
+  ["http://100.64.0.1/", "private-address"],
+  ["http://100.127.255.255/", "private-address"],
+  // Private, site-local and link-local IPv6.
+  ["http://[fc00::1]/", "private-address"],
+  ["http://[fd12:3456:789a::1]/", "private-address"],
+  ["http://[fec0::1]/", "private-address"],
+  ["http://[fe80::1]/", "link-local"],
+  ["http://[febf:ffff::1]/", "link-local"],
+  ["http://169.254.0.1/", "link-local"],
+  ["http://169.254.255.255/", "link-local"],
+  // Cloud metadata.
+  ["http://169.254.169.254/latest/meta-data/", "metadata"],
+  ["http://2852039166/", "metadata"],
+  ["http://0xa9.0xfe.0xa9.0xfe/", "metadata"],
+  ["http://0251.0376.0251.0376/", "metadata"],
+  ["http://169.254.43518/", "metadata"],
+  ["http://169.254.170.2/v2/credentials", "metadata"],
+  ["http://[fd00:ec2::254]/latest/meta-data/", "metadata"],
+  ["http://100.100.100.200/latest/meta-data/", "metadata"],
+  ["http://168.63.129.16/", "metadata"],
+  ["http://192.0.0.192/", "metadata"],
+  ["http://metadata.google.internal/computeMetadata/v1/", "metadata"],
+  ["http://METADATA.google.internal./", "metadata"],
+  ["http://metadata/computeMetadata/v1/", "metadata"],
+  ["http://metadata.goog/", "metadata"],
+  // Multicast, broadcast, reserved, benchmarking, documentation.
+  ["http://224.0.0.1/", "multicast"],
+  ["http://239.255.255.250/", "multicast"],
+  ["http://[ff02::1]/", "multicast"],
+  ["http://[ff05::1:3]/", "multicast"],
+  ["http://255.255.255.255/", "reserved-address"],
+  ["http://4294967295/", "reserved-address"],
+  ["http://240.0.0.1/", "reserved-address"],
+  ["http://198.18.0.1/", "reserved-address"],
+  ["http://198.19.255.255/", "reserved-address"],
+  ["http://192.0.2.1/", "reserved-address"],
+  ["http://198.51.100.7/", "reserved-address"],
+  ["http://203.0.113.9/", "reserved-address"],
+  ["http://192.0.0.8/", "reserved-address"],
+  ["http://192.88.99.1/", "reserved-address"],
+  ["http://[2001:db8::1]/", "reserved-address"],
+  ["http://[3fff::1]/", "reserved-address"],
+  ["http://[100::1]/", "reserved-address"],
+  ["http://[4000::1]/", "reserved-address"],
+  // Internal names.
+  ["http://intranet/", "internal-host"],
+  ["http://wiki/", "internal-host"],
+  ["http://com./", "internal-host"],
+  ["http://printer.local/", "internal-host"],
+  ["http://nas.localdomain/", "internal-host"],
+  ["http://db.internal/", "internal-host"],
+  ["http://ip-10-0-0-1.ec2.internal/", "internal-host"],
+  ["http://router.home.arpa/", "internal-host"],
+  ["http://1.0.0.127.in-addr.arpa/", "internal-host"],
+  ["http://fileserver.corp/", "internal-host"],
+  ["http://gateway.lan/", "internal-host"],
+  ["http://box.home/", "internal-host"],
+  ["http://ＰＲＩＮＴＥＲ．ＬＯＣＡＬ/", "internal-host"],
+  // Names that resolve to the address they spell.
+  ["http://127.0.0.1.nip.io/", "internal-host"],
+  ["http://10-0-0-1.sslip.io/", "internal-host"],
+  ["http://app.localtest.me/", "internal-host"],
+  ["http://lvh.me/", "internal-host"],
+];
+
+const accepted: readonly (readonly [string, string])[] = [
+  // [input, the href the caller stores]
+  ["https://example.com", "https://example.com/"],
+  ["http://example.com/", "http://example.com/"],
+  ["https://EXAMPLE.com/Path?Q=1#frag", "https://example.com/Path?Q=1#frag"],
+  ["https://example.com:8443/a/b/c?x=1&y=2", "https://example.com:8443/a/b/c?x=1&y=2"],
+  ["https://example.com:443/", "https://example.com/"],
+  ["https://sub.domain.example.co.uk/", "https://sub.domain.example.co.uk/"],
+  ["https://example.com./", "https://example.com./"],
+  ["https://bandcamp.com/album/x?utm_source=bio", "https://bandcamp.com/album/x?utm_source=bio"],
+  ["https://münchen.de/", "https://xn--mnchen-3ya.de/"],
+  ["https://日本語.jp/パス", "https://xn--wgv71a119e.jp/%E3%83%91%E3%82%B9"],
+  ["https://ｅｘａｍｐｌｅ．ｃｏｍ/", "https://example.com/"],
+  ["https://my_band.example.com/", "https://my_band.example.com/"],
+  ["https://localhost.example.com/", "https://localhost.example.com/"],
+  ["https://internal.example.com/", "https://internal.example.com/"],
+  ["https://nip.io.example.com/", "https://nip.io.example.com/"],
+  ["http://8.8.8.8/", "http://8.8.8.8/"],
+  ["http://1.1.1.1:8080/x", "http://1.1.1.1:8080/x"],
+  ["http://134744072/", "http://8.8.8.8/"],
+  ["http://100.63.255.255/", "http://100.63.255.255/"],
+  ["http://100.128.0.1/", "http://100.128.0.1/"],
+  ["http://172.15.255.255/", "http://172.15.255.255/"],
+  ["http://172.32.0.1/", "http://172.32.0.1/"],
+  ["http://169.253.255.255/", "http://169.253.255.255/"],
+  ["http://223.255.255.255/", "http://223.255.255.255/"],
+  ["http://[2606:4700::1111]/", "http://[2606:4700::1111]/"],
+  ["https://[2606:4700:4700::1111]:8443/dns", "https://[2606:4700:4700::1111]:8443/dns"],
+  ["http://[2001:4860:4860::8888]/", "http://[2001:4860:4860::8888]/"],
+  ["http://[::ffff:8.8.8.8]/", "http://[::ffff:808:808]/"],
+  ["http://[64:ff9b::8.8.8.8]/", "http://[64:ff9b::808:808]/"],
+  ["http://[2002:808:808::1]/", "http://[2002:808:808::1]/"],
+  ["https://example.com/a%20b", "https://example.com/a%20b"],
+  ["https://example.com/?next=http://127.0.0.1/", "https://example.com/?next=http://127.0.0.1/"],
+  ["https://example.com/#@127.0.0.1", "https://example.com/#@127.0.0.1"],
+];
+
+describe("checkSafeUrl", () => {
+  it(`refuses ${refused.length} spellings of internal, unsafe or malformed URLs, each for its reason`, () => {
+    expect(refused.length).toBeGreaterThanOrEqual(80);
+    const wrong = refused
+      .map(([input, reason]) => ({ input, reason, got: checkSafeUrl(input) }))
+      .filter(({ reason, got }) => got.ok || got.reason !== reason)
+      .map(
+        ({ input, reason, got }) =>
+          `${JSON.stringify(input)}: want ${reason}, got ${got.ok ? got.url.href : got.reason}`,
+      );
+    expect(wrong).toEqual([]);
+  });
+
+  it("accepts public http(s) URLs (IDN, ports, paths, queries, public IPv4 and IPv6) and returns the parsed form", () => {
+    const wrong = accepted
+      .map(([input, href]) => ({ input, href, got: checkSafeUrl(input) }))
+      .filter(({ href, got }) => !got.ok || got.url.href !== href)
+      .map(
+        ({ input, href, got }) => `${JSON.stringify(input)}: want ${href}, got ${got.ok ? got.url.href : got.reason}`,
+      );
+    expect(wrong).toEqual([]);
+  });
+
+  it("relies on the URL parser to canonicalise IPv4 spellings into dotted quads, and it does", () => {
+    for (const spelling of [
+      "2130706433",
+      "017700000001",
+      "0177.0.0.1",
+      "0x7f.1",
+      "127.1",
+      "0x7f000001",
+      "127.0.0.%31",
+    ]) {
+      expect(new URL(`http://${spelling}/`).hostname, spelling).toBe("127.0.0.1");
+    }
+    expect(new URL("http://１２７．０．０．１/").hostname).toBe("127.0.0.1");
+    expect(new URL("http://[::ffff:127.0.0.1]/").hostname).toBe("[::ffff:7f00:1]");
+    expect(new URL("http://[0:0:0:0:0:0:0:1]/").hostname).toBe("[::1]");
+    expect(new URL("http://ＬＯＣＡＬＨＯＳＴ/").hostname).toBe("localhost");
+    expect(new URL("http://münchen.de/").hostname).toBe("xn--mnchen-3ya.de");
+  });
+
+  it("accepts exactly 2,048 characters and refuses 2,049", () => {
+    const base = "https://example.com/";
+    const atLimit = base + "a".repeat(MAX_URL_LENGTH - base.length);
+    expect(atLimit).toHaveLength(2048);
+    expect(checkSafeUrl(atLimit).ok).toBe(true);
+    expect(checkSafeUrl(`${atLimit}a`)).toEqual({ ok: false, reason: "too-long" });
+  });
+
+  it("measures the serialised URL too, since percent-encoding can lengthen it past the limit", () => {
+    const input = `https://example.com/${"é".repeat(1000)}`;
+    expect(input.length).toBeLessThanOrEqual(MAX_URL_LENGTH);
+    expect(checkSafeUrl(input)).toEqual({ ok: false, reason: "too-long" });
+  });
+
+  it("honours a smaller maxLength", () => {
+    expect(checkSafeUrl("https://example.com/abc", { maxLength: 23 }).ok).toBe(true);
+    expect(checkSafeUrl("https://example.com/abcd", { maxLength: 23 })).toEqual({ ok: false, reason: "too-long" });
+  });
+
+  it("refuses a value that is not a string as invalid rather than throwing", () => {
+    expect(checkSafeUrl(undefined as unknown as string)).toEqual({ ok: false, reason: "invalid" });
+    expect(checkSafeUrl(42 as unknown as string)).toEqual({ ok: false, reason: "invalid" });
+  });
+
+  describe("allowLoopback (development only)", () => {
+    it("lets exactly 127.0.0.1, [::1] and localhost through, ports and paths included", () => {
+      for (const input of [
+        "http://127.0.0.1:8788/hooks",
+        "http://127.1:8788/",
+        "http://2130706433/",
+        "http://[::1]:8788/",
+        "http://localhost:8788/",
+        "http://LOCALHOST/",
+      ]) {
+        expect(checkSafeUrl(input, { allowLoopback: true }).ok, input).toBe(true);
+      }
+    });
+
+    it("still refuses the rest of 127/8, other loopback spellings and every other internal address", () => {
+      for (const [input, reason] of [
+        ["http://127.0.0.2/", "loopback"],
+        ["http://[::ffff:127.0.0.1]/", "loopback"],
+        ["http://api.localhost/", "loopback"],
+        ["http://localhost./", "loopback"],
+        ["http://10.0.0.1/", "private-address"],
+        ["http://169.254.169.254/", "metadata"],
+        ["http://user:pw@127.0.0.1/", "credentials"],
+        ["file:///etc/passwd", "not-http"],
+      ] as const) {
+        expect(checkSafeUrl(input, { allowLoopback: true }), input).toEqual({ ok: false, reason });
+      }
+    });
+
+    it("is off by default", () => {
+      expect(checkSafeUrl("http://127.0.0.1:8788/")).toEqual({ ok: false, reason: "loopback" });
+    });
+  });
+});
+
+describe("hostReason", () => {
+  it("judges the edges of each IPv4 range", () => {
+    expect(hostReason("9.255.255.255")).toBeNull();
+    expect(hostReason("10.0.0.0")).toBe("private-address");
+    expect(hostReason("11.0.0.0")).toBeNull();
+    expect(hostReason("126.255.255.255")).toBeNull();
+    expect(hostReason("128.0.0.0")).toBeNull();
+    expect(hostReason("198.17.255.255")).toBeNull();
+    expect(hostReason("198.20.0.0")).toBeNull();
+    expect(hostReason("239.255.255.255")).toBe("multicast");
+    expect(hostReason("1.0.0.0")).toBeNull();
+  });
+
+  it("judges the edges of the IPv6 allow-list", () => {
+    expect(hostReason("[1fff:ffff::1]")).toBe("reserved-address");
+    expect(hostReason("[2000::1]")).toBeNull();
+    expect(hostReason("[3ffe:ffff::1]")).toBeNull();
+    expect(hostReason("[3fff:fff::1]")).toBe("reserved-address");
+    expect(hostReason("[3fff:1000::1]")).toBeNull();
+    expect(hostReason("[2001:200::1]")).toBeNull();
+    expect(hostReason("[2001:1ff:ffff::1]")).toBe("reserved-address");
+    expect(hostReason("[fbff::1]")).toBe("reserved-address");
+    expect(hostReason("[fe00::1]")).toBe("reserved-address");
+  });
+
+  it("refuses malformed bracketed addresses as invalid", () => {
+    for (const host of ["[1:2:3:4:5:6:7:8:9]", "[1::2::3]", "[12345::]", "[1:2:3:4:5:6:7]", "[g::1]"]) {
+      expect(hostReason(host), host).toBe("invalid");
+    }
+  });
+});
