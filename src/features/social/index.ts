@@ -1,4 +1,5 @@
 /** The social layer: what other features may use. Features import each other only through this file (README, Code map). */
+export { postChanged } from "./live";
 export * from "./notifications";
-export { notificationRoutes } from "./routes-notifications";
+export { postLiveRoutes } from "./routes-live";
 export { userRoutes } from "./routes-users";
