@@ -2,4 +2,5 @@
 export { postChanged } from "./live";
 export * from "./notifications";
 export { postLiveRoutes } from "./routes-live";
+export { notificationRoutes } from "./routes-notifications";
 export { userRoutes } from "./routes-users";
