@@ -53,13 +53,9 @@ export const StatsSchema = z
     eventsHosted: z.number().int().openapi({
       description: "Events the user published: those on sale or past, and those cancelled after publishing",
     }),
-    ticketsHeld: z
-      .number()
-      .int()
-      .optional()
-      .openapi({
-        description: "Only for yourself: your tickets that admit (or admitted) you, neither void nor being refunded",
-      }),
+    ticketsHeld: z.number().int().optional().openapi({
+      description: "Only for yourself: your tickets that admit (or admitted) you, neither void nor being refunded",
+    }),
   })
   .openapi("UserStats");
 
