@@ -29,9 +29,9 @@ export const profiles = sqliteTable(
     /** Plain text, Unicode-normalised, control characters stripped; rendered escaped. */
     bio: text("bio").notNull().default(""),
     avatarMediaId: text("avatar_media_id").references(() => media.id, { onDelete: "set null" }),
-    /** The public handle as its owner spells it; null until claimed. */
+    /** The user's active handle (mirrors `handles`, src/db/schema-creators.ts); null until claimed. */
     handle: text("handle"),
-    /** The handle normalised (NFKC, case-folded): what uniqueness and lookups compare. */
+    /** The handle normalised (src/lib/handle.ts): what lookups and mentions compare. */
     handleKey: text("handle_key"),
     postsCount: integer("posts_count").notNull().default(0),
     followersCount: integer("followers_count").notNull().default(0),
