@@ -15,6 +15,7 @@ import { accountPages } from "./pages/account";
 import { attendeePages } from "./pages/attendee";
 import { hostPages } from "./pages/host";
 import { scannerPages } from "./pages/scan";
+import { socialPages } from "./pages/social";
 import { pageSession } from "./session";
 
 /** Paths the API, media, operations and tooling own; everything else is a page. */
@@ -52,4 +53,5 @@ export const webRoutes = new Hono<AppEnv>()
   .route("/", accountPages)
   .route("/", attendeePages)
   .route("/", hostPages)
-  .route("/", scannerPages);
+  .route("/", scannerPages)
+  .route("/", socialPages);
