@@ -64,6 +64,8 @@ const PROBLEMS: Record<ErrorCode, { status: ContentfulStatusCode; title: string 
   "invalid-parent": { status: 422, title: "Cannot reply to this comment" },
   "cannot-follow-self": { status: 422, title: "You cannot follow yourself" },
   "cannot-block-self": { status: 422, title: "You cannot block yourself" },
+  "invalid-handle": { status: 422, title: "This handle cannot be used" },
+  "handle-taken": { status: 409, title: "This handle is taken" },
   internal: { status: 500, title: "Internal server error" },
 };
 

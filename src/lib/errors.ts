@@ -56,6 +56,8 @@ export type ErrorCode =
   | "invalid-parent"
   | "cannot-follow-self"
   | "cannot-block-self"
+  | "invalid-handle"
+  | "handle-taken"
   | "internal";
 
 export interface FieldError {
