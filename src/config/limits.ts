@@ -72,9 +72,20 @@ export const DEFAULT_RATE_POLICIES = {
   // a real person and stops one account from flooding the queue.
   reports: policy("reports", 10, 60 * 60, "open"),
   "profile-view": policy("profile-view", 100, 60, "open"),
+  // Handle availability checks per address: enough for a person typing a handle with a live hint (the
+  // page asks after a pause, one check per settled spelling); a script walking a name list gets 30 a
+  // minute, and the padded answer (LIMITS.handleCheckPadMs) tells it nothing by its timing.
+  "handle-check": policy("handle-check", 30, 60, "open"),
+  // Handle claims per user (PUT /me/handle and onboarding): every claim retires the previous handle for
+  // a grace period, so 3 an hour stops one account from parking names or churning redirects; counted
+  // only for claims that reach the registry (a well-formed, unreserved handle that is not already yours).
+  "handle-claim": policy("handle-claim", 3, 60 * 60, "open"),
   track: policy("track", 50, 60, "open"),
   "creator-track": policy("creator-track", 10_000, 60 * 60, "open"),
   "dashboard-write": policy("dashboard-write", 30, 60, "open"),
+  // Link-list writes per user (create, edit, delete, reorder): 30 a minute (issue 18), its own budget so
+  // editing links never spends a host's dashboard allowance.
+  "links-write": policy("links-write", 30, 60, "open"),
   scanner: policy("scanner", 20, 1, "open"),
   // Failed device credentials per address: scans skip the per-address `api` policy, so without this a
   // flood of made-up `Device` tokens would each get a fresh bucket. Only failures count: a working
@@ -432,4 +443,33 @@ export const LIMITS = {
   stripeTimeoutMs: 10_000,
   /** SDK-level retries of a failed Stripe call (connection errors, 409, 5xx), always under the same key. */
   stripeNetworkRetries: 1,
+  /** Links on one creator's list (issue 18): the public page shows them all, so its read stays bounded. */
+  linksMax: 100,
+  /** A profile page's tracking token lives this long: a tab left open for an evening still counts its clicks. */
+  trackTokenTtlSeconds: 2 * 60 * 60,
+  /** Raw tracking events are kept this long before the cron deletes them (TRACK_RETENTION_DAYS overrides). */
+  trackRetentionDays: 90,
+  /** Raw tracking events deleted per statement, and statements per cron run: bounded work per run. */
+  trackPurgeBatchRows: 5000,
+  trackPurgeMaxBatches: 20,
+  /** Creator analytics: the whole read must answer within this (issue 18), else the last good answer (stale). */
+  creatorAnalyticsTimeoutMs: 5000,
+  /** The widest creator-analytics range one request may ask for, in days. */
+  creatorAnalyticsMaxDays: 366,
 } as const;
+  /**
+   * Creator handles: every availability answer (available, taken, invalid, reserved) is sent this long
+   * after the request arrived, give or take handleCheckJitterMs at random, so its timing cannot tell a
+   * taken handle from a free one (issue 18: 100 ms ± 10 ms).
+   */
+  handleCheckPadMs: 100,
+  handleCheckJitterMs: 10,
+  /**
+   * A changed handle stays its owner's, redirecting `/@old` to the new one, this long; then anyone may
+   * claim it. Two weeks lets printed QR codes and bio links be updated without a stranger taking over.
+   */
+  handleGraceSeconds: 14 * 24 * 60 * 60,
+  /** Public profile reads are bounded: links (the list's own cap), contacts, upcoming events. */
+  profileLinksMax: 100,
+  profileContactsMax: 50,
+  profileEventsMax: 20,
