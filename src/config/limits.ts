@@ -371,7 +371,7 @@ export const LIMITS = {
   perUserTicketsPaid: 10,
   /** The highest per-user limit a host may set, and the most tickets one order takes. */
   perUserTicketsMax: 100,
-  /** Public event reads (one event, the listing) are cached this long; edits purge the local copy at once. */
+  /** Browsers and shared caches may keep the public event listing this long (one event: src/lib/edge-cache.ts). */
   eventCacheSeconds: 10,
   /** The whole host-analytics read must answer within this, or the last good answer is served (stale). */
   analyticsTimeoutMs: 2000,

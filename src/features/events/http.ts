@@ -16,7 +16,7 @@ export const tags = ["Events"];
 export const IdParam = z.object({ id: z.string().min(1).max(64) });
 
 export function eventsDeps(c: AppContext): EventsDeps {
-  return { db: c.env.DB, inventory: c.env.EVENT_INVENTORY };
+  return { db: c.env.DB, inventory: c.env.EVENT_INVENTORY, defer: c.get("defer") };
 }
 
 export function caller(c: AppContext): Caller {

@@ -36,6 +36,24 @@ export function distanceKm(aLat: number, aLng: number, bLat: number, bLng: numbe
   return 2 * EARTH_RADIUS_KM * Math.asin(Math.min(1, Math.sqrt(h)));
 }
 
+/** Degrees of latitude and longitude spanning `radiusKm` around a point: the SQL prefilter of a distance search. */
+export interface BoundingBox {
+  latMin: number;
+  latMax: number;
+  /** Null when the box crosses the antimeridian: every longitude is then a candidate. */
+  lng: { min: number; max: number } | null;
+}
+
+export function boundingBox(lat: number, lng: number, radiusKm: number): BoundingBox {
+  const dLat = radiusKm / 111.32;
+  const dLng = radiusKm / (111.32 * Math.max(0.01, Math.cos((lat * Math.PI) / 180)));
+  return {
+    latMin: lat - dLat,
+    latMax: lat + dLat,
+    lng: lng - dLng >= -180 && lng + dLng <= 180 ? { min: lng - dLng, max: lng + dLng } : null,
+  };
+}
+
 /**
  * Published upcoming events by start time, keyset-paginated on (starts_at, id). `near` narrows by a
  * bounding box in SQL and the exact great-circle distance here; a page may then hold fewer than
@@ -62,13 +80,12 @@ export async function listEvents(
       });
     }
     center = [lat, lng];
-    const dLat = query.radiusKm / 111.32;
-    const dLng = query.radiusKm / (111.32 * Math.max(0.01, Math.cos((lat * Math.PI) / 180)));
+    const box = boundingBox(lat, lng, query.radiusKm);
     where.push("lat BETWEEN ? AND ?");
-    bindings.push(lat - dLat, lat + dLat);
-    if (lng - dLng >= -180 && lng + dLng <= 180) {
+    bindings.push(box.latMin, box.latMax);
+    if (box.lng) {
       where.push("lng BETWEEN ? AND ?");
-      bindings.push(lng - dLng, lng + dLng);
+      bindings.push(box.lng.min, box.lng.max);
     }
   }
   const rows = await deps.db

@@ -4,9 +4,11 @@ import { LIMITS } from "../../config/limits";
 import type { AppEnv } from "../../context";
 import { requireAuth } from "../../http/auth";
 import { body, json, problems } from "../../http/openapi";
+import { CACHE_HEADER } from "../../lib/edge-cache";
 import { eventAnalytics } from "./analytics";
 import { caller, eventsDeps, hostWrite, IdParam, tags, transition } from "./http";
 import { listEvents } from "./listing";
+import { NearbyListSchema, NearbyQuery, nearbyByPath } from "./nearby";
 import { CreateEventBody, EventListSchema, EventSchema, ListEventsQuery, UpdateEventBody } from "./schema";
 import * as events from "./service";
 
@@ -49,8 +51,19 @@ const getEventRoute = createRoute({
   path: "/api/v1/events/{id}",
   tags,
   summary: "An event with live availability",
+  // GET /api/v1/events/nearby answers through this route (nearby.ts: the router's reasons).
+  middleware: [nearbyByPath] as const,
   request: { params: IdParam },
   responses: { 200: json(EventSchema, "The event"), ...problems("not-found") },
+});
+
+const nearbyEventsRoute = createRoute({
+  method: "get",
+  path: "/api/v1/events/nearby",
+  tags,
+  summary: "Upcoming published events within radiusKm (default 25, at most 200) of lat,lng, nearest first",
+  request: { query: NearbyQuery },
+  responses: { 200: json(NearbyListSchema, "A page of events with their distance"), ...problems("validation-failed") },
 });
 
 const listEventsRoute = createRoute({
@@ -89,7 +102,10 @@ const analyticsRoute = createRoute({
   },
 });
 
-export const eventRoutes = new OpenAPIHono<AppEnv>()
+export const eventRoutes = new OpenAPIHono<AppEnv>();
+// Documented here, answered by getEventRoute's middleware.
+eventRoutes.openAPIRegistry.registerPath(nearbyEventsRoute);
+eventRoutes
   .openapi(createEventRoute, async (c) =>
     c.json(await events.createEvent(eventsDeps(c), caller(c), c.req.valid("json")), 201),
   )
@@ -102,7 +118,10 @@ export const eventRoutes = new OpenAPIHono<AppEnv>()
   .openapi(getEventRoute, async (c) => {
     const principal = c.get("principal");
     const viewer = principal?.kind === "user" ? { id: principal.id, roles: principal.roles } : null;
-    return c.json(await events.getEvent(eventsDeps(c), viewer, c.req.valid("param").id), 200);
+    const event = await events.getEvent(eventsDeps(c), viewer, c.req.valid("param").id, (hit) =>
+      c.header(CACHE_HEADER, hit ? "HIT" : "MISS"),
+    );
+    return c.json(event, 200);
   })
   .openapi(listEventsRoute, async (c) => {
     c.header("Cache-Control", `public, max-age=${LIMITS.eventCacheSeconds}`);
