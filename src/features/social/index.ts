@@ -1,6 +1,8 @@
 /** The social layer: what other features may use. Features import each other only through this file (README, Code map). */
 export { postChanged } from "./live";
 export * from "./notifications";
+export * from "./present";
 export { postLiveRoutes } from "./routes-live";
 export { notificationRoutes } from "./routes-notifications";
+export { postRoutes } from "./routes-posts";
 export { userRoutes } from "./routes-users";
