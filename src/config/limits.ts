@@ -456,7 +456,6 @@ export const LIMITS = {
   creatorAnalyticsTimeoutMs: 5000,
   /** The widest creator-analytics range one request may ask for, in days. */
   creatorAnalyticsMaxDays: 366,
-} as const;
   /**
    * Creator handles: every availability answer (available, taken, invalid, reserved) is sent this long
    * after the request arrived, give or take handleCheckJitterMs at random, so its timing cannot tell a
@@ -473,3 +472,4 @@ export const LIMITS = {
   profileLinksMax: 100,
   profileContactsMax: 50,
   profileEventsMax: 20,
+} as const;
