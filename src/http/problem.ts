@@ -64,6 +64,10 @@ const PROBLEMS: Record<ErrorCode, { status: ContentfulStatusCode; title: string 
   "invalid-parent": { status: 422, title: "Cannot reply to this comment" },
   "cannot-follow-self": { status: 422, title: "You cannot follow yourself" },
   "cannot-block-self": { status: 422, title: "You cannot block yourself" },
+  "invalid-url": { status: 422, title: "The URL is not allowed" },
+  "too-many-links": { status: 409, title: "Too many links" },
+  // 422 where events' invalid-transition is 409: the contract (issue 18) answers a link's refused state change so.
+  "invalid-link-transition": { status: 422, title: "This link cannot move to that state" },
   "invalid-handle": { status: 422, title: "This handle cannot be used" },
   "handle-taken": { status: 409, title: "This handle is taken" },
   internal: { status: 500, title: "Internal server error" },

@@ -56,6 +56,9 @@ export type ErrorCode =
   | "invalid-parent"
   | "cannot-follow-self"
   | "cannot-block-self"
+  | "invalid-url"
+  | "too-many-links"
+  | "invalid-link-transition"
   | "invalid-handle"
   | "handle-taken"
   | "internal";
