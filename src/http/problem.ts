@@ -68,6 +68,7 @@ const PROBLEMS: Record<ErrorCode, { status: ContentfulStatusCode; title: string 
   "too-many-links": { status: 409, title: "Too many links" },
   // 422 where events' invalid-transition is 409: the contract (issue 18) answers a link's refused state change so.
   "invalid-link-transition": { status: 422, title: "This link cannot move to that state" },
+  "invalid-link-order": { status: 422, title: "The order must name each of your links once" },
   "invalid-handle": { status: 422, title: "This handle cannot be used" },
   "handle-taken": { status: 409, title: "This handle is taken" },
   internal: { status: 500, title: "Internal server error" },

@@ -59,6 +59,7 @@ export type ErrorCode =
   | "invalid-url"
   | "too-many-links"
   | "invalid-link-transition"
+  | "invalid-link-order"
   | "invalid-handle"
   | "handle-taken"
   | "internal";
