@@ -22,6 +22,7 @@ import {
   retryCheckout,
   returnBaseFor,
 } from "../payments";
+import { notificationInsert } from "../social";
 import * as orders from "./service";
 
 const OrderSchema = z
@@ -236,6 +237,21 @@ export const orderRoutes = new OpenAPIHono<AppEnv>()
       orderId: key ? await orderIdFor(c.get("config").hashPepper, user.id, key) : null,
       returnBase: returnBaseFor(c, returnUrl),
     });
+    // A free order is confirmed now: the buyer's in-app notice, written after the answer (the email is
+    // the order's durable record; a lost notice is only a missing line in the list). A paid order's
+    // notice comes with its payment (payments/apply.ts).
+    if ("tickets" in result && result.order.status === "confirmed") {
+      const order = result.order;
+      c.var.defer(() =>
+        notificationInsert(c.env.DB, {
+          recipientId: user.id,
+          actorId: null,
+          kind: "order",
+          orderId: order.id,
+          at: Date.now(),
+        }).run(),
+      );
+    }
     return c.json(result, 201);
   })
   .openapi(getOrderRoute, async (c) =>

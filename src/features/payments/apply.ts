@@ -12,6 +12,7 @@ import { randomId } from "../../lib/crypto";
 import { log } from "../../lib/log";
 import { emailStatements, enqueueCommitted } from "../email";
 import { inventoryOf } from "../events";
+import { notificationInsert } from "../social";
 import type { PaymentsDeps } from "./deps";
 import { cursorOf, type InboxRow } from "./inbox";
 import { isFlagged, mismatchesOf, ownSession, refundMismatch, type SessionClaims } from "./mismatch";
@@ -179,26 +180,42 @@ export async function applyCompletedSession(
   }
 
   const confirmed = await inventory.confirm({ orderId: s.orderId, paymentRef: pi });
+  // The buyer's in-app notice when this payment confirmed the order (once per order: a redelivered
+  // event inserts nothing), in the ledger's batch.
+  const notice =
+    confirmed.ok && confirmed.value.order.paymentRef === pi
+      ? [
+          notificationInsert(deps.db, {
+            recipientId: known.order.userId,
+            actorId: null,
+            kind: "order",
+            orderId: s.orderId,
+            at: now,
+          }),
+        ]
+      : [];
   // The ledger records what was captured, whatever happens to the order next (unique per intent).
-  await deps.db
-    .prepare(
-      `INSERT INTO payments (id, payment_intent, order_id, event_id, user_id, checkout_session_id, amount, currency,
+  await deps.db.batch([
+    deps.db
+      .prepare(
+        `INSERT INTO payments (id, payment_intent, order_id, event_id, user_id, checkout_session_id, amount, currency,
          amount_refunded, status, created_at, updated_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, 'succeeded', ?, ?) ON CONFLICT (payment_intent) DO NOTHING`,
-    )
-    .bind(
-      randomId(),
-      pi,
-      s.orderId,
-      s.eventId,
-      known.order.userId,
-      s.sessionId,
-      known.order.amount,
-      known.order.currency,
-      now,
-      now,
-    )
-    .run();
+      )
+      .bind(
+        randomId(),
+        pi,
+        s.orderId,
+        s.eventId,
+        known.order.userId,
+        s.sessionId,
+        known.order.amount,
+        known.order.currency,
+        now,
+        now,
+      ),
+    ...notice,
+  ]);
 
   if (confirmed.ok) {
     // Confirmed by an earlier payment (the buyer paid two sessions): this charge is a duplicate.

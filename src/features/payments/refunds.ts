@@ -14,6 +14,7 @@ import { randomId } from "../../lib/crypto";
 import { log } from "../../lib/log";
 import { emailStatements, enqueueCommitted } from "../email";
 import { inventoryOf } from "../events";
+import { conditionalInsert } from "../social";
 import type { PaymentsDeps } from "./deps";
 import { type PaymentsQueue, sendPaymentsMessages } from "./queue";
 import { classifyStripeError, type Stripe } from "./stripe";
@@ -193,11 +194,11 @@ export async function attemptRefund(deps: PaymentsDeps, job: RefundRow): Promise
   const marker = randomId();
   const recipient = await deps.db
     .prepare(
-      `SELECT u.email, u.name, e.title, p.amount, p.currency FROM payments p
+      `SELECT p.user_id, u.email, u.name, e.title, p.amount, p.currency FROM payments p
        JOIN users u ON u.id = p.user_id JOIN events e ON e.id = p.event_id WHERE p.payment_intent = ?`,
     )
     .bind(job.payment_intent)
-    .first<{ email: string; name: string; title: string; amount: number; currency: string }>();
+    .first<{ user_id: string; email: string; name: string; title: string; amount: number; currency: string }>();
   const settled = { sql: "EXISTS (SELECT 1 FROM refunds WHERE id = ? AND settled_by = ?)", bindings: [job.id, marker] };
   const results = await deps.db.batch([
     deps.db
@@ -229,6 +230,16 @@ export async function attemptRefund(deps: PaymentsDeps, job: RefundRow): Promise
           now,
           { onlyIf: settled },
         )
+      : []),
+    // The buyer's in-app notice with the email: by this attempt only, and once per order (its dedupe key).
+    ...(recipient
+      ? [
+          conditionalInsert(
+            deps.db,
+            { recipientId: recipient.user_id, actorId: null, kind: "refund", orderId: job.order_id, at: now },
+            settled,
+          ),
+        ]
       : []),
   ]);
   await enqueueCommitted(deps.db, deps.emailQueue, results);

@@ -92,6 +92,17 @@ const NOT_BLOCKED = `NOT EXISTS (SELECT 1 FROM blocks b
  * blocks the other, or when the same (kind, subject, actor) is already notified (dedupe_key).
  */
 export function notificationInsert(db: D1Database, n: NewNotification): D1PreparedStatement {
+  return conditionalInsert(db, n);
+}
+
+/** SQL that must also hold for the insert, with its own `?` bindings (numbered after the insert's nine). */
+export interface InsertCondition {
+  sql: string;
+  bindings: unknown[];
+}
+
+/** notificationInsert, inserting only if `onlyIf` holds too (e.g. "this batch's resolution committed"). */
+export function conditionalInsert(db: D1Database, n: NewNotification, onlyIf?: InsertCondition): D1PreparedStatement {
   const { groupKey, dedupeKey } = keysOf(n);
   // A reply groups under the comment it answers: `reply:<parent id>`, or the comment's own id when it
   // has no parent (a caller calling a top-level comment a reply still gets a sensible group).
@@ -101,7 +112,7 @@ export function notificationInsert(db: D1Database, n: NewNotification): D1Prepar
     .prepare(
       `INSERT INTO notifications (user_id, actor_id, kind, post_id, comment_id, order_id, group_key, dedupe_key, created_at)
        SELECT ?1, ?2, ?3, ?4, ?5, ?6, ${group}, ?8, ?9
-       WHERE (?2 IS NULL OR (?2 <> ?1 AND ${NOT_BLOCKED}))
+       WHERE (?2 IS NULL OR (?2 <> ?1 AND ${NOT_BLOCKED}))${onlyIf ? ` AND (${onlyIf.sql})` : ""}
        ON CONFLICT(dedupe_key) DO NOTHING`,
     )
     .bind(
@@ -114,6 +125,7 @@ export function notificationInsert(db: D1Database, n: NewNotification): D1Prepar
       groupKey,
       dedupeKey,
       n.at,
+      ...(onlyIf?.bindings ?? []),
     );
 }
 
@@ -214,7 +226,7 @@ interface GroupRow {
 }
 
 /** What a group says after its people ("Ana and 2 others" + this), or the whole sentence without one. */
-function predicate(row: Pick<GroupRow, "kind" | "comment_id">): string {
+function predicate(row: Pick<GroupRow, "kind" | "post_id" | "comment_id">): string {
   switch (row.kind) {
     case "like":
       return "liked your post";
@@ -235,12 +247,17 @@ function predicate(row: Pick<GroupRow, "kind" | "comment_id">): string {
     case "refund":
       return "Your refund is complete";
     case "removed":
-      return row.comment_id ? "Your comment was removed after a report" : "Your post was removed after a report";
+      if (row.comment_id) return "Your comment was removed after a report";
+      return row.post_id
+        ? "Your post was removed after a report"
+        : "Your posts and comments were removed after a report";
   }
 }
 
 /** The ready sentence of a group: "Ana liked your post", "Ana and 1 other …", "Ana and 12 others …". */
-export function summaryOf(row: Pick<GroupRow, "kind" | "comment_id" | "actor_id" | "actor_name" | "actors">): string {
+export function summaryOf(
+  row: Pick<GroupRow, "kind" | "post_id" | "comment_id" | "actor_id" | "actor_name" | "actors">,
+): string {
   if (!row.actor_id) return predicate(row);
   const name = row.actor_name ?? "Someone";
   const others = Math.max(0, row.actors - 1);
