@@ -99,8 +99,8 @@
     const reply = target?.closest("button[data-reply-to]");
     if (reply) replyTo(reply.dataset.replyTo);
     if (target?.closest("button[data-reply-cancel]")) replyTo("");
-    const retry = target?.closest("button[data-retry]");
-    if (retry) location.reload();
+    if (target?.closest("button[data-retry]")) location.reload();
+    if (target?.closest("button[data-retry-more]")) document.querySelector("a[data-more]")?.click();
   });
 
   // ---------------------------------------------------------------- comments and replies

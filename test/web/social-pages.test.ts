@@ -5,10 +5,12 @@
  */
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { createApp } from "../../src/app";
 import { bearer } from "../features/auth/helpers";
-import { call } from "../helpers";
+import { call, freshIp } from "../helpers";
+import { captureLogs } from "../support/logs";
 import { signedIn } from "./attendee-helpers";
-import { Browser, textOf } from "./browser";
+import { Browser, ORIGIN, textOf } from "./browser";
 
 async function createPost(token: string, text: string): Promise<string> {
   const res = await call("/api/v1/posts", {
@@ -138,5 +140,139 @@ describe("/p/:id", () => {
     const postId = await createPost(buyer.token, "Soon gone");
     await env.DB.prepare("UPDATE posts SET removed_at = 1 WHERE id = ?").bind(postId).run();
     expect((await new Browser().get(`/p/${postId}`)).status).toBe(404);
+  });
+});
+
+/** A post written straight to D1 at `at` (the API's `posts` policy allows 10 per 5 minutes). */
+async function storedPost(authorId: string, text: string, at: number): Promise<string> {
+  const id = `p-${crypto.randomUUID()}`;
+  await env.DB.prepare("INSERT INTO posts (id, author_id, text, created_at) VALUES (?, ?, ?, ?)")
+    .bind(id, authorId, text, at)
+    .run();
+  return id;
+}
+
+async function follow(followerId: string, followeeId: string): Promise<void> {
+  await env.DB.prepare("INSERT INTO follows (follower_id, followee_id, created_at) VALUES (?, ?, ?)")
+    .bind(followerId, followeeId, Date.now())
+    .run();
+}
+
+const postIdsOn = (html: string) => [...html.matchAll(/data-post-id="([^"]+)"/g)].map((m) => m[1]);
+
+describe("/feed", () => {
+  it("sends the signed-out to sign in and back", async () => {
+    const page = await new Browser().get("/feed");
+    expect(page.status).toBe(303);
+    expect(page.location).toBe("/login?next=%2Ffeed");
+  });
+
+  it("shows the empty state with the composer to someone with nothing to see", async () => {
+    const { browser } = await signedIn();
+    const page = await browser.get("/feed");
+    expect(page.status).toBe(200);
+    const text = textOf(page.html);
+    expect(text).toContain("Your feed is empty");
+    expect(page.html).toContain('class="card composer"');
+    expect(page.html).toContain('name="_csrf"');
+    expect(page.html).toContain('src="/assets/social.js"');
+  });
+
+  it("lists one's own posts and those of the people one follows, newest first, and no one else's", async () => {
+    const [{ browser, buyer }, { buyer: friend }, { buyer: stranger }] = await Promise.all([
+      signedIn(),
+      signedIn(),
+      signedIn(),
+    ]);
+    await follow(buyer.id, friend.id);
+    const now = Date.now();
+    const mine = await storedPost(buyer.id, "Mine", now - 3000);
+    const theirs = await storedPost(friend.id, "From a friend", now - 1000);
+    await storedPost(stranger.id, "From a stranger", now - 2000);
+    const page = await browser.get("/feed");
+    expect(postIdsOn(page.html)).toEqual([theirs, mine]);
+    expect(textOf(page.html)).not.toContain("From a stranger");
+  });
+
+  it("pages with the cursor: 20 posts, then a link to the rest", async () => {
+    const { browser, buyer } = await signedIn();
+    const now = Date.now();
+    const ids: string[] = [];
+    for (let i = 0; i < 21; i += 1) ids.push(await storedPost(buyer.id, `Post number ${i}`, now - i * 1000));
+    const first = await browser.get("/feed");
+    expect(postIdsOn(first.html)).toEqual(ids.slice(0, 20));
+    const more = /href="(\/feed\?cursor=[^"]+)"/.exec(first.html)?.[1];
+    expect(more).toMatch(/^\/feed\?cursor=/);
+    const second = await browser.get(more as string);
+    expect(second.status).toBe(200);
+    expect(postIdsOn(second.html)).toEqual([ids[20]]);
+    expect(second.html).not.toContain("data-more");
+    expect(second.html).not.toContain('class="card composer"');
+    expect(textOf(second.html)).toContain("You are all caught up.");
+  });
+
+  it("posts from the composer without scripts, and shows the text escaped", async () => {
+    const { browser, buyer } = await signedIn();
+    await browser.get("/feed");
+    const sent = await browser.submit("/feed", { text: XSS });
+    expect(sent.status).toBe(303);
+    expect(sent.location).toMatch(/^\/feed\?posted=/);
+    const page = await browser.get(sent.location as string);
+    expect(textOf(page.html)).toContain("Your post is up.");
+    expect(page.html).not.toContain("<img src=x");
+    expect(page.html).toContain("&lt;img src=x onerror=alert(1)&gt;");
+    const row = await env.DB.prepare("SELECT text FROM posts WHERE author_id = ?")
+      .bind(buyer.id)
+      .first<{ text: string }>();
+    expect(row?.text).toBe(XSS);
+  });
+
+  it("an empty post changes nothing and the composer says why", async () => {
+    const { browser, buyer } = await signedIn();
+    await browser.get("/feed");
+    const sent = await browser.submit("/feed", { text: " \n " });
+    expect(sent.location).toBe("/feed?post=invalid");
+    const page = await browser.get(sent.location as string);
+    expect(textOf(page.html)).toContain("A post needs some text");
+    expect(page.html).toContain('aria-invalid="true"');
+    const row = await env.DB.prepare("SELECT COUNT(*) AS n FROM posts WHERE author_id = ?")
+      .bind(buyer.id)
+      .first<{ n: number }>();
+    expect(row?.n).toBe(0);
+  });
+
+  it("refuses a composer form without its CSRF token", async () => {
+    const { browser, buyer } = await signedIn();
+    await browser.get("/feed");
+    expect((await browser.submit("/feed", { text: "forged" }, { csrf: null })).status).toBe(403);
+    const row = await env.DB.prepare("SELECT COUNT(*) AS n FROM posts WHERE author_id = ?")
+      .bind(buyer.id)
+      .first<{ n: number }>();
+    expect(row?.n).toBe(0);
+  });
+
+  it("says the feed could not be loaded, with a retry, when D1 fails under it", async () => {
+    const { buyer } = await signedIn();
+    const logs = captureLogs();
+    const db = new Proxy(env.DB, {
+      get(target, key) {
+        if (key !== "prepare") return Reflect.get(target, key);
+        return (sql: string) => {
+          if (sql.includes("FROM posts p")) throw new Error("D1_ERROR: database is unavailable");
+          return target.prepare(sql);
+        };
+      },
+    });
+    const res = await createApp().request(
+      `${ORIGIN}/feed`,
+      { headers: { Accept: "text/html", "CF-Connecting-IP": freshIp(), Cookie: `__Host-access=${buyer.token}` } },
+      { ...env, DB: db },
+    );
+    expect(res.status).toBe(503);
+    const html = await res.text();
+    expect(textOf(html)).toContain("Your feed could not be loaded just now.");
+    expect(html).toContain("data-retry");
+    expect(html).not.toMatch(/D1_ERROR|database is unavailable/);
+    expect(logs.entries("feed page: feed unreadable", "error")).toHaveLength(1);
   });
 });

@@ -4,6 +4,11 @@
  */
 import { Hono } from "hono";
 import type { AppEnv } from "../../context";
+import { feedPage, submitPost } from "./social/feed";
 import { postPage, submitComment } from "./social/post";
 
-export const socialPages = new Hono<AppEnv>().get("/p/:id", postPage).post("/p/:id/comments", submitComment);
+export const socialPages = new Hono<AppEnv>()
+  .get("/feed", feedPage)
+  .post("/feed", submitPost)
+  .get("/p/:id", postPage)
+  .post("/p/:id/comments", submitComment);
