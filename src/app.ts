@@ -24,7 +24,7 @@ import { MEDIA_BODY_LIMITS, mediaRoutes } from "./features/media/routes";
 import { metaRoutes } from "./features/meta/routes";
 import { addressPolicies, orderRoutes } from "./features/orders/routes";
 import { paymentRoutes, STRIPE_WEBHOOK_PATH } from "./features/payments/routes";
-import { notificationRoutes, postLiveRoutes, postRoutes, userRoutes } from "./features/social";
+import { notificationRoutes, postLiveRoutes, postRoutes, reportRoutes, userRoutes } from "./features/social";
 import { accessLog } from "./http/access-log";
 import { afterResponse } from "./http/after-response";
 import { type Authenticator, authenticate } from "./http/auth";
@@ -144,6 +144,7 @@ export function createApp(options: AppOptions = {}): OpenAPIHono<AppEnv> {
   app.route("/", userRoutes);
   app.route("/", postRoutes);
   app.route("/", notificationRoutes);
+  app.route("/", reportRoutes);
   app.route("/", postLiveRoutes);
   app.route("/", adminRoutes);
   app.route("/", docsRoutes);

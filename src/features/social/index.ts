@@ -4,5 +4,6 @@ export * from "./notifications";
 export * from "./present";
 export { postLiveRoutes } from "./routes-live";
 export { notificationRoutes } from "./routes-notifications";
+export { reportRoutes } from "./routes-reports";
 export { postRoutes } from "./routes-posts";
 export { userRoutes } from "./routes-users";
