@@ -300,3 +300,29 @@ describe("lists", () => {
     await refused(await send("GET", "/api/v1/me/bookmarks", null), 401, "unauthorized");
   });
 });
+
+describe("OpenAPI", () => {
+  it("documents every posts, comments and reactions route with the Post and Comment schemas", async () => {
+    const doc = (await (await send("GET", "/openapi.json", null)).json()) as {
+      paths: Record<string, Record<string, unknown>>;
+      components: { schemas: Record<string, unknown> };
+    };
+    const expected: [string, string[]][] = [
+      ["/api/v1/posts", ["post"]],
+      ["/api/v1/posts/{id}", ["get", "delete"]],
+      ["/api/v1/posts/{id}/like", ["put", "delete"]],
+      ["/api/v1/posts/{id}/bookmark", ["put", "delete"]],
+      ["/api/v1/posts/{id}/repost", ["put", "delete"]],
+      ["/api/v1/posts/{id}/comments", ["get", "post"]],
+      ["/api/v1/comments/{id}", ["delete"]],
+      ["/api/v1/comments/{id}/like", ["put", "delete"]],
+      ["/api/v1/users/{id}/posts", ["get"]],
+      ["/api/v1/me/bookmarks", ["get"]],
+    ];
+    for (const [path, methods] of expected) {
+      expect(Object.keys(doc.paths[path] ?? {}), path).toEqual(expect.arrayContaining(methods));
+    }
+    expect(doc.components.schemas).toHaveProperty("Post");
+    expect(doc.components.schemas).toHaveProperty("Comment");
+  });
+});
