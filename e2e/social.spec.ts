@@ -1,0 +1,55 @@
+/**
+ * The social pages in the browser: a person posts from /feed, likes the post (the count moves at
+ * once and the like is stored), opens the post's page, and sees the count change live when someone
+ * else likes it — over the post's WebSocket, without a reload.
+ */
+import { expect, test } from "./fixtures";
+
+test("a person posts from the feed, likes the post, and sees another person's like arrive live on its page", async ({
+  page,
+  account,
+  signIn,
+  gatehouse,
+}) => {
+  await signIn(page, account);
+  await page.goto("/feed");
+  await expect(page.getByRole("heading", { level: 1, name: "Your feed" })).toBeVisible();
+
+  // Markup in a post is text: it shows as typed.
+  const text = `Canal night ${Date.now().toString(36)} <b>not bold</b>`;
+  await page.getByLabel("Write a post").fill(text);
+  await page.getByRole("button", { name: "Post", exact: true }).click();
+  await expect(page).toHaveURL(/\/feed\?posted=/);
+  const postId = new URL(page.url()).searchParams.get("posted") as string;
+  const card = page.locator(`article[data-post-id="${postId}"]`);
+  await expect(card.getByText(text)).toBeVisible();
+
+  const like = card.getByRole("button", { name: /^Like\b/ });
+  await expect(like).toHaveAttribute("aria-pressed", "false");
+  await like.click();
+  await expect(like).toHaveAttribute("aria-pressed", "true");
+  await expect(card.locator('[data-count="likes"]')).toHaveText("1");
+  const { accessToken } = await gatehouse.login(account.email, account.password);
+  const stored = await gatehouse.request.get(`/api/v1/posts/${postId}`, {
+    headers: { Authorization: `Bearer ${accessToken}` },
+  });
+  expect(((await stored.json()) as { counts: { likes: number }; viewer: { liked: boolean } }).viewer.liked).toBe(true);
+
+  // The post's own page, its counts live.
+  await card.getByRole("link", { name: /\d{4}/ }).click();
+  await expect(page).toHaveURL(new RegExp(`/p/${postId}$`));
+  await expect(page.getByText(text)).toBeVisible();
+  await expect(page.locator("body")).toHaveAttribute("data-live", "open");
+  const likes = page.locator('article[data-post-id] [data-count="likes"]');
+  await expect(likes).toHaveText("1");
+
+  const fan = await gatehouse.verifiedAccount("fan", "E2E Fan");
+  const fanTokens = await gatehouse.login(fan.email, fan.password);
+  const liked = await gatehouse.request.put(`/api/v1/posts/${postId}/like`, {
+    headers: { Authorization: `Bearer ${fanTokens.accessToken}` },
+  });
+  expect(liked.status()).toBe(200);
+  await expect(likes).toHaveText("2");
+  // Still the page as loaded: the count came over the socket, not from a reload.
+  await expect(page.getByRole("button", { name: /^Like\b/ })).toHaveAttribute("aria-pressed", "true");
+});
