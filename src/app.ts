@@ -24,7 +24,14 @@ import { MEDIA_BODY_LIMITS, mediaRoutes } from "./features/media/routes";
 import { metaRoutes } from "./features/meta/routes";
 import { addressPolicies, orderRoutes } from "./features/orders/routes";
 import { paymentRoutes, STRIPE_WEBHOOK_PATH } from "./features/payments/routes";
-import { notificationRoutes, postLiveRoutes, postRoutes, reportRoutes, userRoutes } from "./features/social";
+import {
+  feedRoutes,
+  notificationRoutes,
+  postLiveRoutes,
+  postRoutes,
+  reportRoutes,
+  userRoutes,
+} from "./features/social";
 import { accessLog } from "./http/access-log";
 import { afterResponse } from "./http/after-response";
 import { type Authenticator, authenticate } from "./http/auth";
@@ -143,6 +150,7 @@ export function createApp(options: AppOptions = {}): OpenAPIHono<AppEnv> {
   app.route("/", mediaRoutes);
   app.route("/", userRoutes);
   app.route("/", postRoutes);
+  app.route("/", feedRoutes);
   app.route("/", notificationRoutes);
   app.route("/", reportRoutes);
   app.route("/", postLiveRoutes);

@@ -2,6 +2,7 @@
 export { postChanged } from "./live";
 export * from "./notifications";
 export * from "./present";
+export { feedRoutes } from "./routes-feed";
 export { postLiveRoutes } from "./routes-live";
 export { notificationRoutes } from "./routes-notifications";
 export { reportRoutes } from "./routes-reports";
