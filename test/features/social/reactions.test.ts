@@ -5,7 +5,8 @@
  */
 import { describe, expect, it } from "vitest";
 import { countRows, rows } from "../../support/db";
-import { type ApiPost, createPost, people, person, react, send } from "./posts-helpers";
+import { lastOf, openPostLive } from "./live-helpers";
+import { type ApiPost, createComment, createPost, people, person, react, send } from "./posts-helpers";
 
 type Reaction = "like" | "bookmark" | "repost";
 const TABLE = { like: "post_likes", bookmark: "bookmarks", repost: "reposts" } as const;
@@ -117,5 +118,30 @@ describe("post reactions", () => {
     const post = await createPost(ana.token);
     expect((await send("PUT", `/api/v1/posts/${post.id}/like`, null)).status).toBe(401);
     expect(await countRows("post_likes", "post_id = ?", post.id)).toBe(0);
+  });
+});
+
+describe("live counts", () => {
+  it("a like, a repost, a comment and its deletion through the API each reach the post's live socket", async () => {
+    const [ana, bob] = await people(2);
+    if (!ana || !bob) throw new Error("fixtures");
+    const post = await createPost(ana.token);
+    const live = await openPostLive(post.id);
+    await live.until((all) => all.length > 0, "the first counts");
+    await react("PUT", post.id, "like", bob.token);
+    await live.until((all) => lastOf(all).likes === 1, "likes 1");
+    await react("PUT", post.id, "repost", bob.token);
+    await live.until((all) => lastOf(all).reposts === 1, "reposts 1");
+    const comment = await createComment(bob.token, post.id);
+    await live.until((all) => lastOf(all).comments === 1, "comments 1");
+    expect((await send("DELETE", `/api/v1/comments/${comment.id}`, bob.token)).status).toBe(204);
+    await live.until((all) => lastOf(all).comments === 0, "comments 0");
+    await react("DELETE", post.id, "like", bob.token);
+    expect(lastOf(await live.until((all) => lastOf(all).likes === 0, "likes 0"))).toEqual({
+      likes: 0,
+      comments: 0,
+      reposts: 1,
+    });
+    live.ws.close();
   });
 });
