@@ -4,6 +4,7 @@
  * else likes it — over the post's WebSocket, without a reload.
  */
 import { expect, test } from "./fixtures";
+import { axe } from "./support/axe";
 
 test("a person posts from the feed, likes the post, and sees another person's like arrive live on its page", async ({
   page,
@@ -52,4 +53,48 @@ test("a person posts from the feed, likes the post, and sees another person's li
   await expect(likes).toHaveText("2");
   // Still the page as loaded: the count came over the socket, not from a reload.
   await expect(page.getByRole("button", { name: /^Like\b/ })).toHaveAttribute("aria-pressed", "true");
+});
+
+test("a like the server refuses rolls back, says so, and the post page reads well for everyone", async ({
+  page,
+  account,
+  signIn,
+  gatehouse,
+}) => {
+  const { accessToken } = await gatehouse.login(account.email, account.password);
+  const auth = { Authorization: `Bearer ${accessToken}` };
+  const created = await gatehouse.request.post("/api/v1/posts", {
+    headers: { ...auth, "Idempotency-Key": crypto.randomUUID() },
+    data: { text: "Who is coming to the canal on Friday?" },
+  });
+  expect(created.status()).toBe(201);
+  const postId = ((await created.json()) as { id: string }).id;
+  const comment = await gatehouse.request.post(`/api/v1/posts/${postId}/comments`, {
+    headers: { ...auth, "Idempotency-Key": crypto.randomUUID() },
+    data: { text: "Count me in" },
+  });
+  const commentId = ((await comment.json()) as { id: string }).id;
+  await gatehouse.request.post(`/api/v1/posts/${postId}/comments`, {
+    headers: { ...auth, "Idempotency-Key": crypto.randomUUID() },
+    data: { text: "Me too", parentId: commentId },
+  });
+
+  await signIn(page, account);
+  await page.route(`**/api/v1/posts/${postId}/like`, (route) =>
+    route.fulfill({
+      status: 503,
+      contentType: "application/problem+json",
+      body: JSON.stringify({ type: "about:blank", title: "Unavailable", detail: "Likes are resting. Try again." }),
+    }),
+  );
+  await page.goto(`/p/${postId}`);
+  await expect(page.getByText("Me too")).toBeVisible();
+  const like = page.getByRole("button", { name: /^Like\b/ });
+  await like.click();
+  await expect(page.getByRole("alert").filter({ hasText: "Likes are resting. Try again." })).toBeVisible();
+  await expect(like).toHaveAttribute("aria-pressed", "false");
+  await expect(page.locator('article[data-post-id] [data-count="likes"]')).toHaveText("0");
+
+  const { blocking } = await axe(page);
+  expect(blocking, "serious or critical axe violations").toEqual([]);
 });

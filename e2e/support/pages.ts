@@ -48,6 +48,7 @@ export const PAGES: PageCase[] = [
   },
   { name: "verify-email", path: () => "/verify-email?token=x", as: "visitor", heading: "Confirm your email address" },
   { name: "tickets", path: () => "/me/tickets", as: "attendee", heading: "My tickets", screenshot: true },
+  { name: "feed", path: () => "/feed", as: "attendee", heading: "Your feed" },
   { name: "host", path: () => "/host", as: "host", heading: /./, screenshot: true },
   {
     name: "host-event",
