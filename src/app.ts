@@ -12,6 +12,7 @@ import type { AppEnv } from "./context";
 import { adminRoutes } from "./features/admin/routes";
 import { userAuthenticators } from "./features/auth/authenticators";
 import { authRoutes } from "./features/auth/routes";
+import { creatorLinkRoutes } from "./features/creators";
 import { devOnly } from "./features/dev/guard";
 import { devRoutes } from "./features/dev/routes";
 import { docsRoutes } from "./features/docs/routes";
@@ -154,6 +155,7 @@ export function createApp(options: AppOptions = {}): OpenAPIHono<AppEnv> {
   app.route("/", notificationRoutes);
   app.route("/", reportRoutes);
   app.route("/", postLiveRoutes);
+  app.route("/", creatorLinkRoutes);
   app.route("/", adminRoutes);
   app.route("/", docsRoutes);
   if (options.devRoutes) app.route("/dev", devRoutes);

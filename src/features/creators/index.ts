@@ -1,0 +1,12 @@
+/** Creator profiles: what other features may use. Features import each other only through this file (README, Code map). */
+import { OpenAPIHono } from "@hono/zod-openapi";
+import type { AppEnv } from "../../context";
+import { linkRoutes } from "./routes-links";
+
+export { creatorScope, type PublicLink, publicLinks, suggestLink } from "./links";
+export { creatorCacheScope } from "./handles";
+export { handleRoutes } from "./routes-handles";
+export { profileRoutes } from "./routes-profile";
+
+/** The links, tracking and analytics routes, mounted together by src/app.ts. */
+export const creatorLinkRoutes = new OpenAPIHono<AppEnv>().route("/", linkRoutes);
