@@ -8,6 +8,8 @@ import { describe, expect, it } from "vitest";
 import { postChanged } from "../../../src/features/social";
 import { call, problemOf } from "../../helpers";
 import { captureLogs } from "../../support/logs";
+import { bearer } from "../auth/helpers";
+import { buyers } from "../events/helpers";
 import { lastOf, livePost, liveUser, openPostLive, storedCounts, storeLike } from "./live-helpers";
 
 describe("post live counts", () => {
@@ -23,6 +25,22 @@ describe("post live counts", () => {
     await postChanged(env, postId);
     await live.until((m) => lastOf(m).likes === 2, "the like");
     expect(lastOf(live.messages)).toEqual({ likes: 2, comments: 0, reposts: 0 });
+    live.ws.close(1000, "done");
+  });
+
+  it("a like through PUT /api/v1/posts/:id/like reaches the socket, and so does the unlike", async () => {
+    const postId = await livePost(await liveUser());
+    const live = await openPostLive(postId);
+    await live.until((m) => m.length >= 1, "the first message");
+    const [fan] = await buyers(1);
+    if (!fan) throw new Error("no fan");
+    const liked = await call(`/api/v1/posts/${postId}/like`, { method: "PUT", headers: bearer(fan.token) });
+    expect(liked.status).toBe(200);
+    await live.until((m) => lastOf(m).likes === 1, "the like");
+    const unliked = await call(`/api/v1/posts/${postId}/like`, { method: "DELETE", headers: bearer(fan.token) });
+    expect(unliked.status).toBe(200);
+    await live.until((m) => lastOf(m).likes === 0, "the unlike");
+    expect(lastOf(live.messages)).toEqual(await storedCounts(postId));
     live.ws.close(1000, "done");
   });
 
