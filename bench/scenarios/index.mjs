@@ -1,6 +1,7 @@
 /** The bench's scenarios, in the order they run; `ping` is the baseline. See bench/README.md to add one. */
 import { onSaleSetup } from "./on-sale.mjs";
 import { scanSetup } from "./scan.mjs";
+import { feedSetup, likeSetup } from "./social.mjs";
 
 /**
  * The scenarios, run in this order. `ping` is the baseline every `ratio` divides by.
@@ -35,6 +36,11 @@ export const SCENARIOS = [
     path: "/api/v1/scan",
     setup: scanSetup,
   },
+  // One viewer's home feed page, from the edge cache after the first request (the session, the
+  // `api` limiter, the feed_version read and a Cache API match). Target: ≥ 0.5× ping. See feedSetup.
+  { name: "feed", method: "GET", path: "/api/v1/feed", setup: feedSetup },
+  // Many people liking one post, each request the next person. Target: ≥ 0.4× ping. See likeSetup.
+  { name: "like", method: "PUT", path: "/api/v1/posts/:postId/like", setup: likeSetup },
 ];
 
 export const BASELINE = "ping";
