@@ -1,6 +1,7 @@
 /**
  * `/feed`: the signed-in person's home feed, newest first, with a composer on top. The first page is
- * rendered here; "Load more" is a link to the next page (the API's cursor), which
+ * rendered here from the feed service GET /api/v1/feed uses (src/features/social/feed.ts: posts and
+ * reposts, edge-cached under the viewer's feed version); "Load more" is a link to the next page (the API's cursor), which
  * public/assets/social.js fetches and appends in place. An empty feed says how to fill it; a feed
  * that cannot be read says so with a retry (503, nothing else on the page breaks). Pull down at the
  * top on a touch screen to reload.
@@ -10,6 +11,7 @@
  * the same `posts` policy per person.
  */
 import type { AppContext } from "../../../context";
+import { homeFeed } from "../../../features/social/feed";
 import { createPost } from "../../../features/social/posts";
 import { DomainError, rateLimitedError } from "../../../lib/errors";
 import { log } from "../../../lib/log";
@@ -17,11 +19,13 @@ import { consumeRates, RateLimiterUnavailable } from "../../../lib/rate-limit-cl
 import { Alert, CsrfField } from "../../components";
 import { readForm } from "../../forms";
 import { pageState, pageUser, render, seeOther } from "../../page";
-import { type FeedPage, loadFeed } from "./feed-source";
 import { PostCard } from "./parts";
 
 /** Items per page, the API's default. */
 export const FEED_PAGE_SIZE = 20;
+
+/** A page of the feed as GET /api/v1/feed answers it (the same service, the same edge cache). */
+type FeedPage = Awaited<ReturnType<typeof homeFeed>>;
 
 function Composer(props: { csrfToken: string; invalid: boolean }) {
   return (
@@ -107,7 +111,7 @@ export async function feedPage(c: AppContext): Promise<Response> {
   const state = await pageState(c);
   let page: FeedPage | null = null;
   try {
-    page = await loadFeed(c, user.id, cursor, FEED_PAGE_SIZE);
+    page = await homeFeed(c, user.id, { limit: FEED_PAGE_SIZE, cursor });
   } catch (error) {
     // A bad cursor is the visitor's (400 page); anything else is ours: the page says so, with a retry.
     if (error instanceof DomainError) throw error;
