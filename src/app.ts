@@ -12,7 +12,7 @@ import type { AppEnv } from "./context";
 import { adminRoutes } from "./features/admin/routes";
 import { userAuthenticators } from "./features/auth/authenticators";
 import { authRoutes } from "./features/auth/routes";
-import { creatorLinkRoutes } from "./features/creators";
+import { creatorLinkRoutes, handleRoutes, profileRoutes } from "./features/creators";
 import { devOnly } from "./features/dev/guard";
 import { devRoutes } from "./features/dev/routes";
 import { docsRoutes } from "./features/docs/routes";
@@ -156,6 +156,8 @@ export function createApp(options: AppOptions = {}): OpenAPIHono<AppEnv> {
   app.route("/", reportRoutes);
   app.route("/", postLiveRoutes);
   app.route("/", creatorLinkRoutes);
+  app.route("/", handleRoutes);
+  app.route("/", profileRoutes);
   app.route("/", adminRoutes);
   app.route("/", docsRoutes);
   if (options.devRoutes) app.route("/dev", devRoutes);

@@ -13,6 +13,7 @@ import { readForm } from "./forms";
 import { seeOther } from "./page";
 import { accountPages } from "./pages/account";
 import { attendeePages } from "./pages/attendee";
+import { creatorPages } from "./pages/creators/routes";
 import { hostPages } from "./pages/host";
 import { scannerPages } from "./pages/scan";
 import { socialPages } from "./pages/social";
@@ -54,4 +55,5 @@ export const webRoutes = new Hono<AppEnv>()
   .route("/", attendeePages)
   .route("/", hostPages)
   .route("/", scannerPages)
+  .route("/", creatorPages)
   .route("/", socialPages);

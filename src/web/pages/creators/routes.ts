@@ -1,0 +1,10 @@
+/**
+ * Creator pages: `/@:handle` (the public profile, ./profile.tsx) and `/onboarding` (name, handle and
+ * picture in one step, ./onboarding.tsx). `/@*` is a static prefix: see profile.tsx for why.
+ */
+import { Hono } from "hono";
+import type { AppEnv } from "../../../context";
+import { onboardingPage } from "./onboarding";
+import { profilePage } from "./profile";
+
+export const creatorPages = new Hono<AppEnv>().get("/@*", profilePage).get("/onboarding", onboardingPage);
