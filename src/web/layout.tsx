@@ -71,6 +71,11 @@ export function Layout(props: LayoutProps) {
                 Events
               </NavLink>
               {user ? (
+                <NavLink href="/feed" path={props.path}>
+                  Feed
+                </NavLink>
+              ) : null}
+              {user ? (
                 <NavLink href="/me/tickets" path={props.path}>
                   My tickets
                 </NavLink>

@@ -176,6 +176,8 @@ describe("/feed", () => {
     expect(page.html).toContain('class="card composer"');
     expect(page.html).toContain('name="_csrf"');
     expect(page.html).toContain('src="/assets/social.js"');
+    // The signed-in navigation leads here, marked as the current page.
+    expect(page.html).toContain('<a href="/feed" aria-current="page">Feed</a>');
   });
 
   it("lists one's own posts and those of the people one follows, newest first, and no one else's", async () => {
