@@ -2,11 +2,13 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
 import type { AppEnv } from "../../context";
 import { linkRoutes } from "./routes-links";
+import { trackingRoutes } from "./routes-tracking";
 
-export { creatorScope, type PublicLink, publicLinks, suggestLink } from "./links";
 export { creatorCacheScope } from "./handles";
+export { creatorScope, type PublicLink, publicLinks, suggestLink } from "./links";
 export { handleRoutes } from "./routes-handles";
 export { profileRoutes } from "./routes-profile";
+export { mintTrackingToken } from "./tracking";
 
 /** The links, tracking and analytics routes, mounted together by src/app.ts. */
-export const creatorLinkRoutes = new OpenAPIHono<AppEnv>().route("/", linkRoutes);
+export const creatorLinkRoutes = new OpenAPIHono<AppEnv>().route("/", linkRoutes).route("/", trackingRoutes);

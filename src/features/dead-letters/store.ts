@@ -1,5 +1,6 @@
 /**
- * Dead letters, for every source (`email`; `stripe-webhook`: webhook events and refund jobs): the row
+ * Dead letters, for every source (`email`; `stripe-webhook`: webhook events and refund jobs;
+ * `track-event`: a profile visit or click D1 would not store, src/features/creators/tracking.ts): the row
  * an operator sees and replays. Writers add it in the same batch as the state change that gave up on
  * the item, and the open-per-(source, ref) unique index makes a duplicate give-up (a re-delivered
  * dead-letter message) a no-op instead of a second entry.
@@ -10,7 +11,7 @@ import type { deadLetters } from "../../db/schema";
 import { randomId } from "../../lib/crypto";
 import type { Condition } from "../audit";
 
-export type DeadLetterSource = "email" | "stripe-webhook";
+export type DeadLetterSource = "email" | "stripe-webhook" | "track-event";
 
 export interface DeadLetterEntry {
   source: DeadLetterSource;
