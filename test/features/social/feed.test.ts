@@ -160,6 +160,13 @@ describe("GET /api/v1/feed", () => {
       `post:${friends}:`,
       `post:${own}:`,
     ]);
+
+    // The other way round: the viewer blocks a reposter (the follow stays in this fixture), whose
+    // reposts go while the post's own author is untouched.
+    await block(viewer.id, other.id);
+    const blocking = await feed(viewer);
+    expect(blocking.cache).toBe("MISS");
+    expect(blocking.body.items.map(keyOf)).toEqual([`post:${friends}:`, `post:${own}:`]);
   });
 
   it("a page costs two D1 queries on a miss and one on a hit; a followed user's new post makes the next read a miss that shows it", async () => {
