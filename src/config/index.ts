@@ -70,6 +70,8 @@ export interface Config {
   ticketSigningKeys: readonly [TicketSigningJwk, ...TicketSigningJwk[]] | null;
   /** Lifetime of a ticket QR token (TICKET_TOKEN_TTL_SECONDS). */
   ticketTokenTtlSeconds: number;
+  /** Raw profile tracking events older than this many days are deleted by the cron (TRACK_RETENTION_DAYS). */
+  trackRetentionDays: number;
   /** Stripe (see ./payments.ts); null outside production when unset: paid checkout is then off. */
   payments: PaymentsConfig | null;
 }
@@ -202,6 +204,7 @@ const varsSchema = z.object({
     .max(LIMITS.mediaUploadCeilingBytes)
     .default(LIMITS.mediaUploadBytes),
   TICKET_TOKEN_TTL_SECONDS: seconds(LIMITS.ticketTokenSeconds, LIMITS.ticketTokenMaxSeconds),
+  TRACK_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(LIMITS.trackRetentionDays),
   PUBLIC_URL: z
     .string()
     .optional()
@@ -301,6 +304,7 @@ function parse(env: Record<string, unknown>): Config {
     email: email.email,
     ticketSigningKeys: secrets.TICKET_SIGNING_KEYS ?? null,
     ticketTokenTtlSeconds: vars.data.TICKET_TOKEN_TTL_SECONDS,
+    trackRetentionDays: vars.data.TRACK_RETENTION_DAYS,
     payments: payments.payments,
   };
 }
