@@ -14,20 +14,11 @@
 import { DurableObject } from "cloudflare:workers";
 import { LIMITS } from "../../src/config/limits";
 import { log } from "../../src/lib/log";
+import { POST_GONE, POST_LIVE_URL, type PostCounts } from "./contract";
 
-/** The object's one fetch address; the Worker forwards upgrades here (`?post=&addr=`). */
-export const POST_LIVE_URL = "https://post-live.internal/live";
-
-/** What every message says (the contract's live shape). */
-export interface PostCounts {
-  likes: number;
-  comments: number;
-  reposts: number;
-}
+export { POST_GONE, POST_LIVE_URL, type PostCounts } from "./contract";
 
 const LIVE_TAG = "live";
-/** Close code when the post goes away (removed or deleted) while people watch it. */
-export const POST_GONE = 4404;
 
 export interface SocketCaps {
   total: number;

@@ -8,13 +8,13 @@
  * (deferred with c.var.defer, so it never delays the answer); the object reads the counts from D1
  * itself, so a lost or reordered call costs at most a late message, never a wrong one.
  */
-import { POST_LIVE_URL, type PostLive } from "../../../durable-objects/post-live";
+import { POST_LIVE_URL, type PostLive } from "../../../durable-objects/post-live/contract";
 import { sha256Hex } from "../../lib/crypto";
 import { DomainError, rateLimitedError, unavailableError } from "../../lib/errors";
 import { ipKey } from "../../lib/ip";
 import { log } from "../../lib/log";
 
-export type { PostCounts } from "../../../durable-objects/post-live";
+export type { PostCounts } from "../../../durable-objects/post-live/contract";
 
 function liveObject(ns: DurableObjectNamespace<PostLive>, postId: string) {
   return ns.getByName(postId);
