@@ -9,6 +9,8 @@
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { getConfig } from "../../../src/config";
+import { verifyTrackingToken } from "../../../src/features/creators/tracking";
 import worker from "../../../src/index";
 import { freshIp, problemOf } from "../../helpers";
 import { jpeg } from "../../lib/image/fixtures/jpeg";
@@ -107,7 +109,11 @@ describe("GET /api/v1/profiles/:handle", () => {
     expect(profile.upcomingEvents.map((e) => e.id)).toEqual([sooner.id, later.id]);
     expect(profile.upcomingEvents[0]).toMatchObject({ title: "Sooner", venue: { name: "De Kade" } });
     expect(profile.avatarUrl).toMatch(/^https:\/\/gatehouse\.test\/media\/.+\?.*sig=/);
-    expect(profile.trackingToken.length).toBeGreaterThan(10);
+    // The token is the tracking feature's own, bound to this creator.
+    expect(await verifyTrackingToken(getConfig(env).hashPepper, profile.trackingToken, Date.now())).toEqual({
+      ok: true,
+      userId: ada.id,
+    });
     expect(res.headers.get("Cache-Control")).toBe("private, no-store");
     expect(res.headers.get("RateLimit-Policy")).toContain('"profile-view"');
   });
@@ -233,5 +239,21 @@ describe("the profile-view budget", () => {
     expect(overApi.status).toBe(429);
     expect((await problemOf(overApi)).policy).toBe("profile-view");
     expect((await get(`/@${ada.handle}`, { html: true })).status).toBe(200);
+  });
+});
+
+describe("the creator pages and routes", () => {
+  it("/onboarding sends a signed-out visitor to sign in and back", async () => {
+    const res = await get("/onboarding", { html: true });
+    expect(res.status).toBe(303);
+    expect(res.headers.get("Location")).toBe("/login?next=%2Fonboarding");
+  });
+
+  it("are documented in /openapi.json", async () => {
+    const doc = (await (await get("/openapi.json")).json()) as { paths: Record<string, Record<string, unknown>> };
+    expect(Object.keys(doc.paths["/api/v1/handles/{handle}"] ?? {})).toEqual(["get"]);
+    expect(Object.keys(doc.paths["/api/v1/me/handle"] ?? {})).toEqual(["put"]);
+    expect(Object.keys(doc.paths["/api/v1/me/onboarding"] ?? {})).toEqual(["post"]);
+    expect(Object.keys(doc.paths["/api/v1/profiles/{handle}"] ?? {})).toEqual(["get"]);
   });
 });
