@@ -118,7 +118,7 @@ describe("GET /api/v1/profiles/:handle", () => {
     expect(res.headers.get("RateLimit-Policy")).toContain('"profile-view"');
   });
 
-  it("answers 404 not-found for a handle nobody holds, an invalid one, and a user without a handle", async () => {
+  it("answers 404 not-found for a handle nobody holds, an invalid one and a reserved one", async () => {
     for (const handle of [fresh("none"), "a", "admin"]) {
       const res = await get(`/api/v1/profiles/${handle}`);
       expect(res.status).toBe(404);
@@ -211,7 +211,7 @@ describe("GET /@:handle", () => {
     expect(html).toContain("Jazz night");
   });
 
-  it("answers the branded 404 page for an unknown handle, and 301 for a handle in its grace period", async () => {
+  it("answers the branded 404 page for an unknown handle and for a path below one (the 301 of a changed handle: handles.test.ts)", async () => {
     const res = await get(`/@${fresh("nobody")}`, { html: true });
     expect(res.status).toBe(404);
     const html = await res.text();
