@@ -2,10 +2,13 @@
  * Cron sweeps (wrangler.toml [triggers]), dispatched by `controller.cron`. Every 5 minutes: retention
  * deletes that keep D1 small (expired idempotency keys, finished outbox emails), the email outbox
  * safety net, and the payments one (src/features/payments/cron.ts re-sends webhook events and refund
- * jobs whose message was lost). Hourly: reconciliation with Stripe, alone. Each sweep is a single
- * bounded statement, safe to run twice and safe to run concurrently.
+ * jobs whose message was lost), and the creator tracking rollups with the raw-event retention
+ * (src/features/creators/rollups.ts). Hourly: reconciliation with Stripe, alone. Each sweep is bounded,
+ * safe to run twice and safe to run concurrently.
  */
+import { getConfig } from "../src/config";
 import { LIMITS } from "../src/config/limits";
+import { trackRollupCron } from "../src/features/creators";
 import { purgeFinishedEmails } from "../src/features/email/retention";
 import { requeueStuckEmails } from "../src/features/email/sweep";
 import { PAYMENTS_RECONCILE_CRON, reconcileCron, requeuePaymentsCron } from "../src/features/payments/cron";
@@ -26,19 +29,23 @@ export async function scheduled(controller: ScheduledController, env: Env): Prom
   if (controller.cron === PAYMENTS_RECONCILE_CRON) return reconcileCron(controller, env);
   await requeuePaymentsCron(controller, env);
   // Independent sweeps: one failing must not stop the others.
-  const [deleted, requeued, purged] = await Promise.allSettled([
+  const [deleted, requeued, purged, tracking] = await Promise.allSettled([
     sweepExpiredIdempotencyKeys(env.DB, controller.scheduledTime),
     requeueStuckEmails(env.DB, env.EMAIL_QUEUE, controller.scheduledTime),
     purgeFinishedEmails(env.DB, controller.scheduledTime),
+    (async () => trackRollupCron(env.DB, controller.scheduledTime, getConfig(env).trackRetentionDays))(),
   ]);
-  const ok = [deleted, requeued, purged].every((r) => r.status === "fulfilled");
+  const ok = [deleted, requeued, purged, tracking].every((r) => r.status === "fulfilled");
   log(ok ? "info" : "error", "sweep", {
     cron: controller.cron,
     idempotencyKeysDeleted: deleted.status === "fulfilled" ? deleted.value : null,
     emailsRequeued: requeued.status === "fulfilled" ? requeued.value : null,
     emailsPurged: purged.status === "fulfilled" ? purged.value : null,
+    trackCreatorDaysRolledUp: tracking.status === "fulfilled" ? tracking.value.creatorDays : null,
+    trackEventsPurged: tracking.status === "fulfilled" ? tracking.value.purged : null,
     ...(deleted.status === "rejected" ? { idempotencyError: deleted.reason } : {}),
     ...(requeued.status === "rejected" ? { emailError: requeued.reason } : {}),
     ...(purged.status === "rejected" ? { emailPurgeError: purged.reason } : {}),
+    ...(tracking.status === "rejected" ? { trackingError: tracking.reason } : {}),
   });
 }
