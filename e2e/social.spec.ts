@@ -1,10 +1,16 @@
 /**
- * The social pages in the browser: a person posts from /feed, likes the post (the count moves at
+ * The social pages in the browser: a person posts from /feed (with a photo), likes the post (the count moves at
  * once and the like is stored), opens the post's page, and sees the count change live when someone
  * else likes it — over the post's WebSocket, without a reload.
  */
 import { expect, test } from "./fixtures";
 import { axe } from "./support/axe";
+
+// The smallest valid PNG (1×1, one grey pixel).
+const PNG = Buffer.from(
+  "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAAAAAA6fptVAAAACklEQVR4nGNgAAAAAgABSK+kcQAAAABJRU5ErkJggg==",
+  "base64",
+);
 
 test("a person posts from the feed, likes the post, and sees another person's like arrive live on its page", async ({
   page,
@@ -19,11 +25,16 @@ test("a person posts from the feed, likes the post, and sees another person's li
   // Markup in a post is text: it shows as typed.
   const text = `Canal night ${Date.now().toString(36)} <b>not bold</b>`;
   await page.getByLabel("Write a post").fill(text);
+  await page.getByLabel("Photos (up to 4)").setInputFiles({ name: "canal.png", mimeType: "image/png", buffer: PNG });
   await page.getByRole("button", { name: "Post", exact: true }).click();
   await expect(page).toHaveURL(/\/feed\?posted=/);
   const postId = new URL(page.url()).searchParams.get("posted") as string;
   const card = page.locator(`article[data-post-id="${postId}"]`);
   await expect(card.getByText(text)).toBeVisible();
+  // The photo went up first, then the post with it; the page shows it (the guard fails a broken image).
+  const photo = card.locator(".post-media img");
+  await expect(photo).toHaveCount(1);
+  await expect.poll(() => photo.evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth)).toBe(1);
 
   const like = card.getByRole("button", { name: /^Like\b/ });
   await expect(like).toHaveAttribute("aria-pressed", "false");

@@ -193,7 +193,7 @@
         for (const file of files) {
           const form = new FormData();
           form.append("file", file);
-          const uploaded = await api("POST", "/api/v1/media?purpose=post", { body: form });
+          const uploaded = await api("POST", "/api/v1/media", { body: form });
           if (!uploaded.ok) throw new Error(await problemDetail(uploaded, "A photo could not be uploaded."));
           mediaIds.push((await uploaded.json()).id);
         }
