@@ -9,6 +9,7 @@ export { type CreatorAnalytics, creatorAnalytics } from "./analytics";
 export { creatorCacheScope } from "./handles";
 export { creatorScope, type PublicLink, publicLinks, suggestLink } from "./links";
 export { trackRollupCron } from "./rollups";
+export { analyticsRange } from "./routes-analytics";
 export { handleRoutes } from "./routes-handles";
 export { profileRoutes } from "./routes-profile";
 export { mintTrackingToken } from "./tracking";

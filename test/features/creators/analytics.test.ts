@@ -223,3 +223,35 @@ describe("a slow or failing read", () => {
     ).rejects.toMatchObject({ code: "unavailable" });
   });
 });
+
+describe("the dashboard page /me/analytics", () => {
+  it("shows the totals, an SVG bar per day and the breakdown tables, with bots left out", async () => {
+    const now = Date.now();
+    const creator = await publicCreator();
+    const link = await linkOf(creator.id);
+    await insertEvents(creator.id, [
+      { at: now, country: "DE", referrer: "t.co" },
+      { at: now, kind: "click", linkId: link.id },
+      { at: now, bot: true },
+    ]);
+    await runCron(now);
+    const res = await call(`/me/analytics?from=${utcDay(now - 6 * DAY)}&to=${utcDay(now)}`, {
+      headers: { ...bearer(creator.token), Accept: "text/html" },
+    });
+    expect(res.status).toBe(200);
+    const html = await res.text();
+    expect(html).toContain("Profile analytics");
+    expect(html.match(/<title>[^<]*: \d+ visits, \d+ clicks<\/title>/g)).toHaveLength(7);
+    expect(html).toContain(`${utcDay(now)}: 1 visits, 1 clicks`);
+    expect(html).toContain("<td>Shop</td>");
+    expect(html).toContain("<td>DE</td>");
+    expect(html).toContain("<td>t.co</td>");
+    expect(html).toMatch(/<dt>Bots \(left out\)<\/dt><dd>1<\/dd>/);
+  });
+
+  it("sends a signed-out visitor to sign in", async () => {
+    const res = await call("/me/analytics", { headers: { Accept: "text/html" }, redirect: "manual" });
+    expect(res.status).toBe(303);
+    expect(res.headers.get("Location")).toContain("/login");
+  });
+});

@@ -1,10 +1,15 @@
 /**
  * Creator pages: `/@:handle` (the public profile, ./profile.tsx) and `/onboarding` (name, handle and
- * picture in one step, ./onboarding.tsx). `/@*` is a static prefix: see profile.tsx for why.
+ * picture in one step, ./onboarding.tsx), and `/me/analytics` (the creator's own numbers, ./analytics.tsx).
+ * `/@*` is a static prefix: see profile.tsx for why.
  */
 import { Hono } from "hono";
 import type { AppEnv } from "../../../context";
+import { analyticsPage } from "./analytics";
 import { onboardingPage } from "./onboarding";
 import { profilePage } from "./profile";
 
-export const creatorPages = new Hono<AppEnv>().get("/@*", profilePage).get("/onboarding", onboardingPage);
+export const creatorPages = new Hono<AppEnv>()
+  .get("/@*", profilePage)
+  .get("/onboarding", onboardingPage)
+  .get("/me/analytics", analyticsPage);
