@@ -73,6 +73,12 @@ export class PostLive extends DurableObject<Env> {
   #started = 0;
   #latest: { seq: number; text: string } | null = null;
 
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    // Keep-alive pings are answered by the runtime without waking the object.
+    ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair("ping", "pong"));
+  }
+
   /** Upgrades to a live socket: 404 for a missing or removed post, 503 when full, 429 for a crowded address. */
   override async fetch(request: Request): Promise<Response> {
     const url = new URL(request.url);
@@ -106,8 +112,6 @@ export class PostLive extends DurableObject<Env> {
     const text = this.#latest && this.#latest.seq > seq ? this.#latest.text : message(counts);
     if (!this.#latest || this.#latest.seq < seq) this.#latest = { seq, text };
 
-    // Keep-alive pings are answered by the runtime without waking the object.
-    this.ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair("ping", "pong"));
     const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
     this.ctx.acceptWebSocket(server, [LIVE_TAG, addressTag]);
     sendIfChanged(server, text);
@@ -180,9 +184,18 @@ export class PostLive extends DurableObject<Env> {
     for (const ws of this.ctx.getWebSockets(LIVE_TAG)) sendIfChanged(ws, text);
   }
 
-  override webSocketMessage(ws: WebSocket): void {
-    // Watchers only listen ("ping" is answered by the runtime without waking us). Anything else would
-    // wake the object for nothing, so a socket that talks is closed (RFC 6455 §7.4.1: policy).
+  override webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): void {
+    // Watchers only listen. "ping" is answered by the runtime without waking us (the auto-response);
+    // should one arrive here all the same, it is answered. Anything else would wake the object for
+    // nothing, so a socket that talks is closed (RFC 6455 §7.4.1: policy violation).
+    if (message === "ping") {
+      try {
+        ws.send("pong");
+      } catch {
+        // Closing.
+      }
+      return;
+    }
     try {
       ws.close(1008, "this socket only listens");
     } catch {

@@ -95,10 +95,13 @@ describe("PostLive", () => {
     for (const r of answers) if (r.webSocket) readSocket(r).ws.close(1000, "done");
   });
 
-  it("closes a socket that sends anything but ping (watchers only listen)", async () => {
+  it("answers ping with pong, and closes a socket that sends anything else (watchers only listen)", async () => {
     const postId = await livePost(await liveUser());
     const live = readSocket(await upgrade(postId));
     await live.until((m) => m.length >= 1, "the first message");
+    live.ws.send("ping");
+    await expect.poll(() => live.pongs.length).toBe(1);
+    expect(await stub(postId).viewers()).toBe(1);
     live.ws.send("hello");
     expect((await live.closing()).code).toBe(1008);
   });

@@ -44,6 +44,8 @@ export async function storedCounts(postId: string): Promise<LiveCounts> {
 export interface LiveSocket {
   ws: WebSocket;
   messages: LiveCounts[];
+  /** Answers to "ping". */
+  pongs: string[];
   /** Resolves once `predicate` holds for the messages so far (rejects after 3 s). */
   until(predicate: (all: LiveCounts[]) => boolean, what: string): Promise<LiveCounts[]>;
   closing(): Promise<{ code: number; reason: string }>;
@@ -54,10 +56,13 @@ export function readSocket(res: Response): LiveSocket {
   if (res.status !== 101 || !res.webSocket) throw new Error(`live: ${res.status}`);
   const ws = res.webSocket;
   const messages: LiveCounts[] = [];
+  const pongs: string[] = [];
   const waiters: (() => void)[] = [];
   let closed: { code: number; reason: string } | null = null;
   ws.addEventListener("message", (event) => {
-    messages.push(JSON.parse(event.data as string) as LiveCounts);
+    const data = event.data as string;
+    if (data === "pong") pongs.push(data);
+    else messages.push(JSON.parse(data) as LiveCounts);
     for (const w of waiters.splice(0)) w();
   });
   ws.addEventListener("close", (event) => {
@@ -83,6 +88,7 @@ export function readSocket(res: Response): LiveSocket {
   return {
     ws,
     messages,
+    pongs,
     until: (predicate, what) => wait(() => (predicate(messages) ? messages : null), what),
     closing: () => wait(() => closed, "the close"),
   };
