@@ -109,3 +109,33 @@ test("a like the server refuses rolls back, says so, and the post page reads wel
   const { blocking } = await axe(page);
   expect(blocking, "serious or critical axe violations").toEqual([]);
 });
+
+test("an empty feed says how to fill it; a long one loads more in place", async ({
+  page,
+  account,
+  signIn,
+  gatehouse,
+}) => {
+  await signIn(page, account);
+  await page.goto("/feed");
+  await expect(page.getByRole("heading", { name: "Your feed is empty" })).toBeVisible();
+
+  const { accessToken } = await gatehouse.login(account.email, account.password);
+  for (let i = 1; i <= 21; i += 1) {
+    const created = await gatehouse.request.post("/api/v1/posts", {
+      headers: { Authorization: `Bearer ${accessToken}`, "Idempotency-Key": crypto.randomUUID() },
+      data: { text: `Note number ${i}` },
+    });
+    expect(created.status()).toBe(201);
+  }
+  await page.reload();
+  const posts = page.locator(".feed-list article[data-post-id]");
+  await expect(posts).toHaveCount(20);
+  await expect(posts.first().getByText("Note number 21", { exact: true })).toBeVisible();
+  await page.getByRole("link", { name: "Load more" }).click();
+  await expect(posts).toHaveCount(21);
+  await expect(posts.last().getByText("Note number 1", { exact: true })).toBeVisible();
+  // Appended in place: still the first page's address, and no link once the feed is exhausted.
+  await expect(page).toHaveURL(/\/feed$/);
+  await expect(page.getByRole("link", { name: "Load more" })).toHaveCount(0);
+});

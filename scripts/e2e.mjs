@@ -50,6 +50,8 @@ const RATE_LIMITS = {
   "challenge-email": { limit: 10_000, windowSeconds: 60 },
   orders: { limit: 10_000, windowSeconds: 60 },
   "dashboard-write": { limit: 10_000, windowSeconds: 60 },
+  posts: { limit: 10_000, windowSeconds: 60 },
+  comments: { limit: 10_000, windowSeconds: 60 },
   "handle-claim": { limit: 10_000, windowSeconds: 60 },
   "links-write": { limit: 10_000, windowSeconds: 60 },
   scanner: { limit: 10_000, windowSeconds: 1 },
