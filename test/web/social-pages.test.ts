@@ -131,6 +131,22 @@ describe("/p/:id", () => {
     expect(row?.n).toBe(0);
   });
 
+  it("takes the comments policy per person: 20 comments from the page, the 21st refused and not stored", async () => {
+    const { buyer, browser } = await signedIn();
+    const postId = await storedPost(buyer.id, "Busy thread", Date.now());
+    await browser.get(`/p/${postId}`);
+    for (let i = 1; i <= 20; i += 1) {
+      expect((await browser.submit(`/p/${postId}/comments`, { text: `Comment ${i}` })).status).toBe(303);
+    }
+    const refused = await browser.submit(`/p/${postId}/comments`, { text: "One too many" });
+    expect(refused.status).toBe(429);
+    expect(refused.headers.get("Retry-After")).toMatch(/^\d+$/);
+    const row = await env.DB.prepare("SELECT comment_count FROM posts WHERE id = ?")
+      .bind(postId)
+      .first<{ comment_count: number }>();
+    expect(row?.comment_count).toBe(20);
+  });
+
   it("is the branded 404 page for a missing or removed post", async () => {
     const missing = await new Browser().get("/p/no-such-post");
     expect(missing.status).toBe(404);
@@ -257,6 +273,18 @@ describe("/feed", () => {
       .bind(buyer.id)
       .first<{ n: number }>();
     expect(row?.n).toBe(0);
+  });
+
+  it("takes the posts policy per person: 10 posts from the composer, the 11th refused and not stored", async () => {
+    const { browser, buyer } = await signedIn();
+    await browser.get("/feed");
+    for (let i = 1; i <= 10; i += 1) expect((await browser.submit("/feed", { text: `Post ${i}` })).status).toBe(303);
+    const refused = await browser.submit("/feed", { text: "One too many" });
+    expect(refused.status).toBe(429);
+    const row = await env.DB.prepare("SELECT COUNT(*) AS n FROM posts WHERE author_id = ?")
+      .bind(buyer.id)
+      .first<{ n: number }>();
+    expect(row?.n).toBe(10);
   });
 
   it("refuses a composer form without its CSRF token", async () => {
