@@ -10,7 +10,7 @@ import { bearer } from "../features/auth/helpers";
 import { call, freshIp } from "../helpers";
 import { captureLogs } from "../support/logs";
 import { signedIn } from "./attendee-helpers";
-import { Browser, ORIGIN, textOf } from "./browser";
+import { Browser, ORIGIN, type Page, textOf } from "./browser";
 
 async function createPost(token: string, text: string): Promise<string> {
   const res = await call("/api/v1/posts", {
@@ -320,5 +320,52 @@ describe("/feed", () => {
     expect(html).toContain("data-retry");
     expect(html).not.toMatch(/D1_ERROR|database is unavailable/);
     expect(logs.entries("feed page: feed unreadable", "error")).toHaveLength(1);
+  });
+});
+
+describe("the social pages' weight and markup", () => {
+  /** The page's HTML with the stylesheets and scripts it loads, in bytes. */
+  async function weight(page: Page): Promise<number> {
+    const refs = [
+      ...page.html.matchAll(/<link rel="stylesheet" href="([^"]+)"/g),
+      ...page.html.matchAll(/<script[^>]* src="([^"]+)"/g),
+    ].map((m) => m[1] ?? "");
+    let total = new TextEncoder().encode(page.html).length;
+    for (const ref of new Set(refs)) {
+      const response = await call(ref);
+      expect(response.status, ref).toBe(200);
+      total += (await response.arrayBuffer()).byteLength;
+    }
+    return total;
+  }
+
+  it("a full feed page and a post with 40 comments stay within 50 KB, with no inline script or style", async () => {
+    const { browser, buyer } = await signedIn();
+    const now = Date.now();
+    let postId = "";
+    for (let i = 0; i < 21; i += 1) {
+      postId = await storedPost(buyer.id, `A post of a usual length, number ${i}, about the canal night.`, now - i);
+    }
+    const rows = Array.from({ length: 40 }, (_, i) =>
+      env.DB.prepare("INSERT INTO comments (id, post_id, author_id, text, created_at) VALUES (?, ?, ?, ?, ?)").bind(
+        `c-${crypto.randomUUID()}`,
+        postId,
+        buyer.id,
+        `A comment of a usual length, number ${i}.`,
+        now + i,
+      ),
+    );
+    await env.DB.batch(rows);
+    const pages: [string, Page][] = [
+      ["/feed", await browser.get("/feed")],
+      ["/p/:id", await browser.get(`/p/${postId}`)],
+    ];
+    for (const [label, page] of pages) {
+      expect(page.status, label).toBe(200);
+      expect(page.html, label).not.toMatch(/\sstyle="/i);
+      expect(page.html, label).not.toMatch(/\son[a-z]+="/i);
+      expect(page.html, label).not.toMatch(/<script[^>]*>[^<]+<\/script>/);
+      expect(await weight(page), label).toBeLessThanOrEqual(50 * 1024);
+    }
   });
 });
