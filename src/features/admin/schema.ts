@@ -21,7 +21,7 @@ export const DeadLetterListSchema = z
 export const DeadLetterListQuery = z.object({
   limit: z.coerce.number().int().min(1).max(LIMITS.pageSizeMax).default(50),
   cursor: z.string().max(200).optional(),
-  source: z.enum(["email", "stripe-webhook"]).optional(),
+  source: z.enum(["email", "stripe-webhook", "track-event"]).optional(),
   /** open: not replayed yet; replayed; all (default). */
   state: z.enum(["open", "replayed", "all"]).default("all"),
 });

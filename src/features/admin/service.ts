@@ -8,6 +8,7 @@ import { decodeCursor, encodeCursor } from "../../lib/crypto";
 import { DomainError, invalidCursorError } from "../../lib/errors";
 import { iso } from "../../lib/time";
 import { type AuditEntry, auditStatement, type RequestMeta } from "../audit";
+import { replayTrackEventStatements } from "../creators";
 import { type DeadLetterRow, getDeadLetter } from "../dead-letters";
 import type { EmailQueue } from "../email";
 import { assertEmailReplayable, enqueueReplayedEmail, replayEmailStatements } from "../email";
@@ -35,6 +36,8 @@ interface Replayer {
 }
 
 const REPLAYERS: Partial<Record<string, Replayer>> = {
+  // A profile visit or click D1 would not store: inserted from the letter and its day rolled up again.
+  "track-event": { statements: replayTrackEventStatements, afterCommit: async () => {} },
   email: {
     check: assertEmailReplayable,
     statements: replayEmailStatements,

@@ -12,7 +12,7 @@ export { trackRollupCron } from "./rollups";
 export { analyticsRange } from "./routes-analytics";
 export { handleRoutes } from "./routes-handles";
 export { profileRoutes } from "./routes-profile";
-export { mintTrackingToken } from "./tracking";
+export { mintTrackingToken, replayTrackEventStatements } from "./tracking";
 
 /** The links, tracking and analytics routes, mounted together by src/app.ts. */
 export const creatorLinkRoutes = new OpenAPIHono<AppEnv>()

@@ -19,6 +19,7 @@ import { backoffDelay, type RetrySchedule } from "../../lib/backoff";
 import { base64url, hmacBase64url, timingSafeEqual } from "../../lib/crypto";
 import { log } from "../../lib/log";
 import { deadLetterStatement } from "../dead-letters";
+import { rollupStatements } from "./rollups";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -209,4 +210,33 @@ export async function trackableLink(db: D1Database, linkId: string): Promise<{ u
     )
     .bind(linkId)
     .first<{ userId: string; url: string }>();
+}
+
+/**
+ * Replay of a `track-event` dead letter (the admin's replay, src/features/admin): the event inserted
+ * from the letter's payload and its creator-day rolled up again, in the replay's batch and only for
+ * the replay `mark` (the letter whose replayed_at it just set). The ref is
+ * `<user>:<kind>:<ms>:<hash prefix>`, so the day to roll up is known without reading the payload.
+ */
+export function replayTrackEventStatements(
+  db: D1Database,
+  refId: string,
+  mark: { deadLetterId: string; at: number },
+): D1PreparedStatement[] {
+  const [userId = "", , at = "0"] = refId.split(":");
+  const p = (field: string) => `json_extract(d.payload, '$.${field}')`;
+  return [
+    db
+      .prepare(
+        `INSERT INTO track_events (user_id, kind, link_id, day, visitor_hash, device, country, referrer_host, bot, created_at)
+         SELECT ${p("userId")}, ${p("kind")}, (SELECT id FROM links WHERE id = ${p("linkId")}),
+                strftime('%Y-%m-%d', ${p("at")} / 1000, 'unixepoch'), ${p("visitorHash")}, ${p("device")},
+                ${p("country")}, ${p("referrerHost")}, CASE WHEN ${p("bot")} THEN 1 ELSE 0 END, ${p("at")}
+         FROM dead_letters d
+         WHERE d.id = ? AND d.replayed_at = ? AND d.source = 'track-event'
+           AND EXISTS (SELECT 1 FROM users WHERE id = ${p("userId")})`,
+      )
+      .bind(mark.deadLetterId, mark.at),
+    ...rollupStatements(db, userId, utcDay(Number(at))),
+  ];
 }

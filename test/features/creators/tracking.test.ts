@@ -10,10 +10,12 @@ import {
   visitorTraits,
 } from "../../../src/features/creators/tracking";
 import { consumeRate } from "../../../src/lib/rate-limit-client";
-import { problemOf } from "../../helpers";
+import { call, problemOf } from "../../helpers";
 import { freezeClock } from "../../support/clock";
 import { codeOf, countRows, rows } from "../../support/db";
 import { captureLogs } from "../../support/logs";
+import { bearer } from "../auth/helpers";
+import { buyers } from "../events/helpers";
 import {
   click,
   DESKTOP,
@@ -287,3 +289,37 @@ function event(userId: string) {
     at: Date.now(),
   };
 }
+
+describe("replaying a dead-lettered counter", () => {
+  it("an admin's replay stores the event once and rolls its day up; a second replay is refused", async () => {
+    const creator = await publicCreator();
+    const broken = {
+      prepare: (sql: string) =>
+        sql.includes("INSERT INTO track_events")
+          ? { bind: () => ({ run: () => Promise.reject(new Error("D1_ERROR: overloaded")) }) }
+          : env.DB.prepare(sql),
+    } as unknown as D1Database;
+    const at = Date.now() - 3 * 24 * HOUR;
+    expect(await recordTrackEvent(broken, { ...event(creator.id), at }, { sleep: async () => {} })).toBe(false);
+    const [letter] = await rows<{ id: string }>(
+      "SELECT id FROM dead_letters WHERE source = 'track-event' AND ref_id LIKE ?",
+      `${creator.id}:%`,
+    );
+    const [admin] = await buyers(1);
+    await env.DB.prepare(`UPDATE users SET roles = '["admin"]' WHERE id = ?`).bind(admin?.id).run();
+    const replay = () =>
+      call(`/api/v1/admin/dead-letters/${letter?.id}/replay`, { method: "POST", headers: bearer(admin?.token ?? "") });
+    expect((await replay()).status).toBe(202);
+    expect(await rows("SELECT kind, day, country FROM track_events WHERE user_id = ?", creator.id)).toEqual([
+      { kind: "visit", day: new Date(at).toISOString().slice(0, 10), country: "DE" },
+    ]);
+    expect(
+      await rows(
+        "SELECT count FROM track_daily WHERE user_id = ? AND metric = 'visits' AND dimension = 'total'",
+        creator.id,
+      ),
+    ).toEqual([{ count: 1 }]);
+    expect((await replay()).status).toBe(409);
+    expect(await countRows("track_events", "user_id = ?", creator.id)).toBe(1);
+  });
+});
