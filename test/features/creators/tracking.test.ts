@@ -323,3 +323,23 @@ describe("replaying a dead-lettered counter", () => {
     expect(await countRows("track_events", "user_id = ?", creator.id)).toBe(1);
   });
 });
+
+describe("the profile page counts its visit", () => {
+  it("carries the beacon script and a token that POST /api/v1/track/visit takes", async () => {
+    const [creator] = await buyers(1);
+    const handle = `t${crypto.randomUUID().replace(/-/g, "").slice(0, 12)}`;
+    const claim = await call("/api/v1/me/handle", {
+      method: "PUT",
+      headers: { ...bearer(creator?.token ?? ""), "Content-Type": "application/json" },
+      body: JSON.stringify({ handle }),
+    });
+    expect(claim.status).toBe(200);
+    const page = await call(`/@${handle}`, { headers: { Accept: "text/html" } });
+    expect(page.status).toBe(200);
+    const html = await page.text();
+    expect(html).toMatch(/<script[^>]+src="\/assets\/creator-track\.js"/);
+    const token = /data-tracking-token="([^"]+)"/.exec(html)?.[1] ?? "";
+    expect((await visit(token)).status).toBe(202);
+    expect(await countRows("track_events", "user_id = ? AND kind = 'visit'", creator?.id)).toBe(1);
+  });
+});

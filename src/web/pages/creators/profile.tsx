@@ -154,6 +154,8 @@ export async function profilePage(c: AppContext): Promise<Response> {
       description,
       publicPage: true,
       head: <SocialTags profile={profile} url={url} description={description} />,
+      // Counts the visit with the page's tracking token (POST /api/v1/track/visit).
+      scripts: ["/assets/creator-track.js"],
       bodyData: { "tracking-token": profile.trackingToken, creator: profile.handle },
       body: <ProfileBody profile={profile} />,
     });
