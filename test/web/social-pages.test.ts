@@ -34,6 +34,16 @@ async function comment(token: string, postId: string, text: string, parentId?: s
 
 const XSS = "<img src=x onerror=alert(1)>";
 
+/** A form key as the pages render one (each rendered form has its own). */
+const freshKey = () => crypto.randomUUID().replaceAll("-", "");
+
+/** The key of the form the page rendered. */
+function keyOn(html: string): string {
+  const key = /name="key" value="([^"]+)"/.exec(html)?.[1];
+  if (!key) throw new Error("no form key on the page");
+  return key;
+}
+
 describe("/p/:id", () => {
   it("shows the post, its counts, the reaction buttons and live wiring to anyone", async () => {
     const { buyer } = await signedIn();
@@ -88,7 +98,11 @@ describe("/p/:id", () => {
     const { buyer, browser } = await signedIn();
     const postId = await createPost(buyer.token, "Say something");
     await browser.get(`/p/${postId}`);
-    const sent = await browser.submit(`/p/${postId}/comments`, { text: "From the form", parentId: "" });
+    const sent = await browser.submit(`/p/${postId}/comments`, {
+      key: freshKey(),
+      text: "From the form",
+      parentId: "",
+    });
     expect(sent.status).toBe(303);
     expect(sent.location).toMatch(new RegExp(`^/p/${postId}\\?commented=1#c-`));
     const page = await browser.get(sent.location as string);
@@ -100,11 +114,39 @@ describe("/p/:id", () => {
     expect(row?.comment_count).toBe(1);
   });
 
+  it("writes a comment once per rendered form: a resend and concurrent sends land on the first one", async () => {
+    const { buyer, browser } = await signedIn();
+    const postId = await storedPost(buyer.id, "Click happy", Date.now());
+    const page = await browser.get(`/p/${postId}`);
+    const fields = { key: keyOn(page.html), text: "Only once", parentId: "" };
+    const answers = await Promise.all(Array.from({ length: 5 }, () => browser.submit(`/p/${postId}/comments`, fields)));
+    for (const answer of answers) expect(answer.status).toBe(303);
+    const again = await browser.submit(`/p/${postId}/comments`, fields);
+    const count = await env.DB.prepare("SELECT COUNT(*) AS n FROM comments WHERE post_id = ?")
+      .bind(postId)
+      .first<{ n: number }>();
+    expect(count?.n).toBe(1);
+    const [comment] = (
+      await env.DB.prepare("SELECT id FROM comments WHERE post_id = ?").bind(postId).all<{ id: string }>()
+    ).results;
+    expect(again.location).toBe(`/p/${postId}?commented=1#c-${comment?.id}`);
+    // The same form with other text is not a resend: refused, nothing written.
+    const other = await browser.submit(`/p/${postId}/comments`, { ...fields, text: "Something else" });
+    expect(other.status).toBe(422);
+    // A form without its key is not one of ours.
+    const keyless = await browser.submit(`/p/${postId}/comments`, { text: "No key" });
+    expect(keyless.status).toBe(400);
+    const after = await env.DB.prepare("SELECT COUNT(*) AS n FROM comments WHERE post_id = ?")
+      .bind(postId)
+      .first<{ n: number }>();
+    expect(after?.n).toBe(1);
+  });
+
   it("an empty comment changes nothing and says why", async () => {
     const { buyer, browser } = await signedIn();
     const postId = await createPost(buyer.token, "Quiet");
     await browser.get(`/p/${postId}`);
-    const sent = await browser.submit(`/p/${postId}/comments`, { text: "   ", parentId: "" });
+    const sent = await browser.submit(`/p/${postId}/comments`, { key: freshKey(), text: "   ", parentId: "" });
     expect(sent.status).toBe(303);
     const page = await browser.get(sent.location as string);
     expect(textOf(page.html)).toContain("A comment needs some text");
@@ -118,11 +160,11 @@ describe("/p/:id", () => {
     const { buyer, browser } = await signedIn();
     const postId = await createPost(buyer.token, "Guarded");
     await browser.get(`/p/${postId}`);
-    const forged = await browser.submit(`/p/${postId}/comments`, { text: "forged" }, { csrf: null });
+    const forged = await browser.submit(`/p/${postId}/comments`, { key: freshKey(), text: "forged" }, { csrf: null });
     expect(forged.status).toBe(403);
     const anonymous = new Browser();
     await anonymous.get(`/p/${postId}`);
-    const signedOut = await anonymous.submit(`/p/${postId}/comments`, { text: "hello" });
+    const signedOut = await anonymous.submit(`/p/${postId}/comments`, { key: freshKey(), text: "hello" });
     expect(signedOut.status).toBe(303);
     expect(signedOut.location).toBe(`/login?next=${encodeURIComponent(`/p/${postId}`)}`);
     const row = await env.DB.prepare("SELECT COUNT(*) AS n FROM comments WHERE post_id = ?")
@@ -136,9 +178,11 @@ describe("/p/:id", () => {
     const postId = await storedPost(buyer.id, "Busy thread", Date.now());
     await browser.get(`/p/${postId}`);
     for (let i = 1; i <= 20; i += 1) {
-      expect((await browser.submit(`/p/${postId}/comments`, { text: `Comment ${i}` })).status).toBe(303);
+      expect((await browser.submit(`/p/${postId}/comments`, { key: freshKey(), text: `Comment ${i}` })).status).toBe(
+        303,
+      );
     }
-    const refused = await browser.submit(`/p/${postId}/comments`, { text: "One too many" });
+    const refused = await browser.submit(`/p/${postId}/comments`, { key: freshKey(), text: "One too many" });
     expect(refused.status).toBe(429);
     expect(refused.headers.get("Retry-After")).toMatch(/^\d+$/);
     const row = await env.DB.prepare("SELECT comment_count FROM posts WHERE id = ?")
@@ -248,7 +292,7 @@ describe("/feed", () => {
   it("posts from the composer without scripts, and shows the text escaped", async () => {
     const { browser, buyer } = await signedIn();
     await browser.get("/feed");
-    const sent = await browser.submit("/feed", { text: XSS });
+    const sent = await browser.submit("/feed", { key: freshKey(), text: XSS });
     expect(sent.status).toBe(303);
     expect(sent.location).toMatch(/^\/feed\?posted=/);
     const page = await browser.get(sent.location as string);
@@ -261,10 +305,21 @@ describe("/feed", () => {
     expect(row?.text).toBe(XSS);
   });
 
+  it("writes a post once per rendered form, however often it is sent", async () => {
+    const { browser, buyer } = await signedIn();
+    const page = await browser.get("/feed");
+    const fields = { key: keyOn(page.html), text: "Posted once" };
+    const answers = await Promise.all(Array.from({ length: 5 }, () => browser.submit("/feed", fields)));
+    for (const answer of answers) expect(answer.status).toBe(303);
+    const rows = await env.DB.prepare("SELECT id FROM posts WHERE author_id = ?").bind(buyer.id).all<{ id: string }>();
+    expect(rows.results).toHaveLength(1);
+    expect((await browser.submit("/feed", fields)).location).toBe(`/feed?posted=${rows.results[0]?.id}`);
+  });
+
   it("an empty post changes nothing and the composer says why", async () => {
     const { browser, buyer } = await signedIn();
     await browser.get("/feed");
-    const sent = await browser.submit("/feed", { text: " \n " });
+    const sent = await browser.submit("/feed", { key: freshKey(), text: " \n " });
     expect(sent.location).toBe("/feed?post=invalid");
     const page = await browser.get(sent.location as string);
     expect(textOf(page.html)).toContain("A post needs some text");
@@ -278,8 +333,9 @@ describe("/feed", () => {
   it("takes the posts policy per person: 10 posts from the composer, the 11th refused and not stored", async () => {
     const { browser, buyer } = await signedIn();
     await browser.get("/feed");
-    for (let i = 1; i <= 10; i += 1) expect((await browser.submit("/feed", { text: `Post ${i}` })).status).toBe(303);
-    const refused = await browser.submit("/feed", { text: "One too many" });
+    for (let i = 1; i <= 10; i += 1)
+      expect((await browser.submit("/feed", { key: freshKey(), text: `Post ${i}` })).status).toBe(303);
+    const refused = await browser.submit("/feed", { key: freshKey(), text: "One too many" });
     expect(refused.status).toBe(429);
     const row = await env.DB.prepare("SELECT COUNT(*) AS n FROM posts WHERE author_id = ?")
       .bind(buyer.id)
@@ -290,7 +346,7 @@ describe("/feed", () => {
   it("refuses a composer form without its CSRF token", async () => {
     const { browser, buyer } = await signedIn();
     await browser.get("/feed");
-    expect((await browser.submit("/feed", { text: "forged" }, { csrf: null })).status).toBe(403);
+    expect((await browser.submit("/feed", { key: freshKey(), text: "forged" }, { csrf: null })).status).toBe(403);
     const row = await env.DB.prepare("SELECT COUNT(*) AS n FROM posts WHERE author_id = ?")
       .bind(buyer.id)
       .first<{ n: number }>();

@@ -8,7 +8,7 @@
  *
  * The composer posts with the API (photos through POST /api/v1/media, then POST /api/v1/posts with an
  * Idempotency-Key) when scripts run; without them the form posts its text here (`POST /feed`), under
- * the same `posts` policy per person.
+ * the same `posts` policy per person, written once per rendered form (./once.tsx).
  */
 import type { AppContext } from "../../../context";
 import { homeFeed } from "../../../features/social/feed";
@@ -19,6 +19,7 @@ import { consumeRates, RateLimiterUnavailable } from "../../../lib/rate-limit-cl
 import { Alert, CsrfField } from "../../components";
 import { readForm } from "../../forms";
 import { pageState, pageUser, render, seeOther } from "../../page";
+import { FormKeyField, newFormKey, oncePerForm } from "./once";
 import { PostCard } from "./parts";
 
 /** Items per page, the API's default. */
@@ -31,6 +32,7 @@ function Composer(props: { csrfToken: string; invalid: boolean }) {
   return (
     <form method="post" action="/feed" class="card composer" enctype="multipart/form-data">
       <CsrfField token={props.csrfToken} />
+      <FormKeyField value={newFormKey()} />
       <div class={props.invalid ? "field invalid" : "field"}>
         <label for="f-text">Write a post</label>
         <textarea
@@ -161,15 +163,19 @@ async function takePostRate(c: AppContext, userId: string): Promise<void> {
   }
 }
 
-/** The composer without scripts: its text only (photos need the script's uploads). */
+/** The composer without scripts: its text only (photos need the script's uploads), once per rendered form. */
 export async function submitPost(c: AppContext): Promise<Response> {
   const user = pageUser(c);
   if (!user) return seeOther(c, "/login?next=%2Ffeed");
   const fields = await readForm(c);
-  await takePostRate(c, user.id);
+  const text = fields.text ?? "";
   try {
-    const row = await createPost(c.env.DB, { id: user.id, roles: user.roles }, { text: fields.text ?? "" });
-    return seeOther(c, `/feed?posted=${encodeURIComponent(row.id)}`);
+    const location = await oncePerForm(c, user.id, fields.key, JSON.stringify(["post", text]), "/feed", async () => {
+      await takePostRate(c, user.id);
+      const row = await createPost(c.env.DB, { id: user.id, roles: user.roles }, { text });
+      return `/feed?posted=${encodeURIComponent(row.id)}`;
+    });
+    return seeOther(c, location);
   } catch (error) {
     if (error instanceof DomainError && error.code === "validation-failed") return seeOther(c, "/feed?post=invalid");
     throw error;

@@ -3,7 +3,8 @@
  * live counts (public/assets/social.js opens /api/v1/posts/:id/live). Anyone may read it; a missing,
  * removed or blocked post is the branded 404 page. The comment form is a plain form posted here
  * (`POST /p/:id/comments`): the same rules, rate policy (`comments`, per person) and live-count
- * announcement as POST /api/v1/posts/:id/comments, then back to the comment on the page.
+ * announcement as POST /api/v1/posts/:id/comments, written once per rendered form (./once.tsx), then
+ * back to the comment on the page.
  */
 import type { AppContext } from "../../../context";
 import { postChanged } from "../../../features/social";
@@ -15,6 +16,7 @@ import { consumeRates, RateLimiterUnavailable } from "../../../lib/rate-limit-cl
 import { Alert, CsrfField } from "../../components";
 import { readForm } from "../../forms";
 import { pageState, pageUser, render, seeOther } from "../../page";
+import { FormKeyField, newFormKey, oncePerForm } from "./once";
 import { CommentItem, PostCard } from "./parts";
 
 /** Comments shown under the post; a longer thread continues on ?comments=<cursor>. */
@@ -83,6 +85,7 @@ export async function postPage(c: AppContext): Promise<Response> {
           {user ? (
             <form method="post" action={`${here}/comments`} class="comment-form">
               <CsrfField token={state.csrfToken} />
+              <FormKeyField value={newFormKey()} />
               <input type="hidden" name="parentId" value="" />
               <p class="replying muted small" hidden>
                 Replying to a comment.{" "}
@@ -126,14 +129,17 @@ export async function submitComment(c: AppContext): Promise<Response> {
   const user = pageUser(c);
   if (!user) return seeOther(c, `/login?next=${encodeURIComponent(here)}`);
   const fields = await readForm(c);
-  await takeCommentRate(c, user.id);
   const parentId = fields.parentId?.trim() || undefined;
-  let row: Awaited<ReturnType<typeof createComment>>;
+  const text = fields.text ?? "";
   try {
-    row = await createComment(c.env.DB, { id: user.id, roles: user.roles }, postId, {
-      text: fields.text ?? "",
-      parentId,
+    const request = JSON.stringify(["comment", postId, parentId ?? null, text]);
+    const location = await oncePerForm(c, user.id, fields.key, request, `${here}#comments`, async () => {
+      await takeCommentRate(c, user.id);
+      const row = await createComment(c.env.DB, { id: user.id, roles: user.roles }, postId, { text, parentId });
+      c.get("defer")(() => postChanged(c.env, postId));
+      return `${here}?commented=1#c-${encodeURIComponent(row.id)}`;
     });
+    return seeOther(c, location);
   } catch (error) {
     // An empty or overlong comment: the page's own form says what is wrong, not an error page.
     if (error instanceof DomainError && error.code === "validation-failed") {
@@ -141,6 +147,4 @@ export async function submitComment(c: AppContext): Promise<Response> {
     }
     throw error;
   }
-  c.get("defer")(() => postChanged(c.env, postId));
-  return seeOther(c, `${here}?commented=1#c-${encodeURIComponent(row.id)}`);
 }
