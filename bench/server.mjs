@@ -29,6 +29,9 @@ export const RATE_LIMITS = {
   // The order confirmations on-sale sends: at the default 100 a minute, a sale's emails would wait
   // (re-queued, delayed) for hours and that waiting would load every later run.
   "email-global": { limit: 100_000_000, windowSeconds: 60 },
+  // profile: one address reading one public page; its setup adds 100 links at once.
+  "profile-view": { limit: 100_000_000, windowSeconds: 60 },
+  "links-write": { limit: 100_000_000, windowSeconds: 60 },
 };
 
 /** Longest wait for the email backlog of earlier scenarios to drain before the next one. */

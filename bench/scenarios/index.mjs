@@ -1,4 +1,5 @@
 /** The bench's scenarios, in the order they run; `ping` is the baseline. See bench/README.md to add one. */
+import { profileSetup } from "./creators.mjs";
 import { onSaleSetup } from "./on-sale.mjs";
 import { scanSetup } from "./scan.mjs";
 import { feedSetup, likeSetup } from "./social.mjs";
@@ -41,6 +42,9 @@ export const SCENARIOS = [
   { name: "feed", method: "GET", path: "/api/v1/feed", setup: feedSetup },
   // Many people liking one post, each request the next person. Target: ≥ 0.4× ping. See likeSetup.
   { name: "like", method: "PUT", path: "/api/v1/posts/:postId/like", setup: likeSetup },
+  // A creator's public page with 100 links, from the edge cache after the first request. Target:
+  // ≥ 0.7× ping. See profileSetup.
+  { name: "profile", method: "GET", path: "/@:handle", setup: profileSetup },
 ];
 
 export const BASELINE = "ping";
