@@ -108,6 +108,21 @@ test("a like the server refuses rolls back, says so, and the post page reads wel
 
   const { blocking } = await axe(page);
   expect(blocking, "serious or critical axe violations").toEqual([]);
+
+  // "Reply" points the comment form at that comment; the reply lands under it.
+  await page
+    .getByRole("listitem")
+    .filter({ hasText: "Count me in" })
+    .getByRole("button", { name: "Reply" })
+    .first()
+    .click();
+  await expect(page.getByText("Replying to a comment.")).toBeVisible();
+  await page.getByLabel("Add a comment").fill("Bringing snacks");
+  await page.getByRole("button", { name: "Comment", exact: true }).click();
+  await expect(page.getByText("Your comment is posted.")).toBeVisible();
+  const thread = page.locator(`#c-${commentId}`);
+  await expect(thread.locator(".replies").getByText("Bringing snacks")).toBeVisible();
+  await expect(page.locator('article[data-post-id] [data-count="comments"]')).toHaveText("3");
 });
 
 test("an empty feed says how to fill it; a long one loads more in place", async ({
