@@ -3,8 +3,10 @@
  * { likes, comments, reposts } on connect and after each change reported with postChanged, coalesced,
  * and always ending on the stored counts.
  */
+import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import type { PostLive } from "../../../durable-objects/post-live";
 import { postChanged } from "../../../src/features/social";
 import { call, problemOf } from "../../helpers";
 import { captureLogs } from "../../support/logs";
@@ -94,6 +96,29 @@ describe("post live counts", () => {
     expect(live.messages.length - 1).toBeLessThan(20);
     expect(lastOf(live.messages)).toEqual(await storedCounts(postId));
     live.ws.close(1000, "done");
+  });
+
+  it("answers 429 past the per-address cap and 503 past the post's, as problems, opening nothing", async () => {
+    const postId = await livePost(await liveUser());
+    const stub = env.POST_LIVE.getByName(postId);
+    await runInDurableObject(stub, (instance: PostLive) => {
+      instance.caps = { total: 2, perAddress: 1 };
+    });
+    const first = await openPostLive(postId, { ip: "203.0.113.7" });
+    const crowded = await call(`/api/v1/posts/${postId}/live`, {
+      headers: { Upgrade: "websocket" },
+      ip: "203.0.113.7",
+    });
+    expect(crowded.status).toBe(429);
+    expect((await problemOf(crowded)).type).toMatch(/rate-limited$/);
+    expect(crowded.headers.get("Retry-After")).toBe("60");
+    const second = await openPostLive(postId, { ip: "203.0.113.8" });
+    const full = await call(`/api/v1/posts/${postId}/live`, { headers: { Upgrade: "websocket" }, ip: "203.0.113.9" });
+    expect(full.status).toBe(503);
+    expect((await problemOf(full)).type).toMatch(/unavailable$/);
+    expect(await stub.viewers()).toBe(2);
+    first.ws.close(1000, "done");
+    second.ws.close(1000, "done");
   });
 
   it("answers 426 without an Upgrade header, and opens no socket", async () => {
