@@ -104,7 +104,7 @@ const createLinkRoute = createRoute({
     ...problems(
       "validation-failed",
       "unauthorized",
-      ["invalid-url", "not http(s), too long, credentials, or an internal host; `reason` says which"],
+      ["invalid-url", "not http(s), too long, credentials, or an internal host (the reason member says which)"],
       ["too-many-links", "the list already holds 100"],
       "rate-limited",
     ),
@@ -125,7 +125,7 @@ const editRoute = createRoute({
       "validation-failed",
       "unauthorized",
       "not-found",
-      ["version-conflict", "the list changed since `version`; `version` in the problem is the current one"],
+      ["version-conflict", "the list changed since the version sent; the problem carries the current version"],
       "invalid-url",
       ["invalid-link-transition", "e.g. back to suggested"],
       "rate-limited",
