@@ -71,6 +71,8 @@ const PROBLEMS: Record<ErrorCode, { status: ContentfulStatusCode; title: string 
   "invalid-link-order": { status: 422, title: "The order must name each of your links once" },
   "invalid-handle": { status: 422, title: "This handle cannot be used" },
   "handle-taken": { status: 409, title: "This handle is taken" },
+  "already-subscribed": { status: 409, title: "Already subscribed to Pro" },
+  "no-billing-customer": { status: 409, title: "No billing account yet" },
   internal: { status: 500, title: "Internal server error" },
 };
 

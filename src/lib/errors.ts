@@ -62,6 +62,8 @@ export type ErrorCode =
   | "invalid-link-order"
   | "invalid-handle"
   | "handle-taken"
+  | "already-subscribed"
+  | "no-billing-customer"
   | "internal";
 
 export interface FieldError {
