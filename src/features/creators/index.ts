@@ -7,7 +7,7 @@ import { trackingRoutes } from "./routes-tracking";
 
 export { type CreatorAnalytics, creatorAnalytics } from "./analytics";
 export { creatorCacheScope } from "./handles";
-export { creatorScope, type PublicLink, publicLinks, suggestLink } from "./links";
+export { type PublicLink, publicLinks, suggestLink } from "./links";
 export { trackRollupCron } from "./rollups";
 export { analyticsRange } from "./routes-analytics";
 export { handleRoutes } from "./routes-handles";

@@ -25,6 +25,7 @@ import type { LINK_STATES } from "../../db/schema-creators";
 import { randomId } from "../../lib/crypto";
 import { DomainError } from "../../lib/errors";
 import { checkSafeUrl } from "../../lib/safe-url";
+import { creatorCacheScope } from "./handles";
 
 export type LinkState = (typeof LINK_STATES)[number];
 
@@ -56,9 +57,6 @@ export interface LinkList {
 }
 
 export type PublicLink = Pick<Link, "id" | "title" | "url" | "kind">;
-
-/** The cache scope of a creator's public profile, bumped with every link write. */
-export const creatorScope = (userId: string) => `creator:${userId}`;
 
 const LINK_COLUMNS = "id, title, url, kind, state, position, version";
 
@@ -102,7 +100,7 @@ function bumpCreatorScope(db: D1Database, userId: string, condition = "1", ...bi
       `INSERT INTO cache_versions (scope, version) SELECT ?, 1 WHERE ${condition}
        ON CONFLICT (scope) DO UPDATE SET version = version + 1`,
     )
-    .bind(creatorScope(userId), ...bindings);
+    .bind(creatorCacheScope(userId), ...bindings);
 }
 
 /**
