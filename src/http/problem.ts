@@ -73,6 +73,7 @@ const PROBLEMS: Record<ErrorCode, { status: ContentfulStatusCode; title: string 
   "handle-taken": { status: 409, title: "This handle is taken" },
   "already-subscribed": { status: 409, title: "Already subscribed to Pro" },
   "no-billing-customer": { status: 409, title: "No billing account yet" },
+  "payouts-not-ready": { status: 409, title: "Payouts are not set up yet" },
   internal: { status: 500, title: "Internal server error" },
 };
 

@@ -64,6 +64,7 @@ export type ErrorCode =
   | "handle-taken"
   | "already-subscribed"
   | "no-billing-customer"
+  | "payouts-not-ready"
   | "internal";
 
 export interface FieldError {
