@@ -1,4 +1,4 @@
-import { env } from "cloudflare:workers";
+import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { getConfig } from "../../../src/config";
 import {
@@ -341,5 +341,27 @@ describe("the profile page counts its visit", () => {
     const token = /data-tracking-token="([^"]+)"/.exec(html)?.[1] ?? "";
     expect((await visit(token)).status).toBe(202);
     expect(await countRows("track_events", "user_id = ? AND kind = 'visit'", creator?.id)).toBe(1);
+  });
+});
+
+describe("country", () => {
+  it("comes from request.cf.country, and only a two-letter code is kept", async () => {
+    const creator = await publicCreator();
+    const token = await tokenFor(creator.id);
+    const send = (country: string) =>
+      exports.default.fetch(
+        new Request("https://gatehouse.test/api/v1/track/visit", {
+          method: "POST",
+          headers: { "Content-Type": "application/json", "User-Agent": PHONE, "CF-Connecting-IP": "203.0.113.200" },
+          body: JSON.stringify({ token }),
+          cf: { country },
+        }),
+      );
+    expect((await send("DE")).status).toBe(202);
+    expect((await send("<script>")).status).toBe(202);
+    expect(await rows("SELECT country FROM track_events WHERE user_id = ? ORDER BY id", creator.id)).toEqual([
+      { country: "DE" },
+      { country: null },
+    ]);
   });
 });
