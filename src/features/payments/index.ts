@@ -6,3 +6,4 @@ export * from "./policy";
 export * from "./queue";
 export * from "./refunds";
 export * from "./schema";
+export { classifyStripeError, idOf, type Stripe } from "./stripe";
