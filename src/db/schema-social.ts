@@ -214,6 +214,7 @@ export const NOTIFICATION_KINDS = [
   "mention",
   "order",
   "refund",
+  "tip",
   "removed",
 ] as const;
 

@@ -73,6 +73,10 @@ const PROBLEMS: Record<ErrorCode, { status: ContentfulStatusCode; title: string 
   "handle-taken": { status: 409, title: "This handle is taken" },
   "already-subscribed": { status: 409, title: "Already subscribed to Pro" },
   "no-billing-customer": { status: 409, title: "No billing account yet" },
+  // RFC 6585 §3: the route requires a conditional (idempotent) request; a money-moving POST is never run keyless.
+  "idempotency-key-required": { status: 428, title: "Idempotency-Key header required" },
+  "amount-out-of-range": { status: 422, title: "Amount out of range" },
+  "cannot-receive-tips": { status: 409, title: "This creator cannot receive tips yet" },
   "payouts-not-ready": { status: 409, title: "Payouts are not set up yet" },
   internal: { status: 500, title: "Internal server error" },
 };

@@ -64,6 +64,9 @@ export type ErrorCode =
   | "handle-taken"
   | "already-subscribed"
   | "no-billing-customer"
+  | "idempotency-key-required"
+  | "amount-out-of-range"
+  | "cannot-receive-tips"
   | "payouts-not-ready"
   | "internal";
 

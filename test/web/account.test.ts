@@ -577,6 +577,7 @@ describe("links in emails", () => {
         currency: "EUR",
         reason: "fraudulent",
       },
+      "tip-receipt": { template: "tip-receipt", creatorName: "C", amount: 500, currency: "USD", tipId: "t1" },
     };
     // Without PUBLIC_URL (as here) the object's links use the development server's origin.
     expect(linkOrigin(env)).toBe(LOCAL_ORIGIN);

@@ -38,6 +38,14 @@ export type EmailTemplate =
       currency: string;
       /** Stripe's dispute reason code, e.g. `fraudulent`, `product_not_received`. */
       reason: string;
+    }
+  | {
+      /** To the fan (account or guest email): their tip to a creator went through. */
+      template: "tip-receipt";
+      creatorName: string;
+      amount: number;
+      currency: string;
+      tipId: string;
     };
 
 /**
@@ -57,6 +65,7 @@ export const CARRIES_SECRET: Record<EmailTemplate["template"], boolean> = {
   "event-cancelled": false,
   "refund-issued": false,
   "payment-disputed": false,
+  "tip-receipt": false,
 };
 
 export interface RenderedEmail {
@@ -172,6 +181,18 @@ export function renderEmail(message: EmailTemplate): RenderedEmail {
           `A buyer disputed a payment of <strong>${escapeHtml(money)}</strong> for <strong>${escapeHtml(message.eventTitle)}</strong> with their bank (reason: ${escapeHtml(message.reason)}).`,
           `Order: ${escapeHtml(message.orderId)}. The order is flagged.`,
           "Respond to the dispute in your payment dashboard before its deadline.",
+        ]),
+      };
+    }
+    case "tip-receipt": {
+      const money = formatMoney(message.amount, message.currency);
+      return {
+        subject: `Your tip to ${message.creatorName}`,
+        text: `Thank you!\n\nYour tip of ${money} to ${message.creatorName} went through.\nReceipt: ${message.tipId}`,
+        html: page([
+          "Thank you!",
+          `Your tip of <strong>${escapeHtml(money)}</strong> to <strong>${escapeHtml(message.creatorName)}</strong> went through.`,
+          `Receipt: ${escapeHtml(message.tipId)}`,
         ]),
       };
     }

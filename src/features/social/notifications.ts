@@ -10,7 +10,7 @@
  * Keys:
  * - dedupe_key — one row per (kind, subject, actor) for like, repost, follow and comment_like; per
  *   comment for comment and reply; per (subject, recipient) for mentions; per order for order and
- *   refund; per subject for removed. Undoing an action deletes by the same key (notificationRetract).
+ *   refund, per tip for tip (its id in order_id); per subject for removed. Undoing an action deletes by the same key (notificationRetract).
  * - group_key — what the list folds into one item ("Ana and 12 others liked your post"): per post for
  *   like, repost and comment, per comment for comment_like, per parent comment for reply, one per
  *   recipient for follow; mention, order, refund and removed stand alone (the key is the row's own).
@@ -30,6 +30,7 @@ export type NotificationKind =
   | "mention"
   | "order"
   | "refund"
+  | "tip"
   | "removed";
 
 export interface NewNotification {
@@ -77,6 +78,7 @@ function keysOf(n: Omit<NewNotification, "at">): Keys {
       };
     case "order":
     case "refund":
+    case "tip":
       return { groupKey: `${n.kind}:${n.orderId}`, dedupeKey: `${n.kind}:${n.orderId}` };
     case "removed":
       return { groupKey: `removed:${subjectOf(n)}`, dedupeKey: `removed:${subjectOf(n)}` };
@@ -246,6 +248,8 @@ function predicate(row: Pick<GroupRow, "kind" | "post_id" | "comment_id">): stri
       return "Your order is confirmed";
     case "refund":
       return "Your refund is complete";
+    case "tip":
+      return "You received a tip";
     case "removed":
       if (row.comment_id) return "Your comment was removed after a report";
       return row.post_id
