@@ -191,6 +191,33 @@ describe("/p/:id", () => {
     expect(row?.comment_count).toBe(20);
   });
 
+  it("shows 100 comments, then links to the rest of the thread", async () => {
+    const { buyer } = await signedIn();
+    const postId = await storedPost(buyer.id, "Popular", Date.now());
+    const now = Date.now();
+    await env.DB.batch(
+      Array.from({ length: 101 }, (_, i) =>
+        env.DB.prepare("INSERT INTO comments (id, post_id, author_id, text, created_at) VALUES (?, ?, ?, ?, ?)").bind(
+          `c-${String(i).padStart(3, "0")}-${crypto.randomUUID()}`,
+          postId,
+          buyer.id,
+          `Comment #${i}`,
+          now + i,
+        ),
+      ),
+    );
+    const browser = new Browser();
+    const first = await browser.get(`/p/${postId}`);
+    expect((first.html.match(/<li class="comment"/g) ?? []).length).toBe(100);
+    expect(textOf(first.html)).not.toContain("Comment #100");
+    const more = /href="(\/p\/[^"?]+\?comments=[^"#]+)#comments"/.exec(first.html)?.[1];
+    expect(more).toBeTruthy();
+    const rest = await browser.get(more as string);
+    expect((rest.html.match(/<li class="comment"/g) ?? []).length).toBe(1);
+    expect(textOf(rest.html)).toContain("Comment #100");
+    expect(rest.html).not.toContain("More comments");
+  });
+
   it("is the branded 404 page for a missing or removed post", async () => {
     const missing = await new Browser().get("/p/no-such-post");
     expect(missing.status).toBe(404);
