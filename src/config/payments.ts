@@ -20,6 +20,13 @@ export interface PaymentsConfig {
   checkoutTtlSeconds: number;
   /** Attendee refunds are allowed until this many hours before the start, unless the event says otherwise. */
   refundCutoffHours: number;
+  /** The Pro plan's recurring Price (`price_…`, STRIPE_PRO_PRICE_ID); null: the upgrade answers 503. */
+  proPriceId: string | null;
+  /**
+   * STRIPE_API_BASE: a local Stripe stand-in the SDK talks to instead of api.stripe.com (development
+   * and test only; refused in production at load, so live keys can never be sent anywhere else).
+   */
+  apiBase: { protocol: "http" | "https"; host: string; port: number } | null;
 }
 
 // Whitespace inside a key is a paste error (a trailing newline), worth catching at boot, not per payment.
@@ -45,6 +52,23 @@ const cutoff = z.coerce
 
 const blank = (value: unknown) => value === undefined || value === "";
 
+const priceId = z.string().regex(/^price_[A-Za-z0-9_]{4,}$/);
+
+/** An http(s) origin without path, e.g. `http://127.0.0.1:12111`. */
+function parseApiBase(raw: unknown): PaymentsConfig["apiBase"] | undefined {
+  if (typeof raw !== "string") return undefined;
+  try {
+    const url = new URL(raw);
+    if ((url.protocol !== "http:" && url.protocol !== "https:") || url.pathname !== "/" || url.search !== "") {
+      return undefined;
+    }
+    const protocol = url.protocol === "http:" ? "http" : "https";
+    return { protocol, host: url.hostname, port: Number(url.port || (protocol === "http" ? 80 : 443)) };
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Reads the payment settings. Returns the names of the offending keys (never their values) instead of
  * throwing, so the caller can report them together with other configuration errors.
@@ -59,6 +83,16 @@ export function readPaymentsConfig(
   const cutoffHours = cutoff.safeParse(blank(env.REFUND_CUTOFF_HOURS) ? undefined : env.REFUND_CUTOFF_HOURS);
   if (!cutoffHours.success) bad.push("REFUND_CUTOFF_HOURS");
 
+  // A stand-in for Stripe in production would send live keys and card data elsewhere: refused outright.
+  let apiBase: PaymentsConfig["apiBase"] = null;
+  if (!blank(env.STRIPE_API_BASE)) {
+    const parsed = isProduction ? undefined : parseApiBase(env.STRIPE_API_BASE);
+    if (parsed) apiBase = parsed;
+    else bad.push("STRIPE_API_BASE");
+  }
+  const pro = blank(env.STRIPE_PRO_PRICE_ID) ? null : priceId.safeParse(env.STRIPE_PRO_PRICE_ID);
+  if (pro && !pro.success) bad.push("STRIPE_PRO_PRICE_ID");
+
   const unset = blank(env.STRIPE_SECRET_KEY) && blank(env.STRIPE_WEBHOOK_SECRET);
   if (unset && !isProduction) return bad.length > 0 ? { ok: false, keys: bad } : { ok: true, payments: null };
 
@@ -66,7 +100,9 @@ export function readPaymentsConfig(
   const secrets = webhookSecrets.safeParse(env.STRIPE_WEBHOOK_SECRET);
   if (!key.success) bad.push("STRIPE_SECRET_KEY");
   if (!secrets.success) bad.push("STRIPE_WEBHOOK_SECRET");
-  if (!key.success || !secrets.success || !ttlSeconds.success || !cutoffHours.success) return { ok: false, keys: bad };
+  if (bad.length > 0 || !key.success || !secrets.success || !ttlSeconds.success || !cutoffHours.success) {
+    return { ok: false, keys: bad };
+  }
   return {
     ok: true,
     payments: {
@@ -74,6 +110,8 @@ export function readPaymentsConfig(
       webhookSecrets: secrets.data as [string, ...string[]],
       checkoutTtlSeconds: ttlSeconds.data,
       refundCutoffHours: cutoffHours.data,
+      proPriceId: pro?.data ?? null,
+      apiBase,
     },
   };
 }

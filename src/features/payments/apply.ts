@@ -12,6 +12,7 @@ import { randomId } from "../../lib/crypto";
 import { log } from "../../lib/log";
 import { emailStatements, enqueueCommitted } from "../email";
 import { inventoryOf } from "../events";
+import { applyBillingEvent, isBillingEvent } from "../money";
 import { notificationInsert } from "../social";
 import type { PaymentsDeps } from "./deps";
 import { cursorOf, type InboxRow } from "./inbox";
@@ -92,6 +93,8 @@ const CAPTURES = new Set(["checkout.session.completed", "checkout.session.async_
 /** Applies one inbox row; throws on a failure worth retrying. */
 export async function applyEvent(deps: PaymentsDeps, row: InboxRow): Promise<ApplyOutcome> {
   const event = JSON.parse(row.payload) as Stripe.Event;
+  // The Pro subscription orders its events by its own stamp and version (money/subscription.ts).
+  if (isBillingEvent(event)) return applyBillingEvent(deps, event);
   const handled = CAPTURES.has(event.type) || HANDLERS[event.type] !== undefined;
   if (!handled) return "ignored";
   if (!CAPTURES.has(event.type)) {

@@ -4,6 +4,7 @@
  * throws: a failure is logged and the next run tries again.
  */
 import { log } from "../../lib/log";
+import { reconcileSubscriptions } from "../money";
 import { paymentsDepsFromEnv } from "./deps";
 import { requeueStuckPayments } from "./inbox";
 import type { PaymentsQueue } from "./queue";
@@ -20,6 +21,13 @@ export async function reconcileCron(controller: ScheduledController, env: Env): 
     log(report.failed > 0 ? "warn" : "info", "payments reconciled", { cron: controller.cron, ...report });
   } catch (error) {
     log("error", "payments reconciliation failed", { cron: controller.cron, error });
+  }
+  if (!deps.payments.proPriceId) return;
+  try {
+    const report = await reconcileSubscriptions(deps, controller.scheduledTime);
+    log(report.failed > 0 ? "warn" : "info", "subscriptions reconciled", { cron: controller.cron, ...report });
+  } catch (error) {
+    log("error", "subscriptions reconciliation failed", { cron: controller.cron, error });
   }
 }
 

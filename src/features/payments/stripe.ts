@@ -12,19 +12,23 @@ export type { Stripe };
 const clients = new Map<string, Stripe>();
 
 /**
- * One client per secret key and isolate. `fetch` is looked up on every call (not captured when the
- * client is built), so the runtime's current fetch is always the one used.
+ * One client per secret key, API base and isolate. `fetch` is looked up on every call (not captured
+ * when the client is built), so the runtime's current fetch is always the one used. STRIPE_API_BASE
+ * (development and test only; config refuses it in production) points the SDK at a local stand-in.
  */
-export function stripeClient(config: PaymentsConfig): Stripe {
-  let client = clients.get(config.secretKey);
+export function stripeClient(config: Pick<PaymentsConfig, "secretKey" | "apiBase">): Stripe {
+  const base = config.apiBase;
+  const cacheKey = base ? `${config.secretKey} ${base.protocol}://${base.host}:${base.port}` : config.secretKey;
+  let client = clients.get(cacheKey);
   if (!client) {
     client = new Stripe(config.secretKey, {
       httpClient: Stripe.createFetchHttpClient((input, init) => fetch(input, init)),
       maxNetworkRetries: LIMITS.stripeNetworkRetries,
       timeout: LIMITS.stripeTimeoutMs,
       appInfo: { name: "Gatehouse" },
+      ...(base ? { protocol: base.protocol, host: base.host, port: base.port } : {}),
     });
-    clients.set(config.secretKey, client);
+    clients.set(cacheKey, client);
   }
   return client;
 }
