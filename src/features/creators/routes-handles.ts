@@ -125,7 +125,7 @@ const checkRoute = createRoute({
   request: { params: z.object({ handle: z.string().max(200) }) },
   responses: {
     200: json(AvailabilitySchema, "Available, or why not"),
-    ...problems(["rate-limited", "`handle-check`: 30 a minute per address"]),
+    ...problems(["rate-limited", "policy handle-check, 30 a minute per address"]),
   },
 });
 
