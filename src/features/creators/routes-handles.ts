@@ -140,9 +140,9 @@ const claimRoute = createRoute({
   responses: {
     200: json(ClaimSchema, "Your handle now (claiming your own current handle changes nothing)"),
     ...problems(
-      ["invalid-handle", "with `reason`: too-short, too-long, invalid-characters, dots or reserved"],
+      ["invalid-handle", "with a reason: too-short, too-long, invalid-characters, dots or reserved"],
       ["handle-taken", "someone else holds it, or gave it up less than 14 days ago"],
-      ["rate-limited", "`handle-claim`: 3 claims an hour that reach the registry"],
+      ["rate-limited", "policy handle-claim, 3 claims an hour that reach the registry"],
       "validation-failed",
       "unauthorized",
     ),
@@ -160,10 +160,10 @@ const onboardingRoute = createRoute({
   responses: {
     200: json(OnboardedSchema, "Your profile as stored"),
     ...problems(
-      ["invalid-handle", "with `reason`"],
+      ["invalid-handle", "with a reason"],
       ["handle-taken", "nothing else changed either"],
       ["validation-failed", "a bad field, or an avatar that is not one of your avatar uploads"],
-      ["rate-limited", "`handle-claim`"],
+      ["rate-limited", "policy handle-claim"],
       "unauthorized",
     ),
   },

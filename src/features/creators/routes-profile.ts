@@ -80,7 +80,7 @@ const profileRoute = createRoute({
       description: "The handle was changed recently: `Location` names the profile under its new handle",
       headers: { Location: { schema: { type: "string" } } },
     },
-    ...problems("not-found", ["rate-limited", "`profile-view`: 100 a minute per address"]),
+    ...problems("not-found", ["rate-limited", "policy profile-view, 100 a minute per address"]),
   },
 });
 
