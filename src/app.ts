@@ -23,7 +23,7 @@ import { gateRoutes } from "./features/gate/routes";
 import { healthRoutes } from "./features/health/routes";
 import { MEDIA_BODY_LIMITS, mediaRoutes } from "./features/media/routes";
 import { metaRoutes } from "./features/meta/routes";
-import { subscriptionRoutes } from "./features/money";
+import { payoutRoutes, subscriptionRoutes, tipRoutes } from "./features/money";
 import { addressPolicies, orderRoutes } from "./features/orders/routes";
 import { paymentRoutes, STRIPE_WEBHOOK_PATH } from "./features/payments/routes";
 import {
@@ -149,6 +149,8 @@ export function createApp(options: AppOptions = {}): OpenAPIHono<AppEnv> {
   app.route("/", orderRoutes);
   app.route("/", paymentRoutes);
   app.route("/", subscriptionRoutes);
+  app.route("/", payoutRoutes);
+  app.route("/", tipRoutes);
   app.route("/", gateRoutes);
   app.route("/", mediaRoutes);
   app.route("/", userRoutes);

@@ -12,7 +12,7 @@ import { randomId } from "../../lib/crypto";
 import { log } from "../../lib/log";
 import { emailStatements, enqueueCommitted } from "../email";
 import { inventoryOf } from "../events";
-import { applyBillingEvent, isBillingEvent } from "../money";
+import { applyAccountUpdated, applyBillingEvent, isBillingEvent } from "../money";
 import { notificationInsert } from "../social";
 import type { PaymentsDeps } from "./deps";
 import { cursorOf, type InboxRow } from "./inbox";
@@ -116,6 +116,8 @@ const HANDLERS: Partial<Record<string, Handler>> = {
   "checkout.session.async_payment_failed": (deps, event) => releaseFor(deps, event, "payment-failed"),
   "charge.refunded": (deps, event) => applyChargeRefunded(deps, event.data.object as Stripe.Charge),
   "charge.dispute.created": (deps, event) => applyDispute(deps, event.data.object as Stripe.Dispute),
+  // A Connect event (it names the connected `account`): the payout flags, ordered per account.
+  "account.updated": (deps, event) => applyAccountUpdated(deps.db, event.data.object as Stripe.Account, event.created),
 };
 
 async function releaseFor(deps: PaymentsDeps, event: Stripe.Event, reason: string): Promise<ApplyOutcome> {

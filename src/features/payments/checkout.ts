@@ -15,6 +15,7 @@ import { log } from "../../lib/log";
 import { isSafeRedirect, safeRedirect } from "../../lib/safe-redirect";
 import { iso } from "../../lib/time";
 import { type EventRow, inventoryOf, toSnapshot, unwrap } from "../events";
+import { destinationChargeFor } from "../money";
 import type { PaymentsDeps } from "./deps";
 import { classifyStripeError, type Stripe } from "./stripe";
 
@@ -115,6 +116,7 @@ export async function startCheckout(
   return createSession(deps, {
     order,
     eventTitle: event.title,
+    hostId: event.host_id,
     email: buyer.email,
     attempt: (latest?.attempt ?? 0) + 1,
     returnBase: input.returnBase,
@@ -133,10 +135,10 @@ export async function retryCheckout(
 ): Promise<CheckoutResult> {
   const row = await deps.db
     .prepare(
-      "SELECT o.event_id, e.title, u.email FROM orders o JOIN events e ON e.id = o.event_id JOIN users u ON u.id = o.user_id WHERE o.id = ? AND o.user_id = ?",
+      "SELECT o.event_id, e.title, e.host_id, u.email FROM orders o JOIN events e ON e.id = o.event_id JOIN users u ON u.id = o.user_id WHERE o.id = ? AND o.user_id = ?",
     )
     .bind(input.orderId, input.userId)
-    .first<{ event_id: string; title: string; email: string }>();
+    .first<{ event_id: string; title: string; host_id: string; email: string }>();
   if (!row) throw new DomainError("not-found", "No such order.");
   const inventory = inventoryOf(deps.inventory, row.event_id);
   const current = await inventory.getOrder(input.orderId);
@@ -158,6 +160,7 @@ export async function retryCheckout(
   return createSession(deps, {
     order: extended,
     eventTitle: row.title,
+    hostId: row.host_id,
     email: row.email,
     attempt: (latest?.attempt ?? 0) + 1,
     returnBase: input.returnBase,
@@ -170,6 +173,7 @@ async function createSession(
   input: {
     order: InventoryOrder;
     eventTitle: string;
+    hostId: string;
     email: string;
     attempt: number;
     returnBase: string;
@@ -181,6 +185,9 @@ async function createSession(
   const idempotencyKey = `checkout:${order.id}:${order.amount}:${order.currency}:${attempt}`;
   const urls = returnUrls(input.returnBase, order.id);
   const metadata = { orderId: order.id, eventId: order.eventId };
+  // A host whose payout account can take charges is paid by a destination charge: the money goes to
+  // their connected account and the platform keeps the fee (refunds.ts reverses both).
+  const destination = await destinationChargeFor(deps.db, input.hostId, order.amount, order.currency);
   let session: Stripe.Checkout.Session;
   try {
     session = await deps.stripe.checkout.sessions.create(
@@ -201,7 +208,13 @@ async function createSession(
         customer_email: input.email,
         metadata,
         // Carried onto the PaymentIntent and its charge, so refunds and disputes map back to the order.
-        payment_intent_data: { metadata },
+        payment_intent_data: destination
+          ? {
+              metadata,
+              application_fee_amount: destination.applicationFeeAmount,
+              transfer_data: { destination: destination.destination },
+            }
+          : { metadata },
         success_url: urls.success,
         cancel_url: urls.cancel,
         expires_at: seconds(expiresAt),

@@ -14,6 +14,7 @@ import { randomId } from "../../lib/crypto";
 import { log } from "../../lib/log";
 import { emailStatements, enqueueCommitted } from "../email";
 import { inventoryOf } from "../events";
+import { refundTermsFor } from "../money";
 import { conditionalInsert } from "../social";
 import type { PaymentsDeps } from "./deps";
 import { type PaymentsQueue, sendPaymentsMessages } from "./queue";
@@ -164,9 +165,12 @@ export async function attemptRefund(deps: PaymentsDeps, job: RefundRow): Promise
   }
   let refund: Stripe.Refund | null = null;
   try {
+    // A destination charge also takes back the host's transfer and the platform fee, in proportion.
+    const terms = await refundTermsFor(deps, job.event_id, job.payment_intent);
     refund = await deps.stripe.refunds.create(
       {
         payment_intent: job.payment_intent,
+        ...terms,
         reason: job.reason === "duplicate-payment" ? "duplicate" : "requested_by_customer",
         metadata: { orderId: job.order_id, eventId: job.event_id, refundJob: job.id, reason: job.reason },
       },
