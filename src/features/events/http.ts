@@ -41,6 +41,13 @@ export const transition = (action: "publish" | "cancel", summary: string) =>
     request: { params: IdParam },
     responses: {
       200: json(EventSchema, "The event"),
-      ...problems(["forbidden", "not the host"], "not-found", "invalid-transition"),
+      ...problems(
+        ["forbidden", "not the host"],
+        "not-found",
+        "invalid-transition",
+        ...(action === "publish"
+          ? [["payouts-not-ready", "paid tickets, host's payout account cannot take charges"] as const]
+          : []),
+      ),
     },
   });

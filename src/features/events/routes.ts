@@ -42,6 +42,7 @@ const updateEventRoute = createRoute({
       "version-conflict",
       "capacity-below-sold",
       "invalid-transition",
+      ["payouts-not-ready", "a published free event made paid, host's payout account cannot take charges"],
     ),
   },
 });

@@ -265,7 +265,30 @@ export async function updateEvent(
   if (next.starts_at !== before.starts_at || next.check_in_opens_at !== before.check_in_opens_at) {
     await assertRefundWindow(deps.db, next, input.checkInOpensAt !== undefined ? "checkInOpensAt" : "startsAt");
   }
+  // A published event turning paid needs the same payout account as publishing a paid one.
+  if (before.status === "published" && before.price === 0 && next.price > 0) await assertPayoutsReady(deps.db, next);
   return toApiEvent(await commit(deps, before, next));
+}
+
+/**
+ * Paid tickets are sold only for a host Stripe lets take charges (their payout account, money's
+ * payout_accounts table, read here directly: money depends on events, never the other way). Checked
+ * before anything is written, so a refusal changes nothing.
+ */
+async function assertPayoutsReady(db: D1Database, row: EventRow): Promise<void> {
+  if (row.price === 0) return;
+  const ready = await db
+    .prepare(
+      "SELECT 1 AS ok FROM payout_accounts WHERE user_id = ? AND charges_enabled = 1 AND stripe_account_id IS NOT NULL",
+    )
+    .bind(row.host_id)
+    .first<{ ok: number }>();
+  if (!ready) {
+    throw new DomainError(
+      "payouts-not-ready",
+      "Paid tickets need a payout account that can take payments: set up payouts on /host (POST /api/v1/me/payouts/account) and finish Stripe's onboarding, or make the tickets free.",
+    );
+  }
 }
 
 export async function publishEvent(deps: EventsDeps, caller: Caller, id: string): Promise<ApiEvent> {
@@ -274,6 +297,7 @@ export async function publishEvent(deps: EventsDeps, caller: Caller, id: string)
     throw new DomainError("invalid-transition", `A ${before.status} event cannot be published.`);
   const now = deps.now ?? Date.now();
   if (before.starts_at <= now) throw new DomainError("invalid-transition", "The event has already started.");
+  await assertPayoutsReady(deps.db, before);
   const next: EventRow = {
     ...before,
     status: "published",
