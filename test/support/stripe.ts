@@ -1,7 +1,7 @@
 /**
  * A fake Stripe at the HTTP boundary: `fetch` to api.stripe.com is answered with the shapes Stripe's
  * API reference documents for the calls Gatehouse makes (Checkout Sessions create / retrieve / expire,
- * Refunds create; errors `{ error: { type, code, message } }`), with Stripe's idempotency rule: the
+ * Refunds create, Connect accounts and account links create, PaymentIntents retrieve; errors `{ error: { type, code, message } }`), with Stripe's idempotency rule: the
  * same Idempotency-Key with the same parameters replays the first answer (`Idempotent-Replayed: true`),
  * with different parameters it is a 400 `idempotency_error`. It answers as a route of the test's
  * fetch router (test/support/fetch-router), so other fakes can answer their own origins in the same
@@ -49,6 +49,27 @@ export interface FakeSession {
   success_url: string;
   cancel_url: string;
   url: string | null;
+  /** What `payment_intent_data` asked of the PaymentIntent (a destination charge, or nothing). */
+  payment_intent_data: { application_fee_amount: number | null; transfer_data: { destination: string } | null };
+}
+
+/** A Connect account as `accounts.create` / `account.updated` carry it (the fields Gatehouse reads). */
+export interface FakeAccount {
+  id: string;
+  object: "account";
+  type: "express";
+  charges_enabled: boolean;
+  payouts_enabled: boolean;
+  details_submitted: boolean;
+  capabilities: Record<string, string>;
+  metadata: Record<string, string>;
+  requirements: {
+    currently_due: string[];
+    past_due: string[];
+    eventually_due: string[];
+    disabled_reason: string | null;
+  };
+  created: number;
 }
 
 let sequence = 0;
@@ -73,7 +94,20 @@ export class FakeStripe {
     string,
     { id: string; amount: number; refunded: number; currency: string; metadata: Record<string, string> }
   >();
-  readonly refunds: { id: string; payment_intent: string; amount: number }[] = [];
+  readonly refunds: {
+    id: string;
+    payment_intent: string;
+    amount: number;
+    reverse_transfer: boolean;
+    refund_application_fee: boolean;
+  }[] = [];
+  /** Connect accounts by id, in creation order. */
+  readonly accounts = new Map<string, FakeAccount>();
+  /** PaymentIntents of paid sessions: the destination charge's fee and transfer, as Stripe keeps them. */
+  readonly paymentIntents = new Map<
+    string,
+    { application_fee_amount: number | null; transfer_data: { destination: string } | null }
+  >();
   readonly #byKey = new Map<string, { fingerprint: string; status: number; body: string }>();
   /** Decides each first-time call; undefined = answer normally. */
   script: (call: StripeCall) => StripeAnswer | undefined = () => undefined;
@@ -111,6 +145,7 @@ export class FakeStripe {
     session.payment_status = "paid";
     session.payment_intent = nextId("pi");
     session.url = null;
+    this.paymentIntents.set(session.payment_intent, session.payment_intent_data);
     this.charges.set(session.payment_intent, {
       id: nextId("ch"),
       amount: session.amount_total,
@@ -243,6 +278,14 @@ export class FakeStripe {
         success_url: p.success_url ?? "",
         cancel_url: p.cancel_url ?? "",
         url: `https://checkout.stripe.com/c/pay/${id}`,
+        payment_intent_data: {
+          application_fee_amount: p["payment_intent_data[application_fee_amount]"]
+            ? Number(p["payment_intent_data[application_fee_amount]"])
+            : null,
+          transfer_data: p["payment_intent_data[transfer_data][destination]"]
+            ? { destination: p["payment_intent_data[transfer_data][destination]"] }
+            : null,
+        },
       };
       this.sessions.set(id, session);
       return { status: 200, body: { ...session } };
@@ -302,13 +345,93 @@ export class FakeStripe {
         reason: p.reason ?? null,
         status: "succeeded",
       };
-      this.refunds.push({ id: refund.id, payment_intent: pi, amount });
+      this.refunds.push({
+        id: refund.id,
+        payment_intent: pi,
+        amount,
+        reverse_transfer: p.reverse_transfer === "true",
+        refund_application_fee: p.refund_application_fee === "true",
+      });
       return { status: 200, body: refund };
+    }
+    if (method === "POST" && path === "/v1/accounts") {
+      const id = nextId("acct");
+      const account: FakeAccount = {
+        id,
+        object: "account",
+        type: "express",
+        charges_enabled: false,
+        payouts_enabled: false,
+        details_submitted: false,
+        capabilities: Object.fromEntries(
+          Object.keys(p)
+            .filter((k) => k.startsWith("capabilities[") && k.endsWith("[requested]"))
+            .map((k) => [k.slice(13, k.indexOf("]")), "inactive"]),
+        ),
+        metadata: Object.fromEntries(
+          Object.entries(p)
+            .filter(([k]) => k.startsWith("metadata["))
+            .map(([k, v]) => [k.slice(9, -1), v]),
+        ),
+        requirements: {
+          currently_due: ["business_type", "external_account", "tos_acceptance.date"],
+          past_due: [],
+          eventually_due: [],
+          disabled_reason: "requirements.past_due",
+        },
+        created: Math.floor(Date.now() / 1000),
+      };
+      this.accounts.set(id, account);
+      return { status: 200, body: structuredClone(account) };
+    }
+    if (method === "POST" && path === "/v1/account_links") {
+      const account = this.accounts.get(p.account ?? "");
+      if (!account) return invalid(`No such account: '${p.account}'`, "resource_missing");
+      if (p.type !== "account_onboarding" && p.type !== "account_update") return invalid("Invalid type");
+      const now = Math.floor(Date.now() / 1000);
+      return {
+        status: 200,
+        body: {
+          object: "account_link",
+          created: now,
+          expires_at: now + 300,
+          url: `https://connect.stripe.com/setup/e/${account.id}/${nextId("link")}`,
+        },
+      };
+    }
+    const intent = /^\/v1\/payment_intents\/([^/]+)$/.exec(path);
+    if (method === "GET" && intent) {
+      const charge = this.charges.get(intent[1] as string);
+      if (!charge) return invalid(`No such payment_intent: '${intent[1]}'`, "resource_missing");
+      const terms = this.paymentIntents.get(intent[1] as string);
+      return {
+        status: 200,
+        body: {
+          id: intent[1],
+          object: "payment_intent",
+          amount: charge.amount,
+          amount_received: charge.amount,
+          currency: charge.currency,
+          latest_charge: charge.id,
+          metadata: charge.metadata,
+          status: "succeeded",
+          application_fee_amount: terms?.application_fee_amount ?? null,
+          transfer_data: terms?.transfer_data ?? null,
+        },
+      };
     }
     return {
       status: 404,
       body: { error: { type: "invalid_request_error", message: `Unrecognized request URL (${method}: ${path})` } },
     };
+  }
+
+  /** The account as Stripe now sees it after onboarding (or a later change): for `account.updated` events. */
+  updateAccount(id: string, changes: Partial<Omit<FakeAccount, "id" | "object">>): FakeAccount {
+    const account = this.accounts.get(id);
+    if (!account) throw new Error(`no account ${id}`);
+    Object.assign(account, changes);
+    return structuredClone(account);
   }
 }
 
@@ -329,6 +452,8 @@ export interface StripeEventJson {
   pending_webhooks: number;
   request: { id: null; idempotency_key: null };
   type: string;
+  /** Connect events: the connected account the event happened on (spread it in: `{ ...event, account }`). */
+  account?: string;
 }
 
 export function stripeEvent(

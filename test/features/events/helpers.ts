@@ -3,6 +3,7 @@ import { env } from "cloudflare:workers";
 import type { EventSnapshot, HoldRequest } from "../../../durable-objects/event-inventory/contract";
 import { call, freshIp } from "../../helpers";
 import { objectRows } from "../../support/db";
+import { givePayoutAccount } from "../../support/payouts";
 import { bearer, createUser, login } from "../auth/helpers";
 
 export const HOUR = 3600 * 1000;
@@ -37,8 +38,10 @@ export async function createEvent(token: string, overrides: Record<string, unkno
     body: JSON.stringify(eventBody(overrides)),
   });
   if (res.status !== 201) throw new Error(`create event: ${res.status} ${await res.text()}`);
-  let event = (await res.json()) as { id: string; version: number; status: string };
+  let event = (await res.json()) as { id: string; version: number; status: string; hostId: string; price: number };
   if (publish) {
+    // Paid tickets publish only for a host whose payout account can take charges.
+    if (event.price > 0) await givePayoutAccount(event.hostId);
     const pub = await call(`/api/v1/events/${event.id}/publish`, { method: "POST", headers: bearer(token) });
     if (pub.status !== 200) throw new Error(`publish: ${pub.status} ${await pub.text()}`);
     event = (await pub.json()) as typeof event;
