@@ -40,7 +40,7 @@ describe("GET /health queue check", () => {
     expect(res.status).toBe(503);
     expect(await json(res)).toEqual({
       status: "degraded",
-      checks: { d1: "ok", durableObjects: "ok", r2: "ok", queues: "fail" },
+      checks: { d1: "ok", durableObjects: "ok", r2: "ok", queues: "fail", billing: "skipped" },
     });
     expect(sent).toEqual([{ probe: "health" }]);
   });

@@ -7,7 +7,7 @@ describe("GET /health", () => {
     expect(res.status).toBe(200);
     expect(await json(res)).toEqual({
       status: "ok",
-      checks: { d1: "ok", durableObjects: "ok", r2: "ok", queues: "ok" },
+      checks: { d1: "ok", durableObjects: "ok", r2: "ok", queues: "ok", billing: "skipped" },
     });
     expect(res.headers.get("X-Request-Id")).toMatch(/^[A-Za-z0-9._:-]{8,128}$/);
   });

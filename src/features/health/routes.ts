@@ -7,7 +7,20 @@ const check = z.enum(["ok", "fail"]);
 const HealthSchema = z
   .object({
     status: z.enum(["ok", "degraded"]),
-    checks: z.object({ d1: check, durableObjects: check, r2: check, queues: check }),
+    checks: z.object({
+      d1: check,
+      durableObjects: check,
+      r2: check,
+      queues: check,
+      billing: z.enum(["ok", "fail", "skipped"]).openapi({
+        description:
+          "Last Pro subscription reconciliation: fail when older than 2 hours (or never ran); skipped when billing is not configured",
+      }),
+    }),
+    billing: z
+      .object({ lastReconciliationSecondsAgo: z.number().int().nullable() })
+      .optional()
+      .openapi({ description: "Present when billing is configured" }),
   })
   .openapi("Health");
 
@@ -23,8 +36,8 @@ const route = createRoute({
 });
 
 export const healthRoutes = new OpenAPIHono<AppEnv>().openapi(route, async (c) => {
-  const { healthy, checks } = await checkHealth(c.env);
+  const { healthy, ...report } = await checkHealth(c.env);
   c.header("Cache-Control", "no-store");
-  if (healthy) return c.json({ status: "ok" as const, checks }, 200);
-  return c.json({ status: "degraded" as const, checks }, 503);
+  if (healthy) return c.json({ status: "ok" as const, ...report }, 200);
+  return c.json({ status: "degraded" as const, ...report }, 503);
 });
