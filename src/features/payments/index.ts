@@ -6,4 +6,4 @@ export * from "./policy";
 export * from "./queue";
 export * from "./refunds";
 export * from "./schema";
-export { classifyStripeError, idOf, type Stripe } from "./stripe";
+export { classifyStripeError, idOf, isLiveKey, type Stripe } from "./stripe";

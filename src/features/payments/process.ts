@@ -2,8 +2,11 @@
  * Processing one payments work item (an inbox event or a refund job) from the queue: read the row,
  * honour a chained delay, attempt, then record the verdict — done, retry on the schedule, or
  * dead-letter after the last retry. What to do with the queue message is returned, not done here.
+ * Tips (money/tips.ts) share the inbox and the refund jobs but have their own handlers and a shorter
+ * attempt budget (TIP_WEBHOOK_MAX_ATTEMPTS): the budget is per kind of work.
  */
 import { log } from "../../lib/log";
+import { applyTipEvent, attemptTipRefund, isTipEvent, isTipRefund, TIP_WEBHOOK_MAX_ATTEMPTS } from "../money";
 import { applyEvent } from "./apply";
 import type { PaymentsDeps } from "./deps";
 import { deadLetter, finishInbox, type InboxRow, readInbox, scheduleRetry, type WorkTable } from "./inbox";
@@ -18,12 +21,15 @@ export async function processEvent(deps: PaymentsDeps, row: InboxRow | null): Pr
   if (row?.status !== "received") return ACK;
   const now = Date.now();
   if (isEarly(row.next_attempt_at, now)) return { action: "retry", delaySeconds: hopSeconds(row.next_attempt_at, now) };
+  let tip = false;
   try {
-    const outcome = await applyEvent(deps, row);
+    tip = await isTipEvent(deps.db, row);
+    const outcome = tip ? await applyTipEvent(deps, row) : await applyEvent(deps, row);
     await finishInbox(deps.db, row, outcome, Date.now());
     return ACK;
   } catch (error) {
-    return failed(deps, "stripe_events", row, error, { kind: "event", type: row.type, objectId: row.object_id });
+    const payload = { kind: tip ? "tip-event" : "event", type: row.type, objectId: row.object_id };
+    return failed(deps, "stripe_events", row, error, payload, tip ? TIP_WEBHOOK_MAX_ATTEMPTS : MAX_ATTEMPTS);
   }
 }
 
@@ -38,7 +44,7 @@ export async function processRefund(deps: PaymentsDeps, id: string): Promise<Set
   if (isEarly(job.next_attempt_at, now)) return { action: "retry", delaySeconds: hopSeconds(job.next_attempt_at, now) };
   let attempt: Awaited<ReturnType<typeof attemptRefund>>;
   try {
-    attempt = await attemptRefund(deps, job);
+    attempt = isTipRefund(job) ? await attemptTipRefund(deps, job) : await attemptRefund(deps, job);
   } catch (error) {
     return failed(deps, "refunds", job, error, refundPayload(job));
   }
@@ -64,12 +70,13 @@ async function failed(
   item: { id: string; attempts: number },
   error: unknown,
   payload: Record<string, unknown>,
+  maxAttempts = MAX_ATTEMPTS,
 ): Promise<Settle> {
   const message = error instanceof Error ? error.message : String(error);
   const failures = item.attempts + 1;
   const now = Date.now();
   const delay = retryDelaySeconds(failures);
-  if (delay === null || failures >= MAX_ATTEMPTS) {
+  if (delay === null || failures >= maxAttempts) {
     await deadLetter(
       deps.db,
       table,

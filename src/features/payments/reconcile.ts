@@ -3,10 +3,12 @@
  * still open here well after it expired is fetched from Stripe and settled exactly as its webhook
  * would have settled it (a missed `completed` confirms — or refunds if the seats are gone —, a missed
  * `expired` releases). Also: refund jobs for every payment of a cancelled event (in case the request
- * that cancelled died before queueing them) and the retention delete of old webhook payloads.
+ * that cancelled died before queueing them) and the retention delete of old webhook payloads. Tips
+ * still pending are settled from Stripe the same way (money/tips.ts, run `tips` in reconciliation_runs).
  */
 import { LIMITS } from "../../config/limits";
 import { log } from "../../lib/log";
+import { reconcileTips, type TipReconcileReport } from "../money";
 import { applyCompletedSession, applyReleasedSession, sessionFacts } from "./apply";
 import type { PaymentsDeps } from "./deps";
 import { queueEventRefunds } from "./refunds";
@@ -21,6 +23,7 @@ export interface ReconcileReport {
   failed: number;
   refundJobs: number;
   payloadsDeleted: number;
+  tips: TipReconcileReport | null;
 }
 
 export async function reconcilePayments(deps: PaymentsDeps, now = Date.now()): Promise<ReconcileReport> {
@@ -32,6 +35,7 @@ export async function reconcilePayments(deps: PaymentsDeps, now = Date.now()): P
     failed: 0,
     refundJobs: 0,
     payloadsDeleted: 0,
+    tips: null,
   };
   const { results: sessions } = await deps.db
     .prepare("SELECT id FROM checkout_sessions WHERE status = 'open' AND expires_at <= ? ORDER BY expires_at LIMIT ?")
@@ -81,5 +85,12 @@ export async function reconcilePayments(deps: PaymentsDeps, now = Date.now()): P
     .bind(now - LIMITS.webhookRetentionDays * 24 * 60 * 60 * 1000)
     .run();
   report.payloadsDeleted = deleted.meta.changes;
+  try {
+    report.tips = await reconcileTips(deps, now);
+    report.failed += report.tips.errors;
+  } catch (error) {
+    report.failed += 1;
+    log("error", "reconciliation of tips failed", { error });
+  }
   return report;
 }
