@@ -5,7 +5,8 @@
  * Reads are bounded (LIMITS.profileLinksMax links, LIMITS.profileEventsMax events; there are no
  * contacts yet) and cached at the edge (src/lib/edge-cache.ts) for EDGE_TTL.profile under a key naming
  * the versions of everything the answer depends on:
- * - `creator:<userId>` (creatorCacheScope): moved by a handle claim and by every link-list change;
+ * - `creator:<userId>` (creatorCacheScope): moved by a handle claim, by every link-list change and by
+ *   every change of the creator's Pro subscription (money/subscription.ts; `pro` is cached with the rest);
  * - `profile:<userId>`: moved by a profile edit (PUT /me/profile, onboarding);
  * - `events`: moved by every event publish, edit and cancellation anywhere (events/service.ts). Coarse
  *   (any host's edit costs every cached profile one miss) but exact, without the events feature having
@@ -21,6 +22,7 @@ import { cacheKey, type Defer, EDGE_TTL, getOrProduce } from "../../lib/edge-cac
 import { validateHandle } from "../../lib/handle";
 import { iso } from "../../lib/time";
 import { signedPath, signMedia } from "../media";
+import { isPro } from "../money";
 import { publicLinks } from "./links";
 import { mintTrackingToken } from "./tracking";
 
@@ -54,12 +56,13 @@ interface CachedProfile {
   avatarMediaId: string | null;
   links: Awaited<ReturnType<typeof publicLinks>>;
   upcomingEvents: UpcomingEvent[];
+  /** The creator's Pro entitlement (money/entitlements.ts); a change moves `creator:<userId>`. */
+  pro: boolean;
 }
 
 export type PublicProfile = Omit<CachedProfile, "userId" | "avatarMediaId"> & {
   avatarUrl: string | null;
   tipping: boolean;
-  pro: boolean;
   trackingToken: string;
 };
 
@@ -96,7 +99,7 @@ async function avatarUrl(deps: ProfilePageDeps, mediaId: string | null, now: num
 
 /** The profile's rows: user, profile, active links, upcoming published events (all bounded). */
 async function readProfile(db: D1Database, userId: string, now: number): Promise<CachedProfile | null> {
-  const [row, events, links] = await Promise.all([
+  const [row, events, links, pro] = await Promise.all([
     db
       .prepare(
         `SELECT u.name, p.bio, p.avatar_media_id, p.handle FROM users u JOIN profiles p ON p.user_id = u.id
@@ -113,6 +116,7 @@ async function readProfile(db: D1Database, userId: string, now: number): Promise
       .bind(userId, now, LIMITS.profileEventsMax)
       .all<EventRow>(),
     publicLinks(db, userId),
+    isPro(db, userId, now),
   ]);
   if (!row?.handle) return null;
   return {
@@ -129,6 +133,7 @@ async function readProfile(db: D1Database, userId: string, now: number): Promise
       endsAt: iso(e.ends_at),
       venue: { name: e.venue_name },
     })),
+    pro,
   };
 }
 
@@ -173,9 +178,8 @@ export async function lookupProfile(deps: ProfilePageDeps, input: string): Promi
       ...shown,
       upcomingEvents: shown.upcomingEvents.filter((e) => Date.parse(e.endsAt) > now),
       avatarUrl: await avatarUrl(deps, avatarMediaId, now),
-      // The money issue brings tips and paid plans; until then no creator has either.
+      // The money issue brings tips; until then no creator takes them.
       tipping: false,
-      pro: false,
       trackingToken: await mintTrackingToken(deps.trackingSecret, userId, now),
     },
   };

@@ -12,6 +12,7 @@
 import type { AppContext } from "../../../context";
 import type { PublicProfile } from "../../../features/creators/profile-page";
 import { lookupFor } from "../../../features/creators/routes-profile";
+import { benefitsOf } from "../../../features/money";
 import { problemStatus } from "../../../http/problem";
 import { byIp } from "../../../http/rate-limit";
 import { DomainError, rateLimitedError } from "../../../lib/errors";
@@ -130,6 +131,11 @@ function ProfileBody(props: { profile: PublicProfile }) {
             ))}
           </ul>
         </section>
+      ) : null}
+      {benefitsOf(profile.pro).branding ? (
+        <footer class="creator-branding muted small">
+          Made with <a href="/">{SITE_NAME}</a>
+        </footer>
       ) : null}
     </article>
   );
