@@ -24,6 +24,7 @@ import { bearer } from "../features/auth/helpers";
 import { buyers, createEvent, DAY, HOUR, order } from "../features/events/helpers";
 import { deviceAuth, registerDevice } from "../features/gate/helpers";
 import { call, freshIp } from "../helpers";
+import { givePayoutAccount } from "../support/payouts";
 import { type Browser, ORIGIN, textOf } from "./browser";
 import { decode, eventRow, fieldError, nextYear, signedIn, eventForm as validEventForm } from "./host-helpers";
 
@@ -340,7 +341,9 @@ describe("editing an event in a state that refuses it", () => {
   });
 
   it("a capacity below the tickets already sold is refused next to the capacity, with the sold count", async () => {
-    const { browser, token } = await signedIn();
+    const { browser, token, user } = await signedIn();
+    // The form sends a price: turning this free event paid needs a payout account that can take charges.
+    await givePayoutAccount(user.id);
     const event = await createEvent(token, { title: "Selling", capacity: 10, perUserLimit: 5 });
     const [buyer] = await buyers(1);
     expect((await order(event.id, buyer?.token ?? "", 3)).status).toBe(201);

@@ -10,6 +10,7 @@ import { findEvent, toSnapshot } from "../../../src/features/events/service";
 import { call, freshIp, problemOf } from "../../helpers";
 import { freezeClock, setClock } from "../../support/clock";
 import { codeOfResponse } from "../../support/db";
+import { givePayoutAccount } from "../../support/payouts";
 import { bearer } from "../auth/helpers";
 import {
   buyers,
@@ -213,6 +214,8 @@ describe("the order path's short-lived copy of the event", () => {
     expect((await orderWith(event.id, first.token, bindings)).status).toBe(201);
     expect(claims).toEqual([event.id]);
 
+    // A published free event turns paid only for a host with a payout account that can take charges.
+    await givePayoutAccount(host.id);
     const edited = await app.request(
       `/api/v1/events/${event.id}`,
       {
