@@ -4,15 +4,17 @@
  *
  * - `branding`: the "Made with Gatehouse" footer on the public profile (`/@:handle`) and event pages
  *   is shown to free creators only.
- * - `platformFeeBps`: the platform fee a Pro host pays on ticket sales and tips (CONNECT reads it
- *   through `isPro`; free hosts pay PLATFORM_FEE_BPS).
+ * - `platformFeeBps`: the platform fee's share on ticket sales and tips (fees.ts: PLATFORM_FEE_BPS,
+ *   PLATFORM_FEE_BPS_PRO; the charge asks `isPro` of money/entitlements.ts).
  * - `rateMultiplier`: per-user write allowances that grow with Pro. Today: the `posts` policy (10 posts
  *   per 5 minutes for everyone, 20 for Pro — the `posts-pro` policy in limits.ts). The 100-link cap
  *   is the contract's and stays the same for every plan.
  */
+import { PLATFORM_FEE_BPS, PLATFORM_FEE_BPS_PRO } from "./fees";
+
 export const PLANS = {
-  free: { branding: true, platformFeeBps: null, rateMultiplier: 1 },
-  pro: { branding: false, platformFeeBps: 300, rateMultiplier: 2 },
+  free: { branding: true, platformFeeBps: PLATFORM_FEE_BPS, rateMultiplier: 1 },
+  pro: { branding: false, platformFeeBps: PLATFORM_FEE_BPS_PRO, rateMultiplier: 2 },
 } as const;
 
 export type Plan = keyof typeof PLANS;

@@ -15,6 +15,7 @@ import { accountPages } from "./pages/account";
 import { attendeePages } from "./pages/attendee";
 import { creatorPages } from "./pages/creators/routes";
 import { hostPages } from "./pages/host";
+import { billingPages } from "./pages/money/billing";
 import { scannerPages } from "./pages/scan";
 import { socialPages } from "./pages/social";
 import { pageSession } from "./session";
@@ -56,4 +57,5 @@ export const webRoutes = new Hono<AppEnv>()
   .route("/", hostPages)
   .route("/", scannerPages)
   .route("/", creatorPages)
+  .route("/", billingPages)
   .route("/", socialPages);
