@@ -80,13 +80,17 @@ interface HandleRow {
   creator_v: number | null;
   profile_v: number | null;
   events_v: number | null;
+  /** 1 when the creator's payout account can take charges (tips), read fresh with the handle. */
+  tipping: number | null;
 }
 
 /** The handle's row, its owner's current handle and the cache versions, in one query. */
 const RESOLVE_SQL = `SELECT h.user_id, h.state, h.retired_until, p.handle AS current,
     (SELECT version FROM cache_versions WHERE scope = 'creator:' || h.user_id) AS creator_v,
     (SELECT version FROM cache_versions WHERE scope = 'profile:' || h.user_id) AS profile_v,
-    (SELECT version FROM cache_versions WHERE scope = 'events') AS events_v
+    (SELECT version FROM cache_versions WHERE scope = 'events') AS events_v,
+    (SELECT pa.charges_enabled FROM payout_accounts pa
+      WHERE pa.user_id = h.user_id AND pa.stripe_account_id IS NOT NULL) AS tipping
   FROM handles h JOIN profiles p ON p.user_id = h.user_id
   WHERE h.handle_key = ?`;
 
@@ -178,8 +182,8 @@ export async function lookupProfile(deps: ProfilePageDeps, input: string): Promi
       ...shown,
       upcomingEvents: shown.upcomingEvents.filter((e) => Date.parse(e.endsAt) > now),
       avatarUrl: await avatarUrl(deps, avatarMediaId, now),
-      // The money issue brings tips; until then no creator takes them.
-      tipping: false,
+      // Not cached: read with the handle, so a payout account's change shows at once (no extra query).
+      tipping: row.tipping === 1,
       trackingToken: await mintTrackingToken(deps.trackingSecret, userId, now),
     },
   };

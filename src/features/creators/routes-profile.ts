@@ -48,7 +48,9 @@ export const PublicProfileSchema = z
     bio: z.string(),
     avatarUrl: z.string().nullable().openapi({ description: "Signed image URL, valid for at least a day" }),
     links: z.array(LinkSchema).openapi({ description: "Active links in their order, at most 100" }),
-    tipping: z.boolean().openapi({ description: "Whether the creator takes tips: always false until payouts exist" }),
+    tipping: z
+      .boolean()
+      .openapi({ description: "Whether the creator takes tips: their payout account can take charges" }),
     pro: z.boolean().openapi({ description: "Whether the creator has Pro now (no Gatehouse branding on their pages)" }),
     trackingToken: z.string().openapi({
       description: "Short-lived signed token for POST /api/v1/track/visit and link clicks (/l/:linkId?t=…)",

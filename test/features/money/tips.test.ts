@@ -430,3 +430,48 @@ describe("reconciliation, lists and refunds", () => {
     expect((await h.fetch(`/api/v1/tips/${tipId}/refund`, { method: "POST", token: c.token })).status).toBe(409);
   });
 });
+
+describe("the tip flow on /@handle", () => {
+  it("tipping is true in the profile JSON and the page shows the tip form only when the creator can take charges", async () => {
+    const h = new PaymentsHarness();
+    const able = await creator();
+    const unable = await creator({ account: "disabled" });
+    for (const [c, tipping] of [
+      [able, true],
+      [unable, false],
+    ] as const) {
+      await env.DB.prepare(
+        "INSERT INTO profiles (user_id, handle, handle_key) VALUES (?, ?, ?) ON CONFLICT (user_id) DO UPDATE SET handle = excluded.handle, handle_key = excluded.handle_key",
+      )
+        .bind(c.id, c.handle, c.handle)
+        .run();
+      const json = await h.fetch(`/api/v1/profiles/${c.handle}`);
+      expect(json.status).toBe(200);
+      expect(((await json.json()) as { tipping: boolean }).tipping).toBe(tipping);
+      const page = await h.fetch(`/@${c.handle}`);
+      const html = await page.text();
+      expect(html.includes('id="tip-form"')).toBe(tipping);
+      expect(html.includes("/assets/creator-tip.js")).toBe(tipping);
+      if (tipping) {
+        // Signed out: the guest's email field; chips 3, 5, 10 and 20 USD.
+        expect(html).toContain('name="email"');
+        for (const minor of [300, 500, 1000, 2000]) expect(html).toContain(`value="${minor}"`);
+      }
+    }
+  });
+
+  it("/tips/:id/thanks (Checkout's success URL) confirms the tip once paid, and 404s an unknown id", async () => {
+    const h = new PaymentsHarness();
+    const c = await creator();
+    const { tipId, session } = await createdTip(h, c.handle, { amount: 500, currency: "USD", email: "ty@example.com" });
+    const pending = await h.fetch(`/tips/${tipId}/thanks`);
+    expect(pending.status).toBe(200);
+    expect(await pending.text()).toContain("is being confirmed");
+    await h.webhook(paidEvent(session.id));
+    await h.drain();
+    const done = await (await h.fetch(`/tips/${tipId}/thanks`)).text();
+    expect(done).toContain("went through");
+    expect(done).toContain("$5.00");
+    expect((await h.fetch("/tips/nope/thanks")).status).toBe(404);
+  });
+});

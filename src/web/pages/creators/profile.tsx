@@ -19,7 +19,8 @@ import { DomainError, rateLimitedError } from "../../../lib/errors";
 import { consumeRates, RateLimiterUnavailable } from "../../../lib/rate-limit-client";
 import { domainErrorPage, errorPage } from "../../errors";
 import { SITE_NAME } from "../../layout";
-import { render } from "../../page";
+import { pageUser, render } from "../../page";
+import { TIP_SCRIPT, TipForm } from "./tips";
 
 /** `profile-view` per address, as the JSON route takes it (open when the limiter cannot answer). */
 async function takeViewRate(c: AppContext): Promise<void> {
@@ -85,7 +86,7 @@ function SocialTags(props: { profile: PublicProfile; url: string; description: s
   );
 }
 
-function ProfileBody(props: { profile: PublicProfile }) {
+function ProfileBody(props: { profile: PublicProfile; signedIn: boolean }) {
   const { profile } = props;
   const token = encodeURIComponent(profile.trackingToken);
   return (
@@ -115,6 +116,7 @@ function ProfileBody(props: { profile: PublicProfile }) {
           </ul>
         </nav>
       ) : null}
+      {profile.tipping ? <TipForm profile={profile} signedIn={props.signedIn} /> : null}
       {profile.upcomingEvents.length > 0 ? (
         <section class="creator-events" aria-labelledby="creator-events-title">
           <h2 id="creator-events-title">Upcoming events</h2>
@@ -161,9 +163,9 @@ export async function profilePage(c: AppContext): Promise<Response> {
       publicPage: true,
       head: <SocialTags profile={profile} url={url} description={description} />,
       // Counts the visit with the page's tracking token (POST /api/v1/track/visit).
-      scripts: ["/assets/creator-track.js"],
+      scripts: profile.tipping ? ["/assets/creator-track.js", TIP_SCRIPT] : ["/assets/creator-track.js"],
       bodyData: { "tracking-token": profile.trackingToken, creator: profile.handle },
-      body: <ProfileBody profile={profile} />,
+      body: <ProfileBody profile={profile} signedIn={pageUser(c) !== null} />,
     });
   } catch (error) {
     if (!(error instanceof DomainError)) throw error;
