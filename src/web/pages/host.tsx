@@ -14,6 +14,8 @@ import * as events from "../../features/events/service";
 import { forgetDevice } from "../../features/gate/authenticator";
 import { registerDevice, revokeDevice } from "../../features/gate/devices";
 import { CreateDeviceBody } from "../../features/gate/schema";
+import { onboardingLink, publicOrigin } from "../../features/money";
+import { paymentsDepsFromEnv } from "../../features/payments";
 import { fieldErrors } from "../../http/validation";
 import { DomainError, type FieldError } from "../../lib/errors";
 import type { toFieldErrors } from "../components";
@@ -95,6 +97,27 @@ export const hostPages = new Hono<AppEnv>()
     const caller = signedIn(c);
     if (!caller.roles.includes("host")) return renderBecomeHost(c);
     return renderHostHome(c, caller, notice(c));
+  })
+  // Payouts: to Stripe's onboarding (a one-time link), or back to /host saying why not.
+  .post("/host/payouts", async (c) => {
+    await readForm(c);
+    const caller = hostCaller(c);
+    await spendWrite(c, caller);
+    const deps = paymentsDepsFromEnv(c.env);
+    if (!deps) {
+      return renderHostHome(c, caller, undefined, {
+        status: 503,
+        payoutsError: "Payments are not configured here: set the Stripe keys to set up payouts.",
+      });
+    }
+    try {
+      const url = await onboardingLink(deps, caller.id, publicOrigin(c));
+      c.header("Cache-Control", "no-store");
+      return c.redirect(url, 303);
+    } catch (error) {
+      if (!(error instanceof DomainError) || error.code !== "payment-provider-error") throw error;
+      return renderHostHome(c, caller, undefined, { status: 503, payoutsError: error.detail });
+    }
   })
   .post("/host/become", async (c) => {
     await readForm(c);
@@ -201,7 +224,11 @@ export const hostPages = new Hono<AppEnv>()
     try {
       await events.publishEvent(eventsDeps(c), caller, id);
     } catch (error) {
-      if (!(error instanceof DomainError) || error.code !== "invalid-transition") throw error;
+      if (
+        !(error instanceof DomainError) ||
+        (error.code !== "invalid-transition" && error.code !== "payouts-not-ready")
+      )
+        throw error;
       const row = await events.ownedEvent(eventsDeps(c), caller, id);
       return renderDashboard(c, caller, row, { status: 409, error: `Not published: ${error.detail}` });
     }

@@ -12,6 +12,7 @@ import { freshIp } from "../../helpers";
 import { rows } from "../../support/db";
 import { givePayoutAccount } from "../../support/payouts";
 import { type FakeStripe, stripeEvent, useFakeStripe } from "../../support/stripe";
+import { signedIn } from "../../web/host-helpers";
 import { bearer, createUser, login } from "../auth/helpers";
 import { createEvent, hostWithToken } from "../events/helpers";
 import { PaymentsHarness } from "../payments/harness";
@@ -260,5 +261,23 @@ describe("without Stripe keys", () => {
     }
     expect(stripe.calls).toHaveLength(0);
     expect(await payoutRow(host.id)).toEqual([]);
+  });
+});
+
+describe("the payouts block on /host", () => {
+  it("shows the status and a Set up payouts form that sends the host to Stripe's onboarding", async () => {
+    const { browser, user } = await signedIn();
+    const home = await browser.get("/host");
+    expect(home.status).toBe(200);
+    expect(home.html).toContain("Not set up");
+    expect(home.html).toContain('action="/host/payouts"');
+    const sent = await browser.submit("/host/payouts", {});
+    expect(sent.status).toBe(303);
+    const [account] = [...stripe.accounts.values()];
+    expect(sent.location).toContain(`https://connect.stripe.com/setup/e/${account?.id}/`);
+    expect(await payoutRow(user.id)).toMatchObject([{ stripe_account_id: account?.id }]);
+    const back = await browser.get("/host?payouts=done");
+    expect(back.html).toContain("Onboarding not finished");
+    expect(back.html).toContain("Welcome back from Stripe");
   });
 });

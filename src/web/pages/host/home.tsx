@@ -8,6 +8,7 @@ import type { Caller, EventRow } from "../../../features/events/service";
 import { Alert, CsrfField } from "../../components";
 import { pageState, type RenderOptions, render } from "../../page";
 import { HOST_HEAD, StatusBadge } from "./dashboard";
+import { PayoutsBlock, payoutSummaryFor } from "./payouts";
 import { formatInZone } from "./units";
 
 /** Events per page of /host. */
@@ -36,10 +37,18 @@ async function hostEvents(db: D1Database, hostId: string, before: string | undef
   return { items, next: more && last ? `${last.created_at}.${last.id}` : null, paged: after !== null };
 }
 
-export async function renderHostHome(c: AppContext, caller: Caller, notice?: string): Promise<Response> {
+export async function renderHostHome(
+  c: AppContext,
+  caller: Caller,
+  notice?: string,
+  options: { payoutsError?: string; status?: RenderOptions["status"] } = {},
+): Promise<Response> {
   const { items, next, paged } = await hostEvents(c.env.DB, caller.id, c.req.query("before"));
+  const payouts = c.get("config").payments ? await payoutSummaryFor(c.env.DB, caller.id) : null;
+  const state = await pageState(c);
   return render(c, {
     title: "Your events",
+    status: options.status,
     head: HOST_HEAD,
     body: (
       <>
@@ -50,6 +59,12 @@ export async function renderHostHome(c: AppContext, caller: Caller, notice?: str
           </a>
         </div>
         {notice ? <Alert kind="success">{notice}</Alert> : null}
+        <PayoutsBlock
+          summary={payouts}
+          csrfToken={state.csrfToken}
+          returned={c.req.query("payouts")}
+          error={options.payoutsError}
+        />
         {items.length === 0 ? (
           <p class="muted">
             {paged ? "No more events." : "No events yet. Create your first one: it starts as a draft only you can see."}
