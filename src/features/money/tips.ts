@@ -446,8 +446,14 @@ async function tipForCharge(
   const tip = paymentIntent
     ? await deps.db.prepare("SELECT * FROM tips WHERE payment_intent = ?").bind(paymentIntent).first<TipRow>()
     : null;
-  if (tip || metadata?.kind !== "tip" || !metadata.tipId) return tip;
+  if (tip || !paymentIntent || metadata?.kind !== "tip" || !metadata.tipId) return tip;
   if (!(await readTip(deps.db, metadata.tipId))) return null;
+  // A mismatched capture is refunded, never recorded: there is nothing to update and nothing to wait for.
+  const refunding = await deps.db
+    .prepare("SELECT 1 FROM refunds WHERE payment_intent = ? AND event_id = ?")
+    .bind(paymentIntent, TIP_REFUND_EVENT)
+    .first();
+  if (refunding) return null;
   throw new Error("tip payment not recorded yet; its checkout event is still on its way");
 }
 

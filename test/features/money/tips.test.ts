@@ -286,6 +286,13 @@ describe("tip webhooks", () => {
       await rows("SELECT reason, event_id, order_id FROM refunds WHERE payment_intent = ?", session.payment_intent),
     ).toEqual([{ reason: "checkout-mismatch", event_id: "tip", order_id: tipId }]);
     expect(await rows("SELECT id FROM email_outbox WHERE \"to\" = 'm@example.com'")).toHaveLength(0);
+    // Its refund comes back as charge.refunded: nothing to record, and nothing to wait for (no dead letter).
+    await h.drain();
+    const back = stripeEvent("charge.refunded", stripe.chargeObject(session.payment_intent as string));
+    await h.webhook(back);
+    await h.drain();
+    expect(await rows("SELECT status FROM stripe_events WHERE id = ?", back.id)).toEqual([{ status: "ignored" }]);
+    expect((await tipRow(tipId))?.status).toBe("pending");
   });
 
   it("charge.refunded sets partially_refunded then refunded with refundedAmount and refundedAt; a dispute sets disputed", async () => {
