@@ -67,6 +67,8 @@ export const DEFAULT_RATE_POLICIES = {
   "orders-user": policy("orders-user", 5, 60, "closed"),
   "orders-ip": policy("orders-ip", 10, 60, "closed"),
   posts: policy("posts", 10, 5 * 60, "open"),
+  // Pro's allowance (config/plans.ts rateMultiplier): a Pro creator's posts count here instead of `posts`.
+  "posts-pro": policy("posts-pro", 20, 5 * 60, "open"),
   comments: policy("comments", 20, 5 * 60, "open"),
   // Reports per user (POST /reports): each one lands in a moderator's queue; 10 an hour is plenty for
   // a real person and stops one account from flooding the queue.

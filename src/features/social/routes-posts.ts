@@ -10,6 +10,7 @@ import { requireAuth } from "../../http/auth";
 import { idempotency } from "../../http/idempotency";
 import { body, json, problems } from "../../http/openapi";
 import { rateLimit } from "../../http/rate-limit";
+import { planRateLimit } from "../../http/rate-limit/plan";
 import { DomainError } from "../../lib/errors";
 import { createComment, deleteComment, listComments, toComment } from "./comments";
 import { postChanged } from "./live";
@@ -44,6 +45,12 @@ function announce(c: AppContext, postId: string): void {
 
 const perUser = (c: AppContext) => `user:${c.get("principal")?.id}`;
 
+/**
+ * Money's entitlement, imported when a post is made: money depends on payments, which depends on
+ * social, so a static import here would be an import cycle.
+ */
+const proUser = async (c: AppContext, userId: string) => (await import("../money")).isPro(c.env.DB, userId);
+
 const createPostRoute = createRoute({
   method: "post",
   path: "/api/v1/posts",
@@ -55,7 +62,12 @@ const createPostRoute = createRoute({
     "empty only with media. Images must be your own uploads of purpose post, avatar or event_cover (any " +
     "visibility: attaching one publishes it); documents never. `@handle` mentions notify those users.",
   security,
-  middleware: [requireAuth({ kind: "user" }), rateLimit({ policy: "posts", key: perUser }), idempotency()] as const,
+  // Pro creators post twice as often (config/plans.ts): their posts count under `posts-pro`.
+  middleware: [
+    requireAuth({ kind: "user" }),
+    planRateLimit({ policy: "posts", pro: "posts-pro", key: perUser, isPro: proUser }),
+    idempotency(),
+  ] as const,
   request: body(CreatePostBody),
   responses: {
     201: json(PostSchema, "The stored post"),
