@@ -270,7 +270,16 @@ export class FakeStripe {
         created: now,
         expires_at: expiresAt,
         livemode: false,
-        metadata: { orderId: p["metadata[orderId]"] ?? "", eventId: p["metadata[eventId]"] ?? "" },
+        metadata: {
+          orderId: p["metadata[orderId]"] ?? "",
+          eventId: p["metadata[eventId]"] ?? "",
+          // Every other key as sent (a tip's kind and tipId), as Stripe keeps them.
+          ...Object.fromEntries(
+            Object.entries(p)
+              .filter(([k]) => k.startsWith("metadata["))
+              .map(([k, v]) => [k.slice(9, -1), v]),
+          ),
+        },
         mode: "payment",
         payment_intent: null,
         payment_status: "unpaid",

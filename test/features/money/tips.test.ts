@@ -75,16 +75,12 @@ function tip(
   });
 }
 
-/** A created tip: its id, URL and the fake session behind it (the fake keeps the tip's metadata). */
+/** A created tip: its id, URL and the fake Stripe session behind it. */
 async function createdTip(h: PaymentsHarness, handle: string, body: Record<string, unknown>, token?: string) {
   const res = await tip(h, handle, body, { token });
   expect(res.status, await res.clone().text()).toBe(201);
   const { tipId, checkoutUrl } = (await res.json()) as { tipId: string; checkoutUrl: string };
-  const session = stripe.sessionByUrl(checkoutUrl);
-  // The fake keeps only order metadata of its own; copy what the create asked for (as Stripe does).
-  const create = stripe.created("/v1/checkout/sessions").find((c) => c.params.client_reference_id === tipId);
-  session.metadata = { kind: create?.params["metadata[kind]"] ?? "", tipId: create?.params["metadata[tipId]"] ?? "" };
-  return { tipId, checkoutUrl, session };
+  return { tipId, checkoutUrl, session: stripe.sessionByUrl(checkoutUrl) };
 }
 
 function tipRow(id: string): Promise<TipRow | undefined> {
