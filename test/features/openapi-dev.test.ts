@@ -96,7 +96,7 @@ describe("GET /health when a dependency fails", () => {
     expect(res.status).toBe(503);
     expect(await json(res)).toEqual({
       status: "degraded",
-      checks: { d1: "fail", durableObjects: "ok", r2: "ok", queues: "ok" },
+      checks: { d1: "fail", durableObjects: "ok", r2: "ok", queues: "ok", billing: "skipped" },
     });
   });
 
@@ -114,6 +114,7 @@ describe("GET /health when a dependency fails", () => {
       durableObjects: "ok",
       r2: "fail",
       queues: "fail",
+      billing: "skipped",
     });
   });
 });
