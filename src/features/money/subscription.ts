@@ -17,7 +17,7 @@ import { SUBSCRIPTION_STATUSES } from "../../db/schema-money";
 import { DomainError } from "../../lib/errors";
 import { log } from "../../lib/log";
 import { iso } from "../../lib/time";
-import { notConfigured, type PaymentsDeps } from "../payments";
+import { classifyStripeError, notConfigured, type PaymentsDeps } from "../payments";
 import { blocksNewCheckout, entitles, planOf, type SubscriptionStatus, subscriptionRows } from "./entitlements";
 
 export type BillingDeps = Pick<PaymentsDeps, "db" | "config" | "payments" | "stripe">;
@@ -123,6 +123,24 @@ export async function subscriptionView(db: D1Database, userId: string, nowMs = D
 
 // ---------------------------------------------------------------- checkout and portal
 
+/** A Stripe call on a request's path: a failure becomes 502 `payment-provider-error`, logged with its kind. */
+async function atStripe<T>(what: string, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (error) {
+    if (error instanceof DomainError) throw error;
+    const failure = classifyStripeError(error);
+    log(failure.kind === "permanent" ? "error" : "warn", `billing: ${what} failed at Stripe`, { failure });
+    throw new DomainError(
+      "payment-provider-error",
+      failure.kind === "transient"
+        ? "The payment provider did not answer. Try again shortly."
+        : "The payment provider refused the request.",
+      failure.kind === "transient" ? { retryAfter: LIMITS.paymentProviderRetryAfterSeconds } : {},
+    );
+  }
+}
+
 /** A Checkout Session in subscription mode for the Pro price; 409 when a subscription already counts. */
 export async function startProCheckout(
   deps: BillingDeps,
@@ -135,17 +153,19 @@ export async function startProCheckout(
   if (rows.some((r) => blocksNewCheckout({ status: r.status, currentPeriodEnd: r.current_period_end }))) {
     throw new DomainError("already-subscribed", "You already have Pro; manage it from the billing portal.");
   }
-  const customer = await ensureCustomer(deps, user);
-  const session = await deps.stripe.checkout.sessions.create({
-    mode: "subscription",
-    customer,
-    line_items: [{ price, quantity: 1 }],
-    client_reference_id: user.id,
-    metadata: { userId: user.id, kind: "pro" },
-    subscription_data: { metadata: { userId: user.id } },
-    success_url: `${returnBase}/me/billing?checkout=success`,
-    cancel_url: `${returnBase}/me/billing?checkout=cancelled`,
-  });
+  const customer = await atStripe("customer", () => ensureCustomer(deps, user));
+  const session = await atStripe("checkout", () =>
+    deps.stripe.checkout.sessions.create({
+      mode: "subscription",
+      customer,
+      line_items: [{ price, quantity: 1 }],
+      client_reference_id: user.id,
+      metadata: { userId: user.id, kind: "pro" },
+      subscription_data: { metadata: { userId: user.id } },
+      success_url: `${returnBase}/me/billing?checkout=success`,
+      cancel_url: `${returnBase}/me/billing?checkout=cancelled`,
+    }),
+  );
   if (!session.url) throw new Error("Stripe returned a subscription checkout session without a URL");
   return { url: session.url };
 }
@@ -154,7 +174,9 @@ export async function startProCheckout(
 export async function openPortal(deps: BillingDeps, userId: string, returnBase: string): Promise<{ url: string }> {
   const customer = await customerIdOf(deps.db, userId);
   if (!customer) throw new DomainError("no-billing-customer", "There is no billing account yet: upgrade first.");
-  const session = await deps.stripe.billingPortal.sessions.create({ customer, return_url: `${returnBase}/me/billing` });
+  const session = await atStripe("portal", () =>
+    deps.stripe.billingPortal.sessions.create({ customer, return_url: `${returnBase}/me/billing` }),
+  );
   return { url: session.url };
 }
 

@@ -255,6 +255,23 @@ describe("POST /api/v1/me/subscription/checkout and /portal", () => {
     expect(await view.json()).toMatchObject({ plan: "free", status: null, isPro: false });
   });
 
+  it("Stripe unreachable: 502 payment-provider-error; the row made first is filled by the retry, one customer", async () => {
+    const h = new PaymentsHarness(PRO_ENV);
+    const who = await buyer();
+    route("https://api.stripe.com", () => {
+      throw new TypeError("Network connection lost.");
+    });
+    const failed = await post(h, "/api/v1/me/subscription/checkout", who.token);
+    expect(failed.status).toBe(502);
+    expect(((await failed.json()) as { type: string }).type).toMatch(/payment-provider-error$/);
+    expect(await rows("SELECT stripe_customer_id FROM billing_customers WHERE user_id = ?", who.id)).toEqual([
+      { stripe_customer_id: null },
+    ]);
+    billing.install();
+    expect((await post(h, "/api/v1/me/subscription/checkout", who.token)).status).toBe(200);
+    expect(billing.customers.size).toBe(1);
+  });
+
   it("without STRIPE_PRO_PRICE_ID the upgrade answers 503 payments-not-configured", async () => {
     const h = new PaymentsHarness();
     const who = await buyer();
