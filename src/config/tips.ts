@@ -75,5 +75,11 @@ export const TIP_CHIPS = [3, 5, 10, 20] as const;
 /** A tip's message: plain text, at most this many characters (code points, after normalisation). */
 export const TIP_MESSAGE_MAX = 280;
 
+/**
+ * How long a tip's Checkout Session stays open: an hour (Stripe takes 30 minutes to 24 hours; nothing
+ * is held meanwhile, and a margin over Stripe's minimum keeps a second boundary from refusing it).
+ */
+export const TIP_CHECKOUT_TTL_SECONDS = 60 * 60;
+
 /** Attempts a tip webhook gets before the dead letters (S4 asks for 3; tickets keep their longer schedule). */
 export const TIP_WEBHOOK_MAX_ATTEMPTS = 3;

@@ -17,6 +17,7 @@
 import { LIMITS } from "../../config/limits";
 import {
   TIP_BOUNDS,
+  TIP_CHECKOUT_TTL_SECONDS,
   TIP_CURRENCIES,
   TIP_MESSAGE_MAX,
   TIP_WEBHOOK_MAX_ATTEMPTS,
@@ -222,8 +223,7 @@ async function openSession(
   input: Pick<NewTip, "returnBase">,
 ): Promise<Stripe.Checkout.Session> {
   const metadata = { kind: "tip", tipId: tip.id };
-  const seconds =
-    Math.floor(Date.now() / 1000) + Math.max(deps.payments.checkoutTtlSeconds, LIMITS.checkoutTtlMinSeconds);
+  const seconds = Math.floor(Date.now() / 1000) + TIP_CHECKOUT_TTL_SECONDS;
   try {
     return await deps.stripe.checkout.sessions.create(
       {

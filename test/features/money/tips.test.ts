@@ -215,6 +215,49 @@ describe("POST /api/v1/profiles/:handle/tips: who may tip whom", () => {
     expect(stripe.created("/v1/checkout/sessions")).toHaveLength(2);
   });
 
+  it("a creator leaving while tips are sent: every answer is 201, 404 or 409, and every Stripe session has its tip row", async () => {
+    const h = new PaymentsHarness();
+    const c = await creator();
+    const body = { amount: 500, currency: "USD", email: "race@example.com" };
+    const sends = Array.from({ length: 20 }, () => tip(h, c.handle, body));
+    const leave = (async () => {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      await env.DB.batch([
+        env.DB.prepare("UPDATE handles SET state = 'retired', retired_until = 0 WHERE user_id = ?").bind(c.id),
+        env.DB.prepare("DELETE FROM payout_accounts WHERE user_id = ?").bind(c.id),
+      ]);
+    })();
+    const answers = await Promise.all([...sends, leave.then(() => null)]);
+    for (const res of answers) if (res) expect([201, 404, 409]).toContain(res.status);
+    const created = stripe.created("/v1/checkout/sessions");
+    const tips = await rows<{ id: string; checkout_session_id: string | null }>(
+      "SELECT id, checkout_session_id FROM tips WHERE recipient_id = ?",
+      c.id,
+    );
+    const ids = new Set(tips.map((t) => t.id));
+    for (const call of created) expect(ids.has(call.params.client_reference_id ?? "")).toBe(true);
+    expect(answers.filter((r) => r?.status === 201)).toHaveLength(created.length);
+  });
+
+  it("tipMismatches names every difference between a paid session and its tip", async () => {
+    const { tipMismatches } = await import("../../../src/features/money/tips");
+    const tipRow = { id: "t1", checkout_session_id: "cs_1", amount: 500, currency: "USD" };
+    const session = {
+      id: "cs_1",
+      client_reference_id: "t1",
+      metadata: { tipId: "t1" },
+      amount_total: 500,
+      currency: "usd",
+    };
+    expect(tipMismatches(session, false, tipRow, false)).toEqual([]);
+    expect(tipMismatches({ ...session, id: "cs_2" }, false, tipRow, false)).toEqual(["session"]);
+    expect(tipMismatches({ ...session, metadata: { tipId: "t2" } }, false, tipRow, false)).toEqual(["session"]);
+    expect(tipMismatches({ ...session, amount_total: 499 }, false, tipRow, false)).toEqual(["amount"]);
+    expect(tipMismatches({ ...session, currency: "eur" }, false, tipRow, false)).toEqual(["currency"]);
+    expect(tipMismatches(session, true, tipRow, false)).toEqual(["livemode"]);
+    expect(tipMismatches(session, null, tipRow, false)).toEqual(["livemode"]);
+  });
+
   it("the session is a destination charge to the creator's account carrying the platform fee, keyed by the tip", async () => {
     const h = new PaymentsHarness();
     const c = await creator();
