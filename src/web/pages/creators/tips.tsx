@@ -66,7 +66,7 @@ export function TipForm(props: { profile: PublicProfile; signedIn: boolean }) {
         <p class="muted small">
           Between {formatMoney(bounds.min, currency)} and {formatMoney(bounds.max, currency)}. You pay on Stripe's page.
         </p>
-        <p id="tip-error" class="error" role="alert" hidden />
+        <p id="tip-error" class="alert error" role="alert" hidden />
         <button type="submit" class="button primary">
           Send tip
         </button>
