@@ -9,6 +9,7 @@ import { LIMITS } from "../../../config/limits";
 import type { AppContext } from "../../../context";
 import { eventsDeps } from "../../../features/events/routes";
 import { getEvent } from "../../../features/events/service";
+import { benefitsOf, isPro } from "../../../features/money";
 import { createOrder } from "../../../features/orders/service";
 import { orderIdFor } from "../../../features/payments/checkout";
 import { paymentsDepsFromEnv, returnBaseFor } from "../../../features/payments/deps";
@@ -215,12 +216,14 @@ export async function eventPage(c: AppContext, id: string, options: PageOptions 
   const event = await getEvent(deps, user ? { id: user.id, roles: user.roles } : null, id);
   const now = Date.now();
   const state = saleState(event, now);
-  const [owned, policy, { csrfToken }] = await Promise.all([
+  const [owned, policy, { csrfToken }, hostPro] = await Promise.all([
     user ? ownedTickets(deps.db, event.id, user.id) : 0,
     event.price > 0
       ? refundPolicyOf(deps.db, event.id, c.get("config").payments?.refundCutoffHours ?? LIMITS.refundCutoffHours)
       : null,
     pageState(c),
+    // Pro hosts' pages carry no Gatehouse branding (config/plans.ts).
+    isPro(deps.db, event.hostId, now),
   ]);
   const starts = Date.parse(event.startsAt);
   const ends = Date.parse(event.endsAt);
@@ -290,6 +293,11 @@ export async function eventPage(c: AppContext, id: string, options: PageOptions 
             {/* Stored sanitized (src/lib/sanitize.ts: a small allowlist, no attributes but safe links). */}
             <div dangerouslySetInnerHTML={{ __html: event.description }} />
           </section>
+        ) : null}
+        {benefitsOf(hostPro).branding ? (
+          <footer class="event-branding muted small">
+            Made with <a href="/">Gatehouse</a>
+          </footer>
         ) : null}
       </article>
     ),
