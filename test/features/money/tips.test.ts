@@ -12,6 +12,8 @@ import { freezeClock } from "../../support/clock";
 import { rows } from "../../support/db";
 import { givePayoutAccount } from "../../support/payouts";
 import { type FakeStripe, stripeEvent, useFakeStripe } from "../../support/stripe";
+import { Browser, ORIGIN } from "../../web/browser";
+import { createUser, login } from "../auth/helpers";
 import { buyers } from "../events/helpers";
 import { PaymentsHarness } from "../payments/harness";
 import { adminToken } from "../payments/helpers";
@@ -519,5 +521,41 @@ describe("the tip flow on /@handle", () => {
     expect(done).toContain("went through");
     expect(done).toContain("$5.00");
     expect((await h.fetch("/tips/nope/thanks")).status).toBe(404);
+  });
+
+  it("signed in by cookie, the page's form posts as the script does (CSRF header, Idempotency-Key): the tip is the fan's", async () => {
+    const c = await creator();
+    await env.DB.prepare(
+      "INSERT INTO profiles (user_id, handle, handle_key) VALUES (?, ?, ?) ON CONFLICT (user_id) DO UPDATE SET handle = excluded.handle, handle_key = excluded.handle_key",
+    )
+      .bind(c.id, c.handle, c.handle)
+      .run();
+    const who = await createUser();
+    const { accessToken } = await login(who.email);
+    const browser = new Browser();
+    browser.cookies.set("__Host-access", accessToken);
+    const page = await browser.get(`/@${c.handle}`);
+    expect(page.html).toContain('id="tip-form"');
+    expect(page.html).not.toContain('name="email"');
+    const send = (csrf: string | undefined) =>
+      browser.request(`/api/v1/profiles/${c.handle}/tips`, {
+        method: "POST",
+        headers: {
+          Accept: "application/json",
+          "Content-Type": "application/json",
+          Origin: ORIGIN,
+          "Sec-Fetch-Site": "same-origin",
+          "Idempotency-Key": crypto.randomUUID(),
+          ...(csrf ? { "X-CSRF-Token": csrf } : {}),
+        },
+        body: JSON.stringify({ amount: 1000, currency: "USD", message: "for the show" }),
+      });
+    expect((await send(undefined)).status).toBe(403);
+    const sent = await send(browser.csrf);
+    expect(sent.status).toBe(201);
+    const { tipId } = JSON.parse(sent.html) as { tipId: string };
+    expect(await rows("SELECT sender_id, guest_email FROM tips WHERE id = ?", tipId)).toEqual([
+      { sender_id: who.id, guest_email: null },
+    ]);
   });
 });
