@@ -181,6 +181,8 @@ export async function lookupProfile(deps: ProfilePageDeps, input: string): Promi
     profile: {
       ...shown,
       upcomingEvents: shown.upcomingEvents.filter((e) => Date.parse(e.endsAt) > now),
+      // A copy cached before `pro` was part of the cached shape has none: not Pro until it expires.
+      pro: shown.pro === true,
       avatarUrl: await avatarUrl(deps, avatarMediaId, now),
       // Not cached: read with the handle, so a payout account's change shows at once (no extra query).
       tipping: row.tipping === 1,
