@@ -4,6 +4,6 @@ export * from "./entitlements";
 export * from "./fees";
 export * from "./routes-payouts";
 export * from "./routes-subscription";
-export * from "./subscription";
 export * from "./routes-tips";
+export * from "./subscription";
 export * from "./tips";
