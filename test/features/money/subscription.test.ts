@@ -8,7 +8,13 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { type ConfigError, getConfig } from "../../../src/config";
 import { readPaymentsConfig } from "../../../src/config/payments";
 import { PAST_DUE_GRACE_SECONDS } from "../../../src/config/plans";
-import { entitles, isPro, type SubscriptionStatus } from "../../../src/features/money";
+import {
+  applySubscriptionState,
+  entitles,
+  isPro,
+  type SubscriptionState,
+  type SubscriptionStatus,
+} from "../../../src/features/money";
 import { rows } from "../../support/db";
 import { route } from "../../support/fetch-router";
 import { stripeEvent } from "../../support/stripe";
@@ -158,6 +164,44 @@ describe("Pro subscription webhooks", () => {
     await h.drain();
     expect((await subRow(id))?.status).toBe("unpaid");
     expect(billing.calls.some((c) => c.method === "GET" && c.path === `/v1/subscriptions/${id}`)).toBe(true);
+  });
+});
+
+describe("optimistic locking", () => {
+  it("30 states applied at once, in random order: the newest stamp wins, and each write that won is audited once", async () => {
+    const who = await buyer();
+    const id = `sub_test_lock_${crypto.randomUUID()}`;
+    const statuses: SubscriptionStatus[] = ["active", "past_due", "unpaid", "paused", "trialing", "canceled"];
+    const states = Array.from({ length: 30 }, (_, i) => ({
+      stamp: 1_000 + i,
+      state: {
+        id,
+        customer: "cus_test_lock",
+        userId: who.id,
+        priceId: PRO_PRICE_ID,
+        status: statuses[i % statuses.length] as SubscriptionStatus,
+        currentPeriodEnd: 2_000_000_000 + i,
+        cancelAtPeriodEnd: i % 2 === 1,
+      } satisfies SubscriptionState,
+    }));
+    const config = getConfig(env);
+    const results = await Promise.all(
+      shuffled(states, 99).map(({ state, stamp }) =>
+        applySubscriptionState({ db: env.DB, config }, state, stamp, { authoritative: false, origin: `evt_${stamp}` }),
+      ),
+    );
+    const newest = states.at(-1) as (typeof states)[number];
+    expect(await subRow(id)).toMatchObject({
+      status: newest.state.status,
+      current_period_end: newest.state.currentPeriodEnd,
+      cancel_at_period_end: 1,
+      stripe_event_created: newest.stamp,
+    });
+    const applied = results.filter((r) => r === "applied").length;
+    const row = await subRow(id);
+    // Every applied write moved the version once (the insert is version 1), and wrote one audit row.
+    expect(row?.version).toBe(results.filter((r) => r === "applied" || r === "unchanged").length);
+    expect(await auditRows(who.id)).toHaveLength(applied);
   });
 });
 
