@@ -3,7 +3,9 @@
  * lifetime and the default refund policy. In production both Stripe secrets are required (fail closed
  * like every other secret); in development and test, leaving both unset switches paid checkout off
  * (paid orders answer 503 `payments-not-configured`, free events keep working). Setting only one of
- * the two is a mistake and is reported, never half-applied.
+ * the two is a mistake and is reported, never half-applied. STRIPE_PRO_PRICE_ID names the Pro plan's
+ * Price (unset: no upgrade); STRIPE_API_BASE points the SDK at a local Stripe stand-in and is refused
+ * in production, so live keys can only ever go to Stripe.
  */
 import { z } from "zod";
 import { LIMITS } from "./limits";
