@@ -75,7 +75,9 @@ export async function register(deps: AuthDeps, input: RegisterInput): Promise<Pu
       mine,
     ),
   ]);
-  const created = results[0]?.meta.changes === 1;
+  // Rows written, the user's profile (made by a trigger, migrations/0011_social.sql) included: 0 when the
+  // address was taken.
+  const created = (results[0]?.meta.changes ?? 0) > 0;
   deps.defer(async () => {
     await enqueueCommitted(deps.db, deps.emailQueue, results);
     if (!created) await noticeTakenAddress(deps, email, name, t);
