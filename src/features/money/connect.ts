@@ -15,6 +15,7 @@ import { DomainError } from "../../lib/errors";
 import { log } from "../../lib/log";
 import type { PaymentsDeps, Stripe } from "../payments";
 import { classifyStripeError } from "../payments";
+import { isPro } from "./entitlements";
 import { platformFee } from "./fees";
 
 export type PayoutAccountRow = RowOf<typeof payoutAccounts>;
@@ -98,7 +99,8 @@ export async function connectedAccountOf(db: D1Database, userId: string): Promis
 
 /**
  * How a sale of `amount` for `hostId` is charged: a destination charge to the host's account with the
- * platform fee, or null (no account able to take charges: the charge stays on the platform).
+ * platform fee (the Pro share when the host is Pro, unless `options.pro` says), or null (no account
+ * able to take charges: the charge stays on the platform).
  */
 export async function destinationChargeFor(
   db: D1Database,
@@ -109,7 +111,8 @@ export async function destinationChargeFor(
 ): Promise<{ destination: string; applicationFeeAmount: number } | null> {
   const destination = await chargeableAccount(db, hostId);
   if (!destination) return null;
-  return { destination, applicationFeeAmount: platformFee(amount, currency, options) };
+  const pro = options.pro ?? (await isPro(db, hostId));
+  return { destination, applicationFeeAmount: platformFee(amount, currency, { pro }) };
 }
 
 /** Who may get paid out: a host, or a creator (a user with an active handle). */

@@ -171,6 +171,26 @@ describe("destination charges", () => {
     expect(platformFee(2 * PRICE, "EUR")).toBe(150);
   });
 
+  it("a Pro host's sale carries the Pro share of the fee", async () => {
+    const h = new PaymentsHarness();
+    const { host, event } = await paidEvent();
+    const now = Date.now();
+    await env.DB.prepare(
+      `INSERT INTO subscriptions (id, user_id, stripe_customer_id, price_id, status, current_period_end,
+         cancel_at_period_end, stripe_event_created, version, created_at, updated_at)
+       VALUES (?, ?, 'cus_test_connect', 'price_test_gatehouse_pro', 'active', ?, 0, 1, 1, ?, ?)`,
+    )
+      .bind(`sub_test_${crypto.randomUUID()}`, host.id, Math.floor(now / 1000) + 86400, now, now)
+      .run();
+    const who = await buyer();
+    await checkout(h, stripe, event.id, who.token, 2);
+    const [call] = stripe.created("/v1/checkout/sessions");
+    expect(platformFee(2 * PRICE, "EUR", { pro: true })).toBeLessThan(platformFee(2 * PRICE, "EUR"));
+    expect(call?.params["payment_intent_data[application_fee_amount]"]).toBe(
+      String(platformFee(2 * PRICE, "EUR", { pro: true })),
+    );
+  });
+
   it("a refund reverses the transfer and refunds the application fee", async () => {
     const h = new PaymentsHarness();
     const { event } = await paidEvent();
