@@ -343,8 +343,38 @@ describe("hostReason", () => {
     expect(hostReason("[fe00::1]")).toBe("reserved-address");
   });
 
+  it("reads a trailing dotted quad in any valid IPv6 spelling, not only the parser's canonical one", () => {
+    expect(hostReason("[::ffff:127.0.0.1]")).toBe("loopback");
+    expect(hostReason("[::127.0.0.1]")).toBe("loopback");
+    expect(hostReason("[::ffff:10.0.0.1]")).toBe("private-address");
+    expect(hostReason("[64:ff9b::169.254.169.254]")).toBe("metadata");
+    expect(hostReason("[2606:4700:0:0:0:0:8.8.8.8]")).toBeNull();
+    expect(hostReason("[0:0:0:0:0:ffff:8.8.8.8]")).toBeNull();
+  });
+
+  it("refuses an SIIT-translated address (::ffff:0:a.b.c.d) even when it embeds a public one", () => {
+    expect(hostReason("[::ffff:0:808:808]")).toBe("reserved-address");
+    expect(hostReason("[::ffff:0:a00:1]")).toBe("private-address");
+  });
+
+  it("refuses a host that looks numeric but is no IPv4 address as invalid", () => {
+    for (const host of ["256.0.0.1", "1.2.3.999", "example.0x1f", "example.123"]) {
+      expect(hostReason(host), host).toBe("invalid");
+    }
+  });
+
   it("refuses malformed bracketed addresses as invalid", () => {
-    for (const host of ["[1:2:3:4:5:6:7:8:9]", "[1::2::3]", "[12345::]", "[1:2:3:4:5:6:7]", "[g::1]"]) {
+    for (const host of [
+      "[1:2:3:4:5:6:7:8:9]",
+      "[1::2::3]",
+      "[12345::]",
+      "[1:2:3:4:5:6:7]",
+      "[g::1]",
+      "[1:2:3:4:5:6:7::8]",
+      "[1:2:3:4:5:6:7:1.2.3.4]",
+      "[1:2:3:4:5:6::1.2.3.4]",
+      "[::1.2.3.256]",
+    ]) {
       expect(hostReason(host), host).toBe("invalid");
     }
   });
