@@ -5,7 +5,8 @@
  */
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { codeOfResponse, countRows, rows } from "../../support/db";
+import { encodeCursor } from "../../../src/lib/crypto";
+import { codeOf, codeOfResponse, countRows, rows } from "../../support/db";
 import { adminToken } from "../payments/helpers";
 import { createComment, createPost, type Person, people, send } from "./posts-helpers";
 
@@ -219,6 +220,68 @@ describe("the admin queue", () => {
     expect(((await notices.json()) as { items: { summary: string }[] }).items.map((i) => i.summary)).toEqual([
       "Your posts and comments were removed after a report",
     ]);
+  });
+
+  it("pages the queue oldest first with a cursor: every report once, none twice, at most `limit` a page", async () => {
+    const admin = await adminToken();
+    const [author, reporter] = await people(2);
+    const filed: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      const post = await createPost(author!.token);
+      filed.push((await reported(reporter!, { subjectKind: "post", subjectId: post.id, reason: `r${i}` })).id);
+    }
+    const pages: ApiReport[][] = [];
+    let cursor: string | null = null;
+    do {
+      const res = await send(
+        "GET",
+        `/api/v1/admin/reports?status=all&limit=2${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`,
+        admin,
+      );
+      expect(res.status).toBe(200);
+      const page = (await res.json()) as { items: ApiReport[]; nextCursor: string | null };
+      expect(page.items.length).toBeLessThanOrEqual(2);
+      pages.push(page.items);
+      cursor = page.nextCursor;
+    } while (cursor && pages.length < 50);
+    expect(pages.length).toBeGreaterThanOrEqual(3);
+    const seen = pages.flat().map((r) => r.id);
+    expect(new Set(seen).size).toBe(seen.length);
+    expect(seen.filter((id) => filed.includes(id))).toEqual(filed);
+  });
+
+  it("refuses a cursor it did not hand out (400 validation-failed on `cursor`)", async () => {
+    const admin = await adminToken();
+    const forged = [
+      "not-a-cursor",
+      encodeCursor(JSON.stringify({ createdAt: 1, id: "x" })),
+      encodeCursor(JSON.stringify(["1", "x"])),
+      encodeCursor("{"),
+    ];
+    for (const cursor of forged) {
+      const res = await send("GET", `/api/v1/admin/reports?cursor=${encodeURIComponent(cursor)}`, admin);
+      expect(res.status, cursor).toBe(400);
+      const problem = (await res.json()) as { type: string; errors?: { path: string }[] };
+      expect(codeOf(problem)).toBe("validation-failed");
+      expect(problem.errors?.map((e) => e.path)).toEqual(["cursor"]);
+    }
+  });
+
+  it("two admins resolving one report differently at once: one wins, the other is told it is already resolved", async () => {
+    const admin = await adminToken();
+    const [author, reporter] = await people(2);
+    const post = await createPost(author!.token);
+    const r = await reported(reporter!, { subjectKind: "post", subjectId: post.id, reason: "spam" });
+    const results = await Promise.all([resolve(admin, r.id, "remove"), resolve(admin, r.id, "dismiss")]);
+    const statuses = results.map((res) => res.status).sort();
+    expect(statuses).toEqual([200, 409]);
+    const loser = results.find((res) => res.status === 409)!;
+    expect(await codeOfResponse(loser)).toBe("invalid-transition");
+    const winner = (await results.find((res) => res.status === 200)!.json()) as ApiReport;
+    expect(await rows("SELECT status FROM reports WHERE id = ?", r.id)).toEqual([{ status: winner.status }]);
+    expect(await countRows("audit_log", "action = 'moderation.report-resolve' AND detail LIKE ?", `%${r.id}%`)).toBe(1);
+    const removed = await rows<{ removed_at: number | null }>("SELECT removed_at FROM posts WHERE id = ?", post.id);
+    expect(removed[0]!.removed_at === null).toBe(winner.status === "dismissed");
   });
 
   it("is for admins: 401 anonymous, 403 for anyone else, and nothing changes", async () => {
