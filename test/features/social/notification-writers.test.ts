@@ -132,6 +132,8 @@ describe("mentionInserts", () => {
     const many = Array.from({ length: 12 }, (_, i) => `@user${i}`).join(" ");
     expect(mentionedHandles(many)).toHaveLength(10);
     expect(mentionedHandles("@ab and @a234567890123456789012345678901")).toEqual([]);
+    // Trailing dots are kept when trimming them would leave too short a handle.
+    expect(mentionedHandles("hi @ab.. and @ab..")).toEqual([["ab.."]]);
   });
 
   it("notifies each mentioned profile once, never the author or across a block", async () => {

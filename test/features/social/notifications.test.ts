@@ -5,7 +5,7 @@
  */
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { type NewNotification, notificationInsert } from "../../../src/features/social/notifications";
+import { type NewNotification, notificationInsert, summaryOf } from "../../../src/features/social/notifications";
 import { codeOfResponse, rows } from "../../support/db";
 import { type Person, people, send } from "./posts-helpers";
 
@@ -82,6 +82,26 @@ describe("GET /api/v1/me/notifications", () => {
     await notify({ recipientId: author!.id, actorId: solo!.id, kind: "like", postId: other });
     await notify({ recipientId: author!.id, actorId: ana!.id, kind: "like", postId: other });
     expect((await list(author!.token)).items[0]!.summary).toBe("Cy and 1 other liked your post");
+  });
+
+  it("notifies a mention once per post or comment however often it is written, and says where", async () => {
+    const [me, ana] = await named(2, ["Me", "Ana"]);
+    const postId = await post(ana!.id);
+    const commentId = `c-${crypto.randomUUID()}`;
+    await env.DB.prepare("INSERT INTO comments (id, post_id, author_id, text, created_at) VALUES (?, ?, ?, 'hi', 1)")
+      .bind(commentId, postId, ana!.id)
+      .run();
+    await notify({ recipientId: me!.id, actorId: ana!.id, kind: "mention", postId });
+    await notify({ recipientId: me!.id, actorId: ana!.id, kind: "mention", postId });
+    await notify({ recipientId: me!.id, actorId: ana!.id, kind: "mention", postId, commentId });
+    await notify({ recipientId: me!.id, actorId: ana!.id, kind: "mention", postId, commentId });
+
+    expect(await rows("SELECT kind FROM notifications WHERE user_id = ?", me!.id)).toHaveLength(2);
+    const page = await list(me!.token);
+    expect(page.items.map((i) => [i.summary, i.subject])).toEqual([
+      ["Ana mentioned you in a comment", { postId, commentId }],
+      ["Ana mentioned you in a post", { postId }],
+    ]);
   });
 
   it("pages over groups, newest first, with a cursor; refuses a cursor it did not hand out", async () => {
@@ -179,5 +199,37 @@ describe("POST /api/v1/me/notifications/read", () => {
       expect(await codeOfResponse(res)).toBe("validation-failed");
     }
     expect(await unread(me!.token)).toBe(1);
+  });
+});
+
+describe("summaryOf", () => {
+  const one = { actor_id: "u1", actor_name: "Ana", actors: 1, post_id: "p1", comment_id: null };
+  it("says what each kind of notification is about", () => {
+    const cases: [Parameters<typeof summaryOf>[0], string][] = [
+      [{ ...one, kind: "like" }, "Ana liked your post"],
+      [{ ...one, kind: "repost" }, "Ana reposted your post"],
+      [{ ...one, kind: "comment", comment_id: "c1" }, "Ana commented on your post"],
+      [{ ...one, kind: "reply", comment_id: "c1" }, "Ana replied to your comment"],
+      [{ ...one, kind: "comment_like", comment_id: "c1" }, "Ana liked your comment"],
+      [{ ...one, kind: "follow", post_id: null }, "Ana started following you"],
+      [{ ...one, kind: "mention" }, "Ana mentioned you in a post"],
+      [{ ...one, kind: "mention", comment_id: "c1" }, "Ana mentioned you in a comment"],
+      [{ ...one, kind: "order", actor_id: null, post_id: null }, "Your order is confirmed"],
+      [{ ...one, kind: "refund", actor_id: null, post_id: null }, "Your refund is complete"],
+      [{ ...one, kind: "tip", actor_id: null, post_id: null }, "You received a tip"],
+      [{ ...one, kind: "removed", actor_id: null }, "Your post was removed after a report"],
+      [{ ...one, kind: "removed", actor_id: null, comment_id: "c1" }, "Your comment was removed after a report"],
+      [
+        { ...one, kind: "removed", actor_id: null, post_id: null },
+        "Your posts and comments were removed after a report",
+      ],
+    ];
+    expect(cases.map(([row]) => summaryOf(row))).toEqual(cases.map(([, sentence]) => sentence));
+  });
+
+  it("counts the others, and names an actor whose name is gone 'Someone'", () => {
+    expect(summaryOf({ ...one, kind: "like", actors: 2 })).toBe("Ana and 1 other liked your post");
+    expect(summaryOf({ ...one, kind: "like", actors: 13 })).toBe("Ana and 12 others liked your post");
+    expect(summaryOf({ ...one, kind: "follow", actor_name: null })).toBe("Someone started following you");
   });
 });
