@@ -5,7 +5,9 @@
  */
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { createPost as createPostRow, isForeignKeyError, POST_MEDIA_MAX } from "../../../src/features/social/posts";
 import { SOCIAL_MEDIA_URL_SECONDS } from "../../../src/features/social/present";
+import { DomainError } from "../../../src/lib/errors";
 import { problemOf } from "../../helpers";
 import { codeOf, countRows, rows } from "../../support/db";
 import { createEvent, hostWithToken } from "../events/helpers";
@@ -196,6 +198,35 @@ describe("POST /api/v1/posts", () => {
 
   it("requires a signed-in user", async () => {
     await refused(await send("POST", "/api/v1/posts", null, { text: "x" }), 401, "unauthorized");
+  });
+});
+
+describe("createPost itself (not only behind the route's schema)", () => {
+  it(`refuses more than ${POST_MEDIA_MAX} images as validation-failed on mediaIds, storing nothing`, async () => {
+    const author = await person();
+    const media = await Promise.all(Array.from({ length: POST_MEDIA_MAX + 1 }, () => mediaFor(author.id)));
+    const refused = await createPostRow(env.DB, { id: author.id, roles: [] }, { text: "five", mediaIds: media }).then(
+      () => null,
+      (error: unknown) => error,
+    );
+    expect(refused).toBeInstanceOf(DomainError);
+    expect(refused).toMatchObject({ code: "validation-failed", extensions: { errors: [{ path: "mediaIds" }] } });
+    expect(await postsOf(author.id)).toEqual([]);
+  });
+
+  it("recognises D1's foreign-key failure (an image or event gone meanwhile), and nothing else", async () => {
+    const fkError = await env.DB.prepare("INSERT INTO post_media (post_id, position, media_id) VALUES (?, 0, ?)")
+      .bind("no-such-post", "no-such-media")
+      .run()
+      .then(
+        () => null,
+        (error: unknown) => error,
+      );
+    expect(fkError).toBeInstanceOf(Error);
+    expect(isForeignKeyError(fkError)).toBe(true);
+    expect(isForeignKeyError(new Error("UNIQUE constraint failed: posts.id"))).toBe(false);
+    expect(isForeignKeyError("FOREIGN KEY constraint failed")).toBe(false);
+    expect(await countRows("post_media", "post_id = ?", "no-such-post")).toBe(0);
   });
 });
 
