@@ -186,6 +186,30 @@ describe("GET /api/v1/events/nearby", () => {
     expect(pages).toBe(3);
     expect(seen).toEqual(ids);
   });
+
+  it("events at the same distance come in id order, and the cursor pages through the tie losing and repeating none", async () => {
+    const host = await hostWithToken();
+    const here = somewhere();
+    const spot = north(here, 2);
+    const ids: string[] = [];
+    for (const n of [1, 2, 3, 4, 5]) {
+      ids.push((await createEvent(host.token, { title: `Same place ${n}`, ...venue(spot) })).id);
+    }
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    let pages = 0;
+    do {
+      const page: { body: Nearby } = await nearby(
+        `lat=${here.lat}&lng=${here.lng}&limit=2${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`,
+      );
+      expect(new Set(page.body.items.map((e) => e.distanceKm)).size).toBeLessThanOrEqual(1);
+      seen.push(...page.body.items.map((e) => e.id));
+      cursor = page.body.nextCursor;
+      pages += 1;
+    } while (cursor && pages < 10);
+    expect(pages).toBe(3);
+    expect(seen).toEqual([...ids].sort());
+  });
 });
 
 describe("GET /api/v1/events/:id cached body, live availability", () => {
