@@ -190,25 +190,26 @@ describe("GET /api/v1/events/nearby", () => {
   it("events at the same distance come in id order, and the cursor pages through the tie losing and repeating none", async () => {
     const host = await hostWithToken();
     const here = somewhere();
-    const spot = north(here, 2);
     const ids: string[] = [];
     for (const n of [1, 2, 3, 4, 5]) {
-      ids.push((await createEvent(host.token, { title: `Same place ${n}`, ...venue(spot) })).id);
+      ids.push((await createEvent(host.token, { title: `Same place ${n}`, ...venue(here) })).id);
     }
-    const seen: string[] = [];
+    // Another test's random point may lie near this one: only this test's events are judged.
+    const mine: { id: string; distanceKm: number }[] = [];
     let cursor: string | null = null;
     let pages = 0;
     do {
       const page: { body: Nearby } = await nearby(
-        `lat=${here.lat}&lng=${here.lng}&limit=2${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`,
+        `lat=${here.lat}&lng=${here.lng}&radiusKm=0.5&limit=2${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`,
       );
-      expect(new Set(page.body.items.map((e) => e.distanceKm)).size).toBeLessThanOrEqual(1);
-      seen.push(...page.body.items.map((e) => e.id));
+      expect(page.body.items.length).toBeLessThanOrEqual(2);
+      mine.push(...page.body.items.filter((e) => ids.includes(e.id)));
       cursor = page.body.nextCursor;
       pages += 1;
-    } while (cursor && pages < 10);
-    expect(pages).toBe(3);
-    expect(seen).toEqual([...ids].sort());
+    } while (cursor && pages < 20);
+    expect(pages).toBeGreaterThanOrEqual(3);
+    expect(mine.map((e) => e.distanceKm)).toEqual([0, 0, 0, 0, 0]);
+    expect(mine.map((e) => e.id)).toEqual([...ids].sort());
   });
 });
 
