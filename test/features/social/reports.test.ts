@@ -247,7 +247,13 @@ describe("the admin queue", () => {
     expect(pages.length).toBeGreaterThanOrEqual(3);
     const seen = pages.flat().map((r) => r.id);
     expect(new Set(seen).size).toBe(seen.length);
-    expect(seen.filter((id) => filed.includes(id))).toEqual(filed);
+    // Oldest first; reports filed in the same millisecond come in id order.
+    const oldestFirst = await rows<{ id: string }>(
+      `SELECT id FROM reports WHERE id IN (${filed.map(() => "?").join(", ")}) ORDER BY created_at, id`,
+      ...filed,
+    );
+    expect(oldestFirst).toHaveLength(5);
+    expect(seen.filter((id) => filed.includes(id))).toEqual(oldestFirst.map((r) => r.id));
   });
 
   it("refuses a cursor it did not hand out (400 validation-failed on `cursor`)", async () => {
