@@ -40,3 +40,32 @@ export function codeOf(problem: { type: string }): string {
 export async function codeOfResponse(res: Response): Promise<string> {
   return codeOf(await problemOf(res));
 }
+
+/** The test env with a D1 binding that records every statement the Worker prepares or sends. */
+export function recordingEnv(): { env: Env; queries: string[] } {
+  const queries: string[] = [];
+  const db = env.DB;
+  const DB = {
+    prepare(sql: string) {
+      queries.push(sql);
+      return db.prepare(sql);
+    },
+    batch(statements: D1PreparedStatement[]) {
+      queries.push(`batch of ${statements.length}`);
+      return db.batch(statements);
+    },
+    exec(sql: string) {
+      queries.push(sql);
+      return db.exec(sql);
+    },
+    withSession(constraint?: string) {
+      queries.push("withSession");
+      return db.withSession(constraint);
+    },
+    dump() {
+      queries.push("dump");
+      return db.dump();
+    },
+  } as D1Database;
+  return { env: { ...env, DB } as Env, queries };
+}

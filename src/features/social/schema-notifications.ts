@@ -5,20 +5,9 @@
  */
 import { z } from "@hono/zod-openapi";
 import { LIMITS } from "../../config/limits";
+import { NOTIFICATION_KINDS } from "../../db/schema-social";
 
-export const NOTIFICATION_KINDS = [
-  "like",
-  "comment",
-  "reply",
-  "comment_like",
-  "follow",
-  "repost",
-  "mention",
-  "order",
-  "refund",
-  "tip",
-  "removed",
-] as const;
+export { NOTIFICATION_KINDS };
 
 const ActorSchema = z
   .object({

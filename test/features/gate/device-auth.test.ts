@@ -18,7 +18,7 @@ import { randomToken } from "../../../src/lib/crypto";
 import { ipKey } from "../../../src/lib/ip";
 import { freshIp, problemOf } from "../../helpers";
 import { freezeClock } from "../../support/clock";
-import { objectRows } from "../../support/db";
+import { objectRows, recordingEnv } from "../../support/db";
 import { deviceAuth, gateEvent, issueTickets, qrToken, registerDevice, type ScanLogRow } from "./helpers";
 
 // GCRA refills `scanner-auth` one unit every 2 s and `scanner` one every 50 ms: a still clock keeps
@@ -26,35 +26,6 @@ import { deviceAuth, gateEvent, issueTickets, qrToken, registerDevice, type Scan
 beforeEach(() => {
   freezeClock(Date.now());
 });
-
-/** The test env with a D1 binding that records every statement the Worker prepares or sends. */
-function recordingEnv() {
-  const queries: string[] = [];
-  const db = env.DB;
-  const DB = {
-    prepare(sql: string) {
-      queries.push(sql);
-      return db.prepare(sql);
-    },
-    batch(statements: D1PreparedStatement[]) {
-      queries.push(`batch of ${statements.length}`);
-      return db.batch(statements);
-    },
-    exec(sql: string) {
-      queries.push(sql);
-      return db.exec(sql);
-    },
-    withSession(constraint?: string) {
-      queries.push("withSession");
-      return db.withSession(constraint);
-    },
-    dump() {
-      queries.push("dump");
-      return db.dump();
-    },
-  } as D1Database;
-  return { env: { ...env, DB } as Env, queries };
-}
 
 /** A scan (of `qr`, or of an unreadable code), or a GET of another device route, as `token`'s holder at `ip`. */
 async function send(

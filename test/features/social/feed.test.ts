@@ -10,6 +10,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import worker from "../../../src/index";
 import { freshIp, problemOf } from "../../helpers";
+import { recordingEnv } from "../../support/db";
 import { bearer } from "../auth/helpers";
 import { type ApiPost, block, createPost, type Person, people, react, send } from "./posts-helpers";
 
@@ -22,35 +23,6 @@ interface FeedItem {
 interface FeedPage {
   items: FeedItem[];
   nextCursor: string | null;
-}
-
-/** The test env with a D1 binding that records the statements the Worker sends. */
-function recordingEnv() {
-  const queries: string[] = [];
-  const db = env.DB;
-  const DB = {
-    prepare(sql: string) {
-      queries.push(sql);
-      return db.prepare(sql);
-    },
-    batch(statements: D1PreparedStatement[]) {
-      queries.push(`batch of ${statements.length}`);
-      return db.batch(statements);
-    },
-    exec(sql: string) {
-      queries.push(sql);
-      return db.exec(sql);
-    },
-    withSession(constraint?: string) {
-      queries.push("withSession");
-      return db.withSession(constraint);
-    },
-    dump() {
-      queries.push("dump");
-      return db.dump();
-    },
-  } as D1Database;
-  return { env: { ...env, DB } as Env, queries };
 }
 
 /** The statements of a request that are not the bearer token's session check (every signed-in route pays that). */
