@@ -12,6 +12,7 @@ import { getConfig } from "./config";
 import { LIMITS } from "./config/limits";
 import { log } from "./lib/log";
 
+export { BenchProbe } from "../durable-objects/bench-probe";
 export { EventInventory } from "../durable-objects/event-inventory";
 export { PostLive } from "../durable-objects/post-live";
 export { RateLimiter } from "../durable-objects/rate-limiter";

@@ -13,11 +13,12 @@ interface __BaseEnv_Env {
 	RATE_LIMITER: DurableObjectNamespace<import("./index").RateLimiter>;
 	EVENT_INVENTORY: DurableObjectNamespace<import("./index").EventInventory>;
 	POST_LIVE: DurableObjectNamespace<import("./index").PostLive>;
+	BENCH_PROBE: DurableObjectNamespace<import("./index").BenchProbe>;
 }
 declare namespace Cloudflare {
 	interface GlobalProps {
 		mainModule: typeof import("./index");
-		durableNamespaces: "RateLimiter" | "EventInventory" | "PostLive";
+		durableNamespaces: "RateLimiter" | "EventInventory" | "PostLive" | "BenchProbe";
 	}
 	interface Env extends __BaseEnv_Env {}
 }
