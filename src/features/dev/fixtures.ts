@@ -72,6 +72,9 @@ export const GateInput = z
   .strict();
 export type GateInput = z.infer<typeof GateInput>;
 
+export const InventoryFixtureInput = z.object({ capacity: z.number().int().min(1).max(ON_SALE_MAX_CAPACITY) }).strict();
+export type InventoryFixtureInput = z.infer<typeof InventoryFixtureInput>;
+
 export interface GateFixture {
   eventId: string;
   /** One `Device` token per registered scanner device (steward role). */
@@ -221,6 +224,25 @@ export async function createOnSaleFixture(
 }
 
 /**
+ * The `inventory` benchmark's event: on-sale's, without buyers (POST /dev/bench/inventory makes up a
+ * new one per claim, with no account: the object only needs a user id).
+ */
+export async function createInventoryFixture(
+  env: Env,
+  config: Config,
+  input: InventoryFixtureInput,
+  now = Date.now(),
+): Promise<{ eventId: string }> {
+  const event: EventRow = {
+    ...fixtureEvent(randomId(), { users: input.capacity, capacity: input.capacity }, now),
+    title: `Inventory fixture: ${input.capacity} tickets`,
+    description: "<p>Created by POST /dev/fixtures/inventory for the load benchmark.</p>",
+  };
+  await insertEvent(env, config, event, now);
+  return { eventId: event.id };
+}
+
+/**
  * The gate fixture: the event, one free ticket claimed through its EventInventory object for each of
  * `tickets` distinct buyers (user ids only: no accounts, the tickets only need a holder), `devices`
  * steward devices registered as the host would, and a QR token per ticket minted as
@@ -353,7 +375,8 @@ export function parseGateInput(request: { json(): Promise<unknown> }): Promise<G
   return parseFixtureInput(request, GateInput);
 }
 
-async function parseFixtureInput<T>(request: { json(): Promise<unknown> }, schema: z.ZodType<T>): Promise<T> {
+/** Parses a development route's JSON body against `schema`, with the same 400 answers. */
+export async function parseFixtureInput<T>(request: { json(): Promise<unknown> }, schema: z.ZodType<T>): Promise<T> {
   let raw: unknown;
   try {
     raw = await request.json();

@@ -10,15 +10,23 @@
  * - POST /dev/fixtures/gate — an event with check-in open, tickets with QR tokens, scanner devices;
  * - GET /dev/fixtures/gate/:eventId/check — the object's gate stats (scans by result, checked in);
  * - GET /dev/fixtures/backlog — emails not yet sent (the bench waits for 0 between scenarios).
+ * - POST /dev/fixtures/inventory — a free event without buyers, for the object-only benchmark;
+ * - POST /dev/bench/inventory, POST /dev/bench/probe — inside the Worker, N RPCs with concurrency C
+ *   to the event's EventInventory object (free claims) or to the bare BenchProbe write, timed alike
+ *   (./bench.ts; npm run bench's `inventory` scenario).
  */
 import { Hono } from "hono";
 import type { AppEnv } from "../../context";
+import { InventoryRunInput, ProbeRunInput, runInventory, runProbe } from "./bench";
 import {
   checkGate,
   checkOnSale,
   createGateFixture,
+  createInventoryFixture,
   createOnSaleFixture,
   emailBacklog,
+  InventoryFixtureInput,
+  parseFixtureInput,
   parseGateInput,
   parseOnSaleInput,
 } from "./fixtures";
@@ -55,4 +63,18 @@ export const devRoutes = new Hono<AppEnv>()
   .get("/fixtures/backlog", async (c) => {
     c.header("Cache-Control", "no-store");
     return c.json(await emailBacklog(c.env));
+  })
+  .post("/fixtures/inventory", async (c) => {
+    const input = await parseFixtureInput(c.req, InventoryFixtureInput);
+    return c.json(await createInventoryFixture(c.env, c.get("config"), input), 201);
+  })
+  .post("/bench/inventory", async (c) => {
+    const input = await parseFixtureInput(c.req, InventoryRunInput);
+    c.header("Cache-Control", "no-store");
+    return c.json(await runInventory(c.env, input));
+  })
+  .post("/bench/probe", async (c) => {
+    const input = await parseFixtureInput(c.req, ProbeRunInput);
+    c.header("Cache-Control", "no-store");
+    return c.json(await runProbe(c.env, input));
   });
