@@ -16,6 +16,7 @@ export { BenchProbe } from "../durable-objects/bench-probe";
 export { EventInventory } from "../durable-objects/event-inventory";
 export { PostLive } from "../durable-objects/post-live";
 export { RateLimiter } from "../durable-objects/rate-limiter";
+export { WaitingRoom } from "../durable-objects/waiting-room";
 
 const app = createApp();
 /** The same app with the /dev routes, built on first use in an isolate whose configuration enables them. */

@@ -23,6 +23,34 @@ export interface EventSnapshot {
   salesEndAt: number | null;
   checkInOpensAt: number;
   checkInClosesAt: number;
+  /** The waiting room (./queue.ts); absent in snapshots stored before it existed: no queue. */
+  queue?: QueueSettings;
+}
+
+export type QueueMode = "off" | "auto" | "on";
+
+export interface QueueSettings {
+  mode: QueueMode;
+  admitPerSecond: number;
+}
+
+/**
+ * The queue's clock as the event's object keeps it, for the WaitingRoom shards (queueSync): while
+ * `active`, numbers below `cursorAt(now)` are admitted, the cursor moving `rate` a second from
+ * `anchorCursor` at `anchorAt` (never before it). Inactive: everyone is admitted at once.
+ */
+export interface QueueClock {
+  mode: QueueMode;
+  active: boolean;
+  anchorAt: number;
+  anchorCursor: number;
+  rate: number;
+}
+
+/** Numbers below this are admitted at `now` (see QueueClock). */
+export function cursorAt(clock: QueueClock, now: number): number {
+  if (!clock.active) return clock.anchorCursor;
+  return clock.anchorCursor + Math.max(0, Math.floor(((now - clock.anchorAt) * clock.rate) / 1000));
 }
 
 export type InventoryErrorCode =
@@ -40,7 +68,9 @@ export type InventoryErrorCode =
   /** `claim` on an event that has a price: paid tickets go through checkout (hold, then confirm). */
   | "not-free"
   /** `reserveRefund` on an order a ticket of which was admitted at the gate: used, so not refundable. */
-  | "ticket-redeemed";
+  | "ticket-redeemed"
+  /** A claim or hold without a valid queue pass while the event's queue is on (./queue.ts). */
+  | "queue-pass-required";
 
 export type InventoryResult<T> = { ok: true; value: T } | { ok: false; code: InventoryErrorCode; detail: string };
 
@@ -115,6 +145,11 @@ export interface HoldRequest {
   contact: Contact | null;
   /** The event as the caller read it from D1: adopted when newer than the object's copy. */
   snapshot: EventSnapshot;
+  /**
+   * The Worker verified a queue pass for this buyer and event (src/features/queue/pass.ts). While the
+   * event's queue is on, a new order without one is refused with queue-pass-required.
+   */
+  queuePass?: boolean;
 }
 
 export interface ConfirmRequest {

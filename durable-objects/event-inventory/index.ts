@@ -29,6 +29,7 @@ import {
   type Manifest,
   type OfflineScan,
   type OrderWithTickets,
+  type QueueClock,
   type RedeemRequest,
   type RefundRequest,
   type RejectedScanRequest,
@@ -43,6 +44,7 @@ import { isRevoked, revokeDevice } from "./gate/revocations";
 import type { GateContext } from "./gate/tickets";
 import { acceptLive, closeViewer, LiveFeed } from "./live";
 import { OutboxPusher } from "./outbox";
+import { QueueGate } from "./queue";
 import { refund, releaseRefund, reserveRefund } from "./refunds";
 import { availability, type EventCopy, emitTicket, fail, orderRow, type SalesContext, withTickets } from "./rows";
 import { claim, confirm, expireLapsed, extendHold, hold, NotFree, release, voidTickets } from "./sales";
@@ -53,6 +55,7 @@ export class EventInventory extends DurableObject<Env> {
   #event: EventCopy = { current: null };
   #outbox: OutboxPusher;
   #live: LiveFeed;
+  #queue: QueueGate;
   /** A scan push is due at the alarm set for it (reset when the alarm runs). */
   #scanPushDue = false;
 
@@ -61,6 +64,7 @@ export class EventInventory extends DurableObject<Env> {
     this.#sql = ctx.storage.sql;
     this.#outbox = new OutboxPusher(ctx, env);
     this.#live = new LiveFeed(ctx, () => this.#liveCounts());
+    this.#queue = new QueueGate(this.#sql);
     ctx.blockConcurrencyWhile(async () => {
       migrate(this.#sql);
       const row = this.#sql.exec<{ json: string }>("SELECT json FROM snapshot WHERE id = 1").toArray()[0];
@@ -76,11 +80,15 @@ export class EventInventory extends DurableObject<Env> {
   }
 
   hold(request: HoldRequest): Promise<InventoryResult<OrderWithTickets>> {
+    const refused = this.#queueGate(request);
+    if (refused) return Promise.resolve(refused);
     return this.#commit((tx) => hold(tx, request));
   }
 
   /** Free events: the hold and the sale in one transaction and one round trip. */
   async claim(request: HoldRequest): Promise<InventoryResult<OrderWithTickets>> {
+    const refused = this.#queueGate(request);
+    if (refused) return refused;
     try {
       return await this.#commit((tx) => claim(tx, request));
     } catch (error) {
@@ -104,6 +112,16 @@ export class EventInventory extends DurableObject<Env> {
 
   extendHold(request: { orderId: string; expiresAt: number }): Promise<InventoryResult<InventoryOrder>> {
     return this.#commit((tx) => extendHold(tx, request));
+  }
+
+  // ---------------------------------------------------------------- the waiting room (./queue.ts)
+
+  /**
+   * A WaitingRoom shard's copy of the queue's clock (at most once a second per shard). `handedOut`:
+   * every number below it was handed out by that shard, so an `auto` queue knows when it has drained.
+   */
+  queueSync(request: { handedOut: number }): QueueClock {
+    return this.#queue.sync(this.#event.current, request.handedOut, Date.now());
   }
 
   // ---------------------------------------------------------------- refunds (./refunds.ts)
@@ -239,6 +257,17 @@ export class EventInventory extends DurableObject<Env> {
   }
 
   // ---------------------------------------------------------------- internals
+
+  /**
+   * The waiting room's gate for a claim or hold (see QueueGate.admit), judged on the newer of the
+   * caller's event and ours. An order that already exists (a retried request) is never refused here.
+   */
+  #queueGate(request: HoldRequest): InventoryResult<never> | null {
+    const current = this.#event.current;
+    const event = current && current.version >= request.snapshot.version ? current : request.snapshot;
+    const existing = this.#sql.exec("SELECT 1 FROM orders WHERE id = ?", request.orderId).toArray().length > 0;
+    return this.#queue.admit(event, { verified: request.queuePass === true, existing }, Date.now());
+  }
 
   /** A context for one transaction (or read), timed now. */
   #tx(): SalesContext {

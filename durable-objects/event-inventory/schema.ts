@@ -105,6 +105,18 @@ export function migrateRefunding(sql: SqlStorage): void {
   `);
 }
 
+/**
+ * v7: the waiting room's clock (./queue.ts): one row, written only when the queue turns on or off or
+ * its rate changes. Safe to re-run.
+ */
+export function migrateQueueClock(sql: SqlStorage): void {
+  sql.exec(`
+    CREATE TABLE IF NOT EXISTS queue_clock (
+      id INTEGER PRIMARY KEY CHECK (id = 1), mode TEXT NOT NULL, active INTEGER NOT NULL,
+      anchor_at INTEGER NOT NULL, anchor_cursor INTEGER NOT NULL, rate INTEGER NOT NULL);
+  `);
+}
+
 /** In version order; a new step goes at the end with the next number. */
 const STEPS: readonly { version: number; apply(sql: SqlStorage): void }[] = [
   { version: 1, apply: createTables },
@@ -112,6 +124,7 @@ const STEPS: readonly { version: number; apply(sql: SqlStorage): void }[] = [
   { version: 4, apply: migrateRevokedDevices },
   { version: 5, apply: migrateTicketCounts },
   { version: 6, apply: migrateRefunding },
+  { version: 7, apply: migrateQueueClock },
 ];
 
 /** Brings the object's tables to the latest version, recording each step as it completes. */

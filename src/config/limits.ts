@@ -474,4 +474,54 @@ export const LIMITS = {
   profileLinksMax: 100,
   profileContactsMax: 50,
   profileEventsMax: 20,
+  /**
+   * The waiting room (issue 20, src/features/queue, durable-objects/waiting-room). Passes a host may have
+   * issued per second: at least 1; at most 10,000, ten times a Durable Object's ~1,000 requests/s soft
+   * limit (past that one event's inventory object is the wall, not the queue). The default, 50 a
+   * second, is well under what one object decides (issue 20's inventory bench), leaving room for the
+   * retries and paid checkouts an admitted buyer brings.
+   */
+  queueAdmitPerSecondDefault: 50,
+  queueAdmitPerSecondMax: 10_000,
+  /**
+   * WaitingRoom shard objects per event: a buyer always lands on shard hash(user id) mod this, and the
+   * shards number arrivals between them (shard k hands out k, k+32, k+64, …), so no one object sees
+   * more than 1/32 of the arrivals: 100,000 people at once is ~3,000 joins per shard, a few seconds at
+   * a Durable Object's ~1,000 requests/s. It is also the queue's burst: at most this many (and never
+   * more than one second's admissions) are let in at once by a queue with nobody waiting.
+   */
+  waitingRoomShards: 32,
+  /**
+   * An admitted buyer's window: the pass is valid this long from the moment they were first found
+   * admitted (checkout included: Stripe's page only has to open inside it). Then they queue again.
+   */
+  queuePassSeconds: 10 * 60,
+  /** Poll intervals the queue hands out: never busier than once a second, never quieter than 30 s. */
+  queuePollMinSeconds: 1,
+  queuePollMaxSeconds: 30,
+  /**
+   * Every object call on the join and order paths gives up after this long and answers 503 with
+   * Retry-After (nobody waits on a hung connection): a queue shard, and the event's inventory object
+   * (longer: it writes, and its answer is a sale).
+   */
+  waitingRoomTimeoutMs: 2_000,
+  inventoryCallTimeoutMs: 5_000,
+  /**
+   * A shard learns the queue's clock (on, start, rate) from the event's inventory object at most once
+   * per this interval, not per join; it gives up on the object after waitingRoomSyncTimeoutMs and keeps
+   * answering from its last copy for up to waitingRoomStaleMs.
+   */
+  waitingRoomSyncMs: 1_000,
+  waitingRoomSyncTimeoutMs: 1_000,
+  waitingRoomStaleMs: 30_000,
+  /**
+   * `auto` (hysteresis, measured in the event's inventory object): the queue turns on in a second with
+   * more than queueAutoOnPerSecond arrivals (claims and holds, refused ones included), the rate the
+   * object's own decisions sustain with headroom (issue 20's inventory bench: one object decides a few
+   * hundred claims a second on the 2-core development machine; a Durable Object's soft limit is
+   * ~1,000 requests/s). It turns off only once everyone it numbered has been admitted and no second
+   * in the last queueAutoCoolMs had more than half that many arrivals.
+   */
+  queueAutoOnPerSecond: 200,
+  queueAutoCoolMs: 60_000,
 } as const;

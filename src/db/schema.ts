@@ -263,6 +263,15 @@ export const events = sqliteTable(
     updatedAt: integer("updated_at").notNull(),
     publishedAt: integer("published_at"),
     cancelledAt: integer("cancelled_at"),
+    /**
+     * The waiting room (src/features/queue): `off` (no queue), `on` (every order needs a pass), `auto`
+     * (the event's EventInventory object turns it on while arrivals outrun what it decides).
+     */
+    queueMode: text("queue_mode", { enum: ["off", "auto", "on"] })
+      .notNull()
+      .default("off"),
+    /** Passes issued per second while the queue is on. */
+    queueAdmitPerSecond: integer("queue_admit_per_second").notNull().default(50),
   },
   (t) => [
     index("events_status_starts").on(t.status, t.startsAt, t.id),

@@ -78,6 +78,8 @@ const PROBLEMS: Record<ErrorCode, { status: ContentfulStatusCode; title: string 
   "amount-out-of-range": { status: 422, title: "Amount out of range" },
   "cannot-receive-tips": { status: 409, title: "This creator cannot receive tips yet" },
   "payouts-not-ready": { status: 409, title: "Payouts are not set up yet" },
+  // RFC 6585 §3, as for idempotency-key-required: the order must carry a precondition, here a queue pass.
+  "queue-pass-required": { status: 428, title: "Queue pass required" },
   internal: { status: 500, title: "Internal server error" },
 };
 

@@ -68,6 +68,7 @@ export type ErrorCode =
   | "amount-out-of-range"
   | "cannot-receive-tips"
   | "payouts-not-ready"
+  | "queue-pass-required"
   | "internal";
 
 export interface FieldError {

@@ -37,6 +37,14 @@ export const OnSaleInput = z
   .object({
     users: z.number().int().min(1).max(ON_SALE_MAX_USERS),
     capacity: z.number().int().min(1).max(ON_SALE_MAX_CAPACITY),
+    /** The event's waiting room (the `waiting-room` benchmark); default off. */
+    queue: z
+      .object({
+        mode: z.enum(["off", "auto", "on"]),
+        admitPerSecond: z.number().int().min(1).max(LIMITS.queueAdmitPerSecondMax),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 export type OnSaleInput = z.infer<typeof OnSaleInput>;
@@ -112,6 +120,8 @@ function fixtureEvent(id: string, input: OnSaleInput, now: number): EventRow {
     updated_at: now,
     published_at: now,
     cancelled_at: null,
+    queue_mode: input.queue?.mode ?? "off",
+    queue_admit_per_second: input.queue?.admitPerSecond ?? LIMITS.queueAdmitPerSecondDefault,
   };
 }
 
@@ -145,8 +155,9 @@ async function insertEvent(env: Env, config: Config, event: EventRow, now: numbe
   await env.DB.prepare(
     `INSERT INTO events (id, host_id, title, description, starts_at, ends_at, timezone, venue_name, venue_address, lat, lng,
       capacity, price, currency, per_user_limit, sales_start_at, sales_end_at, check_in_opens_at, check_in_closes_at,
-      cover_media_id, status, version, created_at, updated_at, published_at, cancelled_at)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      cover_media_id, status, version, created_at, updated_at, published_at, cancelled_at, queue_mode,
+      queue_admit_per_second)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   )
     .bind(
       event.id,
@@ -175,6 +186,8 @@ async function insertEvent(env: Env, config: Config, event: EventRow, now: numbe
       event.updated_at,
       event.published_at,
       event.cancelled_at,
+      event.queue_mode,
+      event.queue_admit_per_second,
     )
     .run();
   unwrap(await inventoryOf(env.EVENT_INVENTORY, event.id).configure(toSnapshot(event)));

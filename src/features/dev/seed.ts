@@ -4,6 +4,7 @@
  * the same path the API uses. Never reachable in production (the /dev routes answer 404 there).
  */
 import type { Config } from "../../config";
+import { LIMITS } from "../../config/limits";
 import { hashPassword } from "../../lib/password";
 import { type EventRow, findEvent, inventoryOf, toSnapshot, unwrap } from "../events";
 
@@ -52,6 +53,8 @@ function demoEvent(id: string, kind: "free" | "paid", now: number): EventRow {
     updated_at: now,
     published_at: now,
     cancelled_at: null,
+    queue_mode: "off",
+    queue_admit_per_second: LIMITS.queueAdmitPerSecondDefault,
   };
 }
 

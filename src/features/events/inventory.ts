@@ -29,6 +29,7 @@ const ERROR_CODES: Record<InventoryErrorCode, ErrorCode> = {
   "not-free": "invalid-transition",
   // A used ticket is not refundable: the order's state forbids it, like any other refused transition.
   "ticket-redeemed": "invalid-transition",
+  "queue-pass-required": "queue-pass-required",
 };
 
 export function unwrap<T>(result: InventoryResult<T>): T {

@@ -27,6 +27,20 @@ export const VenueSchema = z
   })
   .openapi("Venue");
 
+/**
+ * The event's waiting room (src/features/queue, API "Hot on-sales"): `off` sells to whoever comes;
+ * `on` sells only to buyers holding a queue pass, issued first come first served at `admitPerSecond`;
+ * `auto` is `off` until arrivals outrun what the event's inventory object decides, then `on` until the
+ * queue has drained.
+ */
+export const QueueSettings = z
+  .object({
+    mode: z.enum(["off", "auto", "on"]),
+    /** Default 50 on create; an edit that leaves it out keeps the event's. */
+    admitPerSecond: z.number().int().min(1).max(LIMITS.queueAdmitPerSecondMax).optional(),
+  })
+  .openapi("QueueSettings");
+
 export const EventFields = z.object({
   title: z.string().trim().min(1).max(200),
   /** Limited HTML, sanitised on the way in. */
@@ -46,6 +60,8 @@ export const EventFields = z.object({
   checkInOpensAt: instant.optional(),
   checkInClosesAt: instant.optional(),
   coverMediaId: z.string().max(64).nullable().optional(),
+  /** Default: no queue ({ mode: "off", admitPerSecond: 50 }). */
+  queue: QueueSettings.optional(),
 });
 
 export const CreateEventBody = EventFields.openapi("CreateEvent");
@@ -109,6 +125,7 @@ export const EventSchema = z
     status: z.enum(["draft", "published", "cancelled"]),
     version: z.number().int(),
     hostId: z.string(),
+    queue: z.object({ mode: z.enum(["off", "auto", "on"]), admitPerSecond: z.number().int() }),
     availability: AvailabilitySchema.optional(),
   })
   .openapi("Event");

@@ -58,6 +58,7 @@ export function toApiEvent(row: EventRow) {
     status: row.status,
     version: row.version,
     hostId: row.host_id,
+    queue: { mode: row.queue_mode, admitPerSecond: row.queue_admit_per_second },
   };
 }
 export type ApiEvent = ReturnType<typeof toApiEvent>;
@@ -78,6 +79,7 @@ export function toSnapshot(row: EventRow): EventSnapshot {
     salesEndAt: row.sales_end_at,
     checkInOpensAt: row.check_in_opens_at,
     checkInClosesAt: row.check_in_closes_at,
+    queue: { mode: row.queue_mode, admitPerSecond: row.queue_admit_per_second },
   };
 }
 
@@ -138,6 +140,10 @@ function merge(base: EventRow, input: Partial<EventInput>, now: number): EventRo
   if (input.checkInOpensAt !== undefined) next.check_in_opens_at = ms(input.checkInOpensAt);
   if (input.checkInClosesAt !== undefined) next.check_in_closes_at = ms(input.checkInClosesAt);
   if (input.coverMediaId !== undefined) next.cover_media_id = input.coverMediaId;
+  if (input.queue !== undefined) {
+    next.queue_mode = input.queue.mode;
+    next.queue_admit_per_second = input.queue.admitPerSecond ?? base.queue_admit_per_second;
+  }
   return next;
 }
 
@@ -173,6 +179,8 @@ export async function createEvent(deps: EventsDeps, host: Caller, input: EventIn
     updated_at: now,
     published_at: null,
     cancelled_at: null,
+    queue_mode: "off",
+    queue_admit_per_second: LIMITS.queueAdmitPerSecondDefault,
   };
   const row = merge(blank, input, now);
   if (input.startsAt !== undefined && input.checkInOpensAt === undefined) {
