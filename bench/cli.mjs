@@ -1,6 +1,7 @@
 /** The bench's flags (each with an environment variable), --help, and their bounds. */
 import { parseArgs } from "node:util";
 import { BASELINE, SCENARIOS } from "./scenarios/index.mjs";
+import { INVENTORY_ROUNDS } from "./scenarios/inventory.mjs";
 import { ON_SALE_USERS } from "./scenarios/on-sale.mjs";
 import { SCAN_DEVICES, SCAN_TICKETS, SCAN_WARMUP_TICKETS } from "./scenarios/scan.mjs";
 
@@ -16,6 +17,10 @@ export function options() {
       "on-sale-capacity": { type: "string", default: process.env.BENCH_ON_SALE_CAPACITY ?? "auto" },
       "scan-tickets": { type: "string", default: process.env.BENCH_SCAN_TICKETS ?? String(SCAN_TICKETS) },
       "scan-devices": { type: "string", default: process.env.BENCH_SCAN_DEVICES ?? String(SCAN_DEVICES) },
+      "inventory-rounds": {
+        type: "string",
+        default: process.env.BENCH_INVENTORY_ROUNDS ?? String(INVENTORY_ROUNDS),
+      },
       profile: { type: "boolean", default: process.env.BENCH_PROFILE === "1" },
       control: { type: "boolean", default: process.env.BENCH_CONTROL !== "0" },
       help: { type: "boolean", short: "h", default: false },
@@ -25,7 +30,8 @@ export function options() {
     console.log(
       "usage: npm run bench -- [--connections 50] [--duration 10] [--warmup 2] [--only a,b]" +
         ` [--on-sale-users ${ON_SALE_USERS}] [--on-sale-capacity auto|N]` +
-        ` [--scan-tickets ${SCAN_TICKETS}] [--scan-devices ${SCAN_DEVICES}] [--profile] [--no-control]`,
+        ` [--scan-tickets ${SCAN_TICKETS}] [--scan-devices ${SCAN_DEVICES}]` +
+        ` [--inventory-rounds ${INVENTORY_ROUNDS}] [--profile] [--no-control]`,
     );
     console.log(`scenarios: ${SCENARIOS.map((s) => s.name).join(", ")}`);
     process.exit(0);
@@ -56,6 +62,7 @@ export function options() {
     // The gate fixture allows 20,000 tickets in all; the warm-up's share comes out of that.
     scanTickets: Math.floor(number("scan-tickets", 1, 20_000 - SCAN_WARMUP_TICKETS)),
     scanDevices: Math.floor(number("scan-devices", 1, 50)),
+    inventoryRounds: Math.floor(number("inventory-rounds", 1, 10)),
     profile: values.profile,
     control: values.control,
     scenarios: SCENARIOS.filter((s) => wanted.has(s.name)),

@@ -122,6 +122,41 @@ function printOnSale(row, baseline) {
   }
 }
 
+/** The inventory figures: the object's claims and the bare write, round by round, their ratio, oversell. */
+function printInventory(row) {
+  const v = row.inventory;
+  const fmt = (t, unit) =>
+    `${t.calls} in ${(t.elapsedMs / 1000).toFixed(1)} s = ${t.callsPerSec.toFixed(0)} ${unit}/s; ` +
+    `p50 ${t.p50Ms.toFixed(0)} ms, p99 ${t.p99Ms.toFixed(0)} ms` +
+    (t.cpuMsPerCall === null ? "" : `; server CPU ${t.cpuMsPerCall.toFixed(2)} ms each`) +
+    (t.errors > 0 ? `; ${t.errors} errors` : "");
+  const rounds = (runs) => runs.map((r) => r.callsPerSec.toFixed(0)).join(", ");
+  console.log(
+    `\ninventory: the EventInventory object alone (free claims by RPC from the Worker, ${v.concurrency} in flight) ` +
+      `against a bare Durable Object SQLite write; ${v.rounds} rounds each, alternating`,
+  );
+  console.log(`  bare write         ${fmt(v.probe, "writes")} (rounds: ${rounds(v.runs.probe)})`);
+  console.log(`  inventory          ${fmt(v.inventory, "claims")} (rounds: ${rounds(v.runs.inventory)})`);
+  const met = v.ratio === null ? "n/a" : v.ratio >= v.target ? "met" : "not met";
+  console.log(
+    `  ratio              ${v.ratio === null ? "n/a" : `${v.ratio.toFixed(2)}×`} the bare write ` +
+      `(target ≥ ${v.target}×: ${met})` +
+      (v.cpuRatio === null ? "" : `; by server CPU ${v.cpuRatio.toFixed(2)}×`),
+  );
+  const c = v.check;
+  const over = Object.entries(v.over.errorsByCode)
+    .map(([code, n]) => `${n} × ${code}`)
+    .join(", ");
+  console.log(
+    `  oversold           ${c.oversold + v.over.sold} (sold ${c.sold} / capacity ${c.capacity}; ` +
+      `${v.over.calls} claims past the sell-out: ${v.over.sold} sold, ${over || "none refused"}; ` +
+      `D1 tickets ${c.d1Tickets}, distinct serials ${c.distinctSerials}, outbox pending ${c.pending})`,
+  );
+  if (c.d1Tickets !== c.sold || c.distinctSerials !== c.sold) {
+    console.log("  WARNING: D1 does not hold the tickets the object sold, one serial each (see server.log)");
+  }
+}
+
 /** The functions with the most self time in a scenario's profile. */
 export function printProfile(name, { file, top }) {
   console.log(`bench:   ${name} profile (${file}), self time:`);
@@ -148,6 +183,7 @@ export function reportRun(rows, opts) {
     row.scan.pairedRatio = row.control ? row.scan.scansPerSec / row.control.reqPerSec : null;
     printScan(row, baseline);
   }
+  for (const row of rows.filter((r) => r.inventory)) printInventory(row);
   const restarted = rows.filter((r) => r.serverRestarts > 0).map((r) => r.name);
   if (restarted.length > 0) {
     console.log(

@@ -1,5 +1,6 @@
 /** The bench's scenarios, in the order they run; `ping` is the baseline. See bench/README.md to add one. */
 import { profileSetup } from "./creators.mjs";
+import { inventoryRun } from "./inventory.mjs";
 import { onSaleSetup } from "./on-sale.mjs";
 import { scanSetup } from "./scan.mjs";
 import { feedSetup, likeSetup } from "./social.mjs";
@@ -37,6 +38,10 @@ export const SCENARIOS = [
     path: "/api/v1/scan",
     setup: scanSetup,
   },
+  // The EventInventory object alone against a bare Durable Object SQLite write, in alternating rounds,
+  // the load driven from inside the Worker (no HTTP per call). Target: the object ≥ 0.6× the bare
+  // write. See inventoryRun.
+  { name: "inventory", method: "POST", path: "/dev/bench/inventory", run: inventoryRun },
   // One viewer's home feed page, from the edge cache after the first request (the session, the
   // `api` limiter, the feed_version read and a Cache API match). Target: ≥ 0.5× ping. See feedSetup.
   { name: "feed", method: "GET", path: "/api/v1/feed", setup: feedSetup },

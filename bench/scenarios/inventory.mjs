@@ -1,0 +1,161 @@
+/**
+ * inventory: the EventInventory object alone, against a bare Durable Object SQLite write, in the same
+ * run. No autocannon and no HTTP per call: the Worker itself drives the RPCs (POST /dev/bench/inventory
+ * and /dev/bench/probe, src/features/dev/bench.ts), so what is measured is the object's own decision
+ * rate — the ceiling of one event's sales in production, whatever the Worker in front of it does — and
+ * the bare write's rate on the same machine at the same moment. Target (issue 20): the object ≥ 0.6×
+ * the bare write. The rounds alternate (bare, inventory, bare, inventory, …) so that the machine's
+ * drift falls on both alike.
+ */
+
+import { statSync } from "node:fs";
+import { cpuPerRequest, serverCpu } from "../cpu.mjs";
+import { startProfile } from "../profile.mjs";
+import { printProfile } from "../report.mjs";
+import { resultsDir, serverErrorsSince, serverLog, serverRestartsSince, waitForQuiet } from "../server.mjs";
+
+/** Bare/inventory pairs of measured rounds (--inventory-rounds). */
+export const INVENTORY_ROUNDS = 2;
+/** Calls of each target's first (sizing) round: enough to read a rate from, few enough to be quick. */
+const SIZING_CALLS = 200;
+const MIN_ROUND_CALLS = 100;
+/** Claims sent after the measured rounds sold the event out: every one must be refused. */
+const OVER_CALLS = 50;
+/** The warm-up's event never sells out (the fixture's largest capacity). */
+const WARMUP_CAPACITY = 1_000_000;
+export const INVENTORY_TARGET = 0.6;
+
+async function post(base, path, body) {
+  const res = await fetch(`${base}${path}`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  const text = await res.text();
+  if (!res.ok) {
+    const hint = /restarted mid-request/.test(text)
+      ? " (wrangler reloaded the Worker: a source file changed; run again)"
+      : "";
+    throw new Error(`${path}: ${res.status} ${text}${hint}`);
+  }
+  return JSON.parse(text);
+}
+
+const fixture = (base, capacity) => post(base, "/dev/fixtures/inventory", { capacity });
+
+/** One round of one target: the route's answer plus the server CPU it took per call. */
+async function round(base, opts, target, body) {
+  const before = serverCpu(opts.serverPgid);
+  const run = await post(base, `/dev/bench/${target}`, { ...body, concurrency: opts.connections });
+  run.cpuMsPerCall = cpuPerRequest(before, serverCpu(opts.serverPgid), run.calls)?.total ?? null;
+  return run;
+}
+
+/** Rounds of one target summed: calls/s over their time together, the mean of their p50s and p99s. */
+function summary(runs) {
+  const calls = runs.reduce((n, r) => n + r.calls, 0);
+  const ms = runs.reduce((n, r) => n + r.elapsedMs, 0);
+  const mean = (pick) => runs.reduce((n, r) => n + pick(r), 0) / runs.length;
+  const cpu = runs.every((r) => r.cpuMsPerCall !== null)
+    ? runs.reduce((n, r) => n + r.cpuMsPerCall * r.calls, 0) / calls
+    : null;
+  return {
+    calls,
+    elapsedMs: ms,
+    callsPerSec: ms > 0 ? (calls * 1000) / ms : 0,
+    p50Ms: mean((r) => r.p50Ms),
+    p99Ms: mean((r) => r.p99Ms),
+    errors: runs.reduce((n, r) => n + r.errors, 0),
+    cpuMsPerCall: cpu,
+  };
+}
+
+/**
+ * The whole scenario, returning its row (run.mjs calls it instead of the autocannon load): a sizing
+ * round of each target, the warm-up, then --inventory-rounds pairs, each round sized to last about
+ * --duration ÷ rounds at the rate last seen, against an event whose capacity is exactly what the
+ * measured rounds claim; then claims past the sell-out (all must be refused) and the fixture's check.
+ */
+export async function inventoryRun({ base, opts }) {
+  const startOffset = statSync(serverLog).size;
+  const concurrency = opts.connections;
+  const rounds = opts.inventoryRounds;
+  const warmEvent = await fixture(base, WARMUP_CAPACITY);
+  // Sizing, then the warm-up at that rate: isolates, both objects, their SQLite and the JIT get going.
+  const rate = {
+    probe: (await round(base, opts, "probe", { calls: SIZING_CALLS })).callsPerSec,
+    inventory: (await round(base, opts, "inventory", { eventId: warmEvent.eventId, calls: SIZING_CALLS })).callsPerSec,
+  };
+  if (opts.warmup > 0) {
+    for (const target of ["probe", "inventory"]) {
+      const calls = Math.max(MIN_ROUND_CALLS, Math.round(rate[target] * opts.warmup));
+      const body = target === "inventory" ? { eventId: warmEvent.eventId, calls } : { calls };
+      rate[target] = (await round(base, opts, target, body)).callsPerSec;
+    }
+  }
+  // Each target gets about --duration seconds in all, over `rounds` rounds.
+  const size = (target) => Math.max(MIN_ROUND_CALLS, Math.round((rate[target] * opts.duration) / rounds));
+  const sizes = { probe: size("probe"), inventory: size("inventory") };
+  const sale = await fixture(base, sizes.inventory * rounds);
+  // The warm-up's confirmations go out before the measured rounds, and each round's before the next.
+  await waitForQuiet(base);
+  const logOffset = statSync(serverLog).size;
+  const runs = { probe: [], inventory: [] };
+  for (let i = 0; i < rounds; i++) {
+    runs.probe.push(await round(base, opts, "probe", { calls: sizes.probe }));
+    await waitForQuiet(base);
+    // --profile: the Worker's isolate (the objects' too, locally) over the last inventory round.
+    const stopProfile =
+      opts.profile && i === rounds - 1 ? await startProfile(opts.inspectorPort, "inventory", resultsDir) : null;
+    runs.inventory.push(await round(base, opts, "inventory", { eventId: sale.eventId, calls: sizes.inventory }));
+    if (stopProfile) printProfile("inventory (last round)", await stopProfile());
+    await waitForQuiet(base);
+  }
+  const over = await post(base, "/dev/bench/inventory", {
+    eventId: sale.eventId,
+    calls: OVER_CALLS,
+    concurrency: Math.min(concurrency, OVER_CALLS),
+  });
+  const check = await fetch(`${base}/dev/fixtures/on-sale/${encodeURIComponent(sale.eventId)}/check`).then((r) =>
+    r.json(),
+  );
+  const probe = summary(runs.probe);
+  const inventory = summary(runs.inventory);
+  return {
+    name: "inventory",
+    method: "POST",
+    path: "/dev/bench/inventory",
+    // The table's figures are the object's: claims per second inside the Worker (no HTTP per call).
+    reqPerSec: inventory.callsPerSec,
+    p50Ms: inventory.p50Ms,
+    p99Ms: inventory.p99Ms,
+    requests: inventory.calls,
+    non2xx: 0,
+    errors: inventory.errors,
+    timeouts: 0,
+    serverErrors: serverErrorsSince(logOffset),
+    serverRestarts: serverRestartsSince(startOffset),
+    statusCodes: {},
+    cpuMsPerRequest: inventory.cpuMsPerCall,
+    cpuMsPerRequestByProcess: null,
+    emails: null,
+    control: null,
+    pairedRatio: null,
+    pairedCpuRatio: null,
+    inventory: {
+      eventId: sale.eventId,
+      concurrency,
+      rounds,
+      sizes,
+      probe,
+      inventory,
+      ratio: probe.callsPerSec > 0 ? inventory.callsPerSec / probe.callsPerSec : null,
+      cpuRatio: probe.cpuMsPerCall && inventory.cpuMsPerCall ? probe.cpuMsPerCall / inventory.cpuMsPerCall : null,
+      target: INVENTORY_TARGET,
+      runs,
+      // Claims after the sell-out: every one refused (sold-out), none sold.
+      over: { calls: over.calls, sold: over.ok, errorsByCode: over.errorsByCode },
+      check,
+    },
+  };
+}
