@@ -26,6 +26,7 @@ import { metaRoutes } from "./features/meta/routes";
 import { payoutRoutes, subscriptionRoutes, tipRoutes } from "./features/money";
 import { addressPolicies, orderRoutes } from "./features/orders/routes";
 import { paymentRoutes, STRIPE_WEBHOOK_PATH } from "./features/payments/routes";
+import { queueRoutes } from "./features/queue";
 import {
   feedRoutes,
   notificationRoutes,
@@ -147,6 +148,7 @@ export function createApp(options: AppOptions = {}): OpenAPIHono<AppEnv> {
   app.route("/", eventRoutes);
   app.route("/", eventCancellationRoutes);
   app.route("/", orderRoutes);
+  app.route("/", queueRoutes);
   app.route("/", paymentRoutes);
   app.route("/", subscriptionRoutes);
   app.route("/", payoutRoutes);

@@ -7,10 +7,46 @@ import type {
   InventoryErrorCode,
   InventoryResult,
 } from "../../../durable-objects/event-inventory/contract";
+import { LIMITS } from "../../config/limits";
+import { objectCall } from "../../lib/deadline";
 import { DomainError, type ErrorCode } from "../../lib/errors";
 
 export function inventoryOf(ns: DurableObjectNamespace<EventInventory>, eventId: string) {
   return ns.getByName(eventId);
+}
+
+/**
+ * The namespace with a deadline on every call to its objects (the order path, issue 20): a call that
+ * does not answer within LIMITS.inventoryCallTimeoutMs, or that the runtime refuses as overloaded,
+ * is a 503 with Retry-After instead of a hung request. A claim cut off so may still have sold: the
+ * buyer's retry with the same Idempotency-Key lands on the same order.
+ */
+export function withInventoryDeadline(
+  ns: DurableObjectNamespace<EventInventory>,
+  ms: number = LIMITS.inventoryCallTimeoutMs,
+): DurableObjectNamespace<EventInventory> {
+  return new Proxy(ns, {
+    get(target, prop) {
+      if (prop === "getByName") return (name: string) => timedStub(target.getByName(name), ms);
+      const value = Reflect.get(target, prop, target);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+}
+
+function timedStub<T extends object>(stub: T, ms: number): T {
+  return new Proxy(stub, {
+    get(target, prop) {
+      // Not thenable: awaiting the stub itself must not call it.
+      if (typeof prop !== "string" || prop === "then") return undefined;
+      return (...args: unknown[]) =>
+        objectCall(
+          Promise.resolve(Reflect.apply(Reflect.get(target, prop) as (...a: unknown[]) => unknown, target, args)),
+          ms,
+          "The event's ticket inventory",
+        );
+    },
+  });
 }
 
 const ERROR_CODES: Record<InventoryErrorCode, ErrorCode> = {

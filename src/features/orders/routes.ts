@@ -22,6 +22,7 @@ import {
   retryCheckout,
   returnBaseFor,
 } from "../payments";
+import { verifyQueuePass } from "../queue";
 import { notificationInsert } from "../social";
 import * as orders from "./service";
 
@@ -100,6 +101,9 @@ const createOrderRoute = createRoute({
   ] as const,
   request: {
     params: z.object({ id: z.string().min(1).max(64) }),
+    // The waiting room's pass (POST /api/v1/events/{id}/queue); anything but a live pass of ours for
+    // this buyer and event counts as none.
+    headers: z.object({ "queue-pass": z.string().max(512).optional() }),
     ...body(
       z
         .object({
@@ -126,6 +130,11 @@ const createOrderRoute = createRoute({
       "rate-limited",
       ["payment-provider-error", "retry with the same Idempotency-Key"],
       "payments-not-configured",
+      ["queue-pass-required", "the event's waiting room is on: join it, then send its pass as Queue-Pass"],
+      [
+        "unavailable",
+        "the event's inventory is overloaded or did not answer in time: retry with the same Idempotency-Key",
+      ],
     ),
   },
 });
@@ -231,11 +240,20 @@ export const orderRoutes = new OpenAPIHono<AppEnv>()
     // The session check already read the account (one query for both): no second read here.
     const user = buyerOf(c);
     const { quantity, returnUrl } = c.req.valid("json");
+    const eventId = c.req.valid("param").id;
     const key = c.req.header("Idempotency-Key");
-    const result = await orders.createOrder(eventsDeps(c), user, c.req.valid("param").id, quantity, {
+    // Verified here, with no object call; whether the event's queue needs it is the service's and the
+    // object's to judge.
+    const queuePass = await verifyQueuePass(c.get("config").jwtKeys, c.req.valid("header")["queue-pass"], {
+      eventId,
+      userId: user.id,
+      now: Date.now(),
+    });
+    const result = await orders.createOrder(eventsDeps(c), user, eventId, quantity, {
       payments: paymentsDepsFromEnv(c.env),
       orderId: key ? await orderIdFor(c.get("config").hashPepper, user.id, key) : null,
       returnBase: returnBaseFor(c, returnUrl),
+      queuePass,
     });
     // A free order is confirmed now: the buyer's in-app notice, written after the answer (the email is
     // the order's durable record; a lost notice is only a missing line in the list). A paid order's

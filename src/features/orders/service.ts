@@ -11,8 +11,17 @@ import type { orders } from "../../db/schema";
 import { decodeCursor, encodeCursor, randomId } from "../../lib/crypto";
 import { DomainError, invalidCursorError } from "../../lib/errors";
 import { iso } from "../../lib/time";
-import { type EventsDeps, forgetOrderableEvent, inventoryOf, orderEvent, toSnapshot, unwrap } from "../events";
+import {
+  type EventsDeps,
+  forgetOrderableEvent,
+  inventoryOf,
+  orderEvent,
+  toSnapshot,
+  unwrap,
+  withInventoryDeadline,
+} from "../events";
 import { closeCheckouts, notConfigured, type PaymentsDeps, startCheckout } from "../payments";
+import { queuePassRequired } from "../queue";
 
 /** What a paid order needs besides the inventory (see src/features/payments/checkout.ts). */
 export interface PaidCheckout {
@@ -22,6 +31,11 @@ export interface PaidCheckout {
   orderId: string | null;
   /** Where Stripe sends the buyer back (already validated). */
   returnBase: string;
+  /**
+   * The buyer showed a valid queue pass for this event (src/features/queue, checked by the route).
+   * Free and paid orders alike: while the event's queue is on, an order without one is refused (428).
+   */
+  queuePass?: boolean;
 }
 
 export interface Buyer {
@@ -75,14 +89,19 @@ export async function createOrder(
   if (quantity > event.per_user_limit) {
     throw new DomainError("limit-exceeded", `At most ${event.per_user_limit} ticket(s) per person.`);
   }
+  const queuePass = paid?.queuePass === true;
+  // A queue the host switched on is refused here, before the object; `auto` is the object's to judge.
+  if (event.queue_mode === "on" && !queuePass) throw queuePassRequired(eventId);
   if (event.price > 0) {
     if (!paid?.payments) throw notConfigured();
-    const checkout = await startCheckout(paid.payments, {
+    const payments = { ...paid.payments, inventory: withInventoryDeadline(paid.payments.inventory) };
+    const checkout = await startCheckout(payments, {
       buyer,
       event,
       orderId: paid.orderId ?? randomId(),
       quantity,
       returnBase: paid.returnBase,
+      queuePass,
     });
     return {
       order: toApiOrder(checkout.order),
@@ -91,8 +110,9 @@ export async function createOrder(
     };
   }
 
-  const inventory = inventoryOf(deps.inventory, eventId);
-  const orderId = randomId();
+  const inventory = inventoryOf(withInventoryDeadline(deps.inventory), eventId);
+  // From the Idempotency-Key when there is one: a retry after a timeout lands on the same order.
+  const orderId = paid?.orderId ?? randomId();
   // Hold and confirm in one transaction inside the object: one round trip, no window between them.
   const claimed = await inventory.claim({
     orderId,
@@ -101,7 +121,9 @@ export async function createOrder(
     ttlMs: LIMITS.freeHoldMs,
     contact: { email: buyer.email, name: buyer.name },
     snapshot: toSnapshot(event),
+    queuePass,
   });
+  if (!claimed.ok && claimed.code === "queue-pass-required") throw queuePassRequired(eventId);
   if (!claimed.ok && claimed.code === "not-free" && !fresh) {
     // Our copy of the event predates its price: read it again and go to checkout.
     forgetOrderableEvent(eventId);

@@ -87,7 +87,15 @@ const seconds = (ms: number) => Math.floor(ms / 1000);
  */
 export async function startCheckout(
   deps: PaymentsDeps,
-  input: { buyer: CheckoutBuyer; event: EventRow; orderId: string; quantity: number; returnBase: string },
+  input: {
+    buyer: CheckoutBuyer;
+    event: EventRow;
+    orderId: string;
+    quantity: number;
+    returnBase: string;
+    /** The buyer showed a valid queue pass (src/features/queue): the event's object judges it. */
+    queuePass?: boolean;
+  },
 ): Promise<CheckoutResult> {
   const { buyer, event, orderId } = input;
   const now = Date.now();
@@ -102,6 +110,7 @@ export async function startCheckout(
       ttlMs: expiresAt - now,
       contact: { email: buyer.email, name: buyer.name },
       snapshot: toSnapshot(event),
+      queuePass: input.queuePass === true,
     }),
   );
   if (order.status !== "held") {
