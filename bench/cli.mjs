@@ -4,6 +4,7 @@ import { BASELINE, SCENARIOS } from "./scenarios/index.mjs";
 import { INVENTORY_ROUNDS } from "./scenarios/inventory.mjs";
 import { ON_SALE_USERS } from "./scenarios/on-sale.mjs";
 import { SCAN_DEVICES, SCAN_TICKETS, SCAN_WARMUP_TICKETS } from "./scenarios/scan.mjs";
+import { WAITING_ROOM_RATE } from "./scenarios/waiting-room.mjs";
 
 export function options() {
   const { values } = parseArgs({
@@ -21,6 +22,10 @@ export function options() {
         type: "string",
         default: process.env.BENCH_INVENTORY_ROUNDS ?? String(INVENTORY_ROUNDS),
       },
+      "waiting-room-rate": {
+        type: "string",
+        default: process.env.BENCH_WAITING_ROOM_RATE ?? String(WAITING_ROOM_RATE),
+      },
       profile: { type: "boolean", default: process.env.BENCH_PROFILE === "1" },
       control: { type: "boolean", default: process.env.BENCH_CONTROL !== "0" },
       help: { type: "boolean", short: "h", default: false },
@@ -31,7 +36,7 @@ export function options() {
       "usage: npm run bench -- [--connections 50] [--duration 10] [--warmup 2] [--only a,b]" +
         ` [--on-sale-users ${ON_SALE_USERS}] [--on-sale-capacity auto|N]` +
         ` [--scan-tickets ${SCAN_TICKETS}] [--scan-devices ${SCAN_DEVICES}]` +
-        ` [--inventory-rounds ${INVENTORY_ROUNDS}] [--profile] [--no-control]`,
+        ` [--inventory-rounds ${INVENTORY_ROUNDS}] [--waiting-room-rate ${WAITING_ROOM_RATE}] [--profile] [--no-control]`,
     );
     console.log(`scenarios: ${SCENARIOS.map((s) => s.name).join(", ")}`);
     process.exit(0);
@@ -63,6 +68,8 @@ export function options() {
     scanTickets: Math.floor(number("scan-tickets", 1, 20_000 - SCAN_WARMUP_TICKETS)),
     scanDevices: Math.floor(number("scan-devices", 1, 50)),
     inventoryRounds: Math.floor(number("inventory-rounds", 1, 10)),
+    // Passes a second (the event setting's bounds); buyers arrive at 5× this.
+    waitingRoomRate: Math.floor(number("waiting-room-rate", 1, 10_000)),
     profile: values.profile,
     control: values.control,
     scenarios: SCENARIOS.filter((s) => wanted.has(s.name)),

@@ -5,6 +5,7 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { BASELINE } from "./scenarios/index.mjs";
+import { printWaitingRoom } from "./scenarios/waiting-room.mjs";
 import { RATE_LIMITS, resultsDir, serverLog } from "./server.mjs";
 
 /** The scan figures the table has no room for: scans/s, results, and token reuse. */
@@ -184,6 +185,7 @@ export function reportRun(rows, opts) {
     printScan(row, baseline);
   }
   for (const row of rows.filter((r) => r.inventory)) printInventory(row);
+  for (const row of rows.filter((r) => r.waitingRoom)) printWaitingRoom(row);
   const restarted = rows.filter((r) => r.serverRestarts > 0).map((r) => r.name);
   if (restarted.length > 0) {
     console.log(

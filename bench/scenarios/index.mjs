@@ -4,6 +4,7 @@ import { inventoryRun } from "./inventory.mjs";
 import { onSaleSetup } from "./on-sale.mjs";
 import { scanSetup } from "./scan.mjs";
 import { feedSetup, likeSetup } from "./social.mjs";
+import { waitingRoomRun } from "./waiting-room.mjs";
 
 /**
  * The scenarios, run in this order. `ping` is the baseline every `ratio` divides by.
@@ -42,6 +43,9 @@ export const SCENARIOS = [
   // the load driven from inside the Worker (no HTTP per call). Target: the object ≥ 0.6× the bare
   // write. See inventoryRun.
   { name: "inventory", method: "POST", path: "/dev/bench/inventory", run: inventoryRun },
+  // An on-sale hotter than its admit rate: distinct buyers arriving at 5× the queue's admit rate, each
+  // joining, polling as told and ordering with its pass (issue 20). Driven with fetch; see waitingRoomRun.
+  { name: "waiting-room", method: "POST", path: "/api/v1/events/:eventId/queue", run: waitingRoomRun },
   // One viewer's home feed page, from the edge cache after the first request (the session, the
   // `api` limiter, the feed_version read and a Cache API match). Target: ≥ 0.5× ping. See feedSetup.
   { name: "feed", method: "GET", path: "/api/v1/feed", setup: feedSetup },

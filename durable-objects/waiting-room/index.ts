@@ -59,6 +59,16 @@ export class WaitingRoom extends DurableObject<Env> {
     return this.ctx.storage.transactionSync(() => this.#place(request, clock, now));
   }
 
+  /** Everyone this shard numbered (development checks: the `waiting-room` benchmark's order check). */
+  entrants(): { userId: string; number: number; joinedAt: number; admittedAt: number | null }[] {
+    return this.#sql
+      .exec<{ user_id: string; number: number; joined_at: number; admitted_at: number | null }>(
+        "SELECT user_id, number, joined_at, admitted_at FROM entrants ORDER BY number",
+      )
+      .toArray()
+      .map((r) => ({ userId: r.user_id, number: r.number, joinedAt: r.joined_at, admittedAt: r.admitted_at }));
+  }
+
   /** The buyer's place: their number (a new one for a newcomer, or after their window lapsed), in or not. */
   #place(request: JoinRequest, clock: QueueClock, now: number): JoinAnswer {
     const cursor = cursorAt(clock, now);

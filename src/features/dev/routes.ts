@@ -7,6 +7,7 @@
  * - POST /dev/seed — idempotent demo data (npm run dev calls it once the Worker answers);
  * - POST /dev/fixtures/on-sale — a free event plus many buyers with access tokens (npm run bench);
  * - GET /dev/fixtures/on-sale/:eventId/check — sold vs capacity in the object and in D1 (oversold);
+ * - GET /dev/fixtures/on-sale/:eventId/queue — everyone its waiting room numbered, in number order;
  * - POST /dev/fixtures/gate — an event with check-in open, tickets with QR tokens, scanner devices;
  * - GET /dev/fixtures/gate/:eventId/check — the object's gate stats (scans by result, checked in);
  * - GET /dev/fixtures/backlog — emails not yet sent (the bench waits for 0 between scenarios).
@@ -33,6 +34,7 @@ import {
 import { devOnly } from "./guard";
 import { seedDemo } from "./seed";
 import { listMailbox } from "./service";
+import { queueEntrants } from "./waiting-room";
 
 export const devRoutes = new Hono<AppEnv>()
   // The app checks the same before it routes; this keeps the routes guarded wherever they are mounted.
@@ -50,6 +52,10 @@ export const devRoutes = new Hono<AppEnv>()
   .get("/fixtures/on-sale/:eventId/check", async (c) => {
     c.header("Cache-Control", "no-store");
     return c.json(await checkOnSale(c.env, c.req.param("eventId")));
+  })
+  .get("/fixtures/on-sale/:eventId/queue", async (c) => {
+    c.header("Cache-Control", "no-store");
+    return c.json(await queueEntrants(c.env, c.req.param("eventId")));
   })
   .post("/fixtures/gate", async (c) => {
     const input = await parseGateInput(c.req);
