@@ -3,7 +3,9 @@
  * global object, so load spreads across the fleet and one hot key cannot slow the rest. Keys of the
  * numerous, mostly cold kinds (`user:…`, `mailto:…`) share a fixed set of shard objects instead, each
  * key's state under its own policy name (`orders-user|user:…`; see src/lib/rate-limit-client.ts):
- * a buyer who orders once should not bring a new object with its own storage into being.
+ * a buyer who orders once should not bring a new object with its own storage into being. The `user:`
+ * shards also keep their users' sessions (durable-objects/session-book.ts), so one call decides both
+ * whether a session may act and the user's own budgets.
  *
  * Two exact algorithms, chosen per policy:
  * - `gcra` (generic cell rate algorithm) for request rates: one number per policy, the theoretical
@@ -21,6 +23,14 @@
  * sequential.
  */
 import { DurableObject } from "cloudflare:workers";
+import {
+  type AdoptSessionRequest,
+  type CheckSessionRequest,
+  type OpenSessionRequest,
+  type OpenSessionResult,
+  SessionBook,
+  type SessionVerdict,
+} from "./session-book";
 
 export interface RateLimitRequest {
   policy: string;
@@ -49,6 +59,12 @@ export interface RateLimitDecision {
   retryAfterSeconds: number;
 }
 
+export interface Authorization {
+  verdict: SessionVerdict;
+  /** The budgets' decisions, up to and including the first refusal; empty unless the session is valid. */
+  decisions: RateLimitDecision[];
+}
+
 /** Float tolerance so that `limit` × (window/limit) never spills over the window by rounding. */
 const EPSILON_MS = 1e-6;
 
@@ -61,6 +77,8 @@ export class RateLimiter extends DurableObject<Env> {
   #tats = new Map<string, number>();
   /** When the pending cleanup alarm fires (null: none), so calls do not rewrite it. */
   #alarmAt: number | null = null;
+  /** Sessions of the users hashed here (`user:` shards only; created on first use). */
+  #book: SessionBook | undefined;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -272,6 +290,50 @@ export class RateLimiter extends DurableObject<Env> {
       policy,
       cost,
     );
+  }
+
+  get #sessions(): SessionBook {
+    this.#book ??= new SessionBook(this.#sql);
+    return this.#book;
+  }
+
+  /**
+   * One call per authenticated request: whether the session may act, and — only when it may — the
+   * user's own budgets this request takes (in `consumeAll`'s order and manner).
+   */
+  authorize(request: CheckSessionRequest & { budgets?: readonly RateLimitRequest[] }): Authorization {
+    return this.#withBudgets(this.#sessions.check(request), request.budgets);
+  }
+
+  /** `authorize` for a session the book did not know: D1's copy is merged in first. */
+  adoptSession(request: AdoptSessionRequest & { budgets?: readonly RateLimitRequest[] }): Authorization {
+    return this.#withBudgets(this.#sessions.adopt(request), request.budgets);
+  }
+
+  #withBudgets(verdict: SessionVerdict, budgets: readonly RateLimitRequest[] | undefined): Authorization {
+    if (verdict.status !== "valid" || !budgets?.length) return { verdict, decisions: [] };
+    return { verdict, decisions: this.consumeAll(budgets) };
+  }
+
+  openSession(request: OpenSessionRequest): OpenSessionResult {
+    return this.#sessions.open(request);
+  }
+
+  /** Several opens in one call (fixtures that make thousands of signed-in users at once). */
+  openSessions(requests: readonly OpenSessionRequest[]): OpenSessionResult[] {
+    return requests.map((request) => this.#sessions.open(request));
+  }
+
+  revokeSession(request: { userId: string; sid: string; reason: string; now: number; expiresAt: number }): void {
+    this.#sessions.revoke(request);
+  }
+
+  advanceEpoch(request: { userId: string; epoch: number }): void {
+    this.#sessions.advanceEpoch(request);
+  }
+
+  updateAccount(request: { userId: string; roles?: string[]; name?: string; email?: string }): void {
+    this.#sessions.updateAccount(request);
   }
 
   /** A minimal round trip: /health and the `ping` benchmark use it. */

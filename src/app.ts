@@ -24,7 +24,7 @@ import { healthRoutes } from "./features/health/routes";
 import { MEDIA_BODY_LIMITS, mediaRoutes } from "./features/media/routes";
 import { metaRoutes } from "./features/meta/routes";
 import { payoutRoutes, subscriptionRoutes, tipRoutes } from "./features/money";
-import { addressPolicies, orderRoutes } from "./features/orders/routes";
+import { addressPolicies, orderRoutes, userPolicies } from "./features/orders/routes";
 import { paymentRoutes, STRIPE_WEBHOOK_PATH } from "./features/payments/routes";
 import { queueRoutes } from "./features/queue";
 import {
@@ -124,7 +124,7 @@ export function createApp(options: AppOptions = {}): OpenAPIHono<AppEnv> {
   // A `Device` Authorization header is tried first: a bad device token is refused, never passed over
   // for a session cookie (the header already took the request out of the per-address api policy;
   // the device authenticator bounds made-up tokens per address under scanner-auth).
-  app.use(authenticate(options.authenticators ?? [deviceAuthenticator, ...userAuthenticators]));
+  app.use(authenticate(options.authenticators ?? [deviceAuthenticator, ...userAuthenticators(userPolicies)]));
   // Keyed on the authenticated device, never on the presented token: a made-up token must not bring
   // a limiter object of its own into being.
   app.use(

@@ -2,6 +2,7 @@
 import type { Context } from "hono";
 import type { Config } from "./config";
 import type { Defer } from "./http/after-response";
+import type { RateLimitDecision } from "./lib/rate-limit-client";
 
 /** Who is calling, as established by the auth middleware. */
 export interface Principal {
@@ -30,6 +31,12 @@ export interface AppEnv {
     principal: Principal | null;
     /** Runs a task after the response is built (src/http/after-response). */
     defer: Defer;
+    /**
+     * Rate decisions already taken for this request by an earlier call (the session check takes the
+     * user's own budgets), by the limiter's state name (`orders-user|user:…`): rateLimit() answers
+     * from here instead of asking again.
+     */
+    takenBudgets: ReadonlyMap<string, RateLimitDecision> | undefined;
     /** Set for page requests (src/web): errors answer as friendly HTML pages, never problem JSON. */
     page: PageState | undefined;
   };

@@ -2,6 +2,7 @@
 import { DomainError } from "../../lib/errors";
 import { auditStatement } from "../audit";
 import { type AuthDeps, now } from "./deps";
+import { updateAccountInBook } from "./session-keeper";
 import { findUserById, type PublicUser, toPublicUser } from "./users";
 
 export async function me(db: D1Database, userId: string): Promise<PublicUser> {
@@ -18,7 +19,10 @@ export async function becomeHost(deps: AuthDeps, userId: string): Promise<Public
     throw new DomainError("email-not-verified", "Verify your email address before hosting events.");
   }
   const roles = JSON.parse(user.roles) as string[];
-  if (!roles.includes("host")) {
+  if (roles.includes("host")) {
+    // Granted in D1 before; told to the book again, in case that earlier answer was lost on the way.
+    await updateAccountInBook(deps.limiter, userId, { roles });
+  } else {
     const t = now(deps);
     const next = JSON.stringify([...roles, "host"]);
     await deps.db.batch([
@@ -32,6 +36,8 @@ export async function becomeHost(deps: AuthDeps, userId: string): Promise<Public
       ),
     ]);
     user.roles = next;
+    // A grant lands in D1 first, then in the book that sessions act under (session-keeper.ts).
+    await updateAccountInBook(deps.limiter, userId, { roles: [...roles, "host"] });
   }
   return toPublicUser(user);
 }

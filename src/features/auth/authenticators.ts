@@ -1,31 +1,50 @@
 /**
  * Credential schemes for the auth hook: `Authorization: Bearer <access token>` (apps) and the
- * `__Host-access` cookie (browsers, CSRF-checked). Both verify the JWT, then the session behind it.
+ * `__Host-access` cookie (browsers, CSRF-checked). Both verify the JWT, then the session behind it
+ * in the user's shard object, which in the same call takes the user's own rate budgets the route
+ * declares (`UserBudgets`: ordering's `orders-user`), left in `c.var.takenBudgets` for the route's
+ * rateLimit() to answer from. No D1 read on the way (sessions.ts).
  */
 import { deleteCookie, getCookie } from "hono/cookie";
+import type { RatePolicyName } from "../../config/limits";
 import type { AppContext, Principal } from "../../context";
 import type { Authenticator } from "../../http/auth";
 import { DomainError } from "../../lib/errors";
+import { placement } from "../../lib/rate-limit-client";
 import { activeSession } from "./sessions";
 import { verifyAccessToken } from "./tokens";
+
+/** The user-keyed rate policies a request takes (the route's own `user:` budgets), decided by path. */
+export type UserBudgets = (c: AppContext) => readonly RatePolicyName[];
 
 export const ACCESS_COOKIE = "__Host-access";
 export const REFRESH_COOKIE = "__Host-refresh";
 
-async function principalFor(c: AppContext, token: string, via: "bearer" | "cookie"): Promise<Principal | null> {
+async function principalFor(
+  c: AppContext,
+  token: string,
+  via: "bearer" | "cookie",
+  budgets: UserBudgets,
+): Promise<Principal | null> {
   const config = c.get("config");
   const claims = await verifyAccessToken(config.jwtKeys, token);
-  const session =
-    claims &&
-    (await activeSession(c.env.DB, config, claims, Date.now(), (p) => {
-      try {
-        c.executionCtx.waitUntil(p);
-      } catch {
-        // No execution context (app.request in tests): let the touch finish on its own.
-        void p;
-      }
-    }));
-  if (!claims || !session) return null;
+  if (!claims) return null;
+  const policies = budgets(c).map((name) => config.ratePolicies[name]);
+  const { session, decisions } = await activeSession(
+    { db: c.env.DB, sessions: c.env.RATE_LIMITER },
+    config,
+    claims,
+    policies,
+    Date.now(),
+    c.get("defer"),
+  );
+  if (!session) return null;
+  const taken = new Map(c.get("takenBudgets"));
+  for (const [i, decision] of decisions.entries()) {
+    const policy = policies[i];
+    if (policy) taken.set(placement(`user:${session.userId}`, policy.name).policy, decision);
+  }
+  c.set("takenBudgets", taken);
   return {
     kind: "user",
     id: session.userId,
@@ -35,14 +54,18 @@ async function principalFor(c: AppContext, token: string, via: "bearer" | "cooki
   };
 }
 
-export const bearerAuthenticator: Authenticator = async (c) => {
-  const header = c.req.header("Authorization");
-  if (!header || !/^Bearer\s/i.test(header)) return undefined;
-  const principal = await principalFor(c, header.replace(/^Bearer\s+/i, "").trim(), "bearer");
-  // An app sent this token on purpose: a bad one is an error, never a silent downgrade to anonymous.
-  if (!principal) throw new DomainError("unauthorized", "Your session has ended. Sign in again.");
-  return principal;
-};
+const noBudgets: UserBudgets = () => [];
+
+export const bearerAuthenticator =
+  (budgets: UserBudgets = noBudgets): Authenticator =>
+  async (c) => {
+    const header = c.req.header("Authorization");
+    if (!header || !/^Bearer\s/i.test(header)) return undefined;
+    const principal = await principalFor(c, header.replace(/^Bearer\s+/i, "").trim(), "bearer", budgets);
+    // An app sent this token on purpose: a bad one is an error, never a silent downgrade to anonymous.
+    if (!principal) throw new DomainError("unauthorized", "Your session has ended. Sign in again.");
+    return principal;
+  };
 
 /**
  * A browser sends its cookies everywhere, including to sign-in and public pages: a stale one (after a
@@ -51,13 +74,18 @@ export const bearerAuthenticator: Authenticator = async (c) => {
  * answer 401) and the access cookie is cleared with the answer; the refresh cookie stays, since an
  * expired access token is what refresh is for (refresh clears both when it fails).
  */
-export const cookieAuthenticator: Authenticator = async (c) => {
-  const token = getCookie(c, ACCESS_COOKIE);
-  if (!token) return undefined;
-  const principal = await principalFor(c, token, "cookie");
-  if (principal) return principal;
-  deleteCookie(c, ACCESS_COOKIE, { path: "/", secure: true });
-  return undefined;
-};
+export const cookieAuthenticator =
+  (budgets: UserBudgets = noBudgets): Authenticator =>
+  async (c) => {
+    const token = getCookie(c, ACCESS_COOKIE);
+    if (!token) return undefined;
+    const principal = await principalFor(c, token, "cookie", budgets);
+    if (principal) return principal;
+    deleteCookie(c, ACCESS_COOKIE, { path: "/", secure: true });
+    return undefined;
+  };
 
-export const userAuthenticators: readonly Authenticator[] = [bearerAuthenticator, cookieAuthenticator];
+/** Bearer, then cookie; `budgets` names the user-keyed policies each request takes with its session check. */
+export function userAuthenticators(budgets: UserBudgets = noBudgets): readonly Authenticator[] {
+  return [bearerAuthenticator(budgets), cookieAuthenticator(budgets)];
+}

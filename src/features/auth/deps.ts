@@ -28,6 +28,9 @@ export interface AuthDeps {
 
 export const now = (deps: AuthDeps) => deps.now ?? Date.now();
 
+/** Where sessions live: D1, and the session book in the users' shards of the limiter's objects. */
+export const sessionStores = (deps: AuthDeps) => ({ db: deps.db, sessions: deps.limiter });
+
 /** The dependencies of a flow run for this request (the API routes and the pages alike). */
 export function authDeps(c: AppContext): AuthDeps {
   const config = c.get("config");

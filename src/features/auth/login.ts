@@ -4,9 +4,9 @@ import { burnHashTime, hashPassword, needsRehash, verifyPassword } from "../../l
 import type { RateLimitDecision } from "../../lib/rate-limit-client";
 import { audit, auditStatement } from "../audit";
 import { countAttemptForChallenge } from "./challenge";
-import { type AuthDeps, now } from "./deps";
+import { type AuthDeps, now, sessionStores } from "./deps";
 import { addressKey, emailKey, forgive, peek, rateLimited, spend } from "./guards";
-import { type IssuedTokens, openSession, revokeSession, rotateRefreshToken } from "./sessions";
+import { type IssuedTokens, openSession, revokeSession, rotateRefreshToken, sessionUserOf } from "./sessions";
 import { findUserByEmail, findUserById, normalizeEmail, type PublicUser, toPublicUser } from "./users";
 
 export interface LoginInput {
@@ -86,9 +86,9 @@ export async function login(deps: AuthDeps, input: LoginInput): Promise<{ tokens
     );
   }
   const tokens = await openSession(
-    deps.db,
+    sessionStores(deps),
     deps.config,
-    { id: user.id, sessionEpoch: user.session_epoch },
+    sessionUserOf(user),
     "password",
     deps.meta,
     extra,
@@ -102,13 +102,13 @@ export async function refresh(
   deps: AuthDeps,
   refreshToken: string,
 ): Promise<{ tokens: IssuedTokens; user: PublicUser }> {
-  const tokens = await rotateRefreshToken(deps.db, deps.config, refreshToken, deps.meta, now(deps));
+  const tokens = await rotateRefreshToken(sessionStores(deps), deps.config, refreshToken, deps.meta, now(deps));
   const user = await findUserById(deps.db, tokens.userId);
   if (!user) throw new DomainError("unauthorized", "Sign in again.");
   return { tokens, user: toPublicUser(user) };
 }
 
 export async function logout(deps: AuthDeps, sessionId: string, userId: string): Promise<void> {
-  await revokeSession(deps.db, sessionId, "logout", now(deps));
+  await revokeSession(sessionStores(deps), deps.config, userId, sessionId, "logout", now(deps));
   await audit(deps.db, deps.config, deps.meta, { action: "auth.logout", outcome: "success", userId });
 }

@@ -7,10 +7,10 @@ import type { RateLimitDecision } from "../../lib/rate-limit-client";
 import { audit, auditStatement } from "../audit";
 import { emailStatements, enqueueCommitted } from "../email";
 import { requireChallengeIfSuspicious } from "./challenge";
-import { type AuthDeps, now } from "./deps";
+import { type AuthDeps, now, sessionStores } from "./deps";
 import { addressKey, emailKey, forgive, giveBack, peek, rateLimited, spend } from "./guards";
 import { clearPreVerificationCredentials } from "./mailbox-proof";
-import { type IssuedTokens, openSession } from "./sessions";
+import { type IssuedTokens, openSession, sessionUserOf, withEpochBump } from "./sessions";
 import { verifyTurnstile } from "./turnstile";
 import { findUserByEmail, findUserById, normalizeEmail, type PublicUser, toPublicUser, type UserRow } from "./users";
 
@@ -165,8 +165,9 @@ export async function verifyOtp(
   if (user.email_verified_at === null) {
     // Receiving the code proves control of the mailbox, not that this person chose the account's
     // password: whatever was set up before verification goes (mailbox-proof.ts).
-    const [, cleared] = await deps.db.batch(
-      clearPreVerificationCredentials(deps.db, "?", [user.id], t, user.session_epoch),
+    const unverified = user;
+    const [, cleared] = await withEpochBump(sessionStores(deps), unverified.id, unverified.session_epoch, () =>
+      deps.db.batch(clearPreVerificationCredentials(deps.db, "?", [unverified.id], t, unverified.session_epoch)),
     );
     user =
       cleared?.meta.changes === 1
@@ -183,14 +184,6 @@ export async function verifyOtp(
       t,
     ),
   ];
-  const tokens = await openSession(
-    deps.db,
-    deps.config,
-    { id: user.id, sessionEpoch: user.session_epoch },
-    "otp",
-    deps.meta,
-    extra,
-    t,
-  );
+  const tokens = await openSession(sessionStores(deps), deps.config, sessionUserOf(user), "otp", deps.meta, extra, t);
   return { tokens, user: toPublicUser(user) };
 }

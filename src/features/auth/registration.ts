@@ -8,9 +8,10 @@ import { burnHashTime, hashPassword, verifyPassword } from "../../lib/password";
 import { audit, auditStatement } from "../audit";
 import { emailStatements, enqueueCommitted } from "../email";
 import { requireChallengeIfSuspicious } from "./challenge";
-import { type AuthDeps, assertPasswordPolicy, now } from "./deps";
+import { type AuthDeps, assertPasswordPolicy, now, sessionStores } from "./deps";
 import { consumeEmailToken, emailTokenStatements, pendingTokenOwner, verifyLink } from "./email-tokens";
 import { clearPreVerificationCredentials } from "./mailbox-proof";
+import { withEpochBump } from "./sessions";
 import { findUserByEmail, findUserById, normalizeEmail, type PublicUser, toPublicUser, type UserRow } from "./users";
 
 export interface RegisterInput {
@@ -147,19 +148,25 @@ export async function verifyEmail(deps: AuthDeps, token: string, password?: stri
     }
   }
   const keep = alreadyVerified || (password !== undefined && pending?.password_hash != null);
-  const userId = await consumeEmailToken(deps, token, "verify-email", (owner, bindings) =>
-    keep
-      ? [
-          // Only while the password checked above is still the stored one.
-          deps.db
-            .prepare(
-              `UPDATE users SET email_verified_at = COALESCE(email_verified_at, ?), updated_at = ?
+  const consume = () =>
+    consumeEmailToken(deps, token, "verify-email", (owner, bindings) =>
+      keep
+        ? [
+            // Only while the password checked above is still the stored one.
+            deps.db
+              .prepare(
+                `UPDATE users SET email_verified_at = COALESCE(email_verified_at, ?), updated_at = ?
                WHERE id = ${owner} AND (email_verified_at IS NOT NULL OR password_hash IS ?)`,
-            )
-            .bind(t, t, ...bindings, pending?.password_hash ?? null),
-        ]
-      : clearPreVerificationCredentials(deps.db, owner, bindings, t),
-  );
+              )
+              .bind(t, t, ...bindings, pending?.password_hash ?? null),
+          ]
+        : clearPreVerificationCredentials(deps.db, owner, bindings, t),
+    );
+  // Dropping pre-verification credentials bumps the epoch: the book hears of it first (sessions.ts).
+  const userId =
+    !keep && pending
+      ? await withEpochBump(sessionStores(deps), pending.id, pending.session_epoch, consume)
+      : await consume();
   await audit(deps.db, deps.config, deps.meta, {
     action: "auth.verify-email",
     outcome: "success",

@@ -3,9 +3,10 @@ import { DomainError } from "../../lib/errors";
 import { hashPassword } from "../../lib/password";
 import { audit, auditStatement } from "../audit";
 import { emailStatements, enqueueCommitted } from "../email";
-import { type AuthDeps, assertPasswordPolicy, now } from "./deps";
+import { type AuthDeps, assertPasswordPolicy, now, sessionStores } from "./deps";
 import { consumeEmailToken, emailTokenStatements, pendingTokenOwner } from "./email-tokens";
 import { emailKey, rateLimited, spend } from "./guards";
+import { withEpochBump } from "./sessions";
 import { findUserByEmail, normalizeEmail, type UserRow } from "./users";
 
 /** Always the same answer; a reset link goes out only when the account exists. */
@@ -55,25 +56,28 @@ export async function resetPassword(deps: AuthDeps, token: string, password: str
   }
   assertPasswordPolicy(password, pending.email);
   const passwordHash = await hashPassword(password, deps.config.passwordScrypt);
-  const userId = await consumeEmailToken(deps, token, "reset-password", (owner, bindings) => [
-    // Every statement keys on the consuming request's marker, so a racing second use changes nothing.
-    // The epoch bump kills outstanding access tokens at once; revoking sessions kills refresh tokens.
-    // Reading the link proves control of the mailbox: an unverified account is verified by it (its
-    // pre-verification password is replaced and its sessions revoked right here).
-    deps.db
-      .prepare(
-        `UPDATE users SET password_hash = ?, session_epoch = session_epoch + 1,
+  // The book hears of the epoch bump before D1 does: every session stops acting at once (sessions.ts).
+  const userId = await withEpochBump(sessionStores(deps), pending.id, pending.session_epoch, () =>
+    consumeEmailToken(deps, token, "reset-password", (owner, bindings) => [
+      // Every statement keys on the consuming request's marker, so a racing second use changes nothing.
+      // The epoch bump kills outstanding access tokens at once; revoking sessions kills refresh tokens.
+      // Reading the link proves control of the mailbox: an unverified account is verified by it (its
+      // pre-verification password is replaced and its sessions revoked right here).
+      deps.db
+        .prepare(
+          `UPDATE users SET password_hash = ?, session_epoch = session_epoch + 1,
            email_verified_at = COALESCE(email_verified_at, ?), updated_at = ? WHERE id = ${owner}`,
-      )
-      .bind(passwordHash, t, t, ...bindings),
-    deps.db
-      .prepare(
-        `UPDATE sessions SET revoked_at = ?, revoke_reason = 'password-reset' WHERE user_id = ${owner} AND revoked_at IS NULL`,
-      )
-      .bind(t, ...bindings),
-    ...emailStatements(deps.db, deps.config, pending.email, { template: "password-changed", name: pending.name }, t, {
-      onlyIf: { sql: `${owner} IS NOT NULL`, bindings },
-    }),
-  ]);
+        )
+        .bind(passwordHash, t, t, ...bindings),
+      deps.db
+        .prepare(
+          `UPDATE sessions SET revoked_at = ?, revoke_reason = 'password-reset' WHERE user_id = ${owner} AND revoked_at IS NULL`,
+        )
+        .bind(t, ...bindings),
+      ...emailStatements(deps.db, deps.config, pending.email, { template: "password-changed", name: pending.name }, t, {
+        onlyIf: { sql: `${owner} IS NOT NULL`, bindings },
+      }),
+    ]),
+  );
   await audit(deps.db, deps.config, deps.meta, { action: "auth.reset-password", outcome: "success", userId });
 }

@@ -8,13 +8,42 @@
  * epoch it was opened under: the insert is conditional on it, and a session behind the user's epoch
  * (a reset, a verification that cleared pre-verification credentials) is dead for refresh too.
  * Idle timeout and absolute lifetime come from config.
+ *
+ * Whether a session may act is decided by the session book in the user's shard object, not by D1
+ * (session-keeper.ts gives the write order that keeps the two coherent): an authenticated request
+ * costs one object call and no D1 read. D1 keeps sessions and refresh tokens as before.
  */
 import type { Config } from "../../config";
-import { LIMITS } from "../../config/limits";
+import { LIMITS, type RatePolicy } from "../../config/limits";
 import { hmacBase64url, randomId, randomToken, sha256Hex } from "../../lib/crypto";
 import { DomainError } from "../../lib/errors";
+import type { RateLimitDecision } from "../../lib/rate-limit-client";
 import { auditStatement, ipHash, type RequestMeta } from "../audit";
+import {
+  advanceEpochInBook,
+  authorizeSession,
+  type D1SessionCopy,
+  registerSession,
+  revokeInBook,
+  type SessionsNamespace,
+} from "./session-keeper";
 import { type AccessClaims, signAccessToken } from "./tokens";
+
+/** Where sessions live: D1 (sessions, refresh tokens) and the session book (whether one may act). */
+export interface SessionStores {
+  db: D1Database;
+  sessions: SessionsNamespace;
+}
+
+/** The account a session is opened for, as the credential check read it from D1. */
+export interface SessionUser {
+  id: string;
+  sessionEpoch: number;
+  /** JSON array, as stored. */
+  roles: string;
+  email: string;
+  name: string;
+}
 
 export interface IssuedTokens {
   accessToken: string;
@@ -37,19 +66,51 @@ async function accessFor(config: Config, userId: string, sessionId: string, epoc
   return signAccessToken(config.jwtKeys, claims, now);
 }
 
+/** The account as a session opens for it, from D1's users row. */
+export function sessionUserOf(row: {
+  id: string;
+  session_epoch: number;
+  roles: string;
+  email: string;
+  name: string;
+}): SessionUser {
+  return { id: row.id, sessionEpoch: row.session_epoch, roles: row.roles, email: row.email, name: row.name };
+}
+
 /** Opens a session for a user who just proved who they are. */
 export async function openSession(
-  db: D1Database,
+  stores: SessionStores,
   config: Config,
-  user: { id: string; sessionEpoch: number },
+  user: SessionUser,
   method: "password" | "otp",
   meta: RequestMeta,
   extra: D1PreparedStatement[] = [],
   now = Date.now(),
 ): Promise<IssuedTokens> {
+  const { db } = stores;
   const sessionId = randomId();
   const refreshToken = randomToken(32);
-  const accessToken = await accessFor(config, user.id, sessionId, user.sessionEpoch, now);
+  const expiresAt = now + config.sessionMaxSeconds * 1000;
+  // The book first: a session it has not registered could never act, whatever D1 says.
+  const epoch = await registerSession(
+    stores.sessions,
+    {
+      userId: user.id,
+      sid: sessionId,
+      epoch: user.sessionEpoch,
+      now,
+      expiresAt,
+      account: { roles: JSON.parse(user.roles) as string[], email: user.email, name: user.name },
+    },
+    async (newer) =>
+      (
+        await db
+          .prepare("UPDATE users SET session_epoch = ? WHERE id = ? AND session_epoch < ?")
+          .bind(newer, user.id, newer)
+          .run()
+      ).meta.changes === 1,
+  );
+  const accessToken = await accessFor(config, user.id, sessionId, epoch, now);
   const [opened] = await db.batch([
     // Only under the epoch the caller read: a reset (epoch bump) that landed after the credential was
     // checked leaves no session behind, instead of one the reset never revoked.
@@ -64,12 +125,12 @@ export async function openSession(
         method,
         now,
         now,
-        now + config.sessionMaxSeconds * 1000,
+        expiresAt,
         meta.userAgent?.slice(0, 512) ?? null,
         await ipHash(config, meta.ip),
-        user.sessionEpoch,
+        epoch,
         user.id,
-        user.sessionEpoch,
+        epoch,
       ),
     db
       .prepare(
@@ -79,6 +140,7 @@ export async function openSession(
     ...extra,
   ]);
   if (opened?.meta.changes !== 1) {
+    await revokeInBook(stores.sessions, config, user.id, sessionId, "stale-epoch", now);
     throw new DomainError("unauthorized", "Your account changed while signing in. Sign in again.");
   }
   return { accessToken, refreshToken, expiresIn: LIMITS.accessTokenSeconds, sessionId };
@@ -95,22 +157,26 @@ interface RefreshRow {
   revoked_at: number | null;
   epoch: number;
   session_epoch: number;
+  roles: string;
+  email: string;
+  name: string;
 }
 
 /** Rotates a refresh token. Reuse of a rotated token revokes the session and is audited. */
 export async function rotateRefreshToken(
-  db: D1Database,
+  stores: SessionStores,
   config: Config,
   presented: string,
   meta: RequestMeta,
   now = Date.now(),
   retry = false,
 ): Promise<IssuedTokens & { userId: string }> {
+  const { db } = stores;
   const hash = await sha256Hex(presented);
   const row = await db
     .prepare(
       `SELECT r.session_id, r.used_at, r.rotated_to, n.used_at AS successor_used_at, s.user_id, s.last_used_at,
-              s.expires_at, s.revoked_at, s.epoch, u.session_epoch
+              s.expires_at, s.revoked_at, s.epoch, u.session_epoch, u.roles, u.email, u.name
        FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id JOIN users u ON u.id = s.user_id
        LEFT JOIN refresh_tokens n ON n.token_hash = r.rotated_to
        WHERE r.token_hash = ?`,
@@ -121,7 +187,25 @@ export async function rotateRefreshToken(
   if (!row || row.revoked_at !== null) throw invalid();
   if (row.epoch !== row.session_epoch) {
     // Opened before a reset or a credential-clearing verification: dead, whatever else holds.
-    await revokeSession(db, row.session_id, "stale-epoch", now);
+    await revokeSession(stores, config, row.user_id, row.session_id, "stale-epoch", now);
+    throw invalid();
+  }
+  // The book decides whether the session may still act (a logout or reset lands there first; idle
+  // time is kept there): a refresh is a use, like any request.
+  const verdict = (
+    await authorizeSession(stores.sessions, config, { userId: row.user_id, sid: row.session_id, now }, [], async () =>
+      copyOf(row),
+    )
+  ).verdict;
+  if (verdict.status !== "valid") {
+    await revokeSession(
+      stores,
+      config,
+      row.user_id,
+      row.session_id,
+      verdict.status === "invalid" ? verdict.reason : "revoked",
+      now,
+    );
     throw invalid();
   }
   const successor = await successorOf(config, presented);
@@ -131,7 +215,7 @@ export async function rotateRefreshToken(
       row.successor_used_at === null &&
       row.rotated_to === (await sha256Hex(successor));
     if (!retried) {
-      await revokeForReuse(db, config, row, meta, now);
+      await revokeForReuse(stores, config, row, meta, now);
       throw invalid();
     }
     // The rotation's answer was lost: the same pair again (the access token signed at the same instant).
@@ -143,8 +227,8 @@ export async function rotateRefreshToken(
       userId: row.user_id,
     };
   }
-  if (now >= row.expires_at || now - row.last_used_at > config.sessionIdleSeconds * 1000) {
-    await revokeSession(db, row.session_id, now >= row.expires_at ? "expired" : "idle", now);
+  if (now >= row.expires_at) {
+    await revokeSession(stores, config, row.user_id, row.session_id, "expired", now);
     throw invalid();
   }
 
@@ -167,7 +251,7 @@ export async function rotateRefreshToken(
     // have issued: read again and answer as a retry within the grace window. Both callers then hold
     // one pair, so the family does not fork; whichever uses it second is caught as reuse.
     if (retry) throw invalid();
-    return rotateRefreshToken(db, config, presented, meta, now, true);
+    return rotateRefreshToken(stores, config, presented, meta, now, true);
   }
   return {
     accessToken: await accessFor(config, row.user_id, row.session_id, row.epoch, now),
@@ -178,7 +262,31 @@ export async function rotateRefreshToken(
   };
 }
 
-async function revokeForReuse(db: D1Database, config: Config, row: RefreshRow, meta: RequestMeta, now: number) {
+/** D1's copy of a session and its account, in the shape the book adopts. */
+function copyOf(row: {
+  epoch: number;
+  last_used_at: number;
+  expires_at: number;
+  revoked_at: number | null;
+  session_epoch: number;
+  roles: string;
+  email: string;
+  name: string;
+}): D1SessionCopy {
+  return {
+    session: { epoch: row.epoch, lastUsedAt: row.last_used_at, expiresAt: row.expires_at, revokedAt: row.revoked_at },
+    account: {
+      epoch: row.session_epoch,
+      roles: JSON.parse(row.roles) as string[],
+      email: row.email,
+      name: row.name,
+    },
+  };
+}
+
+async function revokeForReuse(stores: SessionStores, config: Config, row: RefreshRow, meta: RequestMeta, now: number) {
+  const { db } = stores;
+  await revokeInBook(stores.sessions, config, row.user_id, row.session_id, "token-reuse", now);
   await db.batch([
     revokeStatement(db, row.session_id, "token-reuse", now),
     await auditStatement(db, config, meta, {
@@ -196,34 +304,88 @@ export function revokeStatement(db: D1Database, sessionId: string, reason: strin
     .bind(now, reason, sessionId);
 }
 
-export async function revokeSession(db: D1Database, sessionId: string, reason: string, now = Date.now()) {
-  await revokeStatement(db, sessionId, reason, now).run();
+/** Revokes one session: in the book first (it stops acting at once), then in D1. */
+export async function revokeSession(
+  stores: SessionStores,
+  config: Config,
+  userId: string,
+  sessionId: string,
+  reason: string,
+  now = Date.now(),
+) {
+  await revokeInBook(stores.sessions, config, userId, sessionId, reason, now);
+  await revokeStatement(stores.db, sessionId, reason, now).run();
+}
+
+/**
+ * Runs a D1 change that bumps the account's session epoch (`expected` is the epoch the caller read),
+ * with the book told before and after: before, so every session stops acting at once even if D1's
+ * write fails; after, with the epoch D1 ended at, so a sign-in that raced the change stays dead too.
+ */
+export async function withEpochBump<T>(
+  stores: SessionStores,
+  userId: string,
+  expected: number,
+  change: () => Promise<T>,
+): Promise<T> {
+  await advanceEpochInBook(stores.sessions, userId, expected + 1);
+  const result = await change();
+  const after = await stores.db
+    .prepare("SELECT session_epoch FROM users WHERE id = ?")
+    .bind(userId)
+    .first<{ session_epoch: number }>();
+  if (after && after.session_epoch > expected + 1) {
+    await advanceEpochInBook(stores.sessions, userId, after.session_epoch);
+  }
+  return result;
 }
 
 export interface ActiveSession {
   userId: string;
   roles: string[];
-  emailVerified: boolean;
   /** The account's address and name as of this request (order confirmations go there). */
   email: string;
   name: string;
 }
 
 /**
- * The session behind an access token, checked on every authenticated request with one indexed
- * read: not revoked, not idle, not past its lifetime, and issued under the user's current epoch.
+ * The session behind an access token, checked on every authenticated request by one call to the
+ * user's shard object (session-keeper.ts), which also takes the user's `budgets` for this request:
+ * not revoked, not idle, not past its lifetime, and issued under the account's current epoch. D1 is
+ * read only for a session the book has never seen. `touch` gets the D1 write that copies the new
+ * last use (at most once a minute per session), to run after the answer.
  */
 export async function activeSession(
-  db: D1Database,
+  stores: SessionStores,
   config: Config,
   claims: AccessClaims,
+  budgets: readonly RatePolicy[] = [],
   now = Date.now(),
-  touch?: (p: Promise<unknown>) => void,
-): Promise<ActiveSession | null> {
+  touch?: (p: () => Promise<unknown>) => void,
+): Promise<{ session: ActiveSession | null; decisions: RateLimitDecision[] }> {
+  const { verdict, decisions } = await authorizeSession(
+    stores.sessions,
+    config,
+    { userId: claims.sub, sid: claims.sid, claimedEpoch: claims.epoch, now },
+    budgets,
+    () => readSessionCopy(stores.db, claims),
+  );
+  if (verdict.status !== "valid") return { session: null, decisions: [] };
+  if (verdict.touched && touch) {
+    touch(() =>
+      stores.db
+        .prepare("UPDATE sessions SET last_used_at = ? WHERE id = ? AND last_used_at < ?")
+        .bind(now, claims.sid, now)
+        .run(),
+    );
+  }
+  return { session: { userId: claims.sub, ...verdict.account }, decisions };
+}
+
+async function readSessionCopy(db: D1Database, claims: AccessClaims): Promise<D1SessionCopy | null> {
   const row = await db
     .prepare(
-      `SELECT s.user_id, s.last_used_at, s.expires_at, s.revoked_at, s.epoch, u.session_epoch, u.roles,
-              u.email_verified_at, u.email, u.name
+      `SELECT s.user_id, s.last_used_at, s.expires_at, s.revoked_at, s.epoch, u.session_epoch, u.roles, u.email, u.name
        FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = ?`,
     )
     .bind(claims.sid)
@@ -235,33 +397,8 @@ export async function activeSession(
       epoch: number;
       session_epoch: number;
       roles: string;
-      email_verified_at: number | null;
       email: string;
       name: string;
     }>();
-  if (
-    !row ||
-    row.user_id !== claims.sub ||
-    row.revoked_at !== null ||
-    row.session_epoch !== claims.epoch ||
-    row.epoch !== row.session_epoch
-  ) {
-    return null;
-  }
-  if (now >= row.expires_at || now - row.last_used_at > config.sessionIdleSeconds * 1000) return null;
-  if (touch && now - row.last_used_at >= LIMITS.sessionTouchIntervalMs) {
-    touch(
-      db
-        .prepare("UPDATE sessions SET last_used_at = ? WHERE id = ? AND last_used_at < ?")
-        .bind(now, claims.sid, now)
-        .run(),
-    );
-  }
-  return {
-    userId: row.user_id,
-    roles: JSON.parse(row.roles) as string[],
-    emailVerified: row.email_verified_at !== null,
-    email: row.email,
-    name: row.name,
-  };
+  return row && row.user_id === claims.sub ? copyOf(row) : null;
 }

@@ -7,6 +7,7 @@
  * handle refused as invalid or reserved (422) and a claim of one's own current handle (200, nothing
  * changes) cost nothing; a claim that wins or loses (409) counts.
  */
+
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { MiddlewareHandler } from "hono";
 import { LIMITS } from "../../config/limits";
@@ -18,6 +19,7 @@ import { DomainError, rateLimitedError } from "../../lib/errors";
 import { HANDLE_MAX_LENGTH, HANDLE_MIN_LENGTH } from "../../lib/handle";
 import { log } from "../../lib/log";
 import { consumeRates, RateLimiterUnavailable } from "../../lib/rate-limit-client";
+import { updateAccountInBook } from "../auth";
 import { checkAvailability, claimHandle } from "./handles";
 import { onboard } from "./onboarding";
 
@@ -183,5 +185,9 @@ export const handleRoutes = new OpenAPIHono<AppEnv>()
   })
   .openapi(onboardingRoute, async (c) => {
     const userId = callerId(c);
-    return c.json(await onboard(c.env.DB, userId, c.req.valid("json"), Date.now(), takeClaim(c, userId)), 200);
+    const input = c.req.valid("json");
+    const profile = await onboard(c.env.DB, userId, input, Date.now(), takeClaim(c, userId));
+    // The name orders are confirmed under comes from the session book: it hears of the change after D1.
+    c.var.defer(() => updateAccountInBook(c.env.RATE_LIMITER, userId, { name: input.name }));
+    return c.json(profile, 200);
   });

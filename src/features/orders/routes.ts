@@ -87,6 +87,18 @@ export function addressPolicies(c: AppContext): readonly RatePolicyName[] {
   return c.req.method === "POST" && ORDER_PATH.test(c.req.path) ? ["orders-ip"] : [];
 }
 
+const RETRY_CHECKOUT_PATH = /^\/api\/v1\/orders\/[^/]+\/checkout$/;
+
+/**
+ * The user-keyed policies a request takes with its session check, in the same call to the user's
+ * shard object (src/features/auth/authenticators.ts): ordering's `orders-user`. The route's own
+ * rateLimit() then answers from that decision without a second call.
+ */
+export function userPolicies(c: AppContext): readonly RatePolicyName[] {
+  if (c.req.method !== "POST") return [];
+  return ORDER_PATH.test(c.req.path) || RETRY_CHECKOUT_PATH.test(c.req.path) ? ["orders-user"] : [];
+}
+
 const createOrderRoute = createRoute({
   method: "post",
   path: "/api/v1/events/{id}/orders",

@@ -3,11 +3,13 @@
  * block (PUT to do, DELETE to undo; both idempotent), followers and following lists. The rules live
  * in profiles.ts and graph.ts.
  */
+
 import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
 import type { AppContext, AppEnv } from "../../context";
 import { requireAuth } from "../../http/auth";
 import { body, json, problems } from "../../http/openapi";
 import { DomainError } from "../../lib/errors";
+import { updateAccountInBook } from "../auth";
 import * as graph from "./graph";
 import * as profiles from "./profiles";
 import {
@@ -138,7 +140,12 @@ function listRoute(direction: graph.Direction) {
 
 export const userRoutes = new OpenAPIHono<AppEnv>()
   .openapi(updateProfileRoute, async (c) => {
-    return c.json(await profiles.updateProfile(deps(c), callerId(c), c.req.valid("json")), 200);
+    const body = c.req.valid("json");
+    const updated = await profiles.updateProfile(deps(c), callerId(c), body);
+    // The name orders are confirmed under comes from the session book: it hears of the change after D1.
+    const name = body.name;
+    if (name !== undefined) c.var.defer(() => updateAccountInBook(c.env.RATE_LIMITER, callerId(c), { name }));
+    return c.json(updated, 200);
   })
   .openapi(getUserRoute, async (c) => {
     c.header("Cache-Control", "private, no-store");

@@ -11,7 +11,7 @@ import type { AppContext, AppEnv } from "../../context";
 import { rateLimitedError, unavailableError } from "../../lib/errors";
 import { clientIp, ipKey } from "../../lib/ip";
 import { log } from "../../lib/log";
-import { consumeRates, type RateLimitDecision, RateLimiterUnavailable } from "../../lib/rate-limit-client";
+import { consumeRates, placement, type RateLimitDecision, RateLimiterUnavailable } from "../../lib/rate-limit-client";
 import { domainErrorResponse } from "../problem";
 
 export interface RateLimitOptions {
@@ -54,7 +54,7 @@ export function rateLimit(options: RateLimitOptions): MiddlewareHandler<AppEnv> 
     const policies = [options.policy, ...(options.with?.(c) ?? [])].map((name) => configured[name]);
     let decisions: RateLimitDecision[];
     try {
-      decisions = await consumeRates(c.env.RATE_LIMITER, key, policies);
+      decisions = alreadyTaken(c, key, policies) ?? (await consumeRates(c.env.RATE_LIMITER, key, policies));
     } catch (error) {
       if (!(error instanceof RateLimiterUnavailable)) throw error;
       // Open only when every policy asked is: one closed policy keeps the route closed.
@@ -78,6 +78,22 @@ export function rateLimit(options: RateLimitOptions): MiddlewareHandler<AppEnv> 
     }
     await next();
   };
+}
+
+/**
+ * The decisions an earlier call of this request already took for every one of `policies` (the
+ * session check takes the user's own budgets with it: src/features/auth/authenticators.ts), or null.
+ */
+function alreadyTaken(c: AppContext, key: string, policies: readonly RatePolicy[]): RateLimitDecision[] | null {
+  const taken = c.get("takenBudgets");
+  if (!taken) return null;
+  const decisions: RateLimitDecision[] = [];
+  for (const policy of policies) {
+    const decision = taken.get(placement(key, policy.name).policy);
+    if (!decision) return null;
+    decisions.push(decision);
+  }
+  return decisions;
 }
 
 /** Key by client address (IPv6 /64); requests without CF-Connecting-IP share one bucket. */

@@ -40,7 +40,9 @@ async function preRegister(): Promise<{ email: string; id: string }> {
 
 /** A session as the code before this rule handed out at once to whoever registered (the attack's state). */
 async function legacySession(userId: string) {
-  return openSession(env.DB, getConfig(env), { id: userId, sessionEpoch: 0 }, "password", {
+  const stores = { db: env.DB, sessions: env.RATE_LIMITER };
+  const user = { id: userId, sessionEpoch: 0, roles: '["attendee"]', email: "victim@example.test", name: "Not Victim" };
+  return openSession(stores, getConfig(env), user, "password", {
     requestId: "legacy",
     ip: null,
     userAgent: null,

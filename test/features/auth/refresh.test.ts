@@ -9,6 +9,7 @@ import { sha256Hex } from "../../../src/lib/crypto";
 import { call, freshIp, problemOf } from "../../helpers";
 import { freezeClock, setClock } from "../../support/clock";
 import { codeOf, rows } from "../../support/db";
+import { setBookLastUse } from "../../support/sessions";
 import { auditForUser, bearer, createUser, login, PASSWORD, postJson } from "./helpers";
 
 const T0 = Date.UTC(2032, 4, 5, 8, 0, 0);
@@ -245,6 +246,7 @@ describe("absolute session lifetime", () => {
     await env.DB.prepare("UPDATE sessions SET last_used_at = ? WHERE id = ?")
       .bind(T0 + 30 * DAY - 3 * MINUTE, session.id)
       .run();
+    await setBookLastUse(user.id, session.id, T0 + 30 * DAY - 3 * MINUTE);
     const late = await refreshOk(first.refreshToken);
 
     setClock(T0 + 30 * DAY);

@@ -54,10 +54,13 @@ export async function buyers(count: number) {
   const users = await Promise.all(Array.from({ length: count }, () => createUser()));
   const now = Date.now();
   const { signAccessToken } = await import("../../../src/features/auth/tokens");
+  const { registerSessions } = await import("../../../src/features/auth");
   const { getConfig } = await import("../../../src/config");
   const config = getConfig(env);
-  // Sessions written directly: signing in 1,000 users through scrypt would dominate the test time.
+  // Sessions written directly: signing in 1,000 users through scrypt would dominate the test time. They
+  // go to D1 and to the users' session books, as a sign-in writes them.
   const statements = [];
+  const opens = [];
   const result = [];
   for (const user of users) {
     const sid = crypto.randomUUID();
@@ -66,9 +69,18 @@ export async function buyers(count: number) {
         "INSERT INTO sessions (id, user_id, method, created_at, last_used_at, expires_at) VALUES (?, ?, 'password', ?, ?, ?)",
       ).bind(sid, user.id, now, now, now + DAY),
     );
+    opens.push({
+      userId: user.id,
+      sid,
+      epoch: 0,
+      now,
+      expiresAt: now + DAY,
+      account: { roles: ["attendee"], email: user.email, name: "Test User" },
+    });
     result.push({ ...user, token: await signAccessToken(config.jwtKeys, { sub: user.id, sid, epoch: 0 }) });
   }
   for (let i = 0; i < statements.length; i += 100) await env.DB.batch(statements.slice(i, i + 100));
+  await registerSessions(env.RATE_LIMITER, opens);
   return result;
 }
 

@@ -1,0 +1,258 @@
+/**
+ * SessionBook: whether a session may act, decided without D1. The `user:` shard objects of the
+ * RateLimiter (src/lib/rate-limit-client.ts `placement`) keep, for the users hashed to them, each
+ * user's account state (session epoch, roles, the name and address orders are confirmed to) and
+ * their sessions (epoch, last use, expiry, revocation). An authenticated request asks the user's
+ * shard once (`authorize`): the session check and the user's own rate budgets (e.g. `orders-user`)
+ * in one call, instead of a D1 read in the database's primary region plus a limiter call.
+ *
+ * D1 keeps sessions, refresh tokens and accounts as before; this book is the authority for whether
+ * an access token may act, and every change that takes a right away lands here first, then in D1
+ * (logout, reset, token reuse, credentials cleared, an epoch bump): if the second write fails the
+ * two disagree only in the safe direction, and the next sign-in brings D1's epoch forward to ours
+ * (src/features/auth/session-keeper.ts). Grants land in D1 first, then here.
+ *
+ * A session this book has never seen (opened before it existed, written by a fixture, or after its
+ * shard moved) is `unknown`: the Worker reads D1 once and `adopt`s it; merging keeps whatever is
+ * stricter (a revocation or a newer epoch already here wins over D1's copy). Every method is
+ * synchronous SQL with no await: the object's input gate keeps callers for one shard in order.
+ */
+
+/** What orders are confirmed to and who may act as what: D1's account row as of the last write. */
+export interface SessionAccount {
+  roles: string[];
+  email: string;
+  name: string;
+}
+
+export interface OpenSessionRequest {
+  userId: string;
+  sid: string;
+  /** The account's session epoch the credential was checked under. */
+  epoch: number;
+  now: number;
+  expiresAt: number;
+  account: SessionAccount;
+}
+
+/**
+ * `ok` false: the book already knows a newer epoch (a reset or cleared credentials landed here
+ * first), given in `epoch`.
+ */
+export interface OpenSessionResult {
+  ok: boolean;
+  epoch: number;
+}
+
+export interface CheckSessionRequest {
+  userId: string;
+  sid: string;
+  /** The access token's epoch claim; absent for a refresh, which carries no access token. */
+  claimedEpoch?: number;
+  now: number;
+  idleMs: number;
+  /** Written back at most this often (a use is remembered to the minute, not per request). */
+  touchMs: number;
+}
+
+/** D1's copy of a session and its account, for a session the book does not know yet. */
+export interface AdoptSessionRequest extends CheckSessionRequest {
+  session: { epoch: number; lastUsedAt: number; expiresAt: number; revokedAt: number | null };
+  account: SessionAccount & { epoch: number };
+}
+
+export type SessionVerdict =
+  | { status: "unknown" }
+  | { status: "invalid"; reason: "revoked" | "stale-epoch" | "expired" | "idle" | "foreign" }
+  | {
+      status: "valid";
+      account: SessionAccount;
+      /** True when this call moved the session's last use: the Worker copies it to D1 after answering. */
+      touched: boolean;
+    };
+
+/**
+ * The rule, on one session and its account: not revoked, opened under the account's epoch (and the
+ * token too), not past its lifetime, not idle. Shared with the Worker, which applies it to D1's copy
+ * only while the book cannot answer (src/features/auth/session-keeper.ts).
+ */
+export function judgeSession(
+  session: { userId: string; epoch: number; lastUsedAt: number; expiresAt: number; revokedAt: number | null },
+  account: SessionAccount & { epoch: number },
+  request: CheckSessionRequest,
+): SessionVerdict {
+  if (session.userId !== request.userId) return { status: "invalid", reason: "foreign" };
+  if (session.revokedAt !== null) return { status: "invalid", reason: "revoked" };
+  if (
+    session.epoch !== account.epoch ||
+    (request.claimedEpoch !== undefined && request.claimedEpoch !== account.epoch)
+  ) {
+    return { status: "invalid", reason: "stale-epoch" };
+  }
+  if (request.now >= session.expiresAt) return { status: "invalid", reason: "expired" };
+  if (request.now - session.lastUsedAt > request.idleMs) return { status: "invalid", reason: "idle" };
+  return {
+    status: "valid",
+    account: { roles: account.roles, email: account.email, name: account.name },
+    touched: request.now - session.lastUsedAt >= request.touchMs,
+  };
+}
+
+type AccountRow = {
+  epoch: number;
+  roles: string | null;
+  email: string | null;
+  name: string | null;
+};
+
+type SessionRow = {
+  user_id: string;
+  epoch: number;
+  last_used_at: number;
+  expires_at: number;
+  revoked_at: number | null;
+};
+
+export class SessionBook {
+  readonly #sql: SqlStorage;
+
+  constructor(sql: SqlStorage) {
+    this.#sql = sql;
+    this.#sql.exec(
+      `CREATE TABLE IF NOT EXISTS session_accounts (
+         user_id TEXT PRIMARY KEY, epoch INTEGER NOT NULL, roles TEXT, email TEXT, name TEXT)`,
+    );
+    this.#sql.exec(
+      `CREATE TABLE IF NOT EXISTS session_states (
+         sid TEXT PRIMARY KEY, user_id TEXT NOT NULL, epoch INTEGER NOT NULL, last_used_at REAL NOT NULL,
+         expires_at REAL NOT NULL, revoked_at REAL, revoke_reason TEXT)`,
+    );
+    this.#sql.exec("CREATE INDEX IF NOT EXISTS session_states_user ON session_states (user_id, expires_at)");
+  }
+
+  #account(userId: string): AccountRow | undefined {
+    return this.#sql
+      .exec<AccountRow>("SELECT epoch, roles, email, name FROM session_accounts WHERE user_id = ?", userId)
+      .toArray()[0];
+  }
+
+  #session(sid: string): SessionRow | undefined {
+    return this.#sql
+      .exec<SessionRow>(
+        "SELECT user_id, epoch, last_used_at, expires_at, revoked_at FROM session_states WHERE sid = ?",
+        sid,
+      )
+      .toArray()[0];
+  }
+
+  /** Raises the account's epoch to at least `epoch` (never lowers it) and stores what is given. */
+  #putAccount(userId: string, epoch: number, account: SessionAccount | null): void {
+    this.#sql.exec(
+      `INSERT INTO session_accounts (user_id, epoch, roles, email, name) VALUES (?1, ?2, ?3, ?4, ?5)
+       ON CONFLICT (user_id) DO UPDATE SET epoch = MAX(epoch, ?2),
+         roles = COALESCE(?3, roles), email = COALESCE(?4, email), name = COALESCE(?5, name)`,
+      userId,
+      epoch,
+      account ? JSON.stringify(account.roles) : null,
+      account?.email ?? null,
+      account?.name ?? null,
+    );
+  }
+
+  /** Registers a session a credential check just opened, unless a newer epoch is already known. */
+  open(request: OpenSessionRequest): OpenSessionResult {
+    const known = this.#account(request.userId);
+    if (known && request.epoch < known.epoch) return { ok: false, epoch: known.epoch };
+    this.#putAccount(request.userId, request.epoch, request.account);
+    // A tombstone under this id (a revocation that overtook the open) stays as it is.
+    this.#sql.exec(
+      `INSERT INTO session_states (sid, user_id, epoch, last_used_at, expires_at) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (sid) DO NOTHING`,
+      request.sid,
+      request.userId,
+      request.epoch,
+      request.now,
+      request.expiresAt,
+    );
+    // The user's dead sessions go while we are here: the book holds live ones and recent tombstones.
+    this.#sql.exec("DELETE FROM session_states WHERE user_id = ? AND expires_at < ?", request.userId, request.now);
+    return { ok: true, epoch: request.epoch };
+  }
+
+  /** Whether the session may act now; a use moves its idle clock (at most every `touchMs`). */
+  check(request: CheckSessionRequest): SessionVerdict {
+    const session = this.#session(request.sid);
+    const account = this.#account(request.userId);
+    if (!session || !account || account.roles === null || account.email === null || account.name === null) {
+      return { status: "unknown" };
+    }
+    const verdict = judgeSession(
+      {
+        userId: session.user_id,
+        epoch: session.epoch,
+        lastUsedAt: session.last_used_at,
+        expiresAt: session.expires_at,
+        revokedAt: session.revoked_at,
+      },
+      { epoch: account.epoch, roles: JSON.parse(account.roles) as string[], email: account.email, name: account.name },
+      request,
+    );
+    if (verdict.status === "valid" && verdict.touched) {
+      this.#sql.exec("UPDATE session_states SET last_used_at = ? WHERE sid = ?", request.now, request.sid);
+    }
+    return verdict;
+  }
+
+  /** Takes D1's copy of a session the book did not know, keeping whatever is stricter, then checks it. */
+  adopt(request: AdoptSessionRequest): SessionVerdict {
+    const { account, session } = request;
+    this.#putAccount(request.userId, account.epoch, account);
+    this.#sql.exec(
+      `INSERT INTO session_states (sid, user_id, epoch, last_used_at, expires_at, revoked_at, revoke_reason)
+       VALUES (?1, ?2, ?3, ?4, ?5, ?6, CASE WHEN ?6 IS NULL THEN NULL ELSE 'read-model' END)
+       ON CONFLICT (sid) DO UPDATE SET revoked_at = COALESCE(revoked_at, ?6),
+         last_used_at = MAX(last_used_at, ?4)`,
+      request.sid,
+      request.userId,
+      session.epoch,
+      session.lastUsedAt,
+      session.expiresAt,
+      session.revokedAt,
+    );
+    return this.check(request);
+  }
+
+  /**
+   * Revokes one session. Unknown sessions get a tombstone (kept until `expiresAt`, the longest the
+   * session could have lived) so an adoption from a D1 copy that missed the revocation cannot revive it.
+   */
+  revoke(request: { userId: string; sid: string; reason: string; now: number; expiresAt: number }): void {
+    this.#sql.exec(
+      `INSERT INTO session_states (sid, user_id, epoch, last_used_at, expires_at, revoked_at, revoke_reason)
+       VALUES (?1, ?2, -1, ?3, ?4, ?3, ?5)
+       ON CONFLICT (sid) DO UPDATE SET revoked_at = COALESCE(revoked_at, ?3), revoke_reason = COALESCE(revoke_reason, ?5)`,
+      request.sid,
+      request.userId,
+      request.now,
+      request.expiresAt,
+      request.reason,
+    );
+  }
+
+  /** Moves the account to at least `epoch`: every session opened under an older one is dead at once. */
+  advanceEpoch(request: { userId: string; epoch: number }): void {
+    this.#putAccount(request.userId, request.epoch, null);
+  }
+
+  /** The account's current roles, name or address, written after D1 changed them. */
+  updateAccount(request: { userId: string; roles?: string[]; name?: string; email?: string }): void {
+    this.#sql.exec(
+      `UPDATE session_accounts SET roles = COALESCE(?2, roles), name = COALESCE(?3, name), email = COALESCE(?4, email)
+       WHERE user_id = ?1`,
+      request.userId,
+      request.roles ? JSON.stringify(request.roles) : null,
+      request.name ?? null,
+      request.email ?? null,
+    );
+  }
+}

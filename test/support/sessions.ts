@@ -1,0 +1,32 @@
+/**
+ * The session book of a user (durable-objects/session-book.ts), in the `user:` shard object that
+ * holds it: what tests look at or set up there directly.
+ */
+import { env, runInDurableObject } from "cloudflare:test";
+import { placement } from "../../src/lib/rate-limit-client";
+
+export function bookOf(userId: string) {
+  return env.RATE_LIMITER.getByName(placement(`user:${userId}`, "sessions").object);
+}
+
+/** Rows of the book's tables for one user, straight from the object's SQLite. */
+export async function bookRows(userId: string) {
+  return runInDurableObject(bookOf(userId), (_instance, state) => ({
+    account: state.storage.sql.exec("SELECT * FROM session_accounts WHERE user_id = ?", userId).toArray()[0],
+    sessions: state.storage.sql.exec("SELECT * FROM session_states WHERE user_id = ?", userId).toArray(),
+  }));
+}
+
+/** Moves a session's last use in the book (a stand-in for a long run of activity). */
+export async function setBookLastUse(userId: string, sid: string, at: number): Promise<void> {
+  await runInDurableObject(bookOf(userId), (_instance, state) => {
+    state.storage.sql.exec("UPDATE session_states SET last_used_at = ? WHERE sid = ?", at, sid);
+  });
+}
+
+/** Drops one session from its book, as if the book had never seen it (opened before it existed). */
+export async function forgetInBook(userId: string, sid: string): Promise<void> {
+  await runInDurableObject(bookOf(userId), (_instance, state) => {
+    state.storage.sql.exec("DELETE FROM session_states WHERE sid = ?", sid);
+  });
+}
