@@ -59,6 +59,15 @@ export interface RateLimitDecision {
   retryAfterSeconds: number;
 }
 
+/**
+ * The request's own decisions, and `leased` extra units of each policy taken for the caller to hand
+ * out itself (see consumeAllWithLease).
+ */
+export interface LeasedDecisions {
+  decisions: RateLimitDecision[];
+  leased: number;
+}
+
 export interface Authorization {
   verdict: SessionVerdict;
   /** The budgets' decisions, up to and including the first refusal; empty unless the session is valid. */
@@ -278,6 +287,30 @@ export class RateLimiter extends DurableObject<Env> {
       if (!decision.allowed) break;
     }
     return decisions;
+  }
+
+  /**
+   * `consumeAll`, and when every policy allowed and stays far from its limit, up to `leaseUnits` more
+   * units of each taken at once for the caller's isolate to hand out itself (src/lib/rate-limit-client.ts):
+   * only the part of each budget above half of it is ever leased, so a key near its limit is asked
+   * about on every request. The units are spent here, so however isolates use or lose their leases,
+   * no key ever gets more than its budget. Plain GCRA policies only (no lockouts, no failure logs).
+   */
+  consumeAllWithLease(requests: readonly RateLimitRequest[], leaseUnits: number): LeasedDecisions {
+    const decisions = this.consumeAll(requests);
+    const leasable =
+      leaseUnits >= 1 &&
+      decisions.length === requests.length &&
+      decisions.every((d) => d.allowed) &&
+      requests.every((r) => !r.lockSeconds && (r.algorithm ?? "gcra") === "gcra" && (r.cost ?? 1) === 1);
+    if (!leasable) return { decisions, leased: 0 };
+    const units = Math.min(leaseUnits, ...decisions.map((d) => d.remaining - Math.ceil(d.limit / 2)));
+    if (units < 1) return { decisions, leased: 0 };
+    const leased = requests.map((request) => this.consume({ ...request, cost: units }));
+    // Cannot refuse (each had more than `units` left above half), but never trust that blindly.
+    if (!leased.every((d) => d.allowed)) return { decisions, leased: 0 };
+    // The decisions as the request itself left them; the caller counts its leased units down from there.
+    return { decisions, leased: units };
   }
 
   /**

@@ -188,6 +188,16 @@ export const LIMITS = {
    * they are the keys floods come from, and one must not slow its neighbours.
    */
   rateLimiterShards: 256,
+  /**
+   * Units of a plain rate budget an isolate may take ahead from the key's object and hand out itself,
+   * and for how long (src/lib/rate-limit-client.ts): at most 1% of the budget, never fewer than
+   * `rateLeaseMinUnits` (so only budgets of 1,000 or more per window are ever leased), and only the
+   * part of a budget above half of it, so a key near its limit is decided by its object on every
+   * request. Units a lease does not use in time are lost: stricter, never looser. 0 turns leasing off.
+   */
+  rateLeaseUnits: 50,
+  rateLeaseMinUnits: 10,
+  rateLeaseMs: 1000,
   /** Pagination: the largest `?limit=` a list takes, as the API contract sets it (/openapi.json shows each bound). */
   pageSizeMax: 100,
   /** Dev mailbox listing size. */

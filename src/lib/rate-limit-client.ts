@@ -116,6 +116,8 @@ export async function consumeRates(
   key: string,
   policies: readonly RatePolicy[],
 ): Promise<RateLimitDecision[]> {
+  const leaseUnits = policies.length > 0 ? leaseUnitsFor(policies) : 0;
+  if (leaseUnits > 0) return consumeLeased(namespace, key, policies, leaseUnits);
   const [first] = policies;
   if (policies.length === 1 && first) return [await consumeRate(namespace, key, first)];
   const now = Date.now();
@@ -128,7 +130,7 @@ export async function consumeRates(
       break;
     }
   }
-  const decisions = asked.length > 0 ? await askObject(namespace, key, asked) : [];
+  const decisions = asked.length > 0 ? (await askObject(namespace, key, asked, 0)).decisions : [];
   for (const [i, decision] of decisions.entries()) {
     if (!decision.allowed) rememberBlocked(`${(asked[i] as RatePolicy).name}|${key}`, decision, Date.now());
   }
@@ -136,11 +138,62 @@ export async function consumeRates(
   return cached && !refused ? [...decisions, cached] : decisions;
 }
 
+/**
+ * Units this isolate holds of plain budgets far from their limits, by `${policies}|${key}`: taken
+ * from the key's object in advance (RateLimiter.consumeAllWithLease), handed out here one per request
+ * until used up or `LIMITS.rateLeaseMs` passes. A busy address (a venue's NAT, a load test) then costs
+ * its object one call per lease instead of one per request; units an isolate does not use in time
+ * are simply lost, so no key ever gets more than its budget.
+ */
+const leases = new BoundedCache<string, { used: number; leased: number; decisions: RateLimitDecision[] }>(
+  LIMITS.blockedKeyCacheEntries,
+);
+
+/**
+ * Units to ask for with a request of `policies`: a lease is at most 1% of the smallest budget, and
+ * none below LIMITS.rateLeaseMinUnits, so leasing only ever applies to large budgets (a load test, a
+ * creator's tracking allowance), where a lease an isolate loses is a rounding error of the window;
+ * an ordinary address's 100 a minute is decided by its object on every request.
+ */
+function leaseUnitsFor(policies: readonly RatePolicy[]): number {
+  if (!policies.every((p) => !p.lockSeconds && (p.algorithm ?? "gcra") === "gcra")) return 0;
+  const units = Math.min(LIMITS.rateLeaseUnits, ...policies.map((p) => Math.floor(p.limit / 100)));
+  return units >= LIMITS.rateLeaseMinUnits ? units : 0;
+}
+
+async function consumeLeased(
+  namespace: DurableObjectNamespace<RateLimiter>,
+  key: string,
+  policies: readonly RatePolicy[],
+  leaseUnits: number,
+): Promise<RateLimitDecision[]> {
+  const id = `${policies.map((p) => p.name).join(",")}|${key}`;
+  const now = Date.now();
+  for (const policy of policies) {
+    const block = cachedBlock(`${policy.name}|${key}`, now);
+    if (block) return [block];
+  }
+  const lease = leases.get(id, now);
+  if (lease && lease.used < lease.leased) {
+    lease.used += 1;
+    const used = lease.used;
+    if (used === lease.leased) leases.delete(id);
+    return lease.decisions.map((d) => ({ ...d, remaining: Math.max(0, d.remaining - used) }));
+  }
+  const { decisions, leased } = await askObject(namespace, key, policies, leaseUnits);
+  if (leased > 0) leases.set(id, { used: 0, leased, decisions }, now, now + LIMITS.rateLeaseMs);
+  for (const [i, decision] of decisions.entries()) {
+    if (!decision.allowed) rememberBlocked(`${(policies[i] as RatePolicy).name}|${key}`, decision, Date.now());
+  }
+  return decisions;
+}
+
 async function askObject(
   namespace: DurableObjectNamespace<RateLimiter>,
   key: string,
   policies: readonly RatePolicy[],
-): Promise<RateLimitDecision[]> {
+  leaseUnits: number,
+): Promise<{ decisions: RateLimitDecision[]; leased: number }> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new RateLimiterUnavailable("rate limiter timed out")), LIMITS.rateLimiterTimeoutMs);
@@ -156,7 +209,12 @@ async function askObject(
       lockSeconds: policy.lockSeconds,
       algorithm: policy.algorithm,
     }));
-    return await Promise.race([namespace.getByName(object).consumeAll(requests), timeout]);
+    const stub = namespace.getByName(object);
+    const asked =
+      leaseUnits > 0
+        ? stub.consumeAllWithLease(requests, leaseUnits)
+        : stub.consumeAll(requests).then((decisions) => ({ decisions, leased: 0 }));
+    return await Promise.race([asked, timeout]);
   } catch (error) {
     if (error instanceof RateLimiterUnavailable) throw error;
     throw new RateLimiterUnavailable("rate limiter unreachable", { cause: error });

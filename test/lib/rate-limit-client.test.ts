@@ -130,3 +130,66 @@ describe("several policies of one key in one call (consumeRates)", () => {
     expect(await remaining(key, loose)).toBe(2);
   });
 });
+
+describe("leases of large budgets (consumeRates)", () => {
+  function counting() {
+    const calls: string[] = [];
+    const namespace = {
+      getByName(name: string) {
+        const stub = env.RATE_LIMITER.getByName(name);
+        return new Proxy(stub, {
+          get(target, prop) {
+            if (typeof prop === "string" && prop.startsWith("consume")) calls.push(prop);
+            return Reflect.get(target, prop);
+          },
+        });
+      },
+    } as unknown as typeof env.RATE_LIMITER;
+    return { namespace, calls };
+  }
+  const policy = (limit: number) => ({
+    ...DEFAULT_RATE_POLICIES.api,
+    name: `big-${crypto.randomUUID()}`,
+    limit,
+    windowSeconds: 3600,
+  });
+
+  it("a budget of 10,000 costs its object one call per 51 requests while far from its limit", async () => {
+    const key = `ip:${crypto.randomUUID()}`;
+    const big = policy(10_000);
+    const { namespace, calls } = counting();
+    const seen: number[] = [];
+    for (let i = 0; i < 102; i++) {
+      const [decision] = await consumeRates(namespace, key, [big]);
+      expect(decision?.allowed).toBe(true);
+      seen.push(decision?.remaining ?? -1);
+    }
+    expect(calls).toEqual(["consumeAllWithLease", "consumeAllWithLease"]);
+    // Each request reports the budget as if it had been asked alone.
+    expect(seen).toEqual(Array.from({ length: 102 }, (_, i) => 10_000 - 1 - i));
+    // The object spent exactly what was handed out.
+    expect((await consumeRate(env.RATE_LIMITER, key, big, 0)).remaining).toBe(10_000 - 102);
+  });
+
+  it("never hands out more than the budget: 1,000 a window allows exactly 1,000, leased or not", async () => {
+    const key = `ip:${crypto.randomUUID()}`;
+    const budget = policy(1000);
+    const { namespace, calls } = counting();
+    let allowed = 0;
+    for (let i = 0; i < 1010; i++) {
+      const [decision] = await consumeRates(namespace, key, [budget]);
+      if (decision?.allowed) allowed += 1;
+    }
+    expect(allowed).toBe(1000);
+    // Leases of 10 while more than half was left, then one call per request near the limit.
+    expect(calls.length).toBeGreaterThan(500);
+    expect(calls.length).toBeLessThan(1010);
+  });
+
+  it("small budgets are never leased: every request of the default api policy asks its object", async () => {
+    const key = `ip:${crypto.randomUUID()}`;
+    const { namespace, calls } = counting();
+    for (let i = 0; i < 5; i++) await consumeRates(namespace, key, [DEFAULT_RATE_POLICIES.api]);
+    expect(calls).toEqual(["consume", "consume", "consume", "consume", "consume"]);
+  });
+});
