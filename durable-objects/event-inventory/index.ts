@@ -265,8 +265,11 @@ export class EventInventory extends DurableObject<Env> {
   #queueGate(request: HoldRequest): InventoryResult<never> | null {
     const current = this.#event.current;
     const event = current && current.version >= request.snapshot.version ? current : request.snapshot;
+    const refused = this.#queue.admit(event, { verified: request.queuePass === true, existing: false }, Date.now());
+    // Whether the order exists only matters for a refusal: no lookup on the hot path while the queue is off.
+    if (!refused) return null;
     const existing = this.#sql.exec("SELECT 1 FROM orders WHERE id = ?", request.orderId).toArray().length > 0;
-    return this.#queue.admit(event, { verified: request.queuePass === true, existing }, Date.now());
+    return existing ? null : refused;
   }
 
   /** A context for one transaction (or read), timed now. */
@@ -303,7 +306,7 @@ export class EventInventory extends DurableObject<Env> {
     } catch {
       // The push armed a retry with backoff.
     }
-    await this.#outbox.arm();
+    await this.#outbox.armSoon();
   }
 
   /**

@@ -65,6 +65,26 @@ export function emit(sql: SqlStorage, record: OutboxRecord): void {
   );
 }
 
+/** Records per insert in emitAll: 3 bound values each, well under SQLite's bound-parameter limit. */
+const EMIT_CHUNK = 30;
+
+/**
+ * Appends several records, `seq` in the order given, in one statement per EMIT_CHUNK of them (a sale
+ * writes its order, tickets and email at once: one insert instead of one each).
+ */
+export function emitAll(sql: SqlStorage, records: readonly OutboxRecord[]): void {
+  const now = Date.now();
+  for (let i = 0; i < records.length; i += EMIT_CHUNK) {
+    const chunk = records.slice(i, i + EMIT_CHUNK);
+    const values: SqlStorageValue[] = [];
+    for (const record of chunk) values.push(record.kind, JSON.stringify(record.payload), now);
+    sql.exec(
+      `INSERT INTO outbox (kind, payload, created_at) VALUES ${chunk.map(() => "(?, ?, ?)").join(", ")}`,
+      ...values,
+    );
+  }
+}
+
 const OUTBOX_BATCH = LIMITS.inventoryOutboxBatch;
 /** After the schedule, every 2 min until the push gets through. */
 const PUSH_RETRY: RetrySchedule = { delays: LIMITS.inventoryPushRetryMs, jitterRatio: 0, afterLast: "repeat-last" };
@@ -77,6 +97,8 @@ export class OutboxPusher {
   /** The push that will include every outbox row committed so far (shared by concurrent callers). */
   #nextPush: Promise<void> | null = null;
   #inflightPush: Promise<void> | null = null;
+  /** The arm that has not started yet (shared by every caller that arrives before it starts). */
+  #nextArm: Promise<void> | null = null;
   #failures = 0;
 
   constructor(ctx: DurableObjectState, env: Env) {
@@ -158,14 +180,32 @@ export class OutboxPusher {
   }
 
   /**
+   * `arm()` after a commit, shared: callers that arrive before it starts (every caller of one push
+   * resumes in the same turn) get the same run, which reads the state after all of their commits.
+   */
+  armSoon(): Promise<void> {
+    if (this.#nextArm) return this.#nextArm;
+    const next: Promise<void> = Promise.resolve().then(() => {
+      if (this.#nextArm === next) this.#nextArm = null;
+      return this.arm();
+    });
+    this.#nextArm = next;
+    return next;
+  }
+
+  /**
    * The alarm fires at the earliest of: the next hold expiry, an outbox retry (`retryAt`), the safety
    * net for rows still here. One alarm serves both jobs, so the hold expiry is read here too.
    */
   async arm(retryAt?: number): Promise<void> {
-    const nextHold = this.#ctx.storage.sql
-      .exec<{ at: number | null }>("SELECT MIN(hold_expires_at) AS at FROM orders WHERE status = 'held'")
-      .one().at;
-    const candidates = [nextHold, retryAt, this.size() > 0 ? Date.now() + OUTBOX_SAFETY_NET_MS : null].filter(
+    // One statement: this runs after every committed call.
+    const { next_hold: nextHold, pending } = this.#ctx.storage.sql
+      .exec<{ next_hold: number | null; pending: number }>(
+        `SELECT (SELECT MIN(hold_expires_at) FROM orders WHERE status = 'held') AS next_hold,
+           EXISTS (SELECT 1 FROM outbox) AS pending`,
+      )
+      .one();
+    const candidates = [nextHold, retryAt, pending ? Date.now() + OUTBOX_SAFETY_NET_MS : null].filter(
       (v): v is number => typeof v === "number",
     );
     if (candidates.length === 0) return;

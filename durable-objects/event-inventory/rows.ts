@@ -117,21 +117,20 @@ export function emitTicket(tx: SalesContext, row: TicketRow): void {
  */
 export function availability(tx: SalesContext): Availability {
   const capacity = tx.event.current?.capacity ?? 0;
+  // One statement: every hold and claim reads this, some twice.
   const counts = tx.sql
-    .exec<{ sold: number; checked_in: number }>("SELECT sold, checked_in FROM ticket_counts WHERE id = 1")
+    .exec<{ sold: number; checked_in: number; held: number }>(
+      `SELECT sold, checked_in,
+         (SELECT COALESCE(SUM(quantity), 0) FROM orders WHERE status = 'held' AND hold_expires_at > ?) AS held
+       FROM ticket_counts WHERE id = 1`,
+      tx.now,
+    )
     .one();
-  const held =
-    tx.sql
-      .exec<{ n: number | null }>(
-        "SELECT SUM(quantity) AS n FROM orders WHERE status = 'held' AND hold_expires_at > ?",
-        tx.now,
-      )
-      .one().n ?? 0;
   return {
     capacity,
     sold: counts.sold,
-    held,
-    remaining: Math.max(0, capacity - counts.sold - held),
+    held: counts.held,
+    remaining: Math.max(0, capacity - counts.sold - counts.held),
     checkedIn: counts.checked_in,
   };
 }

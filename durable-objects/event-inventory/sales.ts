@@ -14,7 +14,7 @@ import type {
   OrderWithTickets,
 } from "./contract";
 import { adopt } from "./event";
-import { emit } from "./outbox";
+import { emitAll, type OutboxRecord } from "./outbox";
 import {
   availability,
   emitOrder,
@@ -24,6 +24,7 @@ import {
   ok,
   orderRow,
   type SalesContext,
+  type TicketRow,
   ticketsOf,
   toOrder,
   toTicket,
@@ -48,38 +49,53 @@ function salesGate(event: EventSnapshot, now: number): InventoryResult<never> | 
   return null;
 }
 
-/** Tickets the user holds or has bought (active, used or being refunded) plus their unexpired holds. */
+/**
+ * Tickets the user holds or has bought (active, used or being refunded) plus their unexpired holds, in
+ * one statement (this runs for every hold and claim).
+ */
 function ownedBy(tx: SalesContext, userId: string): number {
-  const tickets = tx.sql
+  return tx.sql
     .exec<{ n: number }>(
-      "SELECT COUNT(*) AS n FROM tickets WHERE user_id = ? AND status IN ('active', 'redeemed', 'refunding')",
+      `SELECT (SELECT COUNT(*) FROM tickets WHERE user_id = ? AND status IN ('active', 'redeemed', 'refunding'))
+        + (SELECT COALESCE(SUM(quantity), 0) FROM orders WHERE user_id = ? AND status = 'held' AND hold_expires_at > ?) AS n`,
       userId,
-    )
-    .one().n;
-  const held = tx.sql
-    .exec<{ n: number | null }>(
-      "SELECT SUM(quantity) AS n FROM orders WHERE user_id = ? AND status = 'held' AND hold_expires_at > ?",
       userId,
       tx.now,
     )
     .one().n;
-  return tickets + (held ?? 0);
 }
 
 /**
  * Holds seats for an order (idempotent by order id): capacity, the per-user limit and the sales
  * window are checked against the event as the caller read it when that is newer than ours.
  */
-export function hold(
+export function hold(tx: SalesContext, request: HoldRequest): InventoryResult<OrderWithTickets> {
+  const held = placeHold(tx, request);
+  if (!("row" in held)) return held;
+  if (!held.placed) return ok(withTickets(tx, held.row));
+  emitOrder(tx, held.row);
+  return ok({ order: toOrder(tx, held.row), tickets: [] });
+}
+
+/**
+ * hold's decision, for hold and claim: the order already there (`placed` false), the new hold's row
+ * (`placed` true; stored unless `write` is false, and never read back), or the refusal. Writes no
+ * outbox record.
+ */
+function placeHold(
   tx: SalesContext,
   request: HoldRequest,
-  options = { project: true },
-): InventoryResult<OrderWithTickets> {
+  write = true,
+): { row: OrderRow; placed: boolean } | InventoryResult<OrderWithTickets> {
   const existing = orderRow(tx, request.orderId);
-  if (existing) return ok(withTickets(tx, existing));
+  if (existing) return { row: existing, placed: false };
 
-  const adopted = adopt(tx, request.snapshot);
-  if (!adopted.ok && adopted.code !== "capacity-below-sold") return adopted as InventoryResult<OrderWithTickets>;
+  // adopt ignores a copy no newer than ours; checking here first spares its availability read.
+  const current = tx.event.current;
+  if (!current || request.snapshot.version > current.version) {
+    const adopted = adopt(tx, request.snapshot);
+    if (!adopted.ok && adopted.code !== "capacity-below-sold") return adopted as InventoryResult<OrderWithTickets>;
+  }
   const event = tx.event.current;
   if (!event) return fail("not-configured", "The event is not set up for sales.");
   const gate = salesGate(event, tx.now);
@@ -100,22 +116,40 @@ export function hold(
     return fail("sold-out", remaining === 0 ? "Sold out." : `Only ${remaining} ticket(s) left.`);
   }
 
+  const row: OrderRow = {
+    id: request.orderId,
+    user_id: request.userId,
+    status: "held",
+    quantity: request.quantity,
+    amount: event.price * request.quantity,
+    currency: event.currency,
+    hold_expires_at: tx.now + request.ttlMs,
+    payment_ref: null,
+    contact: JSON.stringify(request.contact),
+    created_at: tx.now,
+    updated_at: tx.now,
+  };
+  if (write) insertOrder(tx, row);
+  return { row, placed: true };
+}
+
+/** Stores a new order row as it is. */
+function insertOrder(tx: SalesContext, row: OrderRow): void {
   tx.sql.exec(
-    `INSERT INTO orders (id, user_id, status, quantity, amount, currency, hold_expires_at, contact, created_at, updated_at)
-     VALUES (?, ?, 'held', ?, ?, ?, ?, ?, ?, ?)`,
-    request.orderId,
-    request.userId,
-    request.quantity,
-    event.price * request.quantity,
-    event.currency,
-    tx.now + request.ttlMs,
-    JSON.stringify(request.contact),
-    tx.now,
-    tx.now,
+    `INSERT INTO orders (id, user_id, status, quantity, amount, currency, hold_expires_at, payment_ref, contact, created_at, updated_at)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    row.id,
+    row.user_id,
+    row.status,
+    row.quantity,
+    row.amount,
+    row.currency,
+    row.hold_expires_at,
+    row.payment_ref,
+    row.contact,
+    row.created_at,
+    row.updated_at,
   );
-  const order = orderRow(tx, request.orderId) as OrderRow;
-  if (options.project) emitOrder(tx, order);
-  return ok({ order: toOrder(tx, order), tickets: [] });
 }
 
 /**
@@ -124,12 +158,18 @@ export function hold(
  * transaction back) when the event has a price.
  */
 export function claim(tx: SalesContext, request: HoldRequest): InventoryResult<OrderWithTickets> {
-  // The held state is not projected: the sale below supersedes it in the same transaction.
-  const held = hold(tx, request, { project: false });
-  if (!held.ok || held.value.order.status !== "held") return held;
+  const held = placeHold(tx, request, false);
+  if (!("row" in held)) return held;
+  if (held.row.status !== "held") return ok(withTickets(tx, held.row));
   // The caller's copy of the event may be older than ours: a price set since means checkout.
-  if (held.value.order.amount > 0) throw new NotFree();
-  const confirmed = confirm(tx, { orderId: request.orderId });
+  if (held.row.amount > 0) throw new NotFree();
+  // A new hold that has not lapsed is sold at once: its row is stored once, already confirmed (the
+  // held state would be overwritten within this transaction, and is not projected).
+  if (held.placed && (held.row.hold_expires_at ?? 0) > tx.now) {
+    return confirmOrder(tx, held.row, { orderId: request.orderId }, false);
+  }
+  if (held.placed) insertOrder(tx, held.row);
+  const confirmed = confirmOrder(tx, held.row, { orderId: request.orderId });
   if (!confirmed.ok) emitOrder(tx, orderRow(tx, request.orderId) as OrderRow);
   return confirmed;
 }
@@ -140,9 +180,22 @@ export function claim(tx: SalesContext, request: HoldRequest): InventoryResult<O
  * never an oversell.
  */
 export function confirm(tx: SalesContext, request: ConfirmRequest): InventoryResult<OrderWithTickets> {
-  const { sql, now } = tx;
   const order = orderRow(tx, request.orderId);
   if (!order) return fail("order-not-found", "No such order.");
+  return confirmOrder(tx, order, request);
+}
+
+/**
+ * confirm, given the order's row: as stored, or (`stored` false) a new, unlapsed hold not yet written,
+ * which is then inserted confirmed instead of updated.
+ */
+function confirmOrder(
+  tx: SalesContext,
+  order: OrderRow,
+  request: ConfirmRequest,
+  stored = true,
+): InventoryResult<OrderWithTickets> {
+  const { sql, now } = tx;
   if (order.status === "confirmed") return ok(withTickets(tx, order));
   if (order.status === "cancelled") return fail("invalid-transition", "The order was cancelled.");
   // Its money went back: a late or repeated payment event must never mint tickets for it.
@@ -161,33 +214,62 @@ export function confirm(tx: SalesContext, request: ConfirmRequest): InventoryRes
     }
   }
 
-  let serial = sql.exec<{ next_serial: number }>("SELECT next_serial FROM counters WHERE id = 1").one().next_serial;
-  for (let i = 0; i < order.quantity; i++) {
+  // Serials first..first+quantity-1, taken in the same statement that moves the counter on.
+  const next = sql
+    .exec<{ next_serial: number }>(
+      "UPDATE counters SET next_serial = next_serial + ? WHERE id = 1 RETURNING next_serial",
+      order.quantity,
+    )
+    .one().next_serial;
+  // A held, expired or released order has no tickets (only this function mints, and it confirms the
+  // order in the same transaction): its tickets are exactly the ones minted here, in serial order.
+  const tickets: TicketRow[] = [];
+  for (let serial = next - order.quantity; serial < next; serial++) {
+    const ticket: TicketRow = {
+      id: randomTicketId(),
+      order_id: order.id,
+      user_id: order.user_id,
+      serial,
+      status: "active",
+      redeemed_at: null,
+      created_at: now,
+    };
     sql.exec(
       "INSERT INTO tickets (id, order_id, user_id, serial, status, created_at, updated_at) VALUES (?, ?, ?, ?, 'active', ?, ?)",
-      randomTicketId(),
-      order.id,
-      order.user_id,
-      serial,
+      ticket.id,
+      ticket.order_id,
+      ticket.user_id,
+      ticket.serial,
       now,
       now,
     );
-    serial += 1;
+    tickets.push(ticket);
   }
-  sql.exec("UPDATE counters SET next_serial = ? WHERE id = 1", serial);
-  sql.exec(
-    "UPDATE orders SET status = 'confirmed', hold_expires_at = NULL, payment_ref = ?, updated_at = ? WHERE id = ?",
-    request.paymentRef ?? null,
-    now,
-    order.id,
-  );
-  const confirmed = orderRow(tx, order.id) as OrderRow;
-  emitOrder(tx, confirmed);
-  const tickets = ticketsOf(tx, order.id);
-  for (const ticket of tickets) emitTicket(tx, ticket);
+  const paymentRef = request.paymentRef ?? null;
+  const confirmed: OrderRow = {
+    ...order,
+    status: "confirmed",
+    hold_expires_at: null,
+    payment_ref: paymentRef,
+    updated_at: now,
+  };
+  if (stored) {
+    sql.exec(
+      "UPDATE orders SET status = 'confirmed', hold_expires_at = NULL, payment_ref = ?, updated_at = ? WHERE id = ?",
+      paymentRef,
+      now,
+      order.id,
+    );
+  } else {
+    insertOrder(tx, confirmed);
+  }
+  const records: OutboxRecord[] = [
+    { kind: "order", payload: toOrder(tx, confirmed) },
+    ...tickets.map((t): OutboxRecord => ({ kind: "ticket", payload: toTicket(tx, t) })),
+  ];
   const contact = JSON.parse(confirmed.contact) as Contact | null;
   if (contact) {
-    emit(sql, {
+    records.push({
       kind: "email",
       payload: {
         id: `order-confirmed:${order.id}`,
@@ -204,6 +286,8 @@ export function confirm(tx: SalesContext, request: ConfirmRequest): InventoryRes
       },
     });
   }
+  // The order, its tickets and the email, in this order, in one insert.
+  emitAll(sql, records);
   return ok({ order: toOrder(tx, confirmed), tickets: tickets.map((t) => toTicket(tx, t)) });
 }
 
