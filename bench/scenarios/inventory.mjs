@@ -55,7 +55,8 @@ async function round(base, opts, target, body) {
 function summary(runs) {
   const calls = runs.reduce((n, r) => n + r.calls, 0);
   const ms = runs.reduce((n, r) => n + r.elapsedMs, 0);
-  const mean = (pick) => runs.reduce((n, r) => n + pick(r), 0) / runs.length;
+  // To a tenth of a millisecond: the rounds' latencies are whole milliseconds.
+  const mean = (pick) => Math.round((runs.reduce((n, r) => n + pick(r), 0) / runs.length) * 10) / 10;
   const cpu = runs.every((r) => r.cpuMsPerCall !== null)
     ? runs.reduce((n, r) => n + r.cpuMsPerCall * r.calls, 0) / calls
     : null;
