@@ -242,6 +242,63 @@ describe("joining", () => {
   });
 });
 
+describe("the queue's clock", () => {
+  it("opens before the sale: nobody is let in until sales start, then in number order at the rate", async () => {
+    const t0 = Date.now();
+    const clock = freezeClock(t0);
+    const salesStart = t0 + 10_000;
+    const { event } = await queuedEvent(
+      { mode: "on", admitPerSecond: 2 },
+      { salesStartAt: new Date(salesStart).toISOString() },
+    );
+    const people = await buyers(5);
+    const first = [];
+    for (const p of people) first.push(await joined(event.id, p.token));
+    // Not even a quiet queue's first arrival gets in before the start.
+    expect(first.map((a) => a.state)).toEqual(people.map(() => "waiting"));
+    for (const a of first) expect(a.estimatedWaitSeconds).toBeGreaterThanOrEqual(10);
+    clock.set(salesStart - 1000);
+    for (const p of people) expect((await joined(event.id, p.token)).state).toBe("waiting");
+    await expectProblem(await order(event.id, (people[0] as { token: string }).token), 422, "not-on-sale");
+
+    // From the start the cursor moves 2 numbers a second; the largest number here is below 32.
+    const numbers = new Map((await entrants(event.id)).map((r) => [r.user_id, r.number]));
+    clock.set(salesStart + 17_000);
+    for (const p of people) {
+      const a = await joined(event.id, p.token);
+      expect(a.state).toBe("admitted");
+      expect((numbers.get(p.id) as number) < 34).toBe(true);
+    }
+    const who = people[0] as { token: string };
+    const pass = (await joined(event.id, who.token)).pass as string;
+    expect((await order(event.id, who.token, 1, { "Queue-Pass": pass })).status).toBe(201);
+  });
+
+  it("a new rate from the host moves the cursor from where it is, within a second of the edit", async () => {
+    const clock = freezeClock();
+    const { host, event } = await queuedEvent({ mode: "on", admitPerSecond: 1 });
+    const people = await buyers(10);
+    for (const p of people) await joined(event.id, p.token);
+    const waiting = async () => {
+      let n = 0;
+      for (const p of people) if ((await joined(event.id, p.token)).state === "waiting") n += 1;
+      return n;
+    };
+    expect(await waiting()).toBeGreaterThan(5);
+    const edit = await call(`/api/v1/events/${event.id}`, {
+      method: "PATCH",
+      headers: { ...bearer(host.token), "Content-Type": "application/json" },
+      body: JSON.stringify({ version: event.version, queue: { mode: "on", admitPerSecond: 10_000 } }),
+    });
+    expect(edit.status).toBe(200);
+    // The shards take the new clock at their next sync (a second on); from then on it runs at the new rate.
+    clock.advance(1000);
+    await waiting();
+    clock.advance(100);
+    expect(await waiting()).toBe(0);
+  });
+});
+
 describe("ordering with a queue", () => {
   it("mode off: no pass needed, and joining admits at once without numbering anyone", async () => {
     const { event } = await queuedEvent({ mode: "off", admitPerSecond: 10 });
