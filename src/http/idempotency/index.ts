@@ -4,7 +4,8 @@
  * request (method, path, body), and claimed in D1 by one conditional INSERT … ON CONFLICT DO UPDATE
  * … WHERE, so two racing requests can never both run: exactly one sees `changes = 1`.
  * - first request: runs; its response is stored for LIMITS.idempotencyTtlSeconds (5xx is not stored,
- *   so the client may retry);
+ *   so the client may retry; nor is 428, which asks for a precondition such as a queue pass: the
+ *   client sends the same request again with it);
  * - same key + same request after it finished: the stored status and body, `Idempotent-Replayed: true`;
  * - same key + different request: 422 `idempotency-key-reused`;
  * - same key while the first is still running: 409 `idempotency-key-in-flight`.
@@ -146,7 +147,7 @@ export function idempotency(): MiddlewareHandler<AppEnv> {
     await next();
 
     const res = c.res;
-    if (res.status >= 500) {
+    if (res.status >= 500 || res.status === 428) {
       await releaseIdempotencyKey(db, scope, key);
       return;
     }

@@ -370,6 +370,26 @@ describe("ordering with a queue", () => {
     await refused({ "Queue-Pass": mine });
   });
 
+  it("mode on: a 428 is not kept under the Idempotency-Key, so the same request with the pass goes through", async () => {
+    const clock = freezeClock();
+    const { event } = await queuedEvent({ mode: "on", admitPerSecond: 10_000 });
+    const [who] = await buyers(1);
+    if (!who) throw new Error("no buyer");
+    const key = { "Idempotency-Key": `queue-${crypto.randomUUID()}` };
+    await expectProblem(await order(event.id, who.token, 1, key), 428, "queue-pass-required");
+    await joined(event.id, who.token);
+    clock.advance(1000);
+    const pass = (await joined(event.id, who.token)).pass as string;
+    const res = await order(event.id, who.token, 1, { ...key, "Queue-Pass": pass });
+    expect(res.status).toBe(201);
+    expect(res.headers.get("Idempotent-Replayed")).toBeNull();
+    // And that success is what the key replays from now on.
+    const again = await order(event.id, who.token, 1, { ...key, "Queue-Pass": pass });
+    expect(again.status).toBe(201);
+    expect(again.headers.get("Idempotent-Replayed")).toBe("true");
+    expect(await objectTickets(event.id)).toHaveLength(1);
+  });
+
   it("mode on, paid: the checkout is refused without a pass (no hold, no session) and opened with one", async () => {
     const stripe = useFakeStripe();
     const clock = freezeClock();
