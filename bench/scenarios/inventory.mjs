@@ -14,8 +14,8 @@ import { startProfile } from "../profile.mjs";
 import { printProfile } from "../report.mjs";
 import { resultsDir, serverErrorsSince, serverLog, serverRestartsSince, waitForQuiet } from "../server.mjs";
 
-/** Bare/inventory pairs of measured rounds (--inventory-rounds). */
-export const INVENTORY_ROUNDS = 2;
+/** Bare/inventory pairs of measured rounds (--inventory-rounds): more, shorter pairs see less drift each. */
+export const INVENTORY_ROUNDS = 4;
 /** Calls of each target's first (sizing) round: enough to read a rate from, few enough to be quick. */
 const SIZING_CALLS = 200;
 const MIN_ROUND_CALLS = 100;
@@ -71,6 +71,13 @@ function summary(runs) {
   };
 }
 
+/** The median of `values` (the mean of the middle two for an even count). */
+function median(values) {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
 /**
  * The whole scenario, returning its row (run.mjs calls it instead of the autocannon load): a sizing
  * round of each target, the warm-up, then --inventory-rounds pairs, each round sized to last about
@@ -120,6 +127,7 @@ export async function inventoryRun({ base, opts }) {
   const check = await fetch(`${base}/dev/fixtures/on-sale/${encodeURIComponent(sale.eventId)}/check`).then((r) =>
     r.json(),
   );
+  const pairRatios = runs.inventory.map((r, i) => r.callsPerSec / runs.probe[i].callsPerSec);
   const probe = summary(runs.probe);
   const inventory = summary(runs.inventory);
   return {
@@ -151,6 +159,10 @@ export async function inventoryRun({ base, opts }) {
       probe,
       inventory,
       ratio: probe.callsPerSec > 0 ? inventory.callsPerSec / probe.callsPerSec : null,
+      // Each inventory round against the bare round just before it: the machine's speed changes
+      // within seconds here, and a pair run back to back shares it; the median sets one odd pair aside.
+      pairRatios,
+      pairedRatio: median(pairRatios),
       cpuRatio: probe.cpuMsPerCall && inventory.cpuMsPerCall ? probe.cpuMsPerCall / inventory.cpuMsPerCall : null,
       target: INVENTORY_TARGET,
       runs,
