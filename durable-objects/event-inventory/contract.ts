@@ -35,9 +35,13 @@ export interface QueueSettings {
 }
 
 /**
- * The queue's clock as the event's object keeps it, for the WaitingRoom shards (queueSync): while
- * `active`, numbers below `cursorAt(now)` are admitted, the cursor moving `rate` a second from
- * `anchorCursor` at `anchorAt` (never before it). Inactive: everyone is admitted at once.
+ * The queue's clock as the event's object keeps it, for the WaitingRoom shards (queueReport). The
+ * object hands out the queue's numbers, densely, in batches a shard asks for (its arrivals since its
+ * last report, a few times a second at most), so numbers follow arrival order to within a report
+ * interval and every number is a buyer. While `active`, numbers below the cursor are admitted: it
+ * moves `rate` numbers a second from `anchorCursor` at `anchorAt` (never before it), and never more
+ * than `burst` past the last number handed out (`total`), so a quiet queue lets a newcomer in at once
+ * but banks no more than that. Inactive: everyone is admitted at once.
  */
 export interface QueueClock {
   mode: QueueMode;
@@ -45,12 +49,30 @@ export interface QueueClock {
   anchorAt: number;
   anchorCursor: number;
   rate: number;
+  /** Numbers handed out so far: 0 … total − 1. */
+  total: number;
+  burst: number;
 }
 
 /** Numbers below this are admitted at `now` (see QueueClock). */
 export function cursorAt(clock: QueueClock, now: number): number {
-  if (!clock.active) return clock.anchorCursor;
-  return clock.anchorCursor + Math.max(0, Math.floor(((now - clock.anchorAt) * clock.rate) / 1000));
+  if (!clock.active || now <= clock.anchorAt) return clock.anchorCursor;
+  const moved = clock.anchorCursor + Math.floor(((now - clock.anchorAt) * clock.rate) / 1000);
+  return Math.max(clock.anchorCursor, Math.min(moved, clock.total + clock.burst));
+}
+
+/** A shard's report (queueReport): `count` arrivals to number, as its batch `batch` (a retry repeats it). */
+export interface QueueReport {
+  shard: number;
+  batch: number;
+  count: number;
+}
+
+/** The clock, and the numbers `first` … `first + count − 1` for the batch (count 0: none asked, or the queue is off). */
+export interface QueueReportAnswer {
+  clock: QueueClock;
+  first: number;
+  count: number;
 }
 
 export type InventoryErrorCode =

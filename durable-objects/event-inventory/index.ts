@@ -29,7 +29,8 @@ import {
   type Manifest,
   type OfflineScan,
   type OrderWithTickets,
-  type QueueClock,
+  type QueueReport,
+  type QueueReportAnswer,
   type RedeemRequest,
   type RefundRequest,
   type RejectedScanRequest,
@@ -117,11 +118,11 @@ export class EventInventory extends DurableObject<Env> {
   // ---------------------------------------------------------------- the waiting room (./queue.ts)
 
   /**
-   * A WaitingRoom shard's copy of the queue's clock (at most once a second per shard). `handedOut`:
-   * every number below it was handed out by that shard, so an `auto` queue knows when it has drained.
+   * A WaitingRoom shard's report: numbers for its batch of new arrivals (a retried batch gets the same
+   * ones), and the queue's clock. A shard reports a few times a second at most, whatever the crowd.
    */
-  queueSync(request: { handedOut: number }): QueueClock {
-    return this.#queue.sync(this.#event.current, request.handedOut, Date.now());
+  queueReport(report: QueueReport): QueueReportAnswer {
+    return this.#queue.report(this.#event.current, report, Date.now());
   }
 
   // ---------------------------------------------------------------- refunds (./refunds.ts)

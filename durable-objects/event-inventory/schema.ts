@@ -117,6 +117,18 @@ export function migrateQueueClock(sql: SqlStorage): void {
   `);
 }
 
+/**
+ * v8: the waiting room's numbering (./queue.ts): how many numbers were handed out, and each shard's
+ * last batch (so a retried report gets the same numbers). Safe to re-run.
+ */
+export function migrateQueueNumbering(sql: SqlStorage): void {
+  sql.exec(`
+    CREATE TABLE IF NOT EXISTS queue_numbering (id INTEGER PRIMARY KEY CHECK (id = 1), total INTEGER NOT NULL);
+    CREATE TABLE IF NOT EXISTS queue_batches (
+      shard INTEGER PRIMARY KEY, batch INTEGER NOT NULL, first INTEGER NOT NULL, count INTEGER NOT NULL);
+  `);
+}
+
 /** In version order; a new step goes at the end with the next number. */
 const STEPS: readonly { version: number; apply(sql: SqlStorage): void }[] = [
   { version: 1, apply: createTables },
@@ -125,6 +137,7 @@ const STEPS: readonly { version: number; apply(sql: SqlStorage): void }[] = [
   { version: 5, apply: migrateTicketCounts },
   { version: 6, apply: migrateRefunding },
   { version: 7, apply: migrateQueueClock },
+  { version: 8, apply: migrateQueueNumbering },
 ];
 
 /** Brings the object's tables to the latest version, recording each step as it completes. */

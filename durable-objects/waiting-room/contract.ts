@@ -6,7 +6,7 @@ export type { WaitingRoom } from "./index";
 
 export interface JoinRequest {
   eventId: string;
-  /** This shard's index, 0 ≤ shard < LIMITS.waitingRoomShards: its numbers are ≡ shard (mod shards). */
+  /** This shard's index, 0 ≤ shard < LIMITS.waitingRoomShards. */
   shard: number;
   userId: string;
 }
@@ -21,8 +21,9 @@ export type JoinAnswer =
     }
   | {
       state: "waiting";
-      number: number;
-      /** Numbers between the cursor and the buyer's (a few were never handed out: an upper bound). */
+      /** Null until the shard's next report has it numbered (a fraction of a second). */
+      number: number | null;
+      /** Buyers between the cursor and this one (an estimate until numbered). */
       aheadOfYou: number;
       estimatedWaitSeconds: number;
       pollAfterSeconds: number;

@@ -1,21 +1,21 @@
 /**
  * WaitingRoom: one shard of an event's queue (issue 20, API "Hot on-sales"). An event has
  * LIMITS.waitingRoomShards of them, named `<eventId>:<k>`; a buyer always lands on shard
- * hash(user id) mod K (src/features/queue/service.ts), so joining again finds the same number. Shard k
- * hands out k, k+K, k+2K, … — but never below the admission cursor, so a queue with nobody waiting
- * admits at once — and the numbers of all shards interleave into one line without any object seeing
- * more than 1/K of the arrivals.
+ * hash(user id) mod K (src/features/queue/service.ts), so joining again finds the same place. Joins and
+ * polls land here, spread over the shards; no single object sees the crowd.
  *
- * Admission is by number: numbers below the cursor are in. The cursor is a clock (it moves
- * `admitPerSecond` a second from an anchor), kept by the event's EventInventory object
- * (event-inventory/queue.ts), which this shard asks at most once a second (LIMITS.waitingRoomSyncMs),
- * never per join; if the object does not answer in time the last copy serves for a while. So no
- * coordinator is in the join path, and admissions follow the numbers, first come first served, at
- * the rate the host set.
+ * Numbers come from the event's EventInventory object (event-inventory/queue.ts), which hands them out
+ * densely in the order shards report: this shard reports its new arrivals in one batch at most once
+ * per LIMITS.waitingRoomReportMs while people are waiting (an alarm makes sure a batch never waits
+ * longer), or at once when nobody is (so a quiet queue lets a newcomer straight in); one report is in
+ * flight at a time, carrying everyone who came meanwhile. So the object's load is bounded by the
+ * number of shards, not by the crowd, and the line follows arrival order to within a report interval.
  *
- * A buyer found admitted keeps a window of LIMITS.queuePassSeconds (their pass's lifetime); once it has
- * passed, joining again queues them at the back. Each new number and each first admission is one row
- * write; a poll that changes nothing writes nothing.
+ * Admission is by number against the queue's clock, which comes back with every report (and is
+ * refreshed at least once per LIMITS.waitingRoomSyncMs): numbers below the cursor are in. If the
+ * object does not answer in time, the last copy serves for a while. A buyer found admitted keeps a
+ * window of LIMITS.queuePassSeconds (their pass's lifetime); once it has passed, joining again queues
+ * them at the back.
  */
 import { DurableObject } from "cloudflare:workers";
 import { LIMITS } from "../../src/config/limits";
@@ -23,87 +23,131 @@ import { withDeadline } from "../../src/lib/deadline";
 import { cursorAt, type QueueClock } from "../event-inventory/contract";
 import type { JoinAnswer, JoinRequest } from "./contract";
 
-type EntrantRow = { number: number; admitted_at: number | null };
+type EntrantRow = { seq: number; number: number | null; arrived_at: number; admitted_at: number | null };
+type ShardRow = { event_id: string; shard: number; next_seq: number; batch: number };
 
-const K = LIMITS.waitingRoomShards;
 const clamp = (n: number, min: number, max: number) => Math.min(max, Math.max(min, n));
-
-/** The smallest number ≥ `floor` that is ≡ `shard` (mod K). */
-export function firstOfShard(shard: number, floor: number): number {
-  return floor + ((((shard - floor) % K) + K) % K);
-}
 
 export class WaitingRoom extends DurableObject<Env> {
   #sql: SqlStorage;
   #clock: QueueClock | null = null;
-  #syncedAt = 0;
-  #syncing: Promise<QueueClock> | null = null;
+  #clockAt = 0;
+  #reportedAt = 0;
+  #reporting: Promise<QueueClock> | null = null;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.#sql = ctx.storage.sql;
     ctx.blockConcurrencyWhile(async () => {
       this.#sql.exec(`
-        CREATE TABLE IF NOT EXISTS entrants (
-          user_id TEXT PRIMARY KEY, number INTEGER NOT NULL, joined_at INTEGER NOT NULL, admitted_at INTEGER);
-        CREATE TABLE IF NOT EXISTS numbering (id INTEGER PRIMARY KEY CHECK (id = 1), last INTEGER NOT NULL);
+        CREATE TABLE IF NOT EXISTS queue_entrants (
+          user_id TEXT PRIMARY KEY, seq INTEGER NOT NULL, number INTEGER, arrived_at INTEGER NOT NULL,
+          admitted_at INTEGER);
+        CREATE INDEX IF NOT EXISTS queue_entrants_pending ON queue_entrants (seq) WHERE number IS NULL;
+        CREATE TABLE IF NOT EXISTS queue_shard (
+          id INTEGER PRIMARY KEY CHECK (id = 1), event_id TEXT NOT NULL, shard INTEGER NOT NULL,
+          next_seq INTEGER NOT NULL, batch INTEGER NOT NULL);
       `);
     });
   }
 
-  /** Joins (or polls) the queue: the buyer's number and whether it is in. */
+  /** Joins (or polls) the queue: the buyer's place, or that they are in. */
   async join(request: JoinRequest): Promise<JoinAnswer> {
-    const clock = await this.#currentClock(request.eventId);
-    const now = Date.now();
-    if (!clock.active) return { state: "admitted", number: null, admittedAt: now };
-    return this.ctx.storage.transactionSync(() => this.#place(request, clock, now));
+    this.#remember(request);
+    let clock = await this.#currentClock();
+    if (!clock.active) return { state: "admitted", number: null, admittedAt: Date.now() };
+    let row = this.ctx.storage.transactionSync(() => this.#enter(request.userId, Date.now()));
+    if (row.number === null) {
+      const now = Date.now();
+      const quiet = cursorAt(clock, now) >= clock.total;
+      if (quiet || now - this.#reportedAt >= LIMITS.waitingRoomReportMs) {
+        try {
+          clock = await this.#report();
+        } catch {
+          // The alarm tries again; meanwhile the buyer waits with an estimate.
+        }
+        row = this.#row(request.userId) ?? row;
+      }
+      if (row.number === null) this.#armReport();
+    }
+    return this.ctx.storage.transactionSync(() => this.#answer(request.userId, row, clock, Date.now()));
   }
 
-  /** Everyone this shard numbered (development checks: the `waiting-room` benchmark's order check). */
-  entrants(): { userId: string; number: number; joinedAt: number; admittedAt: number | null }[] {
+  /** Reports arrivals still without a number (the report a join left for later). */
+  override async alarm(): Promise<void> {
+    if (!this.#pendingCount()) return;
+    try {
+      await this.#report();
+    } catch {
+      await this.ctx.storage.setAlarm(Date.now() + LIMITS.waitingRoomSyncMs);
+    }
+  }
+
+  /** Everyone this shard placed (development checks: the `waiting-room` benchmark's order check). */
+  entrants(): { userId: string; number: number | null; arrivedAt: number; admittedAt: number | null }[] {
     return this.#sql
-      .exec<{ user_id: string; number: number; joined_at: number; admitted_at: number | null }>(
-        "SELECT user_id, number, joined_at, admitted_at FROM entrants ORDER BY number",
+      .exec<{ user_id: string; number: number | null; arrived_at: number; admitted_at: number | null }>(
+        "SELECT user_id, number, arrived_at, admitted_at FROM queue_entrants ORDER BY seq",
       )
       .toArray()
-      .map((r) => ({ userId: r.user_id, number: r.number, joinedAt: r.joined_at, admittedAt: r.admitted_at }));
+      .map((r) => ({ userId: r.user_id, number: r.number, arrivedAt: r.arrived_at, admittedAt: r.admitted_at }));
   }
 
-  /** The buyer's place: their number (a new one for a newcomer, or after their window lapsed), in or not. */
-  #place(request: JoinRequest, clock: QueueClock, now: number): JoinAnswer {
-    const cursor = cursorAt(clock, now);
-    let row = this.#sql
-      .exec<EntrantRow>("SELECT number, admitted_at FROM entrants WHERE user_id = ?", request.userId)
+  #remember(request: JoinRequest): void {
+    this.#sql.exec(
+      "INSERT INTO queue_shard (id, event_id, shard, next_seq, batch) VALUES (1, ?, ?, 0, 0) ON CONFLICT (id) DO NOTHING",
+      request.eventId,
+      request.shard,
+    );
+  }
+
+  #meta(): ShardRow {
+    return this.#sql.exec<ShardRow>("SELECT event_id, shard, next_seq, batch FROM queue_shard WHERE id = 1").one();
+  }
+
+  #row(userId: string): EntrantRow | undefined {
+    return this.#sql
+      .exec<EntrantRow>("SELECT seq, number, arrived_at, admitted_at FROM queue_entrants WHERE user_id = ?", userId)
       .toArray()[0];
-    if (row && row.admitted_at !== null && now >= row.admitted_at + LIMITS.queuePassSeconds * 1000) row = undefined;
-    if (!row) {
-      // Never below the cursor less one second's admissions (at most K): a quiet queue lets one in at once.
-      const floor = now < clock.anchorAt ? cursor : cursor - Math.min(K, clock.rate);
-      const last = this.#sql.exec<{ last: number }>("SELECT last FROM numbering WHERE id = 1").toArray()[0]?.last;
-      const number = Math.max(
-        last === undefined ? Number.NEGATIVE_INFINITY : last + K,
-        firstOfShard(request.shard, floor),
-      );
-      this.#sql.exec(
-        "INSERT INTO numbering (id, last) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET last = excluded.last",
-        number,
-      );
-      this.#sql.exec(
-        `INSERT INTO entrants (user_id, number, joined_at, admitted_at) VALUES (?, ?, ?, NULL)
-         ON CONFLICT (user_id) DO UPDATE SET number = excluded.number, joined_at = excluded.joined_at, admitted_at = NULL`,
-        request.userId,
-        number,
-        now,
-      );
-      row = { number, admitted_at: null };
+  }
+
+  #pendingCount(): number {
+    return this.#sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM queue_entrants WHERE number IS NULL").one().n;
+  }
+
+  /** The buyer's row: a newcomer (or one whose admission window lapsed) joins the back of the line. */
+  #enter(userId: string, now: number): EntrantRow {
+    const row = this.#row(userId);
+    const lapsed = row?.admitted_at != null && now >= row.admitted_at + LIMITS.queuePassSeconds * 1000;
+    if (row && !lapsed) return row;
+    const seq = this.#meta().next_seq;
+    this.#sql.exec("UPDATE queue_shard SET next_seq = ? WHERE id = 1", seq + 1);
+    this.#sql.exec(
+      `INSERT INTO queue_entrants (user_id, seq, number, arrived_at, admitted_at) VALUES (?, ?, NULL, ?, NULL)
+       ON CONFLICT (user_id) DO UPDATE SET seq = excluded.seq, number = NULL, arrived_at = excluded.arrived_at,
+         admitted_at = NULL`,
+      userId,
+      seq,
+      now,
+    );
+    return { seq, number: null, arrived_at: now, admitted_at: null };
+  }
+
+  #answer(userId: string, row: EntrantRow, clock: QueueClock, now: number): JoinAnswer {
+    if (row.admitted_at !== null) return { state: "admitted", number: row.number, admittedAt: row.admitted_at };
+    const cursor = cursorAt(clock, now);
+    if (row.number !== null && row.number < cursor) {
+      this.#sql.exec("UPDATE queue_entrants SET admitted_at = ? WHERE user_id = ?", now, userId);
+      return { state: "admitted", number: row.number, admittedAt: now };
     }
-    if (row.number < cursor) {
-      if (row.admitted_at === null) {
-        this.#sql.exec("UPDATE entrants SET admitted_at = ? WHERE user_id = ?", now, request.userId);
-      }
-      return { state: "admitted", number: row.number, admittedAt: row.admitted_at ?? now };
-    }
-    const aheadOfYou = row.number - cursor;
+    // Not numbered yet: behind everyone numbered, and this shard's earlier arrivals.
+    const aheadOfYou =
+      row.number !== null
+        ? row.number - cursor
+        : Math.max(0, clock.total - cursor) +
+          this.#sql
+            .exec<{ n: number }>("SELECT COUNT(*) AS n FROM queue_entrants WHERE number IS NULL AND seq < ?", row.seq)
+            .one().n;
     const untilStart = Math.max(0, clock.anchorAt - now) / 1000;
     const estimatedWaitSeconds = Math.ceil(untilStart + (aheadOfYou + 1) / clock.rate);
     return {
@@ -115,35 +159,63 @@ export class WaitingRoom extends DurableObject<Env> {
     };
   }
 
+  #armReport(): void {
+    // Not awaited: the output gate holds the answer until the alarm is stored.
+    void this.ctx.storage.getAlarm().then((at) => {
+      if (at === null) return this.ctx.storage.setAlarm(Date.now() + LIMITS.waitingRoomReportMs);
+    });
+  }
+
   /**
    * The queue's clock: this shard's copy while it is younger than LIMITS.waitingRoomSyncMs, else a
-   * fresh one from the event's object (one call at a time, shared by the joins waiting on it). When the
-   * object does not answer in time, a copy younger than LIMITS.waitingRoomStaleMs still serves.
+   * fresh one (a report). When the object does not answer in time, a copy younger than
+   * LIMITS.waitingRoomStaleMs still serves.
    */
-  async #currentClock(eventId: string): Promise<QueueClock> {
-    const now = Date.now();
-    if (this.#clock && now - this.#syncedAt < LIMITS.waitingRoomSyncMs) return this.#clock;
-    this.#syncing ??= this.#sync(eventId).finally(() => {
-      this.#syncing = null;
-    });
+  async #currentClock(): Promise<QueueClock> {
+    if (this.#clock && Date.now() - this.#clockAt < LIMITS.waitingRoomSyncMs) return this.#clock;
     try {
-      return await this.#syncing;
+      return await this.#report();
     } catch (error) {
-      if (this.#clock && Date.now() - this.#syncedAt < LIMITS.waitingRoomStaleMs) return this.#clock;
+      if (this.#clock && Date.now() - this.#clockAt < LIMITS.waitingRoomStaleMs) return this.#clock;
       throw error;
     }
   }
 
-  async #sync(eventId: string): Promise<QueueClock> {
-    const last = this.#sql.exec<{ last: number }>("SELECT last FROM numbering WHERE id = 1").toArray()[0]?.last;
-    const stub = this.env.EVENT_INVENTORY.getByName(eventId);
-    const clock = await withDeadline(
-      stub.queueSync({ handedOut: last === undefined ? Number.NEGATIVE_INFINITY : last + 1 }),
+  /** One report at a time: the arrivals without a number, as the next batch, numbered by the object. */
+  #report(): Promise<QueueClock> {
+    this.#reporting ??= this.#sendReport().finally(() => {
+      this.#reporting = null;
+    });
+    return this.#reporting;
+  }
+
+  async #sendReport(): Promise<QueueClock> {
+    const meta = this.#meta();
+    const count = this.#pendingCount();
+    const stub = this.env.EVENT_INVENTORY.getByName(meta.event_id);
+    const answer = await withDeadline(
+      stub.queueReport({ shard: meta.shard, batch: meta.batch, count }),
       LIMITS.waitingRoomSyncTimeoutMs,
       "the event's inventory",
     );
-    this.#clock = clock;
-    this.#syncedAt = Date.now();
-    return clock;
+    this.ctx.storage.transactionSync(() => {
+      if (answer.count === 0) return;
+      // The first `count` arrivals by seq are the ones reported (later ones have higher seqs).
+      const pending = this.#sql
+        .exec<{ user_id: string }>(
+          "SELECT user_id FROM queue_entrants WHERE number IS NULL ORDER BY seq LIMIT ?",
+          answer.count,
+        )
+        .toArray();
+      pending.forEach((p, i) => {
+        this.#sql.exec("UPDATE queue_entrants SET number = ? WHERE user_id = ?", answer.first + i, p.user_id);
+      });
+      this.#sql.exec("UPDATE queue_shard SET batch = batch + 1 WHERE id = 1");
+    });
+    const now = Date.now();
+    this.#clock = answer.clock;
+    this.#clockAt = now;
+    this.#reportedAt = now;
+    return answer.clock;
   }
 }

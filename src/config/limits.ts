@@ -494,11 +494,11 @@ export const LIMITS = {
   queueAdmitPerSecondDefault: 50,
   queueAdmitPerSecondMax: 10_000,
   /**
-   * WaitingRoom shard objects per event: a buyer always lands on shard hash(user id) mod this, and the
-   * shards number arrivals between them (shard k hands out k, k+32, k+64, …), so no one object sees
-   * more than 1/32 of the arrivals: 100,000 people at once is ~3,000 joins per shard, a few seconds at
-   * a Durable Object's ~1,000 requests/s. It is also the queue's burst: at most this many (and never
-   * more than one second's admissions) are let in at once by a queue with nobody waiting.
+   * WaitingRoom shard objects per event: a buyer always lands on shard hash(user id) mod this, so no
+   * one object sees more than 1/32 of the joins and polls: 100,000 people at once is ~3,000 joins per
+   * shard, a few seconds at a Durable Object's ~1,000 requests/s. It also bounds the queue's burst: a
+   * queue with nobody waiting lets at most this many (and never more than one second's admissions) in
+   * at once.
    */
   waitingRoomShards: 32,
   /**
@@ -517,10 +517,15 @@ export const LIMITS = {
   waitingRoomTimeoutMs: 2_000,
   inventoryCallTimeoutMs: 5_000,
   /**
-   * A shard learns the queue's clock (on, start, rate) from the event's inventory object at most once
-   * per this interval, not per join; it gives up on the object after waitingRoomSyncTimeoutMs and keeps
-   * answering from its last copy for up to waitingRoomStaleMs.
+   * A shard reports its new arrivals to the event's inventory object (which numbers them) at most
+   * once per waitingRoomReportMs while people are waiting, whatever the crowd: 32 shards × 4 a second
+   * is the object's whole share of a 100,000-person rush, and the line follows arrival order to within
+   * a quarter of a second. A quiet queue's newcomer is reported at once (one call in flight per shard,
+   * carrying everyone who came meanwhile), so they are let in without waiting. The shard refreshes the
+   * queue's clock (on, start, rate) at least once per waitingRoomSyncMs; it gives up on the object after
+   * waitingRoomSyncTimeoutMs and keeps answering from its last copy for up to waitingRoomStaleMs.
    */
+  waitingRoomReportMs: 250,
   waitingRoomSyncMs: 1_000,
   waitingRoomSyncTimeoutMs: 1_000,
   waitingRoomStaleMs: 30_000,

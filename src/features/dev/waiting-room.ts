@@ -1,6 +1,6 @@
 /**
- * Development-only: everyone an event's waiting room numbered, read from each of its shard objects,
- * in number order (the order the queue admits in). The `waiting-room` benchmark compares it with the
+ * Development-only: everyone an event's waiting room placed, read from each of its shard objects, in
+ * number order (the order the queue admits in). The `waiting-room` benchmark compares it with the
  * order its buyers arrived in.
  */
 import { LIMITS } from "../../config/limits";
@@ -14,6 +14,12 @@ export async function queueEntrants(env: Env, eventId: string) {
       env.WAITING_ROOM.getByName(`${eventId}:${k}`).entrants(),
     ),
   );
-  const entrants = shards.flat().sort((a, b) => a.number - b.number);
+  // Numbered first, in number order; anyone not numbered yet last, by arrival.
+  const entrants = shards
+    .flat()
+    .sort(
+      (a, b) =>
+        (a.number ?? Number.POSITIVE_INFINITY) - (b.number ?? Number.POSITIVE_INFINITY) || a.arrivedAt - b.arrivedAt,
+    );
   return { shards: LIMITS.waitingRoomShards, entrants };
 }
