@@ -54,10 +54,13 @@ export interface QueueClock {
   burst: number;
 }
 
-/** Numbers below this are admitted at `now` (see QueueClock). */
+/**
+ * Numbers below this are admitted at `now` (see QueueClock). Fractional: the cursor moves smoothly, and
+ * the shards' reports re-anchor it many times a second without losing the part of a number it moved.
+ */
 export function cursorAt(clock: QueueClock, now: number): number {
   if (!clock.active || now <= clock.anchorAt) return clock.anchorCursor;
-  const moved = clock.anchorCursor + Math.floor(((now - clock.anchorAt) * clock.rate) / 1000);
+  const moved = clock.anchorCursor + ((now - clock.anchorAt) * clock.rate) / 1000;
   return Math.max(clock.anchorCursor, Math.min(moved, clock.total + clock.burst));
 }
 

@@ -143,13 +143,14 @@ export class WaitingRoom extends DurableObject<Env> {
     // Not numbered yet: behind everyone numbered, and this shard's earlier arrivals.
     const aheadOfYou =
       row.number !== null
-        ? row.number - cursor
-        : Math.max(0, clock.total - cursor) +
+        ? Math.max(0, row.number - Math.ceil(cursor))
+        : Math.max(0, clock.total - Math.ceil(cursor)) +
           this.#sql
             .exec<{ n: number }>("SELECT COUNT(*) AS n FROM queue_entrants WHERE number IS NULL AND seq < ?", row.seq)
             .one().n;
     const untilStart = Math.max(0, clock.anchorAt - now) / 1000;
-    const estimatedWaitSeconds = Math.ceil(untilStart + (aheadOfYou + 1) / clock.rate);
+    const behind = row.number !== null ? row.number + 1 - cursor : aheadOfYou + 1;
+    const estimatedWaitSeconds = Math.max(1, Math.ceil(untilStart + behind / clock.rate));
     return {
       state: "waiting",
       number: row.number,

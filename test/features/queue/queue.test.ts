@@ -228,6 +228,23 @@ describe("joining", () => {
     expect(seconds).toEqual([...seconds].sort((a, b) => a - b));
   });
 
+  it("keeps the rate however often the shards report (the cursor keeps the part of a number it moved)", async () => {
+    const clock = freezeClock();
+    const rate = 4;
+    const { event } = await queuedEvent({ mode: "on", admitPerSecond: rate });
+    const people = await buyers(24);
+    for (const p of people) await joined(event.id, p.token);
+    // Five seconds in 50 ms steps, a different buyer polling at each: a report every step or two.
+    for (let step = 1; step <= 100; step++) {
+      clock.advance(50);
+      await joined(event.id, (people[step % people.length] as { token: string }).token);
+    }
+    // By now the cursor has passed a burst of 4 and 4 a second for 5 s: everyone.
+    let admitted = 0;
+    for (const p of people) if ((await joined(event.id, p.token)).state === "admitted") admitted += 1;
+    expect(admitted).toBe(24);
+  });
+
   it("an admitted buyer's window lapses after the pass lifetime: joining again queues them anew", async () => {
     const clock = freezeClock();
     const { event } = await queuedEvent({ mode: "on", admitPerSecond: 1 });
@@ -522,7 +539,8 @@ describe("nobody waits on a hung connection", () => {
     await expectProblem(res, 503, "unavailable");
     expect(res.headers.get("Retry-After")).toBe(String(LIMITS.unavailableRetryAfterSeconds));
     expect(took).toBeGreaterThanOrEqual(LIMITS.waitingRoomTimeoutMs - 50);
-    expect(took).toBeLessThan(LIMITS.waitingRoomTimeoutMs + 1500);
+    // Well inside the platform's own limits however loaded the machine; the lower bound shows the deadline ended it.
+    expect(took).toBeLessThan(LIMITS.waitingRoomTimeoutMs + 5000);
   });
 
   it("an overloaded shard: 503 at once", async () => {
@@ -551,6 +569,8 @@ describe("nobody waits on a hung connection", () => {
     const res = await send(`/api/v1/events/${event.id}/orders`, who.token, { ...env, EVENT_INVENTORY: hung } as never);
     await expectProblem(res, 503, "unavailable");
     expect(res.headers.get("Retry-After")).toBe(String(LIMITS.unavailableRetryAfterSeconds));
-    expect(Date.now() - started).toBeLessThan(LIMITS.inventoryCallTimeoutMs + 1500);
+    const took = Date.now() - started;
+    expect(took).toBeGreaterThanOrEqual(LIMITS.inventoryCallTimeoutMs - 50);
+    expect(took).toBeLessThan(LIMITS.inventoryCallTimeoutMs + 5000);
   });
 });
