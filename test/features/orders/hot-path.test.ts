@@ -12,6 +12,7 @@ import { recordingEnv } from "../../support/db";
 import { forgetInBook } from "../../support/sessions";
 import { bearer } from "../auth/helpers";
 import { buyers, createEvent, hostWithToken, order } from "../events/helpers";
+import { deviceAuth, gateEvent, issueTickets, qrToken, registerDevice, scan } from "../gate/helpers";
 
 const jwtSid = (token: string) =>
   (JSON.parse(atob((token.split(".")[1] ?? "").replace(/-/g, "+").replace(/_/g, "/"))) as { sid: string }).sid;
@@ -57,7 +58,18 @@ function countingNamespace<T extends Rpc.DurableObjectBranded | undefined>(
  * say what came before the inventory's decision. Deferred work (src/http/after-response) is started
  * as the answer is built, inside fetch, so "before the answer" is judged by position in the log.
  */
-async function orderCounted(eventId: string, token: string) {
+function orderCounted(eventId: string, token: string) {
+  return sendCounted(
+    new Request(`https://gatehouse.test/api/v1/events/${eventId}/orders`, {
+      method: "POST",
+      headers: { ...bearer(token), "Content-Type": "application/json", "CF-Connecting-IP": freshIp() },
+      body: JSON.stringify({ quantity: 1 }),
+    }),
+    "DO EVENT_INVENTORY.claim",
+  );
+}
+
+async function sendCounted(request: Request, decision: string) {
   const { env: recorded, queries } = recordingEnv();
   const calls: Call[] = [];
   const log: string[] = [];
@@ -81,17 +93,10 @@ async function orderCounted(eventId: string, token: string) {
     EVENT_INVENTORY: inventory,
   } as Env;
   const ctx = createExecutionContext();
-  const res = await worker.fetch(
-    new Request(`https://gatehouse.test/api/v1/events/${eventId}/orders`, {
-      method: "POST",
-      headers: { ...bearer(token), "Content-Type": "application/json", "CF-Connecting-IP": freshIp() },
-      body: JSON.stringify({ quantity: 1 }),
-    }),
-    target,
-    ctx,
-  );
+  const res = await worker.fetch(request, target, ctx);
   await waitOnExecutionContext(ctx);
-  const decided = log.indexOf("DO EVENT_INVENTORY.claim");
+  const decided = log.indexOf(decision);
+  expect(decided, `${decision} in ${log.join(", ")}`).toBeGreaterThanOrEqual(0);
   return { res, log, queries, calls, beforeDecision: log.slice(0, decided), afterDecision: log.slice(decided + 1) };
 }
 
@@ -139,5 +144,29 @@ describe("the authenticated order path", () => {
     const second = await orderCounted(event.id, buyer.token);
     expect(second.res.status).toBe(201);
     expect(second.beforeDecision).toEqual(["DO RATE_LIMITER.consumeAll", "DO RATE_LIMITER.authorize"]);
+  });
+});
+
+describe("the scan path", () => {
+  it("a known device's scan reads no D1: its limiter, then the event's object decides", async () => {
+    const { host, event } = await gateEvent();
+    const device = await registerDevice(event.id, host.token);
+    const [first, second] = await issueTickets(event.id, 2);
+    if (!first || !second) throw new Error("tickets");
+    // The first scan teaches this isolate the device (one D1 lookup); the next one is the hot path.
+    expect((await scan(device.token, await qrToken(first.id, first.holder.token))).status).toBe(200);
+    const qr = await qrToken(second.id, second.holder.token);
+
+    const { res, beforeDecision } = await sendCounted(
+      new Request("https://gatehouse.test/api/v1/scan", {
+        method: "POST",
+        headers: { ...deviceAuth(device.token), "Content-Type": "application/json", "CF-Connecting-IP": freshIp() },
+        body: JSON.stringify({ token: qr, nonce: crypto.randomUUID() }),
+      }),
+      "DO EVENT_INVENTORY.redeem",
+    );
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as { result: string }).result).toBe("admitted");
+    expect(beforeDecision).toEqual(["DO RATE_LIMITER.consume"]);
   });
 });
