@@ -140,6 +140,9 @@ const STEPS: readonly { version: number; apply(sql: SqlStorage): void }[] = [
   { version: 8, apply: migrateQueueNumbering },
 ];
 
+/** The version a new or migrated object ends at. */
+export const LATEST_SCHEMA_VERSION = STEPS[STEPS.length - 1]?.version ?? 0;
+
 /** Brings the object's tables to the latest version, recording each step as it completes. */
 export function migrate(sql: SqlStorage): void {
   sql.exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)");

@@ -7,6 +7,7 @@
 import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import type { EventSnapshot, ScanAnswer } from "../../durable-objects/event-inventory/contract";
+import { LATEST_SCHEMA_VERSION } from "../../durable-objects/event-inventory/schema";
 import {
   checkedStats,
   configuredInventory,
@@ -210,9 +211,11 @@ describe("EventInventory schema v6 (refunding)", () => {
     });
     await evictDurableObject(stub);
 
-    // The next call runs the migration: counts from the rows, v6, and a reservation keeps the seat.
+    // The next call runs the migrations: counts from the rows, v6 on, and a reservation keeps the seat.
     expect(await stub.reserveRefund({ orderId: a.orderId })).toMatchObject({ ok: true });
-    expect(await objectRows(eventId, "SELECT version FROM schema_version")).toEqual([{ version: 6 }]);
+    expect(await objectRows(eventId, "SELECT version FROM schema_version")).toEqual([
+      { version: LATEST_SCHEMA_VERSION },
+    ]);
     expect(await checkedStats(eventId)).toMatchObject({ sold: 2, remaining: 58 });
     await stub.refund({ orderId: a.orderId, outcome: "refunded" });
     expect(await checkedStats(eventId)).toMatchObject({ sold: 1, remaining: 59 });

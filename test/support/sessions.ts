@@ -30,3 +30,12 @@ export async function forgetInBook(userId: string, sid: string): Promise<void> {
     state.storage.sql.exec("DELETE FROM session_states WHERE sid = ?", sid);
   });
 }
+
+/**
+ * Gives a user roles the way an operator must: in D1 and in the session book, which the user's
+ * sessions act under (a D1 change alone reaches a session only when it is next adopted).
+ */
+export async function grantRoles(userId: string, roles: string[]): Promise<void> {
+  await env.DB.prepare("UPDATE users SET roles = ? WHERE id = ?").bind(JSON.stringify(roles), userId).run();
+  await bookOf(userId).updateAccount({ userId, roles });
+}

@@ -14,6 +14,7 @@ import { call, problemOf } from "../../helpers";
 import { freezeClock } from "../../support/clock";
 import { codeOf, countRows, rows } from "../../support/db";
 import { captureLogs } from "../../support/logs";
+import { grantRoles } from "../../support/sessions";
 import { bearer } from "../auth/helpers";
 import { buyers } from "../events/helpers";
 import {
@@ -306,7 +307,7 @@ describe("replaying a dead-lettered counter", () => {
       `${creator.id}:%`,
     );
     const [admin] = await buyers(1);
-    await env.DB.prepare(`UPDATE users SET roles = '["admin"]' WHERE id = ?`).bind(admin?.id).run();
+    await grantRoles(admin?.id ?? "", ["admin"]);
     const replay = () =>
       call(`/api/v1/admin/dead-letters/${letter?.id}/replay`, { method: "POST", headers: bearer(admin?.token ?? "") });
     expect((await replay()).status).toBe(202);
