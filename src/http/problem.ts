@@ -9,7 +9,12 @@ import { DomainError, type ErrorCode } from "../lib/errors";
 /** Problem `type` URIs are stable: clients switch on the trailing code. */
 export const PROBLEM_TYPE_BASE = "https://gatehouse.events/problems/";
 
-const PROBLEMS: Record<ErrorCode, { status: ContentfulStatusCode; title: string }> = {
+/**
+ * Each code's status and title, and, where the contract gives one problem type two statuses, the
+ * type it is published under (`type`, the URI's trailing code): a link's refused state change is
+ * `invalid-transition` with 422 (API.md, Creators), while an order's or event's is 409.
+ */
+const PROBLEMS: Record<ErrorCode, { status: ContentfulStatusCode; title: string; type?: string }> = {
   "bad-request": { status: 400, title: "Bad request" },
   "validation-failed": { status: 400, title: "Your request is not valid" },
   "malformed-json": { status: 400, title: "The request body is not valid JSON" },
@@ -67,7 +72,11 @@ const PROBLEMS: Record<ErrorCode, { status: ContentfulStatusCode; title: string 
   "invalid-url": { status: 422, title: "The URL is not allowed" },
   "too-many-links": { status: 409, title: "Too many links" },
   // 422 where events' invalid-transition is 409: the contract (issue 18) answers a link's refused state change so.
-  "invalid-link-transition": { status: 422, title: "This link cannot move to that state" },
+  "invalid-link-transition": {
+    status: 422,
+    title: "This link cannot move to that state",
+    type: "invalid-transition",
+  },
   "invalid-link-order": { status: 422, title: "The order must name each of your links once" },
   "invalid-handle": { status: 422, title: "This handle cannot be used" },
   "handle-taken": { status: 409, title: "This handle is taken" },
@@ -88,6 +97,11 @@ export function problemStatus(code: ErrorCode): ContentfulStatusCode {
 }
 
 /** The title a code's problems carry: the OpenAPI document lists it next to the code. */
+/** The trailing code of `code`'s problem type URI (usually the code itself; see PROBLEMS). */
+export function problemType(code: ErrorCode): string {
+  return PROBLEMS[code].type ?? code;
+}
+
 export function problemTitle(code: ErrorCode): string {
   return PROBLEMS[code].title;
 }
@@ -107,8 +121,8 @@ export function problemBody(
   requestId: string | undefined,
   extensions: Record<string, unknown> = {},
 ): ProblemBody {
-  const { status, title } = PROBLEMS[code];
-  return { ...extensions, type: PROBLEM_TYPE_BASE + code, title, status, detail, requestId };
+  const { status, title, type } = PROBLEMS[code];
+  return { ...extensions, type: PROBLEM_TYPE_BASE + (type ?? code), title, status, detail, requestId };
 }
 
 /** Builds the problem response for `code`, carrying the request id from the context. */

@@ -1,7 +1,7 @@
 /** Shared OpenAPI pieces: the problem document schema and response helpers for route definitions. */
 import { z } from "@hono/zod-openapi";
 import type { ErrorCode } from "../../lib/errors";
-import { problemStatus, problemTitle } from "../problem";
+import { problemStatus, problemTitle, problemType } from "../problem";
 
 export const ProblemSchema = z
   .object({
@@ -31,7 +31,7 @@ export function problems(...entries: ProblemEntry[]) {
   for (const entry of entries) {
     const [code, when] = typeof entry === "string" ? [entry] : entry;
     const status = problemStatus(code);
-    const line = `\`${code}\`: ${problemTitle(code)}${when ? ` (${when})` : ""}`;
+    const line = `\`${problemType(code)}\`: ${problemTitle(code)}${when ? ` (${when})` : ""}`;
     byStatus.set(status, [...(byStatus.get(status) ?? []), line]);
   }
   return Object.fromEntries(

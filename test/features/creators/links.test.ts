@@ -287,7 +287,7 @@ describe("links: states", () => {
   for (const from of states) {
     for (const to of states) {
       const ok = allowed[from].includes(to);
-      it(`${from} → ${to} is ${ok ? "200" : "422 invalid-link-transition, changing nothing"}`, async () => {
+      it(`${from} → ${to} is ${ok ? "200" : "422 invalid-transition, changing nothing"}`, async () => {
         const user = await creator();
         const link = await suggestLink(env.DB, user.id, { title: "s", url: "https://example.com/" });
         if (from !== "suggested")
@@ -299,7 +299,8 @@ describe("links: states", () => {
           expect(((await res.json()) as ApiLink).state).toBe(to);
         } else {
           expect(res.status).toBe(422);
-          expect(codeOf(await problemOf(res))).toBe("invalid-link-transition");
+          // The contract's type (API.md, Creators), with the 422 it gives it for links.
+          expect(codeOf(await problemOf(res))).toBe("invalid-transition");
           expect(await snapshot(user.id)).toEqual(before);
         }
       });
