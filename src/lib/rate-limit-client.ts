@@ -8,6 +8,7 @@
 import type { RateLimitDecision, RateLimiter } from "../../durable-objects/rate-limiter";
 import { LIMITS, type RatePolicy } from "../config/limits";
 import { BoundedCache } from "./bounded-cache";
+import { fnv1a } from "./hash";
 
 export type { RateLimitDecision };
 
@@ -17,16 +18,6 @@ export class RateLimiterUnavailable extends Error {
 
 /** Key prefixes whose keys share sharded objects; see LIMITS.rateLimiterShards. */
 const SHARDED_PREFIXES = ["user:", "mailto:"] as const;
-
-/** FNV-1a, 32 bits: a stable, well-spread hash for picking a shard (not a security boundary). */
-function fnv1a(text: string): number {
-  let hash = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) {
-    hash ^= text.charCodeAt(i);
-    hash = Math.imul(hash, 0x01000193);
-  }
-  return hash >>> 0;
-}
 
 /**
  * Where a key's state lives: the object's name, and the name of its state in that object. A key of

@@ -7,6 +7,23 @@ import { describe, expect, it } from "vitest";
 import { DEFAULT_RATE_POLICIES, LIMITS } from "../../src/config/limits";
 import { consumeRate, consumeRates, giveBackRate, placement, resetRate } from "../../src/lib/rate-limit-client";
 
+/** The real namespace, counting calls to the objects' consume methods. */
+function counting() {
+  const calls: string[] = [];
+  const namespace = {
+    getByName(name: string) {
+      const stub = env.RATE_LIMITER.getByName(name);
+      return new Proxy(stub, {
+        get(target, prop) {
+          if (typeof prop === "string" && prop.startsWith("consume")) calls.push(prop);
+          return Reflect.get(target, prop);
+        },
+      });
+    },
+  } as unknown as typeof env.RATE_LIMITER;
+  return { namespace, calls };
+}
+
 const ordersUser = { ...DEFAULT_RATE_POLICIES["orders-user"], limit: 2 };
 
 /** Two distinct user keys that land in the same shard. */
@@ -74,22 +91,6 @@ describe("rate-limit key placement", () => {
 });
 
 describe("several policies of one key in one call (consumeRates)", () => {
-  /** The real namespace, counting calls to each object method. */
-  function counting() {
-    const calls: string[] = [];
-    const namespace = {
-      getByName(name: string) {
-        const stub = env.RATE_LIMITER.getByName(name);
-        return new Proxy(stub, {
-          get(target, prop) {
-            if (typeof prop === "string" && ["consume", "consumeAll"].includes(prop)) calls.push(prop);
-            return Reflect.get(target, prop);
-          },
-        });
-      },
-    } as unknown as typeof env.RATE_LIMITER;
-    return { namespace, calls };
-  }
   const policy = (name: string, limit: number) => ({ ...DEFAULT_RATE_POLICIES.api, name, limit });
   const remaining = async (key: string, p: ReturnType<typeof policy>) =>
     (await consumeRate(env.RATE_LIMITER, key, p, 0)).remaining;
@@ -132,21 +133,6 @@ describe("several policies of one key in one call (consumeRates)", () => {
 });
 
 describe("leases of large budgets (consumeRates)", () => {
-  function counting() {
-    const calls: string[] = [];
-    const namespace = {
-      getByName(name: string) {
-        const stub = env.RATE_LIMITER.getByName(name);
-        return new Proxy(stub, {
-          get(target, prop) {
-            if (typeof prop === "string" && prop.startsWith("consume")) calls.push(prop);
-            return Reflect.get(target, prop);
-          },
-        });
-      },
-    } as unknown as typeof env.RATE_LIMITER;
-    return { namespace, calls };
-  }
   const policy = (limit: number) => ({
     ...DEFAULT_RATE_POLICIES.api,
     name: `big-${crypto.randomUUID()}`,

@@ -16,7 +16,12 @@
  * a check that cannot reach it is decided on D1's copy by the same rule (see authorizeSession).
  */
 import type { Authorization, RateLimiter, RateLimitRequest } from "../../../durable-objects/rate-limiter";
-import { judgeSession, type SessionAccount, type SessionVerdict } from "../../../durable-objects/session-book";
+import {
+  judgeSession,
+  type OpenSessionRequest,
+  type SessionAccount,
+  type SessionVerdict,
+} from "../../../durable-objects/session-book";
 import type { Config } from "../../config";
 import { LIMITS, type RatePolicy } from "../../config/limits";
 import { DomainError, unavailableError } from "../../lib/errors";
@@ -134,7 +139,7 @@ export async function authorizeSession(
  */
 export async function registerSession(
   ns: SessionsNamespace,
-  request: { userId: string; sid: string; epoch: number; now: number; expiresAt: number; account: SessionAccount },
+  request: OpenSessionRequest,
   raiseD1Epoch: (epoch: number) => Promise<boolean>,
 ): Promise<number> {
   const book = bookOf(ns, request.userId);

@@ -11,6 +11,7 @@ import type { SigningKey } from "../../config";
 import { LIMITS } from "../../config/limits";
 import { objectCall } from "../../lib/deadline";
 import { DomainError } from "../../lib/errors";
+import { fnv1a } from "../../lib/hash";
 import { iso } from "../../lib/time";
 import { orderEvent } from "../events";
 import { signQueuePass } from "./pass";
@@ -33,16 +34,6 @@ export interface QueueAnswer {
   /** Admitted: show it as `Queue-Pass` when you order. */
   pass?: string;
   passExpiresAt?: string;
-}
-
-/** FNV-1a, 32 bits: a stable, well-spread hash for picking a shard (not a security boundary). */
-function fnv1a(text: string): number {
-  let hash = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) {
-    hash ^= text.charCodeAt(i);
-    hash = Math.imul(hash, 0x01000193);
-  }
-  return hash >>> 0;
 }
 
 /** The shard a buyer always lands on. */

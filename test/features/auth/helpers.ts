@@ -1,5 +1,7 @@
 /** Account fixtures and mailbox readers for auth tests. */
 import { env } from "cloudflare:workers";
+import { getConfig } from "../../../src/config";
+import type { AuthDeps } from "../../../src/features/auth/service";
 import { hashPassword } from "../../../src/lib/password";
 import { call, devCall, freshIp } from "../../helpers";
 import { rows } from "../../support/db";
@@ -141,3 +143,16 @@ export function jwtPayload(token: string): Record<string, unknown> {
 
 /** Row readers and the problem code live in the test kit (test/support/db.ts); these names stay for their importers. */
 export { codeOf, countRows, rows } from "../../support/db";
+
+/** What an account flow is given, with `db` as its D1 (a proxy that fails or interleaves statements). */
+export function authDepsWith(db: D1Database, requestId = "test"): AuthDeps {
+  return {
+    db,
+    config: getConfig(env),
+    limiter: env.RATE_LIMITER,
+    meta: { requestId, ip: freshIp(), userAgent: null },
+    origin: "https://gatehouse.test",
+    emailQueue: env.EMAIL_QUEUE,
+    defer: () => {},
+  };
+}

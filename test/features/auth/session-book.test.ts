@@ -7,13 +7,12 @@
  */
 import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { getConfig } from "../../../src/config";
-import { type AuthDeps, logout, resetPassword } from "../../../src/features/auth/service";
+import { logout, resetPassword } from "../../../src/features/auth/service";
 import worker from "../../../src/index";
 import { call, freshIp } from "../../helpers";
 import { bookOf, bookRows, forgetInBook } from "../../support/sessions";
 import { eventBody } from "../events/helpers";
-import { bearer, createUser, login, PASSWORD, postJson, rows, tokenFromMail } from "./helpers";
+import { authDepsWith, bearer, createUser, login, PASSWORD, postJson, rows, tokenFromMail } from "./helpers";
 
 const me = (token: string) => call("/api/v1/me", { headers: bearer(token) });
 
@@ -73,18 +72,6 @@ function failingDb(failing: RegExp): D1Database {
   });
 }
 
-function deps(db: D1Database): AuthDeps {
-  return {
-    db,
-    config: getConfig(env),
-    limiter: env.RATE_LIMITER,
-    meta: { requestId: "book", ip: freshIp(), userAgent: null },
-    origin: "https://gatehouse.test",
-    emailQueue: env.EMAIL_QUEUE,
-    defer: () => {},
-  };
-}
-
 describe("revocations land in the book first", () => {
   it("logout: the access token is refused at once, in the book and in D1", async () => {
     const user = await createUser();
@@ -104,7 +91,7 @@ describe("revocations land in the book first", () => {
     const user = await createUser();
     const tokens = await login(user.email);
     const { sid } = jwtClaims(tokens.accessToken);
-    await expect(logout(deps(failingDb(/^UPDATE sessions SET revoked_at/)), sid, user.id)).rejects.toThrow(
+    await expect(logout(authDepsWith(failingDb(/^UPDATE sessions SET revoked_at/)), sid, user.id)).rejects.toThrow(
       /D1 unavailable/,
     );
     // D1 never heard of it …
@@ -121,7 +108,7 @@ describe("revocations land in the book first", () => {
     expect((await postJson("/api/v1/auth/forgot-password", { email: user.email })).status).toBe(202);
     const token = await tokenFromMail(user.email, "reset-password");
     await expect(
-      resetPassword(deps(failingDb(/^UPDATE email_tokens SET used_at/)), token, "a-brand-new-passphrase"),
+      resetPassword(authDepsWith(failingDb(/^UPDATE email_tokens SET used_at/)), token, "a-brand-new-passphrase"),
     ).rejects.toThrow(/D1 unavailable/);
     const [before] = await rows<{ session_epoch: number }>("SELECT session_epoch FROM users WHERE id = ?", user.id);
     expect(before?.session_epoch).toBe(0);

@@ -6,11 +6,10 @@
  */
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { getConfig } from "../../../src/config";
-import { type AuthDeps, login } from "../../../src/features/auth/service";
+import { login } from "../../../src/features/auth/service";
 import { call, problemOf } from "../../helpers";
 import { codeOf, countRows, rows } from "../../support/db";
-import { bearer, createUser, login as loginOverHttp, postJson, tokenFromMail } from "./helpers";
+import { authDepsWith, bearer, createUser, login as loginOverHttp, postJson, tokenFromMail } from "./helpers";
 
 /** A D1 binding that runs `interleave` right after the first statement matching `sql` returns. */
 function interleavingDb(db: D1Database, sql: string, interleave: () => Promise<void>): D1Database {
@@ -50,18 +49,6 @@ function interleavingDb(db: D1Database, sql: string, interleave: () => Promise<v
   });
 }
 
-function deps(db: D1Database): AuthDeps {
-  return {
-    db,
-    config: getConfig(env),
-    limiter: env.RATE_LIMITER,
-    meta: { requestId: "race", ip: "198.51.100.77", userAgent: null },
-    origin: "https://gatehouse.test",
-    emailQueue: env.EMAIL_QUEUE,
-    defer: () => {},
-  };
-}
-
 async function resetPassword(email: string, password: string) {
   expect((await postJson("/api/v1/auth/forgot-password", { email })).status).toBe(202);
   const token = await tokenFromMail(email, "reset-password");
@@ -74,7 +61,7 @@ describe("a login racing a password reset", () => {
     const db = interleavingDb(env.DB, "SELECT * FROM users WHERE email", () =>
       resetPassword(user.email, "a-reset-passphrase"),
     );
-    const error = await login(deps(db), { email: user.email, password: user.password }).then(
+    const error = await login(authDepsWith(db, "race"), { email: user.email, password: user.password }).then(
       () => null,
       (e: unknown) => e,
     );
