@@ -97,6 +97,11 @@ export function problemStatus(code: ErrorCode): ContentfulStatusCode {
 }
 
 /** The title a code's problems carry: the OpenAPI document lists it next to the code. */
+/** Every code the table knows. */
+export function problemCodes(): ErrorCode[] {
+  return Object.keys(PROBLEMS) as ErrorCode[];
+}
+
 /** The trailing code of `code`'s problem type URI (usually the code itself; see PROBLEMS). */
 export function problemType(code: ErrorCode): string {
   return PROBLEMS[code].type ?? code;
