@@ -59,7 +59,12 @@ export const auditLog = sqliteTable(
     /** JSON with non-secret detail (reason codes, target ids). */
     detail: text("detail").notNull().default("{}"),
   },
-  (t) => [index("audit_log_user_at").on(t.userId, t.at), index("audit_log_action_at").on(t.action, t.at)],
+  (t) => [
+    index("audit_log_user_at").on(t.userId, t.at),
+    index("audit_log_action_at").on(t.action, t.at),
+    // The retention job deletes by age alone.
+    index("audit_log_at").on(t.at),
+  ],
 );
 
 /** What the development email transport "sent"; read by GET /dev/mailbox. Empty in production. */
@@ -74,7 +79,7 @@ export const devMailbox = sqliteTable(
     template: text("template").notNull(),
     createdAt: integer("created_at").notNull().default(sql`(unixepoch() * 1000)`),
   },
-  (t) => [index("dev_mailbox_to_created").on(t.to, t.createdAt)],
+  (t) => [index("dev_mailbox_to_created").on(t.to, t.createdAt), index("dev_mailbox_created").on(t.createdAt)],
 );
 
 /** A sign-in: the refresh-token family. Revoking it ends every token issued under it. */
@@ -102,7 +107,7 @@ export const sessions = sqliteTable(
      */
     epoch: integer("epoch").notNull().default(0),
   },
-  (t) => [index("sessions_user").on(t.userId)],
+  (t) => [index("sessions_user").on(t.userId), index("sessions_expires_at").on(t.expiresAt)],
 );
 
 /** Opaque refresh tokens, stored as SHA-256; each use rotates to a new row and marks this one used. */
@@ -137,7 +142,7 @@ export const emailTokens = sqliteTable(
      */
     consumedBy: text("consumed_by"),
   },
-  (t) => [index("email_tokens_user_purpose").on(t.userId, t.purpose)],
+  (t) => [index("email_tokens_user_purpose").on(t.userId, t.purpose), index("email_tokens_expires_at").on(t.expiresAt)],
 );
 
 /** The one live sign-in code per email (a new request replaces it), stored as HMAC. */
