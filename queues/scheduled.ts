@@ -1,6 +1,6 @@
 /**
  * Cron sweeps (wrangler.toml [triggers]), dispatched by `controller.cron`. Every 5 minutes: retention
- * deletes that keep D1 small (expired idempotency keys, finished outbox emails), the email outbox
+ * deletes (expired idempotency keys, and the retention job: src/features/retention), the email outbox
  * safety net, and the payments one (src/features/payments/cron.ts re-sends webhook events and refund
  * jobs whose message was lost), and the creator tracking rollups with the raw-event retention
  * (src/features/creators/rollups.ts). Hourly: reconciliation with Stripe, alone. Each sweep is bounded,
@@ -9,9 +9,9 @@
 import { getConfig } from "../src/config";
 import { LIMITS } from "../src/config/limits";
 import { trackRollupCron } from "../src/features/creators";
-import { purgeFinishedEmails } from "../src/features/email/retention";
 import { requeueStuckEmails } from "../src/features/email/sweep";
 import { PAYMENTS_RECONCILE_CRON, reconcileCron, requeuePaymentsCron } from "../src/features/payments/cron";
+import { runRetention } from "../src/features/retention";
 import { log } from "../src/lib/log";
 
 export async function sweepExpiredIdempotencyKeys(db: D1Database, now = Date.now()): Promise<number> {
@@ -29,23 +29,28 @@ export async function scheduled(controller: ScheduledController, env: Env): Prom
   if (controller.cron === PAYMENTS_RECONCILE_CRON) return reconcileCron(controller, env);
   await requeuePaymentsCron(controller, env);
   // Independent sweeps: one failing must not stop the others.
-  const [deleted, requeued, purged, tracking] = await Promise.allSettled([
+  const [deleted, requeued, retention, tracking] = await Promise.allSettled([
     sweepExpiredIdempotencyKeys(env.DB, controller.scheduledTime),
     requeueStuckEmails(env.DB, env.EMAIL_QUEUE, controller.scheduledTime),
-    purgeFinishedEmails(env.DB, controller.scheduledTime),
+    (async () => runRetention(env.DB, getConfig(env).retentionDays, controller.scheduledTime))(),
     (async () => trackRollupCron(env.DB, controller.scheduledTime, getConfig(env).trackRetentionDays))(),
   ]);
-  const ok = [deleted, requeued, purged, tracking].every((r) => r.status === "fulfilled");
+  const retained = retention.status === "fulfilled" ? retention.value : null;
+  const ok =
+    [deleted, requeued, retention, tracking].every((r) => r.status === "fulfilled") &&
+    Object.keys(retained?.errors ?? {}).length === 0;
   log(ok ? "info" : "error", "sweep", {
     cron: controller.cron,
     idempotencyKeysDeleted: deleted.status === "fulfilled" ? deleted.value : null,
     emailsRequeued: requeued.status === "fulfilled" ? requeued.value : null,
-    emailsPurged: purged.status === "fulfilled" ? purged.value : null,
+    emailsPurged: retained ? (retained["email-outbox"] ?? 0) : null,
+    // Rows deleted per kind (src/config/retention.ts), and the kinds whose delete failed.
+    retention: retained,
     trackCreatorDaysRolledUp: tracking.status === "fulfilled" ? tracking.value.creatorDays : null,
     trackEventsPurged: tracking.status === "fulfilled" ? tracking.value.purged : null,
     ...(deleted.status === "rejected" ? { idempotencyError: deleted.reason } : {}),
     ...(requeued.status === "rejected" ? { emailError: requeued.reason } : {}),
-    ...(purged.status === "rejected" ? { emailPurgeError: purged.reason } : {}),
+    ...(retention.status === "rejected" ? { retentionError: retention.reason } : {}),
     ...(tracking.status === "rejected" ? { trackingError: tracking.reason } : {}),
   });
 }

@@ -38,6 +38,13 @@ interface GatehouseSecrets {
    * Kept out of wrangler.toml on purpose: a deployed Worker never declares it.
    */
   DEV_ROUTES?: string;
+  /**
+   * "1" lets webhook endpoints on 127.0.0.1, [::1] and localhost receive deliveries, outside production
+   * only (a local receiver during development); production ignores it.
+   */
+  OUTGOING_ALLOW_LOOPBACK?: string;
+  /** JSON: retention periods in days per kind, e.g. {"audit-log": 730} (src/config/retention.ts). */
+  RETENTION_DAYS?: string;
 }
 interface Env extends GatehouseSecrets {}
 declare namespace Cloudflare {

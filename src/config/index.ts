@@ -9,6 +9,7 @@ import type { ScryptParams } from "../lib/password";
 import { type EmailConfig, readEmailConfig } from "./email";
 import { LIMITS, type RatePolicies, resolveRatePolicies } from "./limits";
 import { type PaymentsConfig, readPaymentsConfig } from "./payments";
+import { type RetentionDays, resolveRetentionDays } from "./retention";
 
 export type Environment = "development" | "test" | "production";
 
@@ -37,9 +38,16 @@ export interface Config {
    * publish sign-in codes or the demo password (the routes also demand a loopback host).
    */
   devRoutes: boolean;
+  /**
+   * Webhook endpoints on 127.0.0.1, [::1] or localhost are accepted and delivered to: only with
+   * OUTGOING_ALLOW_LOOPBACK=1 outside production (a local receiver); production ignores the variable.
+   */
+  outgoingAllowLoopback: boolean;
   /** Browser origins allowed by CORS and trusted as same-site redirect targets. */
   corsOrigins: readonly string[];
   ratePolicies: RatePolicies;
+  /** How long each kind of record is kept (src/config/retention.ts; RETENTION_DAYS overrides). */
+  retentionDays: RetentionDays;
   /** HMAC key for hashing identifiers that must not be stored or logged raw (user ids, IPs, emails). */
   hashPepper: string;
   /** Access-token keys: the first signs, all verify (rotation without logging anyone out). */
@@ -190,6 +198,8 @@ const varsSchema = z.object({
   ENVIRONMENT: environmentSchema,
   // Only the exact value "1" opens the /dev routes; anything else (a typo included) leaves them shut.
   DEV_ROUTES: z.string().optional(),
+  // Likewise only "1" lets webhook endpoints on loopback through, and never in production.
+  OUTGOING_ALLOW_LOOPBACK: z.string().optional(),
   CORS_ORIGINS: originList,
   RATE_LIMITS: z.string().optional(),
   // OWASP Password Storage Cheat Sheet: scrypt N=2^17, r=8, p=1. Tests lower it (see vitest.config.ts).
@@ -272,6 +282,12 @@ function parse(env: Record<string, unknown>): Config {
   } catch {
     throw new ConfigError(["RATE_LIMITS"]);
   }
+  let retentionDays: RetentionDays;
+  try {
+    retentionDays = resolveRetentionDays(typeof env.RETENTION_DAYS === "string" ? env.RETENTION_DAYS : undefined);
+  } catch {
+    throw new ConfigError(["RETENTION_DAYS"]);
+  }
   const email = readEmailConfig(env, isProduction);
   const payments = readPaymentsConfig(env, isProduction);
   const moreKeys = [...(email.ok ? [] : email.keys), ...(payments.ok ? [] : payments.keys)];
@@ -289,8 +305,10 @@ function parse(env: Record<string, unknown>): Config {
     environment,
     isProduction,
     devRoutes: !isProduction && vars.data.DEV_ROUTES === "1",
+    outgoingAllowLoopback: !isProduction && vars.data.OUTGOING_ALLOW_LOOPBACK === "1",
     corsOrigins: vars.data.CORS_ORIGINS,
     ratePolicies,
+    retentionDays,
     hashPepper: secrets.HASH_PEPPER,
     jwtKeys: secrets.JWT_KEYS,
     cookieSecret: secrets.COOKIE_SECRET,

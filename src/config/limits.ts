@@ -89,6 +89,13 @@ export const DEFAULT_RATE_POLICIES = {
   // editing links never spends a host's dashboard allowance.
   "links-write": policy("links-write", 30, 60, "open"),
   scanner: policy("scanner", 20, 1, "open"),
+  // Hosts' API keys, per key and instead of the per-address `api` (an integration runs from one server,
+  // or a cloud's shared addresses): 10 a second sustained lets a CRM sync page through thousands of
+  // orders a minute, and one runaway script cannot crowd out the host's other keys or the platform.
+  "api-key": policy("api-key", 600, 60, "open"),
+  // Failed API keys per address, the counterpart of scanner-auth: key requests skip `api`, so made-up
+  // keys are bounded here (each costs one indexed D1 read). Only failures count.
+  "api-key-auth": policy("api-key-auth", 30, 60, "open"),
   // Failed device credentials per address: scans skip the per-address `api` policy, so without this a
   // flood of made-up `Device` tokens would each get a fresh bucket. Only failures count: a working
   // device spends nothing. One this isolate does not remember yet (a cold isolate, an entry older than
@@ -218,6 +225,18 @@ export const LIMITS = {
    * `expiresIn` of every sign-in and refresh answer says the same number.
    */
   accessTokenSeconds: 15 * 60,
+  /**
+   * Hosts' API keys: live (unrevoked) keys one host may hold, enough for one per connected system and
+   * a rotation overlap; more is a runaway script, refused with 409 limit-exceeded.
+   */
+  apiKeysPerHost: 20,
+  /**
+   * An API key's last_used_at is written at most once per this interval per key (and isolate): the
+   * host learns "used today", never at the cost of a D1 write per request.
+   */
+  apiKeyLastUsedGranularityMs: 60 * 60 * 1000,
+  /** Keys whose last write an isolate remembers (a forgotten one costs one more conditional UPDATE). */
+  apiKeyLastUsedEntries: 10_000,
   /** Sessions' last_used_at is written at most this often: the idle clock is minute-accurate, not per request. */
   sessionTouchIntervalMs: 60_000,
   /** Bound on the Turnstile siteverify call: a hung challenge service must not hang sign-in. */
@@ -318,16 +337,10 @@ export const LIMITS = {
   emailLimiterUnavailableDelaySeconds: 30,
   /** Rate-limited emails wait the limiter's Retry-After plus up to this many seconds, to spread them. */
   emailRateLimitJitterSeconds: 5,
-  /**
-   * Finished outbox rows (sent or dead-lettered) are deleted this long after they were written. 30
-   * days lets support answer "did my email go out, when, under which provider id" for a month of
-   * orders and lets an operator replay a dead letter; past that the row is only an address kept
-   * without a purpose (GDPR art. 5(1)(e), storage limitation). Same span as processed webhook payloads.
-   * Secret-carrying bodies do not wait for this: they go the moment the row is finished.
-   */
-  emailOutboxRetentionDays: 30,
-  /** Rows one purge statement deletes: keeps it well inside D1's per-query limits; the next run takes the rest. */
-  emailPurgeMaxRows: 5000,
+  /** The retention job (src/features/retention): rows one delete chooses (well inside D1's per-query limits) … */
+  retentionBatchRows: 1000,
+  /** … and chunks per kind and run; the next run (5 min later) takes the rest. */
+  retentionMaxBatches: 10,
   /**
    * Ticket QR tokens (issue 6): 5 minutes by default, long enough to open the app in the queue and
    * walk to the gate, short enough that a screenshot passed around outside is soon worthless
@@ -391,6 +404,14 @@ export const LIMITS = {
   analyticsFallbackSeconds: 24 * 60 * 60,
   /** A free claim is confirmed within the same request; its hold on the seats only has to outlive that. */
   freeHoldMs: 60 * 1000,
+  /**
+   * A waitlist offer holds its ticket this long by default (hours; a host may set the window per event
+   * between the bounds): half a day reaches someone who reads mail once a day without leaving a seat
+   * idle for long (pretix defaults to 48 h). The minimum leaves time to read the email at all.
+   */
+  waitlistOfferWindowHoursDefault: 12,
+  waitlistOfferWindowHoursMin: 1,
+  waitlistOfferWindowHoursMax: 168,
   /** Live counts are pushed at most once per this many ms per event (issue 6: a few a second). */
   liveCoalesceMs: 250,
   /**
@@ -447,8 +468,6 @@ export const LIMITS = {
   reconcileGraceSeconds: 10 * 60,
   /** The webhook consumer could not even record a failure (D1 down): Queues tries the message again this soon. */
   webhookUnrecordedRetrySeconds: 60,
-  /** Processed webhook payloads (they carry buyer details) are kept 30 days: 10× Stripe's redelivery window. */
-  webhookRetentionDays: 30,
   /** Default refund policy: attendees may ask for a refund until 48 h before the start (REFUND_CUTOFF_HOURS). */
   refundCutoffHours: 48,
   /** A Stripe API call slower than this is abandoned (the SDK retries it once with the same idempotency key). */
@@ -539,4 +558,35 @@ export const LIMITS = {
    */
   queueAutoOnPerSecond: 200,
   queueAutoCoolMs: 60_000,
+  /**
+   * Outgoing webhooks (issue 21, docs/webhooks.md). The first attempt goes at once; after failure n the
+   * next waits the n-th entry: Standard Webhooks' reference schedule (immediately, 5 s, 5 min, 30 min,
+   * 2 h, 5 h, 10 h, 10 h), 8 attempts over about 27.5 h, then the delivery is `failed`. Each wait is
+   * stretched upward by up to 10 % (the 10 h wait stays under Queues' 12 h delaySeconds ceiling).
+   */
+  outgoingWebhookRetryDelaysSeconds: [5, 5 * 60, 30 * 60, 2 * 60 * 60, 5 * 60 * 60, 10 * 60 * 60, 10 * 60 * 60],
+  outgoingWebhookRetryJitterRatio: 0.1,
+  /** An endpoint that has not answered within 10 s has failed that attempt (Standard Webhooks' guidance). */
+  outgoingWebhookTimeoutMs: 10_000,
+  /**
+   * An attempt claims its delivery for this long (longer than the timeout plus the D1 writes), so two
+   * messages for one delivery do not both send; a consumer that died mid-attempt is retried after it.
+   */
+  outgoingWebhookLeaseMs: 60_000,
+  /** An endpoint whose every attempt failed for 5 days is disabled and its host emailed. */
+  webhookDisableAfterMs: 5 * 24 * 60 * 60 * 1000,
+  /** Characters of an endpoint's answer kept in the delivery log: enough to read an error, no more. */
+  webhookResponseSnippetChars: 1024,
+  /** Endpoints per host: each fans out every subscribed event, so the count bounds one event's work. */
+  webhookEndpointsPerHost: 10,
+  /** After a rotation the previous secret keeps signing too for 24 h, while the host deploys the new one. */
+  webhookSecretOverlapMs: 24 * 60 * 60 * 1000,
+  /**
+   * The cron sweep re-enqueues webhook events not fanned out a minute after they were written (their
+   * wake-up was lost), and pending deliveries whose attempt is 10 minutes overdue (a lost message, or
+   * a consumer that died holding the lease); at most webhookSweepMaxRows of each per run.
+   */
+  webhookFanoutGraceMs: 60_000,
+  webhookDeliveryOverdueMs: 10 * 60 * 1000,
+  webhookSweepMaxRows: 200,
 } as const;

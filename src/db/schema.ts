@@ -160,7 +160,7 @@ export const otpCodes = sqliteTable("otp_codes", {
  * Lifecycle: pending (written) → queued (message on EMAIL_QUEUE) → sending (claimed under a lease)
  * → sent | dead_letter. A failed or rate-limited attempt goes back to queued.
  * A body carrying a secret (sign-in code, verification or reset link) is kept only until the row is
- * sent or dead; the cron deletes finished rows after LIMITS.emailOutboxRetentionDays.
+ * sent or dead; the retention job deletes finished rows after their period (src/config/retention.ts).
  */
 export const emailOutbox = sqliteTable(
   "email_outbox",

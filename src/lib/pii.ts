@@ -31,7 +31,7 @@ export interface PiiKey {
 const PREFIX = "pii1";
 const IV_BYTES = 12;
 const encoder = new TextEncoder();
-const decoder = new TextDecoder("utf-8", { fatal: true });
+const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
 
 function fromBase64url(text: string): Uint8Array {
   const normal = text.replace(/-/g, "+").replace(/_/g, "/");
@@ -100,13 +100,9 @@ export class PiiCipher {
         crypto.subtle.importKey("raw", fromBase64url(key), { name: "AES-GCM" }, false, ["encrypt", "decrypt"]),
       ]),
     );
-    this.#index = crypto.subtle.importKey(
-      "raw",
-      fromBase64url(indexKey),
-      { name: "HMAC", hash: "SHA-256" },
-      false,
-      ["sign"],
-    );
+    this.#index = crypto.subtle.importKey("raw", fromBase64url(indexKey), { name: "HMAC", hash: "SHA-256" }, false, [
+      "sign",
+    ]);
   }
 
   /** Seals `plaintext` under the current key, bound to `context` (the column it is stored in). */

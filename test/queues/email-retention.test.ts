@@ -1,12 +1,12 @@
 /**
  * Outbox retention: the cron deletes finished emails (sent, dead-lettered) once they are
- * LIMITS.emailOutboxRetentionDays old, and never an email still owed a send. In a file of its own so
+ * the retention period of the email outbox (src/config/retention.ts) old, and never an email still owed a send. In a file of its own so
  * the purge's count covers only this file's rows (storage is per test file).
  */
 import { createExecutionContext, createScheduledController, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { LIMITS } from "../../src/config/limits";
+import { DEFAULT_RETENTION_DAYS } from "../../src/config/retention";
 import worker from "../../src/index";
 import { freezeClockForward } from "../support/clock";
 import { type CapturedLogs, captureLogs } from "../support/logs";
@@ -22,7 +22,7 @@ afterEach(() => {
 });
 
 const DAY = 24 * 60 * 60 * 1000;
-const RETENTION = LIMITS.emailOutboxRetentionDays * DAY;
+const RETENTION = DEFAULT_RETENTION_DAYS["email-outbox"] * DAY;
 
 async function bodiesOf(ids: string[]) {
   const { results } = await env.DB.prepare(

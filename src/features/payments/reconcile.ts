@@ -3,7 +3,8 @@
  * still open here well after it expired is fetched from Stripe and settled exactly as its webhook
  * would have settled it (a missed `completed` confirms — or refunds if the seats are gone —, a missed
  * `expired` releases). Also: refund jobs for every payment of a cancelled event (in case the request
- * that cancelled died before queueing them) and the retention delete of old webhook payloads. Tips
+ * that cancelled died before queueing them). (Old webhook payloads go with the retention job,
+ * src/features/retention.) Tips
  * still pending are settled from Stripe the same way (money/tips.ts, run `tips` in reconciliation_runs).
  */
 import { LIMITS } from "../../config/limits";
@@ -22,7 +23,6 @@ export interface ReconcileReport {
   stillOpen: number;
   failed: number;
   refundJobs: number;
-  payloadsDeleted: number;
   tips: TipReconcileReport | null;
 }
 
@@ -34,7 +34,6 @@ export async function reconcilePayments(deps: PaymentsDeps, now = Date.now()): P
     stillOpen: 0,
     failed: 0,
     refundJobs: 0,
-    payloadsDeleted: 0,
     tips: null,
   };
   const { results: sessions } = await deps.db
@@ -77,14 +76,6 @@ export async function reconcilePayments(deps: PaymentsDeps, now = Date.now()): P
     .all<{ event_id: string }>();
   for (const { event_id } of cancelled) report.refundJobs += (await queueEventRefunds(deps, event_id)).length;
 
-  const deleted = await deps.db
-    .prepare(
-      `DELETE FROM stripe_events WHERE rowid IN (SELECT rowid FROM stripe_events
-         WHERE status IN ('processed', 'skipped', 'ignored') AND received_at <= ? LIMIT 5000)`,
-    )
-    .bind(now - LIMITS.webhookRetentionDays * 24 * 60 * 60 * 1000)
-    .run();
-  report.payloadsDeleted = deleted.meta.changes;
   try {
     report.tips = await reconcileTips(deps, now);
     report.failed += report.tips.errors;
