@@ -6,21 +6,33 @@
 import { sql } from "drizzle-orm";
 import { check, index, integer, primaryKey, real, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 
-export const users = sqliteTable("users", {
-  id: text("id").primaryKey(),
-  /** Lower-cased, trimmed; unique. */
-  email: text("email").notNull().unique(),
-  name: text("name").notNull(),
-  /** Self-describing hash string (algorithm, parameters, salt, hash); null for OTP-only accounts. */
-  passwordHash: text("password_hash"),
-  emailVerifiedAt: integer("email_verified_at"),
-  /** JSON array of roles: "attendee", "host", "admin". */
-  roles: text("roles").notNull().default('["attendee"]'),
-  /** Bumped to revoke every access token issued before it (reset, logout-all). */
-  sessionEpoch: integer("session_epoch").notNull().default(0),
-  createdAt: integer("created_at").notNull(),
-  updatedAt: integer("updated_at").notNull(),
-});
+export const users = sqliteTable(
+  "users",
+  {
+    id: text("id").primaryKey(),
+    /**
+     * Sealed (src/lib/pii.ts, context `users.email`) once the PII migration has reached the row; a row
+     * written before it holds the lower-cased, trimmed address until then. Unique either way (sealed
+     * values never repeat); lookups go through `email_index`.
+     */
+    email: text("email").notNull().unique(),
+    /** Keyed blind index of the normalised email (src/features/privacy): uniqueness and sign-in lookups. */
+    emailIndex: text("email_index"),
+    name: text("name").notNull(),
+    /** Self-describing hash string (algorithm, parameters, salt, hash); null for OTP-only accounts. */
+    passwordHash: text("password_hash"),
+    emailVerifiedAt: integer("email_verified_at"),
+    /** JSON array of roles: "attendee", "host", "admin". */
+    roles: text("roles").notNull().default('["attendee"]'),
+    /** Bumped to revoke every access token issued before it (reset, logout-all). */
+    sessionEpoch: integer("session_epoch").notNull().default(0),
+    createdAt: integer("created_at").notNull(),
+    updatedAt: integer("updated_at").notNull(),
+    /** Set when the person erased their account: every personal field is wiped, the row stays as a pseudonym. */
+    erasedAt: integer("erased_at"),
+  },
+  (t) => [uniqueIndex("users_email_index").on(t.emailIndex)],
+);
 
 export const idempotencyKeys = sqliteTable(
   "idempotency_keys",

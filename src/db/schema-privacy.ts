@@ -1,0 +1,31 @@
+/**
+ * D1 tables of personal-data requests (drizzle): a person's data exports (the archive itself is an R2
+ * object, reachable only through a signed URL emailed to them, and deleted when the export expires).
+ * docs/privacy.md describes the whole of what is stored about a person.
+ */
+import { index, integer, sqliteTable, text } from "drizzle-orm/sqlite-core";
+import { users } from "./schema";
+
+export const DATA_EXPORT_STATUSES = ["pending", "ready", "failed", "expired"] as const;
+
+export const dataExports = sqliteTable(
+  "data_exports",
+  {
+    id: text("id").primaryKey(),
+    userId: text("user_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
+    status: text("status", { enum: DATA_EXPORT_STATUSES }).notNull(),
+    /** The archive's key in the MEDIA bucket (null until written). */
+    r2Key: text("r2_key"),
+    bytes: integer("bytes"),
+    createdAt: integer("created_at").notNull(),
+    readyAt: integer("ready_at"),
+    /** After this the archive is deleted from R2 and the row marked expired. */
+    expiresAt: integer("expires_at").notNull(),
+  },
+  (t) => [
+    index("data_exports_user").on(t.userId, t.createdAt),
+    index("data_exports_expires").on(t.status, t.expiresAt),
+  ],
+);
