@@ -45,6 +45,12 @@ export default defineConfig(async () => {
                 d: "zhOO_V6TJpUd5yJouj1Di-3PRJ-roBwMW8l-MiW1U-4",
               },
             ]),
+            // Personal-data keys: a current and a previous one, so rotation is exercised (test/features/privacy).
+            PII_KEYS: JSON.stringify([
+              { kid: "test-pii-2", key: "cGlpLXRlc3Qta2V5LXR3by0wMTIzNDU2Nzg5YWJjZGU" },
+              { kid: "test-pii-1", key: "cGlpLXRlc3Qta2V5LW9uZS0wMTIzNDU2Nzg5YWJjZGU" },
+            ]),
+            PII_INDEX_KEY: "cGlpLXRlc3QtaW5kZXgta2V5LTAxMjM0NTY3ODlhYmNkZWY",
             CORS_ORIGINS: "https://app.gatehouse.test",
             TEST_MIGRATIONS: migrations,
           },

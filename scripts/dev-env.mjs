@@ -27,6 +27,10 @@ export const DEV_VARS = {
     const { x, d } = privateKey.export({ format: "jwk" });
     return JSON.stringify([{ kid: "dev-1", kty: "OKP", crv: "Ed25519", x, d }]);
   },
+  // Personal-data encryption keys (AES-256-GCM) and the email blind-index key: stable across restarts,
+  // since the local D1 keeps what they sealed.
+  PII_KEYS: () => JSON.stringify([{ kid: "dev-1", key: randomBytes(32).toString("base64url") }]),
+  PII_INDEX_KEY: () => randomBytes(32).toString("base64url"),
   // TURNSTILE_SECRET is left out on purpose: without it the human challenge is off locally.
 };
 

@@ -25,6 +25,10 @@ interface GatehouseSecrets {
   TICKET_SIGNING_KEYS?: string;
   /** Ticket QR token lifetime in seconds (default 300). */
   TICKET_TOKEN_TTL_SECONDS?: string;
+  /** JSON: [{ "kid": "2026-12", "key": "<32 bytes base64url>" }, …]; the first seals personal fields, all open. */
+  PII_KEYS?: string;
+  /** ≥ 32 bytes base64url: the blind-index HMAC key (email lookups); never rotated with PII_KEYS. */
+  PII_INDEX_KEY?: string;
   /** Stripe secret API key (sk_… / rk_…); required in production, unset in development = paid checkout off. */
   STRIPE_SECRET_KEY?: string;
   /** Stripe webhook signing secret(s), whsec_…, comma-separated while rotating; required with the key. */

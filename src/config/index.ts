@@ -6,6 +6,7 @@
 import { z } from "zod";
 import { randomToken } from "../lib/crypto";
 import type { ScryptParams } from "../lib/password";
+import { type PiiCipher, piiCipher, piiKeysProblem } from "../lib/pii";
 import { type EmailConfig, readEmailConfig } from "./email";
 import { LIMITS, type RatePolicies, resolveRatePolicies } from "./limits";
 import { type PaymentsConfig, readPaymentsConfig } from "./payments";
@@ -66,6 +67,8 @@ export interface Config {
   publicUrl: string | null;
   /** Media URL signing keys: the first signs, all verify (rotation without breaking live URLs). */
   mediaSigningKeys: readonly [SigningKey, ...SigningKey[]];
+  /** Seals and opens personal fields, and computes their blind indexes (PII_KEYS, PII_INDEX_KEY). */
+  pii: PiiCipher;
   /** Largest media file accepted (MEDIA_MAX_UPLOAD_BYTES, up to LIMITS.mediaUploadCeilingBytes). */
   mediaMaxUploadBytes: number;
   /** How the email queue consumer sends (see ./email.ts). */
@@ -139,6 +142,30 @@ const ticketKeys = z
       .refine((keys) => new Set(keys.map((k) => k.kid)).size === keys.length, "kids must be unique"),
   );
 
+/** PII_KEYS: [{ "kid": "2026-12", "key": "<32 bytes, base64url>" }, …]; the first seals, all open. */
+const piiKeys = z
+  .string()
+  .transform((raw, ctx) => {
+    try {
+      return JSON.parse(raw) as unknown;
+    } catch {
+      ctx.addIssue({ code: "custom", message: "not JSON" });
+      return z.NEVER;
+    }
+  })
+  .pipe(
+    z
+      .array(z.object({ kid: z.string(), key: z.string() }).strict())
+      .max(8)
+      .superRefine((keys, ctx) => {
+        const problem = piiKeysProblem(keys);
+        if (problem) ctx.addIssue({ code: "custom", message: problem });
+      }),
+  );
+
+/** PII_INDEX_KEY: at least 32 bytes, base64url; never rotated with PII_KEYS (docs/privacy.md). */
+const piiIndexKey = z.string().regex(/^[A-Za-z0-9_-]{43,}={0,2}$/);
+
 /** Each secret: its schema, and how development makes one when it is missing. */
 const SECRETS = {
   HASH_PEPPER: { schema: secretString, generate: () => randomToken(32) },
@@ -150,6 +177,10 @@ const SECRETS = {
   TURNSTILE_SECRET: { schema: z.string().min(1), generate: null },
   // Required in production; elsewhere left unset and generated per isolate by the gate (see Config).
   TICKET_SIGNING_KEYS: { schema: ticketKeys, generate: null },
+  // Personal-data encryption: production fails closed without them. `npm run dev` writes stable ones
+  // to .dev.vars (a per-isolate key would leave rows sealed by the last run unreadable).
+  PII_KEYS: { schema: piiKeys, generate: () => JSON.stringify([{ kid: "dev", key: randomToken(32) }]) },
+  PII_INDEX_KEY: { schema: piiIndexKey, generate: () => randomToken(32) },
 } as const;
 type SecretKey = keyof typeof SECRETS;
 
@@ -265,6 +296,8 @@ function readSecrets(env: Record<string, unknown>, isProduction: boolean) {
     MEDIA_SIGNING_KEYS: [SigningKey, ...SigningKey[]];
     TURNSTILE_SECRET?: string;
     TICKET_SIGNING_KEYS?: [TicketSigningJwk, ...TicketSigningJwk[]];
+    PII_KEYS: { kid: string; key: string }[];
+    PII_INDEX_KEY: string;
   };
 }
 
@@ -318,6 +351,7 @@ function parse(env: Record<string, unknown>): Config {
     sessionMaxSeconds: vars.data.SESSION_MAX_SECONDS,
     publicUrl: vars.data.PUBLIC_URL,
     mediaSigningKeys: secrets.MEDIA_SIGNING_KEYS,
+    pii: piiCipher(secrets.PII_KEYS, secrets.PII_INDEX_KEY),
     mediaMaxUploadBytes: vars.data.MEDIA_MAX_UPLOAD_BYTES,
     email: email.email,
     ticketSigningKeys: secrets.TICKET_SIGNING_KEYS ?? null,

@@ -1,5 +1,5 @@
 /**
- * Field-level encryption of personal data at rest (AES-256-GCM on Web Crypto) and the keyed blind
+ * Field-level encryption of personal data at rest (AES-256-GCM, node:crypto) and the keyed blind
  * index that lets an encrypted email still be looked up and kept unique.
  *
  * Keys come from the `PII_KEYS` secret, a list of `{ kid, key }` (key: 32 random bytes, base64url):
@@ -20,7 +20,8 @@
  * over the normalised value and a purpose label, so the same email gives unrelated indexes for
  * different purposes and an index reveals nothing without the key.
  */
-import { base64url, hex } from "./crypto";
+import { createCipheriv, createDecipheriv, createHmac, randomBytes } from "node:crypto";
+import { base64url } from "./crypto";
 
 export interface PiiKey {
   kid: string;
@@ -30,7 +31,7 @@ export interface PiiKey {
 
 const PREFIX = "pii1";
 const IV_BYTES = 12;
-const encoder = new TextEncoder();
+const TAG_BYTES = 16;
 const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
 
 function fromBase64url(text: string): Uint8Array {
@@ -82,43 +83,39 @@ export function piiKeysProblem(keys: readonly PiiKey[]): string | null {
   return null;
 }
 
-/** Seals and opens personal fields; one per isolate and key list (`piiCipher` caches it). */
+/**
+ * Seals and opens personal fields; one per isolate and key list (`piiCipher` caches it). Synchronous
+ * (node:crypto, which workerd implements natively): the statement builders that write personal
+ * fields — the email outbox writer, the registration batch, EventInventory's projection — stay plain
+ * functions that return D1 statements.
+ */
 export class PiiCipher {
-  readonly #keys: ReadonlyMap<string, Promise<CryptoKey>>;
-  readonly #index: Promise<CryptoKey>;
+  readonly #keys: ReadonlyMap<string, Buffer>;
+  readonly #index: Buffer;
   /** The key new values are sealed with. */
   readonly currentKid: string;
 
   constructor(keys: readonly PiiKey[], indexKey: string) {
     const problem = piiKeysProblem(keys);
     if (problem) throw new Error(`PII_KEYS: ${problem}`);
-    if (fromBase64url(indexKey).length < 32) throw new Error("PII_INDEX_KEY must be at least 32 bytes");
+    const index = fromBase64url(indexKey);
+    if (index.length < 32) throw new Error("PII_INDEX_KEY must be at least 32 bytes");
     this.currentKid = keys[0]!.kid;
-    this.#keys = new Map(
-      keys.map(({ kid, key }) => [
-        kid,
-        crypto.subtle.importKey("raw", fromBase64url(key), { name: "AES-GCM" }, false, ["encrypt", "decrypt"]),
-      ]),
-    );
-    this.#index = crypto.subtle.importKey("raw", fromBase64url(indexKey), { name: "HMAC", hash: "SHA-256" }, false, [
-      "sign",
-    ]);
+    this.#keys = new Map(keys.map(({ kid, key }) => [kid, Buffer.from(fromBase64url(key))]));
+    this.#index = Buffer.from(index);
   }
 
   /** Seals `plaintext` under the current key, bound to `context` (the column it is stored in). */
-  async seal(plaintext: string, context: string): Promise<string> {
-    const key = await this.#keys.get(this.currentKid)!;
-    const iv = crypto.getRandomValues(new Uint8Array(IV_BYTES));
-    const sealed = await crypto.subtle.encrypt(
-      { name: "AES-GCM", iv, additionalData: encoder.encode(context) },
-      key,
-      encoder.encode(plaintext),
-    );
-    return `${PREFIX}.${this.currentKid}.${base64url(iv)}.${base64url(new Uint8Array(sealed))}`;
+  seal(plaintext: string, context: string): string {
+    const iv = randomBytes(IV_BYTES);
+    const cipher = createCipheriv("aes-256-gcm", this.#keys.get(this.currentKid)!, iv);
+    cipher.setAAD(Buffer.from(context, "utf8"));
+    const body = Buffer.concat([cipher.update(plaintext, "utf8"), cipher.final(), cipher.getAuthTag()]);
+    return `${PREFIX}.${this.currentKid}.${base64url(iv)}.${base64url(body)}`;
   }
 
   /** Seals a value that may be absent (null stays null: absence is not personal data). */
-  async sealOptional(plaintext: string | null | undefined, context: string): Promise<string | null> {
+  sealOptional(plaintext: string | null | undefined, context: string): string | null {
     return plaintext == null ? null : this.seal(plaintext, context);
   }
 
@@ -126,24 +123,24 @@ export class PiiCipher {
    * Opens a ciphertext sealed for `context`. A value that is not a ciphertext is returned as it is:
    * rows written before encryption stay readable while the migration job works through them.
    */
-  async open(value: string, context: string): Promise<string> {
+  open(value: string, context: string): string {
     if (!isSealed(value)) return value;
     const [, kid, iv, body] = value.split(".") as [string, string, string, string];
     const key = this.#keys.get(kid);
     if (!key) throw new PiiDecryptError(`no key ${kid} in PII_KEYS (retired before its rows were re-encrypted?)`, kid);
     try {
-      const plain = await crypto.subtle.decrypt(
-        { name: "AES-GCM", iv: fromBase64url(iv), additionalData: encoder.encode(context) },
-        await key,
-        fromBase64url(body),
-      );
+      const bytes = Buffer.from(fromBase64url(body));
+      const decipher = createDecipheriv("aes-256-gcm", key, Buffer.from(fromBase64url(iv)));
+      decipher.setAAD(Buffer.from(context, "utf8"));
+      decipher.setAuthTag(bytes.subarray(bytes.length - TAG_BYTES));
+      const plain = Buffer.concat([decipher.update(bytes.subarray(0, bytes.length - TAG_BYTES)), decipher.final()]);
       return decoder.decode(plain);
     } catch {
       throw new PiiDecryptError(`the value does not open under key ${kid} for ${context}`, kid);
     }
   }
 
-  async openOptional(value: string | null | undefined, context: string): Promise<string | null> {
+  openOptional(value: string | null | undefined, context: string): string | null {
     return value == null ? null : this.open(value, context);
   }
 
@@ -153,14 +150,13 @@ export class PiiCipher {
   }
 
   /** Opens (plaintext or any listed key) and seals again under the current key. */
-  async reseal(value: string, context: string): Promise<string> {
-    return this.seal(await this.open(value, context), context);
+  reseal(value: string, context: string): string {
+    return this.seal(this.open(value, context), context);
   }
 
   /** The keyed blind index of an already normalised value for `purpose` (hex, 64 characters). */
-  async blindIndex(normalised: string, purpose: string): Promise<string> {
-    const mac = await crypto.subtle.sign("HMAC", await this.#index, encoder.encode(`${purpose}\u0000${normalised}`));
-    return hex(mac);
+  blindIndex(normalised: string, purpose: string): string {
+    return createHmac("sha256", this.#index).update(`${purpose}\u0000${normalised}`, "utf8").digest("hex");
   }
 }
 

@@ -54,7 +54,7 @@ describe("configuration", () => {
     for (const value of hidden) expect(lines[0]).not.toContain(value);
   }
 
-  it.each(["JWT_KEYS", "COOKIE_SECRET", "TURNSTILE_SECRET"])(
+  it.each(["JWT_KEYS", "COOKIE_SECRET", "TURNSTILE_SECRET", "PII_KEYS", "PII_INDEX_KEY"])(
     "production without %s fails closed: 503 and one log line naming the key, not a value",
     async (key) => {
       const { [key]: _omitted, ...rest } = env as unknown as Record<string, unknown>;
@@ -63,7 +63,7 @@ describe("configuration", () => {
     },
   );
 
-  it.each(["JWT_KEYS", "COOKIE_SECRET", "TURNSTILE_SECRET"])(
+  it.each(["JWT_KEYS", "COOKIE_SECRET", "TURNSTILE_SECRET", "PII_KEYS", "PII_INDEX_KEY"])(
     "production with %s set to an empty string fails closed",
     async (key) => {
       const { res, lines } = await productionWith({ ...env, [key]: "" });
@@ -81,6 +81,31 @@ describe("configuration", () => {
     const { res, lines } = await productionWith({ ...env, JWT_KEYS: raw });
     const secret = /"secret":"([^"]+)"/.exec(raw)?.[1];
     await expectFailsClosedNaming(res, lines, "JWT_KEYS", [...SECRET_VALUES, ...(secret ? [secret] : [])]);
+  });
+
+  it.each([
+    ["an empty key list", "[]"],
+    ["a 16-byte key (AES-128)", '[{"kid":"k1","key":"c2l4dGVlbi1ieXRlcy1rZXk"}]'],
+    ["a kid with a dot", '[{"kid":"k.1","key":"cGlpLXRlc3Qta2V5LXR3by0wMTIzNDU2Nzg5YWJjZGU"}]'],
+    [
+      "a kid listed twice",
+      `[${'{"kid":"k1","key":"cGlpLXRlc3Qta2V5LXR3by0wMTIzNDU2Nzg5YWJjZGU"}'.repeat(2).replace("}{", "},{")}]`,
+    ],
+    ["not JSON", '[{"kid":"k1","key":"cGlpLXRlc3Qta2V5LXR3by0wMTIzNDU2Nzg5YWJjZGU"'],
+  ])("production with malformed PII_KEYS (%s) fails closed without logging a key", async (_name, raw) => {
+    const { res, lines } = await productionWith({ ...env, PII_KEYS: raw });
+    await expectFailsClosedNaming(res, lines, "PII_KEYS", [
+      ...SECRET_VALUES,
+      "cGlpLXRlc3Qta2V5LXR3by0wMTIzNDU2Nzg5YWJjZGU",
+    ]);
+  });
+
+  it("production with a PII_INDEX_KEY under 32 bytes fails closed", async () => {
+    const { res, lines } = await productionWith({
+      ...env,
+      PII_INDEX_KEY: "dGhpcnR5LW9uZS1ieXRlcy1pbmRleC1rZXktLS0tLQ",
+    });
+    await expectFailsClosedNaming(res, lines, "PII_INDEX_KEY", SECRET_VALUES);
   });
 
   it.each([["ln=17;r=8;p=1"], ["ln=30,r=8,p=1"], ["ln=9,r=8,p=1"], ["ln=17,r=0,p=1"], ["scrypt"]])(
