@@ -15,10 +15,15 @@ export interface LoginInput {
   turnstileToken?: string;
 }
 
+/** The `auth-login` budget's key: the address and the account together (re-authentication spends it too). */
+export async function loginBudgetKey(deps: AuthDeps, email: string): Promise<string> {
+  return `login:${addressKey(deps.meta.ip)}|${(await emailKey(deps.config.hashPepper, email)).slice(6)}`;
+}
+
 export async function login(deps: AuthDeps, input: LoginInput): Promise<{ tokens: IssuedTokens; user: PublicUser }> {
   const email = normalizeEmail(input.email);
   const policy = deps.config.ratePolicies["auth-login"];
-  const loginKey = `login:${addressKey(deps.meta.ip)}|${(await emailKey(deps.config.hashPepper, email)).slice(6)}`;
+  const loginKey = await loginBudgetKey(deps, email);
   const deny = async (decision: RateLimitDecision) => {
     await audit(deps.db, deps.config, deps.meta, {
       action: "auth.login",

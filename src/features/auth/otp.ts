@@ -81,7 +81,7 @@ async function mailCode(deps: AuthDeps, user: UserRow, email: string): Promise<v
  * budgets that did allow are handed back when another refuses, so only evaluated codes count.
  * Returns the hand-back for a correct code, after which only failures remain counted.
  */
-async function takeCodeAttempt(deps: AuthDeps, email: string, turnstileToken: string | undefined) {
+export async function takeCodeAttempt(deps: AuthDeps, email: string, turnstileToken: string | undefined) {
   const policies = deps.config.ratePolicies;
   const keys = [
     { key: await emailKey(deps.config.hashPepper, email), policy: policies["otp-verify"] },
@@ -127,6 +127,24 @@ async function takeCodeAttempt(deps: AuthDeps, email: string, turnstileToken: st
   };
 }
 
+/**
+ * Whether `code` is the live, unexpired code of `email`, consuming it if so. Single use: only the
+ * request that deletes the row gets true. Callers take the attempt first (takeCodeAttempt).
+ */
+export async function consumeCode(deps: AuthDeps, email: string, code: string, t: number): Promise<boolean> {
+  const presented = await otpHash(deps.config, email, code);
+  const row = await deps.db
+    .prepare("SELECT code_hash, expires_at FROM otp_codes WHERE email = ?")
+    .bind(email)
+    .first<{ code_hash: string; expires_at: number }>();
+  const matches = row !== null && row.expires_at > t && timingSafeEqual(row.code_hash, presented);
+  return (
+    matches &&
+    (await deps.db.prepare("DELETE FROM otp_codes WHERE email = ? AND code_hash = ?").bind(email, presented).run()).meta
+      .changes === 1
+  );
+}
+
 export async function verifyOtp(
   deps: AuthDeps,
   rawEmail: string,
@@ -138,18 +156,7 @@ export async function verifyOtp(
   // through before the lock engages. A correct code hands the units back below.
   const attempt = await takeCodeAttempt(deps, email, turnstileToken);
   const t = now(deps);
-  const presented = await otpHash(deps.config, email, code);
-  const row = await deps.db
-    .prepare("SELECT code_hash, expires_at FROM otp_codes WHERE email = ?")
-    .bind(email)
-    .first<{ code_hash: string; expires_at: number }>();
-  const matches = row !== null && row.expires_at > t && timingSafeEqual(row.code_hash, presented);
-  // Single use: only the request that deletes the row may sign in.
-  const consumed =
-    matches &&
-    (await deps.db.prepare("DELETE FROM otp_codes WHERE email = ? AND code_hash = ?").bind(email, presented).run()).meta
-      .changes === 1;
-  let user = consumed ? await findUserByEmail(deps.db, email) : null;
+  let user = (await consumeCode(deps, email, code, t)) ? await findUserByEmail(deps.db, email) : null;
   if (!user) {
     // The audit names the account under attack (internal only; the answer stays generic).
     const target = await findUserByEmail(deps.db, email);
