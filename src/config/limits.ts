@@ -342,6 +342,23 @@ export const LIMITS = {
   /** … and chunks per kind and run; the next run (5 min later) takes the rest. */
   retentionMaxBatches: 10,
   /**
+   * Data exports (src/features/privacy, GDPR art. 15/20): one per person per 24 h (art. 12(5) lets a
+   * controller refuse manifestly excessive requests; each export reads every table about them); the
+   * emailed link and the archive live 7 days; an export still pending after 15 min died with its
+   * isolate and is marked failed by the cron (a failed one does not count toward the 24 h).
+   */
+  dataExportIntervalMs: 24 * 60 * 60 * 1000,
+  dataExportLinkSeconds: 7 * 24 * 60 * 60,
+  dataExportStaleMs: 15 * 60 * 1000,
+  /**
+   * Rows per kind in one archive: the export is built inside one request's waitUntil (30 s), so every
+   * query is bounded; a kind cut short says so in the archive (`truncated`) and the rest is sent on
+   * request by an operator. 2,000 of the largest kind (posts, 2,000 characters each) is about 4 MB.
+   */
+  dataExportRowsPerKind: 2000,
+  /** Expired exports deleted from R2 per cron run (the rest on the next one). */
+  dataExportSweepMaxRows: 100,
+  /**
    * Ticket QR tokens (issue 6): 5 minutes by default, long enough to open the app in the queue and
    * walk to the gate, short enough that a screenshot passed around outside is soon worthless
    * (Ticketmaster's rotating codes refresh even faster). TICKET_TOKEN_TTL_SECONDS overrides.

@@ -69,6 +69,7 @@ export type ErrorCode =
   | "cannot-receive-tips"
   | "payouts-not-ready"
   | "queue-pass-required"
+  | "hosts-future-events"
   | "internal";
 
 export interface FieldError {
