@@ -10,6 +10,13 @@ import { HTTPException } from "hono/http-exception";
 import { methodNotAllowed } from "hono/method-not-allowed";
 import type { AppEnv } from "./context";
 import { adminRoutes } from "./features/admin/routes";
+import {
+  apiKeyAuthenticator,
+  apiKeyRateKey,
+  apiKeyRoutes,
+  auditApiKeyWrites,
+  isApiKeyRequest,
+} from "./features/api-keys";
 import { userAuthenticators } from "./features/auth/authenticators";
 import { authRoutes } from "./features/auth/routes";
 import { creatorLinkRoutes, handleRoutes, profileRoutes } from "./features/creators";
@@ -21,6 +28,7 @@ import { eventRoutes } from "./features/events/routes";
 import { deviceAuthenticator, isDeviceRequest } from "./features/gate/authenticator";
 import { gateRoutes } from "./features/gate/routes";
 import { healthRoutes } from "./features/health/routes";
+import { hostDataRoutes } from "./features/host-data";
 import { MEDIA_BODY_LIMITS, mediaRoutes } from "./features/media/routes";
 import { metaRoutes } from "./features/meta/routes";
 import { payoutRoutes, subscriptionRoutes, tipRoutes } from "./features/money";
@@ -107,14 +115,16 @@ export function createApp(options: AppOptions = {}): OpenAPIHono<AppEnv> {
 
   // 6: rate limits. Every /api route counts against the caller's address, except scanner devices:
   // a whole gate shares one address, so devices are limited per device instead, once authenticated
-  // (below). Stripe's webhook deliveries have their own, larger per-address policy (a few shared
-  // Stripe addresses). Routes with a per-address policy of their own (ordering's orders-ip) take it
+  // (below); hosts' API keys likewise (an integration's server, or a cloud's shared addresses), per
+  // key under `api-key`, with failed keys bounded per address (src/features/api-keys/authenticator.ts).
+  // Stripe's webhook deliveries have their own, larger per-address policy (a few shared Stripe
+  // addresses). Routes with a per-address policy of their own (ordering's orders-ip) take it
   // in the same call.
   app.use(
     "/api/*",
     rateLimit({
       policy: "api",
-      key: (c) => (isDeviceRequest(c) || c.req.path === STRIPE_WEBHOOK_PATH ? null : byIp(c)),
+      key: (c) => (isDeviceRequest(c) || isApiKeyRequest(c) || c.req.path === STRIPE_WEBHOOK_PATH ? null : byIp(c)),
       // A route's own per-address budget rides along: one round trip to the address's object.
       with: addressPolicies,
     }),
@@ -124,7 +134,12 @@ export function createApp(options: AppOptions = {}): OpenAPIHono<AppEnv> {
   // A `Device` Authorization header is tried first: a bad device token is refused, never passed over
   // for a session cookie (the header already took the request out of the per-address api policy;
   // the device authenticator bounds made-up tokens per address under scanner-auth).
-  app.use(authenticate(options.authenticators ?? [deviceAuthenticator, ...userAuthenticators(userPolicies)]));
+  // A `Bearer gh_live_…` API key comes before the user tokens: its value never reaches JWT verification.
+  app.use(
+    authenticate(
+      options.authenticators ?? [deviceAuthenticator, apiKeyAuthenticator, ...userAuthenticators(userPolicies)],
+    ),
+  );
   // Keyed on the authenticated device, never on the presented token: a made-up token must not bring
   // a limiter object of its own into being.
   app.use(
@@ -137,6 +152,9 @@ export function createApp(options: AppOptions = {}): OpenAPIHono<AppEnv> {
       },
     }),
   );
+  // Per API key, once authenticated (like devices); every use of a write scope is audited.
+  app.use("/api/*", rateLimit({ policy: "api-key", key: apiKeyRateKey }));
+  app.use("/api/*", auditApiKeyWrites());
   app.use(csrf());
   // Pages: a browser whose access cookie expired is refreshed before the page renders.
   app.use(pageMiddleware);
@@ -165,6 +183,8 @@ export function createApp(options: AppOptions = {}): OpenAPIHono<AppEnv> {
   app.route("/", handleRoutes);
   app.route("/", profileRoutes);
   app.route("/", adminRoutes);
+  app.route("/", apiKeyRoutes);
+  app.route("/", hostDataRoutes);
   app.route("/", docsRoutes);
   if (options.devRoutes) app.route("/dev", devRoutes);
   app.route("/", webRoutes);

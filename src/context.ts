@@ -10,7 +10,12 @@ export interface Principal {
   id: string;
   roles: readonly string[];
   /** How the credential arrived: cookie-authenticated requests are the only CSRF-able ones. */
-  via: "bearer" | "cookie" | "device";
+  via: "bearer" | "cookie" | "device" | "api-key";
+  /**
+   * What a host's API key may do (`events:read` …): present only on a key's principal, which routes
+   * see only where they name one of these (src/http/auth). Sessions carry none: no scope restriction.
+   */
+  scopes?: readonly string[];
   /** Scheme-specific claims (session id, event id of a device, …). */
   claims?: Record<string, unknown>;
 }
@@ -29,6 +34,11 @@ export interface AppEnv {
     requestId: string;
     config: Config;
     principal: Principal | null;
+    /**
+     * A scoped principal (an API key), held back from `principal` until the route names a scope it
+     * holds (requireAuth's `scope`, acceptScope): a route that does not opt in never meets a key.
+     */
+    scopedPrincipal: Principal | undefined;
     /** Runs a task after the response is built (src/http/after-response). */
     defer: Defer;
     /**

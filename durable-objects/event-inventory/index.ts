@@ -40,7 +40,7 @@ import {
 import { adopt } from "./event";
 import { applyOffline } from "./gate/offline";
 import { recordRejected, redeemOnline } from "./gate/redeem";
-import { conflictCount, gateStats, manifestPage } from "./gate/reports";
+import { checkInPage, conflictCount, gateStats, manifestPage } from "./gate/reports";
 import { isRevoked, revokeDevice } from "./gate/revocations";
 import type { GateContext } from "./gate/tickets";
 import { acceptLive, closeViewer, LiveFeed } from "./live";
@@ -209,6 +209,11 @@ export class EventInventory extends DurableObject<Env> {
       eventStatus: event?.status ?? null,
       ...manifestPage(this.#sql, request.afterSerial, request.limit),
     };
+  }
+
+  /** A page of admissions (ticket, serial, time, device), for the host's check-in list. */
+  checkIns(request: { afterSerial: number; limit: number }): ReturnType<typeof checkInPage> {
+    return checkInPage(this.#sql, request.afterSerial, request.limit);
   }
 
   /** Scan totals by result, conflicts, and the live counts (`deviceId`: asked by that device). */

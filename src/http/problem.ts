@@ -39,6 +39,8 @@ const PROBLEMS: Record<ErrorCode, { status: ContentfulStatusCode; title: string;
   "upgrade-required": { status: 426, title: "WebSocket upgrade required" },
   "not-implemented": { status: 501, title: "Not available yet" },
   forbidden: { status: 403, title: "Forbidden" },
+  // RFC 6750 §3.1 names this error for a token lacking the scope a resource needs (our API keys).
+  "insufficient-scope": { status: 403, title: "The API key lacks the scope for this" },
   "csrf-failed": { status: 403, title: "Cross-site request refused" },
   "not-found": { status: 404, title: "Not found" },
   "method-not-allowed": { status: 405, title: "Method not allowed" },

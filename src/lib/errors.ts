@@ -32,6 +32,7 @@ export type ErrorCode =
   | "upgrade-required"
   | "not-implemented"
   | "forbidden"
+  | "insufficient-scope"
   | "csrf-failed"
   | "not-found"
   | "method-not-allowed"

@@ -22,11 +22,14 @@ export function eventsDeps(c: AppContext): EventsDeps {
 export function caller(c: AppContext): Caller {
   const principal = c.get("principal");
   if (principal?.kind !== "user") throw new DomainError("unauthorized", "Sign in to continue.");
-  return { id: principal.id, roles: principal.roles };
+  return principal.via === "api-key"
+    ? { id: principal.id, roles: principal.roles, apiKey: true }
+    : { id: principal.id, roles: principal.roles };
 }
 
+/** Host writes: a session, or an API key with `events:write` (acting on its host's events only). */
 export const hostWrite = () => [
-  requireAuth({ kind: "user" }),
+  requireAuth({ kind: "user", scope: "events:write" }),
   rateLimit({ policy: "dashboard-write", key: (c) => `user:${c.get("principal")?.id}` }),
 ];
 
@@ -43,6 +46,7 @@ export const transition = (action: "publish" | "cancel", summary: string) =>
       200: json(EventSchema, "The event"),
       ...problems(
         ["forbidden", "not the host"],
+        ["insufficient-scope", "an API key without events:write"],
         "not-found",
         "invalid-transition",
         ...(action === "publish"

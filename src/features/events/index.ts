@@ -3,4 +3,5 @@ export * from "./http";
 export * from "./inventory";
 export * from "./orderable";
 export * from "./refund-window";
+export { EventSchema } from "./schema";
 export * from "./service";

@@ -2,7 +2,7 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { LIMITS } from "../../config/limits";
 import type { AppEnv } from "../../context";
-import { requireAuth } from "../../http/auth";
+import { acceptScope, requireAuth } from "../../http/auth";
 import { body, json, problems } from "../../http/openapi";
 import { CACHE_HEADER } from "../../lib/edge-cache";
 import { eventAnalytics } from "./analytics";
@@ -22,7 +22,14 @@ const createEventRoute = createRoute({
   security: [{ bearer: [] }],
   middleware: hostWrite(),
   request: body(CreateEventBody),
-  responses: { 201: json(EventSchema, "The event"), ...problems("validation-failed", ["forbidden", "not a host"]) },
+  responses: {
+    201: json(EventSchema, "The event"),
+    ...problems(
+      "validation-failed",
+      ["forbidden", "not a host"],
+      ["insufficient-scope", "an API key without events:write"],
+    ),
+  },
 });
 
 const updateEventRoute = createRoute({
@@ -38,6 +45,7 @@ const updateEventRoute = createRoute({
     ...problems(
       "validation-failed",
       ["forbidden", "not the host"],
+      ["insufficient-scope", "an API key without events:write"],
       "not-found",
       "version-conflict",
       "capacity-below-sold",
@@ -52,10 +60,14 @@ const getEventRoute = createRoute({
   path: "/api/v1/events/{id}",
   tags,
   summary: "An event with live availability",
-  // GET /api/v1/events/nearby answers through this route (nearby.ts: the router's reasons).
-  middleware: [nearbyByPath] as const,
+  // GET /api/v1/events/nearby answers through this route (nearby.ts: the router's reasons). An API
+  // key reads here with events:read, and only its host's events (drafts included).
+  middleware: [nearbyByPath, acceptScope("events:read")] as const,
   request: { params: IdParam },
-  responses: { 200: json(EventSchema, "The event"), ...problems("not-found") },
+  responses: {
+    200: json(EventSchema, "The event"),
+    ...problems(["not-found", "also another host's event, to an API key"], "insufficient-scope"),
+  },
 });
 
 const nearbyEventsRoute = createRoute({
@@ -118,7 +130,7 @@ eventRoutes
   )
   .openapi(getEventRoute, async (c) => {
     const principal = c.get("principal");
-    const viewer = principal?.kind === "user" ? { id: principal.id, roles: principal.roles } : null;
+    const viewer = principal?.kind === "user" ? caller(c) : null;
     const event = await events.getEvent(eventsDeps(c), viewer, c.req.valid("param").id, (hit) =>
       c.header(CACHE_HEADER, hit ? "HIT" : "MISS"),
     );

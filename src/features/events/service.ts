@@ -33,6 +33,8 @@ export interface EventsDeps {
 export interface Caller {
   id: string;
   roles: readonly string[];
+  /** A host's API key acting for them: another host's event is 404 to it, published or not. */
+  apiKey?: boolean;
 }
 
 const ms = (value: string) => Date.parse(value);
@@ -202,10 +204,13 @@ export async function createEvent(deps: EventsDeps, host: Caller, input: EventIn
   return toApiEvent(row);
 }
 
-/** The owner's event, or 404 for anyone else's draft (no existence oracle) and 403 for a public one. */
+/**
+ * The owner's event, or 404 for anyone else's draft (no existence oracle) and 403 for a public one;
+ * an API key gets 404 for every event not its host's (it acts on its own host's events only).
+ */
 export async function ownedEvent(deps: EventsDeps, caller: Caller, id: string): Promise<EventRow> {
   const row = await findEvent(deps.db, id);
-  if (!row || (row.host_id !== caller.id && row.status === "draft")) {
+  if (!row || (row.host_id !== caller.id && (row.status === "draft" || caller.apiKey))) {
     throw new DomainError("not-found", "No such event.");
   }
   if (row.host_id !== caller.id) throw new DomainError("forbidden", "Only the event's host can do this.");
@@ -356,7 +361,9 @@ export async function getEvent(deps: EventsDeps, caller: Caller | null, id: stri
     },
   );
   onCache?.(hit);
-  if (row.status === "draft" && row.host_id !== caller?.id) throw new DomainError("not-found", "No such event.");
+  if ((row.status === "draft" || caller?.apiKey) && row.host_id !== caller?.id) {
+    throw new DomainError("not-found", "No such event.");
+  }
   const stats = await inventoryOf(deps.inventory, id).stats();
   return {
     ...toApiEvent(row),

@@ -12,7 +12,7 @@ import { body, json, problems } from "../../http/openapi";
 import { rateLimit } from "../../http/rate-limit";
 import { DomainError } from "../../lib/errors";
 import { clientIp } from "../../lib/ip";
-import { type Caller, inventoryOf, ownedEvent } from "../events";
+import { type Caller, caller, inventoryOf, ownedEvent } from "../events";
 import { confirmDevice, deviceCaller, deviceForEvent, forgetDevice } from "./authenticator";
 import { DeviceInfoSchema, deviceInfo } from "./device-info";
 import * as devices from "./devices";
@@ -57,10 +57,9 @@ function deps(c: AppContext) {
   };
 }
 
+/** The calling host (an API key acting for one included: another host's event is 404 to it). */
 function host(c: AppContext): Caller {
-  const principal = c.get("principal");
-  if (principal?.kind !== "user") throw new DomainError("unauthorized", "Sign in to continue.");
-  return { id: principal.id, roles: principal.roles };
+  return caller(c);
 }
 
 const hostWrite = () => [
@@ -184,13 +183,13 @@ const statsRoute = createRoute({
   method: "get",
   path: "/api/v1/events/{id}/gate/stats",
   tags,
-  summary: "Check-in counts, scans by result and conflicts (host or supervisor device)",
+  summary: "Check-in counts, scans by result and conflicts (host, API key with checkins:read, supervisor device)",
   security: [...bearer, ...device],
-  middleware: [requireAuth()] as const,
+  middleware: [requireAuth({ scope: "checkins:read" })] as const,
   request: { params: EventIdParam },
   responses: {
     200: json(GateStatsSchema, "Gate stats"),
-    ...problems("unauthorized", "forbidden", "not-found"),
+    ...problems("unauthorized", "forbidden", "insufficient-scope", "not-found"),
   },
 });
 
