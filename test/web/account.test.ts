@@ -559,7 +559,11 @@ describe("links in emails", () => {
 
     const REQUEST_ORIGIN = "https://gatehouse.test";
     // Exhaustive over the templates: a new one must say where its links come from, or that it has none.
-    const sources: Record<EmailTemplate["template"], { to: string; origin: string } | EmailTemplate> = {
+    // A download (not a page) names the template under `download`: its route is proven where it is served.
+    const sources: Record<
+      EmailTemplate["template"],
+      { to: string; origin: string } | EmailTemplate | { download: EmailTemplate }
+    > = {
       "verify-email": { to: newcomer, origin: REQUEST_ORIGIN },
       "register-existing": { to: user.email, origin: REQUEST_ORIGIN },
       "reset-password": { to: user.email, origin: REQUEST_ORIGIN },
@@ -578,6 +582,15 @@ describe("links in emails", () => {
         reason: "fraudulent",
       },
       "tip-receipt": { template: "tip-receipt", creatorName: "C", amount: 500, currency: "USD", tipId: "t1" },
+      // The signed archive download, served by src/features/privacy (test/features/privacy/export.test.ts).
+      "data-export-ready": {
+        download: {
+          template: "data-export-ready",
+          name: "A",
+          link: `${REQUEST_ORIGIN}/exports/x1?exp=1&kid=k&sig=s`,
+          expiresAt: "2026-01-08T00:00:00.000Z",
+        },
+      },
     };
     // Without PUBLIC_URL (as here) the object's links use the development server's origin.
     expect(linkOrigin(env)).toBe(LOCAL_ORIGIN);
@@ -588,6 +601,11 @@ describe("links in emails", () => {
     reader.cookies.set("__Host-refresh", refreshToken);
     const opened: string[] = [];
     for (const [template, source] of Object.entries(sources)) {
+      if ("download" in source) {
+        for (const link of linksOf(renderEmail(source.download)))
+          expect(new URL(link).pathname).toMatch(/^\/exports\//);
+        continue;
+      }
       if ("template" in source) {
         const rendered = renderEmail(source);
         expect(`${rendered.text}${rendered.html}`, template).not.toMatch(/https?:|href=/);

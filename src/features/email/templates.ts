@@ -40,6 +40,13 @@ export type EmailTemplate =
       reason: string;
     }
   | {
+      /** A person's data export (src/features/privacy): a signed download link, valid until `expiresAt` (ISO). */
+      template: "data-export-ready";
+      name: string;
+      link: string;
+      expiresAt: string;
+    }
+  | {
       /** To the fan (account or guest email): their tip to a creator went through. */
       template: "tip-receipt";
       creatorName: string;
@@ -66,6 +73,8 @@ export const CARRIES_SECRET: Record<EmailTemplate["template"], boolean> = {
   "refund-issued": false,
   "payment-disputed": false,
   "tip-receipt": false,
+  // The signed link opens the whole archive of what we hold about the person until it expires.
+  "data-export-ready": true,
 };
 
 export interface RenderedEmail {
@@ -184,6 +193,16 @@ export function renderEmail(message: EmailTemplate): RenderedEmail {
         ]),
       };
     }
+    case "data-export-ready":
+      return {
+        subject: "Your Gatehouse data export is ready",
+        text: `Hi ${message.name},\n\nThe copy of your data you asked for is ready. Download it (a JSON file) until ${message.expiresAt} (UTC):\n${message.link}\n\nAnyone with this link can download the file: do not forward this email. If you did not ask for it, change your password.`,
+        html: page([
+          `Hi ${escapeHtml(message.name)},`,
+          `The copy of your data you asked for is ready: ${link(message.link, "download it")} (a JSON file) until ${escapeHtml(message.expiresAt)} (UTC).`,
+          "Anyone with this link can download the file: do not forward this email. If you did not ask for it, change your password.",
+        ]),
+      };
     case "tip-receipt": {
       const money = formatMoney(message.amount, message.currency);
       return {
