@@ -96,13 +96,6 @@ export const DEFAULT_RATE_POLICIES = {
   // Failed API keys per address, the counterpart of scanner-auth: key requests skip `api`, so made-up
   // keys are bounded here (each costs one indexed D1 read). Only failures count.
   "api-key-auth": policy("api-key-auth", 30, 60, "open"),
-  // Hosts' API keys, per key and instead of the per-address `api` (an integration runs from one server,
-  // or a cloud's shared addresses): 10 a second sustained lets a CRM sync page through thousands of
-  // orders a minute, and one runaway script cannot crowd out the host's other keys or the platform.
-  "api-key": policy("api-key", 600, 60, "open"),
-  // Failed API keys per address, the counterpart of scanner-auth: key requests skip `api`, so made-up
-  // keys are bounded here (each costs one indexed D1 read). Only failures count.
-  "api-key-auth": policy("api-key-auth", 30, 60, "open"),
   // Failed device credentials per address: scans skip the per-address `api` policy, so without this a
   // flood of made-up `Device` tokens would each get a fresh bucket. Only failures count: a working
   // device spends nothing. One this isolate does not remember yet (a cold isolate, an entry older than
@@ -232,18 +225,6 @@ export const LIMITS = {
    * `expiresIn` of every sign-in and refresh answer says the same number.
    */
   accessTokenSeconds: 15 * 60,
-  /**
-   * Hosts' API keys: live (unrevoked) keys one host may hold, enough for one per connected system and
-   * a rotation overlap; more is a runaway script, refused with 409 limit-exceeded.
-   */
-  apiKeysPerHost: 20,
-  /**
-   * An API key's last_used_at is written at most once per this interval per key (and isolate): the
-   * host learns "used today", never at the cost of a D1 write per request.
-   */
-  apiKeyLastUsedGranularityMs: 60 * 60 * 1000,
-  /** Keys whose last write an isolate remembers (a forgotten one costs one more conditional UPDATE). */
-  apiKeyLastUsedEntries: 10_000,
   /**
    * Hosts' API keys: live (unrevoked) keys one host may hold, enough for one per connected system and
    * a rotation overlap; more is a runaway script, refused with 409 limit-exceeded.
