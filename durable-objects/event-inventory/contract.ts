@@ -95,7 +95,15 @@ export type InventoryErrorCode =
   /** `reserveRefund` on an order a ticket of which was admitted at the gate: used, so not refundable. */
   | "ticket-redeemed"
   /** A claim or hold without a valid queue pass while the event's queue is on (./queue.ts). */
-  | "queue-pass-required";
+  | "queue-pass-required"
+  /** Joining the waitlist while tickets remain (./waitlist.ts): buy one instead. */
+  | "not-sold-out"
+  /** Joining the waitlist while already in line (waiting, or holding an offer). */
+  | "already-waiting"
+  /** Accepting an offer whose window is over (its hold lapsed): nothing changes. */
+  | "offer-expired"
+  /** No such offer or waitlist entry for this user (another user's answers the same). */
+  | "offer-not-found";
 
 export type InventoryResult<T> = { ok: true; value: T } | { ok: false; code: InventoryErrorCode; detail: string };
 
@@ -190,6 +198,64 @@ export interface RefundRequest {
 export interface OrderWithTickets {
   order: InventoryOrder;
   tickets: InventoryTicket[];
+}
+
+// ---------------------------------------------------------------- the waitlist (./waitlist.ts)
+
+/**
+ * An entry's life: `waiting` in line, `offered` a hold for one ticket for the event's offer window,
+ * then `accepted` (the hold became an order or a checkout), `declined` (by the user), `expired` (the
+ * window passed, or the event was cancelled) or `left` (left the line, or it could no longer be
+ * offered within the per-user limit). An entry that ended may join again, at the back.
+ */
+export type WaitlistStatus = "waiting" | "offered" | "accepted" | "declined" | "expired" | "left";
+
+export interface WaitlistEntry {
+  eventId: string;
+  userId: string;
+  /** The entry's number in the event's line: 1 for the first to join, increasing; the line's order. */
+  number: number;
+  status: WaitlistStatus;
+  /** The offer's id, which is also the id of its hold (an order). */
+  offerId: string | null;
+  offerExpiresAt: number | null;
+  /** The order an accepted offer became (the offer's hold itself). */
+  orderId: string | null;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface WaitlistJoinRequest {
+  userId: string;
+  /** Where the offer email goes, and the order's confirmation after it. */
+  contact: Contact;
+  /** The event as the caller read it from D1: adopted when newer than the object's copy. */
+  snapshot: EventSnapshot;
+}
+
+export interface WaitlistSummary {
+  /** In line, not yet offered. */
+  waiting: number;
+  /** Holding an open offer. */
+  offered: number;
+  paused: boolean;
+  offerWindowHours: number;
+}
+
+export interface WaitlistSettingsRequest {
+  paused?: boolean;
+  offerWindowHours?: number;
+  snapshot: EventSnapshot;
+}
+
+export interface AcceptOfferRequest {
+  offerId: string;
+  userId: string;
+  /**
+   * Paid events: the offer's hold becomes a checkout hold that ends here (the Checkout Session's
+   * expiry, as for any paid order). Free events confirm at once and ignore it.
+   */
+  checkoutExpiresAt?: number;
 }
 
 // ---------------------------------------------------------------- the gate

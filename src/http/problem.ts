@@ -91,6 +91,10 @@ const PROBLEMS: Record<ErrorCode, { status: ContentfulStatusCode; title: string;
   "payouts-not-ready": { status: 409, title: "Payouts are not set up yet" },
   // RFC 6585 §3, as for idempotency-key-required: the order must carry a precondition, here a queue pass.
   "queue-pass-required": { status: 428, title: "Queue pass required" },
+  // The waitlist (API.md, Integrations): joining needs a sold-out event, once; an offer ends with its window.
+  "not-sold-out": { status: 409, title: "Tickets are still available" },
+  "already-waiting": { status: 409, title: "Already on the waitlist" },
+  "offer-expired": { status: 410, title: "The offer has expired" },
   // Erasing an account (src/features/privacy) waits until the events it hosts are over or cancelled.
   "hosts-future-events": { status: 409, title: "You host events that are still to come" },
   internal: { status: 500, title: "Internal server error" },

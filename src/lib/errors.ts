@@ -70,6 +70,9 @@ export type ErrorCode =
   | "cannot-receive-tips"
   | "payouts-not-ready"
   | "queue-pass-required"
+  | "not-sold-out"
+  | "already-waiting"
+  | "offer-expired"
   | "hosts-future-events"
   | "internal";
 

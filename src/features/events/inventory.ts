@@ -66,6 +66,11 @@ const ERROR_CODES: Record<InventoryErrorCode, ErrorCode> = {
   // A used ticket is not refundable: the order's state forbids it, like any other refused transition.
   "ticket-redeemed": "invalid-transition",
   "queue-pass-required": "queue-pass-required",
+  "not-sold-out": "not-sold-out",
+  "already-waiting": "already-waiting",
+  "offer-expired": "offer-expired",
+  // Another user's offer answers like a missing one.
+  "offer-not-found": "not-found",
 };
 
 export function unwrap<T>(result: InventoryResult<T>): T {
