@@ -16,6 +16,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { LIMITS } from "../../src/config/limits";
 import {
+  type AcceptOfferRequest,
   type Availability,
   type ConfirmRequest,
   DEVICE_REVOKED,
@@ -36,6 +37,10 @@ import {
   type RejectedScanRequest,
   type ScanAnswer,
   type ScanningDevice,
+  type WaitlistJoinRequest,
+  type WaitlistSettingsRequest,
+  type WaitlistStatus,
+  type WaitlistSummary,
 } from "./contract";
 import { adopt } from "./event";
 import { applyOffline } from "./gate/offline";
@@ -50,6 +55,24 @@ import { refund, releaseRefund, reserveRefund } from "./refunds";
 import { availability, type EventCopy, emitTicket, fail, orderRow, type SalesContext, withTickets } from "./rows";
 import { claim, confirm, expireLapsed, extendHold, hold, NotFree, release, voidTickets } from "./sales";
 import { migrate } from "./schema";
+import {
+  acceptOffer,
+  configureWaitlist,
+  declineOffer,
+  joinWaitlist,
+  leaveWaitlist,
+  serveWaitlist,
+  waitlistSummary,
+} from "./waitlist";
+
+/** A decision that may free capacity, followed in its transaction by the waitlist's offers of it. */
+function freeing<T>(decide: (tx: SalesContext) => T): (tx: SalesContext) => T {
+  return (tx) => {
+    const result = decide(tx);
+    serveWaitlist(tx);
+    return result;
+  };
+}
 
 export class EventInventory extends DurableObject<Env> {
   #sql: SqlStorage;
@@ -77,7 +100,8 @@ export class EventInventory extends DurableObject<Env> {
 
   /** Adopts the event as stored in D1 (see adopt in ./event.ts). */
   configure(snapshot: EventSnapshot): Promise<InventoryResult<Availability>> {
-    return this.#commit((tx) => adopt(tx, snapshot));
+    // A new capacity may free seats: the waitlist's line gets them first.
+    return this.#commit(freeing((tx) => adopt(tx, snapshot)));
   }
 
   hold(request: HoldRequest): Promise<InventoryResult<OrderWithTickets>> {
@@ -104,11 +128,11 @@ export class EventInventory extends DurableObject<Env> {
   }
 
   release(request: { orderId: string; reason: string }): Promise<InventoryResult<InventoryOrder>> {
-    return this.#commit((tx) => release(tx, request));
+    return this.#commit(freeing((tx) => release(tx, request)));
   }
 
   voidTickets(request: { orderId: string; reason: string }): Promise<InventoryResult<OrderWithTickets>> {
-    return this.#commit((tx) => voidTickets(tx, request));
+    return this.#commit(freeing((tx) => voidTickets(tx, request)));
   }
 
   extendHold(request: { orderId: string; expiresAt: number }): Promise<InventoryResult<InventoryOrder>> {
@@ -125,6 +149,33 @@ export class EventInventory extends DurableObject<Env> {
     return this.#queue.report(this.#event.current, report, Date.now());
   }
 
+  // ---------------------------------------------------------------- the waitlist (./waitlist.ts)
+
+  joinWaitlist(request: WaitlistJoinRequest): Promise<InventoryResult<{ position: number }>> {
+    return this.#commit((tx) => joinWaitlist(tx, request));
+  }
+
+  leaveWaitlist(request: { userId: string }): Promise<InventoryResult<{ status: WaitlistStatus }>> {
+    return this.#commit((tx) => leaveWaitlist(tx, request));
+  }
+
+  declineOffer(request: { offerId: string; userId: string }): Promise<InventoryResult<{ status: WaitlistStatus }>> {
+    return this.#commit((tx) => declineOffer(tx, request));
+  }
+
+  /** No waiting-room gate here: the offer is the admission (./queue.ts gates claims and holds only). */
+  acceptOffer(request: AcceptOfferRequest): Promise<InventoryResult<OrderWithTickets>> {
+    return this.#commit((tx) => acceptOffer(tx, request));
+  }
+
+  configureWaitlist(request: WaitlistSettingsRequest): Promise<InventoryResult<WaitlistSummary>> {
+    return this.#commit((tx) => configureWaitlist(tx, request));
+  }
+
+  waitlistSummary(): WaitlistSummary {
+    return waitlistSummary(this.#tx());
+  }
+
   // ---------------------------------------------------------------- refunds (./refunds.ts)
 
   reserveRefund(request: { orderId: string }): Promise<InventoryResult<OrderWithTickets>> {
@@ -136,7 +187,7 @@ export class EventInventory extends DurableObject<Env> {
   }
 
   refund(request: RefundRequest): Promise<InventoryResult<OrderWithTickets>> {
-    return this.#commit((tx) => refund(tx, request));
+    return this.#commit(freeing((tx) => refund(tx, request)));
   }
 
   // ---------------------------------------------------------------- reads
@@ -259,7 +310,7 @@ export class EventInventory extends DurableObject<Env> {
   /** Expires lapsed holds, retries the outbox push, and re-arms for whichever comes next. */
   override async alarm(): Promise<void> {
     this.#scanPushDue = false;
-    await this.#commit(expireLapsed);
+    await this.#commit(freeing(expireLapsed));
   }
 
   // ---------------------------------------------------------------- internals

@@ -9,7 +9,7 @@ import { readEnvironment } from "../../src/config";
 import { LIMITS } from "../../src/config/limits";
 import { handOverQueued, insertedOutboxIds } from "../../src/features/email/enqueue";
 import { type RetrySchedule, scheduledDelay } from "../../src/lib/backoff";
-import type { InventoryOrder, InventoryTicket } from "./contract";
+import type { InventoryOrder, InventoryTicket, WaitlistEntry } from "./contract";
 import { linkOrigin, projectionStatements } from "./projection";
 
 /** The emails the object sends, each with the data its template needs. */
@@ -35,13 +35,21 @@ export type InventoryEmail =
       template: "event-cancelled";
       /** The event is always known when it is cancelled; optional as older rows were written. */
       data: { name: string; eventId?: string; eventTitle?: string; orderId: string; paid: boolean };
+    }
+  | {
+      /** Deterministic (`waitlist-offer:<offer id>`): a ticket held for someone in the waitlist (./waitlist.ts). */
+      id: string;
+      to: string;
+      template: "waitlist-offer";
+      data: { name: string; eventId: string; eventTitle: string; offerId: string; expiresAt: number };
     };
 
 /** One outbox record: what changed, as D1 should hold it. */
 export type OutboxRecord =
   | { kind: "order"; payload: InventoryOrder }
   | { kind: "ticket"; payload: InventoryTicket }
-  | { kind: "email"; payload: InventoryEmail };
+  | { kind: "email"; payload: InventoryEmail }
+  | { kind: "waitlist"; payload: WaitlistEntry };
 
 /** An outbox row as stored: the record's payload as JSON. */
 export type InventoryOutboxRow = {

@@ -8,6 +8,7 @@ import { markQueued } from "../../src/features/email/enqueue";
 import { outboxStatements } from "../../src/features/email/outbox";
 import type { EmailTemplate } from "../../src/features/email/templates";
 import { decode, type InventoryEmail, type InventoryOutboxRow } from "./outbox";
+import { offerMessage, waitlistStatements } from "./waitlist-projection";
 
 /** Where `npm run dev` serves the Worker: the origin of the object's email links when PUBLIC_URL is unset. */
 export const LOCAL_ORIGIN = "http://localhost:8787";
@@ -45,6 +46,7 @@ export interface ProjectionOptions {
 
 /** The template input for an email the object wrote (its stored data keeps the outbox record's shape). */
 function messageOf(email: InventoryEmail, origin: string): EmailTemplate {
+  if (email.template === "waitlist-offer") return offerMessage(email, origin);
   return email.template === "order-confirmed"
     ? {
         template: "order-confirmed",
@@ -136,6 +138,8 @@ export function projectionStatements(
           // Gate admission time: absent in rows written before the gate existed.
           .bind(t.id, t.eventId, t.orderId, t.userId, t.serial, t.status, t.redeemedAt ?? null, t.createdAt, row.seq),
       );
+    } else if (record.kind === "waitlist") {
+      statements.push(...waitlistStatements(db, row.seq, record.payload));
     } else {
       statements.push(...emailStatements(db, row.seq, record.payload, options));
     }

@@ -30,6 +30,7 @@ import {
   toTicket,
   withTickets,
 } from "./rows";
+import { serveWaitlist } from "./waitlist";
 
 /** Thrown inside `claim`'s transaction to roll a paid hold back. */
 export class NotFree extends Error {}
@@ -41,7 +42,7 @@ function randomTicketId(): string {
   return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
 }
 
-function salesGate(event: EventSnapshot, now: number): InventoryResult<never> | null {
+export function salesGate(event: EventSnapshot, now: number): InventoryResult<never> | null {
   if (event.status !== "published") return fail("not-on-sale", "The event is not on sale.");
   if (now >= event.startsAt) return fail("event-started", "The event has already started.");
   if (event.salesStartAt !== null && now < event.salesStartAt) return fail("not-on-sale", "Sales have not opened yet.");
@@ -53,7 +54,7 @@ function salesGate(event: EventSnapshot, now: number): InventoryResult<never> | 
  * Tickets the user holds or has bought (active, used or being refunded) plus their unexpired holds, in
  * one statement (this runs for every hold and claim).
  */
-function ownedBy(tx: SalesContext, userId: string): number {
+export function ownedBy(tx: SalesContext, userId: string): number {
   return tx.sql
     .exec<{ n: number }>(
       `SELECT (SELECT COUNT(*) FROM tickets WHERE user_id = ? AND status IN ('active', 'redeemed', 'refunding'))
@@ -111,6 +112,8 @@ function placeHold(
   if (owned + request.quantity > event.perUserLimit) {
     return fail("limit-exceeded", `At most ${event.perUserLimit} ticket(s) per person; you have ${owned}.`);
   }
+  // Seats that freed for the waitlist's line are offered to it before anyone else takes them.
+  serveWaitlist(tx);
   const { remaining } = availability(tx);
   if (request.quantity > remaining) {
     return fail("sold-out", remaining === 0 ? "Sold out." : `Only ${remaining} ticket(s) left.`);
@@ -134,7 +137,7 @@ function placeHold(
 }
 
 /** Stores a new order row as it is. */
-function insertOrder(tx: SalesContext, row: OrderRow): void {
+export function insertOrder(tx: SalesContext, row: OrderRow): void {
   tx.sql.exec(
     `INSERT INTO orders (id, user_id, status, quantity, amount, currency, hold_expires_at, payment_ref, contact, created_at, updated_at)
      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,

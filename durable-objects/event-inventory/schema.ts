@@ -129,6 +129,23 @@ export function migrateQueueNumbering(sql: SqlStorage): void {
   `);
 }
 
+/**
+ * v9: the waitlist (./waitlist.ts): one entry per user in the event's line (`number` orders it; an
+ * offer is a hold in `orders` whose id is `offer_id`), and the line's settings. Safe to re-run.
+ */
+export function migrateWaitlist(sql: SqlStorage): void {
+  sql.exec(`
+    CREATE TABLE IF NOT EXISTS waitlist (
+      user_id TEXT PRIMARY KEY, number INTEGER NOT NULL UNIQUE, status TEXT NOT NULL, contact TEXT NOT NULL,
+      offer_id TEXT, offer_expires_at INTEGER, order_id TEXT, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);
+    CREATE UNIQUE INDEX IF NOT EXISTS waitlist_offer ON waitlist (offer_id) WHERE offer_id IS NOT NULL;
+    CREATE INDEX IF NOT EXISTS waitlist_line ON waitlist (status, number);
+    CREATE TABLE IF NOT EXISTS waitlist_settings (
+      id INTEGER PRIMARY KEY CHECK (id = 1), paused INTEGER NOT NULL, offer_window_ms INTEGER NOT NULL,
+      next_number INTEGER NOT NULL);
+  `);
+}
+
 /** In version order; a new step goes at the end with the next number. */
 const STEPS: readonly { version: number; apply(sql: SqlStorage): void }[] = [
   { version: 1, apply: createTables },
@@ -138,6 +155,7 @@ const STEPS: readonly { version: number; apply(sql: SqlStorage): void }[] = [
   { version: 6, apply: migrateRefunding },
   { version: 7, apply: migrateQueueClock },
   { version: 8, apply: migrateQueueNumbering },
+  { version: 9, apply: migrateWaitlist },
 ];
 
 /** The version a new or migrated object ends at. */

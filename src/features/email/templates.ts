@@ -21,6 +21,15 @@ export type EmailTemplate =
     }
   | { template: "event-cancelled"; name: string; eventTitle: string; paid: boolean }
   | {
+      /** A ticket held for someone on a sold-out event's waitlist, until `expiresAt` (ISO). */
+      template: "waitlist-offer";
+      name: string;
+      eventTitle: string;
+      expiresAt: string;
+      /** The event's page with the offer (`/e/:id?offer=…`): accept or decline there, signed in. */
+      link: string;
+    }
+  | {
       template: "refund-issued";
       name: string;
       eventTitle: string;
@@ -70,6 +79,8 @@ export const CARRIES_SECRET: Record<EmailTemplate["template"], boolean> = {
   "password-changed": false,
   "order-confirmed": false,
   "event-cancelled": false,
+  // The offer's id alone accepts nothing: only its signed-in user can.
+  "waitlist-offer": false,
   "refund-issued": false,
   "payment-disputed": false,
   "tip-receipt": false,
@@ -166,6 +177,16 @@ export function renderEmail(message: EmailTemplate): RenderedEmail {
           `Hi ${escapeHtml(message.name)},`,
           `<strong>${escapeHtml(message.eventTitle)}</strong> has been cancelled by its host and your tickets are void.`,
           ...(message.paid ? ["Your payment will be refunded to the original payment method."] : []),
+        ]),
+      };
+    case "waitlist-offer":
+      return {
+        subject: `A ticket for ${message.eventTitle} is yours to take`,
+        text: `Hi ${message.name},\n\nA ticket for ${message.eventTitle} came free and we are holding it for you until ${message.expiresAt} (UTC).\nAccept or decline it here: ${message.link}\nIf you do nothing, it goes to the next person in line.`,
+        html: page([
+          `Hi ${escapeHtml(message.name)},`,
+          `A ticket for <strong>${escapeHtml(message.eventTitle)}</strong> came free and we are holding it for you until ${escapeHtml(message.expiresAt)} (UTC).`,
+          `${link(message.link, "Accept or decline it")}. If you do nothing, it goes to the next person in line.`,
         ]),
       };
     case "refund-issued": {
