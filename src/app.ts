@@ -43,6 +43,7 @@ import {
   reportRoutes,
   userRoutes,
 } from "./features/social";
+import { waitlistRoutes } from "./features/waitlist";
 import { accessLog } from "./http/access-log";
 import { afterResponse } from "./http/after-response";
 import { type Authenticator, authenticate } from "./http/auth";
@@ -167,6 +168,7 @@ export function createApp(options: AppOptions = {}): OpenAPIHono<AppEnv> {
   app.route("/", eventCancellationRoutes);
   app.route("/", orderRoutes);
   app.route("/", queueRoutes);
+  app.route("/", waitlistRoutes);
   app.route("/", paymentRoutes);
   app.route("/", subscriptionRoutes);
   app.route("/", payoutRoutes);

@@ -23,7 +23,7 @@ import {
   tokenFromMail,
   uniqueEmail,
 } from "../features/auth/helpers";
-import { createEvent, hostWithToken, order } from "../features/events/helpers";
+import { buyers, createEvent, hostWithToken, order } from "../features/events/helpers";
 import { call } from "../helpers";
 import { Browser, type Page, textOf } from "./browser";
 
@@ -556,6 +556,18 @@ describe("links in emails", () => {
     const { accessToken, refreshToken } = await login(user.email);
     const claimed = await order(event.id, accessToken, 1, { "Idempotency-Key": crypto.randomUUID() });
     expect(claimed.status).toBe(201);
+    // waitlist-offer: also the object's; the user waits for a sold-out event whose one ticket is given back.
+    const sold = await createEvent(host.token, { capacity: 1, perUserLimit: 1 });
+    const [holder] = await buyers(1);
+    const held = await order(sold.id, holder?.token ?? "");
+    const heldOrder = ((await held.json()) as { order: { id: string } }).order.id;
+    const waiting = { Authorization: `Bearer ${accessToken}` };
+    expect((await call(`/api/v1/events/${sold.id}/waitlist`, { method: "POST", headers: waiting })).status).toBe(201);
+    const givenBack = await call(`/api/v1/orders/${heldOrder}/cancel`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${holder?.token}` },
+    });
+    expect(givenBack.status).toBe(200);
 
     const REQUEST_ORIGIN = "https://gatehouse.test";
     // Exhaustive over the templates: a new one must say where its links come from, or that it has none.
@@ -568,6 +580,7 @@ describe("links in emails", () => {
       "register-existing": { to: user.email, origin: REQUEST_ORIGIN },
       "reset-password": { to: user.email, origin: REQUEST_ORIGIN },
       "order-confirmed": { to: user.email, origin: linkOrigin(env) },
+      "waitlist-offer": { to: user.email, origin: linkOrigin(env) },
       "password-changed": { template: "password-changed", name: "A" },
       "otp-code": { template: "otp-code", code: "123456", minutes: 10 },
       "event-cancelled": { template: "event-cancelled", name: "A", eventTitle: "T", paid: true },
@@ -627,7 +640,7 @@ describe("links in emails", () => {
       }
     }
     expect(new Set(opened)).toEqual(
-      new Set(["/verify-email", "/login", "/forgot-password", "/reset-password", "/me/tickets"]),
+      new Set(["/verify-email", "/login", "/forgot-password", "/reset-password", "/me/tickets", `/e/${sold.id}`]),
     );
   });
 });

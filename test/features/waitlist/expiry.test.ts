@@ -1,0 +1,90 @@
+/**
+ * Offers end with their window: the object's alarm (the one that expires holds) marks the offer
+ * expired and offers the ticket to the next in line; an accept at the window's end is 410
+ * offer-expired and changes nothing, one a moment before it is an order. Time is a frozen clock,
+ * which also drives Date.now() inside the object; it starts a month ahead so no real alarm fires.
+ */
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { freezeClock, setClock } from "../../support/clock";
+import { codeOfResponse, rows } from "../../support/db";
+import { login } from "../auth/helpers";
+import { checkedStats, DAY, HOUR, inventory, objectOrders } from "../events/helpers";
+import { accept, cancelOrder, d1Line, entryOf, hostSettings, join, objectLine, people, soldOutEvent } from "./helpers";
+
+describe("an offer's window", () => {
+  it("expires by the alarm at its end (12 h by default) and moves on to the next in line; accepting after it is 410 and changes nothing", async () => {
+    const t0 = freezeClock(Date.now() + 30 * DAY).now();
+    const { event, holders, orders } = await soldOutEvent(1);
+    const [a, b] = await people(2);
+    if (!a || !b) throw new Error("no people");
+    expect((await join(event.id, a.token)).status).toBe(201);
+    expect((await join(event.id, b.token)).status).toBe(201);
+    expect((await cancelOrder(orders[0] as string, (holders[0] as { token: string }).token)).status).toBe(200);
+    const offerA = (await objectLine(event.id))[0]?.offer_id as string;
+    const stub = inventory(event.id);
+    // The alarm is armed for the offer's end.
+    expect(await runInDurableObject(stub, (_i, state) => state.storage.getAlarm())).toBe(t0 + 12 * HOUR);
+
+    setClock(t0 + 12 * HOUR - 1);
+    await runDurableObjectAlarm(stub);
+    expect((await objectLine(event.id)).map((e) => e.status)).toEqual(["offered", "waiting"]);
+
+    setClock(t0 + 12 * HOUR);
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    const line = await objectLine(event.id);
+    expect(line.map((e) => [e.user_id, e.status])).toEqual([
+      [a.id, "expired"],
+      [b.id, "offered"],
+    ]);
+    expect(line[1]?.offer_expires_at).toBe(t0 + 24 * HOUR);
+    expect((await objectOrders(event.id)).find((o) => o.id === offerA)?.status).toBe("expired");
+    expect(await checkedStats(event.id)).toMatchObject({ sold: 0, held: 1, remaining: 0 });
+    // D1 followed, and b's email is in the outbox.
+    expect((await d1Line(event.id)).map((e) => [e.user_id, e.status])).toEqual([
+      [a.id, "expired"],
+      [b.id, "offered"],
+    ]);
+    expect(
+      await rows("SELECT COUNT(*) AS n FROM email_outbox WHERE id = ?", `waitlist-offer:${line[1]?.offer_id}`),
+    ).toEqual([{ n: 1 }]);
+
+    // Access tokens live minutes: sign in again at the new time.
+    const lateA = (await login(a.email)).accessToken;
+    const late = await accept(offerA, lateA);
+    expect(late.status).toBe(410);
+    expect(await codeOfResponse(late)).toBe("offer-expired");
+    expect((await objectLine(event.id)).map((e) => e.status)).toEqual(["expired", "offered"]);
+    expect(await checkedStats(event.id)).toMatchObject({ sold: 0, held: 1, remaining: 0 });
+    expect(await entryOf(event.id, lateA)).toMatchObject({ status: "expired", offerId: null });
+  });
+
+  it("accepting at the window's end before the alarm ran is 410 too, and the next in line gets the ticket; a moment before, it is an order", async () => {
+    const t0 = freezeClock(Date.now() + 40 * DAY).now();
+    const { host, event, holders, orders } = await soldOutEvent(2);
+    expect((await hostSettings(event.id, host.token, { offerWindowHours: 1 })).status).toBe(200);
+    const [a, b, c] = await people(3);
+    if (!a || !b || !c) throw new Error("no people");
+    for (const person of [a, b, c]) expect((await join(event.id, person.token)).status).toBe(201);
+    expect((await cancelOrder(orders[0] as string, (holders[0] as { token: string }).token)).status).toBe(200);
+    expect((await cancelOrder(orders[1] as string, (holders[1] as { token: string }).token)).status).toBe(200);
+    const [offerA, offerB] = (await objectLine(event.id)).map((e) => e.offer_id as string);
+
+    setClock(t0 + HOUR - 1);
+    const inTime = await accept(offerA as string, (await login(a.email)).accessToken);
+    expect(inTime.status).toBe(201);
+    expect(((await inTime.json()) as { order: { status: string } }).order.status).toBe("confirmed");
+
+    setClock(t0 + HOUR);
+    const tokenB = (await login(b.email)).accessToken;
+    const late = await accept(offerB as string, tokenB);
+    expect(late.status).toBe(410);
+    expect(await codeOfResponse(late)).toBe("offer-expired");
+    expect((await objectLine(event.id)).map((e) => [e.user_id, e.status])).toEqual([
+      [a.id, "accepted"],
+      [b.id, "expired"],
+      [c.id, "offered"],
+    ]);
+    expect(await checkedStats(event.id)).toMatchObject({ capacity: 2, sold: 1, held: 1, remaining: 0 });
+  });
+});

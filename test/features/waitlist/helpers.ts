@@ -1,0 +1,118 @@
+/** Waitlist fixtures: a sold-out event, its line, and the requests of the waitlist's routes. */
+import { call } from "../../helpers";
+import { objectRows, rows } from "../../support/db";
+import { bearer } from "../auth/helpers";
+import { buyers, createEvent, hostWithToken, order } from "../events/helpers";
+
+export type Person = Awaited<ReturnType<typeof buyers>>[number];
+
+export async function people(count: number): Promise<Person[]> {
+  return buyers(count);
+}
+
+/**
+ * A published free event of `capacity`, sold out by as many holders (one ticket each, through the
+ * Worker), with `overrides` for the event.
+ */
+export async function soldOutEvent(capacity: number, overrides: Record<string, unknown> = {}) {
+  const host = await hostWithToken();
+  const event = await createEvent(host.token, { capacity, perUserLimit: 1, ...overrides });
+  const holders = await people(capacity);
+  const orders: string[] = [];
+  for (const holder of holders) {
+    const res = await order(event.id, holder.token);
+    if (res.status !== 201) throw new Error(`sell out: ${res.status} ${await res.text()}`);
+    orders.push(((await res.json()) as { order: { id: string } }).order.id);
+  }
+  return { host, event, holders, orders };
+}
+
+const jsonHeaders = (token: string) => ({ ...bearer(token), "Content-Type": "application/json" });
+
+export function join(eventId: string, token: string) {
+  return call(`/api/v1/events/${eventId}/waitlist`, { method: "POST", headers: bearer(token) });
+}
+
+export function leave(eventId: string, token: string) {
+  return call(`/api/v1/events/${eventId}/waitlist`, { method: "DELETE", headers: bearer(token) });
+}
+
+export function accept(offerId: string, token: string, headers: Record<string, string> = {}) {
+  return call(`/api/v1/waitlist/offers/${offerId}/accept`, {
+    method: "POST",
+    headers: { ...jsonHeaders(token), ...headers },
+    body: "{}",
+  });
+}
+
+export function decline(offerId: string, token: string) {
+  return call(`/api/v1/waitlist/offers/${offerId}/decline`, { method: "POST", headers: bearer(token) });
+}
+
+export function cancelOrder(orderId: string, token: string) {
+  return call(`/api/v1/orders/${orderId}/cancel`, { method: "POST", headers: bearer(token) });
+}
+
+export function hostView(eventId: string, token: string) {
+  return call(`/api/v1/events/${eventId}/waitlist`, { headers: bearer(token) });
+}
+
+export function hostSettings(eventId: string, token: string, settings: Record<string, unknown>) {
+  return call(`/api/v1/events/${eventId}/waitlist`, {
+    method: "PATCH",
+    headers: jsonHeaders(token),
+    body: JSON.stringify(settings),
+  });
+}
+
+export interface MyEntry {
+  event: { id: string; title: string; startsAt: string };
+  position: number | null;
+  status: string;
+  offerId: string | null;
+  offerExpiresAt: string | null;
+  orderId: string | null;
+}
+
+export async function mine(token: string): Promise<MyEntry[]> {
+  const res = await call("/api/v1/me/waitlist", { headers: bearer(token) });
+  if (res.status !== 200) throw new Error(`me/waitlist: ${res.status} ${await res.text()}`);
+  return ((await res.json()) as { items: MyEntry[] }).items;
+}
+
+/** The user's entry for the event, as GET /api/v1/me/waitlist shows it. */
+export async function entryOf(eventId: string, token: string): Promise<MyEntry | undefined> {
+  return (await mine(token)).find((e) => e.event.id === eventId);
+}
+
+export interface ObjectEntry {
+  user_id: string;
+  number: number;
+  status: string;
+  offer_id: string | null;
+  offer_expires_at: number | null;
+  order_id: string | null;
+}
+
+/** The line as the event's object keeps it, in line order. */
+export function objectLine(eventId: string): Promise<ObjectEntry[]> {
+  return objectRows<ObjectEntry>(
+    eventId,
+    "SELECT user_id, number, status, offer_id, offer_expires_at, order_id FROM waitlist ORDER BY number",
+  );
+}
+
+/** The D1 read model of the line, in line order. */
+export function d1Line(eventId: string) {
+  return rows<{
+    user_id: string;
+    position: number;
+    status: string;
+    offer_id: string | null;
+    offer_expires_at: number | null;
+    order_id: string | null;
+  }>(
+    "SELECT user_id, position, status, offer_id, offer_expires_at, order_id FROM waitlist_entries WHERE event_id = ? ORDER BY position",
+    eventId,
+  );
+}
