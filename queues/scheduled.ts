@@ -12,6 +12,7 @@ import { trackRollupCron } from "../src/features/creators";
 import { requeueStuckEmails } from "../src/features/email/sweep";
 import { PAYMENTS_RECONCILE_CRON, reconcileCron, requeuePaymentsCron } from "../src/features/payments/cron";
 import { runRetention } from "../src/features/retention";
+import { requeueWebhooks } from "../src/features/webhooks";
 import { log } from "../src/lib/log";
 
 export async function sweepExpiredIdempotencyKeys(db: D1Database, now = Date.now()): Promise<number> {
@@ -29,15 +30,17 @@ export async function scheduled(controller: ScheduledController, env: Env): Prom
   if (controller.cron === PAYMENTS_RECONCILE_CRON) return reconcileCron(controller, env);
   await requeuePaymentsCron(controller, env);
   // Independent sweeps: one failing must not stop the others.
-  const [deleted, requeued, retention, tracking] = await Promise.allSettled([
+  const [deleted, requeued, retention, tracking, webhooks] = await Promise.allSettled([
     sweepExpiredIdempotencyKeys(env.DB, controller.scheduledTime),
     requeueStuckEmails(env.DB, env.EMAIL_QUEUE, controller.scheduledTime),
     (async () => runRetention(env.DB, getConfig(env).retentionDays, controller.scheduledTime))(),
     (async () => trackRollupCron(env.DB, controller.scheduledTime, getConfig(env).trackRetentionDays))(),
+    // Outgoing webhooks whose wake-up was lost (src/features/webhooks/sweep.ts).
+    requeueWebhooks(env.DB, env.OUTGOING_WEBHOOK_QUEUE, controller.scheduledTime),
   ]);
   const retained = retention.status === "fulfilled" ? retention.value : null;
   const ok =
-    [deleted, requeued, retention, tracking].every((r) => r.status === "fulfilled") &&
+    [deleted, requeued, retention, tracking, webhooks].every((r) => r.status === "fulfilled") &&
     Object.keys(retained?.errors ?? {}).length === 0;
   log(ok ? "info" : "error", "sweep", {
     cron: controller.cron,
@@ -48,9 +51,11 @@ export async function scheduled(controller: ScheduledController, env: Env): Prom
     retention: retained,
     trackCreatorDaysRolledUp: tracking.status === "fulfilled" ? tracking.value.creatorDays : null,
     trackEventsPurged: tracking.status === "fulfilled" ? tracking.value.purged : null,
+    webhooksRequeued: webhooks.status === "fulfilled" ? webhooks.value : null,
     ...(deleted.status === "rejected" ? { idempotencyError: deleted.reason } : {}),
     ...(requeued.status === "rejected" ? { emailError: requeued.reason } : {}),
     ...(retention.status === "rejected" ? { retentionError: retention.reason } : {}),
     ...(tracking.status === "rejected" ? { trackingError: tracking.reason } : {}),
+    ...(webhooks.status === "rejected" ? { webhooksError: webhooks.reason } : {}),
   });
 }

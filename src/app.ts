@@ -59,6 +59,7 @@ import { validationHook } from "./http/validation";
 import { DomainError } from "./lib/errors";
 import { log, redactUrl } from "./lib/log";
 import { errorPage, isPageRequest, notFoundPage, pageErrorResponse } from "./web/errors";
+import { webhookEndpointRoutes } from "./features/webhooks";
 import { pageMiddleware, webRoutes } from "./web/routes";
 
 export interface AppOptions {
@@ -185,6 +186,7 @@ export function createApp(options: AppOptions = {}): OpenAPIHono<AppEnv> {
   app.route("/", handleRoutes);
   app.route("/", profileRoutes);
   app.route("/", adminRoutes);
+  app.route("/", webhookEndpointRoutes);
   app.route("/", apiKeyRoutes);
   app.route("/", hostDataRoutes);
   app.route("/", docsRoutes);

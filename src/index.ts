@@ -4,6 +4,7 @@
  */
 import { consumeEmailBatch, EMAIL_QUEUE_NAME } from "../queues/email";
 import { consumeEmailDeadLetters, EMAIL_DLQ_NAME } from "../queues/email-dlq";
+import { consumeOutgoingWebhookBatch, OUTGOING_WEBHOOK_QUEUE_NAME } from "../queues/outgoing-webhooks";
 import { scheduled } from "../queues/scheduled";
 import { consumeWebhookBatch, WEBHOOK_QUEUE_NAME } from "../queues/webhooks";
 import { consumeWebhookDeadLetters, WEBHOOK_DLQ_NAME } from "../queues/webhooks-dlq";
@@ -42,6 +43,7 @@ export default {
     if (batch.queue === EMAIL_DLQ_NAME) return consumeEmailDeadLetters(batch, env);
     if (batch.queue === WEBHOOK_QUEUE_NAME) return consumeWebhookBatch(batch, env);
     if (batch.queue === WEBHOOK_DLQ_NAME) return consumeWebhookDeadLetters(batch, env);
+    if (batch.queue === OUTGOING_WEBHOOK_QUEUE_NAME) return consumeOutgoingWebhookBatch(batch, env);
     // A queue bound to this Worker without a consumer here is a deploy mistake: keep the messages.
     log("error", "no consumer for queue", { queue: batch.queue, messages: batch.messages.length });
     batch.retryAll({ delaySeconds: LIMITS.unknownQueueRetrySeconds });

@@ -73,6 +73,7 @@ const PROBLEMS: Record<ErrorCode, { status: ContentfulStatusCode; title: string;
   "cannot-block-self": { status: 422, title: "You cannot block yourself" },
   "invalid-url": { status: 422, title: "The URL is not allowed" },
   "too-many-links": { status: 409, title: "Too many links" },
+  "too-many-webhook-endpoints": { status: 409, title: "Too many webhook endpoints" },
   // 422 where events' invalid-transition is 409: the contract (issue 18) answers a link's refused state change so.
   "invalid-link-transition": {
     status: 422,

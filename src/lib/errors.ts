@@ -59,6 +59,7 @@ export type ErrorCode =
   | "cannot-block-self"
   | "invalid-url"
   | "too-many-links"
+  | "too-many-webhook-endpoints"
   | "invalid-link-transition"
   | "invalid-link-order"
   | "invalid-handle"

@@ -595,6 +595,13 @@ describe("links in emails", () => {
         reason: "fraudulent",
       },
       "tip-receipt": { template: "tip-receipt", creatorName: "C", amount: 500, currency: "USD", tipId: "t1" },
+      "webhook-endpoint-disabled": {
+        template: "webhook-endpoint-disabled",
+        name: "H",
+        endpointId: "ep_1",
+        endpointHost: "hooks.example.com",
+        failingSince: "2026-01-01T00:00:00.000Z",
+      },
       // The signed archive download, served by src/features/privacy (test/features/privacy/export.test.ts).
       "data-export-ready": {
         download: {

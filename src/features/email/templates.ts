@@ -56,6 +56,18 @@ export type EmailTemplate =
       expiresAt: string;
     }
   | {
+      /**
+       * To a host: one of their webhook endpoints failed every delivery for LIMITS.webhookDisableAfterMs
+       * and was disabled. Names it by id and host name only (its URL may carry the host's own token).
+       */
+      template: "webhook-endpoint-disabled";
+      name: string;
+      endpointId: string;
+      endpointHost: string;
+      /** ISO 8601: the first failure of the run. */
+      failingSince: string;
+    }
+  | {
       /** To the fan (account or guest email): their tip to a creator went through. */
       template: "tip-receipt";
       creatorName: string;
@@ -84,6 +96,7 @@ export const CARRIES_SECRET: Record<EmailTemplate["template"], boolean> = {
   "refund-issued": false,
   "payment-disputed": false,
   "tip-receipt": false,
+  "webhook-endpoint-disabled": false,
   // The signed link opens the whole archive of what we hold about the person until it expires.
   "data-export-ready": true,
 };
@@ -236,6 +249,16 @@ export function renderEmail(message: EmailTemplate): RenderedEmail {
         ]),
       };
     }
+    case "webhook-endpoint-disabled":
+      return {
+        subject: "A webhook endpoint was disabled",
+        text: `Hi ${message.name},\n\nYour webhook endpoint ${message.endpointId} (${message.endpointHost}) has failed every delivery since ${message.failingSince} (UTC), so we disabled it and stopped sending to it.\nFix the receiver, then enable the endpoint again (PATCH /api/v1/me/webhook-endpoints/${message.endpointId} with {"enabled": true}); its delivery log shows what it answered, and failed deliveries can be replayed.`,
+        html: page([
+          `Hi ${escapeHtml(message.name)},`,
+          `Your webhook endpoint <strong>${escapeHtml(message.endpointId)}</strong> (${escapeHtml(message.endpointHost)}) has failed every delivery since ${escapeHtml(message.failingSince)} (UTC), so we disabled it and stopped sending to it.`,
+          `Fix the receiver, then enable the endpoint again (PATCH /api/v1/me/webhook-endpoints/${escapeHtml(message.endpointId)} with {"enabled": true}); its delivery log shows what it answered, and failed deliveries can be replayed.`,
+        ]),
+      };
     case "otp-code":
       return {
         subject: `Your Gatehouse sign-in code: ${message.code}`,
