@@ -8,6 +8,11 @@
 import { readEnvironment } from "../../src/config";
 import { LIMITS } from "../../src/config/limits";
 import { handOverQueued, insertedOutboxIds } from "../../src/features/email/enqueue";
+import {
+  insertedWebhookEventIds,
+  type OutgoingWebhookMessage,
+  wakeWebhookEvents,
+} from "../../src/features/webhooks/outbox";
 import { type RetrySchedule, scheduledDelay } from "../../src/lib/backoff";
 import type { InventoryOrder, InventoryTicket, WaitlistEntry } from "./contract";
 import { linkOrigin, projectionStatements } from "./projection";
@@ -176,6 +181,12 @@ export class OutboxPusher {
           }),
         );
         await handOverQueued(this.#env.DB, this.#env.EMAIL_QUEUE, insertedOutboxIds(results), queuedAt);
+        // The webhook events the batch wrote (waitlist offers): their deliveries start now (never throws;
+        // the cron sweep hands over any the queue did not take).
+        await wakeWebhookEvents(
+          this.#env.OUTGOING_WEBHOOK_QUEUE as Queue<OutgoingWebhookMessage>,
+          insertedWebhookEventIds(results),
+        );
       } catch (error) {
         this.#failures += 1;
         const delay = scheduledDelay(PUSH_RETRY, this.#failures) as number;

@@ -1,10 +1,12 @@
 /**
  * The waitlist's part of the projection (./projection.ts): an entry's record becomes an upsert of its
  * D1 row (`waitlist_entries`, applied only when the record's outbox seq is newer than the row's, so a
- * replay never overwrites newer state). The offer email's template input is here too: its link opens
- * the event's page with the offer.
+ * replay never overwrites newer state), and an offer also writes its `waitlist.offered` webhook event
+ * (the host's, read from D1's events row) in the same batch. The offer email's template input is here
+ * too: its link opens the event's page with the offer.
  */
 import type { EmailTemplate } from "../../src/features/email/templates";
+import { eventWebhookStatement } from "../../src/features/webhooks/outbox";
 import type { WaitlistEntry } from "./contract";
 import type { InventoryEmail } from "./outbox";
 
@@ -29,10 +31,11 @@ export function offerMessage(email: OfferEmail, origin: string): EmailTemplate {
 
 /**
  * The row's upsert, written only while D1 knows the event and the user (the read model's foreign
- * keys: a user who deleted their account must not stop the event's whole projection).
+ * keys: a user who deleted their account must not stop the event's whole projection), then the
+ * webhook event of an offer.
  */
 export function waitlistStatements(db: D1Database, seq: number, entry: WaitlistEntry): D1PreparedStatement[] {
-  return [
+  const statements = [
     db
       .prepare(
         `INSERT INTO waitlist_entries (event_id, user_id, position, status, offer_id, offer_expires_at, order_id, seq, created_at, updated_at)
@@ -58,4 +61,22 @@ export function waitlistStatements(db: D1Database, seq: number, entry: WaitlistE
         entry.userId,
       ),
   ];
+  if (entry.status === "offered" && entry.offerId) {
+    statements.push(
+      eventWebhookStatement(db, {
+        type: "waitlist.offered",
+        eventId: entry.eventId,
+        factId: entry.offerId,
+        data: {
+          eventId: entry.eventId,
+          offerId: entry.offerId,
+          userId: entry.userId,
+          quantity: 1,
+          offerExpiresAt: new Date(entry.offerExpiresAt ?? entry.updatedAt).toISOString(),
+        },
+        at: entry.updatedAt,
+      }),
+    );
+  }
+  return statements;
 }

@@ -7,7 +7,7 @@
 import { describe, expect, it } from "vitest";
 import { call } from "../../helpers";
 import { codeOfResponse, rows } from "../../support/db";
-import { bearer } from "../auth/helpers";
+import { bearer, mailOf } from "../auth/helpers";
 import { checkedStats, createEvent, hostWithToken, inventory, objectTickets, order } from "../events/helpers";
 import {
   accept,
@@ -88,7 +88,7 @@ describe("joining", () => {
 });
 
 describe("freed capacity goes to the first in line", () => {
-  it("a ticket given back is offered to the first in line: a hold for one, the email with a link to a served page, the read model", async () => {
+  it("a ticket given back is offered to the first in line: a hold for one, the email with a link to a served page, the webhook event, the read model", async () => {
     const { event, holders, orders } = await soldOutEvent(1);
     const [first, second] = await people(2);
     if (!first || !second) throw new Error("no people");
@@ -128,19 +128,35 @@ describe("freed capacity goes to the first in line", () => {
       { status: "held", quantity: 1 },
     ]);
 
-    const [mail] = await rows<{ to: string; text: string; status: string }>(
-      "SELECT \"to\", text, status FROM email_outbox WHERE id = ? AND template = 'waitlist-offer'",
-      `waitlist-offer:${offerId}`,
-    );
-    const [user] = await rows<{ email: string }>("SELECT email FROM users WHERE id = ?", first.id);
-    expect(mail?.to).toBe(user?.email);
-    const link = /https?:\/\/\S+/.exec(mail?.text ?? "")?.[0] as string;
+    // In the email outbox under the offer's id, and (outside production) in the development mailbox.
+    expect(await rows("SELECT template FROM email_outbox WHERE id = ?", `waitlist-offer:${offerId}`)).toEqual([
+      { template: "waitlist-offer" },
+    ]);
+    const mail = await mailOf(first.email, "waitlist-offer");
+    const link = /https?:\/\/\S+/.exec(mail.text)?.[0] as string;
     const url = new URL(link);
     expect(url.pathname).toBe(`/e/${event.id}`);
     expect(url.searchParams.get("offer")).toBe(offerId);
     const page = await call(`${url.pathname}${url.search}`, { headers: { Accept: "text/html" } });
     expect(page.status).toBe(200);
     expect(page.headers.get("Content-Type")).toMatch(/^text\/html/);
+
+    const [webhook] = await rows<{ id: string; type: string; host_id: string; data: string }>(
+      "SELECT id, type, host_id, data FROM webhook_events WHERE id = ?",
+      `msg_waitlist.offered_${offerId}`,
+    );
+    expect(webhook).toMatchObject({ type: "waitlist.offered", host_id: event.hostId });
+    expect(JSON.parse(webhook?.data ?? "{}")).toMatchObject({ eventId: event.id, offerId, quantity: 1 });
+    // The push woke the outgoing webhooks queue for it: its consumer fans it out.
+    let fannedOut: number | null = null;
+    for (let i = 0; i < 100 && fannedOut === null; i++) {
+      [{ fanned_out_at: fannedOut } = { fanned_out_at: null }] = await rows<{ fanned_out_at: number | null }>(
+        "SELECT fanned_out_at FROM webhook_events WHERE id = ?",
+        `msg_waitlist.offered_${offerId}`,
+      );
+      if (fannedOut === null) await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(fannedOut).not.toBeNull();
   });
 
   it("the host raising the capacity by two offers two tickets, in line order", async () => {
