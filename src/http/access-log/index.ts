@@ -40,7 +40,8 @@ export function accessLog(options: AccessLogOptions = {}): MiddlewareHandler<App
     await next();
     // Workers freezes timers between I/O; performance.now() still advances across awaits.
     const ms = Math.round(performance.now() - started);
-    const principal = c.get("principal");
+    // A key's requests are the host's, whether or not the route let the key act.
+    const principal = c.get("principal") ?? c.get("scopedPrincipal");
     const config = c.get("config");
     const user = principal && config ? await userTag(config.hashPepper, principal) : null;
     log(ms > slowMs ? "warn" : "info", "request", {

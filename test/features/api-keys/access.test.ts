@@ -7,6 +7,7 @@ import { describe, expect, it } from "vitest";
 import { API_KEY_SCOPES } from "../../../src/db/schema-integrations";
 import { call, problemOf } from "../../helpers";
 import { codeOf, countRows, rows } from "../../support/db";
+import { captureLogs } from "../../support/logs";
 import { grantRoles } from "../../support/sessions";
 import { bearer } from "../auth/helpers";
 import { createEvent, eventBody } from "../events/helpers";
@@ -178,6 +179,21 @@ describe("a key acts within its scopes", () => {
     );
     await expectCode(await withKey(key.key, "/api/v1/me/events"), 403, "forbidden");
     expect(await countRows("events", "host_id = ?", host.id)).toBe(0);
+  });
+});
+
+describe("the access log", () => {
+  it("names the key's host on every key request, let through or refused, and never logs the key", async () => {
+    const { host, key } = await hostWithKey(["events:read"]);
+    const logs = captureLogs();
+    expect((await call("/api/v1/me/events", { headers: bearer(host.token) })).status).toBe(200);
+    expect((await withKey(key.key, "/api/v1/me/events")).status).toBe(200);
+    expect((await withKey(key.key, KEYS_PATH)).status).toBe(403);
+    const users = logs.entries("request").map((e) => e.user);
+    expect(users).toHaveLength(3);
+    expect(users[0]).toMatch(/^[0-9a-f]{16}$/);
+    expect(users).toEqual([users[0], users[0], users[0]]);
+    expect(logs.text()).not.toContain(key.key.slice(8));
   });
 });
 
