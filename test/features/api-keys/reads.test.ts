@@ -2,7 +2,9 @@
  * The host's lists (GET /api/v1/me/events, /events/:id/orders, /attendees, /checkins): the right rows
  * for a signed-in host and for a key with the scope, paged by keyset cursor without gaps or repeats.
  */
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { getConfig } from "../../../src/config";
 import { call, problemOf } from "../../helpers";
 import { codeOf, rows } from "../../support/db";
 import { bearer } from "../auth/helpers";
@@ -128,6 +130,21 @@ describe("an event's orders, attendees and check-ins", () => {
     const stats = await withKey(key.key, `/api/v1/events/${event.id}/gate/stats`);
     expect(stats.status).toBe(200);
     expect(await stats.json()).toMatchObject({ checkedIn: 2 });
+  });
+
+  it("an attendee's email stored sealed is listed opened", async () => {
+    const { host, event } = await gateEvent();
+    const [ticket] = await issueTickets(event.id, 1);
+    if (!ticket) throw new Error("ticket");
+    await inventory(event.id).sync();
+    const [user] = await rows<{ email: string }>("SELECT email FROM users WHERE id = ?", ticket.holder.id);
+    const sealed = getConfig(env).pii.seal(user?.email ?? "", "users.email");
+    await env.DB.prepare("UPDATE users SET email = ? WHERE id = ?").bind(sealed, ticket.holder.id).run();
+    const key = await createKey(host.token, ["attendees:read"]);
+    const res = await withKey(key.key, `/api/v1/events/${event.id}/attendees`);
+    const body = (await res.json()) as Page<{ holder: { email: string } }>;
+    expect(body.items.map((a) => a.holder.email)).toEqual([user?.email]);
+    expect(JSON.stringify(body)).not.toContain("pii1.");
   });
 
   it("a session of another host gets 403 (a published event, as its other host routes answer), an anonymous caller 401", async () => {
