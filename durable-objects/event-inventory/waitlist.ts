@@ -15,7 +15,7 @@
  * takes seats, so a seat that freed with nobody's call (a hold lapsing before the alarm ran) goes to
  * the line first. While nobody is in line it costs a map lookup.
  *
- * Decisions (documented in docs/waitlist.md): one ticket per entry; joining needs remaining 0, counting
+ * Decisions (README, "The waitlist"): one ticket per entry; joining needs remaining 0, counting
  * unpaid holds (they may lapse, and then the line gets them first); a user is in line once at a time
  * and within the per-user limit; while paused no offers are made (joining goes on), and seats that
  * free meanwhile are on sale as usual.

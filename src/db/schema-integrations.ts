@@ -177,7 +177,10 @@ export const waitlistEntries = sqliteTable(
     userId: text("user_id")
       .notNull()
       .references(() => users.id, { onDelete: "cascade" }),
-    /** The place in line when joined (1 = first). */
+    /**
+     * The entry's number in the event's line (1 = the first to join; increasing, a rejoin takes a new
+     * one): the place in line now is 1 + the entries still `waiting` with a smaller number.
+     */
     position: integer("position").notNull(),
     status: text("status", { enum: WAITLIST_STATUSES }).notNull(),
     offerId: text("offer_id"),
