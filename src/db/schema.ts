@@ -318,7 +318,12 @@ export const orders = sqliteTable(
     updatedAt: integer("updated_at").notNull(),
     projectionSeq: integer("projection_seq").notNull(),
   },
-  (t) => [index("orders_user").on(t.userId, t.createdAt), index("orders_event_status").on(t.eventId, t.status)],
+  (t) => [
+    index("orders_user").on(t.userId, t.createdAt),
+    index("orders_event_status").on(t.eventId, t.status),
+    // The host's order list (GET /api/v1/events/:id/orders) pages an event's orders newest first.
+    index("orders_event_created").on(t.eventId, t.createdAt),
+  ],
 );
 
 /** Read model of tickets, projected from EventInventory (guarded by projection_seq). */
