@@ -1,4 +1,9 @@
 /** Accounts and sessions: what other features may use. Features import each other only through this file (README, Code map). */
 
-export { registerSessions, updateAccountInBook } from "./session-keeper";
+export { clearSessionCookies } from "./cookies";
+export { type AuthDeps, authDeps, sessionStores } from "./deps";
+export { type ReauthProof, reauthenticate } from "./reauth";
+export { advanceEpochInBook, registerSessions, updateAccountInBook } from "./session-keeper";
+export { withEpochBump } from "./sessions";
 export * from "./tokens";
+export { emailIndex, findUserById, openEmail, sealedEmail, USER_EMAIL_CONTEXT } from "./users";
