@@ -11,7 +11,7 @@ import { captureLogs } from "../../support/logs";
 import { grantRoles } from "../../support/sessions";
 import { bearer } from "../auth/helpers";
 import { createEvent, eventBody } from "../events/helpers";
-import { hostWithKey, KEYS_PATH, withKey } from "./helpers";
+import { createKey, hostWithKey, KEYS_PATH, withKey } from "./helpers";
 
 const json = (body: unknown) => ({ body: JSON.stringify(body) });
 
@@ -119,7 +119,7 @@ describe("a key acts within its scopes", () => {
     for (const [scope, path, init] of needs) {
       // A key with every scope but this one is refused; the full key is let through.
       const others = API_KEY_SCOPES.filter((s) => s !== scope);
-      const { key: lacking } = await hostWithKeyOf(host.token, others);
+      const { key: lacking } = await createKey(host.token, others, "lacks one scope");
       const refused = await withKey(lacking, path, init);
       expect(refused.status, `${scope} ${path}`).toBe(403);
       const problem = await problemOf(refused);
@@ -219,13 +219,3 @@ describe("bad keys are 401, never anonymous", () => {
     expect(res.status).toBe(401);
   });
 });
-
-async function hostWithKeyOf(token: string, scopes: readonly string[]) {
-  const res = await call(KEYS_PATH, {
-    method: "POST",
-    headers: { ...bearer(token), "Content-Type": "application/json" },
-    body: JSON.stringify({ name: `lacks`, scopes }),
-  });
-  if (res.status !== 201) throw new Error(`create key: ${res.status} ${await res.text()}`);
-  return { key: ((await res.json()) as { key: string }).key };
-}
