@@ -11,6 +11,7 @@ import { LIMITS } from "../src/config/limits";
 import { trackRollupCron } from "../src/features/creators";
 import { requeueStuckEmails } from "../src/features/email/sweep";
 import { PAYMENTS_RECONCILE_CRON, reconcileCron, requeuePaymentsCron } from "../src/features/payments/cron";
+import { expireDataExports } from "../src/features/privacy";
 import { runRetention } from "../src/features/retention";
 import { requeueWebhooks } from "../src/features/webhooks";
 import { log } from "../src/lib/log";
@@ -30,17 +31,19 @@ export async function scheduled(controller: ScheduledController, env: Env): Prom
   if (controller.cron === PAYMENTS_RECONCILE_CRON) return reconcileCron(controller, env);
   await requeuePaymentsCron(controller, env);
   // Independent sweeps: one failing must not stop the others.
-  const [deleted, requeued, retention, tracking, webhooks] = await Promise.allSettled([
+  const [deleted, requeued, retention, tracking, webhooks, exports] = await Promise.allSettled([
     sweepExpiredIdempotencyKeys(env.DB, controller.scheduledTime),
     requeueStuckEmails(env.DB, env.EMAIL_QUEUE, controller.scheduledTime),
     (async () => runRetention(env.DB, getConfig(env).retentionDays, controller.scheduledTime))(),
     (async () => trackRollupCron(env.DB, controller.scheduledTime, getConfig(env).trackRetentionDays))(),
     // Outgoing webhooks whose wake-up was lost (src/features/webhooks/sweep.ts).
     requeueWebhooks(env.DB, env.OUTGOING_WEBHOOK_QUEUE, controller.scheduledTime),
+    // Data exports past their week: the archive out of R2, the row marked (src/features/privacy/export.ts).
+    expireDataExports(env.DB, env.MEDIA, controller.scheduledTime),
   ]);
   const retained = retention.status === "fulfilled" ? retention.value : null;
   const ok =
-    [deleted, requeued, retention, tracking, webhooks].every((r) => r.status === "fulfilled") &&
+    [deleted, requeued, retention, tracking, webhooks, exports].every((r) => r.status === "fulfilled") &&
     Object.keys(retained?.errors ?? {}).length === 0;
   log(ok ? "info" : "error", "sweep", {
     cron: controller.cron,
@@ -51,11 +54,13 @@ export async function scheduled(controller: ScheduledController, env: Env): Prom
     retention: retained,
     trackCreatorDaysRolledUp: tracking.status === "fulfilled" ? tracking.value.creatorDays : null,
     trackEventsPurged: tracking.status === "fulfilled" ? tracking.value.purged : null,
+    dataExportsExpired: exports.status === "fulfilled" ? exports.value : null,
     webhooksRequeued: webhooks.status === "fulfilled" ? webhooks.value : null,
     ...(deleted.status === "rejected" ? { idempotencyError: deleted.reason } : {}),
     ...(requeued.status === "rejected" ? { emailError: requeued.reason } : {}),
     ...(retention.status === "rejected" ? { retentionError: retention.reason } : {}),
     ...(tracking.status === "rejected" ? { trackingError: tracking.reason } : {}),
+    ...(exports.status === "rejected" ? { dataExportsError: exports.reason } : {}),
     ...(webhooks.status === "rejected" ? { webhooksError: webhooks.reason } : {}),
   });
 }

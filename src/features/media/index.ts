@@ -1,3 +1,3 @@
 /** Media: what other features may use (signing a URL for an image they show, the purposes meant to be public). Features import each other only through this file (README, Code map). */
 export { PUBLIC_PURPOSES, type Purpose } from "./schema";
-export { signedPath, signMedia } from "./signing";
+export { type SignedParams, signedPath, signMedia, verifyMedia } from "./signing";

@@ -1,0 +1,237 @@
+/**
+ * Erasing an account (GDPR art. 17), after re-authentication (src/features/auth/reauth.ts):
+ *
+ * - refused (409 hosts-future-events, the events listed) while the person hosts an event that has not
+ *   ended and is not cancelled: its ticket holders depend on it, so it is cancelled (with its refunds)
+ *   or over first;
+ * - what is only theirs goes: posts (with the comments, likes, bookmarks, reposts, media links,
+ *   notifications and reports hanging from them: the ON DELETE CASCADEs of migrations/0011_social.sql),
+ *   their comments, likes, bookmarks, reposts, follows both ways, blocks both ways, notifications,
+ *   reports, links and tracking, their uploaded media (rows, then the R2 objects), API keys, webhook
+ *   endpoints with their events, waitlist entries (the D1 read model: the event's object keeps its own
+ *   line until the event ends), data exports (rows and archives), email tokens, the sign-in code,
+ *   every email to them in the outbox (pending ones are never sent) and stored idempotent replies;
+ * - the users row stays as a pseudonym, because records other people depend on point at it: orders and
+ *   tickets (the host's sales), payments and refunds, tips (amounts kept for accounting: art. 17(3)(b),
+ *   a legal obligation), the audit log (art. 17(3)(e), defence of claims: the id, never the address).
+ *   Its personal fields are wiped: email `erased:<id>` (not an address, keeps NOT NULL and UNIQUE),
+ *   no blind index, name "Deleted user", no password, not verified, no roles, erased_at set;
+ * - the profile keeps its row (the counter triggers update it) with bio, avatar and handle cleared; the
+ *   handle itself is retired for LIMITS.handleGraceSeconds like a changed one, so nobody can take it up
+ *   at once and be mistaken for them;
+ * - every session stops at once: the epoch moves in the session book before D1 (withEpochBump, as a
+ *   password reset does), so the very next request with any of their tokens is refused even where D1
+ *   has not caught up; D1's sessions are revoked and their refresh tokens deleted in the same batch.
+ *
+ * Everything in D1 is one batch: it all happens or none of it does. R2 objects go after the rows (no
+ * new URL can be signed for them once the rows are gone); a failed R2 delete leaves an object nothing
+ * names, logged for an operator.
+ */
+import { LIMITS } from "../../config/limits";
+import { bumpVersion } from "../../lib/edge-cache";
+import { DomainError } from "../../lib/errors";
+import { log } from "../../lib/log";
+import type { PiiCipher } from "../../lib/pii";
+import { iso } from "../../lib/time";
+import { auditStatement } from "../audit";
+import {
+  type AuthDeps,
+  emailIndex,
+  type ReauthProof,
+  reauthenticate,
+  sessionStores,
+  updateAccountInBook,
+  withEpochBump,
+} from "../auth";
+import { OUTBOX_CONTEXT } from "../email";
+
+export const ERASED_NAME = "Deleted user";
+
+/** The users.email of an erased account: not an address, unique, and naming nobody but the pseudonym. */
+export const erasedEmail = (userId: string) => `erased:${userId}`;
+
+/** Events of `userId` still to come (not ended, not cancelled), soonest first, at most 50. */
+export async function futureHostedEvents(db: D1Database, userId: string, now: number) {
+  const found = await db
+    .prepare(
+      `SELECT id, title, status, starts_at FROM events WHERE host_id = ? AND status <> 'cancelled' AND ends_at > ?
+       ORDER BY starts_at LIMIT 50`,
+    )
+    .bind(userId, now)
+    .all<{ id: string; title: string; status: string; starts_at: number }>();
+  return found.results.map((e) => ({ id: e.id, title: e.title, status: e.status, startsAt: iso(e.starts_at) }));
+}
+
+/** Erases the account of `userId` once `proof` re-authenticates it. */
+export async function eraseAccount(
+  deps: AuthDeps & { bucket: R2Bucket },
+  userId: string,
+  proof: ReauthProof,
+): Promise<void> {
+  const user = await reauthenticate(deps, userId, proof, "account.erase");
+  const t = deps.now ?? Date.now();
+  const hosted = await futureHostedEvents(deps.db, userId, t);
+  if (hosted.length) {
+    await (
+      await auditStatement(
+        deps.db,
+        deps.config,
+        deps.meta,
+        { action: "account.erase", outcome: "denied", userId, detail: { reason: "hosts-future-events" } },
+        t,
+      )
+    ).run();
+    throw new DomainError(
+      "hosts-future-events",
+      `Cancel the events you host that are still to come (or wait until they end), then erase your account: ${hosted
+        .map((e) => e.title)
+        .join(", ")}.`,
+      { events: hosted },
+    );
+  }
+  const objects = await deps.db
+    .prepare(
+      `SELECT r2_key FROM media WHERE owner_id = ?1
+       UNION ALL SELECT r2_key FROM data_exports WHERE user_id = ?1 AND r2_key IS NOT NULL`,
+    )
+    .bind(userId)
+    .all<{ r2_key: string }>();
+
+  const unsent = await unsentEmailsTo(deps.db, deps.config.pii, user.email);
+  await withEpochBump(sessionStores(deps), userId, user.session_epoch, async () =>
+    deps.db.batch([
+      ...erasureStatements(deps.db, userId, user.email, emailIndex(deps.config.pii, user.email), unsent, t),
+      await auditStatement(
+        deps.db,
+        deps.config,
+        deps.meta,
+        // The pseudonym only: the audit log never holds the address.
+        { action: "account.erase", outcome: "success", userId },
+        t,
+      ),
+    ]),
+  );
+  // Cosmetic fields follow D1 into the book, which answers them to the (now refused) sessions.
+  await updateAccountInBook(deps.limiter, userId, { roles: [], name: ERASED_NAME, email: erasedEmail(userId) });
+  const keys = objects.results.map((row) => row.r2_key);
+  for (let i = 0; i < keys.length; i += 1000) {
+    const chunk = keys.slice(i, i + 1000);
+    await deps.bucket.delete(chunk).catch((error: unknown) => {
+      log("error", "erasure left R2 objects", { requestId: deps.meta.requestId, userId, keys: chunk.length, error });
+    });
+  }
+}
+
+/**
+ * Outbox emails to `email` not sent yet. Their recipient is sealed under a random IV (no index), so the
+ * unsent rows (few: the queue drains them within minutes) are opened one by one, at most
+ * LIMITS.erasureOutboxScanRows of them; a row that does not open is not theirs to judge and stays.
+ * Finished rows keep their sealed copy until the retention job deletes them (30 days).
+ */
+async function unsentEmailsTo(db: D1Database, pii: PiiCipher, email: string): Promise<string[]> {
+  const { results } = await db
+    .prepare(`SELECT id, "to" FROM email_outbox WHERE status IN ('pending', 'queued', 'sending') LIMIT ?`)
+    .bind(LIMITS.erasureOutboxScanRows)
+    .all<{ id: string; to: string }>();
+  const address = email.trim().toLowerCase();
+  return results.flatMap((row) => {
+    try {
+      return pii.open(row.to, OUTBOX_CONTEXT.to).trim().toLowerCase() === address ? [row.id] : [];
+    } catch {
+      return [];
+    }
+  });
+}
+
+/**
+ * The D1 side of an erasure, in order: the row's own wipe comes last, so every statement before it
+ * still finds the account as it was. `email` is the address as opened; `index` its blind index.
+ */
+function erasureStatements(
+  db: D1Database,
+  userId: string,
+  email: string,
+  index: string,
+  unsent: string[],
+  t: number,
+): D1PreparedStatement[] {
+  const run = (sql: string, ...bindings: unknown[]) => db.prepare(sql).bind(...bindings);
+  const emails = JSON.stringify([email, index]);
+  return [
+    // Sessions: revoked (refresh refuses them) and stripped of where they came from; tokens gone.
+    run(
+      `UPDATE sessions SET revoked_at = COALESCE(revoked_at, ?2), revoke_reason = COALESCE(revoke_reason, 'account-erased'),
+         user_agent = NULL, ip_hash = NULL WHERE user_id = ?1`,
+      userId,
+      t,
+    ),
+    run("DELETE FROM refresh_tokens WHERE session_id IN (SELECT id FROM sessions WHERE user_id = ?)", userId),
+    run("DELETE FROM email_tokens WHERE user_id = ?", userId),
+    // The sign-in code is keyed by the address (or, once sealed, its blind index).
+    run("DELETE FROM otp_codes WHERE email IN (SELECT value FROM json_each(?))", emails),
+    // Emails to them: unsent ones must not go out to an erased account; plaintext rows (written before
+    // the outbox was sealed) hold the address in the clear.
+    run(
+      `DELETE FROM email_outbox WHERE id IN (SELECT value FROM json_each(?1)) OR "to" IN (SELECT value FROM json_each(?2))`,
+      JSON.stringify(unsent),
+      emails,
+    ),
+    run(`DELETE FROM dev_mailbox WHERE "to" IN (SELECT value FROM json_each(?))`, emails),
+    run("DELETE FROM idempotency_keys WHERE scope = ?", `user:${userId}`),
+    // Social: their posts take everything hanging from them (cascades); then what they did elsewhere.
+    run("DELETE FROM posts WHERE author_id = ?", userId),
+    run("DELETE FROM comments WHERE author_id = ?", userId),
+    run("DELETE FROM post_likes WHERE user_id = ?", userId),
+    run("DELETE FROM comment_likes WHERE user_id = ?", userId),
+    run("DELETE FROM bookmarks WHERE user_id = ?", userId),
+    run("DELETE FROM reposts WHERE user_id = ?", userId),
+    run("DELETE FROM follows WHERE follower_id = ?1 OR followee_id = ?1", userId),
+    run("DELETE FROM blocks WHERE blocker_id = ?1 OR blocked_id = ?1", userId),
+    run("DELETE FROM notifications WHERE user_id = ?1 OR actor_id = ?1", userId),
+    run("DELETE FROM reports WHERE reporter_id = ?1 OR subject_user_id = ?1", userId),
+    // Creator: links, tracking, the profile's own fields; the handle retired, not freed.
+    run("DELETE FROM track_events WHERE user_id = ?", userId),
+    run("DELETE FROM track_daily WHERE user_id = ?", userId),
+    run("DELETE FROM links WHERE user_id = ?", userId),
+    run("DELETE FROM link_lists WHERE user_id = ?", userId),
+    run(
+      "UPDATE handles SET state = 'retired', retired_until = ? WHERE user_id = ? AND state = 'active'",
+      t + LIMITS.handleGraceSeconds * 1000,
+      userId,
+    ),
+    run(
+      "UPDATE profiles SET bio = '', avatar_media_id = NULL, handle = NULL, handle_key = NULL, updated_at = ? WHERE user_id = ?",
+      t,
+      userId,
+    ),
+    // Their uploads (post_media rows cascade; an event cover of theirs simply stops resolving).
+    run("DELETE FROM media WHERE owner_id = ?", userId),
+    // Integrations: keys refused from the next request on, endpoints with their deliveries and events.
+    run("DELETE FROM api_keys WHERE host_id = ?", userId),
+    run("DELETE FROM webhook_endpoints WHERE host_id = ?", userId),
+    run("DELETE FROM webhook_events WHERE host_id = ?", userId),
+    run("DELETE FROM waitlist_entries WHERE user_id = ?", userId),
+    run("DELETE FROM data_exports WHERE user_id = ?", userId),
+    // Money stays (accounting), pseudonymous: a tip's words are theirs, its amount the creator's record.
+    // A guest tip made with their address becomes the pseudonym's, so the address goes and the
+    // tips_sender_or_guest check still holds for a pending one.
+    run("UPDATE tips SET message = NULL WHERE sender_id = ?", userId),
+    run(
+      `UPDATE tips SET sender_id = ?1, guest_email = NULL, message = NULL
+       WHERE sender_id IS NULL AND guest_email IN (SELECT value FROM json_each(?2))`,
+      userId,
+      emails,
+    ),
+    bumpVersion(db, `profile:${userId}`),
+    bumpVersion(db, `creator:${userId}`),
+    run(
+      `UPDATE users SET email = ?2, email_index = NULL, name = ?3, password_hash = NULL, email_verified_at = NULL,
+         roles = '[]', session_epoch = session_epoch + 1, erased_at = ?4, updated_at = ?4
+       WHERE id = ?1 AND erased_at IS NULL`,
+      userId,
+      erasedEmail(userId),
+      ERASED_NAME,
+      t,
+    ),
+  ];
+}
