@@ -1,5 +1,4 @@
 /** Hosts' API keys: what app.ts mounts (routes, the authenticator, the per-key rate key, the write audit). Features import each other only through this file (README, Code map). */
 export { auditApiKeyWrites } from "./audit";
 export { apiKeyAuthenticator, apiKeyRateKey, isApiKeyRequest } from "./authenticator";
-export { API_KEY_PREFIX } from "./keys";
 export { apiKeyRoutes } from "./routes";
