@@ -9,6 +9,7 @@ import { outboxStatements } from "../../src/features/email/outbox";
 import type { EmailTemplate } from "../../src/features/email/templates";
 import { decode, type InventoryEmail, type InventoryOutboxRow } from "./outbox";
 import { offerMessage, waitlistStatements } from "./waitlist-projection";
+import { webhookStatements } from "./webhook-projection";
 
 /** Where `npm run dev` serves the Worker: the origin of the object's email links when PUBLIC_URL is unset. */
 export const LOCAL_ORIGIN = "http://localhost:8787";
@@ -144,5 +145,7 @@ export function projectionStatements(
       statements.push(...emailStatements(db, row.seq, record.payload, options));
     }
   }
+  // Last, so an order's webhook reads its tickets as this batch leaves them.
+  statements.push(...webhookStatements(db, rows));
   return statements;
 }

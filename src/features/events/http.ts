@@ -16,7 +16,12 @@ export const tags = ["Events"];
 export const IdParam = z.object({ id: z.string().min(1).max(64) });
 
 export function eventsDeps(c: AppContext): EventsDeps {
-  return { db: c.env.DB, inventory: c.env.EVENT_INVENTORY, defer: c.get("defer") };
+  return {
+    db: c.env.DB,
+    inventory: c.env.EVENT_INVENTORY,
+    defer: c.get("defer"),
+    webhooks: c.env.OUTGOING_WEBHOOK_QUEUE,
+  };
 }
 
 export function caller(c: AppContext): Caller {

@@ -9,11 +9,18 @@ import type { EventInventory, EventSnapshot } from "../../../durable-objects/eve
 import { LIMITS } from "../../config/limits";
 import type { RowOf } from "../../db/rows";
 import type { events } from "../../db/schema";
+import type { WebhookEventType } from "../../db/schema-integrations";
 import { randomId } from "../../lib/crypto";
 import { bumpVersion, cacheKey, type Defer, EDGE_TTL, getOrProduce, readVersions, scopes } from "../../lib/edge-cache";
 import { DomainError } from "../../lib/errors";
 import { sanitizeDescription } from "../../lib/sanitize";
 import { iso } from "../../lib/time";
+import {
+  insertedWebhookEventIds,
+  type OutgoingWebhookMessage,
+  wakeWebhookEvents,
+  webhookEventStatement,
+} from "../webhooks";
 import { inventoryOf, unwrap } from "./inventory";
 import { forgetOrderableEvent } from "./orderable";
 import { customRefundTerms, refundWindowErrors } from "./refund-window";
@@ -28,6 +35,8 @@ export interface EventsDeps {
   now?: number;
   /** Runs work after the response (the request's `defer`); without it, cache stores start at once. */
   defer?: Defer;
+  /** Wakes the host's webhooks after a publish or cancel; without it the cron sweep hands them over. */
+  webhooks?: Queue<OutgoingWebhookMessage>;
 }
 
 export interface Caller {
@@ -221,22 +230,62 @@ async function configureInventory(deps: EventsDeps, row: EventRow): Promise<void
   unwrap(await inventoryOf(deps.inventory, row.id).configure(toSnapshot(row)));
 }
 
+/**
+ * The host's webhook for a publish or a cancel (event.published, event.cancelled), batched with the
+ * update: written only if, after it, the event is at the new version in the new status (a lost race
+ * to an edit writes none; one to the same transition writes the same row, its id being the event's).
+ */
+function transitionWebhook(db: D1Database, before: EventRow, next: EventRow): D1PreparedStatement[] {
+  if (before.status === next.status || (next.status !== "published" && next.status !== "cancelled")) return [];
+  const type: WebhookEventType = next.status === "published" ? "event.published" : "event.cancelled";
+  const data = {
+    eventId: next.id,
+    title: next.title,
+    status: next.status,
+    startsAt: iso(next.starts_at),
+    endsAt: iso(next.ends_at),
+    timezone: next.timezone,
+    capacity: next.capacity,
+    price: next.price,
+    currency: next.currency,
+    at: iso(next.updated_at),
+  };
+  return [
+    webhookEventStatement(
+      db,
+      { type, hostId: next.host_id, factId: next.id, data, at: next.updated_at },
+      {
+        onlyIf: {
+          sql: "EXISTS (SELECT 1 FROM events WHERE id = ? AND version = ? AND status = ?)",
+          bindings: [next.id, next.version, next.status],
+        },
+      },
+    ),
+  ];
+}
+
 /** Writes the new row if nobody else wrote since `expected`; returns false on a lost race. */
-async function writeIfVersion(db: D1Database, row: EventRow, expected: number): Promise<boolean> {
+async function writeIfVersion(
+  db: D1Database,
+  row: EventRow,
+  expected: number,
+  extra: D1PreparedStatement[] = [],
+): Promise<{ written: boolean; results: D1Result[] }> {
   // Every column but the key and the creation facts, named once from the row itself.
   const columns = (Object.keys(row) as (keyof EventRow)[]).filter(
     (column) => column !== "id" && column !== "host_id" && column !== "created_at",
   );
   // The edge-cache versions move in the same batch (nearby.ts, getEvent below); a lost race bumps
   // them for nothing, which costs one cache miss.
-  const [result] = await db.batch([
+  const results = await db.batch([
     db
       .prepare(`UPDATE events SET ${columns.map((column) => `${column} = ?`).join(", ")} WHERE id = ? AND version = ?`)
       .bind(...columns.map((column) => row[column]), row.id, expected),
     bumpVersion(db, scopes.events),
     bumpVersion(db, scopes.event(row.id)),
+    ...extra,
   ]);
-  return result?.meta.changes === 1;
+  return { written: results[0]?.meta.changes === 1, results };
 }
 
 /**
@@ -246,7 +295,13 @@ async function writeIfVersion(db: D1Database, row: EventRow, expected: number): 
  */
 async function commit(deps: EventsDeps, before: EventRow, next: EventRow): Promise<EventRow> {
   if (next.capacity < before.capacity) await configureInventory(deps, next);
-  if (!(await writeIfVersion(deps.db, next, before.version))) {
+  const { written, results } = await writeIfVersion(
+    deps.db,
+    next,
+    before.version,
+    transitionWebhook(deps.db, before, next),
+  );
+  if (!written) {
     const current = await findEvent(deps.db, before.id);
     if (current) await inventoryOf(deps.inventory, current.id).configure(toSnapshot(current));
     throw new DomainError("version-conflict", "The event changed since you read it. Reload and retry.", {
@@ -255,6 +310,7 @@ async function commit(deps: EventsDeps, before: EventRow, next: EventRow): Promi
   }
   await configureInventory(deps, next);
   forgetOrderableEvent(next.id);
+  await wakeWebhookEvents(deps.webhooks, insertedWebhookEventIds(results));
   return next;
 }
 

@@ -43,6 +43,7 @@ import {
   type Stripe,
 } from "../payments";
 import { normalizeText, notificationInsert, textLength } from "../social";
+import { insertedWebhookEventIds, wakeWebhookEvents, webhookEventStatement } from "../webhooks";
 import { isPro } from "./entitlements";
 import { platformFee } from "./fees";
 
@@ -430,10 +431,23 @@ export async function applyTipCapture(
             orderId: tip.id,
             at: now,
           }),
+          // The creator's webhook (tip.received), once per tip; the fan's message and address stay out.
+          webhookEventStatement(
+            deps.db,
+            {
+              type: "tip.received",
+              hostId: tip.recipient_id,
+              factId: tip.id,
+              data: { tipId: tip.id, amount: tip.amount, currency: tip.currency, receivedAt: iso(now) },
+              at: now,
+            },
+            { onlyIf: moved },
+          ),
         ]
       : []),
   ]);
   await enqueueCommitted(deps.db, deps.emailQueue, results);
+  await wakeWebhookEvents(deps.outgoingWebhookQueue, insertedWebhookEventIds(results));
   return "processed";
 }
 

@@ -9,6 +9,7 @@ import type { PaymentsConfig } from "../../config/payments";
 import type { AppContext } from "../../context";
 import { DomainError } from "../../lib/errors";
 import type { EmailQueue } from "../email";
+import type { OutgoingWebhookMessage } from "../webhooks";
 import { checkoutReturnBase } from "./checkout";
 import type { PaymentsQueue } from "./queue";
 import { type Stripe, stripeClient } from "./stripe";
@@ -21,6 +22,8 @@ export interface PaymentsDeps {
   stripe: Stripe;
   webhookQueue: PaymentsQueue;
   emailQueue: EmailQueue;
+  /** Wakes hosts' webhooks after a fact is recorded; without it the cron sweep hands them over. */
+  outgoingWebhookQueue?: Queue<OutgoingWebhookMessage>;
 }
 
 export function paymentsDepsFromEnv(env: Env): PaymentsDeps | null {
@@ -34,6 +37,7 @@ export function paymentsDepsFromEnv(env: Env): PaymentsDeps | null {
     stripe: stripeClient(config.payments),
     webhookQueue: env.WEBHOOK_QUEUE as PaymentsQueue,
     emailQueue: env.EMAIL_QUEUE as EmailQueue,
+    outgoingWebhookQueue: env.OUTGOING_WEBHOOK_QUEUE,
   };
 }
 
