@@ -187,6 +187,10 @@ describe("erasing an account", () => {
     expect(await rows("SELECT sender_id, amount, message FROM tips WHERE id = ?", w.tipId)).toEqual([
       { sender_id: person.id, amount: 500, message: null },
     ]);
+    // The pending guest tip made with their address is the pseudonym's now (the check still holds).
+    expect(await rows("SELECT sender_id, guest_email, status FROM tips WHERE id = ?", `guest-${w.tipId}`)).toEqual([
+      { sender_id: person.id, guest_email: null, status: "pending" },
+    ]);
     expect(
       await rows("SELECT user_id, outcome FROM audit_log WHERE action = 'account.erase'  AND user_id = ?", person.id),
     ).toEqual([{ user_id: person.id, outcome: "success" }]);

@@ -212,7 +212,7 @@ describe("a data export", () => {
     expect((await askExport(person.token)).status).toBe(202);
   });
 
-  it("is refused to anyone not signed in, and to an API key (403 insufficient-scope)", async () => {
+  it("is refused to anyone not signed in, and to an API key (403 insufficient-scope), as erasure is", async () => {
     expect((await call("/api/v1/me/export")).status).toBe(401);
     const host = await someone({ roles: ["attendee", "host"] });
     const created = await call("/api/v1/me/api-keys", {
@@ -226,5 +226,14 @@ describe("a data export", () => {
     expect(refused.status).toBe(403);
     expect(codeOf(await problemOf(refused))).toBe("insufficient-scope");
     expect(await rows("SELECT id FROM data_exports WHERE user_id = ?", host.id)).toEqual([]);
+    // Nor can a key erase the account.
+    const erase = await call("/api/v1/me", {
+      method: "DELETE",
+      headers: { Authorization: `Bearer ${key}`, "Content-Type": "application/json" },
+      body: JSON.stringify({ password: host.password }),
+    });
+    expect(erase.status).toBe(403);
+    expect(codeOf(await problemOf(erase))).toBe("insufficient-scope");
+    expect(await rows("SELECT erased_at FROM users WHERE id = ?", host.id)).toEqual([{ erased_at: null }]);
   });
 });

@@ -126,6 +126,19 @@ export async function world(): Promise<World> {
     now,
     now,
   );
+  // A tip they made earlier as a guest, with their address, still pending (tips_sender_or_guest holds it).
+  await insert(
+    `INSERT INTO tips (id, recipient_id, sender_id, guest_email, amount, currency, message, status, fee_amount,
+       stripe_account_id, refunded_amount, idempotency_key, created_at, updated_at)
+     VALUES (?, ?, NULL, ?, 300, 'USD', NULL, 'pending', 0, ?, 0, ?, ?, ?)`,
+    `guest-${tipId}`,
+    creator.id,
+    person.email,
+    account,
+    crypto.randomUUID(),
+    now,
+    now,
+  );
   await insert(
     `INSERT INTO waitlist_entries (event_id, user_id, position, status, seq, created_at, updated_at)
      VALUES (?, ?, 1, 'waiting', 1, ?, ?)`,
