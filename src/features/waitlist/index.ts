@@ -1,2 +1,3 @@
-/** The waitlist: what other features may use (its routes, mounted by src/app.ts). Features import each other only through this file (README, Code map). */
+/** The waitlist: what other features and the pages may use (its routes, mounted by src/app.ts, and the actions the event page offers). Features import each other only through this file (README, Code map). */
 export { waitlistRoutes } from "./routes";
+export { acceptOffer, declineOffer, joinWaitlist, leaveWaitlist } from "./service";

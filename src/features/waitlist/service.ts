@@ -73,7 +73,10 @@ export async function acceptOffer(
   buyer: Buyer,
   offerId: string,
   returnBase: string,
-) {
+): Promise<
+  | { order: ReturnType<typeof toApiOrder>; tickets: ReturnType<typeof toApiTicket>[] }
+  | { order: ReturnType<typeof toApiOrder>; checkoutUrl: string; holdExpiresAt: string }
+> {
   const event = await offerEvent(deps.db, buyer.id, offerId);
   const inventory = inventoryOf(withInventoryDeadline(deps.inventory), event.id);
   if (event.price === 0) {

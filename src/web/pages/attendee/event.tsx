@@ -22,6 +22,7 @@ import { readForm } from "../../forms";
 import { type PageUser, pageState, pageUser, type RenderOptions, render, seeOther } from "../../page";
 import { eventTime, fewLeft, isoTime, price } from "./format";
 import { FORM_KEY, oncePerForm, takeOrderRates } from "./order-gate";
+import { pageEntry, WaitlistBox, waitlistAction } from "./waitlist";
 
 type EventView = Awaited<ReturnType<typeof getEvent>>;
 
@@ -216,7 +217,7 @@ export async function eventPage(c: AppContext, id: string, options: PageOptions 
   const event = await getEvent(deps, user ? { id: user.id, roles: user.roles } : null, id);
   const now = Date.now();
   const state = saleState(event, now);
-  const [owned, policy, { csrfToken }, hostPro] = await Promise.all([
+  const [owned, policy, { csrfToken }, hostPro, entry] = await Promise.all([
     user ? ownedTickets(deps.db, event.id, user.id) : 0,
     event.price > 0
       ? refundPolicyOf(deps.db, event.id, c.get("config").payments?.refundCutoffHours ?? LIMITS.refundCutoffHours)
@@ -224,6 +225,8 @@ export async function eventPage(c: AppContext, id: string, options: PageOptions 
     pageState(c),
     // Pro hosts' pages carry no Gatehouse branding (config/plans.ts).
     isPro(deps.db, event.hostId, now),
+    // The waitlist (./waitlist.tsx): the person's place in line, or the ticket held for them.
+    user ? pageEntry(deps.db, event.id, user.id) : null,
   ]);
   const starts = Date.parse(event.startsAt);
   const ends = Date.parse(event.endsAt);
@@ -286,6 +289,18 @@ export async function eventPage(c: AppContext, id: string, options: PageOptions 
           ) : (
             <StateMessage state={state} timezone={event.timezone} />
           )}
+          {state.kind === "on-sale" || state.kind === "sold-out" ? (
+            <WaitlistBox
+              eventId={event.id}
+              timezone={event.timezone}
+              signedIn={user !== null}
+              entry={entry}
+              soldOut={state.kind === "sold-out"}
+              offerParam={c.req.query("offer") ?? null}
+              csrf={csrfToken}
+              now={now}
+            />
+          ) : null}
         </section>
         {event.description ? (
           <section class="description" aria-labelledby="about-heading">
@@ -302,6 +317,12 @@ export async function eventPage(c: AppContext, id: string, options: PageOptions 
       </article>
     ),
   });
+}
+
+/** POST /e/:id/waitlist (./waitlist.tsx): join or leave the line, accept or decline an offer. */
+export function answerWaitlist(c: AppContext): Promise<Response> {
+  const id = c.req.param("id") ?? "";
+  return waitlistAction(c, (alert, status) => eventPage(c, id, { alert, status }));
 }
 
 /** POST /e/:id/order: the order, once per rendered form; 303 to the wallet or to Stripe Checkout. */
