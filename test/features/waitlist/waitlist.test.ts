@@ -240,6 +240,30 @@ describe("offers move on", () => {
   });
 });
 
+describe("the offer is the admission", () => {
+  it("while the event's waiting room is on, an offer is accepted without a queue pass (a new order needs one: 428)", async () => {
+    const { host, event, holders, orders } = await soldOutEvent(1);
+    const [first] = await people(1);
+    if (!first) throw new Error("no people");
+    expect((await join(event.id, first.token)).status).toBe(201);
+    const queued = await call(`/api/v1/events/${event.id}`, {
+      method: "PATCH",
+      headers: { ...bearer(host.token), "Content-Type": "application/json" },
+      body: JSON.stringify({ queue: { mode: "on", admitPerSecond: 5 }, version: event.version }),
+    });
+    expect(queued.status).toBe(200);
+    expect((await cancelOrder(orders[0] as string, (holders[0] as { token: string }).token)).status).toBe(200);
+    const offerId = (await entryOf(event.id, first.token))?.offerId as string;
+    const [stranger] = await people(1);
+    await expectProblem(await order(event.id, (stranger as { token: string }).token), 428, "queue-pass-required");
+
+    const res = await accept(offerId, first.token, { "Idempotency-Key": crypto.randomUUID() });
+    expect(res.status).toBe(201);
+    expect(((await res.json()) as { order: { status: string } }).order.status).toBe("confirmed");
+    expect(await checkedStats(event.id)).toMatchObject({ sold: 1, held: 0, remaining: 0 });
+  });
+});
+
 describe("the host's controls", () => {
   it("paused: no offers (joining goes on, freed tickets go on sale); resuming offers what is free", async () => {
     const { host, event, holders, orders } = await soldOutEvent(2);
