@@ -122,17 +122,15 @@ export async function revokeApiKey(deps: ApiKeysDeps, hostId: string, id: string
     deps.db
       .prepare("UPDATE api_keys SET revoked_at = ? WHERE id = ? AND host_id = ? AND revoked_at IS NULL")
       .bind(now, id, hostId),
-    // Conditional on this very revocation: a concurrent one records (and audits) it once.
+    // Only if the UPDATE just before it (same batch, same connection) revoked the key: concurrent
+    // revocations, which may well read the same clock, record and audit it once.
     await auditStatement(
       deps.db,
       deps.config,
       deps.meta,
       { action: "api-key.revoke", outcome: "success", userId: hostId, detail: { apiKeyId: id } },
       now,
-      {
-        sql: "EXISTS (SELECT 1 FROM api_keys WHERE id = ? AND host_id = ? AND revoked_at = ?)",
-        bindings: [id, hostId, now],
-      },
+      { sql: "changes() = 1", bindings: [] },
     ),
   ]);
   if (updated?.meta.changes === 1) return;

@@ -3,11 +3,13 @@
  * without it, revokes one at once; only signed-in hosts, never a key; bounded by name, scopes and the
  * per-host cap.
  */
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { createApp } from "../../../src/app";
 import { LIMITS } from "../../../src/config/limits";
 import { API_KEY_SCOPES } from "../../../src/db/schema-integrations";
 import { sha256Hex } from "../../../src/lib/crypto";
-import { call, problemOf } from "../../helpers";
+import { call, freshIp, problemOf } from "../../helpers";
 import { codeOf, countRows, rows } from "../../support/db";
 import { auditForUser, bearer, createUser, login } from "../auth/helpers";
 import { hostWithToken } from "../events/helpers";
@@ -99,21 +101,42 @@ describe("creating a key", () => {
     expect(await countRows("api_keys", "host_id = ? AND revoked_at IS NULL", host.id)).toBe(LIMITS.apiKeysPerHost);
   });
 
-  it("concurrent creations never overshoot the cap", async () => {
+  it("concurrent creations never overshoot the cap: exactly the cap is created, the rest 409", async () => {
     const host = await hostWithToken();
+    const app = createApp();
+    // The host's dashboard-write budget raised, so every request reaches the insert.
+    const raised = { ...env, RATE_LIMITS: JSON.stringify({ "dashboard-write": { limit: 1000, windowSeconds: 60 } }) };
     const answers = await Promise.all(
-      Array.from({ length: LIMITS.apiKeysPerHost + 10 }, (_, i) =>
-        postKey(host.token, { name: `k${i}`, scopes: ["events:read"] }),
+      Array.from({ length: 2 * LIMITS.apiKeysPerHost }, (_, i) =>
+        app.request(
+          KEYS_PATH,
+          {
+            method: "POST",
+            headers: { ...bearer(host.token), "Content-Type": "application/json", "CF-Connecting-IP": freshIp() },
+            body: JSON.stringify({ name: `k${i}`, scopes: ["events:read"] }),
+          },
+          raised,
+        ),
       ),
     );
     const statuses = answers.map((r) => r.status);
-    // The host's dashboard-write budget (30 a minute) may refuse some; none beyond the cap is created.
-    expect(statuses.filter((s) => s === 201).length).toBeLessThanOrEqual(LIMITS.apiKeysPerHost);
-    expect(statuses.every((s) => s === 201 || s === 409 || s === 429)).toBe(true);
-    expect(await countRows("api_keys", "host_id = ? AND revoked_at IS NULL", host.id)).toBeLessThanOrEqual(
-      LIMITS.apiKeysPerHost,
+    expect(statuses.filter((s) => s === 201)).toHaveLength(LIMITS.apiKeysPerHost);
+    expect(statuses.filter((s) => s === 409)).toHaveLength(LIMITS.apiKeysPerHost);
+    expect(await countRows("api_keys", "host_id = ?", host.id)).toBe(LIMITS.apiKeysPerHost);
+    // One audit row per key created, none for the refused.
+    expect(await auditForUser(host.id, "api-key.create")).toHaveLength(LIMITS.apiKeysPerHost);
+  });
+
+  it("concurrent revocations of one key: all 204, revoked once, audited once", async () => {
+    const { host, key } = await hostWithKey();
+    const answers = await Promise.all(
+      Array.from({ length: 10 }, () =>
+        call(`${KEYS_PATH}/${key.id}`, { method: "DELETE", headers: bearer(host.token) }),
+      ),
     );
-    expect(await countRows("api_keys", "host_id = ?", host.id)).toBe(statuses.filter((s) => s === 201).length);
+    expect(answers.map((r) => r.status)).toEqual(Array(10).fill(204));
+    expect(await auditForUser(host.id, "api-key.revoke")).toHaveLength(1);
+    expect((await withKey(key.key, "/api/v1/me/events")).status).toBe(401);
   });
 
   it("only hosts: an attendee gets 403, an anonymous caller 401", async () => {
