@@ -147,6 +147,7 @@ const createEndpointRoute = createRoute({
       "validation-failed",
       "unauthorized",
       ["forbidden", "not a host"],
+      ["insufficient-scope", "an API key: endpoints are managed signed in"],
       ["invalid-url", "not http(s), too long, credentials, or an internal host (the reason member says which)"],
       ["too-many-webhook-endpoints", `the host has ${LIMITS.webhookEndpointsPerHost} already`],
       "rate-limited",
@@ -163,7 +164,7 @@ const listRoute = createRoute({
   middleware: [signedIn] as const,
   responses: {
     200: json(z.object({ items: z.array(EndpointSchema) }), "The endpoints"),
-    ...problems("unauthorized", "forbidden"),
+    ...problems("unauthorized", "forbidden", "insufficient-scope"),
   },
 });
 
@@ -177,7 +178,7 @@ const getRoute = createRoute({
   request: { params: IdParam },
   responses: {
     200: json(EndpointSchema, "The endpoint"),
-    ...problems("validation-failed", "unauthorized", "forbidden", "not-found"),
+    ...problems("validation-failed", "unauthorized", "forbidden", "insufficient-scope", "not-found"),
   },
 });
 
@@ -191,7 +192,15 @@ const editRoute = createRoute({
   request: { params: IdParam, ...body(EditBody) },
   responses: {
     200: json(EndpointSchema, "The endpoint"),
-    ...problems("validation-failed", "unauthorized", "forbidden", "not-found", "invalid-url", "rate-limited"),
+    ...problems(
+      "validation-failed",
+      "unauthorized",
+      "forbidden",
+      "insufficient-scope",
+      "not-found",
+      "invalid-url",
+      "rate-limited",
+    ),
   },
 });
 
@@ -205,7 +214,7 @@ const deleteRoute = createRoute({
   request: { params: IdParam },
   responses: {
     204: { description: "Deleted" },
-    ...problems("validation-failed", "unauthorized", "forbidden", "not-found", "rate-limited"),
+    ...problems("validation-failed", "unauthorized", "forbidden", "insufficient-scope", "not-found", "rate-limited"),
   },
 });
 
@@ -219,7 +228,7 @@ const rotateRoute = createRoute({
   request: { params: IdParam },
   responses: {
     200: json(WithSecretSchema, "The endpoint with its new secret"),
-    ...problems("validation-failed", "unauthorized", "forbidden", "not-found", "rate-limited"),
+    ...problems("validation-failed", "unauthorized", "forbidden", "insufficient-scope", "not-found", "rate-limited"),
   },
 });
 
@@ -233,7 +242,7 @@ const deliveriesRoute = createRoute({
   request: { params: IdParam, query: DeliveriesQuery },
   responses: {
     200: json(z.object({ items: z.array(DeliverySchema), nextCursor: z.string().nullable() }), "A page of deliveries"),
-    ...problems("validation-failed", "unauthorized", "forbidden", "not-found"),
+    ...problems("validation-failed", "unauthorized", "forbidden", "insufficient-scope", "not-found"),
   },
 });
 
@@ -251,6 +260,7 @@ const replayRoute = createRoute({
       "validation-failed",
       "unauthorized",
       "forbidden",
+      "insufficient-scope",
       "not-found",
       ["invalid-transition", "the endpoint is disabled"],
       "rate-limited",
@@ -272,6 +282,7 @@ const testRoute = createRoute({
       "validation-failed",
       "unauthorized",
       "forbidden",
+      "insufficient-scope",
       "not-found",
       ["invalid-transition", "the endpoint is disabled"],
       "rate-limited",

@@ -8,6 +8,7 @@ import { freshIp, problemOf } from "../../helpers";
 import { freezeClock } from "../../support/clock";
 import { codeOf, countRows, rows } from "../../support/db";
 import { UNSAFE_URLS } from "../../support/unsafe-urls";
+import { hostWithKey, withKey } from "../api-keys/helpers";
 import { bearer } from "../auth/helpers";
 import { buyers, hostWithToken } from "../events/helpers";
 import { api, createEndpoint, fail, ok, receiver, WebhookHarness, writeEvent } from "./harness";
@@ -234,6 +235,29 @@ describe("webhook endpoints: create, read, edit, delete", () => {
     });
     expect(notHost.status).toBe(403);
     expect(codeOf(await problemOf(notHost))).toBe("forbidden");
+  });
+
+  it("an API key cannot manage endpoints, whatever its scopes: 403 insufficient-scope, nothing stored", async () => {
+    const { host, key } = await hostWithKey();
+    const endpoint = await createEndpoint(host.token, "https://a.example.com/");
+    for (const [method, path, payload] of [
+      ["POST", BASE, { url: "https://b.example.com/", events: ["order.created"] }],
+      ["GET", BASE],
+      ["GET", `${BASE}/${endpoint.id}`],
+      ["PATCH", `${BASE}/${endpoint.id}`, { enabled: false }],
+      ["POST", `${BASE}/${endpoint.id}/rotate-secret`],
+      ["POST", `${BASE}/${endpoint.id}/test`],
+    ] as const) {
+      const res = await withKey(key.key, path, {
+        method,
+        ...(payload === undefined ? {} : { body: JSON.stringify(payload) }),
+      });
+      expect(res.status, `${method} ${path}`).toBe(403);
+      expect(codeOf(await problemOf(res))).toBe("insufficient-scope");
+    }
+    expect(await rows("SELECT id, enabled, secret FROM webhook_endpoints WHERE host_id = ?", host.id)).toEqual([
+      { id: endpoint.id, enabled: 1, secret: endpoint.secret },
+    ]);
   });
 
   it("rotating returns a new secret once and keeps the previous one signing until the overlap ends", async () => {
