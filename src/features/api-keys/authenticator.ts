@@ -5,6 +5,8 @@
  * key is refused from the very next request: API traffic is not the ticket hot path, and a cache
  * would be a window in which a revoked key still works.
  *
+ * A key of an erased account (its row kept as a pseudonym) is refused like a revoked one.
+ *
  * The principal acts as the host (id = host id) with role `host` only while the host has it, and
  * carries the key's scopes: src/http/auth holds it back from every route that does not name a scope
  * the key holds. A key-shaped credential that is unknown or revoked answers 401, never anonymous.
@@ -76,7 +78,7 @@ export const apiKeyAuthenticator: Authenticator = async (c) => {
   if (!apiKeyShape(key)) throw unauthorizedKey();
   const row = await c.env.DB.prepare(
     `SELECT k.id, k.host_id, k.scopes, k.last_used_at, u.roles FROM api_keys k JOIN users u ON u.id = k.host_id
-     WHERE k.key_hash = ? AND k.revoked_at IS NULL`,
+     WHERE k.key_hash = ? AND k.revoked_at IS NULL AND u.erased_at IS NULL`,
   )
     .bind(await hashApiKey(key))
     .first<KeyLookup>();

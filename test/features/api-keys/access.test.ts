@@ -3,6 +3,7 @@
  * scopes (403 insufficient-scope otherwise, and on every route that names no scope), and nothing once
  * revoked. Unknown, revoked and malformed keys are 401, never anonymous.
  */
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { API_KEY_SCOPES } from "../../../src/db/schema-integrations";
 import { call, problemOf } from "../../helpers";
@@ -209,6 +210,13 @@ describe("bad keys are 401, never anonymous", () => {
       expect(res.status, value).toBe(401);
       expect(codeOf(await problemOf(res))).toBe("unauthorized");
     }
+  });
+
+  it("a key of an erased account is refused like a revoked one", async () => {
+    const { host, key } = await hostWithKey();
+    expect((await withKey(key.key, "/api/v1/me/events")).status).toBe(200);
+    await env.DB.prepare("UPDATE users SET erased_at = ? WHERE id = ?").bind(Date.now(), host.id).run();
+    await expectCode(await withKey(key.key, "/api/v1/me/events"), 401, "unauthorized");
   });
 
   it("a key never reaches JWT verification: a key-shaped bearer is not a user token, nor the other way", async () => {
