@@ -359,10 +359,11 @@ export const LIMITS = {
   /** Expired exports deleted from R2 per cron run (the rest on the next one). */
   dataExportSweepMaxRows: 100,
   /**
-   * Unsent outbox rows an erasure opens to find the ones to the erased address (their recipient is
-   * sealed without an index); the queue drains unsent rows within minutes, so a few thousand is plenty.
+   * Rows an erasure opens, per kind, to find the ones holding the erased address where it is sealed
+   * without an index: unsent outbox rows (the queue drains them within minutes, so a few thousand is
+   * plenty) and guest tips, newest first (older ones keep their sealed copy; docs/privacy.md).
    */
-  erasureOutboxScanRows: 5000,
+  erasureScanRows: 5000,
   /**
    * Ticket QR tokens (issue 6): 5 minutes by default, long enough to open the app in the queue and
    * walk to the gate, short enough that a screenshot passed around outside is soon worthless

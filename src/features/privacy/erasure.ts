@@ -44,6 +44,7 @@ import {
   withEpochBump,
 } from "../auth";
 import { OUTBOX_CONTEXT } from "../email";
+import { TIP_GUEST_EMAIL } from "../money";
 
 export const ERASED_NAME = "Deleted user";
 
@@ -97,10 +98,10 @@ export async function eraseAccount(
     .bind(userId)
     .all<{ r2_key: string }>();
 
-  const unsent = await unsentEmailsTo(deps.db, deps.config.pii, user.email);
+  const sealed = await sealedHolders(deps.db, deps.config.pii, user.email);
   await withEpochBump(sessionStores(deps), userId, user.session_epoch, async () =>
     deps.db.batch([
-      ...erasureStatements(deps.db, userId, user.email, emailIndex(deps.config.pii, user.email), unsent, t),
+      ...erasureStatements(deps.db, userId, user.email, emailIndex(deps.config.pii, user.email), sealed, t),
       await auditStatement(
         deps.db,
         deps.config,
@@ -122,25 +123,41 @@ export async function eraseAccount(
   }
 }
 
-/**
- * Outbox emails to `email` not sent yet. Their recipient is sealed under a random IV (no index), so the
- * unsent rows (few: the queue drains them within minutes) are opened one by one, at most
- * LIMITS.erasureOutboxScanRows of them; a row that does not open is not theirs to judge and stays.
- * Finished rows keep their sealed copy until the retention job deletes them (30 days).
- */
-async function unsentEmailsTo(db: D1Database, pii: PiiCipher, email: string): Promise<string[]> {
-  const { results } = await db
-    .prepare(`SELECT id, "to" FROM email_outbox WHERE status IN ('pending', 'queued', 'sending') LIMIT ?`)
-    .bind(LIMITS.erasureOutboxScanRows)
-    .all<{ id: string; to: string }>();
-  const address = email.trim().toLowerCase();
-  return results.flatMap((row) => {
+/** The ids of `rows` whose sealed (or not yet sealed) `value` opens under `context` to `address`. */
+function holding(rows: { id: string; value: string }[], pii: PiiCipher, context: string, address: string): string[] {
+  return rows.flatMap((row) => {
     try {
-      return pii.open(row.to, OUTBOX_CONTEXT.to).trim().toLowerCase() === address ? [row.id] : [];
+      return pii.open(row.value, context).trim().toLowerCase() === address ? [row.id] : [];
     } catch {
+      // A value that does not open is not theirs to judge: it stays.
       return [];
     }
   });
+}
+
+/**
+ * Rows holding the address where it is sealed under a random IV with no index, so each candidate is
+ * opened (at most LIMITS.erasureScanRows per kind): outbox emails not sent yet (few: the queue drains
+ * them within minutes; finished ones keep their sealed copy until retention deletes them, 30 days) and
+ * guest tips, newest first.
+ */
+async function sealedHolders(db: D1Database, pii: PiiCipher, email: string) {
+  const address = email.trim().toLowerCase();
+  const [unsent, guestTips] = await db.batch<{ id: string; value: string }>([
+    db
+      .prepare(`SELECT id, "to" AS value FROM email_outbox WHERE status IN ('pending', 'queued', 'sending') LIMIT ?`)
+      .bind(LIMITS.erasureScanRows),
+    db
+      .prepare(
+        `SELECT id, guest_email AS value FROM tips WHERE sender_id IS NULL AND guest_email IS NOT NULL
+         ORDER BY created_at DESC LIMIT ?`,
+      )
+      .bind(LIMITS.erasureScanRows),
+  ]);
+  return {
+    unsent: holding(unsent?.results ?? [], pii, OUTBOX_CONTEXT.to, address),
+    guestTips: holding(guestTips?.results ?? [], pii, TIP_GUEST_EMAIL, address),
+  };
 }
 
 /**
@@ -152,7 +169,7 @@ function erasureStatements(
   userId: string,
   email: string,
   index: string,
-  unsent: string[],
+  sealed: { unsent: string[]; guestTips: string[] },
   t: number,
 ): D1PreparedStatement[] {
   const run = (sql: string, ...bindings: unknown[]) => db.prepare(sql).bind(...bindings);
@@ -173,7 +190,7 @@ function erasureStatements(
     // the outbox was sealed) hold the address in the clear.
     run(
       `DELETE FROM email_outbox WHERE id IN (SELECT value FROM json_each(?1)) OR "to" IN (SELECT value FROM json_each(?2))`,
-      JSON.stringify(unsent),
+      JSON.stringify(sealed.unsent),
       emails,
     ),
     run(`DELETE FROM dev_mailbox WHERE "to" IN (SELECT value FROM json_each(?))`, emails),
@@ -218,8 +235,9 @@ function erasureStatements(
     run("UPDATE tips SET message = NULL WHERE sender_id = ?", userId),
     run(
       `UPDATE tips SET sender_id = ?1, guest_email = NULL, message = NULL
-       WHERE sender_id IS NULL AND guest_email IN (SELECT value FROM json_each(?2))`,
+       WHERE sender_id IS NULL AND (id IN (SELECT value FROM json_each(?2)) OR guest_email IN (SELECT value FROM json_each(?3)))`,
       userId,
+      JSON.stringify(sealed.guestTips),
       emails,
     ),
     bumpVersion(db, `profile:${userId}`),

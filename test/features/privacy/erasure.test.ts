@@ -6,6 +6,8 @@
  */
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { getConfig } from "../../../src/config";
+import { emailStatements } from "../../../src/features/email";
 import { call, freshIp, problemOf } from "../../helpers";
 import { codeOf, countRows, rows } from "../../support/db";
 import { bookRows } from "../../support/sessions";
@@ -123,6 +125,17 @@ describe("erasing an account", () => {
     expect(Object.keys(await rowsContaining(needles)).sort()).toEqual(
       expect.arrayContaining(["comments", "dev_mailbox", "links", "posts", "profiles", "tips", "users"]),
     );
+    // An email to them still waiting in the outbox (its recipient sealed): it must never go out.
+    const [written] = await env.DB.batch(
+      emailStatements(
+        env.DB,
+        getConfig(env),
+        person.email,
+        { template: "password-changed", name: person.name },
+        Date.now(),
+      ),
+    );
+    const unsentId = (written?.results[0] as { email_outbox_id: string }).email_outbox_id;
     const otherPostsBefore = await countRows("posts", "author_id = ?", other.id);
     const mediaKey = `media/${w.mediaId}`;
     expect(await env.MEDIA.head(mediaKey)).not.toBeNull();
@@ -173,6 +186,7 @@ describe("erasing an account", () => {
       expect(await countRows(table, where, person.id), table).toBe(0);
     }
     expect(await countRows("sessions", "user_id = ? AND revoked_at IS NULL", person.id)).toBe(0);
+    expect(await countRows("email_outbox", "id = ?", unsentId)).toBe(0);
     expect(await env.MEDIA.head(mediaKey)).toBeNull();
     expect(await rows("SELECT state FROM handles WHERE user_id = ?", person.id)).toEqual([{ state: "retired" }]);
     expect(await rows("SELECT bio, handle, avatar_media_id FROM profiles WHERE user_id = ?", person.id)).toEqual([

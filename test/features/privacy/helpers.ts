@@ -4,6 +4,8 @@
  * out of the first one's archive and survive their erasure, and readers for the emailed export link.
  */
 import { env } from "cloudflare:workers";
+import { getConfig } from "../../../src/config";
+import { TIP_GUEST_EMAIL } from "../../../src/features/money";
 import { call, freshIp } from "../../helpers";
 import { rows } from "../../support/db";
 import { givePayoutAccount } from "../../support/payouts";
@@ -126,14 +128,14 @@ export async function world(): Promise<World> {
     now,
     now,
   );
-  // A tip they made earlier as a guest, with their address, still pending (tips_sender_or_guest holds it).
+  // A tip they made earlier as a guest, with their address (sealed, as tips store it), still pending.
   await insert(
     `INSERT INTO tips (id, recipient_id, sender_id, guest_email, amount, currency, message, status, fee_amount,
        stripe_account_id, refunded_amount, idempotency_key, created_at, updated_at)
      VALUES (?, ?, NULL, ?, 300, 'USD', NULL, 'pending', 0, ?, 0, ?, ?, ?)`,
     `guest-${tipId}`,
     creator.id,
-    person.email,
+    getConfig(env).pii.seal(person.email, TIP_GUEST_EMAIL),
     account,
     crypto.randomUUID(),
     now,
