@@ -86,6 +86,7 @@ const joinRoute = createRoute({
       "limit-exceeded",
       "not-on-sale",
       "event-started",
+      ["unavailable", "the event's inventory did not answer in time: retry"],
     ),
   },
 });
@@ -141,8 +142,10 @@ const acceptRoute = createRoute({
       ["invalid-transition", "the offer was declined"],
       "not-on-sale",
       "event-started",
-      "payment-provider-error",
+      "rate-limited",
+      ["payment-provider-error", "retry with the same Idempotency-Key"],
       "payments-not-configured",
+      ["unavailable", "the event's inventory did not answer in time: retry with the same Idempotency-Key"],
     ),
   },
 });
