@@ -196,8 +196,12 @@ export async function updateEndpoint(
 
 /** Deletes the endpoint with its deliveries and their attempts (foreign keys cascade). */
 export async function deleteEndpoint(db: D1Database, hostId: string, id: string): Promise<void> {
-  const result = await db.prepare("DELETE FROM webhook_endpoints WHERE id = ? AND host_id = ?").bind(id, hostId).run();
-  if (result.meta.changes !== 1) throw new DomainError("not-found", "No such webhook endpoint.");
+  // RETURNING, not meta.changes: D1 counts the cascaded deliveries and attempts there too.
+  const deleted = await db
+    .prepare("DELETE FROM webhook_endpoints WHERE id = ? AND host_id = ? RETURNING id")
+    .bind(id, hostId)
+    .first<{ id: string }>();
+  if (!deleted) throw new DomainError("not-found", "No such webhook endpoint.");
 }
 
 /**

@@ -369,6 +369,18 @@ describe("webhook endpoints: test ping, delivery log, replay", () => {
     expect(hook.received).toHaveLength(9);
   });
 
+  it("deleting an endpoint with a delivery log answers 204 and takes its deliveries and attempts with it", async () => {
+    const host = await hostWithToken();
+    const endpoint = await createEndpoint(host.token, "https://logged.example.com/in");
+    receiver("https://logged.example.com", () => [endpoint.secret]);
+    const ping = (await (await api("POST", `${BASE}/${endpoint.id}/test`, host.token)).json()) as ApiDelivery;
+    expect(await countRows("webhook_attempts", "delivery_id = ?", ping.id)).toBe(1);
+    expect((await api("DELETE", `${BASE}/${endpoint.id}`, host.token)).status).toBe(204);
+    expect(await countRows("webhook_deliveries", "endpoint_id = ?", endpoint.id)).toBe(0);
+    expect(await countRows("webhook_attempts", "delivery_id = ?", ping.id)).toBe(0);
+    expect((await api("DELETE", `${BASE}/${endpoint.id}`, host.token)).status).toBe(404);
+  });
+
   it("pages the delivery log newest first with a cursor, and refuses a made-up cursor", async () => {
     const host = await hostWithToken();
     const endpoint = await createEndpoint(host.token, "https://paged.example.com/in");
