@@ -10,6 +10,8 @@
  * holds personal data gets a kind here and a line there.
  */
 import { LIMITS } from "../../config/limits";
+import type { PiiCipher } from "../../lib/pii";
+import { TIP_MESSAGE } from "../money";
 
 /** One section of the archive: a query bound to the person's id (`?1`) and the row cap (`?2`). */
 interface Kind {
@@ -182,6 +184,12 @@ const JSON_COLUMNS: Record<string, string[]> = {
   webhookEndpoints: ["eventTypes"],
 };
 
+/** Columns stored sealed (src/lib/pii.ts), by kind, with the context each was sealed for: opened here. */
+const SEALED: Record<string, Record<string, string>> = {
+  tipsSent: { message: TIP_MESSAGE },
+  tipsReceived: { message: TIP_MESSAGE },
+};
+
 /** Kinds with at most one row: shown as an object (or null), not a list. */
 const SINGLE = new Set(["profile", "payoutAccount", "billingCustomer"]);
 
@@ -205,6 +213,20 @@ export interface Archive {
   [kind: string]: unknown;
 }
 
+function openSealed(pii: PiiCipher, kind: string, row: Record<string, unknown>): Record<string, unknown> {
+  for (const [column, context] of Object.entries(SEALED[kind] ?? {})) {
+    const value = row[column];
+    if (typeof value !== "string") continue;
+    try {
+      row[column] = pii.open(value, context);
+    } catch {
+      // Not readable with the keys we hold: left out rather than shown as ciphertext.
+      row[column] = null;
+    }
+  }
+  return row;
+}
+
 function parseJsonColumns(kind: string, row: Record<string, unknown>): Record<string, unknown> {
   for (const column of JSON_COLUMNS[kind] ?? []) {
     const value = row[column];
@@ -219,9 +241,10 @@ function parseJsonColumns(kind: string, row: Record<string, unknown>): Record<st
   return row;
 }
 
-/** Reads every kind for `userId` (in two D1 batches, one query per kind) and assembles the archive. */
+/** Reads every kind for `userId` (one D1 batch, one query per kind), opens sealed fields, assembles the archive. */
 export async function collectArchive(
   db: D1Database,
+  pii: PiiCipher,
   account: ArchiveAccount,
   now: number,
   rowsPerKind = LIMITS.dataExportRowsPerKind,
@@ -245,7 +268,7 @@ export async function collectArchive(
   KINDS.forEach((kind, index) => {
     const found = (results[index]?.results ?? []) as Record<string, unknown>[];
     if (found.length > rowsPerKind) archive.truncated.push(kind.name);
-    const kept = found.slice(0, rowsPerKind).map((row) => parseJsonColumns(kind.name, row));
+    const kept = found.slice(0, rowsPerKind).map((row) => parseJsonColumns(kind.name, openSealed(pii, kind.name, row)));
     archive[kind.name] = SINGLE.has(kind.name) ? (kept[0] ?? null) : kept;
   });
   return archive;

@@ -109,7 +109,7 @@ export async function buildExport(deps: PrivacyDeps, userId: string, id: string)
       emailVerifiedAt: user.email_verified_at === null ? null : iso(user.email_verified_at),
       createdAt: iso(user.created_at),
     };
-    const body = JSON.stringify(await collectArchive(deps.db, account, t), null, 2);
+    const body = JSON.stringify(await collectArchive(deps.db, deps.config.pii, account, t), null, 2);
     await deps.bucket.put(key, body, {
       httpMetadata: { contentType: "application/json; charset=utf-8", contentDisposition: "attachment" },
     });

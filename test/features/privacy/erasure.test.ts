@@ -123,7 +123,7 @@ describe("erasing an account", () => {
     const needles = [person.email, person.name];
     // The fixture reaches the tables an erasure must clean.
     expect(Object.keys(await rowsContaining(needles)).sort()).toEqual(
-      expect.arrayContaining(["comments", "dev_mailbox", "links", "posts", "profiles", "tips", "users"]),
+      expect.arrayContaining(["comments", "dev_mailbox", "links", "posts", "profiles", "users"]),
     );
     // An email to them still waiting in the outbox (its recipient sealed): it must never go out.
     const [written] = await env.DB.batch(

@@ -5,7 +5,7 @@
  */
 import { env } from "cloudflare:workers";
 import { getConfig } from "../../../src/config";
-import { TIP_GUEST_EMAIL } from "../../../src/features/money";
+import { TIP_GUEST_EMAIL, TIP_MESSAGE } from "../../../src/features/money";
 import { call, freshIp } from "../../helpers";
 import { rows } from "../../support/db";
 import { givePayoutAccount } from "../../support/payouts";
@@ -122,7 +122,7 @@ export async function world(): Promise<World> {
     tipId,
     creator.id,
     person.id,
-    `Keep going! ${person.name}`,
+    getConfig(env).pii.seal(`Keep going! ${person.name}`, TIP_MESSAGE),
     account,
     crypto.randomUUID(),
     now,
