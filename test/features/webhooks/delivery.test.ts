@@ -1,6 +1,7 @@
 import { Webhook } from "standardwebhooks";
 import { describe, expect, it } from "vitest";
 import { LIMITS } from "../../../src/config/limits";
+import { renderEmail } from "../../../src/features/email/templates";
 import { ENDPOINT_DISABLED_ERROR, requeueWebhooks } from "../../../src/features/webhooks";
 import { advanceClock, freezeClock, setClock } from "../../support/clock";
 import { countRows, rows } from "../../support/db";
@@ -263,13 +264,11 @@ describe("outgoing webhooks: delivery", () => {
     expect(await rows("SELECT enabled, disabled_reason FROM webhook_endpoints WHERE id = ?", endpoint.id)).toEqual([
       { enabled: 0, disabled_reason: "failing" },
     ]);
-    const emails = await rows<{ to: string; template: string; text: string }>(
-      `SELECT "to", template, text FROM email_outbox WHERE template = 'webhook-endpoint-disabled' AND "to" = ?`,
-      host.email,
-    );
-    expect(emails).toHaveLength(1);
-    expect(emails[0]?.text).toContain(endpoint.id);
-    expect(emails[0]?.text).toContain(new Date(start).toISOString());
+    // One email to the host, its id naming the endpoint and the run's start (so a replay writes none).
+    const emailId = `webhook-endpoint-disabled:${endpoint.id}:${start}`;
+    expect(await rows("SELECT template FROM email_outbox WHERE id = ?", emailId)).toEqual([
+      { template: "webhook-endpoint-disabled" },
+    ]);
     expect(sim.emailMessages).toHaveLength(1);
 
     // Deliveries still pending for it are failed without an attempt, and new events are not fanned out to it.
@@ -294,9 +293,26 @@ describe("outgoing webhooks: delivery", () => {
     ).toBe(true);
     expect(await deliveriesOf(later)).toEqual([]);
     expect(sim.emailMessages).toHaveLength(1);
-    expect(await countRows("email_outbox", "template = 'webhook-endpoint-disabled' AND \"to\" = ?", host.email)).toBe(
-      1,
-    );
+    expect(await countRows("email_outbox", "template = 'webhook-endpoint-disabled' AND id = ?", emailId)).toBe(1);
+  });
+
+  it("the disabled endpoint's email names it by id and host name, never its URL, and says how to turn it back on", () => {
+    const mail = renderEmail({
+      template: "webhook-endpoint-disabled",
+      name: "Ada <Host>",
+      endpointId: "ep_123",
+      endpointHost: "hooks.example.com",
+      failingSince: "2026-01-01T00:00:00.000Z",
+    });
+    expect(mail.subject).toBe("A webhook endpoint was disabled");
+    for (const part of [mail.text, mail.html]) {
+      expect(part).toContain("ep_123");
+      expect(part).toContain("hooks.example.com");
+      expect(part).toContain("2026-01-01T00:00:00.000Z");
+      expect(part).toContain("/api/v1/me/webhook-endpoints/ep_123");
+      expect(part).not.toMatch(/https?:/);
+    }
+    expect(mail.html).toContain("Ada &lt;Host&gt;");
   });
 
   it("re-judges the URL before each attempt: a stored internal address is never fetched", async () => {
