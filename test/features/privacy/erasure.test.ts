@@ -135,7 +135,8 @@ describe("erasing an account", () => {
         Date.now(),
       ),
     );
-    const unsentId = (written?.results[0] as { email_outbox_id: string }).email_outbox_id;
+    const unsentId = (written?.results[0] as { email_outbox_id: string } | undefined)?.email_outbox_id;
+    expect(unsentId).toEqual(expect.any(String));
     const otherPostsBefore = await countRows("posts", "author_id = ?", other.id);
     const mediaKey = `media/${w.mediaId}`;
     expect(await env.MEDIA.head(mediaKey)).not.toBeNull();
