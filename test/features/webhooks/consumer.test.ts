@@ -2,17 +2,25 @@
  * The outgoing webhooks consumer's edges (queues/outgoing-webhooks.ts): duplicate messages for one
  * delivery make one attempt, a delivery whose endpoint was deleted meanwhile is dropped, a refused
  * connection is a failed attempt, malformed messages and health probes are acknowledged, and a broken
- * configuration keeps every message.
+ * configuration keeps every message; the cron hands over what a lost wake-up left.
  */
-
-import { createExecutionContext, createMessageBatch, getQueueResult } from "cloudflare:test";
+import {
+  createExecutionContext,
+  createMessageBatch,
+  createScheduledController,
+  getQueueResult,
+  waitOnExecutionContext,
+} from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { consumeOutgoingWebhookBatch, OUTGOING_WEBHOOK_QUEUE_NAME } from "../../../queues/outgoing-webhooks";
+import { LIMITS } from "../../../src/config/limits";
 import { fanOut } from "../../../src/features/webhooks";
+import worker from "../../../src/index";
 import { freezeClock } from "../../support/clock";
 import { rows } from "../../support/db";
 import { route } from "../../support/fetch-router";
+import { captureLogs } from "../../support/logs";
 import { hostWithToken } from "../events/helpers";
 import { api, createEndpoint, receiver, WebhookHarness, writeEvent } from "./harness";
 
@@ -76,6 +84,23 @@ describe("outgoing webhooks consumer", () => {
     expect(delivery?.last_error).toMatch(/^network error: .*connection refused/);
     expect(sim.pending).toHaveLength(1);
     expect(sim.pending[0]?.dueAt).toBe(Date.now() + 5_000);
+  });
+
+  it("the five-minute cron hands over a webhook event whose wake-up was lost", async () => {
+    const host = await hostWithToken();
+    const start = freezeClock().now();
+    const lost = await writeEvent(host.id, "order.created");
+    const sim = new WebhookHarness();
+    const logs = captureLogs();
+    const ctx = createExecutionContext();
+    worker.scheduled(
+      createScheduledController({ scheduledTime: start + LIMITS.webhookFanoutGraceMs, cron: "*/5 * * * *" }),
+      sim.env,
+      ctx,
+    );
+    await waitOnExecutionContext(ctx);
+    expect(sim.pending.map((p) => p.body)).toContainEqual({ webhookEventId: lost });
+    expect(logs.entries("sweep")[0]?.webhooksRequeued).toMatchObject({ events: expect.any(Number) });
   });
 
   it("acks malformed messages and health probes without doing anything", async () => {
