@@ -114,7 +114,7 @@ async function deliverAll(
 ): Promise<Map<string, Settle>> {
   const verdicts = new Map<string, Settle>();
   const now = Date.now();
-  const claims = await claimAll(env.DB, ids, now);
+  const claims = await claimAll(env.DB, config.pii, ids, now);
   const unclaimed = ids.filter((id) => !claims.has(id));
   const states = await readStates(env.DB, unclaimed);
   for (const id of unclaimed) verdicts.set(id, await unclaimable(env, id, states.get(id) ?? null, now));

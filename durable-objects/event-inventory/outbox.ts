@@ -5,7 +5,7 @@
  * replayed in `seq` order, which the projection uses to never overwrite newer state
  * (./projection.ts).
  */
-import { readEnvironment } from "../../src/config";
+import { piiFromEnv, readEnvironment } from "../../src/config";
 import { LIMITS } from "../../src/config/limits";
 import { handOverQueued, insertedOutboxIds } from "../../src/features/email/enqueue";
 import {
@@ -175,6 +175,9 @@ export class OutboxPusher {
         const queuedAt = Date.now();
         const results = await this.#env.DB.batch(
           projectionStatements(this.#env.DB, rows, {
+            // Throws while PII_KEYS is missing in production: the push waits (alarm) rather than
+            // write an email readable.
+            pii: piiFromEnv(this.#env),
             mirrorDevMailbox: !production,
             linkOrigin: linkOrigin(this.#env),
             queuedAt,

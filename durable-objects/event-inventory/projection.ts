@@ -7,6 +7,7 @@
 import { markQueued } from "../../src/features/email/enqueue";
 import { outboxStatements } from "../../src/features/email/outbox";
 import type { EmailTemplate } from "../../src/features/email/templates";
+import type { PiiCipher } from "../../src/lib/pii";
 import { decode, type InventoryEmail, type InventoryOutboxRow } from "./outbox";
 import { offerMessage, waitlistStatements } from "./waitlist-projection";
 import { webhookStatements } from "./webhook-projection";
@@ -33,6 +34,8 @@ export function linkOrigin(env: object): string {
 }
 
 export interface ProjectionOptions {
+  /** Seals the emails' recipients and bodies (src/lib/pii.ts). */
+  pii: PiiCipher;
   /** Outside production: copy each email into dev_mailbox as well. */
   mirrorDevMailbox: boolean;
   /** The origin of the emails' links (linkOrigin); LOCAL_ORIGIN when absent. */
@@ -82,6 +85,7 @@ function emailStatements(
     { id: email.id, to: email.to, message: messageOf(email, options.linkOrigin ?? LOCAL_ORIGIN) },
     Date.now(),
     {
+      pii: options.pii,
       mirrorDevMailbox: options.mirrorDevMailbox,
       devMailboxId: `${email.id}:${seq}`,
       returnId: false,

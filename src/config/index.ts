@@ -273,10 +273,10 @@ export class ConfigError extends Error {
 /** Generated secrets live for the isolate: stable across requests, never persisted. */
 const generatedSecrets = new Map<SecretKey, string>();
 
-function readSecrets(env: Record<string, unknown>, isProduction: boolean) {
+function readSecrets(env: Record<string, unknown>, isProduction: boolean, keys = Object.keys(SECRETS) as SecretKey[]) {
   const bad: string[] = [];
   const values: Partial<Record<SecretKey, unknown>> = {};
-  for (const key of Object.keys(SECRETS) as SecretKey[]) {
+  for (const key of keys) {
     const spec = SECRETS[key];
     let raw = env[key];
     if ((raw === undefined || raw === "") && !isProduction) {
@@ -372,6 +372,24 @@ const cache = new WeakMap<object, Config>();
 export function readEnvironment(env: object): Environment {
   const parsed = environmentSchema.safeParse((env as Record<string, unknown>).ENVIRONMENT);
   return parsed.success ? parsed.data : "production";
+}
+
+const ciphers = new WeakMap<object, PiiCipher>();
+
+/**
+ * The personal-data cipher alone, by the same rules as getConfig (required in production, generated
+ * for the isolate elsewhere), for code that needs nothing else: EventInventory's push seals the emails
+ * it writes. Throws ConfigError when PII_KEYS or PII_INDEX_KEY is missing or malformed in production.
+ */
+export function piiFromEnv(env: object): PiiCipher {
+  let cipher = ciphers.get(env);
+  if (!cipher) {
+    const production = readEnvironment(env) === "production";
+    const secrets = readSecrets(env as Record<string, unknown>, production, ["PII_KEYS", "PII_INDEX_KEY"]);
+    cipher = piiCipher(secrets.PII_KEYS, secrets.PII_INDEX_KEY);
+    ciphers.set(env, cipher);
+  }
+  return cipher;
 }
 
 /** Parses `env` once and caches the result for the isolate; throws ConfigError when invalid. */

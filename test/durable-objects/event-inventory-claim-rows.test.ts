@@ -8,6 +8,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { configuredInventory, holdRequest } from "../features/events/helpers";
 import { objectRows, rows } from "../support/db";
+import { outboxEmails } from "../support/outbox";
 
 describe("EventInventory.claim: the rows it writes", () => {
   it("stores the order once, confirmed, as getOrder and D1 see it", async () => {
@@ -61,9 +62,7 @@ describe("EventInventory.claim: the rows it writes", () => {
     const seqs = [order[0]?.projection_seq ?? -1, ...tickets.map((t) => t.projection_seq)];
     // One record each, consecutive: nothing else was written in between, nothing twice.
     expect(seqs).toEqual(seqs.map((_, i) => (seqs[0] as number) + i));
-    const email = await env.DB.prepare("SELECT text FROM email_outbox WHERE id = ?")
-      .bind(`order-confirmed:${result.value.order.id}`)
-      .first<{ text: string }>();
+    const [email] = await outboxEmails({ id: `order-confirmed:${result.value.order.id}` });
     expect(email?.text).toContain("100");
     expect(await stub.stats()).toMatchObject({ sold: 100, held: 0, remaining: 0 });
   });

@@ -9,6 +9,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { EventInventory } from "../../durable-objects/event-inventory";
 import { configuredInventory, holdRequest } from "../features/events/helpers";
+import { outboxEmails } from "../support/outbox";
 
 /** Claims one ticket through an object whose env is `bindings`; its email rows in D1 afterwards. */
 async function claimWith(bindings: object, buyer: string) {
@@ -22,7 +23,7 @@ async function claimWith(bindings: object, buyer: string) {
     return claimed;
   });
   expect(result.ok).toBe(true);
-  const outbox = await env.DB.prepare('SELECT id FROM email_outbox WHERE "to" = ?').bind(email).all<{ id: string }>();
+  const outbox = { results: await outboxEmails({ to: email }) };
   const mirrored = await env.DB.prepare('SELECT id FROM dev_mailbox WHERE "to" = ?').bind(email).all<{ id: string }>();
   return { outbox: outbox.results.map((r) => r.id), mirrored: mirrored.results.length };
 }

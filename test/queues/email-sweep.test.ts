@@ -4,6 +4,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { projectionStatements } from "../../durable-objects/event-inventory/projection";
 import { EMAIL_QUEUE_NAME } from "../../queues/email";
 import { EMAIL_DLQ_NAME } from "../../queues/email-dlq";
+import { getConfig } from "../../src/config";
 import worker from "../../src/index";
 import { freezeClockForward, setClock } from "../support/clock";
 import { type CapturedLogs, captureLogs } from "../support/logs";
@@ -104,9 +105,9 @@ describe("cron sweep: stuck outbox rows", () => {
       data: { name: "Ada", eventTitle: "Rust & <Co>", startsAt: Date.UTC(2027, 2, 14, 19), serials: [7, 8] },
     };
     const rows = [{ seq: 1, kind: "email" as const, payload: JSON.stringify(payload) }];
-    await env.DB.batch(projectionStatements(env.DB, rows, { mirrorDevMailbox: false }));
+    await env.DB.batch(projectionStatements(env.DB, rows, { pii: getConfig(env).pii, mirrorDevMailbox: false }));
     // The push is retried by the object's alarm: a replayed projection must not duplicate the email.
-    await env.DB.batch(projectionStatements(env.DB, rows, { mirrorDevMailbox: false }));
+    await env.DB.batch(projectionStatements(env.DB, rows, { pii: getConfig(env).pii, mirrorDevMailbox: false }));
 
     setClock(Date.now() + 2 * MINUTE);
     await runCron(harness);

@@ -25,13 +25,15 @@ import {
 } from "../features/auth/helpers";
 import { buyers, createEvent, hostWithToken, order } from "../features/events/helpers";
 import { call } from "../helpers";
+import { emailIndexOf } from "../support/users";
 import { Browser, type Page, textOf } from "./browser";
 
 const NEW_PASSWORD = "a-brand-new-passphrase";
 
 async function userRow(email: string) {
   const [row] = await rows<{ id: string; email_verified_at: number | null; password_hash: string | null }>(
-    "SELECT id, email_verified_at, password_hash FROM users WHERE email = ?",
+    "SELECT id, email_verified_at, password_hash FROM users WHERE (email_index = ? OR email = ?)",
+    emailIndexOf(email),
     email,
   );
   return row;
@@ -131,7 +133,7 @@ describe("signing up", () => {
     const notice = await mailOf(owner.email, "register-existing");
     expect(notice.text).toContain("https://gatehouse.test/login");
     expect(notice.text).toContain("https://gatehouse.test/forgot-password");
-    expect(await countRows("users", "email = ?", owner.email)).toBe(1);
+    expect(await countRows("users", "(email_index = ? OR email = ?)", emailIndexOf(owner.email), owner.email)).toBe(1);
   });
 
   it("shows each problem next to its field, keeps what was typed except the password, and stores nothing", async () => {
@@ -154,7 +156,7 @@ describe("signing up", () => {
     expect(inputValue(weak.html, "password")).toBe("");
     const common = await browser.submit("/register", { name: "Weak Person", email, password: "password123" });
     expect(fieldError(common.html, "password")).toBe("This password is too common; choose another.");
-    expect(await countRows("users", "email = ?", email)).toBe(0);
+    expect(await countRows("users", "(email_index = ? OR email = ?)", emailIndexOf(email), email)).toBe(0);
     expect(await mailbox(email)).toEqual([]);
   });
 
@@ -407,7 +409,7 @@ describe("every form needs the page's CSRF token", () => {
     const register = await browser.submit("/register", { name: "X", email, password: PASSWORD }, { csrf: null });
     expectHtml(register, 403);
     expect(textOf(register.html)).toContain("Not allowed");
-    expect(await countRows("users", "email = ?", email)).toBe(0);
+    expect(await countRows("users", "(email_index = ? OR email = ?)", emailIndexOf(email), email)).toBe(0);
 
     const signIn = await browser.submit(
       "/login",
@@ -451,7 +453,7 @@ describe("rate limits", () => {
     expect(limited.headers.get("RateLimit-Policy")).toBe('"auth-register";q=3;w=3600');
     expect(textOf(limited.html)).toContain("Slow down a little");
     expect(textOf(limited.html)).toMatch(/Try again in about \d+ seconds/);
-    expect(await countRows("users", "email = ?", email)).toBe(0);
+    expect(await countRows("users", "(email_index = ? OR email = ?)", emailIndexOf(email), email)).toBe(0);
   });
 
   it("the 4th forgot-password from one address is a 429 page; the 6th verification attempt too", async () => {
@@ -595,13 +597,6 @@ describe("links in emails", () => {
         reason: "fraudulent",
       },
       "tip-receipt": { template: "tip-receipt", creatorName: "C", amount: 500, currency: "USD", tipId: "t1" },
-      "webhook-endpoint-disabled": {
-        template: "webhook-endpoint-disabled",
-        name: "H",
-        endpointId: "ep_1",
-        endpointHost: "hooks.example.com",
-        failingSince: "2026-01-01T00:00:00.000Z",
-      },
       // The signed archive download, served by src/features/privacy (test/features/privacy/export.test.ts).
       "data-export-ready": {
         download: {
@@ -610,6 +605,13 @@ describe("links in emails", () => {
           link: `${REQUEST_ORIGIN}/exports/x1?exp=1&kid=k&sig=s`,
           expiresAt: "2026-01-08T00:00:00.000Z",
         },
+      },
+      "webhook-endpoint-disabled": {
+        template: "webhook-endpoint-disabled",
+        name: "H",
+        endpointId: "ep_1",
+        endpointHost: "hooks.example.com",
+        failingSince: "2026-01-01T00:00:00.000Z",
       },
     };
     // Without PUBLIC_URL (as here) the object's links use the development server's origin.

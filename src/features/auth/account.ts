@@ -5,15 +5,15 @@ import { type AuthDeps, now } from "./deps";
 import { updateAccountInBook } from "./session-keeper";
 import { findUserById, type PublicUser, toPublicUser } from "./users";
 
-export async function me(db: D1Database, userId: string): Promise<PublicUser> {
-  const user = await findUserById(db, userId);
+export async function me(store: Parameters<typeof findUserById>[0], userId: string): Promise<PublicUser> {
+  const user = await findUserById(store, userId);
   if (!user) throw new DomainError("unauthorized", "Sign in again.");
   return toPublicUser(user);
 }
 
 /** Grants the host role; only a verified email may host (ASVS 6.4: identity before privilege). */
 export async function becomeHost(deps: AuthDeps, userId: string): Promise<PublicUser> {
-  const user = await findUserById(deps.db, userId);
+  const user = await findUserById(deps, userId);
   if (!user) throw new DomainError("unauthorized", "Sign in again.");
   if (user.email_verified_at === null) {
     throw new DomainError("email-not-verified", "Verify your email address before hosting events.");

@@ -5,6 +5,7 @@ import { DomainError } from "../../lib/errors";
 import { audit } from "../audit";
 import { enqueueCommitted } from "../email";
 import { type AuthDeps, now } from "./deps";
+import { openEmail } from "./users";
 
 export async function emailTokenStatements(deps: AuthDeps, userId: string, purpose: "verify-email" | "reset-password") {
   const token = randomToken(32);
@@ -57,7 +58,8 @@ export async function pendingTokenOwner(
        WHERE e.token_hash = ? AND e.purpose = ? AND e.used_at IS NULL AND e.expires_at > ?`,
     )
     .bind(await sha256Hex(token), purpose, now(deps))
-    .first<PendingTokenOwner>();
+    .first<PendingTokenOwner>()
+    .then((owner) => (owner ? { ...owner, email: openEmail(deps.config.pii, owner.email) } : null));
 }
 
 /** Consumes a single-use email token; returns the user id, or throws invalid-or-expired. */

@@ -40,7 +40,7 @@ export async function login(deps: AuthDeps, input: LoginInput): Promise<{ tokens
   const attempt = await spend(deps.limiter, loginKey, policy);
   if (!attempt.allowed) throw await deny(attempt);
 
-  const user = await findUserByEmail(deps.db, email);
+  const user = await findUserByEmail(deps, email);
   const ok = user?.password_hash
     ? await verifyPassword(input.password, user.password_hash)
     : await burnHashTime(input.password, deps.config.passwordScrypt);
@@ -108,7 +108,7 @@ export async function refresh(
   refreshToken: string,
 ): Promise<{ tokens: IssuedTokens; user: PublicUser }> {
   const tokens = await rotateRefreshToken(sessionStores(deps), deps.config, refreshToken, deps.meta, now(deps));
-  const user = await findUserById(deps.db, tokens.userId);
+  const user = await findUserById(deps, tokens.userId);
   if (!user) throw new DomainError("unauthorized", "Sign in again.");
   return { tokens, user: toPublicUser(user) };
 }

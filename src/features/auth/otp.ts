@@ -12,7 +12,15 @@ import { addressKey, emailKey, forgive, giveBack, peek, rateLimited, spend } fro
 import { clearPreVerificationCredentials } from "./mailbox-proof";
 import { type IssuedTokens, openSession, sessionUserOf, withEpochBump } from "./sessions";
 import { verifyTurnstile } from "./turnstile";
-import { findUserByEmail, findUserById, normalizeEmail, type PublicUser, toPublicUser, type UserRow } from "./users";
+import {
+  emailIndex,
+  findUserByEmail,
+  findUserById,
+  normalizeEmail,
+  type PublicUser,
+  toPublicUser,
+  type UserRow,
+} from "./users";
 
 /** Six digits from a CSPRNG, uniform (rejection sampling avoids modulo bias). */
 export function generateOtp(): string {
@@ -38,7 +46,7 @@ export async function requestOtp(deps: AuthDeps, rawEmail: string, turnstileToke
   const budget = await spend(deps.limiter, key, policies["otp-request"]);
   if (!budget.allowed) throw rateLimited(policies["otp-request"], budget);
   const [user, lock] = await Promise.all([
-    findUserByEmail(deps.db, email),
+    findUserByEmail(deps, email),
     peek(deps.limiter, key, policies["otp-verify"]),
   ]);
   // The code goes out after the answer: writing and queueing it only for known emails would otherwise
@@ -55,7 +63,13 @@ async function mailCode(deps: AuthDeps, user: UserRow, email: string): Promise<v
       .prepare(
         "INSERT INTO otp_codes (email, code_hash, created_at, expires_at) VALUES (?, ?, ?, ?) ON CONFLICT (email) DO UPDATE SET code_hash = excluded.code_hash, created_at = excluded.created_at, expires_at = excluded.expires_at",
       )
-      .bind(email, await otpHash(deps.config, email, code), t, t + LIMITS.otpTtlSeconds * 1000),
+      // Keyed by the email's blind index, never the address itself.
+      .bind(
+        emailIndex(deps.config.pii, email),
+        await otpHash(deps.config, email, code),
+        t,
+        t + LIMITS.otpTtlSeconds * 1000,
+      ),
     ...emailStatements(
       deps.db,
       deps.config,
@@ -135,13 +149,17 @@ export async function consumeCode(deps: AuthDeps, email: string, code: string, t
   const presented = await otpHash(deps.config, email, code);
   const row = await deps.db
     .prepare("SELECT code_hash, expires_at FROM otp_codes WHERE email = ?")
-    .bind(email)
+    .bind(emailIndex(deps.config.pii, email))
     .first<{ code_hash: string; expires_at: number }>();
   const matches = row !== null && row.expires_at > t && timingSafeEqual(row.code_hash, presented);
   return (
     matches &&
-    (await deps.db.prepare("DELETE FROM otp_codes WHERE email = ? AND code_hash = ?").bind(email, presented).run()).meta
-      .changes === 1
+    (
+      await deps.db
+        .prepare("DELETE FROM otp_codes WHERE email = ? AND code_hash = ?")
+        .bind(emailIndex(deps.config.pii, email), presented)
+        .run()
+    ).meta.changes === 1
   );
 }
 
@@ -156,10 +174,10 @@ export async function verifyOtp(
   // through before the lock engages. A correct code hands the units back below.
   const attempt = await takeCodeAttempt(deps, email, turnstileToken);
   const t = now(deps);
-  let user = (await consumeCode(deps, email, code, t)) ? await findUserByEmail(deps.db, email) : null;
+  let user = (await consumeCode(deps, email, code, t)) ? await findUserByEmail(deps, email) : null;
   if (!user) {
     // The audit names the account under attack (internal only; the answer stays generic).
-    const target = await findUserByEmail(deps.db, email);
+    const target = await findUserByEmail(deps, email);
     await audit(deps.db, deps.config, deps.meta, {
       action: attempt.lockedNow ? "auth.lockout" : "auth.otp-verify",
       outcome: "failure",
@@ -179,7 +197,7 @@ export async function verifyOtp(
     user =
       cleared?.meta.changes === 1
         ? { ...user, email_verified_at: t, password_hash: null, session_epoch: user.session_epoch + 1 }
-        : await findUserById(deps.db, user.id);
+        : await findUserById(deps, user.id);
     if (!user) throw new DomainError("unauthorized", "Sign in again.");
   }
   const extra = [

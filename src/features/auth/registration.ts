@@ -12,7 +12,15 @@ import { type AuthDeps, assertPasswordPolicy, now, sessionStores } from "./deps"
 import { consumeEmailToken, emailTokenStatements, pendingTokenOwner, verifyLink } from "./email-tokens";
 import { clearPreVerificationCredentials } from "./mailbox-proof";
 import { withEpochBump } from "./sessions";
-import { findUserByEmail, findUserById, normalizeEmail, type PublicUser, toPublicUser, type UserRow } from "./users";
+import {
+  findUserByEmail,
+  findUserById,
+  normalizeEmail,
+  type PublicUser,
+  sealedEmail,
+  toPublicUser,
+  type UserRow,
+} from "./users";
 
 export interface RegisterInput {
   email: string;
@@ -48,16 +56,23 @@ export async function register(deps: AuthDeps, input: RegisterInput): Promise<Pu
     session_epoch: 0,
     created_at: t,
     updated_at: t,
+    email_index: null,
+    erased_at: null,
   };
+  const stored = sealedEmail(deps.config.pii, email);
 
   const { token, statements: tokenStatements } = await emailTokenStatements(deps, id, "verify-email");
   const mine = { sql: "EXISTS (SELECT 1 FROM users WHERE id = ?)", bindings: [id] };
   const results = await deps.db.batch([
+    // Unique by the email's blind index; a row the PII migration has not reached yet still holds the
+    // address in plain text without an index, so it is checked by name too.
     deps.db
       .prepare(
-        "INSERT INTO users (id, email, name, password_hash, roles, session_epoch, created_at, updated_at) VALUES (?, ?, ?, ?, ?, 0, ?, ?) ON CONFLICT (email) DO NOTHING",
+        `INSERT INTO users (id, email, email_index, name, password_hash, roles, session_epoch, created_at, updated_at)
+         SELECT ?, ?, ?, ?, ?, ?, 0, ?, ? WHERE NOT EXISTS (SELECT 1 FROM users WHERE email = ?)
+         ON CONFLICT DO NOTHING`,
       )
-      .bind(id, email, name, passwordHash, candidate.roles, t, t),
+      .bind(id, stored.email, stored.emailIndex, name, passwordHash, candidate.roles, t, t, email),
     ...tokenStatements,
     ...emailStatements(
       deps.db,
@@ -88,7 +103,7 @@ export async function register(deps: AuthDeps, input: RegisterInput): Promise<Pu
 
 /** The email is taken (possibly by a racing registration): its owner hears that someone tried. */
 async function noticeTakenAddress(deps: AuthDeps, email: string, name: string, t: number): Promise<void> {
-  const existing = await findUserByEmail(deps.db, email);
+  const existing = await findUserByEmail(deps, email);
   const notice = await deps.db.batch([
     ...emailStatements(
       deps.db,
@@ -173,7 +188,7 @@ export async function verifyEmail(deps: AuthDeps, token: string, password?: stri
     userId,
     detail: { passwordKept: keep },
   });
-  const user = await findUserById(deps.db, userId);
+  const user = await findUserById(deps, userId);
   if (!user) throw new DomainError("invalid-or-expired", "This link is invalid or has expired.");
   return { user: toPublicUser(user), passwordKept: keep && user.password_hash !== null };
 }

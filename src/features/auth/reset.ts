@@ -15,7 +15,7 @@ export async function forgotPassword(deps: AuthDeps, rawEmail: string): Promise<
   const policy = deps.config.ratePolicies["auth-reset"];
   const decision = await spend(deps.limiter, await emailKey(deps.config.hashPepper, email), policy);
   if (!decision.allowed) throw rateLimited(policy, decision);
-  const user = await findUserByEmail(deps.db, email);
+  const user = await findUserByEmail(deps, email);
   // The link goes out after the answer: writing and queueing it only for known emails would otherwise
   // tell them apart by timing.
   if (user) deps.defer(() => mailResetLink(deps, user, email));

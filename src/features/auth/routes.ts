@@ -280,5 +280,7 @@ export const authRoutes = new OpenAPIHono<AppEnv>()
     c.header("Cache-Control", "no-store");
     return c.json({ csrfToken: token }, 200);
   })
-  .openapi(meRoute, async (c) => c.json(await auth.me(c.env.DB, c.get("principal")?.id ?? ""), 200))
+  .openapi(meRoute, async (c) =>
+    c.json(await auth.me({ db: c.env.DB, config: c.get("config") }, c.get("principal")?.id ?? ""), 200),
+  )
   .openapi(hostRoute, async (c) => c.json(await auth.becomeHost(deps(c), c.get("principal")?.id ?? ""), 200));

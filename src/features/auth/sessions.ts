@@ -17,6 +17,7 @@ import type { Config } from "../../config";
 import { LIMITS, type RatePolicy } from "../../config/limits";
 import { hmacBase64url, randomId, randomToken, sha256Hex } from "../../lib/crypto";
 import { DomainError } from "../../lib/errors";
+import type { PiiCipher } from "../../lib/pii";
 import type { RateLimitDecision } from "../../lib/rate-limit-client";
 import { auditStatement, ipHash, type RequestMeta } from "../audit";
 import {
@@ -28,6 +29,7 @@ import {
   type SessionsNamespace,
 } from "./session-keeper";
 import { type AccessClaims, signAccessToken } from "./tokens";
+import { openEmail } from "./users";
 
 /** Where sessions live: D1 (sessions, refresh tokens) and the session book (whether one may act). */
 export interface SessionStores {
@@ -194,7 +196,7 @@ export async function rotateRefreshToken(
   // time is kept there): a refresh is a use, like any request.
   const verdict = (
     await authorizeSession(stores.sessions, config, { userId: row.user_id, sid: row.session_id, now }, [], async () =>
-      copyOf(row),
+      copyOf(config.pii, row),
     )
   ).verdict;
   if (verdict.status !== "valid") {
@@ -263,22 +265,25 @@ export async function rotateRefreshToken(
 }
 
 /** D1's copy of a session and its account, in the shape the book adopts. */
-function copyOf(row: {
-  epoch: number;
-  last_used_at: number;
-  expires_at: number;
-  revoked_at: number | null;
-  session_epoch: number;
-  roles: string;
-  email: string;
-  name: string;
-}): D1SessionCopy {
+function copyOf(
+  pii: PiiCipher,
+  row: {
+    epoch: number;
+    last_used_at: number;
+    expires_at: number;
+    revoked_at: number | null;
+    session_epoch: number;
+    roles: string;
+    email: string;
+    name: string;
+  },
+): D1SessionCopy {
   return {
     session: { epoch: row.epoch, lastUsedAt: row.last_used_at, expiresAt: row.expires_at, revokedAt: row.revoked_at },
     account: {
       epoch: row.session_epoch,
       roles: JSON.parse(row.roles) as string[],
-      email: row.email,
+      email: openEmail(pii, row.email),
       name: row.name,
     },
   };
@@ -368,7 +373,7 @@ export async function activeSession(
     config,
     { userId: claims.sub, sid: claims.sid, claimedEpoch: claims.epoch, now },
     budgets,
-    () => readSessionCopy(stores.db, claims),
+    () => readSessionCopy(stores.db, config.pii, claims),
   );
   if (verdict.status !== "valid") return { session: null, decisions: [] };
   if (verdict.touched && touch) {
@@ -382,7 +387,7 @@ export async function activeSession(
   return { session: { userId: claims.sub, ...verdict.account }, decisions };
 }
 
-async function readSessionCopy(db: D1Database, claims: AccessClaims): Promise<D1SessionCopy | null> {
+async function readSessionCopy(db: D1Database, pii: PiiCipher, claims: AccessClaims): Promise<D1SessionCopy | null> {
   const row = await db
     .prepare(
       `SELECT s.user_id, s.last_used_at, s.expires_at, s.revoked_at, s.epoch, u.session_epoch, u.roles, u.email, u.name
@@ -400,5 +405,5 @@ async function readSessionCopy(db: D1Database, claims: AccessClaims): Promise<D1
       email: string;
       name: string;
     }>();
-  return row && row.user_id === claims.sub ? copyOf(row) : null;
+  return row && row.user_id === claims.sub ? copyOf(pii, row) : null;
 }

@@ -1,7 +1,14 @@
-/** User records: lookup, the public shape returned by the API, and email normalisation. */
+/**
+ * User records: lookup, the public shape returned by the API, and email normalisation. The email is
+ * stored sealed (src/lib/pii.ts) with a keyed blind index for lookups and uniqueness; rows still
+ * waiting for the PII migration hold it in plain text with no index, so a lookup matches either (a
+ * sealed value never equals an address). Every function here answers rows with the email opened.
+ */
 
+import type { Config } from "../../config";
 import type { RowOf } from "../../db/rows";
 import type { users } from "../../db/schema";
+import type { PiiCipher } from "../../lib/pii";
 import { iso } from "../../lib/time";
 
 export type UserRow = RowOf<typeof users>;
@@ -31,10 +38,43 @@ export function toPublicUser(row: UserRow): PublicUser {
   };
 }
 
-export function findUserByEmail(db: D1Database, email: string): Promise<UserRow | null> {
-  return db.prepare("SELECT * FROM users WHERE email = ?").bind(email).first<UserRow>();
+/** Where users' emails are sealed: the additional data that binds a ciphertext to this column. */
+export const USER_EMAIL_CONTEXT = "users.email";
+
+/** The keyed blind index of an email, normalised first: what lookups and uniqueness compare. */
+export function emailIndex(pii: PiiCipher, email: string): string {
+  return pii.blindIndex(normalizeEmail(email), "email");
 }
 
-export function findUserById(db: D1Database, id: string): Promise<UserRow | null> {
-  return db.prepare("SELECT * FROM users WHERE id = ?").bind(id).first<UserRow>();
+/** The email column's stored form: sealed, with its index. */
+export function sealedEmail(pii: PiiCipher, email: string): { email: string; emailIndex: string } {
+  const normal = normalizeEmail(email);
+  return { email: pii.seal(normal, USER_EMAIL_CONTEXT), emailIndex: emailIndex(pii, normal) };
+}
+
+/** A stored email (sealed, or plain on a row the migration has not reached) as the address. */
+export function openEmail(pii: PiiCipher, stored: string): string {
+  return pii.open(stored, USER_EMAIL_CONTEXT);
+}
+
+function opened(pii: PiiCipher, row: UserRow | null): UserRow | null {
+  return row ? { ...row, email: openEmail(pii, row.email) } : null;
+}
+
+interface UserStore {
+  db: D1Database;
+  config: Pick<Config, "pii">;
+}
+
+export async function findUserByEmail({ db, config }: UserStore, email: string): Promise<UserRow | null> {
+  const normal = normalizeEmail(email);
+  const row = await db
+    .prepare("SELECT * FROM users WHERE email_index = ?1 OR email = ?2 LIMIT 1")
+    .bind(emailIndex(config.pii, normal), normal)
+    .first<UserRow>();
+  return opened(config.pii, row);
+}
+
+export async function findUserById({ db, config }: UserStore, id: string): Promise<UserRow | null> {
+  return opened(config.pii, await db.prepare("SELECT * FROM users WHERE id = ?").bind(id).first<UserRow>());
 }

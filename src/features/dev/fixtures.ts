@@ -14,7 +14,7 @@ import { LIMITS } from "../../config/limits";
 import { fieldErrors } from "../../http/validation";
 import { randomId } from "../../lib/crypto";
 import { DomainError } from "../../lib/errors";
-import { registerSessions, signAccessToken } from "../auth";
+import { registerSessions, sealedEmail, signAccessToken } from "../auth";
 import { type EventRow, findEvent, inventoryOf, toSnapshot, unwrap } from "../events";
 import { mintTicketQr, registerDevice } from "../gate";
 import { seedDemo } from "./seed";
@@ -214,8 +214,8 @@ export async function createOnSaleFixture(
   // Lower-case hex keeps the emails already normalised (see normalizeEmail).
   const run = Array.from(crypto.getRandomValues(new Uint8Array(6)), (b) => b.toString(16).padStart(2, "0")).join("");
   const insertUser = env.DB.prepare(
-    `INSERT INTO users (id, email, name, password_hash, email_verified_at, roles, session_epoch, created_at, updated_at)
-     VALUES (?, ?, ?, NULL, ?, '["attendee"]', 0, ?, ?)`,
+    `INSERT INTO users (id, email, email_index, name, password_hash, email_verified_at, roles, session_epoch, created_at, updated_at)
+     VALUES (?, ?, ?, ?, NULL, ?, '["attendee"]', 0, ?, ?)`,
   );
   const insertSession = env.DB.prepare(
     "INSERT INTO sessions (id, user_id, method, created_at, last_used_at, expires_at) VALUES (?, ?, 'otp', ?, ?, ?)",
@@ -229,8 +229,9 @@ export async function createOnSaleFixture(
     const sessionId = randomId();
     const email = `onsale-${run}-${i}@fixtures.gatehouse.local`;
     const name = `Buyer ${i + 1}`;
+    const stored = sealedEmail(config.pii, email);
     statements.push(
-      insertUser.bind(userId, email, name, now, now, now),
+      insertUser.bind(userId, stored.email, stored.emailIndex, name, now, now, now),
       insertSession.bind(sessionId, userId, now, now, expiresAt),
     );
     opens.push({ userId, sid: sessionId, epoch: 0, now, expiresAt, account: { roles: ["attendee"], email, name } });

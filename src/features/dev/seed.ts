@@ -6,6 +6,7 @@
 import type { Config } from "../../config";
 import { LIMITS } from "../../config/limits";
 import { hashPassword } from "../../lib/password";
+import { sealedEmail } from "../auth";
 import { type EventRow, findEvent, inventoryOf, toSnapshot, unwrap } from "../events";
 
 export const DEMO_ACCOUNTS = [
@@ -62,13 +63,15 @@ export async function seedDemo(env: Env, config: Config, now = Date.now()) {
   const statements: D1PreparedStatement[] = [];
   for (const account of DEMO_ACCOUNTS) {
     const roles = account.role === "host" ? '["attendee","host"]' : '["attendee"]';
+    const stored = sealedEmail(config.pii, account.email);
     statements.push(
       env.DB.prepare(
-        `INSERT INTO users (id, email, name, password_hash, email_verified_at, roles, session_epoch, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?) ON CONFLICT DO NOTHING`,
+        `INSERT INTO users (id, email, email_index, name, password_hash, email_verified_at, roles, session_epoch, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?) ON CONFLICT DO NOTHING`,
       ).bind(
         account.id,
-        account.email,
+        stored.email,
+        stored.emailIndex,
         account.name,
         await hashPassword(account.password, config.passwordScrypt),
         now,

@@ -12,8 +12,10 @@
 import { LIMITS } from "../../config/limits";
 import type { RowOf } from "../../db/rows";
 import type { emailOutbox } from "../../db/schema";
+import type { PiiCipher } from "../../lib/pii";
 import type { Condition } from "../audit";
 import { deadLetterStatement } from "../dead-letters";
+import { OUTBOX_CONTEXT } from "./outbox";
 import { MAX_SEND_ATTEMPTS } from "./retry";
 import type { OutgoingEmail } from "./transport";
 
@@ -53,7 +55,12 @@ type ClaimedRow = OutgoingEmail & { attempts: number };
  * each row at most once between them; an id listed twice is claimed by its first statement only.
  * The lease covers the whole batch's sends (see LIMITS.emailLeaseSeconds).
  */
-export async function claimAll(db: D1Database, ids: readonly string[], now: number): Promise<Map<string, Claim>> {
+export async function claimAll(
+  db: D1Database,
+  pii: PiiCipher,
+  ids: readonly string[],
+  now: number,
+): Promise<Map<string, Claim>> {
   const claims = new Map<string, Claim>();
   if (ids.length === 0) return claims;
   const lease = now + LIMITS.emailLeaseSeconds * 1000;
@@ -66,7 +73,14 @@ export async function claimAll(db: D1Database, ids: readonly string[], now: numb
   for (const result of results) {
     const row = result.results[0];
     if (!row) continue;
-    const { attempts, ...email } = row;
+    const { attempts, ...sealed } = row;
+    const email = {
+      ...sealed,
+      to: pii.open(sealed.to, OUTBOX_CONTEXT.to),
+      subject: pii.open(sealed.subject, OUTBOX_CONTEXT.subject),
+      text: pii.open(sealed.text, OUTBOX_CONTEXT.text),
+      html: pii.open(sealed.html, OUTBOX_CONTEXT.html),
+    };
     claims.set(email.id, { email, attempts, lease });
   }
   return claims;

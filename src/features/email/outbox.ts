@@ -13,8 +13,21 @@
  */
 import type { Config } from "../../config";
 import { randomId } from "../../lib/crypto";
+import type { PiiCipher } from "../../lib/pii";
 import type { Condition } from "../audit";
 import { CARRIES_SECRET, type EmailTemplate, renderEmail } from "./templates";
+
+/**
+ * Where an outbox row's personal fields are sealed: the recipient, and the rendered message (which
+ * names the person and may carry a sign-in code or link). Delivery opens them (./delivery.ts). The
+ * dev_mailbox copy stays readable: it is written only outside production, for GET /dev/mailbox.
+ */
+export const OUTBOX_CONTEXT = {
+  to: "email_outbox.to",
+  subject: "email_outbox.subject",
+  text: "email_outbox.text",
+  html: "email_outbox.html",
+} as const;
 
 /** Column name under which outbox inserts return their id; ./enqueue.ts reads it from batch results. */
 export const OUTBOX_ID_COLUMN = "email_outbox_id";
@@ -28,6 +41,8 @@ export interface OutboxEmail {
 }
 
 export interface OutboxWriteOptions {
+  /** Seals the recipient and the rendered message (src/lib/pii.ts): the row never holds them readable. */
+  pii: PiiCipher;
   /** Outside production: a dev_mailbox copy as well, for GET /dev/mailbox. */
   mirrorDevMailbox: boolean;
   /** The dev_mailbox row's id: random when absent; a replaying writer passes a deterministic one. */
@@ -61,7 +76,17 @@ export function outboxStatements(
         `INSERT INTO email_outbox (id, "to", template, subject, text, html, carries_secret, status, attempts, created_at)
          SELECT ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?${where} ON CONFLICT (id) DO NOTHING${returning}`,
       )
-      .bind(email.id, email.to, template, subject, text, html, CARRIES_SECRET[template] ? 1 : 0, now, ...extra),
+      .bind(
+        email.id,
+        options.pii.seal(email.to, OUTBOX_CONTEXT.to),
+        template,
+        options.pii.seal(subject, OUTBOX_CONTEXT.subject),
+        options.pii.seal(text, OUTBOX_CONTEXT.text),
+        options.pii.seal(html, OUTBOX_CONTEXT.html),
+        CARRIES_SECRET[template] ? 1 : 0,
+        now,
+        ...extra,
+      ),
   ];
   if (options.mirrorDevMailbox) {
     statements.push(
@@ -91,6 +116,7 @@ export function emailStatements(
   options: EmailStatementsOptions = {},
 ): D1PreparedStatement[] {
   return outboxStatements(db, { id: randomId(), to, message }, now, {
+    pii: config.pii,
     mirrorDevMailbox: !config.isProduction,
     onlyIf: options.onlyIf,
     returnId: true,

@@ -8,6 +8,7 @@ import { SUBSCRIPTION_STATUSES } from "../../db/schema-money";
 import { requireAuth } from "../../http/auth";
 import { json, problems } from "../../http/openapi";
 import { DomainError } from "../../lib/errors";
+import { openEmail } from "../auth";
 import { requirePayments, returnBaseFor } from "../payments";
 import { openPortal, startProCheckout, subscriptionView } from "./subscription";
 
@@ -79,7 +80,7 @@ export async function signedInUser(c: AppContext): Promise<{ id: string; email: 
     .bind(principal.id)
     .first<{ email: string }>();
   if (!row) throw new DomainError("unauthorized", "Sign in to continue.");
-  return { id: principal.id, email: row.email };
+  return { id: principal.id, email: openEmail(c.get("config").pii, row.email) };
 }
 
 export const subscriptionRoutes = new OpenAPIHono<AppEnv>()

@@ -158,7 +158,7 @@ export const tipRoutes = new OpenAPIHono<AppEnv>()
   .openapi(listRoute, async (c) => {
     const principal = principalOf(c);
     if (!principal) throw new DomainError("unauthorized", "Sign in to continue.");
-    return c.json(await listTips(c.env.DB, principal.id, c.req.valid("query")), 200);
+    return c.json(await listTips(c.env.DB, c.get("config").pii, principal.id, c.req.valid("query")), 200);
   })
   .openapi(refundRoute, async (c) => {
     const principal = principalOf(c);

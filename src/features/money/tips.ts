@@ -29,7 +29,9 @@ import { decodeCursor, encodeCursor, randomId } from "../../lib/crypto";
 import { DomainError, invalidCursorError } from "../../lib/errors";
 import { validateHandle } from "../../lib/handle";
 import { log } from "../../lib/log";
+import type { PiiCipher } from "../../lib/pii";
 import { iso } from "../../lib/time";
+import { emailIndex, openEmail } from "../auth";
 import { emailStatements, enqueueCommitted } from "../email";
 import {
   classifyStripeError,
@@ -143,7 +145,9 @@ export async function createTip(deps: PaymentsDeps, input: NewTip): Promise<{ ti
   if (!creator.charges_enabled || !creator.stripe_account_id) throw cannotReceive();
 
   // The same client key from the same fan is the same tip, whichever address the retry comes from.
-  const idempotencyKey = `tip:${input.sender ? `user:${input.sender.id}` : `guest:${guestEmail}`}:${input.clientKey}`;
+  // A guest is named by the email's blind index: the key column never holds the address.
+  const fan = input.sender ? `user:${input.sender.id}` : `guest:${emailIndex(deps.config.pii, guestEmail ?? "")}`;
+  const idempotencyKey = `tip:${fan}:${input.clientKey}`;
   const fee = platformFee(input.amount, currency, { pro: await isPro(deps.db, creator.id) });
   const now = Date.now();
   const tipId = randomId();
@@ -157,10 +161,10 @@ export async function createTip(deps: PaymentsDeps, input: NewTip): Promise<{ ti
     .bind(
       tipId,
       input.sender?.id ?? null,
-      guestEmail,
+      deps.config.pii.sealOptional(guestEmail, TIP_GUEST_EMAIL),
       input.amount,
       currency,
-      message,
+      deps.config.pii.sealOptional(message, TIP_MESSAGE),
       fee,
       idempotencyKey,
       now,
@@ -187,7 +191,7 @@ export async function createTip(deps: PaymentsDeps, input: NewTip): Promise<{ ti
   if (tip.status !== "pending") {
     throw new DomainError("conflict", "This tip is already settled; use a new Idempotency-Key for a new tip.");
   }
-  const email = guestEmail ?? (await senderEmail(deps.db, input.sender?.id ?? ""));
+  const email = guestEmail ?? (await senderEmail(deps.db, deps.config.pii, input.sender?.id ?? ""));
   const session = await openSession(deps, tip, { creatorName: creator.name, email, handle: valid.handle }, input);
   await deps.db
     .prepare(
@@ -203,9 +207,13 @@ function cannotReceive(): DomainError {
   return new DomainError("cannot-receive-tips", "This creator cannot receive tips yet.");
 }
 
-async function senderEmail(db: D1Database, userId: string): Promise<string | null> {
+/** Where a tip's personal fields are sealed (src/lib/pii.ts): a guest's receipt address and the message. */
+export const TIP_GUEST_EMAIL = "tips.guest_email";
+export const TIP_MESSAGE = "tips.message";
+
+async function senderEmail(db: D1Database, pii: PiiCipher, userId: string): Promise<string | null> {
   const row = await db.prepare("SELECT email FROM users WHERE id = ?").bind(userId).first<{ email: string }>();
-  return row?.email ?? null;
+  return row ? openEmail(pii, row.email) : null;
 }
 
 export function readTip(db: D1Database, id: string): Promise<TipRow | null> {
@@ -394,7 +402,9 @@ export async function applyTipCapture(
     sql: "EXISTS (SELECT 1 FROM tips WHERE id = ? AND status = 'succeeded' AND payment_intent = ? AND updated_at = ?)",
     bindings: [tip.id, pi, stamp],
   };
-  const to = tip.guest_email ?? (tip.sender_id ? await senderEmail(deps.db, tip.sender_id) : null);
+  const to =
+    deps.config.pii.openOptional(tip.guest_email, TIP_GUEST_EMAIL) ??
+    (tip.sender_id ? await senderEmail(deps.db, deps.config.pii, tip.sender_id) : null);
   const creator = tip.recipient_id
     ? await deps.db.prepare("SELECT name FROM users WHERE id = ?").bind(tip.recipient_id).first<{ name: string }>()
     : null;
@@ -592,6 +602,7 @@ export interface TipItem {
 /** A user's tips, received or sent, newest first, keyset-paged on (created_at, id). */
 export async function listTips(
   db: D1Database,
+  pii: PiiCipher,
   userId: string,
   query: { direction: "received" | "sent"; limit: number; cursor?: string },
 ): Promise<{ items: TipItem[]; nextCursor: string | null }> {
@@ -620,7 +631,7 @@ export async function listTips(
       currency: t.currency,
       status: t.status,
       refundedAmount: t.refunded_amount,
-      message: t.message,
+      message: pii.openOptional(t.message, TIP_MESSAGE),
       createdAt: iso(t.created_at),
     })),
     nextCursor: results.length > query.limit && last ? encodeCursor(`${last.created_at}|${last.id}`) : null,

@@ -10,6 +10,7 @@ import type { RowOf } from "../../db/rows";
 import type { payments } from "../../db/schema-payments";
 import { randomId } from "../../lib/crypto";
 import { log } from "../../lib/log";
+import { openEmail } from "../auth";
 import { emailStatements, enqueueCommitted } from "../email";
 import { inventoryOf } from "../events";
 import { applyAccountUpdated, applyBillingEvent, isBillingEvent } from "../money";
@@ -377,7 +378,7 @@ async function applyDispute(deps: PaymentsDeps, dispute: Stripe.Dispute): Promis
       ? emailStatements(
           deps.db,
           deps.config,
-          host.email,
+          openEmail(deps.config.pii, host.email),
           {
             template: "payment-disputed",
             name: host.name,

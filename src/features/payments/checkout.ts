@@ -14,6 +14,7 @@ import { DomainError } from "../../lib/errors";
 import { log } from "../../lib/log";
 import { isSafeRedirect, safeRedirect } from "../../lib/safe-redirect";
 import { iso } from "../../lib/time";
+import { openEmail } from "../auth";
 import { type EventRow, inventoryOf, toSnapshot, unwrap } from "../events";
 import { destinationChargeFor } from "../money";
 import type { PaymentsDeps } from "./deps";
@@ -170,7 +171,7 @@ export async function retryCheckout(
     order: extended,
     eventTitle: row.title,
     hostId: row.host_id,
-    email: row.email,
+    email: openEmail(deps.config.pii, row.email),
     attempt: (latest?.attempt ?? 0) + 1,
     returnBase: input.returnBase,
     releaseOnPermanentFailure: false,

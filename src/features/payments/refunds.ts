@@ -12,6 +12,7 @@ import type { RowOf } from "../../db/rows";
 import type { refunds } from "../../db/schema-payments";
 import { randomId } from "../../lib/crypto";
 import { log } from "../../lib/log";
+import { openEmail } from "../auth";
 import { emailStatements, enqueueCommitted } from "../email";
 import { inventoryOf } from "../events";
 import { refundTermsFor } from "../money";
@@ -223,7 +224,7 @@ export async function attemptRefund(deps: PaymentsDeps, job: RefundRow): Promise
       ? emailStatements(
           deps.db,
           deps.config,
-          recipient.email,
+          openEmail(deps.config.pii, recipient.email),
           {
             template: "refund-issued",
             name: recipient.name,

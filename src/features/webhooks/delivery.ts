@@ -26,6 +26,7 @@ import { log } from "../../lib/log";
 import { checkSafeUrl } from "../../lib/safe-url";
 import { type EmailQueue, enqueueCommitted, outboxStatements } from "../email";
 import { signingSecrets, webhookHeaders } from "./signing";
+import { openEmail } from "../auth";
 
 export const OUTGOING_RETRY: RetrySchedule = {
   delays: LIMITS.outgoingWebhookRetryDelaysSeconds,
@@ -376,7 +377,7 @@ function disableStatements(deps: DeliveryDeps, context: DeliveryContext, at: num
       db,
       {
         id: `webhook-endpoint-disabled:${context.endpoint_id}:${since}`,
-        to: context.host_email,
+        to: openEmail(deps.config.pii, context.host_email),
         message: {
           template: "webhook-endpoint-disabled",
           name: context.host_name,
@@ -387,6 +388,7 @@ function disableStatements(deps: DeliveryDeps, context: DeliveryContext, at: num
       },
       at,
       {
+        pii: deps.config.pii,
         mirrorDevMailbox: !deps.config.isProduction,
         onlyIf: {
           sql: "EXISTS (SELECT 1 FROM webhook_endpoints WHERE id = ? AND enabled = 0 AND disabled_reason = 'failing' AND failing_since = ?)",

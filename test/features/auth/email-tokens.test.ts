@@ -8,6 +8,7 @@ import { sha256Hex } from "../../../src/lib/crypto";
 import { call, problemOf } from "../../helpers";
 import { freezeClock, setClock } from "../../support/clock";
 import { codeOf, countRows, rows } from "../../support/db";
+import { outboxEmails } from "../../support/outbox";
 import { Browser } from "../../web/browser";
 import {
   auditOf,
@@ -189,7 +190,7 @@ describe("password reset token", () => {
     await expectInvalid(await postJson("/api/v1/auth/reset-password", { token: lateToken, password: NEW_PASSWORD }));
     // The expired link changed nothing.
     expect((await postJson("/api/v1/auth/login", { email: late.email, password: PASSWORD })).status).toBe(200);
-    expect(await countRows("email_outbox", '"to" = ? AND template = ?', late.email, "password-changed")).toBe(0);
+    expect((await outboxEmails({ to: late.email, template: "password-changed" })).length).toBe(0);
   });
 
   it("is single use", async () => {
@@ -214,7 +215,7 @@ describe("password reset token", () => {
     const loser = passwords.find((p) => p !== winner) as string;
     expect((await postJson("/api/v1/auth/login", { email: user.email, password: winner })).status).toBe(200);
     expect((await postJson("/api/v1/auth/login", { email: user.email, password: loser })).status).toBe(401);
-    expect(await countRows("email_outbox", '"to" = ? AND template = ?', user.email, "password-changed")).toBe(1);
+    expect((await outboxEmails({ to: user.email, template: "password-changed" })).length).toBe(1);
     const [row] = await rows<{ session_epoch: number }>("SELECT session_epoch FROM users WHERE id = ?", user.id);
     expect(row?.session_epoch).toBe(1);
   });
@@ -285,7 +286,7 @@ describe("a password reset", () => {
     expect(stored?.session_epoch).toBe(1);
     expect(stored?.password_hash).not.toContain(NEW_PASSWORD);
 
-    expect(await countRows("email_outbox", '"to" = ? AND template = ?', user.email, "password-changed")).toBe(1);
+    expect((await outboxEmails({ to: user.email, template: "password-changed" })).length).toBe(1);
     expect(await auditOf(res)).toEqual([
       expect.objectContaining({ action: "auth.reset-password", outcome: "success", user_id: user.id }),
     ]);

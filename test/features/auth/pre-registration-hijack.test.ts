@@ -10,6 +10,7 @@ import { getConfig } from "../../../src/config";
 import { openSession } from "../../../src/features/auth/sessions";
 import { call, freshIp, problemOf } from "../../helpers";
 import { codeOf, countRows, rows } from "../../support/db";
+import { emailIndexOf } from "../../support/users";
 import { auditForUser, bearer, mailbox, otpFromMail, postJson, tokenFromMail, uniqueEmail } from "./helpers";
 
 const ATTACKER_PASSWORD = "attacker-chosen-passphrase";
@@ -23,7 +24,8 @@ interface Account {
 
 async function account(email: string): Promise<Account> {
   const [row] = await rows<Account>(
-    "SELECT id, password_hash, email_verified_at, session_epoch FROM users WHERE email = ?",
+    "SELECT id, password_hash, email_verified_at, session_epoch FROM users WHERE (email_index = ? OR email = ?)",
+    emailIndexOf(email),
     email,
   );
   if (!row) throw new Error(`no account for ${email}`);

@@ -6,6 +6,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { call, problemOf } from "../../helpers";
 import { codeOf, rows } from "../../support/db";
+import { emailIndexOf } from "../../support/users";
 import { auditForUser, bearer, createUser, login, PASSWORD, postJson, uniqueEmail } from "./helpers";
 
 async function stored(id: string) {
@@ -103,7 +104,8 @@ describe("the admin role", () => {
     expect(body.id).not.toBe(chosenId);
 
     const [row] = await rows<{ id: string; roles: string; email_verified_at: number | null }>(
-      "SELECT id, roles, email_verified_at FROM users WHERE email = ?",
+      "SELECT id, roles, email_verified_at FROM users WHERE (email_index = ? OR email = ?)",
+      emailIndexOf(email),
       email,
     );
     expect(row).toEqual({ id: body.id, roles: '["attendee"]', email_verified_at: null });

@@ -2,10 +2,12 @@ import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { projectionStatements } from "../../../durable-objects/event-inventory/projection";
 import { createApp } from "../../../src/app";
+import { getConfig } from "../../../src/config";
 import { enqueueEmails, handOverQueued, insertedOutboxIds } from "../../../src/features/email/enqueue";
 import { postSettled } from "../../helpers";
 import { outboxIdOf, outboxRow, QueueHarness } from "../../queues/email-harness";
 import { captureLogs } from "../../support/logs";
+import { outboxEmails } from "../../support/outbox";
 
 afterEach(() => vi.restoreAllMocks());
 
@@ -14,11 +16,9 @@ const PASSWORD = "violet-otter-marmalade";
 const post = postSettled;
 
 async function outboxFor(to: string) {
-  return (
-    await env.DB.prepare('SELECT id, template, status FROM email_outbox WHERE "to" = ? ORDER BY created_at, template')
-      .bind(to)
-      .all<{ id: string; template: string; status: string }>()
-  ).results;
+  return (await outboxEmails({ to }))
+    .sort((a, b) => a.created_at - b.created_at || a.template.localeCompare(b.template))
+    .map(({ id, template, status }) => ({ id, template, status }));
 }
 
 const uniqueEmail = (tag: string) => `${tag}-${crypto.randomUUID()}@example.com`;
@@ -144,13 +144,19 @@ describe("EventInventory's projection marks its emails queued in the same batch"
   it("the batch returns the new email's id and leaves it queued; a replayed batch returns none and changes nothing", async () => {
     const row = orderEmail();
     const queuedAt = Date.now();
-    const first = await env.DB.batch(projectionStatements(env.DB, [row], { mirrorDevMailbox: false, queuedAt }));
+    const first = await env.DB.batch(
+      projectionStatements(env.DB, [row], { pii: getConfig(env).pii, mirrorDevMailbox: false, queuedAt }),
+    );
     expect(insertedOutboxIds(first)).toEqual([idOf(row)]);
     const stored = await outboxRow(idOf(row));
     expect(stored).toMatchObject({ status: "queued", next_attempt_at: queuedAt });
 
     const replay = await env.DB.batch(
-      projectionStatements(env.DB, [row], { mirrorDevMailbox: false, queuedAt: queuedAt + 5_000 }),
+      projectionStatements(env.DB, [row], {
+        pii: getConfig(env).pii,
+        mirrorDevMailbox: false,
+        queuedAt: queuedAt + 5_000,
+      }),
     );
     expect(insertedOutboxIds(replay)).toEqual([]);
     expect(await outboxRow(idOf(row))).toEqual(stored);
@@ -160,11 +166,15 @@ describe("EventInventory's projection marks its emails queued in the same batch"
     const harness = new QueueHarness();
     const sent = orderEmail();
     const queuedAt = Date.now();
-    const results = await env.DB.batch(projectionStatements(env.DB, [sent], { mirrorDevMailbox: false, queuedAt }));
+    const results = await env.DB.batch(
+      projectionStatements(env.DB, [sent], { pii: getConfig(env).pii, mirrorDevMailbox: false, queuedAt }),
+    );
     expect(await handOverQueued(env.DB, harness.env.EMAIL_QUEUE, insertedOutboxIds(results), queuedAt)).toBe(1);
     expect(harness.produced.map((p) => p.body)).toEqual([{ outboxId: idOf(sent) }]);
     const refused = orderEmail();
-    const again = await env.DB.batch(projectionStatements(env.DB, [refused], { mirrorDevMailbox: false, queuedAt }));
+    const again = await env.DB.batch(
+      projectionStatements(env.DB, [refused], { pii: getConfig(env).pii, mirrorDevMailbox: false, queuedAt }),
+    );
     const refusing = {
       sendBatch: () => Promise.reject(new Error("queue unavailable")),
     } as unknown as Queue<{ outboxId: string }>;

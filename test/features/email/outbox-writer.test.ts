@@ -9,6 +9,7 @@ import { LOCAL_ORIGIN, projectionStatements } from "../../../durable-objects/eve
 import { getConfig } from "../../../src/config";
 import { insertedOutboxIds } from "../../../src/features/email/enqueue";
 import { emailStatements } from "../../../src/features/email/outbox";
+import { outboxEmails } from "../../support/outbox";
 
 const uniqueEmail = (tag: string) => `${tag}-${crypto.randomUUID()}@example.com`;
 
@@ -25,11 +26,12 @@ type StoredEmail = {
 type MirroredEmail = { id: string; template: string; subject: string; text: string; html: string };
 
 async function storedFor(to: string) {
-  const outbox = await env.DB.prepare(
-    'SELECT id, template, subject, text, html, carries_secret, status, attempts FROM email_outbox WHERE "to" = ?',
-  )
-    .bind(to)
-    .all<StoredEmail>();
+  const outbox = {
+    results: (await outboxEmails({ to })).map(
+      ({ id, template, subject, text, html, carries_secret, status, attempts }) =>
+        ({ id, template, subject, text, html, carries_secret, status, attempts }) as StoredEmail,
+    ),
+  };
   const mailbox = await env.DB.prepare('SELECT id, template, subject, text, html FROM dev_mailbox WHERE "to" = ?')
     .bind(to)
     .all<MirroredEmail>();
@@ -65,7 +67,7 @@ describe("the email outbox has one writer", () => {
     const written = await env.DB.batch(emailStatements(env.DB, config, fromWorker, message, Date.now()));
     const id = `order-confirmed:${crypto.randomUUID()}`;
     const pushed = await env.DB.batch(
-      projectionStatements(env.DB, [orderEmail(fromObject, id)], { mirrorDevMailbox: true }),
+      projectionStatements(env.DB, [orderEmail(fromObject, id)], { pii: getConfig(env).pii, mirrorDevMailbox: true }),
     );
 
     const worker = await storedFor(fromWorker);
@@ -87,9 +89,15 @@ describe("the email outbox has one writer", () => {
     const id = `order-confirmed:${crypto.randomUUID()}`;
     const row = orderEmail(to, id);
     const queuedAt = Date.now();
-    const first = await env.DB.batch(projectionStatements(env.DB, [row], { mirrorDevMailbox: true, queuedAt }));
+    const first = await env.DB.batch(
+      projectionStatements(env.DB, [row], { pii: getConfig(env).pii, mirrorDevMailbox: true, queuedAt }),
+    );
     const again = await env.DB.batch(
-      projectionStatements(env.DB, [row], { mirrorDevMailbox: true, queuedAt: queuedAt + 1_000 }),
+      projectionStatements(env.DB, [row], {
+        pii: getConfig(env).pii,
+        mirrorDevMailbox: true,
+        queuedAt: queuedAt + 1_000,
+      }),
     );
 
     expect(insertedOutboxIds(first)).toEqual([id]);

@@ -8,6 +8,7 @@ import { describe, expect, it } from "vitest";
 import { findEvent, toSnapshot } from "../../../src/features/events/service";
 import { call, problemOf } from "../../helpers";
 import { codeOfResponse, objectRows } from "../../support/db";
+import { outboxEmails } from "../../support/outbox";
 import { bearer, mailbox } from "../auth/helpers";
 import {
   buyers,
@@ -219,10 +220,11 @@ describe("cancelling an event", () => {
       const mails = (await mailbox(p.email)).filter((m) => m.template === "event-cancelled");
       expect(mails).toHaveLength(1);
       expect(mails[0]?.subject + (mails[0]?.text ?? "")).toContain("Harbour Night");
-      const queued = await env.DB.prepare('SELECT template, "to" AS recipient FROM email_outbox WHERE id = ?')
-        .bind(`event-cancelled:${orderIds[i]}`)
-        .first();
-      expect(queued).toEqual({ template: "event-cancelled", recipient: p.email });
+      const [queued] = await outboxEmails({ id: `event-cancelled:${orderIds[i]}` });
+      expect({ template: queued?.template, recipient: queued?.to }).toEqual({
+        template: "event-cancelled",
+        recipient: p.email,
+      });
     }
   });
 });

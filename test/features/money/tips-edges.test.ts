@@ -14,6 +14,7 @@ import { PAYMENTS_RECONCILE_CRON } from "../../../src/features/payments/cron";
 import { encodeCursor } from "../../../src/lib/crypto";
 import { rows } from "../../support/db";
 import { captureLogs } from "../../support/logs";
+import { outboxEmails } from "../../support/outbox";
 import { givePayoutAccount } from "../../support/payouts";
 import { type FakeStripe, stripeEvent, useFakeStripe } from "../../support/stripe";
 import { buyers } from "../events/helpers";
@@ -297,9 +298,7 @@ describe("applyTipCapture and tipMismatches directly", () => {
     await h.webhook(stripeEvent("checkout.session.completed", stripe.pay(session.id)));
     await h.drain();
     expect(await tipRow(tipId)).toMatchObject({ status: "succeeded", payment_intent: session.payment_intent });
-    expect(
-      await rows("SELECT id FROM email_outbox WHERE \"to\" = 'left@example.com' AND template = 'tip-receipt'"),
-    ).toHaveLength(1);
+    expect(await outboxEmails({ to: "left@example.com", template: "tip-receipt" })).toHaveLength(1);
     expect(await rows("SELECT id FROM notifications WHERE order_id = ?", tipId)).toHaveLength(0);
   });
 

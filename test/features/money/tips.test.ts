@@ -10,8 +10,10 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { PAYMENTS_RECONCILE_CRON } from "../../../src/features/payments/cron";
 import { freezeClock } from "../../support/clock";
 import { rows } from "../../support/db";
+import { outboxEmails } from "../../support/outbox";
 import { givePayoutAccount } from "../../support/payouts";
 import { type FakeStripe, stripeEvent, useFakeStripe } from "../../support/stripe";
+import { emailOfUser } from "../../support/users";
 import { Browser, ORIGIN } from "../../web/browser";
 import { createUser, login } from "../auth/helpers";
 import { buyers } from "../events/helpers";
@@ -303,10 +305,8 @@ describe("tip webhooks", () => {
       message: "Thanks!",
       payment_intent: session.payment_intent,
     });
-    const email = (await rows<{ email: string }>("SELECT email FROM users WHERE id = ?", f.id))[0]?.email;
-    expect(await rows("SELECT id FROM email_outbox WHERE \"to\" = ? AND template = 'tip-receipt'", email)).toHaveLength(
-      1,
-    );
+    const email = await emailOfUser(f.id);
+    expect(await outboxEmails({ to: email, template: "tip-receipt" })).toHaveLength(1);
     expect(
       await rows("SELECT actor_id FROM notifications WHERE user_id = ? AND kind = 'tip' AND order_id = ?", c.id, tipId),
     ).toEqual([{ actor_id: f.id }]);
@@ -326,7 +326,7 @@ describe("tip webhooks", () => {
     expect(
       await rows("SELECT reason, event_id, order_id FROM refunds WHERE payment_intent = ?", session.payment_intent),
     ).toEqual([{ reason: "checkout-mismatch", event_id: "tip", order_id: tipId }]);
-    expect(await rows("SELECT id FROM email_outbox WHERE \"to\" = 'm@example.com'")).toHaveLength(0);
+    expect(await outboxEmails({ to: "m@example.com" })).toHaveLength(0);
     // Its refund comes back as charge.refunded: nothing to record, and nothing to wait for (no dead letter).
     await h.drain();
     const back = stripeEvent("charge.refunded", stripe.chargeObject(session.payment_intent as string));
@@ -426,9 +426,7 @@ describe("reconciliation, lists and refunds", () => {
     expect((await tipRow(open.tipId))?.status).toBe("pending");
     const [run] = await rows<{ summary: string }>("SELECT summary FROM reconciliation_runs WHERE name = 'tips'");
     expect(JSON.parse(run?.summary ?? "{}")).toMatchObject({ succeeded: expect.any(Number) });
-    expect(
-      await rows("SELECT id FROM email_outbox WHERE \"to\" = 'rc@example.com' AND template = 'tip-receipt'"),
-    ).toHaveLength(1);
+    expect(await outboxEmails({ to: "rc@example.com", template: "tip-receipt" })).toHaveLength(1);
   });
 
   it("GET /api/v1/me/tips lists received and sent tips, newest first, with a cursor", async () => {

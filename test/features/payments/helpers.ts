@@ -3,7 +3,9 @@ import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { expect } from "vitest";
 import { rows } from "../../support/db";
+import { outboxEmails } from "../../support/outbox";
 import { type FakeSession, type FakeStripe, stripeEvent } from "../../support/stripe";
+import { emailOfUser } from "../../support/users";
 import { createUser } from "../auth/helpers";
 import { buyers, createEvent, hostWithToken, inventory } from "../events/helpers";
 import type { PaymentsHarness } from "./harness";
@@ -65,18 +67,16 @@ export function paymentsOf(orderId: string) {
   }>("SELECT * FROM payments WHERE order_id = ?", orderId);
 }
 
-export function emailsTo(to: string, template: string) {
-  return rows<{ id: string; subject: string; text: string }>(
-    'SELECT id, subject, text FROM email_outbox WHERE "to" = ? AND template = ?',
-    to,
-    template,
-  );
+export async function emailsTo(to: string, template: string) {
+  return (await outboxEmails({ to, template })).map(({ id, subject, text }) => ({
+    id,
+    subject: subject ?? "",
+    text: text ?? "",
+  }));
 }
 
-export async function email(userId: string): Promise<string> {
-  const row = (await rows<{ email: string }>("SELECT email FROM users WHERE id = ?", userId))[0];
-  if (!row) throw new Error("no user");
-  return row.email;
+export function email(userId: string): Promise<string> {
+  return emailOfUser(userId);
 }
 
 /** Makes the order's hold lapse now, inside its EventInventory (as if its TTL had passed). */
