@@ -134,6 +134,8 @@ export async function buildExport(deps: PrivacyDeps, userId: string, id: string)
         { onlyIf: { sql: "changes() = 1", bindings: [] } },
       ),
     ]);
+    // The row went meanwhile (the account was erased while this ran): the archive must not outlive it.
+    if (results[0]?.meta.changes !== 1) await deps.bucket.delete(key);
     await enqueueCommitted(deps.db, deps.emailQueue, results);
   } catch (error) {
     log("error", "data export failed", { requestId: deps.meta.requestId, exportId: id, error });

@@ -6,9 +6,11 @@
 import { createExecutionContext, createScheduledController, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { getConfig } from "../../../src/config";
 import { LIMITS } from "../../../src/config/limits";
 import { CARRIES_SECRET } from "../../../src/features/email/templates";
 import { expireDataExports } from "../../../src/features/privacy";
+import { buildExport } from "../../../src/features/privacy/export";
 import worker from "../../../src/index";
 import { call, json, problemOf } from "../../helpers";
 import { freezeClock } from "../../support/clock";
@@ -224,6 +226,42 @@ describe("a data export", () => {
     await expireDataExports(env.DB, env.MEDIA, t);
     expect(await rows("SELECT status FROM data_exports WHERE user_id = ?", person.id)).toEqual([{ status: "failed" }]);
     expect((await askExport(person.token)).status).toBe(202);
+  });
+
+  it("an export whose row goes while it is built (the account erased meanwhile) leaves no archive and sends nothing", async () => {
+    const person = await someone();
+    const id = `race-${person.id}`;
+    const t = Date.now();
+    await env.DB.prepare(
+      "INSERT INTO data_exports (id, user_id, status, created_at, expires_at) VALUES (?, ?, 'pending', ?, ?)",
+    )
+      .bind(id, person.id, t, t + DAY)
+      .run();
+    // D1 as the builder sees it: the row is deleted just before its batches run.
+    const db = {
+      prepare: (sql: string) => env.DB.prepare(sql),
+      batch: async (statements: D1PreparedStatement[]) => {
+        await env.DB.prepare("DELETE FROM data_exports WHERE id = ?").bind(id).run();
+        return env.DB.batch(statements);
+      },
+    } as unknown as D1Database;
+    const meta = { requestId: "race", ip: null, userAgent: null };
+    await buildExport(
+      {
+        db,
+        bucket: env.MEDIA,
+        config: getConfig(env),
+        meta,
+        origin: "https://gatehouse.test",
+        emailQueue: env.EMAIL_QUEUE,
+      },
+      person.id,
+      id,
+    );
+    expect(await env.MEDIA.head(`exports/${person.id}/${id}.json`)).toBeNull();
+    expect(
+      await rows("SELECT 1 FROM dev_mailbox WHERE template = 'data-export-ready' AND \"to\" = ?", person.email),
+    ).toEqual([]);
   });
 
   it("is refused to anyone not signed in, and to an API key (403 insufficient-scope), as erasure is", async () => {
