@@ -45,6 +45,7 @@ import {
   userRoutes,
 } from "./features/social";
 import { waitlistRoutes } from "./features/waitlist";
+import { webhookEndpointRoutes } from "./features/webhooks";
 import { accessLog } from "./http/access-log";
 import { afterResponse } from "./http/after-response";
 import { type Authenticator, authenticate } from "./http/auth";
@@ -60,7 +61,6 @@ import { validationHook } from "./http/validation";
 import { DomainError } from "./lib/errors";
 import { log, redactUrl } from "./lib/log";
 import { errorPage, isPageRequest, notFoundPage, pageErrorResponse } from "./web/errors";
-import { webhookEndpointRoutes } from "./features/webhooks";
 import { pageMiddleware, webRoutes } from "./web/routes";
 
 export interface AppOptions {
