@@ -90,17 +90,9 @@ export async function eraseAccount(
       { events: hosted },
     );
   }
-  const objects = await deps.db
-    .prepare(
-      `SELECT r2_key FROM media WHERE owner_id = ?1
-       UNION ALL SELECT r2_key FROM data_exports WHERE user_id = ?1 AND r2_key IS NOT NULL`,
-    )
-    .bind(userId)
-    .all<{ r2_key: string }>();
-
   const sealed = await sealedHolders(deps.db, deps.config.pii, user.email);
-  await withEpochBump(sessionStores(deps), userId, user.session_epoch, async () =>
-    deps.db.batch([
+  const results = await withEpochBump(sessionStores(deps), userId, user.session_epoch, async () =>
+    deps.db.batch<{ r2_key: string | null }>([
       ...erasureStatements(deps.db, userId, user.email, emailIndex(deps.config.pii, user.email), sealed, t),
       await auditStatement(
         deps.db,
@@ -114,7 +106,11 @@ export async function eraseAccount(
   );
   // Cosmetic fields follow D1 into the book, which answers them to the (now refused) sessions.
   await updateAccountInBook(deps.limiter, userId, { roles: [], name: ERASED_NAME, email: erasedEmail(userId) });
-  const keys = objects.results.map((row) => row.r2_key);
+  // The objects of exactly the rows the batch deleted (its first two statements answer their keys),
+  // so an upload that landed while this ran is not missed.
+  const keys = [...(results[0]?.results ?? []), ...(results[1]?.results ?? [])].flatMap((row) =>
+    row.r2_key ? [row.r2_key] : [],
+  );
   for (let i = 0; i < keys.length; i += 1000) {
     const chunk = keys.slice(i, i + 1000);
     await deps.bucket.delete(chunk).catch((error: unknown) => {
@@ -175,6 +171,10 @@ function erasureStatements(
   const run = (sql: string, ...bindings: unknown[]) => db.prepare(sql).bind(...bindings);
   const emails = JSON.stringify([email, index]);
   return [
+    // First, answering their R2 keys (read by eraseAccount): their uploads (post_media rows cascade; an
+    // event cover of theirs simply stops resolving) and their data exports.
+    run("DELETE FROM media WHERE owner_id = ? RETURNING r2_key", userId),
+    run("DELETE FROM data_exports WHERE user_id = ? RETURNING r2_key", userId),
     // Sessions: revoked (refresh refuses them) and stripped of where they came from; tokens gone.
     run(
       `UPDATE sessions SET revoked_at = COALESCE(revoked_at, ?2), revoke_reason = COALESCE(revoke_reason, 'account-erased'),
@@ -221,14 +221,11 @@ function erasureStatements(
       t,
       userId,
     ),
-    // Their uploads (post_media rows cascade; an event cover of theirs simply stops resolving).
-    run("DELETE FROM media WHERE owner_id = ?", userId),
     // Integrations: keys refused from the next request on, endpoints with their deliveries and events.
     run("DELETE FROM api_keys WHERE host_id = ?", userId),
     run("DELETE FROM webhook_endpoints WHERE host_id = ?", userId),
     run("DELETE FROM webhook_events WHERE host_id = ?", userId),
     run("DELETE FROM waitlist_entries WHERE user_id = ?", userId),
-    run("DELETE FROM data_exports WHERE user_id = ?", userId),
     // Money stays (accounting), pseudonymous: a tip's words are theirs, its amount the creator's record.
     // A guest tip made with their address becomes the pseudonym's, so the address goes and the
     // tips_sender_or_guest check still holds for a pending one.

@@ -13,7 +13,7 @@ import { codeOf, countRows, rows } from "../../support/db";
 import { bookRows } from "../../support/sessions";
 import { otpFromMail, postJson } from "../auth/helpers";
 import { createEvent } from "../events/helpers";
-import { someone, world } from "./helpers";
+import { askExport, settled, someone, world } from "./helpers";
 
 function erase(token: string, body: unknown, ip = freshIp()) {
   return call("/api/v1/me", {
@@ -137,6 +137,10 @@ describe("erasing an account", () => {
     );
     const unsentId = (written?.results[0] as { email_outbox_id: string } | undefined)?.email_outbox_id;
     expect(unsentId).toEqual(expect.any(String));
+    // A data export of theirs, ready in R2.
+    const asked = await askExport(person.token);
+    expect(await settled(((await asked.json()) as { id: string }).id)).toBe("ready");
+    const [archive] = await rows<{ r2_key: string }>("SELECT r2_key FROM data_exports WHERE user_id = ?", person.id);
     const otherPostsBefore = await countRows("posts", "author_id = ?", other.id);
     const mediaKey = `media/${w.mediaId}`;
     expect(await env.MEDIA.head(mediaKey)).not.toBeNull();
@@ -189,6 +193,8 @@ describe("erasing an account", () => {
     expect(await countRows("sessions", "user_id = ? AND revoked_at IS NULL", person.id)).toBe(0);
     expect(await countRows("email_outbox", "id = ?", unsentId)).toBe(0);
     expect(await env.MEDIA.head(mediaKey)).toBeNull();
+    expect(await env.MEDIA.head(archive?.r2_key ?? "")).toBeNull();
+    expect(await countRows("data_exports", "user_id = ?", person.id)).toBe(0);
     expect(await rows("SELECT state FROM handles WHERE user_id = ?", person.id)).toEqual([{ state: "retired" }]);
     expect(await rows("SELECT bio, handle, avatar_media_id FROM profiles WHERE user_id = ?", person.id)).toEqual([
       { bio: "", handle: null, avatar_media_id: null },
