@@ -7,6 +7,8 @@
  */
 import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { getConfig } from "../../../src/config";
+import { TIP_GUEST_EMAIL, TIP_MESSAGE } from "../../../src/features/money/tips";
 import { PAYMENTS_RECONCILE_CRON } from "../../../src/features/payments/cron";
 import { freezeClock } from "../../support/clock";
 import { rows } from "../../support/db";
@@ -174,7 +176,10 @@ describe("POST /api/v1/profiles/:handle/tips: who may tip whom", () => {
       "SELECT sender_id, guest_email FROM tips WHERE recipient_id = ? ORDER BY created_at",
       c.id,
     );
-    expect(stored).toEqual(
+    // A guest's address is sealed at rest (src/lib/pii.ts) and opens with the keys.
+    const { pii } = getConfig(env);
+    expect(stored.find((r) => r.sender_id === null)?.guest_email).toMatch(/^pii1\./);
+    expect(stored.map((r) => ({ ...r, guest_email: pii.openOptional(r.guest_email, TIP_GUEST_EMAIL) }))).toEqual(
       expect.arrayContaining([
         { sender_id: null, guest_email: "g@example.com" },
         { sender_id: f.id, guest_email: null },
@@ -300,11 +305,11 @@ describe("tip webhooks", () => {
     // A duplicate of the capture, delivered under a new event id (async_payment_succeeded), changes nothing.
     await h.webhook(stripeEvent("checkout.session.async_payment_succeeded", stripe.session(session.id)));
     await h.drain();
-    expect(await tipRow(tipId)).toMatchObject({
-      status: "succeeded",
-      message: "Thanks!",
-      payment_intent: session.payment_intent,
-    });
+    const settled = await tipRow(tipId);
+    expect(settled).toMatchObject({ status: "succeeded", payment_intent: session.payment_intent });
+    // The message is sealed at rest; the creator's list opens it.
+    expect(settled?.message).toMatch(/^pii1\./);
+    expect(getConfig(env).pii.openOptional(settled?.message, TIP_MESSAGE)).toBe("Thanks!");
     const email = await emailOfUser(f.id);
     expect(await outboxEmails({ to: email, template: "tip-receipt" })).toHaveLength(1);
     expect(
