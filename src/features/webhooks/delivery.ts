@@ -24,9 +24,9 @@ import { backoffDelay, type RetrySchedule } from "../../lib/backoff";
 import { randomId } from "../../lib/crypto";
 import { log } from "../../lib/log";
 import { checkSafeUrl } from "../../lib/safe-url";
+import { openEmail } from "../auth";
 import { type EmailQueue, enqueueCommitted, outboxStatements } from "../email";
 import { signingSecrets, webhookHeaders } from "./signing";
-import { openEmail } from "../auth";
 
 export const OUTGOING_RETRY: RetrySchedule = {
   delays: LIMITS.outgoingWebhookRetryDelaysSeconds,
