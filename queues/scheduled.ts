@@ -11,7 +11,7 @@ import { LIMITS } from "../src/config/limits";
 import { trackRollupCron } from "../src/features/creators";
 import { requeueStuckEmails } from "../src/features/email/sweep";
 import { PAYMENTS_RECONCILE_CRON, reconcileCron, requeuePaymentsCron } from "../src/features/payments/cron";
-import { expireDataExports } from "../src/features/privacy";
+import { expireDataExports, runPiiJob } from "../src/features/privacy";
 import { runRetention } from "../src/features/retention";
 import { requeueWebhooks } from "../src/features/webhooks";
 import { log } from "../src/lib/log";
@@ -31,7 +31,7 @@ export async function scheduled(controller: ScheduledController, env: Env): Prom
   if (controller.cron === PAYMENTS_RECONCILE_CRON) return reconcileCron(controller, env);
   await requeuePaymentsCron(controller, env);
   // Independent sweeps: one failing must not stop the others.
-  const [deleted, requeued, retention, tracking, webhooks, exports] = await Promise.allSettled([
+  const [deleted, requeued, retention, tracking, webhooks, exports, pii] = await Promise.allSettled([
     sweepExpiredIdempotencyKeys(env.DB, controller.scheduledTime),
     requeueStuckEmails(env.DB, env.EMAIL_QUEUE, controller.scheduledTime),
     (async () => runRetention(env.DB, getConfig(env).retentionDays, controller.scheduledTime))(),
@@ -40,10 +40,12 @@ export async function scheduled(controller: ScheduledController, env: Env): Prom
     requeueWebhooks(env.DB, env.OUTGOING_WEBHOOK_QUEUE, controller.scheduledTime),
     // Data exports past their week: the archive out of R2, the row marked (src/features/privacy/export.ts).
     expireDataExports(env.DB, env.MEDIA, controller.scheduledTime),
+    // Personal fields not yet sealed under the current key (src/features/privacy/pii-job.ts).
+    (async () => runPiiJob(env.DB, getConfig(env).pii))(),
   ]);
   const retained = retention.status === "fulfilled" ? retention.value : null;
   const ok =
-    [deleted, requeued, retention, tracking, webhooks, exports].every((r) => r.status === "fulfilled") &&
+    [deleted, requeued, retention, tracking, webhooks, exports, pii].every((r) => r.status === "fulfilled") &&
     Object.keys(retained?.errors ?? {}).length === 0;
   log(ok ? "info" : "error", "sweep", {
     cron: controller.cron,
@@ -56,11 +58,17 @@ export async function scheduled(controller: ScheduledController, env: Env): Prom
     trackEventsPurged: tracking.status === "fulfilled" ? tracking.value.purged : null,
     dataExportsExpired: exports.status === "fulfilled" ? exports.value : null,
     webhooksRequeued: webhooks.status === "fulfilled" ? webhooks.value : null,
+    // Per column: values sealed again this run, values left (0 everywhere: the job is done).
+    pii:
+      pii.status === "fulfilled"
+        ? Object.fromEntries(pii.value.columns.map((col) => [col.column, [col.resealed, col.remaining]]))
+        : null,
     ...(deleted.status === "rejected" ? { idempotencyError: deleted.reason } : {}),
     ...(requeued.status === "rejected" ? { emailError: requeued.reason } : {}),
     ...(retention.status === "rejected" ? { retentionError: retention.reason } : {}),
     ...(tracking.status === "rejected" ? { trackingError: tracking.reason } : {}),
     ...(exports.status === "rejected" ? { dataExportsError: exports.reason } : {}),
     ...(webhooks.status === "rejected" ? { webhooksError: webhooks.reason } : {}),
+    ...(pii.status === "rejected" ? { piiError: pii.reason } : {}),
   });
 }

@@ -34,7 +34,7 @@ import { metaRoutes } from "./features/meta/routes";
 import { payoutRoutes, subscriptionRoutes, tipRoutes } from "./features/money";
 import { addressPolicies, orderRoutes, userPolicies } from "./features/orders/routes";
 import { paymentRoutes, STRIPE_WEBHOOK_PATH } from "./features/payments/routes";
-import { privacyRoutes } from "./features/privacy";
+import { piiAdminRoutes, privacyRoutes } from "./features/privacy";
 import { queueRoutes } from "./features/queue";
 import {
   feedRoutes,
@@ -188,6 +188,7 @@ export function createApp(options: AppOptions = {}): OpenAPIHono<AppEnv> {
   app.route("/", profileRoutes);
   app.route("/", adminRoutes);
   app.route("/", privacyRoutes);
+  app.route("/", piiAdminRoutes);
   app.route("/", webhookEndpointRoutes);
   app.route("/", apiKeyRoutes);
   app.route("/", hostDataRoutes);

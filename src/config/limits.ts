@@ -341,6 +341,10 @@ export const LIMITS = {
   retentionBatchRows: 1000,
   /** … and chunks per kind and run; the next run (5 min later) takes the rest. */
   retentionMaxBatches: 10,
+  /** The PII job (src/features/privacy/pii-job.ts): rows sealed again per chunk … */
+  piiJobBatchRows: 200,
+  /** … and chunks per column and run of the five-minute cron (about 16,000 values a run at most). */
+  piiJobMaxBatches: 10,
   /**
    * Data exports (src/features/privacy, GDPR art. 15/20): one per person per 24 h (art. 12(5) lets a
    * controller refuse manifestly excessive requests; each export reads every table about them); the

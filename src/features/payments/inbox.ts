@@ -29,8 +29,14 @@ export function objectIdOf(event: Stripe.Event): string {
  * Verifies and stores one delivery. Bad or stale signature ⇒ 400 (`invalid-signature`, reason in the
  * log only) and nothing stored. Returns whether this delivery was a duplicate.
  */
+/**
+ * Where a Stripe event's payload is sealed (src/lib/pii.ts): it carries the buyer's or fan's email
+ * and name as Stripe saw them, so it is stored only sealed and opened when applied.
+ */
+export const STRIPE_PAYLOAD_CONTEXT = "stripe_events.payload";
+
 export async function receiveWebhook(
-  deps: Pick<PaymentsDeps, "db" | "payments" | "webhookQueue">,
+  deps: Pick<PaymentsDeps, "db" | "payments" | "webhookQueue" | "config">,
   rawBody: string,
   signature: string | undefined,
 ): Promise<{ eventId: string; duplicate: boolean }> {
@@ -46,7 +52,16 @@ export async function receiveWebhook(
       `INSERT INTO stripe_events (id, type, object_id, created, livemode, payload, status, attempts, queued_at, received_at)
        VALUES (?, ?, ?, ?, ?, ?, 'received', 0, ?, ?) ON CONFLICT (id) DO NOTHING`,
     )
-    .bind(event.id, event.type, objectIdOf(event), event.created, event.livemode ? 1 : 0, rawBody, now, now)
+    .bind(
+      event.id,
+      event.type,
+      objectIdOf(event),
+      event.created,
+      event.livemode ? 1 : 0,
+      deps.config.pii.seal(rawBody, STRIPE_PAYLOAD_CONTEXT),
+      now,
+      now,
+    )
     .run();
   if (inserted.meta.changes !== 1) return { eventId: event.id, duplicate: true };
   if (!(await sendPaymentsMessages(deps.webhookQueue, [{ eventId: event.id }]))) {
