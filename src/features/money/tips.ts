@@ -36,6 +36,7 @@ import { emailStatements, enqueueCommitted } from "../email";
 import {
   classifyStripeError,
   cursorOf,
+  eventOf,
   type InboxRow,
   idOf,
   isLiveKey,
@@ -291,8 +292,8 @@ interface StripeObject {
 }
 
 /** Whether an inbox row is about a tip: its object says so, or its payment intent is a tip's. */
-export async function isTipEvent(db: D1Database, row: InboxRow): Promise<boolean> {
-  const event = JSON.parse(row.payload) as Stripe.Event;
+export async function isTipEvent(db: D1Database, pii: PiiCipher, row: InboxRow): Promise<boolean> {
+  const event = eventOf(pii, row);
   const object = event.data.object as StripeObject;
   if (object.metadata?.kind === "tip") return true;
   if (!event.type.startsWith("charge.")) return false;
@@ -305,7 +306,7 @@ const TIP_FAILURES = new Set(["checkout.session.expired", "checkout.session.asyn
 
 /** Applies one tip event; throws on a failure worth retrying (TIP_WEBHOOK_MAX_ATTEMPTS, then dead letters). */
 export async function applyTipEvent(deps: PaymentsDeps, row: InboxRow): Promise<"processed" | "skipped" | "ignored"> {
-  const event = JSON.parse(row.payload) as Stripe.Event;
+  const event = eventOf(deps.config.pii, row);
   if (TIP_CAPTURES.has(event.type)) {
     const session = event.data.object as Stripe.Checkout.Session;
     // The event and the session it carries say the same mode, or neither is believed.

@@ -16,7 +16,7 @@ import { inventoryOf } from "../events";
 import { applyAccountUpdated, applyBillingEvent, isBillingEvent } from "../money";
 import { notificationInsert } from "../social";
 import type { PaymentsDeps } from "./deps";
-import { cursorOf, type InboxRow, STRIPE_PAYLOAD_CONTEXT } from "./inbox";
+import { cursorOf, eventOf, type InboxRow } from "./inbox";
 import { isFlagged, mismatchesOf, ownSession, refundMismatch, type SessionClaims } from "./mismatch";
 import { queueRefunds, type RefundJob } from "./refunds";
 import { idOf, isLiveKey, type Stripe } from "./stripe";
@@ -93,7 +93,7 @@ const CAPTURES = new Set(["checkout.session.completed", "checkout.session.async_
 
 /** Applies one inbox row; throws on a failure worth retrying. */
 export async function applyEvent(deps: PaymentsDeps, row: InboxRow): Promise<ApplyOutcome> {
-  const event = JSON.parse(deps.config.pii.open(row.payload, STRIPE_PAYLOAD_CONTEXT)) as Stripe.Event;
+  const event = eventOf(deps.config.pii, row);
   // The Pro subscription orders its events by its own stamp and version (money/subscription.ts).
   if (isBillingEvent(event)) return applyBillingEvent(deps, event);
   const handled = CAPTURES.has(event.type) || HANDLERS[event.type] !== undefined;

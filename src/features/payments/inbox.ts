@@ -10,6 +10,7 @@ import type { RowOf } from "../../db/rows";
 import type { stripeEvents } from "../../db/schema-payments";
 import { DomainError } from "../../lib/errors";
 import { log } from "../../lib/log";
+import type { PiiCipher } from "../../lib/pii";
 import { deadLetterStatement } from "../dead-letters";
 import type { PaymentsDeps } from "./deps";
 import { type PaymentsQueue, sendPaymentsMessages } from "./queue";
@@ -72,6 +73,11 @@ export async function receiveWebhook(
       .run();
   }
   return { eventId: event.id, duplicate: false };
+}
+
+/** The Stripe event an inbox row holds, its payload opened (rows are stored sealed). */
+export function eventOf(pii: PiiCipher, row: Pick<InboxRow, "payload">): Stripe.Event {
+  return JSON.parse(pii.open(row.payload, STRIPE_PAYLOAD_CONTEXT)) as Stripe.Event;
 }
 
 export function readInbox(db: D1Database, id: string): Promise<InboxRow | null> {

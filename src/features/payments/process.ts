@@ -23,7 +23,7 @@ export async function processEvent(deps: PaymentsDeps, row: InboxRow | null): Pr
   if (isEarly(row.next_attempt_at, now)) return { action: "retry", delaySeconds: hopSeconds(row.next_attempt_at, now) };
   let tip = false;
   try {
-    tip = await isTipEvent(deps.db, row);
+    tip = await isTipEvent(deps.db, deps.config.pii, row);
     const outcome = tip ? await applyTipEvent(deps, row) : await applyEvent(deps, row);
     await finishInbox(deps.db, row, outcome, Date.now());
     return ACK;
