@@ -225,6 +225,28 @@ describe("webhook endpoints: create, read, edit, delete", () => {
     expect(((await (await api("GET", BASE, other.token)).json()) as { items: unknown[] }).items).toEqual([]);
   });
 
+  it("the POST actions are exactly the contract's: any other action or segment is 404, a bad id 400", async () => {
+    const host = await hostWithToken();
+    const endpoint = await createEndpoint(host.token, "https://actions.example.com/");
+    for (const path of [
+      `${BASE}/${endpoint.id}/rotate`,
+      `${BASE}/${endpoint.id}/deliveries`,
+      `${BASE}/replays/${endpoint.id}/replay`,
+      `${BASE}/deliveries/${endpoint.id}/retry`,
+    ]) {
+      const res = await api("POST", path, host.token);
+      expect(res.status, path).toBe(404);
+      expect(codeOf(await problemOf(res))).toBe("not-found");
+    }
+    const long = await api("POST", `${BASE}/${"x".repeat(65)}/test`, host.token);
+    expect(long.status).toBe(400);
+    expect(codeOf(await problemOf(long))).toBe("validation-failed");
+    // The secret did not change on the way.
+    expect(await rows("SELECT secret FROM webhook_endpoints WHERE id = ?", endpoint.id)).toEqual([
+      { secret: endpoint.secret },
+    ]);
+  });
+
   it("is for signed-in hosts: anonymous 401, a user who is not a host 403", async () => {
     const [user] = await buyers(1);
     const anonymous = await api("GET", BASE, "");
