@@ -5,7 +5,7 @@
  */
 import { env } from "cloudflare:workers";
 import { getConfig } from "../../src/config";
-import { emailIndex, openEmail } from "../../src/features/auth";
+import { emailIndex, openEmail, openName } from "../../src/features/auth";
 
 /** The blind index the users row of `email` carries (`WHERE email_index = ?`). */
 export function emailIndexOf(email: string): string {
@@ -17,4 +17,9 @@ export async function emailOfUser(userId: string): Promise<string> {
   const row = await env.DB.prepare("SELECT email FROM users WHERE id = ?").bind(userId).first<{ email: string }>();
   if (!row) throw new Error(`no user ${userId}`);
   return openEmail(getConfig(env).pii, row.email);
+}
+
+/** A stored name as written (users.name is sealed at rest; a fixture's plain name passes through). */
+export function openedName(stored: string): string {
+  return openName(getConfig(env).pii, stored);
 }

@@ -5,7 +5,7 @@ import { DomainError } from "../../lib/errors";
 import { audit } from "../audit";
 import { enqueueCommitted } from "../email";
 import { type AuthDeps, now } from "./deps";
-import { openEmail } from "./users";
+import { openEmail, openName } from "./users";
 
 export async function emailTokenStatements(deps: AuthDeps, userId: string, purpose: "verify-email" | "reset-password") {
   const token = randomToken(32);
@@ -59,7 +59,11 @@ export async function pendingTokenOwner(
     )
     .bind(await sha256Hex(token), purpose, now(deps))
     .first<PendingTokenOwner>()
-    .then((owner) => (owner ? { ...owner, email: openEmail(deps.config.pii, owner.email) } : null));
+    .then((owner) =>
+      owner
+        ? { ...owner, email: openEmail(deps.config.pii, owner.email), name: openName(deps.config.pii, owner.name) }
+        : null,
+    );
 }
 
 /** Consumes a single-use email token; returns the user id, or throws invalid-or-expired. */

@@ -6,4 +6,14 @@ export { type ReauthProof, reauthenticate } from "./reauth";
 export { advanceEpochInBook, registerSessions, updateAccountInBook } from "./session-keeper";
 export { withEpochBump } from "./sessions";
 export * from "./tokens";
-export { emailIndex, findUserById, openEmail, sealedEmail, USER_EMAIL_CONTEXT } from "./users";
+export {
+  emailIndex,
+  findUserById,
+  openEmail,
+  openName,
+  openNameOptional,
+  sealedEmail,
+  sealName,
+  USER_EMAIL_CONTEXT,
+  USER_NAME_CONTEXT,
+} from "./users";

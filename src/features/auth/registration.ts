@@ -18,6 +18,7 @@ import {
   normalizeEmail,
   type PublicUser,
   sealedEmail,
+  sealName,
   toPublicUser,
   type UserRow,
 } from "./users";
@@ -72,7 +73,17 @@ export async function register(deps: AuthDeps, input: RegisterInput): Promise<Pu
          SELECT ?, ?, ?, ?, ?, ?, 0, ?, ? WHERE NOT EXISTS (SELECT 1 FROM users WHERE email = ?)
          ON CONFLICT DO NOTHING`,
       )
-      .bind(id, stored.email, stored.emailIndex, name, passwordHash, candidate.roles, t, t, email),
+      .bind(
+        id,
+        stored.email,
+        stored.emailIndex,
+        sealName(deps.config.pii, name),
+        passwordHash,
+        candidate.roles,
+        t,
+        t,
+        email,
+      ),
     ...tokenStatements,
     ...emailStatements(
       deps.db,

@@ -29,7 +29,7 @@ import {
   type SessionsNamespace,
 } from "./session-keeper";
 import { type AccessClaims, signAccessToken } from "./tokens";
-import { openEmail } from "./users";
+import { openEmail, openName } from "./users";
 
 /** Where sessions live: D1 (sessions, refresh tokens) and the session book (whether one may act). */
 export interface SessionStores {
@@ -284,7 +284,7 @@ function copyOf(
       epoch: row.session_epoch,
       roles: JSON.parse(row.roles) as string[],
       email: openEmail(pii, row.email),
-      name: row.name,
+      name: openName(pii, row.name),
     },
   };
 }

@@ -57,8 +57,29 @@ export function openEmail(pii: PiiCipher, stored: string): string {
   return pii.open(stored, USER_EMAIL_CONTEXT);
 }
 
+/** Where users' names are sealed. */
+export const USER_NAME_CONTEXT = "users.name";
+
+/** The name column's stored form. */
+export function sealName(pii: PiiCipher, name: string): string {
+  return pii.seal(name, USER_NAME_CONTEXT);
+}
+
+/**
+ * A stored name as the person wrote it. Every query that shows a name reads `users.name` and opens it
+ * here (a plain value, from a row the PII job has not reached, passes through).
+ */
+export function openName(pii: PiiCipher, stored: string): string {
+  return pii.open(stored, USER_NAME_CONTEXT);
+}
+
+/** `openName` for a column that may be null (a LEFT JOIN, an erased or missing account). */
+export function openNameOptional(pii: PiiCipher, stored: string | null | undefined): string | null {
+  return stored == null ? null : openName(pii, stored);
+}
+
 function opened(pii: PiiCipher, row: UserRow | null): UserRow | null {
-  return row ? { ...row, email: openEmail(pii, row.email) } : null;
+  return row ? { ...row, email: openEmail(pii, row.email), name: openName(pii, row.name) } : null;
 }
 
 interface UserStore {

@@ -12,6 +12,8 @@
  * is shown to the person by the onboarding page, which does not send this request without one.
  */
 import { DomainError } from "../../lib/errors";
+import type { PiiCipher } from "../../lib/pii";
+import { openName, sealName } from "../auth";
 import { claimStatements, currentHandle, handleTaken, isHandleConflict, prepareClaim } from "./handles";
 
 export interface OnboardingInput {
@@ -54,6 +56,7 @@ interface Row {
  */
 export async function onboard(
   db: D1Database,
+  pii: PiiCipher,
   userId: string,
   input: OnboardingInput,
   now: number,
@@ -69,7 +72,7 @@ export async function onboard(
     ...(claiming ? claimStatements(db, userId, claim, now, guardForClaim) : []),
     db
       .prepare(`UPDATE users SET name = ?3, updated_at = ?4 WHERE id = ?2 AND ${AVATAR_GUARD}`)
-      .bind(avatar, userId, input.name, now),
+      .bind(avatar, userId, sealName(pii, input.name), now),
     ...(avatar
       ? [
           db
@@ -100,5 +103,11 @@ export async function onboard(
   const row = results[results.length - 1]?.results[0];
   if (!row) throw new DomainError("unauthorized", "Sign in to continue.");
   if (!row.avatar_ok) throw invalidAvatar();
-  return { id: row.id, name: row.name, bio: row.bio, avatarMediaId: row.avatar_media_id, handle: row.handle };
+  return {
+    id: row.id,
+    name: openName(pii, row.name),
+    bio: row.bio,
+    avatarMediaId: row.avatar_media_id,
+    handle: row.handle,
+  };
 }

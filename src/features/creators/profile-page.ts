@@ -20,7 +20,9 @@ import type { SigningKey } from "../../config";
 import { LIMITS } from "../../config/limits";
 import { cacheKey, type Defer, EDGE_TTL, getOrProduce } from "../../lib/edge-cache";
 import { validateHandle } from "../../lib/handle";
+import type { PiiCipher } from "../../lib/pii";
 import { iso } from "../../lib/time";
+import { openName } from "../auth";
 import { signedPath, signMedia } from "../media";
 import { isPro } from "../money";
 import { publicLinks } from "./links";
@@ -28,6 +30,8 @@ import { mintTrackingToken } from "./tracking";
 
 export interface ProfilePageDeps {
   db: D1Database;
+  /** Opens the name shown (users.name is sealed at rest). */
+  pii: PiiCipher;
   mediaSigningKeys: readonly [SigningKey, ...SigningKey[]];
   /** The secret tracking tokens are signed with (tracking.ts). */
   trackingSecret: string;
@@ -102,7 +106,7 @@ async function avatarUrl(deps: ProfilePageDeps, mediaId: string | null, now: num
 }
 
 /** The profile's rows: user, profile, active links, upcoming published events (all bounded). */
-async function readProfile(db: D1Database, userId: string, now: number): Promise<CachedProfile | null> {
+async function readProfile(db: D1Database, pii: PiiCipher, userId: string, now: number): Promise<CachedProfile | null> {
   const [row, events, links, pro] = await Promise.all([
     db
       .prepare(
@@ -126,7 +130,7 @@ async function readProfile(db: D1Database, userId: string, now: number): Promise
   return {
     userId,
     handle: row.handle,
-    name: row.name,
+    name: openName(pii, row.name),
     bio: row.bio,
     avatarMediaId: row.avatar_media_id,
     links: links.slice(0, LIMITS.profileLinksMax),
@@ -170,7 +174,7 @@ export async function lookupProfile(deps: ProfilePageDeps, input: string): Promi
     events: row.events_v ?? 0,
   });
   const { value, hit } = await getOrProduce(key, EDGE_TTL.profile, deps.defer, () =>
-    readProfile(deps.db, row.user_id, now),
+    readProfile(deps.db, deps.pii, row.user_id, now),
   );
   deps.onCache?.(hit);
   if (!value) return { kind: "missing" };

@@ -186,7 +186,7 @@ export const handleRoutes = new OpenAPIHono<AppEnv>()
   .openapi(onboardingRoute, async (c) => {
     const userId = callerId(c);
     const input = c.req.valid("json");
-    const profile = await onboard(c.env.DB, userId, input, Date.now(), takeClaim(c, userId));
+    const profile = await onboard(c.env.DB, c.get("config").pii, userId, input, Date.now(), takeClaim(c, userId));
     // The name orders are confirmed under comes from the session book: it hears of the change after D1.
     c.var.defer(() => updateAccountInBook(c.env.RATE_LIMITER, userId, { name: input.name }));
     return c.json(profile, 200);

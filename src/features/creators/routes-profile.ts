@@ -24,6 +24,7 @@ export function profileDeps(c: AppContext): ProfilePageDeps {
   const config = c.get("config");
   return {
     db: c.env.DB,
+    pii: config.pii,
     mediaSigningKeys: config.mediaSigningKeys,
     trackingSecret: config.hashPepper,
     origin: config.publicUrl ?? new URL(c.req.url).origin,

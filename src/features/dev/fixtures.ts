@@ -14,7 +14,7 @@ import { LIMITS } from "../../config/limits";
 import { fieldErrors } from "../../http/validation";
 import { randomId } from "../../lib/crypto";
 import { DomainError } from "../../lib/errors";
-import { registerSessions, sealedEmail, signAccessToken } from "../auth";
+import { registerSessions, sealedEmail, sealName, signAccessToken } from "../auth";
 import { type EventRow, findEvent, inventoryOf, toSnapshot, unwrap } from "../events";
 import { mintTicketQr, registerDevice } from "../gate";
 import { seedDemo } from "./seed";
@@ -231,7 +231,7 @@ export async function createOnSaleFixture(
     const name = `Buyer ${i + 1}`;
     const stored = sealedEmail(config.pii, email);
     statements.push(
-      insertUser.bind(userId, stored.email, stored.emailIndex, name, now, now, now),
+      insertUser.bind(userId, stored.email, stored.emailIndex, sealName(config.pii, name), now, now, now),
       insertSession.bind(sessionId, userId, now, now, expiresAt),
     );
     opens.push({ userId, sid: sessionId, epoch: 0, now, expiresAt, account: { roles: ["attendee"], email, name } });

@@ -6,7 +6,7 @@
 import type { Config } from "../../config";
 import { LIMITS } from "../../config/limits";
 import { hashPassword } from "../../lib/password";
-import { sealedEmail } from "../auth";
+import { sealedEmail, sealName } from "../auth";
 import { type EventRow, findEvent, inventoryOf, toSnapshot, unwrap } from "../events";
 
 export const DEMO_ACCOUNTS = [
@@ -72,7 +72,7 @@ export async function seedDemo(env: Env, config: Config, now = Date.now()) {
         account.id,
         stored.email,
         stored.emailIndex,
-        account.name,
+        sealName(config.pii, account.name),
         await hashPassword(account.password, config.passwordScrypt),
         now,
         roles,

@@ -12,6 +12,7 @@ import { decodeCursor, encodeCursor } from "../../lib/crypto";
 import { invalidCursorError } from "../../lib/errors";
 import type { PiiCipher } from "../../lib/pii";
 import { iso } from "../../lib/time";
+import { openName } from "../auth";
 import { type Caller, type EventRow, type EventsDeps, inventoryOf, ownedEvent, toApiEvent } from "../events";
 
 export interface PageQuery {
@@ -132,7 +133,7 @@ export async function listAttendees(
       status: t.status,
       orderId: t.order_id,
       redeemedAt: iso(t.redeemed_at),
-      holder: { id: t.holder_id, name: t.name, email: deps.pii.open(t.email, USER_EMAIL) },
+      holder: { id: t.holder_id, name: openName(deps.pii, t.name), email: deps.pii.open(t.email, USER_EMAIL) },
     })),
     nextCursor,
   };

@@ -31,7 +31,7 @@ import { validateHandle } from "../../lib/handle";
 import { log } from "../../lib/log";
 import type { PiiCipher } from "../../lib/pii";
 import { iso } from "../../lib/time";
-import { emailIndex, openEmail } from "../auth";
+import { emailIndex, openEmail, openName, openNameOptional } from "../auth";
 import { emailStatements, enqueueCommitted } from "../email";
 import {
   classifyStripeError,
@@ -193,7 +193,12 @@ export async function createTip(deps: PaymentsDeps, input: NewTip): Promise<{ ti
     throw new DomainError("conflict", "This tip is already settled; use a new Idempotency-Key for a new tip.");
   }
   const email = guestEmail ?? (await senderEmail(deps.db, deps.config.pii, input.sender?.id ?? ""));
-  const session = await openSession(deps, tip, { creatorName: creator.name, email, handle: valid.handle }, input);
+  const session = await openSession(
+    deps,
+    tip,
+    { creatorName: openName(deps.config.pii, creator.name), email, handle: valid.handle },
+    input,
+  );
   await deps.db
     .prepare(
       "UPDATE tips SET checkout_session_id = ?, checkout_url = ?, updated_at = ? WHERE id = ? AND checkout_session_id IS NULL",
@@ -423,7 +428,7 @@ export async function applyTipCapture(
           to,
           {
             template: "tip-receipt",
-            creatorName: creator?.name ?? "the creator",
+            creatorName: openNameOptional(deps.config.pii, creator?.name) ?? "the creator",
             amount: tip.amount,
             currency: tip.currency,
             tipId: tip.id,

@@ -10,7 +10,7 @@ import type { RowOf } from "../../db/rows";
 import type { payments } from "../../db/schema-payments";
 import { randomId } from "../../lib/crypto";
 import { log } from "../../lib/log";
-import { openEmail } from "../auth";
+import { openEmail, openName } from "../auth";
 import { emailStatements, enqueueCommitted } from "../email";
 import { inventoryOf } from "../events";
 import { applyAccountUpdated, applyBillingEvent, isBillingEvent } from "../money";
@@ -381,7 +381,7 @@ async function applyDispute(deps: PaymentsDeps, dispute: Stripe.Dispute): Promis
           openEmail(deps.config.pii, host.email),
           {
             template: "payment-disputed",
-            name: host.name,
+            name: openName(deps.config.pii, host.name),
             eventTitle: host.title,
             orderId: payment.order_id,
             amount: dispute.amount,

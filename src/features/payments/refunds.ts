@@ -12,7 +12,7 @@ import type { RowOf } from "../../db/rows";
 import type { refunds } from "../../db/schema-payments";
 import { randomId } from "../../lib/crypto";
 import { log } from "../../lib/log";
-import { openEmail } from "../auth";
+import { openEmail, openName } from "../auth";
 import { emailStatements, enqueueCommitted } from "../email";
 import { inventoryOf } from "../events";
 import { refundTermsFor } from "../money";
@@ -227,7 +227,7 @@ export async function attemptRefund(deps: PaymentsDeps, job: RefundRow): Promise
           openEmail(deps.config.pii, recipient.email),
           {
             template: "refund-issued",
-            name: recipient.name,
+            name: openName(deps.config.pii, recipient.name),
             eventTitle: recipient.title,
             amount: refund?.amount ?? recipient.amount,
             currency: recipient.currency,

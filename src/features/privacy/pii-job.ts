@@ -14,7 +14,7 @@
  */
 import { LIMITS } from "../../config/limits";
 import type { PiiCipher } from "../../lib/pii";
-import { emailIndex, USER_EMAIL_CONTEXT } from "../auth";
+import { emailIndex, USER_EMAIL_CONTEXT, USER_NAME_CONTEXT } from "../auth";
 import { OUTBOX_CONTEXT } from "../email";
 import { TIP_GUEST_EMAIL, TIP_MESSAGE } from "../money";
 import { STRIPE_PAYLOAD_CONTEXT } from "../payments";
@@ -39,6 +39,7 @@ export const SEALED_COLUMNS: readonly SealedColumn[] = [
     context: USER_EMAIL_CONTEXT,
     index: { column: "email_index", of: emailIndex },
   },
+  { table: "users", key: "id", column: "name", context: USER_NAME_CONTEXT },
   { table: "email_outbox", key: "id", column: "to", context: OUTBOX_CONTEXT.to },
   { table: "email_outbox", key: "id", column: "subject", context: OUTBOX_CONTEXT.subject },
   { table: "email_outbox", key: "id", column: "text", context: OUTBOX_CONTEXT.text },

@@ -9,6 +9,7 @@
  */
 import { randomId } from "../../lib/crypto";
 import { DomainError } from "../../lib/errors";
+import type { PiiCipher } from "../../lib/pii";
 import { mentionInserts, notificationInsert } from "./notifications";
 import { type Actor, checkedText, isForeignKeyError, type ListQuery, type Page, pageCursor, readCursor } from "./posts";
 import { type Author, type MediaUrl, POST_VISIBLE, toAuthor } from "./present";
@@ -44,7 +45,7 @@ const COMMENT_SELECT = `SELECT c.id, c.post_id, c.parent_id, c.author_id, c.text
   u.name AS author_name, pr.handle AS author_handle, pr.avatar_media_id AS author_avatar_media_id
   FROM comments c JOIN users u ON u.id = c.author_id JOIN profiles pr ON pr.user_id = c.author_id`;
 
-export async function toComment(row: CommentRow, mediaUrl: MediaUrl): Promise<Comment> {
+export async function toComment(row: CommentRow, mediaUrl: MediaUrl, pii: PiiCipher): Promise<Comment> {
   return {
     id: row.id,
     postId: row.post_id,
@@ -57,6 +58,7 @@ export async function toComment(row: CommentRow, mediaUrl: MediaUrl): Promise<Co
         avatarMediaId: row.author_avatar_media_id,
       },
       mediaUrl,
+      pii,
     ),
     text: row.text,
     likeCount: row.like_count,

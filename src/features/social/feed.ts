@@ -136,7 +136,7 @@ export async function homeFeed(c: AppContext, viewerId: string, query: FeedQuery
       items: await Promise.all(
         page.map(async (row) => ({
           kind: row.item_kind,
-          post: await toPost(row, mediaUrl),
+          post: await toPost(row, mediaUrl, c.get("config").pii),
           ...(row.item_kind === "repost" && row.reposter_id
             ? {
                 repostedBy: await toAuthor(
@@ -147,6 +147,7 @@ export async function homeFeed(c: AppContext, viewerId: string, query: FeedQuery
                     avatarMediaId: row.reposter_avatar_media_id,
                   },
                   mediaUrl,
+                  c.get("config").pii,
                 ),
               }
             : {}),

@@ -11,6 +11,7 @@
  */
 import { decodeCursor, encodeCursor } from "../../lib/crypto";
 import { DomainError, invalidCursorError } from "../../lib/errors";
+import { openName } from "../auth";
 import { notificationInsert, notificationRetract } from "./notifications";
 import { avatarUrl, notBlockedSql, type ProfileDeps } from "./profiles";
 
@@ -188,7 +189,7 @@ export async function listGraph(
     items: await Promise.all(
       items.map(async (r) => ({
         id: r.id,
-        name: r.name,
+        name: openName(deps.pii, r.name),
         handle: r.handle,
         avatarUrl: await avatarUrl(deps, r.avatar_media_id),
         followedAt: new Date(r.followed_at).toISOString(),

@@ -17,6 +17,7 @@
  */
 import { decodeCursor, encodeCursor } from "../../lib/crypto";
 import { invalidCursorError } from "../../lib/errors";
+import { openNameOptional } from "../auth";
 import { avatarUrl, type ProfileDeps } from "./profiles";
 import type { Notification, NotificationListQuery } from "./schema-notifications";
 
@@ -314,13 +315,13 @@ async function toItem(deps: ProfileDeps, row: GroupRow): Promise<Notification> {
     actor: row.actor_id
       ? {
           id: row.actor_id,
-          name: row.actor_name ?? "",
+          name: openNameOptional(deps.pii, row.actor_name) ?? "",
           handle: row.actor_handle,
           avatarUrl: await avatarUrl(deps, row.actor_avatar),
         }
       : null,
     actorCount: row.actors,
-    summary: summaryOf(row),
+    summary: summaryOf({ ...row, actor_name: openNameOptional(deps.pii, row.actor_name) }),
     subject: {
       ...(row.post_id ? { postId: row.post_id } : {}),
       ...(row.comment_id ? { commentId: row.comment_id } : {}),

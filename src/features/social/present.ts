@@ -14,6 +14,8 @@
  */
 import { z } from "@hono/zod-openapi";
 import type { AppContext } from "../../context";
+import type { PiiCipher } from "../../lib/pii";
+import { openName } from "../auth";
 import { signedPath, signMedia } from "../media";
 
 /** The columns of a full post (aliases as in PostRow). Needs POST_FROM's aliases p, u, pr. */
@@ -116,19 +118,21 @@ export function countsOf(row: Pick<PostRow, "like_count" | "comment_count" | "re
   };
 }
 
+/** The author as shown: the stored name opened (users.name is sealed at rest, src/lib/pii.ts). */
 export async function toAuthor(
   row: { id: string; name: string; handle: string | null; avatarMediaId: string | null },
   mediaUrl: MediaUrl,
+  pii: PiiCipher,
 ): Promise<Author> {
   return {
     id: row.id,
-    name: row.name,
+    name: openName(pii, row.name),
     handle: row.handle,
     avatarUrl: row.avatarMediaId ? await mediaUrl(row.avatarMediaId) : null,
   };
 }
 
-export async function toPost(row: PostRow, mediaUrl: MediaUrl): Promise<Post> {
+export async function toPost(row: PostRow, mediaUrl: MediaUrl, pii: PiiCipher): Promise<Post> {
   const media = (JSON.parse(row.media_json || "[]") as MediaJson[]).sort((a, b) => a.position - b.position);
   return {
     id: row.id,
@@ -140,6 +144,7 @@ export async function toPost(row: PostRow, mediaUrl: MediaUrl): Promise<Post> {
         avatarMediaId: row.author_avatar_media_id,
       },
       mediaUrl,
+      pii,
     ),
     text: row.text,
     media: await Promise.all(

@@ -15,12 +15,16 @@
  */
 import type { SigningKey } from "../../config";
 import { DomainError } from "../../lib/errors";
+import type { PiiCipher } from "../../lib/pii";
+import { openName, sealName } from "../auth";
 import { signedPath, signMedia } from "../media";
 import type { ProfileBody } from "./schema-users";
 import { normalizeText } from "./text";
 
 export interface ProfileDeps {
   db: D1Database;
+  /** Opens the names shown (users.name is sealed at rest). */
+  pii: PiiCipher;
   mediaSigningKeys: readonly [SigningKey, ...SigningKey[]];
   /** Origin the signed avatar URLs point at (PUBLIC_URL, else the request's). */
   origin: string;
@@ -78,7 +82,7 @@ export async function updateProfile(deps: ProfileDeps, userId: string, body: Pro
     statements.push(
       deps.db
         .prepare(`UPDATE users SET name = ?3, updated_at = ?4 WHERE id = ?2 AND ${guard}`)
-        .bind(avatarArg, userId, body.name, now),
+        .bind(avatarArg, userId, sealName(deps.pii, body.name), now),
     );
   }
   const sets: string[] = [];
@@ -120,7 +124,13 @@ export async function updateProfile(deps: ProfileDeps, userId: string, body: Pro
   const row = results[results.length - 1]?.results[0];
   if (!row) throw new DomainError("unauthorized", "Sign in to continue.");
   if (!row.avatar_ok) throw invalidAvatar();
-  return { id: row.id, name: row.name, bio: row.bio, avatarMediaId: row.avatar_media_id, handle: row.handle };
+  return {
+    id: row.id,
+    name: openName(deps.pii, row.name),
+    bio: row.bio,
+    avatarMediaId: row.avatar_media_id,
+    handle: row.handle,
+  };
 }
 
 interface StatsRow {
@@ -176,7 +186,7 @@ export async function publicUser(deps: ProfileDeps, viewerId: string | null, use
   const row = await findUser(deps.db, viewerId, userId);
   return {
     id: row.id,
-    name: row.name,
+    name: openName(deps.pii, row.name),
     bio: row.bio,
     avatarUrl: await avatarUrl(deps, row.avatar_media_id),
     handle: row.handle,

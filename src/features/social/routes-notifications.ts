@@ -18,6 +18,7 @@ function deps(c: AppContext): ProfileDeps {
   const config = c.get("config");
   return {
     db: c.env.DB,
+    pii: config.pii,
     mediaSigningKeys: config.mediaSigningKeys,
     origin: config.publicUrl ?? new URL(c.req.url).origin,
   };

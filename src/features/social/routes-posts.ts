@@ -214,11 +214,11 @@ function commentLikeRoute(method: "put" | "delete") {
 export const postRoutes = new OpenAPIHono<AppEnv>()
   .openapi(createPostRoute, async (c) => {
     const row = await createPost(c.env.DB, actor(c), c.req.valid("json"));
-    return c.json(await toPost(row, postMediaUrls(c)), 201);
+    return c.json(await toPost(row, postMediaUrls(c), c.get("config").pii), 201);
   })
   .openapi(getPostRoute, async (c) => {
     const row = await getPost(c.env.DB, viewerId(c), c.req.valid("param").id);
-    return c.json(await toPost(row, postMediaUrls(c)), 200);
+    return c.json(await toPost(row, postMediaUrls(c), c.get("config").pii), 200);
   })
   .openapi(deletePostRoute, async (c) => {
     await deletePost(c.env.DB, actor(c), c.req.valid("param").id);
@@ -228,7 +228,10 @@ export const postRoutes = new OpenAPIHono<AppEnv>()
     const page = await userPosts(c.env.DB, viewerId(c), c.req.valid("param").id, c.req.valid("query"));
     const url = postMediaUrls(c);
     return c.json(
-      { items: await Promise.all(page.items.map((row) => toPost(row, url))), nextCursor: page.nextCursor },
+      {
+        items: await Promise.all(page.items.map((row) => toPost(row, url, c.get("config").pii))),
+        nextCursor: page.nextCursor,
+      },
       200,
     );
   })
@@ -237,7 +240,10 @@ export const postRoutes = new OpenAPIHono<AppEnv>()
     const page = await myBookmarks(c.env.DB, actor(c).id, c.req.valid("query"));
     const url = postMediaUrls(c);
     return c.json(
-      { items: await Promise.all(page.items.map((row) => toPost(row, url))), nextCursor: page.nextCursor },
+      {
+        items: await Promise.all(page.items.map((row) => toPost(row, url, c.get("config").pii))),
+        nextCursor: page.nextCursor,
+      },
       200,
     );
   })
@@ -245,13 +251,16 @@ export const postRoutes = new OpenAPIHono<AppEnv>()
     const postId = c.req.valid("param").id;
     const row = await createComment(c.env.DB, actor(c), postId, c.req.valid("json"));
     announce(c, postId);
-    return c.json(await toComment(row, postMediaUrls(c)), 201);
+    return c.json(await toComment(row, postMediaUrls(c), c.get("config").pii), 201);
   })
   .openapi(listCommentsRoute, async (c) => {
     const page = await listComments(c.env.DB, viewerId(c), c.req.valid("param").id, c.req.valid("query"));
     const url = postMediaUrls(c);
     return c.json(
-      { items: await Promise.all(page.items.map((row) => toComment(row, url))), nextCursor: page.nextCursor },
+      {
+        items: await Promise.all(page.items.map((row) => toComment(row, url, c.get("config").pii))),
+        nextCursor: page.nextCursor,
+      },
       200,
     );
   })

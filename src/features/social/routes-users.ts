@@ -31,6 +31,7 @@ function deps(c: AppContext): profiles.ProfileDeps {
   const config = c.get("config");
   return {
     db: c.env.DB,
+    pii: config.pii,
     mediaSigningKeys: config.mediaSigningKeys,
     origin: config.publicUrl ?? new URL(c.req.url).origin,
   };

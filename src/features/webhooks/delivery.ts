@@ -24,7 +24,7 @@ import { backoffDelay, type RetrySchedule } from "../../lib/backoff";
 import { randomId } from "../../lib/crypto";
 import { log } from "../../lib/log";
 import { checkSafeUrl } from "../../lib/safe-url";
-import { openEmail } from "../auth";
+import { openEmail, openName } from "../auth";
 import { type EmailQueue, enqueueCommitted, outboxStatements } from "../email";
 import { signingSecrets, webhookHeaders } from "./signing";
 
@@ -380,7 +380,7 @@ function disableStatements(deps: DeliveryDeps, context: DeliveryContext, at: num
         to: openEmail(deps.config.pii, context.host_email),
         message: {
           template: "webhook-endpoint-disabled",
-          name: context.host_name,
+          name: openName(deps.config.pii, context.host_name),
           endpointId: context.endpoint_id,
           endpointHost: hostnameOf(context.url),
           failingSince: new Date(since).toISOString(),

@@ -11,6 +11,7 @@ import { call, freshIp, problemOf } from "../../helpers";
 import { jpeg } from "../../lib/image/fixtures/jpeg";
 import { freezeClock } from "../../support/clock";
 import { codeOf } from "../../support/db";
+import { openedName } from "../../support/users";
 import { upload } from "../media/helpers";
 import { ok, type Person, people, person, send } from "../social/graph-helpers";
 
@@ -40,12 +41,14 @@ async function registry(key: string) {
   ).results;
 }
 
+/** The stored profile, its name opened (sealed at rest). */
 async function profileOf(userId: string) {
-  return env.DB.prepare(
+  const row = await env.DB.prepare(
     "SELECT u.name, p.handle, p.handle_key, p.avatar_media_id FROM users u JOIN profiles p ON p.user_id = u.id WHERE u.id = ?",
   )
     .bind(userId)
     .first<{ name: string; handle: string | null; handle_key: string | null; avatar_media_id: string | null }>();
+  return row ? { ...row, name: openedName(row.name) } : null;
 }
 
 async function expectCode(res: Response, status: number, code: string) {

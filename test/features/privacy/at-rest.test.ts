@@ -5,8 +5,7 @@
  *
  * - The email is found nowhere, except the development mailbox (written only outside production,
  *   docs/privacy.md).
- * - The name is found only in `users.name`, which is not sealed yet (docs/privacy.md, "Not yet"): the
- *   test pins that gap to exactly that column, so any other plain copy fails it.
+ * - Nor is the name (also written into the tip's message and the emails), except in the same mailbox.
  * - No phone number is collected anywhere, so there is none to find.
  */
 import { env } from "cloudflare:workers";
@@ -43,7 +42,7 @@ async function placesHolding(needle: string): Promise<string[]> {
 }
 
 describe("personal data at rest", () => {
-  it("after sign-up, an order and a tip, no D1 table holds the person's email, and only users.name their name", async () => {
+  it("after sign-up, an order and a tip, no D1 table holds the person's email or name outside the development mailbox", async () => {
     const email = `zq-${crypto.randomUUID().slice(0, 8)}@example.com`;
     const name = "Quintessa Zephyrine";
     const password = "violet-otter-marmalade";
@@ -94,7 +93,7 @@ describe("personal data at rest", () => {
     await call(`/api/v1/me/tickets`, { headers: bearer(accessToken) });
 
     expect(await placesHolding(email)).toEqual(["dev_mailbox.to"]);
-    expect(await placesHolding(name)).toEqual(["dev_mailbox.html", "dev_mailbox.text", "users.name"]);
+    expect(await placesHolding(name)).toEqual(["dev_mailbox.html", "dev_mailbox.text"]);
     // Sign-in by email still works with the address sealed.
     expect((await login(email, password)).accessToken).toEqual(expect.any(String));
   });

@@ -8,6 +8,7 @@ import { describe, expect, it } from "vitest";
 import { call, problemOf } from "../../helpers";
 import { jpeg } from "../../lib/image/fixtures/jpeg";
 import { codeOf } from "../../support/db";
+import { openedName } from "../../support/users";
 import { bearer } from "../auth/helpers";
 import { createEvent, hostWithToken, order } from "../events/helpers";
 import { fetchSigned, nowSeconds, upload } from "../media/helpers";
@@ -50,12 +51,14 @@ const getUser = (id: string, who: Person | null = null) => send("GET", `/api/v1/
 const getStats = (id: string, who: Person | null = null) =>
   send("GET", `/api/v1/users/${id}/stats`, who?.token ?? null);
 
+/** The stored profile, its name opened (sealed at rest). */
 async function stored(userId: string) {
-  return env.DB.prepare(
+  const row = await env.DB.prepare(
     "SELECT u.name, p.bio, p.avatar_media_id FROM users u JOIN profiles p ON p.user_id = u.id WHERE u.id = ?",
   )
     .bind(userId)
     .first<{ name: string; bio: string; avatar_media_id: string | null }>();
+  return row ? { ...row, name: openedName(row.name) } : null;
 }
 
 /** A refused edit: 400 validation-failed naming `path`, and the profile and its cache version unchanged. */

@@ -7,15 +7,19 @@
  * The page needs its script; without one it says so.
  */
 import type { AppContext } from "../../../context";
+import { openName } from "../../../features/auth";
 import { HANDLE_MAX_LENGTH, HANDLE_MIN_LENGTH } from "../../../lib/handle";
 import { Alert, Field } from "../../components";
 import { pageUser, render, seeOther } from "../../page";
 
 /** The person's current name and handle, to start the form from. */
 async function current(c: AppContext, userId: string) {
-  return c.env.DB.prepare("SELECT u.name, p.handle FROM users u JOIN profiles p ON p.user_id = u.id WHERE u.id = ?")
+  const row = await c.env.DB.prepare(
+    "SELECT u.name, p.handle FROM users u JOIN profiles p ON p.user_id = u.id WHERE u.id = ?",
+  )
     .bind(userId)
     .first<{ name: string; handle: string | null }>();
+  return row ? { ...row, name: openName(c.get("config").pii, row.name) } : null;
 }
 
 export async function onboardingPage(c: AppContext): Promise<Response> {

@@ -9,6 +9,7 @@
 
 import { TIP_BOUNDS, TIP_CHIPS, TIP_DEFAULT_CURRENCY, TIP_MESSAGE_MAX } from "../../../config/tips";
 import type { AppContext } from "../../../context";
+import { openNameOptional } from "../../../features/auth";
 import type { PublicProfile } from "../../../features/creators/profile-page";
 import { formatMoney } from "../../../features/email/templates";
 import { errorPage } from "../../errors";
@@ -89,7 +90,7 @@ export async function tipThanksPage(c: AppContext): Promise<Response> {
     .first<{ amount: number; currency: string; status: string; name: string | null; handle_key: string | null }>();
   if (!tip) return errorPage(c, 404, "No such tip.");
   const money = formatMoney(tip.amount, tip.currency);
-  const who = tip.name ?? "the creator";
+  const who = openNameOptional(c.get("config").pii, tip.name) ?? "the creator";
   const done = tip.status === "succeeded" || tip.status === "partially_refunded" || tip.status === "refunded";
   c.header("Cache-Control", "no-store");
   return render(c, {

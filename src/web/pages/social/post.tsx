@@ -43,10 +43,10 @@ export async function postPage(c: AppContext): Promise<Response> {
   const user = pageUser(c);
   const viewer = user?.id ?? null;
   const mediaUrl = postMediaUrls(c);
-  const post = await toPost(await getPost(c.env.DB, viewer, postId), mediaUrl);
+  const post = await toPost(await getPost(c.env.DB, viewer, postId), mediaUrl, c.get("config").pii);
   const cursor = c.req.query("comments");
   const page = await listComments(c.env.DB, viewer, postId, { limit: COMMENTS_PER_PAGE, cursor });
-  const comments = await Promise.all(page.items.map((row) => toComment(row, mediaUrl)));
+  const comments = await Promise.all(page.items.map((row) => toComment(row, mediaUrl, c.get("config").pii)));
   const state = await pageState(c);
   const here = `/p/${encodeURIComponent(post.id)}`;
   const sent = c.req.query("commented");
