@@ -4,7 +4,6 @@
  * serial order, email) written together, in chunks for a large order, and projected to D1 in that
  * order. And a hold that lapses at once still takes the path of hold, expiry and late confirm.
  */
-import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { configuredInventory, holdRequest } from "../features/events/helpers";
 import { objectRows, rows } from "../support/db";
