@@ -136,7 +136,9 @@ export async function revokeDevice(deps: DevicesDeps, host: Caller, eventId: str
       deps.meta,
       { action: "gate.device-revoke", outcome: "success", userId: host.id, detail: { eventId: event.id, deviceId } },
       now,
-      { sql: "EXISTS (SELECT 1 FROM gate_devices WHERE id = ? AND revoked_at = ?)", bindings: [deviceId, now] },
+      // The UPDATE just before it in the batch changed the row: only the revocation that did records it
+      // (concurrent ones read the same millisecond, so comparing revoked_at would audit each).
+      { sql: "changes() = 1", bindings: [] },
     ),
   ]);
 }

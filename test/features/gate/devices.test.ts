@@ -148,6 +148,26 @@ describe("device revocation", () => {
   });
 });
 
+describe("concurrent revocations", () => {
+  it("ten revocations of one device at once record it once: one revoked_at, one audit entry", async () => {
+    const { host, event } = await gateEvent();
+    const device = await registerDevice(event.id, host.token);
+    // Every revocation reads the same millisecond, as concurrent ones in production can.
+    freezeClock();
+    const answers = await Promise.all(
+      Array.from({ length: 10 }, () =>
+        call(`${devicesPath(event.id)}/${device.deviceId}`, { method: "DELETE", headers: bearer(host.token) }),
+      ),
+    );
+    expect(answers.map((r) => r.status)).toEqual(Array(10).fill(204));
+    const row = await env.DB.prepare("SELECT revoked_at, revoked_by FROM gate_devices WHERE id = ?")
+      .bind(device.deviceId)
+      .first();
+    expect(row).toEqual({ revoked_at: expect.any(Number), revoked_by: host.id });
+    expect(await auditForUser(host.id, "gate.device-revoke")).toHaveLength(1);
+  });
+});
+
 describe("device credentials remembered by the Worker", () => {
   it("a device known from the isolate's memory scans without D1: its token → device mapping is not read again", async () => {
     const { host, event } = await gateEvent();
