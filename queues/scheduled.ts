@@ -11,7 +11,7 @@ import { LIMITS } from "../src/config/limits";
 import { trackRollupCron } from "../src/features/creators";
 import { requeueStuckEmails } from "../src/features/email/sweep";
 import { PAYMENTS_RECONCILE_CRON, reconcileCron, requeuePaymentsCron } from "../src/features/payments/cron";
-import { expireDataExports, runPiiJob } from "../src/features/privacy";
+import { expireDataExports, piiSweep } from "../src/features/privacy";
 import { runRetention } from "../src/features/retention";
 import { requeueWebhooks } from "../src/features/webhooks";
 import { log } from "../src/lib/log";
@@ -40,8 +40,9 @@ export async function scheduled(controller: ScheduledController, env: Env): Prom
     requeueWebhooks(env.DB, env.OUTGOING_WEBHOOK_QUEUE, controller.scheduledTime),
     // Data exports past their week: the archive out of R2, the row marked (src/features/privacy/export.ts).
     expireDataExports(env.DB, env.MEDIA, controller.scheduledTime),
-    // Personal fields not yet sealed under the current key (src/features/privacy/pii-job.ts).
-    (async () => runPiiJob(env.DB, getConfig(env).pii))(),
+    // Personal fields not yet sealed under the current key (src/features/privacy/pii-job.ts); skipped
+    // while the key is marked clean.
+    (async () => piiSweep(env.DB, getConfig(env).pii, controller.scheduledTime))(),
   ]);
   const retained = retention.status === "fulfilled" ? retention.value : null;
   const ok =
@@ -58,10 +59,13 @@ export async function scheduled(controller: ScheduledController, env: Env): Prom
     trackEventsPurged: tracking.status === "fulfilled" ? tracking.value.purged : null,
     dataExportsExpired: exports.status === "fulfilled" ? exports.value : null,
     webhooksRequeued: webhooks.status === "fulfilled" ? webhooks.value : null,
-    // Per column: values sealed again this run, values left (0 everywhere: the job is done).
+    // "clean" while the current key is marked done; else per column the values sealed again this run
+    // and those that would not open.
     pii:
       pii.status === "fulfilled"
-        ? Object.fromEntries(pii.value.columns.map((col) => [col.column, [col.resealed, col.remaining]]))
+        ? "skipped" in pii.value
+          ? pii.value.skipped
+          : Object.fromEntries(pii.value.columns.map((col) => [col.column, [col.resealed, col.failed]]))
         : null,
     ...(deleted.status === "rejected" ? { idempotencyError: deleted.reason } : {}),
     ...(requeued.status === "rejected" ? { emailError: requeued.reason } : {}),

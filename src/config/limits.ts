@@ -346,6 +346,12 @@ export const LIMITS = {
   /** … and chunks per column and run of the five-minute cron (about 16,000 values a run at most). */
   piiJobMaxBatches: 10,
   /**
+   * Once a cron run finds no value left to seal under the current key, the next runs skip the job (no
+   * read of the sealed columns, which no index serves) until the key changes or this much time passes:
+   * the daily look catches a value an isolate still running the previous key wrote after the rotation.
+   */
+  piiJobRecheckMs: 24 * 3600 * 1000,
+  /**
    * Data exports (src/features/privacy, GDPR art. 15/20): one per person per 24 h (art. 12(5) lets a
    * controller refuse manifestly excessive requests; each export reads every table about them); the
    * emailed link and the archive live 7 days; an export still pending after 15 min died with its

@@ -29,3 +29,14 @@ export const dataExports = sqliteTable(
     index("data_exports_expires").on(t.status, t.expiresAt),
   ],
 );
+
+/**
+ * Marks a periodic job leaves for its next run: `pii-clean` holds the key id under which the PII job
+ * (src/features/privacy/pii-job.ts) last found nothing left to seal, and when, so the five-minute cron
+ * does not read every sealed column again until a rotation or the daily recheck.
+ */
+export const jobMarks = sqliteTable("job_marks", {
+  name: text("name").primaryKey(),
+  value: text("value").notNull(),
+  at: integer("at").notNull(),
+});

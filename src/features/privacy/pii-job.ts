@@ -11,6 +11,11 @@
  * second rotation, and two runs at once only race on rows, each update being conditional on the value
  * it read. It runs in bounded chunks from the five-minute cron (queues/scheduled.ts) and on demand
  * (POST /api/v1/admin/pii/reseal), and reports what it did and what is left per column.
+ *
+ * Finding stale values reads a whole column (no index serves "does not start with this prefix"), so the
+ * cron does it only while there is work: once a run finds nothing to seal, it marks the key clean
+ * (`job_marks`) and later runs skip until the key changes or LIMITS.piiJobRecheckMs has passed. The
+ * counts of what is left are taken on demand (the admin routes), never by the cron.
  */
 import { LIMITS } from "../../config/limits";
 import type { PiiCipher } from "../../lib/pii";
@@ -55,6 +60,7 @@ export interface ColumnProgress {
   resealed: number;
   /** Values that could not be opened (a retired key, a damaged value): left as they are, and logged. */
   failed: number;
+  /** Values still to seal (counted: a full read of the column). */
   remaining: number;
 }
 
@@ -63,6 +69,14 @@ export interface PiiJobReport {
   columns: ColumnProgress[];
   done: boolean;
 }
+
+/**
+ * The cron's run: what it sealed per column, and `done` when no chunk found a value it could seal;
+ * or skipped while the current key is marked clean and the recheck is not due.
+ */
+export type PiiSweepReport =
+  | { kid: string; columns: Omit<ColumnProgress, "remaining">[]; done: boolean }
+  | { kid: string; skipped: "clean"; checkedAt: number };
 
 /** `"col"`, quoted for SQL (a column may be a keyword: `"to"`). */
 const q = (name: string) => `"${name}"`;
@@ -131,12 +145,15 @@ export interface PiiJobOptions {
   maxBatches?: number;
 }
 
-/** Runs the job for a bounded amount of work and reports per column. */
-export async function runPiiJob(db: D1Database, pii: PiiCipher, options: PiiJobOptions = {}): Promise<PiiJobReport> {
+/**
+ * Reseals up to the options' bound per column. `idle` when no chunk found a value it could seal (the
+ * unopenable ones are logged and left to an operator: reading them again every run would not help).
+ */
+async function resealColumns(db: D1Database, pii: PiiCipher, prefix: string, options: PiiJobOptions) {
   const batchRows = options.batchRows ?? LIMITS.piiJobBatchRows;
   const maxBatches = options.maxBatches ?? LIMITS.piiJobMaxBatches;
-  const prefix = `pii1.${pii.currentKid}.`;
-  const columns: ColumnProgress[] = [];
+  const columns: (Omit<ColumnProgress, "remaining"> & { of: SealedColumn })[] = [];
+  let idle = true;
   for (const col of SEALED_COLUMNS) {
     let resealed = 0;
     // Rows that would not open stay behind; the next chunk must not pick them again.
@@ -145,14 +162,50 @@ export async function runPiiJob(db: D1Database, pii: PiiCipher, options: PiiJobO
       const chunk = await resealChunk(db, pii, col, prefix, batchRows, failed);
       resealed += chunk.resealed;
       for (const key of chunk.failed) failed.add(key);
+      if (chunk.read > chunk.failed.length) idle = false;
       if (chunk.read < batchRows || failed.size > batchRows) break;
     }
-    columns.push({
-      column: `${col.table}.${col.column}`,
-      resealed,
-      failed: failed.size,
-      remaining: await remaining(db, col, prefix),
-    });
+    columns.push({ column: `${col.table}.${col.column}`, resealed, failed: failed.size, of: col });
   }
-  return { kid: pii.currentKid, columns, done: columns.every((c) => c.remaining === 0) };
+  return { columns, idle: idle && maxBatches > 0 };
+}
+
+/** Runs the job for a bounded amount of work and reports per column, with what is left (counted). */
+export async function runPiiJob(db: D1Database, pii: PiiCipher, options: PiiJobOptions = {}): Promise<PiiJobReport> {
+  const prefix = `pii1.${pii.currentKid}.`;
+  const { columns } = await resealColumns(db, pii, prefix, options);
+  const counted: ColumnProgress[] = [];
+  for (const { of, ...progress } of columns) counted.push({ ...progress, remaining: await remaining(db, of, prefix) });
+  return { kid: pii.currentKid, columns: counted, done: counted.every((c) => c.remaining === 0) };
+}
+
+const CLEAN_MARK = "pii-clean";
+
+/**
+ * The five-minute cron's run: the job without counts, skipped while the current key is marked clean
+ * and checked within LIMITS.piiJobRecheckMs; a run that finds nothing to seal marks it clean.
+ */
+export async function piiSweep(
+  db: D1Database,
+  pii: PiiCipher,
+  now: number,
+  options: PiiJobOptions = {},
+): Promise<PiiSweepReport> {
+  const mark = await db
+    .prepare("SELECT value, at FROM job_marks WHERE name = ?")
+    .bind(CLEAN_MARK)
+    .first<{ value: string; at: number }>();
+  if (mark?.value === pii.currentKid && now - mark.at < LIMITS.piiJobRecheckMs) {
+    return { kid: pii.currentKid, skipped: "clean", checkedAt: mark.at };
+  }
+  const { columns, idle } = await resealColumns(db, pii, `pii1.${pii.currentKid}.`, options);
+  if (idle) {
+    await db
+      .prepare(
+        "INSERT INTO job_marks (name, value, at) VALUES (?1, ?2, ?3) ON CONFLICT (name) DO UPDATE SET value = ?2, at = ?3",
+      )
+      .bind(CLEAN_MARK, pii.currentKid, now)
+      .run();
+  }
+  return { kid: pii.currentKid, columns: columns.map(({ of: _, ...progress }) => progress), done: idle };
 }
