@@ -98,6 +98,8 @@ const PROBLEMS: Record<ErrorCode, { status: ContentfulStatusCode; title: string;
   "offer-expired": { status: 410, title: "The offer has expired" },
   // Erasing an account (src/features/privacy) waits until the events it hosts are over or cancelled.
   "hosts-future-events": { status: 409, title: "You host events that are still to come" },
+  // … and until a Pro subscription that would renew is cancelled (Stripe would go on charging).
+  "subscription-active": { status: 409, title: "Your Pro subscription is still active" },
   internal: { status: 500, title: "Internal server error" },
 };
 

@@ -75,6 +75,7 @@ export type ErrorCode =
   | "already-waiting"
   | "offer-expired"
   | "hosts-future-events"
+  | "subscription-active"
   | "internal";
 
 export interface FieldError {

@@ -4,6 +4,8 @@
  * - refused (409 hosts-future-events, the events listed) while the person hosts an event that has not
  *   ended and is not cancelled: its ticket holders depend on it, so it is cancelled (with its refunds)
  *   or over first;
+ * - refused (409 subscription-active) while a Pro subscription would renew: Stripe would go on charging
+ *   a person who no longer exists here. One set to cancel at its period's end does not renew;
  * - what is only theirs goes: posts (with the comments, likes, bookmarks, reposts, media links,
  *   notifications and reports hanging from them: the ON DELETE CASCADEs of migrations/0011_social.sql),
  *   their comments, likes, bookmarks, reposts, follows both ways, blocks both ways, notifications,
@@ -63,6 +65,25 @@ export async function futureHostedEvents(db: D1Database, userId: string, now: nu
   return found.results.map((e) => ({ id: e.id, title: e.title, status: e.status, startsAt: iso(e.starts_at) }));
 }
 
+/**
+ * Subscription states in which Stripe may still charge: active or trialing (renews), past_due and unpaid
+ * (retries the invoice), incomplete (its first payment pending) and paused (resumes with a payment
+ * method). `canceled` and `incomplete_expired` are over.
+ */
+const RENEWING_STATUSES = ["active", "trialing", "past_due", "unpaid", "incomplete", "paused"] as const;
+
+/** Whether `userId` has a subscription that would renew (not set to cancel at its period's end). */
+async function renewingSubscription(db: D1Database, userId: string): Promise<boolean> {
+  const row = await db
+    .prepare(
+      `SELECT 1 FROM subscriptions WHERE user_id = ? AND cancel_at_period_end = 0
+       AND status IN (${RENEWING_STATUSES.map(() => "?").join(", ")}) LIMIT 1`,
+    )
+    .bind(userId, ...RENEWING_STATUSES)
+    .first();
+  return row !== null;
+}
+
 /** Erases the account of `userId` once `proof` re-authenticates it. */
 export async function eraseAccount(
   deps: AuthDeps & { bucket: R2Bucket },
@@ -88,6 +109,21 @@ export async function eraseAccount(
         .map((e) => e.title)
         .join(", ")}.`,
       { events: hosted },
+    );
+  }
+  if (await renewingSubscription(deps.db, userId)) {
+    await (
+      await auditStatement(
+        deps.db,
+        deps.config,
+        deps.meta,
+        { action: "account.erase", outcome: "denied", userId, detail: { reason: "subscription-active" } },
+        t,
+      )
+    ).run();
+    throw new DomainError(
+      "subscription-active",
+      "Cancel your Pro subscription first (Billing, then Manage subscription): it keeps renewing until then. One set to end with its current period does not stop the erasure.",
     );
   }
   const sealed = await sealedHolders(deps.db, deps.config.pii, user.email);

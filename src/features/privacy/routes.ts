@@ -111,6 +111,7 @@ const eraseRoute = createRoute({
       ["invalid-credentials", "wrong password or code"],
       keyRefusal,
       ["hosts-future-events", "events you host that have not ended are listed in `events`; cancel them first"],
+      ["subscription-active", "a Pro subscription would renew: cancel it first (it may run to its period's end)"],
       ["locked", "too many wrong codes"],
       ["rate-limited", "too many wrong passwords (as at sign-in)"],
     ),

@@ -117,6 +117,39 @@ describe("erasing an account", () => {
     expect((await erase(host.token, { password: host.password })).status).toBe(204);
   });
 
+  it("is refused (409 subscription-active) while a Pro subscription would renew; cancelled to its period's end, it goes", async () => {
+    const person = await someone();
+    const subscription = `sub_test_${crypto.randomUUID()}`;
+    const now = Date.now();
+    await env.DB.prepare(
+      `INSERT INTO subscriptions (id, user_id, stripe_customer_id, price_id, status, current_period_end,
+         cancel_at_period_end, stripe_event_created, version, created_at, updated_at)
+       VALUES (?, ?, 'cus_test_erasure', 'price_test_gatehouse_pro', 'active', ?, 0, 1, 1, ?, ?)`,
+    )
+      .bind(subscription, person.id, Math.floor(now / 1000) + 86400, now, now)
+      .run();
+    const before = await snapshot(person.id);
+    for (const status of ["active", "trialing", "past_due", "unpaid", "incomplete", "paused"]) {
+      await env.DB.prepare("UPDATE subscriptions SET status = ? WHERE id = ?").bind(status, subscription).run();
+      const res = await erase(person.token, { password: person.password });
+      expect(res.status, status).toBe(409);
+      expect(codeOf(await problemOf(res)), status).toBe("subscription-active");
+    }
+    await env.DB.prepare("UPDATE subscriptions SET status = 'active' WHERE id = ?").bind(subscription).run();
+    expect(await snapshot(person.id)).toEqual(before);
+    expect((await me(person.token)).status).toBe(200);
+    expect(
+      await rows(
+        "SELECT detail FROM audit_log WHERE user_id = ? AND action = 'account.erase' AND outcome = 'denied'",
+        person.id,
+      ),
+    ).toEqual(Array(6).fill({ detail: JSON.stringify({ reason: "subscription-active" }) }));
+
+    // Set to end with its period (the portal's cancel), it no longer renews: the account can go.
+    await env.DB.prepare("UPDATE subscriptions SET cancel_at_period_end = 1 WHERE id = ?").bind(subscription).run();
+    expect((await erase(person.token, { password: person.password })).status).toBe(204);
+  });
+
   it("leaves no trace of their email or name in any TEXT column, keeps others' records, and ends every session at once", async () => {
     const w = await world();
     const { person, other } = w;
