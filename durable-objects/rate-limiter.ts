@@ -23,6 +23,7 @@
  * sequential.
  */
 import { DurableObject } from "cloudflare:workers";
+import { LIMITS } from "../src/config/limits";
 import {
   type AdoptSessionRequest,
   type CheckSessionRequest,
@@ -379,6 +380,11 @@ export class RateLimiter extends DurableObject<Env> {
     const now = Date.now();
     this.#sql.exec("DELETE FROM gcra WHERE expires_at <= ?", now);
     this.#sql.exec("DELETE FROM hits WHERE expires_at <= ?", now);
+    // The session book's order notes past their window, on the shards that keep any (session-book.ts).
+    const notes = this.#sql
+      .exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'session_orders'")
+      .toArray().length;
+    if (notes) this.#sql.exec("DELETE FROM session_orders WHERE at <= ?", now - LIMITS.ownOrdersSettleMs);
     const next = this.#sql
       .exec<{ at: number | null }>(
         "SELECT MAX(at) AS at FROM (SELECT MAX(expires_at) AS at FROM gcra UNION ALL SELECT MAX(expires_at) FROM hits)",

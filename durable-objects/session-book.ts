@@ -16,6 +16,13 @@
  * shard moved) is `unknown`: the Worker reads D1 once and `adopt`s it; merging keeps whatever is
  * stricter (a revocation or a newer epoch already here wins over D1's copy). Every method is
  * synchronous SQL with no await: the object's input gate keeps callers for one shard in order.
+ *
+ * Reading one's own orders. An event's object answers an order before D1 has it (its outbox pushes
+ * right after, durable-objects/event-inventory). So that the buyer's next read finds it, a request
+ * that may place an order names its event here (`ordering`), and for `settleMs` after it every valid
+ * check of that user answers the events in `settle`: the Worker has those objects finish their push
+ * before reading the user's orders or tickets from D1 (src/features/orders/settle.ts). It is per user,
+ * not per session, so another device of the same person reads the order too.
  */
 
 /** What orders are confirmed to and who may act as what: D1's account row as of the last write. */
@@ -53,6 +60,10 @@ export interface CheckSessionRequest {
   idleMs: number;
   /** Written back at most this often (a use is remembered to the minute, not per request). */
   touchMs: number;
+  /** The event this request may place an order at (remembered for `settleMs`; see the file comment). */
+  ordering?: string;
+  /** How long after an order its event is answered in `settle`; 0 or absent: not asked. */
+  settleMs?: number;
 }
 
 /** D1's copy of a session and its account, for a session the book does not know yet. */
@@ -69,6 +80,8 @@ export type SessionVerdict =
       account: SessionAccount;
       /** True when this call moved the session's last use: the Worker copies it to D1 after answering. */
       touched: boolean;
+      /** Events this user ordered at within `settleMs`, whose pushes their reads wait for (when asked). */
+      settle?: string[];
     };
 
 /**
@@ -97,6 +110,9 @@ export function judgeSession(
     touched: request.now - session.lastUsedAt >= request.touchMs,
   };
 }
+
+/** At most this many events answered in `settle` (the most recent): each costs the read a call. */
+const SETTLE_EVENTS_MAX = 5;
 
 type AccountRow = {
   epoch: number;
@@ -128,6 +144,10 @@ export class SessionBook {
          expires_at REAL NOT NULL, revoked_at REAL, revoke_reason TEXT)`,
     );
     this.#sql.exec("CREATE INDEX IF NOT EXISTS session_states_user ON session_states (user_id, expires_at)");
+    this.#sql.exec(
+      `CREATE TABLE IF NOT EXISTS session_orders (
+         user_id TEXT NOT NULL, event_id TEXT NOT NULL, at REAL NOT NULL, PRIMARY KEY (user_id, event_id))`,
+    );
   }
 
   #account(userId: string): AccountRow | undefined {
@@ -197,10 +217,38 @@ export class SessionBook {
       { epoch: account.epoch, roles: JSON.parse(account.roles) as string[], email: account.email, name: account.name },
       request,
     );
-    if (verdict.status === "valid" && verdict.touched) {
+    if (verdict.status !== "valid") return verdict;
+    if (verdict.touched) {
       this.#sql.exec("UPDATE session_states SET last_used_at = ? WHERE sid = ?", request.now, request.sid);
     }
-    return verdict;
+    const settle = this.#settle(request);
+    return settle.length ? { ...verdict, settle } : verdict;
+  }
+
+  /** Notes the event a valid request may order at; answers the user's events still settling. */
+  #settle(request: CheckSessionRequest): string[] {
+    const window = request.settleMs ?? 0;
+    if (window <= 0) return [];
+    if (request.ordering) {
+      // The user's older notes go while we are here: a user orders at a handful of events at most.
+      this.#sql.exec("DELETE FROM session_orders WHERE user_id = ? AND at <= ?", request.userId, request.now - window);
+      this.#sql.exec(
+        `INSERT INTO session_orders (user_id, event_id, at) VALUES (?1, ?2, ?3)
+         ON CONFLICT (user_id, event_id) DO UPDATE SET at = MAX(at, ?3)`,
+        request.userId,
+        request.ordering,
+        request.now,
+      );
+    }
+    return this.#sql
+      .exec<{ event_id: string }>(
+        "SELECT event_id FROM session_orders WHERE user_id = ? AND at > ? ORDER BY at DESC LIMIT ?",
+        request.userId,
+        request.now - window,
+        SETTLE_EVENTS_MAX,
+      )
+      .toArray()
+      .map((row) => row.event_id);
   }
 
   /** Takes D1's copy of a session the book did not know, keeping whatever is stricter, then checks it. */

@@ -32,7 +32,7 @@ import { hostDataRoutes } from "./features/host-data";
 import { MEDIA_BODY_LIMITS, mediaRoutes } from "./features/media/routes";
 import { metaRoutes } from "./features/meta/routes";
 import { payoutRoutes, subscriptionRoutes, tipRoutes } from "./features/money";
-import { addressPolicies, orderRoutes, userPolicies } from "./features/orders/routes";
+import { addressPolicies, orderingEvent, orderRoutes, userPolicies } from "./features/orders/routes";
 import { paymentRoutes, STRIPE_WEBHOOK_PATH } from "./features/payments/routes";
 import { piiAdminRoutes, privacyRoutes } from "./features/privacy";
 import { queueRoutes } from "./features/queue";
@@ -140,7 +140,11 @@ export function createApp(options: AppOptions = {}): OpenAPIHono<AppEnv> {
   // A `Bearer gh_live_…` API key comes before the user tokens: its value never reaches JWT verification.
   app.use(
     authenticate(
-      options.authenticators ?? [deviceAuthenticator, apiKeyAuthenticator, ...userAuthenticators(userPolicies)],
+      options.authenticators ?? [
+        deviceAuthenticator,
+        apiKeyAuthenticator,
+        ...userAuthenticators(userPolicies, orderingEvent),
+      ],
     ),
   );
   // Keyed on the authenticated device, never on the presented token: a made-up token must not bring

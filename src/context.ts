@@ -47,6 +47,11 @@ export interface AppEnv {
      * from here instead of asking again.
      */
     takenBudgets: ReadonlyMap<string, RateLimitDecision> | undefined;
+    /**
+     * Events the signed-in user ordered at moments ago, whose objects may still be pushing the order
+     * to D1: reads of the user's orders and tickets let them settle first (src/features/orders/settle.ts).
+     */
+    settleEvents: readonly string[] | undefined;
     /** Set for page requests (src/web): errors answer as friendly HTML pages, never problem JSON. */
     page: PageState | undefined;
   };

@@ -6,7 +6,10 @@
  *
  * D1 is a read model of what happens here. Each state change writes outbox rows in the same
  * transaction; the outbox is pushed to D1 right after (idempotent upserts guarded by a projection
- * sequence, so replays are harmless) and retried from the alarm until D1 has it.
+ * sequence, so replays are harmless) and retried from the alarm until D1 has it. A free claim — the
+ * hot on-sale's call — answers as soon as it is stored here, before its push reaches D1 (the buyer's
+ * own reads wait for it: src/features/orders/settle.ts); every other call answers after its push, so
+ * its caller reads its own write from D1.
  *
  * This file is the class: its RPC surface and the glue between calls and decisions. The decisions
  * are functions over a transaction context: ./sales.ts, ./refunds.ts, ./event.ts, ./gate/; the
@@ -110,12 +113,16 @@ export class EventInventory extends DurableObject<Env> {
     return this.#commit((tx) => hold(tx, request));
   }
 
-  /** Free events: the hold and the sale in one transaction and one round trip. */
+  /**
+   * Free events: the hold and the sale in one transaction and one round trip. Answered once stored
+   * here, without waiting for D1 (see the file comment): the push starts at once, and the alarm armed
+   * before the answer retries it should this object go away first.
+   */
   async claim(request: HoldRequest): Promise<InventoryResult<OrderWithTickets>> {
     const refused = this.#queueGate(request);
     if (refused) return refused;
     try {
-      return await this.#commit((tx) => claim(tx, request));
+      return await this.#commit((tx) => claim(tx, request), { awaitPush: false });
     } catch (error) {
       if (!(error instanceof NotFree)) throw error;
       // The throw rolled the hold back; whatever the adoption wrote went with it.
@@ -307,6 +314,15 @@ export class EventInventory extends DurableObject<Env> {
     return { pending: this.#outbox.size() };
   }
 
+  /**
+   * Resolves once the pushes already under way have finished (a claim's, which its answer did not
+   * wait for), without starting one; answers what is still pending (e.g. while D1 refuses).
+   */
+  async settled(): Promise<{ pending: number }> {
+    await this.#outbox.settled();
+    return { pending: this.#outbox.size() };
+  }
+
   /** Expires lapsed holds, retries the outbox push, and re-arms for whichever comes next. */
   override async alarm(): Promise<void> {
     this.#scanPushDue = false;
@@ -345,25 +361,26 @@ export class EventInventory extends DurableObject<Env> {
    * hold-expired; hold and claim adopt a newer copy of the event before a sales rule refuses), and a
    * push with nothing to send costs one outbox read.
    */
-  async #commit<T>(decide: (tx: SalesContext) => T): Promise<T> {
+  async #commit<T>(decide: (tx: SalesContext) => T, options: { awaitPush: boolean } = { awaitPush: true }): Promise<T> {
     const result = this.ctx.storage.transactionSync(() => decide(this.#tx()));
-    await this.#afterCommit();
+    await this.#afterCommit(options.awaitPush);
     return result;
   }
 
   /**
-   * After a committed change: push the outbox so the caller reads its own write from D1, and arm the
-   * alarm (hold expiry, push retry). A failed push does not fail the call: the state is committed
-   * here, and the alarm retries until D1 has it.
+   * After a committed change: push the outbox (awaited, so the caller reads its own write from D1; or
+   * only started, for a claim) and arm the alarm (hold expiry, push retry, and the safety net for rows
+   * not yet pushed). A failed push does not fail the call: the state is committed here, and the alarm
+   * retries until D1 has it.
    */
-  async #afterCommit(): Promise<void> {
+  async #afterCommit(awaitPush = true): Promise<void> {
     this.#live.changed();
-    try {
-      await this.#outbox.push();
-    } catch {
-      // The push armed a retry with backoff.
-    }
+    // The push armed a retry with backoff when it failed.
+    const pushed = this.#outbox.push().catch(() => undefined);
+    if (awaitPush) await pushed;
     await this.#outbox.armSoon();
+    // Answered before the push: once it lands, the safety-net alarm armed just now is not needed.
+    if (!awaitPush) void this.#outbox.settled();
   }
 
   /**

@@ -113,6 +113,8 @@ export class OutboxPusher {
   /** The arm that has not started yet (shared by every caller that arrives before it starts). */
   #nextArm: Promise<void> | null = null;
   #failures = 0;
+  /** The alarm arm() last set for the safety net alone (rows not yet pushed), while it may stand. */
+  #safetyNetAt: number | null = null;
 
   constructor(ctx: DurableObjectState, env: Env) {
     this.#ctx = ctx;
@@ -233,6 +235,29 @@ export class OutboxPusher {
     if (candidates.length === 0) return;
     const at = Math.min(...candidates);
     const current = await this.#ctx.storage.getAlarm();
-    if (current === null || current > at || current < Date.now()) await this.#ctx.storage.setAlarm(at);
+    if (current === null || current > at || current < Date.now()) {
+      await this.#ctx.storage.setAlarm(at);
+      // Set for the safety net alone: settled() may take it back once the rows are in D1.
+      this.#safetyNetAt = pending && at !== nextHold && at !== retryAt ? at : null;
+    }
+  }
+
+  /**
+   * Resolves once the pushes already started have finished, whatever their outcome, without starting
+   * one. When a push that answered before it (a claim) left the alarm set for the safety net alone
+   * and every row is now in D1, the alarm goes back to what else is due (a hold's expiry) or away: no
+   * idle wake-up after each burst of sales.
+   */
+  async settled(): Promise<void> {
+    await (this.#nextPush ?? this.#inflightPush ?? Promise.resolve()).catch(() => undefined);
+    const safetyNet = this.#safetyNetAt;
+    if (safetyNet === null || this.size() > 0) return;
+    if ((await this.#ctx.storage.getAlarm()) !== safetyNet) return;
+    this.#safetyNetAt = null;
+    const { next_hold: nextHold } = this.#ctx.storage.sql
+      .exec<{ next_hold: number | null }>("SELECT MIN(hold_expires_at) AS next_hold FROM orders WHERE status = 'held'")
+      .one();
+    if (nextHold === null) await this.#ctx.storage.deleteAlarm();
+    else await this.#ctx.storage.setAlarm(nextHold);
   }
 }

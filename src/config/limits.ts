@@ -239,6 +239,15 @@ export const LIMITS = {
   apiKeyLastUsedEntries: 10_000,
   /** Sessions' last_used_at is written at most this often: the idle clock is minute-accurate, not per request. */
   sessionTouchIntervalMs: 60_000,
+  /**
+   * After a request that may place an order, the buyer's reads of their orders and tickets first have
+   * that event's object finish pushing to D1, for this long (durable-objects/session-book.ts): a claim
+   * answers before its push, which normally lands within milliseconds, and is retried by the object's
+   * alarm when it does not.
+   */
+  ownOrdersSettleMs: 60_000,
+  /** Bound on each of those pushes a read waits for; past it the read goes on with D1 as it is. */
+  ownOrdersSettleTimeoutMs: 2_000,
   /** Bound on the Turnstile siteverify call: a hung challenge service must not hang sign-in. */
   turnstileTimeoutMs: 5000,
   /**

@@ -3,7 +3,9 @@
  * `__Host-access` cookie (browsers, CSRF-checked). Both verify the JWT, then the session behind it
  * in the user's shard object, which in the same call takes the user's own rate budgets the route
  * declares (`UserBudgets`: ordering's `orders-user`), left in `c.var.takenBudgets` for the route's
- * rateLimit() to answer from. No D1 read on the way (sessions.ts).
+ * rateLimit() to answer from. No D1 read on the way (sessions.ts). A request that may place an order
+ * names its event in the same call (`OrderingEvent`); the events the user's reads must let settle
+ * first come back in it and are left in `c.var.settleEvents` (src/features/orders/settle.ts).
  */
 import { deleteCookie, getCookie } from "hono/cookie";
 import type { RatePolicyName } from "../../config/limits";
@@ -17,6 +19,9 @@ import { verifyAccessToken } from "./tokens";
 /** The user-keyed rate policies a request takes (the route's own `user:` budgets), decided by path. */
 export type UserBudgets = (c: AppContext) => readonly RatePolicyName[];
 
+/** The event a request may place an order at, decided by path (undefined: none). */
+export type OrderingEvent = (c: AppContext) => string | undefined;
+
 export const ACCESS_COOKIE = "__Host-access";
 export const REFRESH_COOKIE = "__Host-refresh";
 
@@ -25,20 +30,23 @@ async function principalFor(
   token: string,
   via: "bearer" | "cookie",
   budgets: UserBudgets,
+  ordering: OrderingEvent,
 ): Promise<Principal | null> {
   const config = c.get("config");
   const claims = await verifyAccessToken(config.jwtKeys, token);
   if (!claims) return null;
   const policies = budgets(c).map((name) => config.ratePolicies[name]);
-  const { session, decisions } = await activeSession(
+  const { session, decisions, settle } = await activeSession(
     { db: c.env.DB, sessions: c.env.RATE_LIMITER },
     config,
     claims,
     policies,
     Date.now(),
     c.get("defer"),
+    ordering(c),
   );
   if (!session) return null;
+  c.set("settleEvents", settle);
   const taken = new Map(c.get("takenBudgets"));
   for (const [i, decision] of decisions.entries()) {
     const policy = policies[i];
@@ -55,13 +63,14 @@ async function principalFor(
 }
 
 const noBudgets: UserBudgets = () => [];
+const noOrdering: OrderingEvent = () => undefined;
 
 export const bearerAuthenticator =
-  (budgets: UserBudgets = noBudgets): Authenticator =>
+  (budgets: UserBudgets = noBudgets, ordering: OrderingEvent = noOrdering): Authenticator =>
   async (c) => {
     const header = c.req.header("Authorization");
     if (!header || !/^Bearer\s/i.test(header)) return undefined;
-    const principal = await principalFor(c, header.replace(/^Bearer\s+/i, "").trim(), "bearer", budgets);
+    const principal = await principalFor(c, header.replace(/^Bearer\s+/i, "").trim(), "bearer", budgets, ordering);
     // An app sent this token on purpose: a bad one is an error, never a silent downgrade to anonymous.
     if (!principal) throw new DomainError("unauthorized", "Your session has ended. Sign in again.");
     return principal;
@@ -75,17 +84,23 @@ export const bearerAuthenticator =
  * expired access token is what refresh is for (refresh clears both when it fails).
  */
 export const cookieAuthenticator =
-  (budgets: UserBudgets = noBudgets): Authenticator =>
+  (budgets: UserBudgets = noBudgets, ordering: OrderingEvent = noOrdering): Authenticator =>
   async (c) => {
     const token = getCookie(c, ACCESS_COOKIE);
     if (!token) return undefined;
-    const principal = await principalFor(c, token, "cookie", budgets);
+    const principal = await principalFor(c, token, "cookie", budgets, ordering);
     if (principal) return principal;
     deleteCookie(c, ACCESS_COOKIE, { path: "/", secure: true });
     return undefined;
   };
 
-/** Bearer, then cookie; `budgets` names the user-keyed policies each request takes with its session check. */
-export function userAuthenticators(budgets: UserBudgets = noBudgets): readonly Authenticator[] {
-  return [bearerAuthenticator(budgets), cookieAuthenticator(budgets)];
+/**
+ * Bearer, then cookie; `budgets` names the user-keyed policies each request takes with its session
+ * check, `ordering` the event it may place an order at.
+ */
+export function userAuthenticators(
+  budgets: UserBudgets = noBudgets,
+  ordering: OrderingEvent = noOrdering,
+): readonly Authenticator[] {
+  return [bearerAuthenticator(budgets, ordering), cookieAuthenticator(budgets, ordering)];
 }

@@ -83,6 +83,8 @@ export interface AccessCheck {
   sid: string;
   claimedEpoch?: number;
   now: number;
+  /** The event this request may place an order at (its reads' settling, durable-objects/session-book.ts). */
+  ordering?: string;
 }
 
 /** What D1 holds about a session and its account, for a session the book has not seen yet. */
@@ -110,6 +112,7 @@ export async function authorizeSession(
     ...check,
     idleMs: config.sessionIdleSeconds * 1000,
     touchMs: LIMITS.sessionTouchIntervalMs,
+    settleMs: LIMITS.ownOrdersSettleMs,
     budgets: budgetRequests(check.userId, budgets),
   };
   const book = bookOf(ns, check.userId);

@@ -367,15 +367,16 @@ export async function activeSession(
   budgets: readonly RatePolicy[] = [],
   now = Date.now(),
   touch?: (p: () => Promise<unknown>) => void,
-): Promise<{ session: ActiveSession | null; decisions: RateLimitDecision[] }> {
+  ordering?: string,
+): Promise<{ session: ActiveSession | null; decisions: RateLimitDecision[]; settle: string[] }> {
   const { verdict, decisions } = await authorizeSession(
     stores.sessions,
     config,
-    { userId: claims.sub, sid: claims.sid, claimedEpoch: claims.epoch, now },
+    { userId: claims.sub, sid: claims.sid, claimedEpoch: claims.epoch, now, ...(ordering ? { ordering } : {}) },
     budgets,
     () => readSessionCopy(stores.db, config.pii, claims),
   );
-  if (verdict.status !== "valid") return { session: null, decisions: [] };
+  if (verdict.status !== "valid") return { session: null, decisions: [], settle: [] };
   if (verdict.touched && touch) {
     touch(() =>
       stores.db
@@ -384,7 +385,7 @@ export async function activeSession(
         .run(),
     );
   }
-  return { session: { userId: claims.sub, ...verdict.account }, decisions };
+  return { session: { userId: claims.sub, ...verdict.account }, decisions, settle: verdict.settle ?? [] };
 }
 
 async function readSessionCopy(db: D1Database, pii: PiiCipher, claims: AccessClaims): Promise<D1SessionCopy | null> {

@@ -13,6 +13,7 @@ import { rateLimit } from "../../http/rate-limit";
 import { DomainError } from "../../lib/errors";
 import { clientIp } from "../../lib/ip";
 import { type Caller, caller, inventoryOf, ownedEvent } from "../events";
+import { settleOwnOrders } from "../orders";
 import { confirmDevice, deviceCaller, deviceForEvent, forgetDevice } from "./authenticator";
 import { DeviceInfoSchema, deviceInfo } from "./device-info";
 import * as devices from "./devices";
@@ -295,6 +296,8 @@ export const gateRoutes = new OpenAPIHono<AppEnv>()
   .openapi(qrRoute, async (c) => {
     const principal = c.get("principal");
     if (principal?.kind !== "user") throw new DomainError("unauthorized", "Sign in to continue.");
+    // A ticket just bought may still be on its way to D1 (src/features/orders/settle.ts).
+    await settleOwnOrders(c);
     const qr = await mintTicketQr(deps(c), principal.id, c.req.valid("param").id);
     // A fresh code on every request; caches must never hand one out again.
     c.header("Cache-Control", "no-store");

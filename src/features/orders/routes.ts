@@ -25,6 +25,7 @@ import {
 import { verifyQueuePass } from "../queue";
 import { notificationInsert } from "../social";
 import * as orders from "./service";
+import { settleOwnOrders } from "./settle";
 
 const OrderSchema = z
   .object({
@@ -76,7 +77,7 @@ function buyerOf(c: AppContext): orders.Buyer {
   return { id: principal.id, email, name };
 }
 
-const ORDER_PATH = /^\/api\/v1\/events\/[^/]+\/orders$/;
+const ORDER_PATH = /^\/api\/v1\/events\/([^/]+)\/orders$/;
 
 /**
  * Per-address policies a request takes besides `api`, with it in one call to the address's limiter
@@ -88,6 +89,23 @@ export function addressPolicies(c: AppContext): readonly RatePolicyName[] {
 }
 
 const RETRY_CHECKOUT_PATH = /^\/api\/v1\/orders\/[^/]+\/checkout$/;
+
+/** The web page's order form (src/web/pages/attendee/event.tsx), which places orders too. */
+const ORDER_FORM_PATH = /^\/e\/([^/]+)\/order$/;
+
+/**
+ * The event a request may place an order at: the API's order route and the event page's form. Named
+ * in the session check, so the buyer's reads right after wait for that event's push (settle.ts).
+ */
+export function orderingEvent(c: AppContext): string | undefined {
+  if (c.req.method !== "POST") return undefined;
+  const path = c.req.path;
+  const id = ORDER_PATH.exec(path)?.[1] ?? ORDER_FORM_PATH.exec(path)?.[1];
+  // Only what could be an event id (randomId's alphabet): a made-up segment names no object to wait on.
+  return id && EVENT_ID.test(id) ? id : undefined;
+}
+
+const EVENT_ID = /^[A-Za-z0-9_-]{1,64}$/;
 
 /**
  * The user-keyed policies a request takes with its session check, in the same call to the user's
@@ -284,15 +302,17 @@ export const orderRoutes = new OpenAPIHono<AppEnv>()
     }
     return c.json(result, 201);
   })
-  .openapi(getOrderRoute, async (c) =>
-    c.json(await orders.getOrder(eventsDeps(c), userId(c), c.req.valid("param").id), 200),
-  )
-  .openapi(cancelOrderRoute, async (c) =>
-    c.json(
+  .openapi(getOrderRoute, async (c) => {
+    await settleOwnOrders(c);
+    return c.json(await orders.getOrder(eventsDeps(c), userId(c), c.req.valid("param").id), 200);
+  })
+  .openapi(cancelOrderRoute, async (c) => {
+    await settleOwnOrders(c);
+    return c.json(
       await orders.cancelOrder(eventsDeps(c), userId(c), c.req.valid("param").id, paymentsDepsFromEnv(c.env)),
       200,
-    ),
-  )
+    );
+  })
   .openapi(refundOrderRoute, async (c) => {
     const result = await requestRefund(requirePayments(c), userId(c), c.req.valid("param").id);
     return c.json(
@@ -325,5 +345,6 @@ export const orderRoutes = new OpenAPIHono<AppEnv>()
   })
   .openapi(myTicketsRoute, async (c) => {
     const { limit, cursor } = c.req.valid("query");
+    await settleOwnOrders(c);
     return c.json(await orders.myTickets(c.env.DB, userId(c), limit, cursor), 200);
   });

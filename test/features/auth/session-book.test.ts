@@ -7,6 +7,7 @@
  */
 import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
+import { LIMITS } from "../../../src/config/limits";
 import { logout, resetPassword } from "../../../src/features/auth/service";
 import worker from "../../../src/index";
 import { call, freshIp } from "../../helpers";
@@ -264,5 +265,38 @@ describe("a book that cannot answer", () => {
     // An epoch D1 has moved past is refused too.
     await env.DB.prepare("UPDATE users SET session_epoch = session_epoch + 1 WHERE id = ?").bind(user.id).run();
     expect((await meIn(target, live.accessToken)).status).toBe(401);
+  });
+});
+
+describe("orders the book remembers for their buyer's reads", () => {
+  it("a valid request that may order names its event; the user's checks answer it for the window, then not", async () => {
+    const userId = `settle-${crypto.randomUUID()}`;
+    const sid = crypto.randomUUID();
+    const t0 = Date.now();
+    const book = bookOf(userId);
+    const check = { userId, sid, idleMs: 3_600_000, touchMs: 60_000, settleMs: LIMITS.ownOrdersSettleMs };
+    await book.openSession({
+      userId,
+      sid,
+      epoch: 0,
+      now: t0,
+      expiresAt: t0 + 86_400_000,
+      account: { roles: ["attendee"], email: "settle@example.com", name: "Settle" },
+    });
+    const settleAt = async (now: number, ordering?: string) => {
+      const { verdict } = await book.authorize({ ...check, now, ...(ordering ? { ordering } : {}) });
+      return verdict.status === "valid" ? (verdict.settle ?? []) : verdict.status;
+    };
+    expect(await settleAt(t0)).toEqual([]);
+    expect(await settleAt(t0 + 1, "event-a")).toEqual(["event-a"]);
+    expect(await settleAt(t0 + 2, "event-b")).toEqual(["event-b", "event-a"]);
+    // Later checks that order nothing still answer them, newest first.
+    expect(await settleAt(t0 + 3)).toEqual(["event-b", "event-a"]);
+    expect(await settleAt(t0 + 1 + LIMITS.ownOrdersSettleMs - 1)).toEqual(["event-b", "event-a"]);
+    expect(await settleAt(t0 + 1 + LIMITS.ownOrdersSettleMs)).toEqual(["event-b"]);
+    expect(await settleAt(t0 + 2 + LIMITS.ownOrdersSettleMs)).toEqual([]);
+    // A refused session is answered no events at all.
+    await book.revokeSession({ userId, sid, reason: "logout", now: t0 + 10, expiresAt: t0 + 86_400_000 });
+    expect(await settleAt(t0 + 11, "event-c")).toBe("invalid");
   });
 });

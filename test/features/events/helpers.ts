@@ -84,13 +84,20 @@ export async function buyers(count: number) {
   return result;
 }
 
-export function order(eventId: string, token: string, quantity = 1, headers: Record<string, string> = {}) {
-  return call(`/api/v1/events/${eventId}/orders`, {
+/**
+ * Places an order through the API. A free claim answers before its push reaches D1 (the buyer's own
+ * reads settle it: src/features/orders/settle.ts); this helper then waits for that push to finish
+ * (whatever its outcome: outage tests expect it to fail), so a test may read D1 directly at once. test/features/orders/read-own-order.test.ts tests the answer without it.
+ */
+export async function order(eventId: string, token: string, quantity = 1, headers: Record<string, string> = {}) {
+  const res = await call(`/api/v1/events/${eventId}/orders`, {
     method: "POST",
     ip: freshIp(),
     headers: { ...bearer(token), "Content-Type": "application/json", ...headers },
     body: JSON.stringify({ quantity }),
   });
+  await inventory(eventId).settled();
+  return res;
 }
 
 // ---------------------------------------------------------------- shared by the events suite

@@ -9,6 +9,7 @@
 import { LIMITS } from "../../../config/limits";
 import type { AppContext } from "../../../context";
 import { mintTicketQr } from "../../../features/gate/qr";
+import { settleOwnOrders } from "../../../features/orders";
 import { DomainError } from "../../../lib/errors";
 import { Alert } from "../../components";
 import { pageUser, render, seeOther } from "../../page";
@@ -179,6 +180,8 @@ export async function walletPage(c: AppContext): Promise<Response> {
   }
   const config = c.get("config");
   const now = Date.now();
+  // The order the event page just placed may still be on its way to D1 (src/features/orders/settle.ts).
+  await settleOwnOrders(c);
   const orders = await walletOrders(c.env.DB, user.id);
   const upcoming = orders.filter((o) => o.event.endsAt > now);
   const past = orders.filter((o) => o.event.endsAt <= now).reverse();

@@ -1,0 +1,92 @@
+/**
+ * A free claim answers before its push reaches D1 (durable-objects/event-inventory); the buyer's own
+ * reads right after still find the order: the session check names the event they just ordered at,
+ * and the order, wallet and QR reads have its object finish the push first
+ * (src/features/orders/settle.ts). Here D1 refuses the push until the read comes, so only that
+ * settling can put the order in D1 in time: without it the reads answer 404 (the object's own retry
+ * waits seconds).
+ */
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { call, freshIp } from "../../helpers";
+import { rows } from "../../support/db";
+import { bearer } from "../auth/helpers";
+import { buyers, createEvent, hostWithToken, inventory } from "../events/helpers";
+
+/** The order as the buyer's app sends it: no waiting for anything after the answer. */
+function placeOrder(eventId: string, token: string, path = `/api/v1/events/${eventId}/orders`) {
+  return call(path, {
+    method: "POST",
+    ip: freshIp(),
+    headers: { ...bearer(token), "Content-Type": "application/json" },
+    body: JSON.stringify({ quantity: 1 }),
+  });
+}
+
+/** D1 refuses every order row until `reopen` (the object's push fails and is retried later). */
+async function refuseOrderRows(): Promise<{ reopen: () => Promise<void> }> {
+  await env.DB.exec(
+    "CREATE TRIGGER refuse_orders BEFORE INSERT ON orders BEGIN SELECT RAISE(ABORT, 'refused in this test'); END;",
+  );
+  return { reopen: async () => void (await env.DB.exec("DROP TRIGGER refuse_orders")) };
+}
+
+describe("reading one's own order right after it is placed", () => {
+  it("the order, the wallet list and a ticket's QR find it, though D1 did not have it when the order answered", async () => {
+    const host = await hostWithToken();
+    const event = await createEvent(host.token, { capacity: 10 });
+    const [buyer] = (await buyers(1)) as [Awaited<ReturnType<typeof buyers>>[0]];
+    const d1 = await refuseOrderRows();
+
+    const placed = await placeOrder(event.id, buyer.token);
+    expect(placed.status).toBe(201);
+    const { order, tickets } = (await placed.json()) as { order: { id: string }; tickets: { id: string }[] };
+    expect(tickets).toHaveLength(1);
+    // Decided and stored in the event's object; D1 has nothing yet, and the object holds the rows.
+    expect(await rows("SELECT id FROM orders WHERE id = ?", order.id)).toEqual([]);
+    expect((await inventory(event.id).getOrder(order.id))?.order.status).toBe("confirmed");
+
+    await d1.reopen();
+    const read = await call(`/api/v1/orders/${order.id}`, { headers: bearer(buyer.token) });
+    expect(read.status).toBe(200);
+    expect(((await read.json()) as { tickets: { id: string }[] }).tickets.map((t) => t.id).sort()).toEqual(
+      tickets.map((t) => t.id).sort(),
+    );
+    const wallet = (await (await call("/api/v1/me/tickets", { headers: bearer(buyer.token) })).json()) as {
+      items: { id: string }[];
+    };
+    expect(wallet.items.map((t) => t.id).sort()).toEqual(tickets.map((t) => t.id).sort());
+    const qr = await call(`/api/v1/tickets/${tickets[0]?.id}/qr`, { headers: bearer(buyer.token) });
+    expect(qr.status).toBe(200);
+  });
+
+  it("the QR read alone, first after the order, settles it too", async () => {
+    const host = await hostWithToken();
+    const event = await createEvent(host.token, { capacity: 10 });
+    const [buyer] = (await buyers(1)) as [Awaited<ReturnType<typeof buyers>>[0]];
+    const d1 = await refuseOrderRows();
+    const placed = await placeOrder(event.id, buyer.token);
+    const { tickets } = (await placed.json()) as { tickets: { id: string }[] };
+    await d1.reopen();
+    expect((await call(`/api/v1/tickets/${tickets[0]?.id}/qr`, { headers: bearer(buyer.token) })).status).toBe(200);
+  });
+
+  it("someone else's reads do not wait: a host's order list is a read model, current once the push lands", async () => {
+    const host = await hostWithToken();
+    const event = await createEvent(host.token, { capacity: 10 });
+    const [buyer] = (await buyers(1)) as [Awaited<ReturnType<typeof buyers>>[0]];
+    const d1 = await refuseOrderRows();
+    const placed = await placeOrder(event.id, buyer.token);
+    expect(placed.status).toBe(201);
+    await d1.reopen();
+    const list = async () =>
+      (
+        (await (await call(`/api/v1/events/${event.id}/orders`, { headers: bearer(host.token) })).json()) as {
+          items: unknown[];
+        }
+      ).items;
+    expect(await list()).toHaveLength(0);
+    await inventory(event.id).sync();
+    expect(await list()).toHaveLength(1);
+  });
+});
