@@ -84,6 +84,19 @@ async function renewingSubscription(db: D1Database, userId: string): Promise<boo
   return row !== null;
 }
 
+/** An erasure refused for `reason`: audited (denied), and the problem to throw. */
+async function refusal(
+  deps: AuthDeps,
+  userId: string,
+  t: number,
+  reason: "hosts-future-events" | "subscription-active",
+  problem: { detail: string; extensions?: Record<string, unknown> },
+): Promise<DomainError> {
+  const entry = { action: "account.erase", outcome: "denied", userId, detail: { reason } } as const;
+  await (await auditStatement(deps.db, deps.config, deps.meta, entry, t)).run();
+  return new DomainError(reason, problem.detail, problem.extensions);
+}
+
 /** Erases the account of `userId` once `proof` re-authenticates it. */
 export async function eraseAccount(
   deps: AuthDeps & { bucket: R2Bucket },
@@ -94,37 +107,18 @@ export async function eraseAccount(
   const t = deps.now ?? Date.now();
   const hosted = await futureHostedEvents(deps.db, userId, t);
   if (hosted.length) {
-    await (
-      await auditStatement(
-        deps.db,
-        deps.config,
-        deps.meta,
-        { action: "account.erase", outcome: "denied", userId, detail: { reason: "hosts-future-events" } },
-        t,
-      )
-    ).run();
-    throw new DomainError(
-      "hosts-future-events",
-      `Cancel the events you host that are still to come (or wait until they end), then erase your account: ${hosted
+    throw await refusal(deps, userId, t, "hosts-future-events", {
+      detail: `Cancel the events you host that are still to come (or wait until they end), then erase your account: ${hosted
         .map((e) => e.title)
         .join(", ")}.`,
-      { events: hosted },
-    );
+      extensions: { events: hosted },
+    });
   }
   if (await renewingSubscription(deps.db, userId)) {
-    await (
-      await auditStatement(
-        deps.db,
-        deps.config,
-        deps.meta,
-        { action: "account.erase", outcome: "denied", userId, detail: { reason: "subscription-active" } },
-        t,
-      )
-    ).run();
-    throw new DomainError(
-      "subscription-active",
-      "Cancel your Pro subscription first (Billing, then Manage subscription): it keeps renewing until then. One set to end with its current period does not stop the erasure.",
-    );
+    throw await refusal(deps, userId, t, "subscription-active", {
+      detail:
+        "Cancel your Pro subscription first (Billing, then Manage subscription): it keeps renewing until then. One set to end with its current period does not stop the erasure.",
+    });
   }
   const sealed = await sealedHolders(deps.db, deps.config.pii, user.email);
   const results = await withEpochBump(sessionStores(deps), userId, user.session_epoch, async () =>

@@ -31,16 +31,21 @@ async function refuseOrderRows(): Promise<{ reopen: () => Promise<void> }> {
   return { reopen: async () => void (await env.DB.exec("DROP TRIGGER refuse_orders")) };
 }
 
+/** A free event, one buyer, and D1 refusing order rows; then the buyer's order, placed. */
+async function orderDuringOutage() {
+  const host = await hostWithToken();
+  const event = await createEvent(host.token, { capacity: 10 });
+  const [buyer] = (await buyers(1)) as [Awaited<ReturnType<typeof buyers>>[0]];
+  const d1 = await refuseOrderRows();
+  const placed = await placeOrder(event.id, buyer.token);
+  expect(placed.status).toBe(201);
+  const body = (await placed.json()) as { order: { id: string }; tickets: { id: string }[] };
+  return { host, event, buyer, d1, ...body };
+}
+
 describe("reading one's own order right after it is placed", () => {
   it("the order, the wallet list and a ticket's QR find it, though D1 did not have it when the order answered", async () => {
-    const host = await hostWithToken();
-    const event = await createEvent(host.token, { capacity: 10 });
-    const [buyer] = (await buyers(1)) as [Awaited<ReturnType<typeof buyers>>[0]];
-    const d1 = await refuseOrderRows();
-
-    const placed = await placeOrder(event.id, buyer.token);
-    expect(placed.status).toBe(201);
-    const { order, tickets } = (await placed.json()) as { order: { id: string }; tickets: { id: string }[] };
+    const { event, buyer, d1, order, tickets } = await orderDuringOutage();
     expect(tickets).toHaveLength(1);
     // Decided and stored in the event's object; D1 has nothing yet, and the object holds the rows.
     expect(await rows("SELECT id FROM orders WHERE id = ?", order.id)).toEqual([]);
@@ -61,23 +66,13 @@ describe("reading one's own order right after it is placed", () => {
   });
 
   it("the QR read alone, first after the order, settles it too", async () => {
-    const host = await hostWithToken();
-    const event = await createEvent(host.token, { capacity: 10 });
-    const [buyer] = (await buyers(1)) as [Awaited<ReturnType<typeof buyers>>[0]];
-    const d1 = await refuseOrderRows();
-    const placed = await placeOrder(event.id, buyer.token);
-    const { tickets } = (await placed.json()) as { tickets: { id: string }[] };
+    const { buyer, d1, tickets } = await orderDuringOutage();
     await d1.reopen();
     expect((await call(`/api/v1/tickets/${tickets[0]?.id}/qr`, { headers: bearer(buyer.token) })).status).toBe(200);
   });
 
   it("someone else's reads do not wait: a host's order list is a read model, current once the push lands", async () => {
-    const host = await hostWithToken();
-    const event = await createEvent(host.token, { capacity: 10 });
-    const [buyer] = (await buyers(1)) as [Awaited<ReturnType<typeof buyers>>[0]];
-    const d1 = await refuseOrderRows();
-    const placed = await placeOrder(event.id, buyer.token);
-    expect(placed.status).toBe(201);
+    const { host, event, d1 } = await orderDuringOutage();
     await d1.reopen();
     const list = async () =>
       (
