@@ -9,6 +9,8 @@ export interface JoinRequest {
   /** This shard's index, 0 ≤ shard < LIMITS.waitingRoomShards. */
   shard: number;
   userId: string;
+  /** When the event starts (ms): nobody joins after it, so the shard forgets its line a while later. */
+  startsAt: number;
 }
 
 export type JoinAnswer =

@@ -16,6 +16,9 @@
  * object does not answer in time, the last copy serves for a while. A buyer found admitted keeps a
  * window of LIMITS.queuePassSeconds (their pass's lifetime); once it has passed, joining again queues
  * them at the back.
+ *
+ * The line is kept until LIMITS.waitingRoomKeepAfterStartMs after the event starts (joins end at the
+ * start); then the alarm deletes all of the shard's storage.
  */
 import { DurableObject } from "cloudflare:workers";
 import { LIMITS } from "../../src/config/limits";
@@ -34,12 +37,18 @@ export class WaitingRoom extends DurableObject<Env> {
   #clockAt = 0;
   #reportedAt = 0;
   #reporting: Promise<QueueClock> | null = null;
+  /** Whether the tables exist (they go with the purge, and come back if anyone joins after it). */
+  #ready = false;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.#sql = ctx.storage.sql;
-    ctx.blockConcurrencyWhile(async () => {
-      this.#sql.exec(`
+    ctx.blockConcurrencyWhile(async () => this.#createTables());
+  }
+
+  #createTables(): void {
+    if (this.#ready) return;
+    this.#sql.exec(`
         CREATE TABLE IF NOT EXISTS queue_entrants (
           user_id TEXT PRIMARY KEY, seq INTEGER NOT NULL, number INTEGER, arrived_at INTEGER NOT NULL,
           admitted_at INTEGER);
@@ -47,13 +56,15 @@ export class WaitingRoom extends DurableObject<Env> {
         CREATE TABLE IF NOT EXISTS queue_shard (
           id INTEGER PRIMARY KEY CHECK (id = 1), event_id TEXT NOT NULL, shard INTEGER NOT NULL,
           next_seq INTEGER NOT NULL, batch INTEGER NOT NULL);
+        CREATE TABLE IF NOT EXISTS queue_keep (id INTEGER PRIMARY KEY CHECK (id = 1), purge_at INTEGER NOT NULL);
       `);
-    });
+    this.#ready = true;
   }
 
   /** Joins (or polls) the queue: the buyer's place, or that they are in. */
   async join(request: JoinRequest): Promise<JoinAnswer> {
-    this.#remember(request);
+    this.#createTables();
+    await this.#remember(request);
     let clock = await this.#currentClock();
     if (!clock.active) return { state: "admitted", number: null, admittedAt: Date.now() };
     let row = this.ctx.storage.transactionSync(() => this.#enter(request.userId, Date.now()));
@@ -73,14 +84,30 @@ export class WaitingRoom extends DurableObject<Env> {
     return this.ctx.storage.transactionSync(() => this.#answer(request.userId, row, clock, Date.now()));
   }
 
-  /** Reports arrivals still without a number (the report a join left for later). */
+  /**
+   * Reports arrivals still without a number (the report a join left for later); once the line's time
+   * is up (see the file comment), deletes the shard's storage instead.
+   */
   override async alarm(): Promise<void> {
-    if (!this.#pendingCount()) return;
-    try {
-      await this.#report();
-    } catch {
-      await this.ctx.storage.setAlarm(Date.now() + LIMITS.waitingRoomSyncMs);
+    const purgeAt = this.#purgeAt();
+    if (purgeAt !== null && Date.now() >= purgeAt) {
+      await this.ctx.storage.deleteAlarm();
+      await this.ctx.storage.deleteAll();
+      this.#ready = false;
+      this.#clock = null;
+      return;
     }
+    if (this.#pendingCount()) {
+      try {
+        await this.#report();
+      } catch {
+        await this.ctx.storage.setAlarm(Date.now() + LIMITS.waitingRoomSyncMs);
+        return;
+      }
+    }
+    // Arrivals that came during the report are reported soon; else the alarm waits for the purge.
+    const due = this.#pendingCount() ? Date.now() + LIMITS.waitingRoomReportMs : purgeAt;
+    if (due !== null) await this.#armAt(due);
   }
 
   /** Everyone this shard placed (development checks: the `waiting-room` benchmark's order check). */
@@ -93,12 +120,37 @@ export class WaitingRoom extends DurableObject<Env> {
       .map((r) => ({ userId: r.user_id, number: r.number, arrivedAt: r.arrived_at, admittedAt: r.admitted_at }));
   }
 
-  #remember(request: JoinRequest): void {
+  async #remember(request: JoinRequest): Promise<void> {
     this.#sql.exec(
       "INSERT INTO queue_shard (id, event_id, shard, next_seq, batch) VALUES (1, ?, ?, 0, 0) ON CONFLICT (id) DO NOTHING",
       request.eventId,
       request.shard,
     );
+    // A moved start moves the purge with it (a later join carries the event as it is now).
+    const purgeAt = request.startsAt + LIMITS.waitingRoomKeepAfterStartMs;
+    if (this.#purgeAt() !== purgeAt) {
+      this.#sql.exec(
+        "INSERT INTO queue_keep (id, purge_at) VALUES (1, ?1) ON CONFLICT (id) DO UPDATE SET purge_at = ?1",
+        purgeAt,
+      );
+      // Awaited (storage only, no other caller runs meanwhile): a report's alarm armed later in this
+      // join then sees it, and stays the sooner one.
+      await this.#armAt(purgeAt);
+    }
+  }
+
+  #purgeAt(): number | null {
+    if (!this.#ready) return null;
+    return (
+      this.#sql.exec<{ purge_at: number }>("SELECT purge_at FROM queue_keep WHERE id = 1").toArray()[0]?.purge_at ??
+      null
+    );
+  }
+
+  /** Sets the alarm for `at` unless one is due sooner (a report's). */
+  async #armAt(at: number): Promise<void> {
+    const current = await this.ctx.storage.getAlarm();
+    if (current === null || current > at) await this.ctx.storage.setAlarm(at);
   }
 
   #meta(): ShardRow {
@@ -161,10 +213,9 @@ export class WaitingRoom extends DurableObject<Env> {
   }
 
   #armReport(): void {
-    // Not awaited: the output gate holds the answer until the alarm is stored.
-    void this.ctx.storage.getAlarm().then((at) => {
-      if (at === null) return this.ctx.storage.setAlarm(Date.now() + LIMITS.waitingRoomReportMs);
-    });
+    // Not awaited: the output gate holds the answer until the alarm is stored. An alarm already due
+    // sooner (a report's) is kept; the purge's, due later, gives way.
+    void this.#armAt(Date.now() + LIMITS.waitingRoomReportMs);
   }
 
   /**

@@ -587,6 +587,12 @@ export const LIMITS = {
    * waitingRoomSyncTimeoutMs and keeps answering from its last copy for up to waitingRoomStaleMs.
    */
   waitingRoomReportMs: 250,
+  /**
+   * A shard deletes its whole line (who queued, in what order) this long after the event starts, when
+   * no one can join or order any more: the user ids are not kept for ever, and an event's 32 shards
+   * cost no storage afterwards.
+   */
+  waitingRoomKeepAfterStartMs: 24 * 60 * 60 * 1000,
   waitingRoomSyncMs: 1_000,
   waitingRoomSyncTimeoutMs: 1_000,
   waitingRoomStaleMs: 30_000,

@@ -77,7 +77,9 @@ export async function joinQueue(deps: QueueDeps, userId: string, eventId: string
 
   const shard = shardOf(userId);
   const answer = await objectCall(
-    deps.waitingRoom.getByName(`${eventId}:${shard}`).join({ eventId, shard, userId }) as Promise<JoinAnswer>,
+    deps.waitingRoom
+      .getByName(`${eventId}:${shard}`)
+      .join({ eventId, shard, userId, startsAt: event.starts_at }) as Promise<JoinAnswer>,
     LIMITS.waitingRoomTimeoutMs,
     "The waiting room",
   );

@@ -5,7 +5,7 @@
  * and, for `auto`, only once the event's object has turned the queue on; and the 503 a hung or
  * overloaded object becomes.
  */
-import { runInDurableObject } from "cloudflare:test";
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { createApp } from "../../../src/app";
@@ -510,6 +510,56 @@ describe("ordering with a queue", () => {
     if (!after) throw new Error("no buyer");
     await joined(event.id, after.token);
     expect((await order(event.id, after.token)).status).toBe(201);
+  });
+});
+
+describe("a shard's line after the event", () => {
+  it("is kept until a day after the start; a report's alarm always comes first; then the alarm deletes the shard's storage", async () => {
+    const clock = freezeClock();
+    const { event } = await queuedEvent({ mode: "on", admitPerSecond: 1 });
+    const people = await buyers(3);
+    for (const p of people) await joined(event.id, p.token);
+    const who = people[0] as (typeof people)[0];
+    const stub = env.WAITING_ROOM.getByName(`${event.id}:${shardOf(who.id)}`);
+    const startsAt = (await d1Event(event.id))?.starts_at as number;
+    const purgeAt = startsAt + LIMITS.waitingRoomKeepAfterStartMs;
+    const alarm = () => runInDurableObject(stub, (_o, state) => state.storage.getAlarm());
+    const tables = () =>
+      runInDurableObject(stub, (_o, state) =>
+        state.storage.sql
+          .exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'queue%'")
+          .toArray()
+          .map((r) => r.name)
+          .sort(),
+      );
+
+    // A newcomer after the last report leaves an arrival to report: its alarm is due within the
+    // report interval, not at the purge.
+    clock.advance(LIMITS.waitingRoomReportMs / 2);
+    const [late] = await buyers(1);
+    const lateStub = env.WAITING_ROOM.getByName(`${event.id}:${shardOf((late as { id: string }).id)}`);
+    await joined(event.id, (late as { token: string }).token);
+    const lateAlarm = await runInDurableObject(lateStub, (_o, state) => state.storage.getAlarm());
+    expect(lateAlarm).not.toBeNull();
+    expect(lateAlarm as number).toBeLessThanOrEqual(Date.now() + LIMITS.waitingRoomReportMs);
+
+    // Reports done, the shard's alarm waits for the purge, with the line still there.
+    for (let i = 0; i < 5 && (await alarm()) !== purgeAt; i += 1) {
+      clock.advance(LIMITS.waitingRoomReportMs);
+      await runDurableObjectAlarm(stub);
+    }
+    expect(await alarm()).toBe(purgeAt);
+    expect(await tables()).toEqual(["queue_entrants", "queue_keep", "queue_shard"]);
+    expect((await entrants(event.id)).map((r) => r.user_id)).toContain(who.id);
+
+    clock.set(purgeAt - 1);
+    await runDurableObjectAlarm(stub);
+    expect(await tables()).toHaveLength(3);
+    clock.set(purgeAt);
+    expect(await alarm()).toBe(purgeAt);
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    expect(await tables()).toEqual([]);
+    expect(await alarm()).toBeNull();
   });
 });
 
