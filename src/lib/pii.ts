@@ -20,7 +20,7 @@
  * over the normalised value and a purpose label, so the same email gives unrelated indexes for
  * different purposes and an index reveals nothing without the key.
  */
-import { createCipheriv, createDecipheriv, createHmac, randomBytes } from "node:crypto";
+import { createCipheriv, createDecipheriv, createHmac, createSecretKey, type KeyObject, randomBytes } from "node:crypto";
 import { base64url } from "./crypto";
 
 export interface PiiKey {
@@ -90,7 +90,8 @@ export function piiKeysProblem(keys: readonly PiiKey[]): string | null {
  * functions that return D1 statements.
  */
 export class PiiCipher {
-  readonly #keys: ReadonlyMap<string, Buffer>;
+  /** Key objects made once: a raw key given to createCipheriv is turned into one on every call. */
+  readonly #keys: ReadonlyMap<string, KeyObject>;
   readonly #index: Buffer;
   /** The key new values are sealed with. */
   readonly currentKid: string;
@@ -101,7 +102,7 @@ export class PiiCipher {
     const index = fromBase64url(indexKey);
     if (index.length < 32) throw new Error("PII_INDEX_KEY must be at least 32 bytes");
     this.currentKid = keys[0]!.kid;
-    this.#keys = new Map(keys.map(({ kid, key }) => [kid, Buffer.from(fromBase64url(key))]));
+    this.#keys = new Map(keys.map(({ kid, key }) => [kid, createSecretKey(Buffer.from(fromBase64url(key)))]));
     this.#index = Buffer.from(index);
   }
 
