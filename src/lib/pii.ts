@@ -20,7 +20,14 @@
  * over the normalised value and a purpose label, so the same email gives unrelated indexes for
  * different purposes and an index reveals nothing without the key.
  */
-import { createCipheriv, createDecipheriv, createHmac, createSecretKey, type KeyObject, randomBytes } from "node:crypto";
+import {
+  createCipheriv,
+  createDecipheriv,
+  createHmac,
+  createSecretKey,
+  type KeyObject,
+  randomBytes,
+} from "node:crypto";
 import { base64url } from "./crypto";
 
 export interface PiiKey {

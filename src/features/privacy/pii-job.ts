@@ -23,6 +23,7 @@ import { emailIndex, USER_EMAIL_CONTEXT, USER_NAME_CONTEXT } from "../auth";
 import { OUTBOX_CONTEXT } from "../email";
 import { TIP_GUEST_EMAIL, TIP_MESSAGE } from "../money";
 import { STRIPE_PAYLOAD_CONTEXT } from "../payments";
+import { WEBHOOK_SECRET_CONTEXT } from "../webhooks";
 
 export interface SealedColumn {
   table: string;
@@ -52,6 +53,9 @@ export const SEALED_COLUMNS: readonly SealedColumn[] = [
   { table: "tips", key: "id", column: "guest_email", context: TIP_GUEST_EMAIL },
   { table: "tips", key: "id", column: "message", context: TIP_MESSAGE },
   { table: "stripe_events", key: "id", column: "payload", context: STRIPE_PAYLOAD_CONTEXT },
+  // Not personal, but a copy of D1 must not be able to sign webhooks in a host's name either.
+  { table: "webhook_endpoints", key: "id", column: "secret", context: WEBHOOK_SECRET_CONTEXT },
+  { table: "webhook_endpoints", key: "id", column: "previous_secret", context: WEBHOOK_SECRET_CONTEXT },
 ];
 
 export interface ColumnProgress {

@@ -23,10 +23,11 @@ import { LIMITS } from "../../config/limits";
 import { backoffDelay, type RetrySchedule } from "../../lib/backoff";
 import { randomId } from "../../lib/crypto";
 import { log } from "../../lib/log";
+import type { PiiCipher } from "../../lib/pii";
 import { checkSafeUrl } from "../../lib/safe-url";
 import { openEmail, openName } from "../auth";
 import { type EmailQueue, enqueueCommitted, outboxStatements } from "../email";
-import { signingSecrets, webhookHeaders } from "./signing";
+import { signingSecrets, WEBHOOK_SECRET_CONTEXT, webhookHeaders } from "./signing";
 
 export const OUTGOING_RETRY: RetrySchedule = {
   delays: LIMITS.outgoingWebhookRetryDelaysSeconds,
@@ -251,7 +252,12 @@ export async function attemptDelivery(
   let answer: Answer;
   if (checked.ok) {
     const body = webhookBody({ type: context.type, data: context.data, createdAt: context.event_created_at });
-    const headers = await webhookHeaders(signingSecrets(secretsOf(context), now), context.event_id, now, body);
+    const headers = await webhookHeaders(
+      signingSecrets(secretsOf(deps.config.pii, context), now),
+      context.event_id,
+      now,
+      body,
+    );
     answer = await send(checked.url.href, headers, body, deps.timeoutMs ?? LIMITS.outgoingWebhookTimeoutMs);
   } else {
     answer = { statusCode: null, snippet: null, error: `URL refused (${checked.reason}): not sent`, latencyMs: 0 };
@@ -280,10 +286,11 @@ export async function attemptDelivery(
   };
 }
 
-function secretsOf(context: DeliveryContext) {
+/** The endpoint's secrets, opened (stored sealed; a row from before sealing opens as it is). */
+function secretsOf(pii: PiiCipher, context: DeliveryContext) {
   return {
-    secret: context.secret,
-    previousSecret: context.previous_secret,
+    secret: pii.open(context.secret, WEBHOOK_SECRET_CONTEXT),
+    previousSecret: context.previous_secret === null ? null : pii.open(context.previous_secret, WEBHOOK_SECRET_CONTEXT),
     previousSecretExpiresAt: context.previous_secret_expires_at,
   };
 }

@@ -8,8 +8,9 @@ import { LIMITS } from "../../config/limits";
 import type { WebhookEventType } from "../../db/schema-integrations";
 import { decodeCursor, encodeCursor, randomId } from "../../lib/crypto";
 import { DomainError, invalidCursorError } from "../../lib/errors";
+import type { PiiCipher } from "../../lib/pii";
 import { checkSafeUrl } from "../../lib/safe-url";
-import { newSigningSecret, overlapEnd } from "./signing";
+import { newSigningSecret, overlapEnd, WEBHOOK_SECRET_CONTEXT } from "./signing";
 
 export interface EndpointRow {
   id: string;
@@ -46,6 +47,8 @@ export interface EndpointsDeps {
   db: D1Database;
   /** OUTGOING_ALLOW_LOOPBACK=1 outside production (src/config). */
   allowLoopback: boolean;
+  /** Seals the signing secrets stored (a copy of D1 alone cannot sign in a host's name). */
+  pii: PiiCipher;
   now?: number;
 }
 
@@ -120,7 +123,7 @@ export async function createEndpoint(
       url,
       input.description ?? null,
       JSON.stringify(distinct(input.events)),
-      secret,
+      deps.pii.seal(secret, WEBHOOK_SECRET_CONTEXT),
       now,
       now,
       hostId,
@@ -221,7 +224,7 @@ export async function rotateSecret(
       `UPDATE webhook_endpoints SET previous_secret = secret, previous_secret_expires_at = ?, secret = ?, updated_at = ?
        WHERE id = ? AND host_id = ? RETURNING *`,
     )
-    .bind(overlapEnd(now), secret, now, id, hostId)
+    .bind(overlapEnd(now), deps.pii.seal(secret, WEBHOOK_SECRET_CONTEXT), now, id, hostId)
     .first<EndpointRow>();
   if (!row) throw new DomainError("not-found", "No such webhook endpoint.");
   return { endpoint: toApiEndpoint(row, now), secret };

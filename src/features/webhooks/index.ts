@@ -8,4 +8,5 @@ export { attemptDelivery, type DeliveryDeps, ENDPOINT_DISABLED_ERROR } from "./d
 export { fanOut } from "./fanout";
 export * from "./outbox";
 export { webhookEndpointRoutes } from "./routes";
+export { WEBHOOK_SECRET_CONTEXT } from "./signing";
 export { requeueWebhooks } from "./sweep";

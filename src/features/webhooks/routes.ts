@@ -45,7 +45,7 @@ function hostId(c: AppContext): string {
 }
 
 function endpointsDeps(c: AppContext): EndpointsDeps {
-  return { db: c.env.DB, allowLoopback: c.get("config").outgoingAllowLoopback };
+  return { db: c.env.DB, allowLoopback: c.get("config").outgoingAllowLoopback, pii: c.get("config").pii };
 }
 
 function deliveryDeps(c: AppContext): DeliveryDeps {

@@ -18,6 +18,12 @@ function base64(bytes: Uint8Array): string {
   return btoa(binary);
 }
 
+/**
+ * The additional data an endpoint's signing secrets are sealed under (src/lib/pii.ts). One context for
+ * `secret` and `previous_secret`: a rotation moves the current value into the previous column as it is.
+ */
+export const WEBHOOK_SECRET_CONTEXT = "webhook_endpoints.secret";
+
 /** A new signing secret: `whsec_` and the base64 of 24 random bytes. */
 export function newSigningSecret(): string {
   return SECRET_PREFIX + base64(crypto.getRandomValues(new Uint8Array(SECRET_BYTES)));

@@ -1,8 +1,11 @@
+import { env } from "cloudflare:workers";
 import { Webhook } from "standardwebhooks";
 import { describe, expect, it } from "vitest";
+import { getConfig } from "../../../src/config";
 import { LIMITS } from "../../../src/config/limits";
 import { renderEmail } from "../../../src/features/email/templates";
-import { ENDPOINT_DISABLED_ERROR, requeueWebhooks } from "../../../src/features/webhooks";
+import { runPiiJob } from "../../../src/features/privacy";
+import { ENDPOINT_DISABLED_ERROR, requeueWebhooks, WEBHOOK_SECRET_CONTEXT } from "../../../src/features/webhooks";
 import { advanceClock, freezeClock, setClock } from "../../support/clock";
 import { countRows, rows } from "../../support/db";
 import { outboundRequests } from "../../support/fetch-router";
@@ -221,12 +224,45 @@ describe("outgoing webhooks: delivery", () => {
     };
     expect(new Webhook(endpoint.secret).verify(first?.body ?? "", headers)).toMatchObject({ type: "order.created" });
     expect(new Webhook(rotated.secret).verify(first?.body ?? "", headers)).toMatchObject({ type: "order.created" });
+    // D1 holds neither secret in clear: both are sealed, the old one moved to previous_secret as it was.
+    const [stored] = await rows<{ secret: string; previous_secret: string }>(
+      "SELECT secret, previous_secret FROM webhook_endpoints WHERE id = ?",
+      endpoint.id,
+    );
+    for (const value of [stored?.secret, stored?.previous_secret]) {
+      expect(value).toMatch(/^pii1\./);
+      expect(value).not.toContain("whsec_");
+    }
 
     setClock(start + LIMITS.webhookSecretOverlapMs + 1);
     sim.wake(await writeEvent(host.id, "order.created"));
     await sim.drain();
     expect(hook.received[1]?.signature?.split(" ")).toHaveLength(1);
     expect(hook.received[1]?.verifiedBy).toEqual([1]);
+  });
+
+  it("an endpoint stored before secrets were sealed still signs with its plain secret, and the PII job seals it", async () => {
+    const host = await hostWithToken();
+    const endpoint = await createEndpoint(host.token, "https://legacy.example.com/in");
+    await env.DB.prepare("UPDATE webhook_endpoints SET secret = ? WHERE id = ?")
+      .bind(endpoint.secret, endpoint.id)
+      .run();
+    const hook = receiver("https://legacy.example.com", () => [endpoint.secret]);
+    const sim = new WebhookHarness();
+    sim.wake(await writeEvent(host.id, "order.created"));
+    await sim.drain();
+    expect(hook.received[0]?.verifiedBy).toEqual([0]);
+
+    const report = await runPiiJob(env.DB, getConfig(env).pii);
+    expect(report.columns.find((c) => c.column === "webhook_endpoints.secret")).toMatchObject({
+      resealed: 1,
+      remaining: 0,
+    });
+    const [stored] = await rows<{ secret: string }>("SELECT secret FROM webhook_endpoints WHERE id = ?", endpoint.id);
+    expect(getConfig(env).pii.open(stored?.secret as string, WEBHOOK_SECRET_CONTEXT)).toBe(endpoint.secret);
+    sim.wake(await writeEvent(host.id, "order.created"));
+    await sim.drain();
+    expect(hook.received[1]?.verifiedBy).toEqual([0]);
   });
 
   it("disables an endpoint failing for 5 days, emails its host once, and attempts nothing more to it", async () => {

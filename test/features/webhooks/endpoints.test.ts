@@ -4,6 +4,7 @@ import { describe, expect, it, vi } from "vitest";
 import { createApp } from "../../../src/app";
 import { getConfig } from "../../../src/config";
 import { LIMITS } from "../../../src/config/limits";
+import { WEBHOOK_SECRET_CONTEXT } from "../../../src/features/webhooks";
 import { freshIp, problemOf } from "../../helpers";
 import { freezeClock } from "../../support/clock";
 import { codeOf, countRows, rows } from "../../support/db";
@@ -37,6 +38,14 @@ interface ApiDelivery {
 }
 
 const endpointRows = (hostId: string) => rows("SELECT * FROM webhook_endpoints WHERE host_id = ? ORDER BY id", hostId);
+
+/** A stored signing secret, opened (D1 holds it sealed: docs/privacy.md). */
+const opened = (value: string | undefined) => getConfig(env).pii.open(value ?? "", WEBHOOK_SECRET_CONTEXT);
+
+/** Rows of `sql` with their `secret` opened. */
+async function storedSecrets(sql: string, ...bindings: unknown[]) {
+  return (await rows<{ secret: string }>(sql, ...bindings)).map((row) => ({ ...row, secret: opened(row.secret) }));
+}
 
 describe("webhook endpoints: create, read, edit, delete", () => {
   it("creates an endpoint with a whsec_ secret shown once (24–32 random bytes), stored URL in its parsed form", async () => {
@@ -242,7 +251,7 @@ describe("webhook endpoints: create, read, edit, delete", () => {
     expect(long.status).toBe(400);
     expect(codeOf(await problemOf(long))).toBe("validation-failed");
     // The secret did not change on the way.
-    expect(await rows("SELECT secret FROM webhook_endpoints WHERE id = ?", endpoint.id)).toEqual([
+    expect(await storedSecrets("SELECT secret FROM webhook_endpoints WHERE id = ?", endpoint.id)).toEqual([
       { secret: endpoint.secret },
     ]);
   });
@@ -277,9 +286,9 @@ describe("webhook endpoints: create, read, edit, delete", () => {
       expect(res.status, `${method} ${path}`).toBe(403);
       expect(codeOf(await problemOf(res))).toBe("insufficient-scope");
     }
-    expect(await rows("SELECT id, enabled, secret FROM webhook_endpoints WHERE host_id = ?", host.id)).toEqual([
-      { id: endpoint.id, enabled: 1, secret: endpoint.secret },
-    ]);
+    expect(await storedSecrets("SELECT id, enabled, secret FROM webhook_endpoints WHERE host_id = ?", host.id)).toEqual(
+      [{ id: endpoint.id, enabled: 1, secret: endpoint.secret }],
+    );
   });
 
   it("rotating returns a new secret once and keeps the previous one signing until the overlap ends", async () => {
@@ -293,8 +302,9 @@ describe("webhook endpoints: create, read, edit, delete", () => {
       "SELECT secret, previous_secret, previous_secret_expires_at FROM webhook_endpoints WHERE id = ?",
       endpoint.id,
     );
-    expect(row?.secret).toBe(rotated.secret);
-    expect(row?.previous_secret).toBe(endpoint.secret);
+    // Stored sealed, the old value moved to previous_secret as it was.
+    expect(opened(row?.secret)).toBe(rotated.secret);
+    expect(opened(row?.previous_secret)).toBe(endpoint.secret);
     expect(Date.parse(rotated.previousSecretExpiresAt)).toBe(row?.previous_secret_expires_at);
     expect((row?.previous_secret_expires_at ?? 0) - Date.now()).toBeLessThanOrEqual(LIMITS.webhookSecretOverlapMs);
     expect((row?.previous_secret_expires_at ?? 0) - Date.now()).toBeGreaterThan(LIMITS.webhookSecretOverlapMs - 60_000);
