@@ -49,7 +49,9 @@ type Settle =
 const ACK: Settle = { action: "ack" };
 
 /** Seconds until epoch-ms `at`, at least 1 (Queues delays are whole seconds). */
-const secondsUntil = (at: number, now: number) => Math.max(1, Math.ceil((at - now) / 1000));
+/** Whole seconds until `at`, at least 1 and at most what Queues accepts as a message's delay. */
+const secondsUntil = (at: number, now: number) =>
+  Math.min(LIMITS.queueMaxDelaySeconds, Math.max(1, Math.ceil((at - now) / 1000)));
 
 /** Settles a row that could not be claimed, from its state (step 1). */
 async function unclaimable(env: Env, outboxId: string, state: OutboxState | null, now: number): Promise<Settle> {

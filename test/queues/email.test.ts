@@ -437,6 +437,19 @@ describe("email consumer: duplicates and crashes", () => {
     expect(await deadLettersFor(id)).toHaveLength(1);
   });
 
+  it("a lease ending past Queues' longest delay (a clock gone wrong) is looked at again within that delay, not refused", async () => {
+    const resend = useFakeResend();
+    const harness = new QueueHarness(RESEND_ENV);
+    const id = await insertOutbox({ status: "sending", attempts: 1, leaseUntil: Date.now() + 3 * 24 * 3600 * 1000 });
+    harness.enqueue(EMAIL_QUEUE_NAME, { outboxId: id });
+    await harness.deliver(harness.takeDue());
+    expect(resend.calls).toHaveLength(0);
+    expect(harness.produced).toEqual([
+      { body: { outboxId: id }, delaySeconds: LIMITS.queueMaxDelaySeconds, at: expect.any(Number) },
+    ]);
+    expect(harness.settled.map((s) => s.outcome)).toEqual(["ack"]);
+  });
+
   it("an unknown outbox id or a malformed message is acknowledged, not retried forever", async () => {
     const resend = useFakeResend();
     const harness = new QueueHarness(RESEND_ENV);
