@@ -323,7 +323,10 @@ function parse(env: Record<string, unknown>): Config {
   }
   const email = readEmailConfig(env, isProduction);
   const payments = readPaymentsConfig(env, isProduction);
-  const moreKeys = [...(email.ok ? [] : email.keys), ...(payments.ok ? [] : payments.keys)];
+  // Production links (emails, Stripe's return, the inventory object's emails, which answer no request)
+  // come from the configured origin only, never from a request's Host or a development default.
+  const urlKeys = isProduction && vars.data.PUBLIC_URL === null ? ["PUBLIC_URL"] : [];
+  const moreKeys = [...(email.ok ? [] : email.keys), ...(payments.ok ? [] : payments.keys), ...urlKeys];
   let secrets: ReturnType<typeof readSecrets>;
   try {
     secrets = readSecrets(env, isProduction);
@@ -332,7 +335,7 @@ function parse(env: Record<string, unknown>): Config {
     if (error instanceof ConfigError && moreKeys.length > 0) throw new ConfigError([...error.keys, ...moreKeys]);
     throw error;
   }
-  if (!email.ok || !payments.ok) throw new ConfigError(moreKeys);
+  if (!email.ok || !payments.ok || urlKeys.length > 0) throw new ConfigError(moreKeys);
 
   return {
     environment,

@@ -8,11 +8,14 @@ import { captureLogs } from "../support/logs";
 
 afterEach(() => vi.restoreAllMocks());
 
+/** The tests' bindings as a production deploy has them: PUBLIC_URL is required there (below). */
+const PRODUCTION = { ENVIRONMENT: "production", PUBLIC_URL: "https://tickets.example" } as const;
+
 describe("configuration", () => {
   it("production without HASH_PEPPER fails closed: 503 problem and one log line naming the key only", async () => {
     const logs = captureLogs();
     const { HASH_PEPPER: _omitted, ...rest } = env;
-    const res = await createApp().request("/health", {}, { ...rest, ENVIRONMENT: "production" });
+    const res = await createApp().request("/health", {}, { ...rest, ...PRODUCTION });
     expect(res.status).toBe(503);
     expect((await problemOf(res)).type).toBe("https://gatehouse.events/problems/unavailable");
     const lines = logs.raw("error");
@@ -22,11 +25,7 @@ describe("configuration", () => {
 
   it("production with a malformed secret fails closed without logging its value", async () => {
     const logs = captureLogs();
-    const res = await createApp().request(
-      "/health",
-      {},
-      { ...env, ENVIRONMENT: "production", HASH_PEPPER: "short-s3cr3t" },
-    );
+    const res = await createApp().request("/health", {}, { ...env, ...PRODUCTION, HASH_PEPPER: "short-s3cr3t" });
     expect(res.status).toBe(503);
     const logged = logs.raw("error").join("\n");
     expect(logged).toContain("HASH_PEPPER");
@@ -39,7 +38,7 @@ describe("configuration", () => {
   /** One request to a production app over `vars`: the response and every console.error line. */
   async function productionWith(vars: Record<string, unknown>) {
     const logs = captureLogs();
-    const res = await createApp().request("/health", {}, { ...vars, ENVIRONMENT: "production" });
+    const res = await createApp().request("/health", {}, { ...PRODUCTION, ...vars, ENVIRONMENT: "production" });
     const lines = logs.raw("error");
     return { res, lines };
   }
@@ -117,8 +116,20 @@ describe("configuration", () => {
   );
 
   it("production with every secret serves normally", async () => {
-    const res = await createApp().request("/health", {}, { ...env, ENVIRONMENT: "production" });
+    const res = await createApp().request("/health", {}, { ...env, ...PRODUCTION });
     expect(res.status).toBe(200);
+  });
+
+  it("production without PUBLIC_URL fails closed naming it: links never come from a request's Host or a development default", async () => {
+    const { PUBLIC_URL: _none, ...withoutUrl } = { ...(env as unknown as Record<string, unknown>), ...PRODUCTION };
+    const logs = captureLogs();
+    for (const vars of [withoutUrl, { ...withoutUrl, PUBLIC_URL: "" }]) {
+      const before = logs.raw("error").length;
+      const res = await createApp().request("/health", {}, vars);
+      await expectFailsClosedNaming(res, logs.raw("error").slice(before), "PUBLIC_URL", SECRET_VALUES);
+    }
+    // Outside production the request's origin still serves (development, tests).
+    expect(getConfig({ ...withoutUrl, ENVIRONMENT: "development" }).publicUrl).toBeNull();
   });
 
   it("development without secrets generates one per isolate, stable across requests", () => {

@@ -19,7 +19,12 @@ const CODE = "493817";
 const { DEV_ROUTES: _dev, ...base } = env;
 const development = { ...base, ENVIRONMENT: "development" };
 const developmentWithRoutes = { ...development, DEV_ROUTES: "1" };
-const productionWithRoutes = { ...base, ENVIRONMENT: "production", DEV_ROUTES: "1" };
+const productionWithRoutes = {
+  ...base,
+  ENVIRONMENT: "production",
+  PUBLIC_URL: "https://tickets.example",
+  DEV_ROUTES: "1",
+};
 
 async function send(url: string, bindings: object, init: RequestInit = {}): Promise<Response> {
   const headers = new Headers(init.headers);

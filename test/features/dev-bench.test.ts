@@ -187,7 +187,7 @@ describe("where the bench routes exist", () => {
     [
       "production with DEV_ROUTES=1, from localhost",
       "http://localhost:8787",
-      { ...base, ENVIRONMENT: "production", DEV_ROUTES: "1" },
+      { ...base, ENVIRONMENT: "production", PUBLIC_URL: "https://tickets.example", DEV_ROUTES: "1" },
     ],
   ];
 

@@ -45,7 +45,11 @@ describe("POST /dev/seed", () => {
     const count = () => env.DB.prepare("SELECT COUNT(*) AS n FROM events").first<{ n: number }>();
     await env.DB.prepare("DELETE FROM users WHERE id LIKE 'demo-%'").run();
     const before = await count();
-    const res = await createApp().request("/dev/seed", { method: "POST" }, { ...env, ENVIRONMENT: "production" });
+    const res = await createApp().request(
+      "/dev/seed",
+      { method: "POST" },
+      { ...env, ENVIRONMENT: "production", PUBLIC_URL: "https://tickets.example" },
+    );
     expect(res.status).toBe(404);
     const users = await env.DB.prepare("SELECT COUNT(*) AS n FROM users WHERE id LIKE 'demo-%'").first<{ n: number }>();
     expect(users?.n).toBe(0);

@@ -77,7 +77,7 @@ describe("GET /dev/mailbox", () => {
 
   it("does not exist in production", async () => {
     const app = createApp();
-    const prod = { ...env, ENVIRONMENT: "production" };
+    const prod = { ...env, ENVIRONMENT: "production", PUBLIC_URL: "https://tickets.example" };
     for (const path of ["/dev/mailbox", "/dev/ping"]) {
       const res = await app.request(path, {}, prod);
       expect(res.status).toBe(404);

@@ -130,7 +130,12 @@ describe("webhook endpoints: create, read, edit, delete", () => {
     // Only exactly "1", and never in production.
     expect(getConfig({ ...env, OUTGOING_ALLOW_LOOPBACK: "true" } as Env).outgoingAllowLoopback).toBe(false);
     expect(
-      getConfig({ ...env, ENVIRONMENT: "production", OUTGOING_ALLOW_LOOPBACK: "1" } as Env).outgoingAllowLoopback,
+      getConfig({
+        ...env,
+        ENVIRONMENT: "production",
+        PUBLIC_URL: "https://tickets.example",
+        OUTGOING_ALLOW_LOOPBACK: "1",
+      } as Env).outgoingAllowLoopback,
     ).toBe(false);
   });
 
