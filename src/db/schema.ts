@@ -343,6 +343,8 @@ export const tickets = sqliteTable(
   },
   (t) => [
     index("tickets_user").on(t.userId, t.createdAt),
+    // An order's tickets in serial order: its page, and the webhook each order's projection writes.
+    index("tickets_order").on(t.orderId, t.serial),
     index("tickets_event_status").on(t.eventId, t.status),
     uniqueIndex("tickets_event_serial").on(t.eventId, t.serial),
   ],
