@@ -6,6 +6,11 @@
  * cron sweep). EventInventory's push uses both, like the email outbox writer; it does not know the
  * event's host, so `eventWebhookStatement` reads it from D1's events row inside the same statement.
  *
+ * A fact is written only for a host with an enabled endpoint subscribed to its type: the fan-out
+ * (./fanout.ts) would find nobody to deliver it to, and most hosts have no endpoint, so every order,
+ * check-in and tip of theirs would otherwise cost a row, a queue message and a consumer run for
+ * nothing.
+ *
  * The row's id is the `webhook-id` of every delivery and retry. It is derived from the fact
  * (`msg_<type>_<fact id>`), so a replayed writer (a retried push, a webhook processed twice) inserts
  * the row once. Every insert returns the id of a row it wrote under WEBHOOK_EVENT_ID_COLUMN, so the
@@ -43,6 +48,14 @@ export interface WebhookCondition {
   bindings: readonly unknown[];
 }
 
+/**
+ * Whether the host `hostSql` names has an enabled endpoint subscribed to the type bound at `?`: the
+ * fan-out's own match (./fanout.ts), served by webhook_endpoints_host.
+ */
+const subscribed = (hostSql: string) =>
+  `EXISTS (SELECT 1 FROM webhook_endpoints ep WHERE ep.host_id = ${hostSql} AND ep.enabled = 1
+     AND EXISTS (SELECT 1 FROM json_each(ep.event_types) WHERE json_each.value = ?))`;
+
 export function webhookEventId(type: WebhookEventType, factId: string): string {
   return `msg_${type}_${factId}`;
 }
@@ -60,7 +73,8 @@ export function webhookEventStatement(
   return db
     .prepare(
       `INSERT OR IGNORE INTO webhook_events (id, host_id, type, data, created_at)
-       SELECT ?, ?, ?, ?, ? WHERE ${options.onlyIf?.sql ?? "1"} RETURNING id AS ${WEBHOOK_EVENT_ID_COLUMN}`,
+       SELECT ?, ?, ?, ?, ? WHERE (${options.onlyIf?.sql ?? "1"}) AND ${subscribed("?")}
+       RETURNING id AS ${WEBHOOK_EVENT_ID_COLUMN}`,
     )
     .bind(
       webhookEventId(input.type, input.factId),
@@ -69,6 +83,8 @@ export function webhookEventStatement(
       JSON.stringify(input.data),
       input.at,
       ...(options.onlyIf?.bindings ?? []),
+      input.hostId,
+      input.type,
     );
 }
 
@@ -94,7 +110,8 @@ export function eventWebhookStatement(db: D1Database, input: EventWebhookInput):
   return db
     .prepare(
       `INSERT OR IGNORE INTO webhook_events (id, host_id, type, data, created_at)
-       SELECT ?, host_id, ?, ${dataSql}, ? FROM events WHERE id = ? RETURNING id AS ${WEBHOOK_EVENT_ID_COLUMN}`,
+       SELECT ?, host_id, ?, ${dataSql}, ? FROM events WHERE id = ? AND ${subscribed("events.host_id")}
+       RETURNING id AS ${WEBHOOK_EVENT_ID_COLUMN}`,
     )
     .bind(
       webhookEventId(input.type, input.factId),
@@ -103,6 +120,7 @@ export function eventWebhookStatement(db: D1Database, input: EventWebhookInput):
       ...(input.ticketIdsOfOrder === undefined ? [] : [input.ticketIdsOfOrder]),
       input.at,
       input.eventId,
+      input.type,
     );
 }
 

@@ -9,6 +9,7 @@ import { call } from "../../helpers";
 import { codeOfResponse, rows } from "../../support/db";
 import { bearer, mailOf } from "../auth/helpers";
 import { checkedStats, createEvent, hostWithToken, inventory, objectTickets, order } from "../events/helpers";
+import { subscribe } from "../webhooks/harness";
 import {
   accept,
   cancelOrder,
@@ -90,6 +91,7 @@ describe("joining", () => {
 describe("freed capacity goes to the first in line", () => {
   it("a ticket given back is offered to the first in line: a hold for one, the email with a link to a served page, the webhook event, the read model", async () => {
     const { event, holders, orders } = await soldOutEvent(1);
+    await subscribe(event.hostId, ["waitlist.offered"]);
     const [first, second] = await people(2);
     if (!first || !second) throw new Error("no people");
     expect((await join(event.id, first.token)).status).toBe(201);

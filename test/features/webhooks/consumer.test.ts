@@ -88,6 +88,7 @@ describe("outgoing webhooks consumer", () => {
 
   it("the five-minute cron hands over a webhook event whose wake-up was lost", async () => {
     const host = await hostWithToken();
+    await createEndpoint(host.token, "https://lost.example.com/in");
     const start = freezeClock().now();
     const lost = await writeEvent(host.id, "order.created");
     const sim = new WebhookHarness();

@@ -8,7 +8,7 @@ import { env } from "cloudflare:workers";
 import { Webhook } from "standardwebhooks";
 import { EMAIL_QUEUE_NAME } from "../../../queues/email";
 import { OUTGOING_WEBHOOK_QUEUE_NAME } from "../../../queues/outgoing-webhooks";
-import type { WebhookEventType } from "../../../src/db/schema-integrations";
+import { WEBHOOK_EVENT_TYPES, type WebhookEventType } from "../../../src/db/schema-integrations";
 import { webhookEventStatement } from "../../../src/features/webhooks";
 import { call } from "../../helpers";
 import { route } from "../../support/fetch-router";
@@ -39,6 +39,24 @@ export async function createEndpoint(
   const res = await api("POST", "/api/v1/me/webhook-endpoints", token, { url, events });
   if (res.status !== 201) throw new Error(`create endpoint: ${res.status} ${await res.text()}`);
   return (await res.json()) as CreatedEndpoint;
+}
+
+/**
+ * An enabled endpoint of `hostId` subscribed to `events` (all by default), written straight into D1: a
+ * producer writes a webhook event only for a host somebody is subscribed with. Its URL is a
+ * documentation address (TEST-NET-1) that delivery refuses to call, for tests that read the rows:
+ * nothing goes out.
+ */
+export async function subscribe(hostId: string, events: readonly WebhookEventType[] = WEBHOOK_EVENT_TYPES) {
+  const id = `we_${crypto.randomUUID()}`;
+  const now = Date.now();
+  await env.DB.prepare(
+    `INSERT INTO webhook_endpoints (id, host_id, url, event_types, secret, enabled, created_at, updated_at)
+     VALUES (?, ?, ?, ?, ?, 1, ?, ?)`,
+  )
+    .bind(id, hostId, "https://192.0.2.1/in", JSON.stringify(events), `whsec_${btoa(id)}`, now, now)
+    .run();
+  return id;
 }
 
 /** One request the receiver got, with what the reference library made of it. */
@@ -103,16 +121,29 @@ export function receiver(origin: string, secrets: () => string[], answer: (n: nu
 export const ok = (text = "ok") => new Response(text, { status: 200 });
 export const fail = (status = 500, text = "boom") => new Response(text, { status });
 
-/** A webhook event written into the outbox as a producer would (no wake-up: the test enqueues it). */
+/**
+ * A webhook event written into the outbox as a producer would (no wake-up: the test enqueues it); null
+ * when the writer wrote none (the host has no enabled endpoint subscribed to `type`).
+ */
+export async function tryWriteEvent(
+  hostId: string,
+  type: WebhookEventType,
+  data: Record<string, unknown> = {},
+  factId: string = crypto.randomUUID(),
+): Promise<string | null> {
+  const at = Date.now();
+  const [result] = await env.DB.batch([webhookEventStatement(env.DB, { type, hostId, factId, data, at })]);
+  return (result?.results?.[0] as { webhook_event_id?: string } | undefined)?.webhook_event_id ?? null;
+}
+
+/** tryWriteEvent for a host subscribed to `type`: the event's id. */
 export async function writeEvent(
   hostId: string,
   type: WebhookEventType,
   data: Record<string, unknown> = {},
   factId: string = crypto.randomUUID(),
 ): Promise<string> {
-  const at = Date.now();
-  const [result] = await env.DB.batch([webhookEventStatement(env.DB, { type, hostId, factId, data, at })]);
-  const id = (result?.results?.[0] as { webhook_event_id?: string } | undefined)?.webhook_event_id;
+  const id = await tryWriteEvent(hostId, type, data, factId);
   if (!id) throw new Error("webhook event not written");
   return id;
 }

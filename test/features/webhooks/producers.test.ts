@@ -17,7 +17,7 @@ import { bearer } from "../auth/helpers";
 import { buyers, createEvent, d1Event, hostWithToken, inventory, order } from "../events/helpers";
 import { gateEvent, issueTickets } from "../gate/helpers";
 import { PaymentsHarness } from "../payments/harness";
-import { api } from "./harness";
+import { api, subscribe, tryWriteEvent } from "./harness";
 
 interface EventRowOut {
   id: string;
@@ -44,8 +44,35 @@ async function webhookEvent(type: string, factId: string): Promise<{ hostId: str
 const countOf = (type: string, factId: string) => countRows("webhook_events", "id = ?", `msg_${type}_${factId}`);
 
 describe("webhook producers", () => {
+  it("write a fact only for a host with an enabled endpoint subscribed to its type", async () => {
+    const host = await hostWithToken();
+    expect(await tryWriteEvent(host.id, "order.created")).toBeNull();
+    await subscribe(host.id, ["tip.received"]);
+    expect(await tryWriteEvent(host.id, "order.created")).toBeNull();
+    const endpoint = await subscribe(host.id, ["order.created"]);
+    await env.DB.prepare("UPDATE webhook_endpoints SET enabled = 0 WHERE id = ?").bind(endpoint).run();
+    expect(await tryWriteEvent(host.id, "order.created")).toBeNull();
+    // The inventory object's writer (the host read from the events row) asks the same.
+    const event = await createEvent(host.token);
+    const [buyer] = await buyers(1);
+    const res = await order(event.id, buyer?.token ?? "", 1, { "Idempotency-Key": crypto.randomUUID() });
+    expect(res.status).toBe(201);
+    const { order: placed } = (await res.json()) as { order: { id: string } };
+    expect(await countRows("orders", "id = ?", placed.id)).toBe(1);
+    expect(await countRows("webhook_events", "host_id = ?", host.id)).toBe(0);
+
+    await env.DB.prepare("UPDATE webhook_endpoints SET enabled = 1 WHERE id = ?").bind(endpoint).run();
+    expect(await tryWriteEvent(host.id, "order.created")).toMatch(/^msg_order\.created_/);
+    const second = await order(event.id, (await buyers(1))[0]?.token ?? "", 1, {
+      "Idempotency-Key": crypto.randomUUID(),
+    });
+    const { order: subscribedOrder } = (await second.json()) as { order: { id: string } };
+    expect(await countOf("order.created", subscribedOrder.id)).toBe(1);
+  });
+
   it("publishing and cancelling an event write event.published and event.cancelled for its host, once each", async () => {
     const host = await hostWithToken();
+    await subscribe(host.id);
     const event = await createEvent(host.token, { title: "Night Market" }, false);
     expect(await countOf("event.published", event.id)).toBe(0);
     const published = await call(`/api/v1/events/${event.id}/publish`, { method: "POST", headers: bearer(host.token) });
@@ -76,6 +103,7 @@ describe("webhook producers", () => {
 
   it("a claimed order writes order.created with its tickets; the event's cancellation voids it: order.cancelled", async () => {
     const host = await hostWithToken();
+    await subscribe(host.id);
     const event = await createEvent(host.token, { perUserLimit: 4 });
     const [buyer] = await buyers(1);
     const res = await order(event.id, buyer?.token ?? "", 2, { "Idempotency-Key": crypto.randomUUID() });
@@ -107,6 +135,7 @@ describe("webhook producers", () => {
 
   it("a ticket admitted at the gate writes ticket.checked_in with when", async () => {
     const { host, event } = await gateEvent();
+    await subscribe(host.id);
     const [ticket] = await issueTickets(event.id, 1);
     const answer = await inventory(event.id).redeem({
       ticketId: ticket?.id ?? "",
@@ -131,6 +160,7 @@ describe("webhook producers", () => {
 
   it("a paid order's refund writes order.refunded with the amount", async () => {
     const host = await hostWithToken();
+    await subscribe(host.id);
     const event = await createEvent(host.token, { price: 1500, currency: "EUR" });
     const [buyer] = await buyers(1);
     const orderId = crypto.randomUUID();
@@ -167,6 +197,7 @@ describe("tip.received", () => {
       },
     });
     const [creator, fan] = await buyers(2);
+    await subscribe(creator?.id ?? "");
     const handle = `w${crypto.randomUUID().replace(/-/g, "").slice(0, 20)}`;
     await env.DB.prepare("INSERT INTO handles (handle_key, user_id, state, created_at) VALUES (?, ?, 'active', ?)")
       .bind(handle, creator?.id, Date.now())
