@@ -115,6 +115,8 @@ export class OutboxPusher {
   #failures = 0;
   /** The alarm arm() last set for the safety net alone (rows not yet pushed), while it may stand. */
   #safetyNetAt: number | null = null;
+  /** The settled() run waiting on one push, shared by every caller that waits on the same push. */
+  #settling: { push: Promise<void> | null; done: Promise<void> } | null = null;
 
   constructor(ctx: DurableObjectState, env: Env) {
     this.#ctx = ctx;
@@ -248,8 +250,19 @@ export class OutboxPusher {
    * and every row is now in D1, the alarm goes back to what else is due (a hold's expiry) or away: no
    * idle wake-up after each burst of sales.
    */
-  async settled(): Promise<void> {
-    await (this.#nextPush ?? this.#inflightPush ?? Promise.resolve()).catch(() => undefined);
+  settled(): Promise<void> {
+    // A burst of claims waits on one push: one check after it for all of them, not one each.
+    const push = this.#nextPush ?? this.#inflightPush;
+    if (this.#settling && this.#settling.push === push) return this.#settling.done;
+    const done = this.#settle(push).finally(() => {
+      if (this.#settling?.done === done) this.#settling = null;
+    });
+    this.#settling = { push, done };
+    return done;
+  }
+
+  async #settle(push: Promise<void> | null): Promise<void> {
+    await (push ?? Promise.resolve()).catch(() => undefined);
     const safetyNet = this.#safetyNetAt;
     if (safetyNet === null || this.size() > 0) return;
     if ((await this.#ctx.storage.getAlarm()) !== safetyNet) return;
