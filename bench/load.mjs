@@ -38,7 +38,7 @@ function loadOptions(base, spec, opts) {
     body: body === undefined || typeof body === "string" ? body : JSON.stringify(body),
     connections: opts.connections,
   };
-  const outcomes = { startedAt: 0, tokensSent: 0, nonOk: {}, firstSeenMs: {}, results: {} };
+  const outcomes = { startedAt: 0, tokensSent: 0, answered: 0, nonOk: {}, firstSeenMs: {}, results: {} };
   const countNonOk = (status, responseBody) => {
     const type = /"type":"[^"]*\/problems\/([a-z-]+)"/.exec(responseBody)?.[1] ?? "other";
     const key = `${status} ${type}`;
@@ -64,6 +64,7 @@ function loadOptions(base, spec, opts) {
           };
         },
         onResponse: (status, responseBody) => {
+          outcomes.answered += 1;
           if (status !== 200) return countNonOk(status, responseBody);
           const result = /"result":"([a-z_]+)"/.exec(responseBody)?.[1] ?? "unreadable";
           outcomes.results[result] = (outcomes.results[result] ?? 0) + 1;
@@ -79,6 +80,7 @@ function loadOptions(base, spec, opts) {
           return { ...req, headers: { ...req.headers, authorization: `Bearer ${token}` } };
         },
         onResponse: (status, responseBody) => {
+          outcomes.answered += 1;
           if (status >= 200 && status < 300) return;
           countNonOk(status, responseBody);
         },
@@ -114,8 +116,10 @@ export async function runScenario(scenario, base, opts) {
   // --profile: a CPU profile of the Worker's isolate over the measured run (it costs some throughput).
   const stopProfile = opts.profile ? await startProfile(opts.inspectorPort, scenario.name, resultsDir) : null;
   const cpuBefore = serverCpu(opts.serverPgid);
+  const timeline = cpuTimeline(cpuBefore, measured.outcomes, opts.serverPgid);
   const r = await autocannon({ ...measured.request, duration: opts.duration });
   const cpu = cpuPerRequest(cpuBefore, serverCpu(opts.serverPgid), r["2xx"] + r.non2xx);
+  timeline.stop();
   if (stopProfile) printProfile(scenario.name, await stopProfile());
   // Emails the run caused that the (local, single) queue consumer had not sent by its end: their
   // delivery is part of what the requests cost, so it is measured until the backlog is gone.
@@ -155,8 +159,29 @@ export async function runScenario(scenario, base, opts) {
     pairedRatio: control ? r.requests.average / control.reqPerSec : null,
     pairedCpuRatio: control?.cpuMsPerRequest && cpu?.total ? control.cpuMsPerRequest / cpu.total : null,
   };
-  if (spec.after) Object.assign(row, await spec.after({ result: r, outcomes: measured.outcomes }));
+  if (spec.after) {
+    Object.assign(row, await spec.after({ result: r, outcomes: measured.outcomes, timeline: timeline.samples }));
+  }
   return row;
+}
+
+/** How often the measured run's server CPU is sampled (cpuTimeline). */
+const CPU_SAMPLE_MS = 100;
+
+/**
+ * Server CPU through the measured run: every CPU_SAMPLE_MS, the CPU used since its start and the
+ * answers counted by then (`outcomes.answered`: bearer-token and scan loads count them), so a scenario
+ * can tell what one phase of its run cost per request (on-sale: the selling phase, before sold-out
+ * answers, much cheaper than a sale, dilute the whole run's figure). Reading /proc every 100 ms costs
+ * the bench's own process, not the server's.
+ */
+function cpuTimeline(before, outcomes, pgid) {
+  const samples = [];
+  const timer = setInterval(() => {
+    const now = cpuPerRequest(before, serverCpu(pgid), 1);
+    if (now) samples.push({ ms: Date.now() - outcomes.startedAt, cpuMs: now.total, answered: outcomes.answered });
+  }, CPU_SAMPLE_MS);
+  return { samples, stop: () => clearInterval(timer) };
 }
 
 /**

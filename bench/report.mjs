@@ -73,7 +73,7 @@ function printTable(rows) {
 }
 
 /** The on-sale figures the table has no room for: orders, sold out when, what the 409s were, oversold. */
-function printOnSale(row, baseline) {
+function printOnSale(row, baseline, baselineCpu) {
   const o = row.onSale;
   const ratio = (perSec) =>
     (baseline ? `${(perSec / baseline).toFixed(2)}× ping` : "n/a") +
@@ -93,6 +93,16 @@ function printOnSale(row, baseline) {
       : `  selling phase      sold out after ${o.soldOutAfterS.toFixed(1)} s: ` +
           `${o.sellingOrdersPerSec.toFixed(0)} orders/s until then (${ratio(o.sellingOrdersPerSec)})`,
   );
+  const sc = o.sellingCpu;
+  if (sc) {
+    const times = (of) => (of ? `${(sc.cpuMsPerOrder / of).toFixed(2)}×` : "n/a");
+    console.log(
+      `  order's CPU        ${sc.cpuMsPerOrder.toFixed(2)} ms of server CPU per answer in the selling phase ` +
+        `(${sc.answered} answers in its first ${(sc.ms / 1000).toFixed(1)} s): ${times(baselineCpu)} ping's` +
+        (row.control?.cpuMsPerRequest ? `, ${times(row.control.cpuMsPerRequest)} the paired ping's` : "") +
+        " (target ≤ 2×; the table's figure averages in the cheaper sold-out answers)",
+    );
+  }
   console.log(
     `  non-2xx            ${o.soldOut409} × 409 sold-out (expected once sold out), ${o.otherNon2xx} other` +
       (other.length > 0 ? ` (${other.map(([key, n]) => `${n} × ${key}`).join(", ")})` : ""),
@@ -178,7 +188,7 @@ export function reportRun(rows, opts) {
     row.onSale.ordersRatio = baseline ? row.onSale.ordersPerSec / baseline : null;
     row.onSale.sellingRatio = baseline ? row.onSale.sellingOrdersPerSec / baseline : null;
     row.onSale.pairedSellingRatio = row.control ? row.onSale.sellingOrdersPerSec / row.control.reqPerSec : null;
-    printOnSale(row, baseline);
+    printOnSale(row, baseline, baselineCpu);
   }
   for (const row of rows.filter((r) => r.scan)) {
     row.scan.ratio = baseline ? row.scan.scansPerSec / baseline : null;

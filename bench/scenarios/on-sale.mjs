@@ -70,7 +70,8 @@ export async function onSaleSetup({ base, opts }) {
         path: ordersPath(sale.eventId),
         bearerTokens: sale.tokens,
         drainsEmails: true,
-        after: ({ result, outcomes }) => onSaleOutcome(base, sale, capacity, sizing, result, outcomes, opts),
+        after: ({ result, outcomes, timeline }) =>
+          onSaleOutcome(base, sale, capacity, sizing, result, outcomes, timeline, opts),
       };
     },
   };
@@ -83,7 +84,18 @@ async function onSaleCheck(base, eventId) {
   return res.json();
 }
 
-async function onSaleOutcome(base, sale, capacity, sizing, result, outcomes, opts) {
+/**
+ * Server CPU per answer while every answer was a sale: the last CPU sample (bench/load.mjs
+ * cpuTimeline) before the first sold-out answer, or the whole run's when it never sold out. The
+ * run's own figure averages in the sold-out answers, which skip the sale's writes, push and email.
+ */
+function sellingCpu(timeline, soldOutMs) {
+  const inPhase = timeline.filter((s) => s.answered > 0 && (soldOutMs === null || s.ms <= soldOutMs));
+  const last = inPhase[inPhase.length - 1];
+  return last ? { cpuMsPerOrder: last.cpuMs / last.answered, answered: last.answered, ms: last.ms } : null;
+}
+
+async function onSaleOutcome(base, sale, capacity, sizing, result, outcomes, timeline, opts) {
   const check = await onSaleCheck(base, sale.eventId);
   const orders = result["2xx"];
   const soldOutMs = outcomes.firstSeenMs["409 sold-out"] ?? null;
@@ -100,6 +112,7 @@ async function onSaleOutcome(base, sale, capacity, sizing, result, outcomes, opt
       // From the start until the first sold-out answer, when every request was a sale.
       soldOutAfterS: soldOutMs === null ? null : soldOutMs / 1000,
       sellingOrdersPerSec: soldOutMs === null ? orders / result.duration : orders / (soldOutMs / 1000),
+      sellingCpu: sellingCpu(timeline, soldOutMs),
       soldOut409,
       otherNon2xx: result.non2xx - soldOut409,
       nonOk: outcomes.nonOk,
