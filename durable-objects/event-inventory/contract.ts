@@ -225,6 +225,16 @@ export interface WaitlistEntry {
   updatedAt: number;
 }
 
+/** What a buyer's erasure cleared in the event's object (EventInventory.forgetContact). */
+export interface ForgottenContact {
+  /** Orders (offers' holds included) whose contact was cleared now. */
+  orders: number;
+  /** Whether a waitlist entry's contact was cleared now. */
+  waitlist: boolean;
+  /** Emails to them dropped from the outbox before their push. */
+  emails: number;
+}
+
 export interface WaitlistJoinRequest {
   userId: string;
   /** Where the offer email goes, and the order's confirmation after it. */

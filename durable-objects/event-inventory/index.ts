@@ -18,6 +18,7 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import { LIMITS } from "../../src/config/limits";
+import { forgetContact } from "./contacts";
 import {
   type AcceptOfferRequest,
   type Availability,
@@ -25,6 +26,7 @@ import {
   DEVICE_REVOKED,
   type DeviceRevoked,
   type EventSnapshot,
+  type ForgottenContact,
   type GateStats,
   type HoldRequest,
   type InventoryOrder,
@@ -195,6 +197,17 @@ export class EventInventory extends DurableObject<Env> {
 
   refund(request: RefundRequest): Promise<InventoryResult<OrderWithTickets>> {
     return this.#commit(freeing((tx) => refund(tx, request)));
+  }
+
+  // ---------------------------------------------------------------- erasure (./contacts.ts)
+
+  /**
+   * A buyer's erasure: their email and name leave this object, their place in the waitlist goes, and
+   * emails to them not yet in D1 are dropped. Answers after the push, so the caller's D1 batch runs
+   * after whatever this object had left to write there.
+   */
+  forgetContact(request: { userId: string }): Promise<ForgottenContact> {
+    return this.#commit((tx) => forgetContact(tx, request));
   }
 
   // ---------------------------------------------------------------- reads

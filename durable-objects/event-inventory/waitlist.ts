@@ -432,10 +432,11 @@ function offer(tx: SalesContext, entry: EntryRow, event: EventSnapshot, current:
     updated_at: tx.now,
   };
   insertOrder(tx, hold);
-  const contact = JSON.parse(entry.contact) as Contact;
-  update(tx, entry, { status: "offered", offer_id: offerId, offer_expires_at: expiresAt, order_id: null }, [
-    { kind: "order", payload: toOrder(tx, hold) },
-    {
+  // null once the person was erased (./contacts.ts), who has left the line by then: no email to send.
+  const contact = JSON.parse(entry.contact) as Contact | null;
+  const records: OutboxRecord[] = [{ kind: "order", payload: toOrder(tx, hold) }];
+  if (contact) {
+    records.push({
       kind: "email",
       payload: {
         id: `waitlist-offer:${offerId}`,
@@ -443,6 +444,7 @@ function offer(tx: SalesContext, entry: EntryRow, event: EventSnapshot, current:
         template: "waitlist-offer",
         data: { name: contact.name, eventId: event.eventId, eventTitle: event.title, offerId, expiresAt },
       },
-    },
-  ]);
+    });
+  }
+  update(tx, entry, { status: "offered", offer_id: offerId, offer_expires_at: expiresAt, order_id: null }, records);
 }

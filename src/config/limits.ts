@@ -384,6 +384,14 @@ export const LIMITS = {
    */
   erasureScanRows: 5000,
   /**
+   * Events whose inventory objects an erasure clears of the person's email and name (the ones they
+   * ordered or queued at, newest first), within one request's subrequests alongside its D1 and R2
+   * calls. Older events beyond it keep the contact in their object (docs/privacy.md).
+   */
+  erasureEventObjects: 500,
+  /** Of those, cleared at once. */
+  erasureObjectConcurrency: 10,
+  /**
    * Ticket QR tokens (issue 6): 5 minutes by default, long enough to open the app in the queue and
    * walk to the gate, short enough that a screenshot passed around outside is soon worthless
    * (Ticketmaster's rotating codes refresh even faster). TICKET_TOKEN_TTL_SECONDS overrides.

@@ -10,8 +10,8 @@
  *   notifications and reports hanging from them: the ON DELETE CASCADEs of migrations/0011_social.sql),
  *   their comments, likes, bookmarks, reposts, follows both ways, blocks both ways, notifications,
  *   reports, links and tracking, their uploaded media (rows, then the R2 objects), API keys, webhook
- *   endpoints with their events, waitlist entries (the D1 read model: the event's object keeps its own
- *   line until the event ends), data exports (rows and archives), email tokens, the sign-in code,
+ *   endpoints with their events, waitlist entries (the D1 read model; the events' objects: see below),
+ *   data exports (rows and archives), email tokens, the sign-in code,
  *   every email to them in the outbox (pending ones are never sent) and stored idempotent replies;
  * - the users row stays as a pseudonym, because records other people depend on point at it: orders and
  *   tickets (the host's sales), payments and refunds, tips (amounts kept for accounting: art. 17(3)(b),
@@ -21,6 +21,13 @@
  * - the profile keeps its row (the counter triggers update it) with bio, avatar and handle cleared; the
  *   handle itself is retired for LIMITS.handleGraceSeconds like a changed one, so nobody can take it up
  *   at once and be mistaken for them;
+ * - before all of that, the inventory object of every event they ordered or queued at (LIMITS.erasureEventObjects,
+ *   newest first: D1's read model, and the events the session check names as ordered at moments ago,
+ *   which D1 may not have yet) forgets their email and name, gives up their waitlist place and drops
+ *   emails to them not yet pushed (durable-objects/event-inventory/contacts.ts). All before anything
+ *   else: one that does not answer refuses the erasure with 503, nothing changed, to be retried. An
+ *   order they place while this runs could store a contact again; they would be ordering against
+ *   their own erasure;
  * - every session stops at once: the epoch moves in the session book before D1 (withEpochBump, as a
  *   password reset does), so the very next request with any of their tokens is refused even where D1
  *   has not caught up; D1's sessions are revoked and their refresh tokens deleted in the same batch.
@@ -31,10 +38,11 @@
  */
 import { LIMITS } from "../../config/limits";
 import { bumpVersion } from "../../lib/edge-cache";
-import { DomainError } from "../../lib/errors";
+import { DomainError, unavailableError } from "../../lib/errors";
 import { log } from "../../lib/log";
 import type { PiiCipher } from "../../lib/pii";
 import { iso } from "../../lib/time";
+import type { EventInventory } from "../../../durable-objects/event-inventory";
 import { auditStatement } from "../audit";
 import {
   type AuthDeps,
@@ -46,6 +54,7 @@ import {
   withEpochBump,
 } from "../auth";
 import { OUTBOX_CONTEXT } from "../email";
+import { inventoryOf } from "../events";
 import { TIP_GUEST_EMAIL } from "../money";
 
 export const ERASED_NAME = "Deleted user";
@@ -97,9 +106,55 @@ async function refusal(
   return new DomainError(reason, problem.detail, problem.extensions);
 }
 
+/**
+ * The events whose objects hold what the person gave when ordering or queueing: D1's orders and
+ * waitlist entries, newest first, and `recent` (ordered at moments ago; their push may not be in D1).
+ */
+async function eventsWithContact(db: D1Database, userId: string, recent: readonly string[]): Promise<string[]> {
+  const { results } = await db
+    .prepare(
+      `SELECT event_id FROM (
+         SELECT event_id, MAX(created_at) AS at FROM orders WHERE user_id = ?1 GROUP BY event_id
+         UNION ALL SELECT event_id, MAX(created_at) AS at FROM waitlist_entries WHERE user_id = ?1 GROUP BY event_id)
+       GROUP BY event_id ORDER BY MAX(at) DESC LIMIT ?2`,
+    )
+    .bind(userId, LIMITS.erasureEventObjects)
+    .all<{ event_id: string }>();
+  const events = [...new Set([...recent, ...results.map((row) => row.event_id)])];
+  if (events.length > LIMITS.erasureEventObjects) {
+    log("warn", "erasure leaves contacts in older events' objects", {
+      userId,
+      events: events.length - LIMITS.erasureEventObjects,
+    });
+  }
+  return events.slice(0, LIMITS.erasureEventObjects);
+}
+
+/** Has each event's object forget the person (see the file comment); 503 when one does not answer. */
+async function forgetInObjects(
+  inventory: DurableObjectNamespace<EventInventory>,
+  userId: string,
+  events: readonly string[],
+): Promise<void> {
+  for (let i = 0; i < events.length; i += LIMITS.erasureObjectConcurrency) {
+    const chunk = events.slice(i, i + LIMITS.erasureObjectConcurrency);
+    const settled = await Promise.allSettled(chunk.map((id) => inventoryOf(inventory, id).forgetContact({ userId })));
+    const failed = settled.flatMap((result, j) => (result.status === "rejected" ? [chunk[j]] : []));
+    if (failed.length > 0) {
+      log("error", "erasure: an event's object did not forget the person", { userId, events: failed });
+      throw unavailableError("Your account could not be erased just now; nothing was changed. Try again shortly.");
+    }
+  }
+}
+
 /** Erases the account of `userId` once `proof` re-authenticates it. */
 export async function eraseAccount(
-  deps: AuthDeps & { bucket: R2Bucket },
+  deps: AuthDeps & {
+    bucket: R2Bucket;
+    inventory: DurableObjectNamespace<EventInventory>;
+    /** Events the session check names as ordered at moments ago (c.var.settleEvents). */
+    recentEvents?: readonly string[];
+  },
   userId: string,
   proof: ReauthProof,
 ): Promise<void> {
@@ -120,6 +175,7 @@ export async function eraseAccount(
         "Cancel your Pro subscription first (Billing, then Manage subscription): it keeps renewing until then. One set to end with its current period does not stop the erasure.",
     });
   }
+  await forgetInObjects(deps.inventory, userId, await eventsWithContact(deps.db, userId, deps.recentEvents ?? []));
   const sealed = await sealedHolders(deps.db, deps.config.pii, user.email);
   const results = await withEpochBump(sessionStores(deps), userId, user.session_epoch, async () =>
     deps.db.batch<{ r2_key: string | null }>([

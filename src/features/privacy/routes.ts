@@ -114,6 +114,7 @@ const eraseRoute = createRoute({
       ["subscription-active", "a Pro subscription would renew: cancel it first (it may run to its period's end)"],
       ["locked", "too many wrong codes"],
       ["rate-limited", "too many wrong passwords (as at sign-in)"],
+      ["unavailable", "an event's inventory could not forget your contact just now: nothing changed, try again"],
     ),
   },
 });
@@ -148,7 +149,16 @@ export const privacyRoutes = new OpenAPIHono<AppEnv>()
   })
   .openapi(eraseRoute, async (c) => {
     const userId = personOf(c);
-    await eraseAccount({ ...authDeps(c), bucket: c.env.MEDIA }, userId, c.req.valid("json"));
+    await eraseAccount(
+      {
+        ...authDeps(c),
+        bucket: c.env.MEDIA,
+        inventory: c.env.EVENT_INVENTORY,
+        recentEvents: c.get("settleEvents") ?? [],
+      },
+      userId,
+      c.req.valid("json"),
+    );
     clearSessionCookies(c);
     return c.body(null, 204);
   });

@@ -1,0 +1,59 @@
+/**
+ * A buyer's erasure (src/features/privacy/erasure.ts) as this object sees it: their email and name
+ * leave its storage. Their orders and tickets stay (the host's sales, by user id), with no contact, so
+ * no later email (an event's cancellation) goes to them; their place in the waitlist is given up, an
+ * open offer's seat going to the next in line; and the emails to them not yet pushed to D1 are
+ * dropped, so none is written there after the erasure's batch deleted their unsent ones. Idempotent.
+ */
+import type { Contact, ForgottenContact } from "./contract";
+import type { SalesContext } from "./rows";
+import { leaveWaitlist } from "./waitlist";
+
+/** The addresses a stored contact (JSON, or JSON null) names, as the outbox's emails hold them. */
+function addressOf(json: string): string | null {
+  try {
+    const contact = JSON.parse(json) as Contact | null;
+    return typeof contact?.email === "string" ? contact.email : null;
+  } catch {
+    return null;
+  }
+}
+
+export function forgetContact(tx: SalesContext, request: { userId: string }): ForgottenContact {
+  const { sql } = tx;
+  const addresses = new Set<string>();
+  const stored = sql
+    .exec<{ contact: string }>(
+      `SELECT contact FROM orders WHERE user_id = ?1 AND contact <> 'null'
+       UNION SELECT contact FROM waitlist WHERE user_id = ?1 AND contact <> 'null'`,
+      request.userId,
+    )
+    .toArray();
+  for (const { contact } of stored) {
+    const address = addressOf(contact);
+    if (address) addresses.add(address);
+  }
+  // Out of the line first: leaving reads nothing of the contact, and an open offer's seat moves on.
+  leaveWaitlist(tx, request);
+  const orders = sql
+    .exec("UPDATE orders SET contact = 'null' WHERE user_id = ? AND contact <> 'null' RETURNING id", request.userId)
+    .toArray().length;
+  const waitlist =
+    sql
+      .exec(
+        "UPDATE waitlist SET contact = 'null' WHERE user_id = ? AND contact <> 'null' RETURNING user_id",
+        request.userId,
+      )
+      .toArray().length > 0;
+  const emails =
+    addresses.size === 0
+      ? 0
+      : sql
+          .exec(
+            `DELETE FROM outbox WHERE kind = 'email' AND json_extract(payload, '$.to') IN (SELECT value FROM json_each(?))
+             RETURNING seq`,
+            JSON.stringify([...addresses]),
+          )
+          .toArray().length;
+  return { orders, waitlist, emails };
+}

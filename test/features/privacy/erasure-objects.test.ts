@@ -1,0 +1,168 @@
+/**
+ * Erasure reaches the events' inventory objects: each keeps the email and name a buyer ordered or
+ * queued with (for the event's cancellation email and waitlist offers), so an erased person's must
+ * leave them, or a later cancellation or freed seat would still email them.
+ */
+import { runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { call, freshIp } from "../../helpers";
+import { countRows } from "../../support/db";
+import { bearer } from "../auth/helpers";
+import { createEvent, hostWithToken, inventory, order } from "../events/helpers";
+import { cancelOrder, join, soldOutEvent } from "../waitlist/helpers";
+import { someone } from "./helpers";
+
+function erase(token: string, password: string) {
+  return call("/api/v1/me", {
+    method: "DELETE",
+    ip: freshIp(),
+    headers: { ...bearer(token), "Content-Type": "application/json" },
+    body: JSON.stringify({ password }),
+  });
+}
+
+function objectSql<T extends Record<string, SqlStorageValue>>(eventId: string, sql: string, ...bindings: unknown[]) {
+  return runInDurableObject(inventory(eventId), (_instance, state) =>
+    state.storage.sql.exec<T>(sql, ...bindings).toArray(),
+  );
+}
+
+/** The object's stored contacts and outbox payloads that hold any of `needles`. */
+async function holding(eventId: string, needles: string[]): Promise<string[]> {
+  const rows = await objectSql<{ v: string }>(
+    eventId,
+    "SELECT contact AS v FROM orders UNION ALL SELECT contact FROM waitlist UNION ALL SELECT payload FROM outbox",
+  );
+  return rows.map((row) => row.v).filter((v) => needles.some((needle) => v.includes(needle)));
+}
+
+const mailTo = (address: string, template: string) =>
+  countRows("dev_mailbox", `"to" = ? AND template = ?`, address, template);
+
+describe("erasure and the events' objects", () => {
+  it("clears the person's email and name from every event they ordered or queued at: a later cancellation or freed seat emails them nothing", async () => {
+    const person = await someone();
+    const other = await someone();
+    const host = await hostWithToken();
+    const bought = await createEvent(host.token, { capacity: 10 });
+    expect((await order(bought.id, person.token)).status).toBe(201);
+    expect((await order(bought.id, other.token)).status).toBe(201);
+    const full = await soldOutEvent(1);
+    expect((await join(full.event.id, person.token)).status).toBe(201);
+    expect((await join(full.event.id, other.token)).status).toBe(201);
+    expect(await holding(bought.id, [person.email])).not.toEqual([]);
+    expect(await holding(full.event.id, [person.email])).not.toEqual([]);
+
+    expect((await erase(person.token, person.password)).status).toBe(204);
+    for (const eventId of [bought.id, full.event.id]) {
+      expect(await holding(eventId, [person.email, person.name])).toEqual([]);
+    }
+    // Their orders and tickets stay (the host's sales), with no contact; their place in line is given up.
+    expect(await objectSql(bought.id, "SELECT contact FROM orders WHERE user_id = ?", person.id)).toEqual([
+      { contact: "null" },
+    ]);
+    expect(await objectSql(full.event.id, "SELECT status FROM waitlist WHERE user_id = ?", person.id)).toEqual([
+      { status: "left" },
+    ]);
+
+    // The event's cancellation emails the other buyer only.
+    const cancelled = await call(`/api/v1/events/${bought.id}/cancel`, { method: "POST", headers: bearer(host.token) });
+    expect(cancelled.status).toBe(200);
+    expect(await mailTo(other.email, "event-cancelled")).toBe(1);
+    expect(await mailTo(person.email, "event-cancelled")).toBe(0);
+    // A seat given back is offered to the next in line, who is the other person now.
+    const holder = full.holders[0] as { token: string };
+    expect((await cancelOrder(full.orders[0] as string, holder.token)).status).toBe(200);
+    expect(await objectSql(full.event.id, "SELECT user_id FROM waitlist WHERE status = 'offered'")).toEqual([
+      { user_id: other.id },
+    ]);
+    expect(await mailTo(other.email, "waitlist-offer")).toBe(1);
+    expect(await mailTo(person.email, "waitlist-offer")).toBe(0);
+  });
+
+  it("drops emails to them the object has not pushed to D1 yet", async () => {
+    const person = await someone();
+    const host = await hostWithToken();
+    const event = await createEvent(host.token);
+    expect((await order(event.id, person.token)).status).toBe(201);
+    // An email still waiting in the outbox (its push not yet through), as a claim leaves it for a moment.
+    const unpushed = {
+      id: `order-confirmed:unpushed-${crypto.randomUUID()}`,
+      to: person.email,
+      template: "order-confirmed",
+      data: { name: person.name, eventId: event.id, eventTitle: "x", startsAt: Date.now(), orderId: "o", serials: [9] },
+    };
+    await objectSql(
+      event.id,
+      "INSERT INTO outbox (kind, payload, created_at) VALUES ('email', ?, ?)",
+      JSON.stringify(unpushed),
+      Date.now(),
+    );
+
+    expect(await inventory(event.id).forgetContact({ userId: person.id })).toEqual({
+      orders: 1,
+      waitlist: false,
+      emails: 1,
+    });
+    expect(await countRows("email_outbox", "id = ?", unpushed.id)).toBe(0);
+    expect(await holding(event.id, [person.email, person.name])).toEqual([]);
+    // Again: nothing left to clear.
+    expect(await inventory(event.id).forgetContact({ userId: person.id })).toEqual({
+      orders: 0,
+      waitlist: false,
+      emails: 0,
+    });
+  });
+
+  it("reaches an event they ordered at moments ago, before D1 had the order, and its confirmation is never sent", async () => {
+    const person = await someone();
+    const host = await hostWithToken();
+    const event = await createEvent(host.token);
+    // D1 refuses order rows: the claim answers from the object, its push (order, ticket, email) waits.
+    await env.DB.exec(
+      "CREATE TRIGGER refuse_orders BEFORE INSERT ON orders BEGIN SELECT RAISE(ABORT, 'refused in this test'); END;",
+    );
+    const placed = await call(`/api/v1/events/${event.id}/orders`, {
+      method: "POST",
+      ip: freshIp(),
+      headers: { ...bearer(person.token), "Content-Type": "application/json" },
+      body: JSON.stringify({ quantity: 1 }),
+    });
+    expect(placed.status).toBe(201);
+    const { order: placedOrder } = (await placed.json()) as { order: { id: string } };
+    expect(await countRows("orders", "user_id = ?", person.id)).toBe(0);
+
+    // Only the session check's note of the order names this event: D1 knows nothing of it.
+    expect((await erase(person.token, person.password)).status).toBe(204);
+    expect(await holding(event.id, [person.email, person.name])).toEqual([]);
+    await env.DB.exec("DROP TRIGGER refuse_orders");
+    expect(await inventory(event.id).sync()).toEqual({ pending: 0 });
+    expect(await countRows("orders", "id = ?", placedOrder.id)).toBe(1);
+    expect(await countRows("email_outbox", "id = ?", `order-confirmed:${placedOrder.id}`)).toBe(0);
+    expect(await mailTo(person.email, "order-confirmed")).toBe(0);
+  });
+
+  it("is refused with 503, nothing changed, while an event's object fails", async () => {
+    const person = await someone();
+    const host = await hostWithToken();
+    const event = await createEvent(host.token);
+    expect((await order(event.id, person.token)).status).toBe(201);
+    // The object's storage refuses the erasure's statements.
+    await objectSql(event.id, "ALTER TABLE waitlist RENAME TO waitlist_gone");
+
+    const res = await erase(person.token, person.password);
+    expect(res.status).toBe(503);
+    expect(((await res.json()) as { type: string }).type).toMatch(/\/unavailable$/);
+    expect(await countRows("users", "id = ? AND erased_at IS NULL", person.id)).toBe(1);
+    expect((await call("/api/v1/me", { headers: bearer(person.token) })).status).toBe(200);
+    await objectSql(event.id, "ALTER TABLE waitlist_gone RENAME TO waitlist");
+    expect(await holding(event.id, [person.email])).not.toEqual([]);
+
+    expect((await erase(person.token, person.password)).status).toBe(204);
+    expect(await holding(event.id, [person.email, person.name])).toEqual([]);
+    expect(
+      await env.DB.prepare("SELECT erased_at FROM users WHERE id = ?").bind(person.id).first("erased_at"),
+    ).not.toBeNull();
+  });
+});
