@@ -321,7 +321,10 @@ export class EventInventory extends DurableObject<Env> {
 
   // ---------------------------------------------------------------- outbox and alarm (./outbox.ts)
 
-  /** Pushes every pending outbox row to D1 now; resolves once D1 has them (or rejects). */
+  /**
+   * Pushes the pending outbox rows to D1 now, up to one push's batches (LIMITS.inventoryDrainMaxBatches;
+   * the alarm goes on with a backlog beyond them); answers what is still pending.
+   */
   async sync(): Promise<{ pending: number }> {
     await this.#outbox.push();
     return { pending: this.#outbox.size() };

@@ -99,6 +99,7 @@ export function emitAll(sql: SqlStorage, records: readonly OutboxRecord[]): void
 }
 
 const OUTBOX_BATCH = LIMITS.inventoryOutboxBatch;
+const DRAIN_MAX_BATCHES = LIMITS.inventoryDrainMaxBatches;
 /** After the schedule, every 2 min until the push gets through. */
 const PUSH_RETRY: RetrySchedule = { delays: LIMITS.inventoryPushRetryMs, jitterRatio: 0, afterLast: "repeat-last" };
 const OUTBOX_SAFETY_NET_MS = LIMITS.inventoryOutboxSafetyNetMs;
@@ -135,6 +136,9 @@ export class OutboxPusher {
   /**
    * Pushes outbox rows to D1. Concurrent callers share one push: a caller that arrives while a push
    * is running waits for the next one, which starts after it and includes every row committed so far.
+   * A push sends at most LIMITS.inventoryDrainMaxBatches batches; a backlog beyond them (after D1 was
+   * away) goes on from the alarm, so a caller that awaited such a push may not find its row in D1 yet,
+   * as after a failed push.
    */
   push(): Promise<void> {
     if (this.#nextPush) return this.#nextPush;
@@ -161,7 +165,13 @@ export class OutboxPusher {
     // Only what was committed before this push started: rows written meanwhile belong to the next
     // push, so under a steady stream of orders no caller waits for a lull.
     const upTo = sql.exec<{ seq: number | null }>("SELECT MAX(seq) AS seq FROM outbox").one().seq ?? 0;
-    for (;;) {
+    for (let batches = 0; ; batches++) {
+      if (batches === DRAIN_MAX_BATCHES) {
+        // A backlog (D1 was away): the rest goes from an alarm at once, an invocation of its own.
+        this.#failures = 0;
+        if (this.size() > 0) await this.arm(Date.now());
+        return;
+      }
       const rows = sql
         .exec<InventoryOutboxRow>(
           "SELECT seq, kind, payload FROM outbox WHERE seq <= ? ORDER BY seq LIMIT ?",

@@ -294,6 +294,14 @@ export const LIMITS = {
   paymentProviderRetryAfterSeconds: 2,
   /** EventInventory: outbox rows pushed to D1 per batch, well under D1's per-batch limits. */
   inventoryOutboxBatch: 100,
+  /**
+   * EventInventory: batches one push sends before it leaves the rest to an alarm set for at once (each
+   * alarm is an invocation of its own). A row becomes at most 3 statements (an email: its row, the
+   * development copy, the queued mark), so 3 batches stay under D1's 1,000 queries per invocation,
+   * counting every statement of a batch as one: a backlog after an outage drains alarm by alarm
+   * instead of failing on that limit and backing off for minutes.
+   */
+  inventoryDrainMaxBatches: 3,
   /** EventInventory: retry schedule of a failed outbox push, from the alarm (1 s, 5 s, 30 s, then every 2 min). */
   inventoryPushRetryMs: [1_000, 5_000, 30_000, 120_000],
   /** EventInventory: an outbox row still there this long after its commit is pushed by the alarm. */

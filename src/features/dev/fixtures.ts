@@ -297,7 +297,7 @@ export async function createGateFixture(
     return claimed.tickets.map((t) => ({ userId, ticketId: t.id }));
   });
   // The QR mint reads the ticket from D1: push the object's outbox there first.
-  const { pending } = await inventory.sync();
+  const pending = await syncAll(inventory);
   if (pending > 0) throw new Error(`gate fixture: ${pending} outbox rows did not reach D1`);
 
   const deps = {
@@ -349,11 +349,26 @@ export async function checkGate(env: Env, eventId: string) {
  * Pushes the object's outbox to D1, then compares the object's counts with the D1 read model.
  * Unknown events answer 404.
  */
+/**
+ * Pushes the object's whole outbox to D1: one sync sends at most LIMITS.inventoryDrainMaxBatches
+ * batches, so a backlog takes several, each its own call. Answers what is left once a sync moves
+ * nothing more (D1 refusing).
+ */
+async function syncAll(inventory: ReturnType<typeof inventoryOf>): Promise<number> {
+  let { pending } = await inventory.sync();
+  for (;;) {
+    if (pending === 0) return 0;
+    const next = (await inventory.sync()).pending;
+    if (next >= pending) return next;
+    pending = next;
+  }
+}
+
 export async function checkOnSale(env: Env, eventId: string): Promise<OnSaleCheck> {
   const event = await findEvent(env.DB, eventId);
   if (!event) throw new DomainError("not-found", "No such event.");
   const inventory = inventoryOf(env.EVENT_INVENTORY, eventId);
-  const { pending } = await inventory.sync();
+  const pending = await syncAll(inventory);
   const stats = await inventory.stats();
   const sold = "status IN ('active', 'redeemed')";
   const [d1, overLimit] = await Promise.all([

@@ -16,10 +16,12 @@ import { bearer } from "../auth/helpers";
 import {
   buyers,
   checkedStats,
+  configuredInventory,
   createEvent,
   DAY,
   d1Orders,
   d1Tickets,
+  holdRequest,
   hostWithToken,
   inventory,
   objectTickets,
@@ -74,6 +76,36 @@ async function saleDuringOutage() {
 }
 
 describe("inventory outbox", () => {
+  it("a backlog past one push's batches goes on from an alarm set for at once, a bounded number of batches each", async () => {
+    const t0 = Date.now() + 365 * DAY;
+    freezeClock(t0);
+    const perPush = LIMITS.inventoryDrainMaxBatches * LIMITS.inventoryOutboxBatch;
+    const claims = perPush / 2 + 50;
+    const { snapshot, stub, eventId } = await configuredInventory({ capacity: claims });
+    await failTicketWritesFor(eventId);
+    for (let i = 0; i < claims; i += 25) {
+      await Promise.all(
+        Array.from({ length: Math.min(25, claims - i) }, async (_, j) => {
+          // No contact: two outbox rows a claim, the order and its ticket.
+          const claimed = await stub.claim({ ...holdRequest(snapshot, `u-${i + j}`), contact: null });
+          if (!claimed.ok) throw new Error(claimed.code);
+        }),
+      );
+    }
+    await stub.settled();
+    expect((await objectRows(eventId, "SELECT seq FROM outbox")).length).toBe(claims * 2);
+
+    // D1 is back: one push sends its batches and leaves the rest to an alarm due now.
+    await restoreTicketWrites();
+    expect(await stub.sync()).toEqual({ pending: claims * 2 - perPush });
+    expect(await d1Tickets(eventId)).toHaveLength(perPush / 2);
+    expect(await runInDurableObject(stub, (_i, state) => state.storage.getAlarm())).toBe(t0);
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    expect(await objectRows(eventId, "SELECT seq FROM outbox")).toEqual([]);
+    expect(await d1Tickets(eventId)).toHaveLength(claims);
+    expect(await d1Orders(eventId)).toHaveLength(claims);
+  });
+
   it("a scan while D1 refuses pushes leaves the backoff alarm where it is (no retry pulled forward)", async () => {
     const { t0, event, stub, ticketId } = await saleDuringOutage();
 
