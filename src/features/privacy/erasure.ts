@@ -36,13 +36,14 @@
  * new URL can be signed for them once the rows are gone); a failed R2 delete leaves an object nothing
  * names, logged for an operator.
  */
+
+import type { EventInventory } from "../../../durable-objects/event-inventory";
 import { LIMITS } from "../../config/limits";
 import { bumpVersion } from "../../lib/edge-cache";
 import { DomainError, unavailableError } from "../../lib/errors";
 import { log } from "../../lib/log";
 import type { PiiCipher } from "../../lib/pii";
 import { iso } from "../../lib/time";
-import type { EventInventory } from "../../../durable-objects/event-inventory";
 import { auditStatement } from "../audit";
 import {
   type AuthDeps,
