@@ -107,6 +107,20 @@ export function inventory(eventId: string) {
   return env.EVENT_INVENTORY.getByName(eventId);
 }
 
+/**
+ * Pushes the event object's outbox until nothing is left or a push moves nothing (one push sends at
+ * most LIMITS.inventoryDrainMaxBatches batches; the rest waits for the alarm otherwise).
+ */
+export async function syncAll(eventId: string): Promise<{ pending: number }> {
+  let { pending } = await inventory(eventId).sync();
+  while (pending > 0) {
+    const next = (await inventory(eventId).sync()).pending;
+    if (next >= pending) break;
+    pending = next;
+  }
+  return { pending };
+}
+
 export interface Counts {
   capacity: number;
   sold: number;
