@@ -2,68 +2,103 @@ import { availableParallelism } from "node:os";
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
 
+/**
+ * Test files that need a database and objects of their own: they count or spend what is global to
+ * the platform (emails not yet sent, the dev mailbox, the platform-wide wrong-code and email budgets,
+ * the PII job's marks, the payment inbox sweep), time themselves, or patch the outbound fetch for the
+ * whole isolate. They run as before, one Miniflare each. Every other file shares its worker's Miniflare
+ * with the files run before it in that worker (`isolate: false`), so they must not assume a fresh
+ * database: their rows are their own ids, counts are scoped to them. Starting a Miniflare and loading
+ * the Worker for each of ~180 files was two thirds of the suite's time.
+ */
+const ISOLATED = [
+  "test/features/admin/dead-letters.test.ts",
+  "test/features/auth/otp-global-budget.test.ts",
+  "test/features/auth/otp-spraying.test.ts",
+  "test/features/creators/handles.test.ts",
+  "test/features/dev-access.test.ts",
+  "test/features/dev-backlog.test.ts",
+  "test/features/dev-bench.test.ts",
+  "test/features/email/enqueue.test.ts",
+  "test/features/openapi-dev.test.ts",
+  "test/features/payments/reconcile.test.ts",
+  "test/features/privacy/pii-job.test.ts",
+  "test/queues/email-retention.test.ts",
+  "test/queues/email.test.ts",
+  "test/support/fetch-router.test.ts",
+];
+
 export default defineConfig(async () => {
   // The same SQL files `wrangler d1 migrations apply` uses in dev and production.
   const migrations = await readD1Migrations("./migrations");
-  return {
-    plugins: [
-      cloudflareTest({
-        wrangler: { configPath: "./wrangler.toml" },
-        miniflare: {
-          bindings: {
-            ENVIRONMENT: "test",
-            // The /dev routes (mailbox, seed, fixtures) are tested too; they answer loopback hosts only
-            // (test/helpers.ts devCall).
-            DEV_ROUTES: "1",
-            HASH_PEPPER: "test-pepper-0123456789abcdef0123456789abcdef",
-            JWT_KEYS: JSON.stringify([
-              { kid: "test-current", secret: "test-jwt-current-0123456789abcdef0123456789" },
-              { kid: "test-previous", secret: "test-jwt-previous-0123456789abcdef012345678" },
-            ]),
-            COOKIE_SECRET: "test-cookie-0123456789abcdef0123456789abcdef",
-            MEDIA_SIGNING_KEYS: JSON.stringify([
-              { kid: "test-media", secret: "test-media-current-0123456789abcdef012345" },
-            ]),
-            // Cloudflare's documented "always passes" test secret; tests fake siteverify at fetch().
-            TURNSTILE_SECRET: "1x0000000000000000000000000000000AA",
-            // Cheap hashing keeps the suite fast; test/lib/password.test.ts runs the production cost.
-            PASSWORD_SCRYPT: "ln=10,r=8,p=1",
-            // Present so production-mode config tests see a complete set; nothing reaches Resend
-            // (EMAIL_TRANSPORT defaults to log outside production; email tests fake api.resend.com).
-            RESEND_API_KEY: "re_test_0123456789abcdef",
-            // Stripe test-mode shapes (required in production); payments tests fake api.stripe.com at fetch().
-            STRIPE_SECRET_KEY: "sk_test_gatehouse0123456789",
-            STRIPE_WEBHOOK_SECRET: "whsec_test_gatehouse0123456789abcdef",
-            // A fixed Ed25519 test key (required in production); keys tests also cover rotation and the
-            // per-isolate development key.
-            TICKET_SIGNING_KEYS: JSON.stringify([
-              {
-                kid: "test-ticket",
-                kty: "OKP",
-                crv: "Ed25519",
-                x: "MK3hHh0xzWz8vqzmbzzUSm0vjXEkH7Q0LR9iRLtUxBs",
-                d: "zhOO_V6TJpUd5yJouj1Di-3PRJ-roBwMW8l-MiW1U-4",
-              },
-            ]),
-            // Personal-data keys: a current and a previous one, so rotation is exercised (test/features/privacy).
-            PII_KEYS: JSON.stringify([
-              { kid: "test-pii-2", key: "cGlpLXRlc3Qta2V5LXR3by0wMTIzNDU2Nzg5YWJjZGU" },
-              { kid: "test-pii-1", key: "cGlpLXRlc3Qta2V5LW9uZS0wMTIzNDU2Nzg5YWJjZGU" },
-            ]),
-            PII_INDEX_KEY: "cGlpLXRlc3QtaW5kZXgta2V5LTAxMjM0NTY3ODlhYmNkZWY",
-            CORS_ORIGINS: "https://app.gatehouse.test",
-            TEST_MIGRATIONS: migrations,
-          },
+  const worker = () =>
+    cloudflareTest({
+      wrangler: { configPath: "./wrangler.toml" },
+      miniflare: {
+        bindings: {
+          ENVIRONMENT: "test",
+          // The /dev routes (mailbox, seed, fixtures) are tested too; they answer loopback hosts only
+          // (test/helpers.ts devCall).
+          DEV_ROUTES: "1",
+          HASH_PEPPER: "test-pepper-0123456789abcdef0123456789abcdef",
+          JWT_KEYS: JSON.stringify([
+            { kid: "test-current", secret: "test-jwt-current-0123456789abcdef0123456789" },
+            { kid: "test-previous", secret: "test-jwt-previous-0123456789abcdef012345678" },
+          ]),
+          COOKIE_SECRET: "test-cookie-0123456789abcdef0123456789abcdef",
+          MEDIA_SIGNING_KEYS: JSON.stringify([
+            { kid: "test-media", secret: "test-media-current-0123456789abcdef012345" },
+          ]),
+          // Cloudflare's documented "always passes" test secret; tests fake siteverify at fetch().
+          TURNSTILE_SECRET: "1x0000000000000000000000000000000AA",
+          // Cheap hashing keeps the suite fast; test/lib/password.test.ts runs the production cost.
+          PASSWORD_SCRYPT: "ln=10,r=8,p=1",
+          // Present so production-mode config tests see a complete set; nothing reaches Resend
+          // (EMAIL_TRANSPORT defaults to log outside production; email tests fake api.resend.com).
+          RESEND_API_KEY: "re_test_0123456789abcdef",
+          // Stripe test-mode shapes (required in production); payments tests fake api.stripe.com at fetch().
+          STRIPE_SECRET_KEY: "sk_test_gatehouse0123456789",
+          STRIPE_WEBHOOK_SECRET: "whsec_test_gatehouse0123456789abcdef",
+          // A fixed Ed25519 test key (required in production); keys tests also cover rotation and the
+          // per-isolate development key.
+          TICKET_SIGNING_KEYS: JSON.stringify([
+            {
+              kid: "test-ticket",
+              kty: "OKP",
+              crv: "Ed25519",
+              x: "MK3hHh0xzWz8vqzmbzzUSm0vjXEkH7Q0LR9iRLtUxBs",
+              d: "zhOO_V6TJpUd5yJouj1Di-3PRJ-roBwMW8l-MiW1U-4",
+            },
+          ]),
+          // Personal-data keys: a current and a previous one, so rotation is exercised (test/features/privacy).
+          PII_KEYS: JSON.stringify([
+            { kid: "test-pii-2", key: "cGlpLXRlc3Qta2V5LXR3by0wMTIzNDU2Nzg5YWJjZGU" },
+            { kid: "test-pii-1", key: "cGlpLXRlc3Qta2V5LW9uZS0wMTIzNDU2Nzg5YWJjZGU" },
+          ]),
+          PII_INDEX_KEY: "cGlpLXRlc3QtaW5kZXgta2V5LTAxMjM0NTY3ODlhYmNkZWY",
+          CORS_ORIGINS: "https://app.gatehouse.test",
+          TEST_MIGRATIONS: migrations,
         },
-      }),
-    ],
+      },
+    });
+  const perFile = {
+    setupFiles: ["./test/setup/apply-migrations.ts"],
+    testTimeout: 20_000,
+    hookTimeout: 30_000,
+  };
+  return {
     test: {
-      include: ["test/**/*.test.ts"],
-      setupFiles: ["./test/setup/apply-migrations.ts"],
-      testTimeout: 20_000,
-      // Each test file starts a Miniflare (workerd) of its own, a few seconds of mostly waiting: with
-      // vitest's default (one worker fewer than the cores) a 2-core machine ran every file in turn.
-      // One per core overlaps one file's start with another's tests (here 367 s → 214 s).
+      projects: [
+        { plugins: [worker()], test: { ...perFile, name: "isolated", include: ISOLATED, isolate: true } },
+        {
+          plugins: [worker()],
+          test: { ...perFile, name: "shared", include: ["test/**/*.test.ts"], exclude: ISOLATED, isolate: false },
+        },
+      ],
+      // One worker per core: each has a Miniflare (workerd) of its own. With vitest's default (one
+      // worker fewer than the cores) a 2-core machine ran every file in turn. With one Miniflare per
+      // file (isolate, as every file ran before the `shared` project) the suite took about 10 min on
+      // 2 cores; sharing one per worker, about 3.
       maxWorkers: Math.max(2, availableParallelism()),
       // Console output is shown for failing tests only: the Worker's log lines explain a failure and
       // only bury a pass. Tests that check logging capture it (test/support/logs.ts).
@@ -73,7 +108,6 @@ export default defineConfig(async () => {
       onConsoleLog: (log: string) =>
         !log.includes('"msg":"request"') && !log.includes('"msg":"email sent (log transport)"'),
       reporters: ["default", "./test/reporters/summary.ts"],
-      hookTimeout: 30_000,
       // `npm run coverage` (vitest run --coverage). Istanbul instruments the source as it is
       // transformed, so the counters run inside workerd; v8 coverage reads Node's inspector, which
       // workerd does not offer. Only what ships is measured: the Worker, its objects and its queues.
