@@ -8,8 +8,9 @@ import { env } from "cloudflare:workers";
 import { Webhook } from "standardwebhooks";
 import { EMAIL_QUEUE_NAME } from "../../../queues/email";
 import { OUTGOING_WEBHOOK_QUEUE_NAME } from "../../../queues/outgoing-webhooks";
+import { getConfig } from "../../../src/config";
 import { WEBHOOK_EVENT_TYPES, type WebhookEventType } from "../../../src/db/schema-integrations";
-import { webhookEventStatement } from "../../../src/features/webhooks";
+import { WEBHOOK_SECRET_CONTEXT, webhookEventStatement } from "../../../src/features/webhooks";
 import { call } from "../../helpers";
 import { route } from "../../support/fetch-router";
 import { QueueSimulator } from "../../support/queue";
@@ -47,6 +48,8 @@ export async function createEndpoint(
  * documentation address (TEST-NET-1) that delivery refuses to call, for tests that read the rows:
  * nothing goes out.
  */
+const sealedSecret = (id: string) => getConfig(env).pii.seal(`whsec_${btoa(id)}`, WEBHOOK_SECRET_CONTEXT);
+
 export async function subscribe(hostId: string, events: readonly WebhookEventType[] = WEBHOOK_EVENT_TYPES) {
   const id = `we_${crypto.randomUUID()}`;
   const now = Date.now();
@@ -54,7 +57,8 @@ export async function subscribe(hostId: string, events: readonly WebhookEventTyp
     `INSERT INTO webhook_endpoints (id, host_id, url, event_types, secret, enabled, created_at, updated_at)
      VALUES (?, ?, ?, ?, ?, 1, ?, ?)`,
   )
-    .bind(id, hostId, "https://192.0.2.1/in", JSON.stringify(events), `whsec_${btoa(id)}`, now, now)
+    // Sealed, as every endpoint's secret is stored: the PII job has nothing of it to seal later.
+    .bind(id, hostId, "https://192.0.2.1/in", JSON.stringify(events), sealedSecret(id), now, now)
     .run();
   return id;
 }
