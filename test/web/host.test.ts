@@ -607,9 +607,13 @@ describe("every host page", () => {
       `/host/events/${event.id}`,
       `/host/events/${event.id}/edit`,
       `/host/events/${event.id}/cancel`,
+      "/host/integrations",
     ]) {
       pages.push([path, await browser.get(path)]);
     }
+    const key = await browser.submit("/host/integrations/keys", { name: "CRM", "scope:events:read": "on" });
+    expect(key.html).toContain('id="secret-value"');
+    pages.push(["integrations with a new key", key]);
     for (const name of ["North", "East", "West"]) {
       await browser.submit(`/host/events/${event.id}/devices`, { name: `${name} gate`, role: "supervisor" });
     }

@@ -26,7 +26,7 @@ const refusals = [
   ["insufficient-scope", "called with an API key"],
 ] as const;
 
-function deps(c: AppContext): ApiKeysDeps {
+export function apiKeysDeps(c: AppContext): ApiKeysDeps {
   return {
     db: c.env.DB,
     config: c.get("config"),
@@ -95,7 +95,7 @@ const revokeKeyRoute = createRoute({
 
 export const apiKeyRoutes = new OpenAPIHono<AppEnv>()
   .openapi(createKeyRoute, async (c) => {
-    const created = await createApiKey(deps(c), hostId(c), c.req.valid("json"));
+    const created = await createApiKey(apiKeysDeps(c), hostId(c), c.req.valid("json"));
     c.header("Cache-Control", "no-store");
     return c.json(created, 201);
   })
@@ -104,6 +104,6 @@ export const apiKeyRoutes = new OpenAPIHono<AppEnv>()
     return c.json(await listApiKeys(c.env.DB, hostId(c), c.req.valid("query")), 200);
   })
   .openapi(revokeKeyRoute, async (c) => {
-    await revokeApiKey(deps(c), hostId(c), c.req.valid("param").id);
+    await revokeApiKey(apiKeysDeps(c), hostId(c), c.req.valid("param").id);
     return c.body(null, 204);
   });

@@ -44,7 +44,7 @@ function hostId(c: AppContext): string {
   return principal.id;
 }
 
-function endpointsDeps(c: AppContext): EndpointsDeps {
+export function endpointsDeps(c: AppContext): EndpointsDeps {
   return { db: c.env.DB, allowLoopback: c.get("config").outgoingAllowLoopback, pii: c.get("config").pii };
 }
 

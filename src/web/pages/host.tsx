@@ -7,6 +7,9 @@
  */
 import { Hono } from "hono";
 import type { AppContext, AppEnv } from "../../context";
+import { API_KEY_SCOPES, WEBHOOK_EVENT_TYPES } from "../../db/schema-integrations";
+import { CreateApiKeyBody } from "../../features/api-keys/schema";
+import { createApiKey, revokeApiKey } from "../../features/api-keys/service";
 import { becomeHost } from "../../features/auth/account";
 import { authDeps } from "../../features/auth/deps";
 import { cancelEventAndRefund } from "../../features/event-cancellation";
@@ -16,16 +19,18 @@ import { registerDevice, revokeDevice } from "../../features/gate/devices";
 import { CreateDeviceBody } from "../../features/gate/schema";
 import { onboardingLink, publicOrigin } from "../../features/money";
 import { paymentsDepsFromEnv } from "../../features/payments";
+import { createEndpoint, deleteEndpoint, updateEndpoint } from "../../features/webhooks/endpoints";
 import { fieldErrors } from "../../http/validation";
 import { DomainError, type FieldError } from "../../lib/errors";
 import type { toFieldErrors } from "../components";
 import { type FormFields, readForm } from "../forms";
 import { pageState, type RenderOptions, render, seeOther } from "../page";
 import { renderCancelConfirm } from "./host/cancel";
-import { devicesDeps, eventsDeps, hostCaller, signedIn, spendWrite } from "./host/context";
+import { apiKeysDeps, devicesDeps, endpointsDeps, eventsDeps, hostCaller, signedIn, spendWrite } from "./host/context";
 import { HOST_HEAD, HOST_SCRIPTS, renderDashboard } from "./host/dashboard";
 import { EventForm, type EventFormMode, formErrors, formValues, readEventForm } from "./host/event-form";
 import { renderBecomeHost, renderHostHome } from "./host/home";
+import { checked, EVENT_FIELD, renderIntegrations, SCOPE_FIELD } from "./host/integrations";
 
 /** Messages after a change, by a fixed key in the URL (never text from the URL itself). */
 const NOTICES: Record<string, string> = {
@@ -35,7 +40,14 @@ const NOTICES: Record<string, string> = {
   published: "Published: the event is listed and its sales follow the times you set.",
   cancelled: "The event is cancelled. Ticket holders are being emailed and paid orders refunded.",
   revoked: "Device revoked: it can no longer scan or see counts.",
+  "key-revoked": "Key revoked: its next request is refused.",
+  "endpoint-enabled": "Endpoint on: new events are delivered to it again.",
+  "endpoint-disabled": "Endpoint off: nothing is delivered to it until you turn it on.",
+  "endpoint-deleted": "Endpoint deleted, with its delivery log.",
 };
+
+/** The endpoint changes the integrations page's buttons send, as `<change>:<endpoint id>`. */
+const ENDPOINT_CHANGES = ["enable", "disable", "delete"] as const;
 
 const notice = (c: AppContext) => NOTICES[c.req.query("notice") ?? ""];
 
@@ -282,6 +294,94 @@ export const hostPages = new Hono<AppEnv>()
         throw error;
       return renderDashboard(c, caller, row, { status: 409, deviceValues: values, deviceError: error.detail });
     }
+  })
+  .get("/host/integrations", async (c) => {
+    const caller = hostCaller(c);
+    return renderIntegrations(c, caller.id, { notice: notice(c) });
+  })
+  .post("/host/integrations/keys", async (c) => {
+    const fields = await readForm(c);
+    const caller = hostCaller(c);
+    await spendWrite(c, caller);
+    const values = { ...fields, name: fields.name ?? "" };
+    const parsed = CreateApiKeyBody.safeParse({
+      name: values.name,
+      scopes: checked(fields, SCOPE_FIELD, API_KEY_SCOPES),
+    });
+    if (!parsed.success) {
+      const keyError = parsed.error.issues.some((issue) => issue.path[0] === "scopes")
+        ? "Choose at least one thing the key may do."
+        : "Give the key a name (at most 100 characters).";
+      return renderIntegrations(c, caller.id, { status: 400, keyValues: values, keyError });
+    }
+    try {
+      const key = await createApiKey(apiKeysDeps(c), caller.id, parsed.data);
+      // The key goes into this answer only: no redirect, so it never sits in a URL or the history.
+      return renderIntegrations(c, caller.id, {
+        notice: `Key “${key.name}” created.`,
+        secret: { kind: "key", label: key.name, value: key.key },
+      });
+    } catch (error) {
+      if (!(error instanceof DomainError) || error.code !== "limit-exceeded") throw error;
+      return renderIntegrations(c, caller.id, { status: 409, keyValues: values, keyError: error.detail });
+    }
+  })
+  .post("/host/integrations/keys/revoke", async (c) => {
+    const fields = await readForm(c);
+    const caller = hostCaller(c);
+    await spendWrite(c, caller);
+    await revokeApiKey(apiKeysDeps(c), caller.id, fields.id ?? "");
+    return seeOther(c, "/host/integrations?notice=key-revoked#keys");
+  })
+  .post("/host/integrations/endpoints", async (c) => {
+    const fields = await readForm(c);
+    const caller = hostCaller(c);
+    await spendWrite(c, caller);
+    const values = { ...fields, url: (fields.url ?? "").trim(), description: (fields.description ?? "").trim() };
+    const events = checked(fields, EVENT_FIELD, WEBHOOK_EVENT_TYPES);
+    const problem =
+      values.url === "" || values.url.length > 2048
+        ? "Give the endpoint's URL (at most 2,048 characters)."
+        : values.description.length > 500
+          ? "The description is at most 500 characters."
+          : events.length === 0
+            ? "Choose at least one event for it to receive."
+            : null;
+    if (problem)
+      return renderIntegrations(c, caller.id, { status: 400, endpointValues: values, endpointError: problem });
+    try {
+      const { endpoint, secret } = await createEndpoint(endpointsDeps(c), caller.id, {
+        url: values.url,
+        events,
+        ...(values.description ? { description: values.description } : {}),
+      });
+      // The secret goes into this answer only, as a new key does.
+      return renderIntegrations(c, caller.id, {
+        notice: "Endpoint added: it receives the events you chose from now on.",
+        secret: { kind: "endpoint", label: endpoint.url, value: secret },
+      });
+    } catch (error) {
+      if (!(error instanceof DomainError)) throw error;
+      if (error.code === "invalid-url") {
+        return renderIntegrations(c, caller.id, { status: 422, endpointValues: values, endpointError: error.detail });
+      }
+      if (error.code === "too-many-webhook-endpoints") {
+        return renderIntegrations(c, caller.id, { status: 409, endpointValues: values, endpointError: error.detail });
+      }
+      throw error;
+    }
+  })
+  .post("/host/integrations/endpoints/change", async (c) => {
+    const fields = await readForm(c);
+    const caller = hostCaller(c);
+    await spendWrite(c, caller);
+    const [change, id = ""] = (fields.change ?? "").split(/:(.*)/s);
+    if (!ENDPOINT_CHANGES.includes(change as (typeof ENDPOINT_CHANGES)[number]) || !id) {
+      throw new DomainError("not-found", "No such webhook endpoint.");
+    }
+    if (change === "delete") await deleteEndpoint(c.env.DB, caller.id, id);
+    else await updateEndpoint(endpointsDeps(c), caller.id, id, { enabled: change === "enable" });
+    return seeOther(c, `/host/integrations?notice=endpoint-${change}d#webhooks`);
   })
   .post("/host/events/:id/devices/revoke", async (c) => {
     const fields = await readForm(c);

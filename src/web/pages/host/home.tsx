@@ -65,6 +65,10 @@ export async function renderHostHome(
           returned={c.req.query("payouts")}
           error={options.payoutsError}
         />
+        <p>
+          <a href="/host/integrations">Integrations</a>: API keys for your own systems, and webhooks that tell them when
+          something happens at your events.
+        </p>
         {items.length === 0 ? (
           <p class="muted">
             {paged ? "No more events." : "No events yet. Create your first one: it starts as a draft only you can see."}
