@@ -91,3 +91,29 @@ export function Alert(props: { kind?: "error" | "success" | "info"; children: Ch
     </div>
   );
 }
+
+/** A form's own error (not a field's), announced when the form comes back with it. */
+export function FormError(props: { error?: string }) {
+  return props.error ? (
+    <p class="field-error" role="alert">
+      {props.error}
+    </p>
+  ) : null;
+}
+
+/**
+ * A list row's status cell: "Revoked", or "Active" with a revoke button that submits the row's form
+ * with `name=value` (one form and one CSRF field for the whole list).
+ */
+export function RevokeCell(props: { revoked: boolean; name: string; value: string; label: string }) {
+  return props.revoked ? (
+    <span class="badge bad">Revoked</span>
+  ) : (
+    <>
+      <span class="badge ok">Active</span>{" "}
+      <button type="submit" name={props.name} value={props.value} class="link danger-link">
+        Revoke<span class="visually-hidden"> {props.label}</span>
+      </button>
+    </>
+  );
+}

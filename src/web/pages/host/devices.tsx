@@ -9,7 +9,7 @@ import { raw } from "hono/html";
 import { encode } from "uqr";
 import { QR_OPTIONS } from "../../../features/gate/qr";
 import { DEVICE_ROLES } from "../../../features/gate/schema";
-import { CsrfField, Field, type FieldErrors } from "../../components";
+import { CsrfField, Field, type FieldErrors, FormError, RevokeCell } from "../../components";
 import type { FormFields } from "../../forms";
 
 export interface DeviceItem {
@@ -127,16 +127,7 @@ export function DevicesSection(props: {
                     <time datetime={d.createdAt}>{d.createdAt.slice(0, 16).replace("T", " ")} UTC</time>
                   </td>
                   <td>
-                    {d.revokedAt ? (
-                      <span class="badge bad">Revoked</span>
-                    ) : (
-                      <>
-                        <span class="badge ok">Active</span>{" "}
-                        <button type="submit" name="deviceId" value={d.deviceId} class="link danger-link">
-                          Revoke<span class="visually-hidden"> {d.name}</span>
-                        </button>
-                      </>
-                    )}
+                    <RevokeCell revoked={d.revokedAt !== null} name="deviceId" value={d.deviceId} label={d.name} />
                   </td>
                 </tr>
               ))}
@@ -150,11 +141,7 @@ export function DevicesSection(props: {
         <form method="post" action={base} class="card" aria-labelledby="register-h">
           <h3 id="register-h">Register a device</h3>
           <CsrfField token={props.csrfToken} />
-          {props.formError ? (
-            <p class="field-error" role="alert">
-              {props.formError}
-            </p>
-          ) : null}
+          <FormError error={props.formError} />
           <Field
             name="name"
             label="Device name"

@@ -6,11 +6,12 @@
  * readable anywhere (the key as a hash, the secret sealed). The delivery log, rotation and replay stay
  * with the API (`/api/v1/me/webhook-endpoints`).
  */
+import type { Child } from "hono/jsx";
 import type { AppContext } from "../../../context";
 import { API_KEY_SCOPES, WEBHOOK_EVENT_TYPES } from "../../../db/schema-integrations";
 import { listApiKeys } from "../../../features/api-keys/service";
 import { type ApiEndpoint, listEndpoints } from "../../../features/webhooks/endpoints";
-import { Alert, CsrfField, Field } from "../../components";
+import { Alert, CsrfField, Field, FormError, RevokeCell } from "../../components";
 import type { FormFields } from "../../forms";
 import { pageState, type RenderOptions, render } from "../../page";
 
@@ -61,6 +62,31 @@ export interface IntegrationsOptions {
 const when = (iso: string | null) =>
   iso ? <time datetime={iso}>{`${iso.slice(0, 16).replace("T", " ")} UTC`}</time> : <span class="muted">never</span>;
 
+/** A checkbox per option, named `<prefix><option>` (see `checked`), ticked as the form was sent. */
+function Checkboxes<T extends string>(props: {
+  legend: string;
+  prefix: string;
+  options: readonly T[];
+  values: FormFields;
+  label: (option: T) => Child;
+}) {
+  return (
+    <fieldset class="field">
+      <legend>{props.legend}</legend>
+      {props.options.map((option) => (
+        <label class="choice">
+          <input
+            type="checkbox"
+            name={`${props.prefix}${option}`}
+            checked={props.values[`${props.prefix}${option}`] !== undefined}
+          />{" "}
+          {props.label(option)}
+        </label>
+      ))}
+    </fieldset>
+  );
+}
+
 function SecretCard(props: { secret: Secret }) {
   const { secret } = props;
   const key = secret.kind === "key";
@@ -109,16 +135,7 @@ function KeysSection(props: { keys: readonly ApiKeyItem[]; csrfToken: string; va
                   <td>{k.scopes.join(", ")}</td>
                   <td>{when(k.lastUsedAt)}</td>
                   <td>
-                    {k.revokedAt ? (
-                      <span class="badge bad">Revoked</span>
-                    ) : (
-                      <>
-                        <span class="badge ok">Active</span>{" "}
-                        <button type="submit" name="id" value={k.id} class="link danger-link">
-                          Revoke<span class="visually-hidden"> {k.name}</span>
-                        </button>
-                      </>
-                    )}
+                    <RevokeCell revoked={k.revokedAt !== null} name="id" value={k.id} label={k.name} />
                   </td>
                 </tr>
               ))}
@@ -129,11 +146,7 @@ function KeysSection(props: { keys: readonly ApiKeyItem[]; csrfToken: string; va
       <form method="post" action="/host/integrations/keys" class="card" aria-labelledby="new-key-h">
         <h3 id="new-key-h">Create a key</h3>
         <CsrfField token={props.csrfToken} />
-        {props.error ? (
-          <p class="field-error" role="alert">
-            {props.error}
-          </p>
-        ) : null}
+        <FormError error={props.error} />
         <Field
           name="name"
           label="Name"
@@ -142,19 +155,17 @@ function KeysSection(props: { keys: readonly ApiKeyItem[]; csrfToken: string; va
           maxlength={100}
           hint="What uses it, e.g. CRM sync."
         />
-        <fieldset class="field">
-          <legend>What it may do</legend>
-          {API_KEY_SCOPES.map((scope) => (
-            <label class="choice">
-              <input
-                type="checkbox"
-                name={`${SCOPE_FIELD}${scope}`}
-                checked={values[`${SCOPE_FIELD}${scope}`] !== undefined}
-              />{" "}
+        <Checkboxes
+          legend="What it may do"
+          prefix={SCOPE_FIELD}
+          options={API_KEY_SCOPES}
+          values={values}
+          label={(scope) => (
+            <>
               {SCOPE_LABEL[scope]} <code>{scope}</code>
-            </label>
-          ))}
-        </fieldset>
+            </>
+          )}
+        />
         <button type="submit">Create key</button>
       </form>
     </section>
@@ -225,11 +236,7 @@ function EndpointsSection(props: {
       <form method="post" action="/host/integrations/endpoints" class="card" aria-labelledby="new-endpoint-h">
         <h3 id="new-endpoint-h">Add an endpoint</h3>
         <CsrfField token={props.csrfToken} />
-        {props.error ? (
-          <p class="field-error" role="alert">
-            {props.error}
-          </p>
-        ) : null}
+        <FormError error={props.error} />
         <Field
           name="url"
           label="URL"
@@ -241,19 +248,13 @@ function EndpointsSection(props: {
           hint="https, on the public internet."
         />
         <Field name="description" label="Description (optional)" value={values.description} maxlength={500} />
-        <fieldset class="field">
-          <legend>Events it receives</legend>
-          {WEBHOOK_EVENT_TYPES.map((type) => (
-            <label class="choice">
-              <input
-                type="checkbox"
-                name={`${EVENT_FIELD}${type}`}
-                checked={values[`${EVENT_FIELD}${type}`] !== undefined}
-              />{" "}
-              <code>{type}</code>
-            </label>
-          ))}
-        </fieldset>
+        <Checkboxes
+          legend="Events it receives"
+          prefix={EVENT_FIELD}
+          options={WEBHOOK_EVENT_TYPES}
+          values={values}
+          label={(type) => <code>{type}</code>}
+        />
         <button type="submit">Add endpoint</button>
       </form>
     </section>
