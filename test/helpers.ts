@@ -2,12 +2,15 @@
 import { exports } from "cloudflare:workers";
 import { createApp } from "../src/app";
 
-let counter = 0;
-
-/** A fresh documentation-range address (RFC 5737), so tests do not share rate-limit buckets. */
+/**
+ * A fresh public IPv4 address, so tests do not share rate-limit buckets: random over 11.0.0.1 to
+ * 99.255.255.254 (no private, loopback, shared or documentation range among them), about 1.5 billion
+ * addresses. Random rather than counted: the files that share a Miniflare (vitest.config.ts) each load
+ * this module afresh, so a counter would hand every file the same addresses and budgets.
+ */
 export function freshIp(): string {
-  counter += 1;
-  return `198.51.${Math.floor(counter / 250) % 250}.${(counter % 250) + 1}`;
+  const [a = 0, b = 0, c = 0, d = 0] = crypto.getRandomValues(new Uint32Array(4));
+  return `${11 + (a % 89)}.${b % 256}.${c % 256}.${1 + (d % 254)}`;
 }
 
 export interface CallInit extends RequestInit {

@@ -13,9 +13,11 @@ import { type FakeStripe, STRIPE_API, stripeEvent, useFakeStripe } from "./strip
 export const PRO_PRICE_ID = "price_test_gatehouse_pro";
 
 let sequence = 0;
+const randomPart = () => crypto.randomUUID().replace(/-/g, "").slice(0, 8);
 const nextId = (prefix: string) => {
   sequence += 1;
-  return `${prefix}_test_${Date.now().toString(36)}b${sequence.toString().padStart(6, "0")}`;
+  // A random part too, as test/support/stripe.ts does.
+  return `${prefix}_test_${Date.now().toString(36)}b${sequence.toString().padStart(6, "0")}${randomPart()}`;
 };
 const nowSeconds = () => Math.floor(Date.now() / 1000);
 const MONTH = 30 * 24 * 60 * 60;

@@ -73,9 +73,12 @@ export interface FakeAccount {
 }
 
 let sequence = 0;
+const randomPart = () => crypto.randomUUID().replace(/-/g, "").slice(0, 8);
 const nextId = (prefix: string) => {
   sequence += 1;
-  return `${prefix}_test_${Date.now().toString(36)}${sequence.toString().padStart(6, "0")}`;
+  // A random part too: files that share a database (vitest.config.ts) each count from 0, often under
+  // the same frozen clock.
+  return `${prefix}_test_${Date.now().toString(36)}${sequence.toString().padStart(6, "0")}${randomPart()}`;
 };
 
 function errorResponse(status: number, type: string, message: string, code?: string): Response {
