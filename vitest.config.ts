@@ -5,8 +5,8 @@ import { defineConfig } from "vitest/config";
 /**
  * Test files that need a database and objects of their own: they count or spend what is global to
  * the platform (emails not yet sent, the dev mailbox, the platform-wide wrong-code and email budgets,
- * the PII job's marks, the payment inbox sweep), time themselves, or patch the outbound fetch for the
- * whole isolate. They run as before, one Miniflare each. Every other file shares its worker's Miniflare
+ * the PII job's marks, the payment inbox sweep, every limiter object there is), time themselves
+ * against objects' alarms, or patch the outbound fetch for the whole isolate. They run as before, one Miniflare each. Every other file shares its worker's Miniflare
  * with the files run before it in that worker (`isolate: false`), so they must not assume a fresh
  * database: their rows are their own ids, counts are scoped to them. Starting a Miniflare and loading
  * the Worker for each of ~180 files was two thirds of the suite's time.
@@ -20,9 +20,11 @@ const ISOLATED = [
   "test/features/dev-backlog.test.ts",
   "test/features/dev-bench.test.ts",
   "test/features/email/enqueue.test.ts",
+  "test/features/gate/device-auth.test.ts",
   "test/features/openapi-dev.test.ts",
   "test/features/payments/reconcile.test.ts",
   "test/features/privacy/pii-job.test.ts",
+  "test/features/queue/queue.test.ts",
   "test/queues/email-retention.test.ts",
   "test/queues/email.test.ts",
   "test/support/fetch-router.test.ts",

@@ -10,7 +10,7 @@ import {
   visitorTraits,
 } from "../../../src/features/creators/tracking";
 import { consumeRate } from "../../../src/lib/rate-limit-client";
-import { call, problemOf } from "../../helpers";
+import { call, freshIp, problemOf } from "../../helpers";
 import { freezeClock } from "../../support/clock";
 import { codeOf, countRows, rows } from "../../support/db";
 import { captureLogs } from "../../support/logs";
@@ -85,7 +85,7 @@ describe("tracking tokens", () => {
 describe("POST /api/v1/track/visit", () => {
   it("counts a visit with a valid token: 202, stored with the day's pseudonym, device and referrer host only", async () => {
     const creator = await publicCreator();
-    const ip = "203.0.113.77";
+    const ip = freshIp();
     const res = await visit(await tokenFor(creator.id), { ip, referrer: "https://t.co/abc?ref=private" });
     expect(res.status).toBe(202);
     const stored = await rows<Record<string, unknown>>("SELECT * FROM track_events WHERE user_id = ?", creator.id);
@@ -147,7 +147,7 @@ describe("POST /api/v1/track/visit", () => {
     freezeClock(Date.now());
     const creator = await publicCreator();
     const token = await tokenFor(creator.id);
-    const ip = "203.0.113.150";
+    const ip = freshIp();
     for (let i = 0; i < 50; i += 1) expect((await visit(token, { ip })).status, `visit ${i + 1}`).toBe(202);
     const res = await visit(token, { ip });
     expect(res.status).toBe(429);
@@ -353,7 +353,7 @@ describe("country", () => {
       exports.default.fetch(
         new Request("https://gatehouse.test/api/v1/track/visit", {
           method: "POST",
-          headers: { "Content-Type": "application/json", "User-Agent": PHONE, "CF-Connecting-IP": "203.0.113.200" },
+          headers: { "Content-Type": "application/json", "User-Agent": PHONE, "CF-Connecting-IP": freshIp() },
           body: JSON.stringify({ token }),
           cf: { country },
         }),

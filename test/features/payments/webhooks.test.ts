@@ -5,7 +5,7 @@
  */
 import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { problemOf } from "../../helpers";
+import { freshIp, problemOf } from "../../helpers";
 import { rows } from "../../support/db";
 import { captureLogs } from "../../support/logs";
 import { type FakeStripe, signature, stripeEvent, useFakeStripe } from "../../support/stripe";
@@ -198,7 +198,7 @@ describe("POST /api/v1/webhooks/stripe", () => {
     const h = new PaymentsHarness({
       RATE_LIMITS: '{"api":{"limit":3,"windowSeconds":60},"stripe-webhook":{"limit":6,"windowSeconds":60}}',
     });
-    const ip = "203.0.113.77";
+    const ip = freshIp();
     const statuses: number[] = [];
     for (let i = 0; i < 7; i++) {
       const payload = JSON.stringify(stripeEvent("customer.created", { id: `cus_${i}`, object: "customer" }));

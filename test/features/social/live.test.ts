@@ -8,7 +8,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { PostLive } from "../../../durable-objects/post-live";
 import { postChanged } from "../../../src/features/social";
-import { call, problemOf } from "../../helpers";
+import { call, freshIp, problemOf } from "../../helpers";
 import { captureLogs } from "../../support/logs";
 import { bearer } from "../auth/helpers";
 import { buyers } from "../events/helpers";
@@ -104,16 +104,17 @@ describe("post live counts", () => {
     await runInDurableObject(stub, (instance: PostLive) => {
       instance.caps = { total: 2, perAddress: 1 };
     });
-    const first = await openPostLive(postId, { ip: "203.0.113.7" });
+    const ip = freshIp();
+    const first = await openPostLive(postId, { ip });
     const crowded = await call(`/api/v1/posts/${postId}/live`, {
       headers: { Upgrade: "websocket" },
-      ip: "203.0.113.7",
+      ip,
     });
     expect(crowded.status).toBe(429);
     expect((await problemOf(crowded)).type).toMatch(/rate-limited$/);
     expect(crowded.headers.get("Retry-After")).toBe("60");
-    const second = await openPostLive(postId, { ip: "203.0.113.8" });
-    const full = await call(`/api/v1/posts/${postId}/live`, { headers: { Upgrade: "websocket" }, ip: "203.0.113.9" });
+    const second = await openPostLive(postId, { ip: freshIp() });
+    const full = await call(`/api/v1/posts/${postId}/live`, { headers: { Upgrade: "websocket" }, ip: freshIp() });
     expect(full.status).toBe(503);
     expect((await problemOf(full)).type).toMatch(/unavailable$/);
     expect(await stub.viewers()).toBe(2);
