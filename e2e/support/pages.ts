@@ -58,6 +58,7 @@ export const PAGES: PageCase[] = [
     screenshot: true,
   },
   { name: "host-new-event", path: () => "/host/new-event", as: "host", heading: /event/i },
+  { name: "host-integrations", path: () => "/host/integrations", as: "host", heading: "Integrations" },
   { name: "scan", path: () => "/scan", as: "visitor", heading: /Pair this device|Scanner/, screenshot: true },
   { name: "not-found", path: () => "/no-such-page", as: "visitor", heading: "Page not found", status: 404 },
 ];
