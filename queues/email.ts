@@ -134,7 +134,11 @@ async function deliverAll(
     if (budget?.ok) cleared.push(c);
     else {
       const jitter = Math.floor(Math.random() * (LIMITS.emailRateLimitJitterSeconds + 1));
-      waiting.push({ claimed: c, delaySeconds: (budget?.waitSeconds ?? 1) + jitter });
+      // A wait past Queues' longest delay (a budget far behind, as a backlog of a big on-sale's
+      // confirmations makes) comes back at that delay and asks the budget again: a longer delay is
+      // refused, and the message would be retried until it dead-lettered.
+      const delaySeconds = Math.min((budget?.waitSeconds ?? 1) + jitter, LIMITS.queueMaxDelaySeconds);
+      waiting.push({ claimed: c, delaySeconds });
     }
   });
   await unclaimAll(env.DB, waiting, Date.now());

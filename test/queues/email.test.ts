@@ -437,6 +437,22 @@ describe("email consumer: duplicates and crashes", () => {
     expect(await deadLettersFor(id)).toHaveLength(1);
   });
 
+  it("a send budget whose wait runs past Queues' longest delay hands the email back at that delay, not refused", async () => {
+    const resend = useFakeResend();
+    // One email a week for the whole platform: the second waits 7 days for the budget.
+    const limits = JSON.stringify({ "email-global": { limit: 1, windowSeconds: 7 * 24 * 3600 } });
+    const harness = new QueueHarness({ ...RESEND_ENV, RATE_LIMITS: limits });
+    const [first, second] = await queuedEmails(harness, 2, { tag: "week-budget" });
+    await harness.deliver(harness.takeDue());
+    expect(resend.created).toHaveLength(1);
+    const states = await Promise.all([first, second].map((id) => outboxRow(id as string)));
+    const held = [first, second][states.findIndex((row) => row.status !== "sent")];
+    expect(harness.produced).toEqual([
+      { body: { outboxId: held }, delaySeconds: LIMITS.queueMaxDelaySeconds, at: expect.any(Number) },
+    ]);
+    expect(harness.settled.map((s) => s.outcome)).toEqual(["ack", "ack"]);
+  });
+
   it("a lease ending past Queues' longest delay (a clock gone wrong) is looked at again within that delay, not refused", async () => {
     const resend = useFakeResend();
     const harness = new QueueHarness(RESEND_ENV);
