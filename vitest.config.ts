@@ -84,7 +84,7 @@ export default defineConfig(async () => {
       },
     });
   const perFile = {
-    setupFiles: ["./test/setup/apply-migrations.ts"],
+    setupFiles: ["./test/setup/apply-migrations.ts", "./test/setup/platform-budgets.ts"],
     testTimeout: 20_000,
     hookTimeout: 30_000,
   };
