@@ -84,7 +84,12 @@ test("the wallet still shows the ticket and its code when the phone is offline",
   await expect(page).toHaveURL(/\/me\/tickets\?new=/);
   const online = await decodeQr(page.getByRole("img", { name: "Entry code" }));
 
-  // The wallet's service worker keeps the last good copy; wait until it controls the page.
+  // The wallet's service worker keeps the last good copy. Wait until it is active, then open the
+  // wallet again: a navigation that starts after that is always controlled, while a page loading
+  // at the moment of activation may miss clients.claim() and stay uncontrolled for its lifetime.
+  await page.evaluate(async () => {
+    await navigator.serviceWorker.ready;
+  });
   await page.goto("/me/tickets");
   await expect.poll(() => page.evaluate(() => navigator.serviceWorker.controller !== null)).toBe(true);
   await page.reload();
