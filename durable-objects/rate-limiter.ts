@@ -358,6 +358,11 @@ export class RateLimiter extends DurableObject<Env> {
     return requests.map((request) => this.#sessions.open(request));
   }
 
+  /** A refused ordering request's note taken back (session-book.ts `unnote`). */
+  unnoteOrdering(request: { userId: string; eventId: string }): void {
+    this.#sessions.unnote(request);
+  }
+
   revokeSession(request: { userId: string; sid: string; reason: string; now: number; expiresAt: number }): void {
     this.#sessions.revoke(request);
   }

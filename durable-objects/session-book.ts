@@ -144,10 +144,16 @@ export class SessionBook {
          expires_at REAL NOT NULL, revoked_at REAL, revoke_reason TEXT)`,
     );
     this.#sql.exec("CREATE INDEX IF NOT EXISTS session_states_user ON session_states (user_id, expires_at)");
+    // `refs`: the ordering requests behind the note that have not been refused (see `unnote`).
     this.#sql.exec(
       `CREATE TABLE IF NOT EXISTS session_orders (
-         user_id TEXT NOT NULL, event_id TEXT NOT NULL, at REAL NOT NULL, PRIMARY KEY (user_id, event_id))`,
+         user_id TEXT NOT NULL, event_id TEXT NOT NULL, at REAL NOT NULL, refs INTEGER NOT NULL DEFAULT 1,
+         PRIMARY KEY (user_id, event_id))`,
     );
+    const columns = this.#sql.exec<{ name: string }>("PRAGMA table_info(session_orders)").toArray();
+    if (!columns.some((c) => c.name === "refs")) {
+      this.#sql.exec("ALTER TABLE session_orders ADD COLUMN refs INTEGER NOT NULL DEFAULT 1");
+    }
   }
 
   #account(userId: string): AccountRow | undefined {
@@ -234,7 +240,7 @@ export class SessionBook {
       this.#sql.exec("DELETE FROM session_orders WHERE user_id = ? AND at <= ?", request.userId, request.now - window);
       this.#sql.exec(
         `INSERT INTO session_orders (user_id, event_id, at) VALUES (?1, ?2, ?3)
-         ON CONFLICT (user_id, event_id) DO UPDATE SET at = MAX(at, ?3)`,
+         ON CONFLICT (user_id, event_id) DO UPDATE SET at = MAX(at, ?3), refs = refs + 1`,
         request.userId,
         request.ordering,
         request.now,
@@ -249,6 +255,25 @@ export class SessionBook {
       )
       .toArray()
       .map((row) => row.event_id);
+  }
+
+  /**
+   * Takes back one ordering request's note: the request was refused (sold out, over the limit, no
+   * queue pass, …), so the user's reads need not wait for that event's push on its account. The note
+   * goes once no request behind it is left: a refused double-click keeps the note of the order its
+   * twin placed. A note taken back by an overtaking window is simply gone.
+   */
+  unnote(request: { userId: string; eventId: string }): void {
+    this.#sql.exec(
+      "UPDATE session_orders SET refs = refs - 1 WHERE user_id = ? AND event_id = ?",
+      request.userId,
+      request.eventId,
+    );
+    this.#sql.exec(
+      "DELETE FROM session_orders WHERE user_id = ? AND event_id = ? AND refs <= 0",
+      request.userId,
+      request.eventId,
+    );
   }
 
   /** Takes D1's copy of a session the book did not know, keeping whatever is stricter, then checks it. */

@@ -33,6 +33,7 @@ import { MEDIA_BODY_LIMITS, mediaRoutes } from "./features/media/routes";
 import { metaRoutes } from "./features/meta/routes";
 import { payoutRoutes, subscriptionRoutes, tipRoutes } from "./features/money";
 import { addressPolicies, orderingEvent, orderRoutes, userPolicies } from "./features/orders/routes";
+import { takeBackRefusedOrdering } from "./features/orders/settle";
 import { paymentRoutes, STRIPE_WEBHOOK_PATH } from "./features/payments/routes";
 import { piiAdminRoutes, privacyRoutes } from "./features/privacy";
 import { queueRoutes } from "./features/queue";
@@ -147,6 +148,8 @@ export function createApp(options: AppOptions = {}): OpenAPIHono<AppEnv> {
       ],
     ),
   );
+  // A refused order takes back the note its session check made (src/features/orders/settle.ts).
+  app.use(takeBackRefusedOrdering);
   // Keyed on the authenticated device, never on the presented token: a made-up token must not bring
   // a limiter object of its own into being.
   app.use(

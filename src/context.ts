@@ -52,6 +52,11 @@ export interface AppEnv {
      * to D1: reads of the user's orders and tickets let them settle first (src/features/orders/settle.ts).
      */
     settleEvents: readonly string[] | undefined;
+    /**
+     * The event this request's session check noted the user as ordering at: taken back when the
+     * request is refused, so a refused buyer's reads do not wait on that event (src/features/orders/settle.ts).
+     */
+    orderingNoted: { userId: string; eventId: string } | undefined;
     /** Set for page requests (src/web): errors answer as friendly HTML pages, never problem JSON. */
     page: PageState | undefined;
   };

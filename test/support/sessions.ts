@@ -17,6 +17,22 @@ export async function bookRows(userId: string) {
   }));
 }
 
+/** The book's order notes of one user (events whose push the user's reads wait for), newest first. */
+export async function bookNotes(userId: string): Promise<{ event_id: string; refs: number }[]> {
+  return runInDurableObject(bookOf(userId), (_instance, state) => {
+    const hasNotes = state.storage.sql
+      .exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'session_orders'")
+      .toArray().length;
+    if (!hasNotes) return [];
+    return state.storage.sql
+      .exec<{ event_id: string; refs: number }>(
+        "SELECT event_id, refs FROM session_orders WHERE user_id = ? ORDER BY at DESC",
+        userId,
+      )
+      .toArray();
+  });
+}
+
 /** Moves a session's last use in the book (a stand-in for a long run of activity). */
 export async function setBookLastUse(userId: string, sid: string, at: number): Promise<void> {
   await runInDurableObject(bookOf(userId), (_instance, state) => {

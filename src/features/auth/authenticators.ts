@@ -36,6 +36,7 @@ async function principalFor(
   const claims = await verifyAccessToken(config.jwtKeys, token);
   if (!claims) return null;
   const policies = budgets(c).map((name) => config.ratePolicies[name]);
+  const eventId = ordering(c);
   const { session, decisions, settle } = await activeSession(
     { db: c.env.DB, sessions: c.env.RATE_LIMITER },
     config,
@@ -43,10 +44,12 @@ async function principalFor(
     policies,
     Date.now(),
     c.get("defer"),
-    ordering(c),
+    eventId,
   );
   if (!session) return null;
   c.set("settleEvents", settle);
+  // The book answers the event it just noted among those to settle (not when D1's copy decided).
+  if (eventId && settle.includes(eventId)) c.set("orderingNoted", { userId: session.userId, eventId });
   const taken = new Map(c.get("takenBudgets"));
   for (const [i, decision] of decisions.entries()) {
     const policy = policies[i];

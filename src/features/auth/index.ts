@@ -3,7 +3,7 @@
 export { clearSessionCookies } from "./cookies";
 export { type AuthDeps, authDeps, sessionStores } from "./deps";
 export { type ReauthProof, reauthenticate } from "./reauth";
-export { advanceEpochInBook, registerSessions, updateAccountInBook } from "./session-keeper";
+export { advanceEpochInBook, registerSessions, unnoteOrderingInBook, updateAccountInBook } from "./session-keeper";
 export { withEpochBump } from "./sessions";
 export * from "./tokens";
 export {

@@ -207,3 +207,16 @@ export async function updateAccountInBook(
 ): Promise<void> {
   await askOrFail(() => bookOf(ns, userId).updateAccount({ userId, ...change }));
 }
+
+/**
+ * Takes back a refused ordering request's note (durable-objects/session-book.ts `unnote`). Best
+ * effort, after the answer: a note left behind only makes the user's reads for a minute ask the
+ * event's object whether its push is done.
+ */
+export async function unnoteOrderingInBook(ns: SessionsNamespace, userId: string, eventId: string): Promise<void> {
+  try {
+    await ask(() => bookOf(ns, userId).unnoteOrdering({ userId, eventId }));
+  } catch {
+    // ask() logged it.
+  }
+}

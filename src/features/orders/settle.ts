@@ -10,11 +10,18 @@
  * alarm keeps retrying) does not fail the read: it goes on with what D1 has. Everyone else's reads
  * (a host's order list, an event's counts) never wait: they are a read model, current within the
  * push's delay.
+ *
+ * The note is made before the order is decided (it rides on the session check, the one call before
+ * the object's). A request that is then refused — sold out, over the limit, no queue pass — takes it
+ * back after answering (`takeBackRefusedOrdering`): under a sold-out flood the refused buyers' wallet
+ * reads would otherwise each call the hottest object for a minute.
  */
+import type { MiddlewareHandler } from "hono";
 import { LIMITS } from "../../config/limits";
-import type { AppContext } from "../../context";
+import type { AppContext, AppEnv } from "../../context";
 import { withDeadline } from "../../lib/deadline";
 import { log } from "../../lib/log";
+import { unnoteOrderingInBook } from "../auth";
 import { inventoryOf } from "../events";
 
 /** Lets the pushes of the events the signed-in user just ordered at finish (see the file comment). */
@@ -35,3 +42,14 @@ export async function settleOwnOrders(c: AppContext): Promise<void> {
     }),
   );
 }
+
+/**
+ * After the answer: a request whose session check noted an order and that was then refused (any
+ * 4xx or 5xx; a placed order answers 2xx, or 303 from the event page's form) takes its note back.
+ */
+export const takeBackRefusedOrdering: MiddlewareHandler<AppEnv> = async (c, next) => {
+  await next();
+  const noted = c.get("orderingNoted");
+  if (!noted || c.res.status < 400) return;
+  c.get("defer")(() => unnoteOrderingInBook(c.env.RATE_LIMITER, noted.userId, noted.eventId));
+};

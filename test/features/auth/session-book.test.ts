@@ -5,13 +5,13 @@
  * brought into D1 by the next sign-in; and a session only D1 knows is adopted with whatever is
  * stricter. Each test revokes (or changes) and then uses a token at once.
  */
-import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
+import { createExecutionContext, env, runInDurableObject, waitOnExecutionContext } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { LIMITS } from "../../../src/config/limits";
 import { logout, resetPassword } from "../../../src/features/auth/service";
 import worker from "../../../src/index";
 import { call, freshIp } from "../../helpers";
-import { bookOf, bookRows, forgetInBook } from "../../support/sessions";
+import { bookNotes, bookOf, bookRows, forgetInBook } from "../../support/sessions";
 import { eventBody } from "../events/helpers";
 import { authDepsWith, bearer, createUser, login, PASSWORD, postJson, rows, tokenFromMail } from "./helpers";
 
@@ -298,5 +298,76 @@ describe("orders the book remembers for their buyer's reads", () => {
     // A refused session is answered no events at all.
     await book.revokeSession({ userId, sid, reason: "logout", now: t0 + 10, expiresAt: t0 + 86_400_000 });
     expect(await settleAt(t0 + 11, "event-c")).toBe("invalid");
+  });
+
+  it("a refused request takes its note back; the note stays while another request behind it was not refused", async () => {
+    const userId = `unnote-${crypto.randomUUID()}`;
+    const sid = crypto.randomUUID();
+    const t0 = Date.now();
+    const book = bookOf(userId);
+    await book.openSession({
+      userId,
+      sid,
+      epoch: 0,
+      now: t0,
+      expiresAt: t0 + 86_400_000,
+      account: { roles: ["attendee"], email: "unnote@example.com", name: "Unnote" },
+    });
+    const check = { userId, sid, idleMs: 3_600_000, touchMs: 60_000, settleMs: LIMITS.ownOrdersSettleMs };
+    const settleAt = async (now: number, ordering?: string) => {
+      const { verdict } = await book.authorize({ ...check, now, ...(ordering ? { ordering } : {}) });
+      return verdict.status === "valid" ? (verdict.settle ?? []) : verdict.status;
+    };
+    // One request, refused: its note goes.
+    expect(await settleAt(t0 + 1, "event-a")).toEqual(["event-a"]);
+    await book.unnoteOrdering({ userId, eventId: "event-a" });
+    expect(await settleAt(t0 + 2)).toEqual([]);
+    // A double click: two requests noted, one refused; the other's order keeps the note.
+    await settleAt(t0 + 3, "event-b");
+    await settleAt(t0 + 4, "event-b");
+    await book.unnoteOrdering({ userId, eventId: "event-b" });
+    expect(await settleAt(t0 + 5)).toEqual(["event-b"]);
+    expect(await bookNotes(userId)).toEqual([{ event_id: "event-b", refs: 1 }]);
+    // Both refused: gone. Taking back a note that is not there changes nothing.
+    await book.unnoteOrdering({ userId, eventId: "event-b" });
+    await book.unnoteOrdering({ userId, eventId: "event-b" });
+    expect(await bookNotes(userId)).toEqual([]);
+    expect(await settleAt(t0 + 6, "event-b")).toEqual(["event-b"]);
+    expect(await bookNotes(userId)).toEqual([{ event_id: "event-b", refs: 1 }]);
+    // A note past its window counts no request: a new one starts from one.
+    expect(await settleAt(t0 + 6 + LIMITS.ownOrdersSettleMs, "event-b")).toEqual(["event-b"]);
+    expect(await bookNotes(userId)).toEqual([{ event_id: "event-b", refs: 1 }]);
+  });
+
+  it("a book whose note table predates the count gets it, its notes counting one request each", async () => {
+    const shard = env.RATE_LIMITER.getByName(`old-book-${crypto.randomUUID()}`);
+    const userId = `old-${crypto.randomUUID()}`;
+    const sid = crypto.randomUUID();
+    const t0 = Date.now();
+    await runInDurableObject(shard, (_instance, state) => {
+      state.storage.sql.exec(
+        `CREATE TABLE session_orders (
+           user_id TEXT NOT NULL, event_id TEXT NOT NULL, at REAL NOT NULL, PRIMARY KEY (user_id, event_id))`,
+      );
+      state.storage.sql.exec(
+        "INSERT INTO session_orders (user_id, event_id, at) VALUES (?, 'event-old', ?)",
+        userId,
+        t0,
+      );
+    });
+    await shard.openSession({
+      userId,
+      sid,
+      epoch: 0,
+      now: t0,
+      expiresAt: t0 + 86_400_000,
+      account: { roles: ["attendee"], email: "old@example.com", name: "Old" },
+    });
+    const check = { userId, sid, idleMs: 3_600_000, touchMs: 60_000, settleMs: LIMITS.ownOrdersSettleMs };
+    const { verdict } = await shard.authorize({ ...check, now: t0 + 1 });
+    expect(verdict.status === "valid" ? verdict.settle : verdict.status).toEqual(["event-old"]);
+    await shard.unnoteOrdering({ userId, eventId: "event-old" });
+    const after = await shard.authorize({ ...check, now: t0 + 2 });
+    expect(after.verdict.status === "valid" ? (after.verdict.settle ?? []) : after.verdict.status).toEqual([]);
   });
 });

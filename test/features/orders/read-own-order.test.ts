@@ -6,10 +6,13 @@
  * settling can put the order in D1 in time: without it the reads answer 404 (the object's own retry
  * waits seconds).
  */
+import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import worker from "../../../src/index";
 import { call, freshIp } from "../../helpers";
 import { rows } from "../../support/db";
+import { bookNotes } from "../../support/sessions";
 import { bearer } from "../auth/helpers";
 import { buyers, createEvent, hostWithToken, inventory } from "../events/helpers";
 
@@ -83,5 +86,93 @@ describe("reading one's own order right after it is placed", () => {
     expect(await list()).toHaveLength(0);
     await inventory(event.id).sync();
     expect(await list()).toHaveLength(1);
+  });
+});
+
+/** The env with the users' shard objects refusing to take a note back (overloaded or unreachable). */
+function unnoteDown(): typeof env {
+  const broken = new Proxy(env.RATE_LIMITER, {
+    get(target, property) {
+      if (property !== "getByName") return Reflect.get(target, property, target);
+      return (name: string) => {
+        const stub = target.getByName(name);
+        return new Proxy(stub, {
+          get(s, method) {
+            if (method === "unnoteOrdering") return () => Promise.reject(new Error("overloaded"));
+            return Reflect.get(s, method, s);
+          },
+        });
+      };
+    },
+  });
+  return { ...env, RATE_LIMITER: broken } as typeof env;
+}
+
+/** An order through the API, returning once the work it left for after its answer is done too. */
+async function orderAndAfter(eventId: string, token: string, headers: Record<string, string> = {}, target = env) {
+  const ctx = createExecutionContext();
+  const res = await worker.fetch(
+    new Request(`https://gatehouse.test/api/v1/events/${eventId}/orders`, {
+      method: "POST",
+      headers: {
+        ...bearer(token),
+        "Content-Type": "application/json",
+        "CF-Connecting-IP": freshIp(),
+        ...headers,
+      },
+      body: JSON.stringify({ quantity: 1 }),
+    }),
+    target,
+    ctx,
+  );
+  await waitOnExecutionContext(ctx);
+  return res;
+}
+
+describe("a refused order's note", () => {
+  it("sold out, the buyer's note is taken back after the answer; the buyer who got the ticket keeps theirs", async () => {
+    const host = await hostWithToken();
+    const event = await createEvent(host.token, { capacity: 1 });
+    const [lucky, late] = (await buyers(2)) as [
+      Awaited<ReturnType<typeof buyers>>[0],
+      Awaited<ReturnType<typeof buyers>>[0],
+    ];
+    expect((await orderAndAfter(event.id, lucky.token)).status).toBe(201);
+    const refused = await orderAndAfter(event.id, late.token);
+    expect(refused.status).toBe(409);
+    expect(await bookNotes(late.id)).toEqual([]);
+    expect(await bookNotes(lucky.id)).toEqual([{ event_id: event.id, refs: 1 }]);
+  });
+
+  it("refused before the object decides (the waiting room is on and there is no pass), the note goes too", async () => {
+    const host = await hostWithToken();
+    const event = await createEvent(host.token, { queue: { mode: "on", admitPerSecond: 50 } });
+    const [buyer] = (await buyers(1)) as [Awaited<ReturnType<typeof buyers>>[0]];
+    expect((await orderAndAfter(event.id, buyer.token)).status).toBe(428);
+    expect(await bookNotes(buyer.id)).toEqual([]);
+  });
+
+  it("a double click: the refused twin takes back only its own share, the placed order's note stays", async () => {
+    const host = await hostWithToken();
+    const event = await createEvent(host.token, { capacity: 10, perUserLimit: 1 });
+    const [buyer] = (await buyers(1)) as [Awaited<ReturnType<typeof buyers>>[0]];
+    const answers = await Promise.all([orderAndAfter(event.id, buyer.token), orderAndAfter(event.id, buyer.token)]);
+    expect(answers.map((r) => r.status).sort()).toEqual([201, 409]);
+    expect(await bookNotes(buyer.id)).toEqual([{ event_id: event.id, refs: 1 }]);
+  });
+
+  it("a note that cannot be taken back stays (reads then merely ask the object), and the answer is unchanged", async () => {
+    const host = await hostWithToken();
+    const event = await createEvent(host.token, { capacity: 1 });
+    const [lucky, late] = (await buyers(2)) as [
+      Awaited<ReturnType<typeof buyers>>[0],
+      Awaited<ReturnType<typeof buyers>>[0],
+    ];
+    expect((await orderAndAfter(event.id, lucky.token)).status).toBe(201);
+    expect((await orderAndAfter(event.id, late.token, {}, unnoteDown())).status).toBe(409);
+    expect(await bookNotes(late.id)).toEqual([{ event_id: event.id, refs: 1 }]);
+    const wallet = await call("/api/v1/me/tickets", { headers: bearer(late.token) });
+    expect(wallet.status).toBe(200);
+    expect(((await wallet.json()) as { items: unknown[] }).items).toEqual([]);
   });
 });
