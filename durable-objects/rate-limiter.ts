@@ -336,12 +336,23 @@ export class RateLimiter extends DurableObject<Env> {
    * user's own budgets this request takes (in `consumeAll`'s order and manner).
    */
   authorize(request: CheckSessionRequest & { budgets?: readonly RateLimitRequest[] }): Authorization {
-    return this.#withBudgets(this.#sessions.check(request), request.budgets);
+    const authorization = this.#withBudgets(this.#sessions.check(request), request.budgets);
+    this.#noteCleanup(request, authorization);
+    return authorization;
   }
 
   /** `authorize` for a session the book did not know: D1's copy is merged in first. */
   adoptSession(request: AdoptSessionRequest & { budgets?: readonly RateLimitRequest[] }): Authorization {
-    return this.#withBudgets(this.#sessions.adopt(request), request.budgets);
+    const authorization = this.#withBudgets(this.#sessions.adopt(request), request.budgets);
+    this.#noteCleanup(request, authorization);
+    return authorization;
+  }
+
+  /** An order note just written is deleted by the alarm once its window has passed. */
+  #noteCleanup(request: CheckSessionRequest, authorization: Authorization): void {
+    if (request.ordering && request.settleMs && authorization.verdict.status === "valid") {
+      this.#scheduleCleanup(request.now + request.settleMs);
+    }
   }
 
   #withBudgets(verdict: SessionVerdict, budgets: readonly RateLimitRequest[] | undefined): Authorization {
@@ -390,9 +401,10 @@ export class RateLimiter extends DurableObject<Env> {
       .exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'session_orders'")
       .toArray().length;
     if (notes) this.#sql.exec("DELETE FROM session_orders WHERE at <= ?", now - LIMITS.ownOrdersSettleMs);
+    const notesEnd = notes ? `UNION ALL SELECT MAX(at) + ${LIMITS.ownOrdersSettleMs} FROM session_orders` : "";
     const next = this.#sql
       .exec<{ at: number | null }>(
-        "SELECT MAX(at) AS at FROM (SELECT MAX(expires_at) AS at FROM gcra UNION ALL SELECT MAX(expires_at) FROM hits)",
+        `SELECT MAX(at) AS at FROM (SELECT MAX(expires_at) AS at FROM gcra UNION ALL SELECT MAX(expires_at) FROM hits ${notesEnd})`,
       )
       .one().at;
     this.#alarmAt = null;

@@ -2,6 +2,7 @@ import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "c
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { RateLimiter } from "../../durable-objects/rate-limiter";
+import { LIMITS } from "../../src/config/limits";
 import { freezeClock, setClock } from "../support/clock";
 
 const policy = { policy: "t", limit: 5, windowSeconds: 60 };
@@ -129,6 +130,47 @@ describe("RateLimiter (GCRA)", () => {
     expect(rows).toEqual([{ policy: "long" }]);
     const alarm = await runInDurableObject(stub, (_i: RateLimiter, state) => state.storage.getAlarm());
     expect(alarm).toBeGreaterThan(real + 3_000_000);
+  });
+});
+
+describe("RateLimiter: the session book's order notes", () => {
+  it("a note arms the cleanup alarm; the alarm deletes the notes past their window and re-arms for the live ones", async () => {
+    const stub = stubFor();
+    const window = LIMITS.ownOrdersSettleMs;
+    const real = Date.now();
+    const userId = `notes-${crypto.randomUUID()}`;
+    const sid = crypto.randomUUID();
+    await stub.openSession({
+      userId,
+      sid,
+      epoch: 0,
+      now: real,
+      expiresAt: real + 86_400_000,
+      account: { roles: ["attendee"], email: "notes@example.com", name: "Notes" },
+    });
+    const check = { userId, sid, idleMs: 3_600_000, touchMs: 60_000, settleMs: window };
+    const alarm = () => runInDurableObject(stub, (_i: RateLimiter, state) => state.storage.getAlarm());
+    const notes = () =>
+      runInDurableObject(stub, (_i: RateLimiter, state) =>
+        state.storage.sql.exec<{ event_id: string }>("SELECT event_id FROM session_orders ORDER BY at").toArray(),
+      );
+    // A check that orders nothing arms nothing.
+    await stub.authorize({ ...check, now: real });
+    expect(await alarm()).toBeNull();
+    await stub.authorize({ ...check, now: real, ordering: "event-1" });
+    expect(await alarm()).toBe(real + window);
+    // A pending alarm is kept as it is.
+    await stub.authorize({ ...check, now: real + 1_000, ordering: "event-2" });
+    expect(await alarm()).toBe(real + window);
+
+    freezeClock(real + window);
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    expect(await notes()).toEqual([{ event_id: "event-2" }]);
+    expect(await alarm()).toBe(real + 1_000 + window);
+    setClock(real + 1_000 + window);
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    expect(await notes()).toEqual([]);
+    expect(await alarm()).toBeNull();
   });
 });
 
