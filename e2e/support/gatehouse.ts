@@ -191,6 +191,26 @@ export class Gatehouse {
     return { id: created.id, title };
   }
 
+  /**
+   * A webhook endpoint of the demo host at a name that never resolves (RFC 2606 `.invalid`), with one
+   * test ping sent to it: its delivery log then lists that failed delivery. The endpoint's id.
+   */
+  async unreachableEndpoint(hostAccessToken: string): Promise<string> {
+    const auth = { Authorization: `Bearer ${hostAccessToken}` };
+    const endpoint = await ok<{ id: string }>(
+      await this.request.post("/api/v1/me/webhook-endpoints", {
+        headers: auth,
+        data: { url: `https://hooks-${randomUUID().slice(0, 8)}.gatehouse.invalid/in`, events: ["order.created"] },
+      }),
+      "add a webhook endpoint",
+    );
+    await ok(
+      await this.request.post(`/api/v1/me/webhook-endpoints/${endpoint.id}/test`, { headers: auth }),
+      "send a test ping",
+    );
+    return endpoint.id;
+  }
+
   /** A steward device of the event, registered by its host; its `Device` token. */
   async deviceFor(eventId: string, hostAccessToken: string): Promise<string> {
     const device = await ok<{ token: string }>(

@@ -18,6 +18,8 @@ export const VIEWPORTS = [
 export interface World {
   event: { id: string; title: string };
   attendee: Account;
+  /** A webhook endpoint of the demo host, with one failed delivery in its log. */
+  endpointId: string;
 }
 
 export interface PageCase {
@@ -59,6 +61,12 @@ export const PAGES: PageCase[] = [
   },
   { name: "host-new-event", path: () => "/host/new-event", as: "host", heading: /event/i },
   { name: "host-integrations", path: () => "/host/integrations", as: "host", heading: "Integrations" },
+  {
+    name: "host-deliveries",
+    path: (w) => `/host/integrations/endpoints/${w.endpointId}`,
+    as: "host",
+    heading: "Webhook deliveries",
+  },
   { name: "scan", path: () => "/scan", as: "visitor", heading: /Pair this device|Scanner/, screenshot: true },
   { name: "not-found", path: () => "/no-such-page", as: "visitor", heading: "Page not found", status: 404 },
 ];
@@ -85,7 +93,8 @@ export async function makeWorld(request: APIRequestContext, baseURL: string, tit
   const attendee = await gatehouse.verifiedAccount("wallet", "Sam Rivera");
   const { accessToken } = await gatehouse.login(attendee.email, attendee.password);
   await gatehouse.claim(accessToken, event.id);
-  return { event, attendee };
+  const endpointId = await gatehouse.unreachableEndpoint((await gatehouse.hostTokens()).accessToken);
+  return { event, attendee, endpointId };
 }
 
 /** Signs the page's context in as whoever looks at the page (visitors stay signed out). */

@@ -8,13 +8,16 @@ import { env } from "cloudflare:workers";
 import { encode } from "uqr";
 import { describe, expect, it } from "vitest";
 import { getConfig } from "../../src/config";
+import { LIMITS } from "../../src/config/limits";
 import { signAccessToken } from "../../src/features/auth/tokens";
 import { CHART_MAX_DAYS } from "../../src/web/pages/host/chart";
+import { DELIVERIES_PER_PAGE } from "../../src/web/pages/host/deliveries";
 import { HOST_PAGE_SIZE } from "../../src/web/pages/host/home";
 import { fromWallClock, toMinorUnits, toWallClock } from "../../src/web/pages/host/units";
 import { bearer, createUser } from "../features/auth/helpers";
 import { buyers, createEvent, DAY, eventBody, HOUR, order } from "../features/events/helpers";
 import { deviceAuth, issueTickets, qrToken, registerDevice, scan, scanBody } from "../features/gate/helpers";
+import { subscribe } from "../features/webhooks/harness";
 import { call } from "../helpers";
 import { Browser, ORIGIN, type Page, textOf } from "./browser";
 import { decode, type EventDbRow, eventForm, eventRow, fieldError, nextYear, signedIn } from "./host-helpers";
@@ -588,7 +591,28 @@ describe("gate devices on the event page", () => {
 
 describe("every host page", () => {
   it("stays within 50 KB of HTML, CSS and JS, with no inline script, handler or style attribute", async () => {
-    const { browser, token } = await signedIn();
+    const { browser, token, user } = await signedIn();
+    // A full page of failed deliveries, each answered with the longest body the log keeps.
+    const endpointId = await subscribe(user.id, ["order.created"]);
+    const now = Date.now();
+    await env.DB.batch(
+      Array.from({ length: DELIVERIES_PER_PAGE }, (_, i) => {
+        const eventId = `msg_weight_${i}_${crypto.randomUUID()}`;
+        const deliveryId = `dlv_weight_${i}_${crypto.randomUUID()}`;
+        return [
+          env.DB.prepare(
+            "INSERT INTO webhook_events (id, host_id, type, data, created_at, fanned_out_at) VALUES (?, ?, 'order.created', '{}', ?, ?)",
+          ).bind(eventId, user.id, now, now),
+          env.DB.prepare(
+            `INSERT INTO webhook_deliveries (id, event_id, endpoint_id, status, attempts, next_attempt_at, last_status_code, last_latency_ms, created_at, updated_at)
+             VALUES (?, ?, ?, 'failed', 8, NULL, 500, 1234, ?, ?)`,
+          ).bind(deliveryId, eventId, endpointId, now + i, now + i),
+          env.DB.prepare(
+            "INSERT INTO webhook_attempts (id, delivery_id, attempt, status_code, latency_ms, response_snippet, at) VALUES (?, ?, 8, 500, 1234, ?, ?)",
+          ).bind(`att_${deliveryId}`, deliveryId, "x".repeat(LIMITS.webhookResponseSnippetChars), now),
+        ];
+      }).flat(),
+    );
     const event = await createEvent(token, { perUserLimit: 10 });
     const [buyer] = await buyers(1);
     const sold = await order(event.id, buyer?.token ?? "", 5);
@@ -608,9 +632,13 @@ describe("every host page", () => {
       `/host/events/${event.id}/edit`,
       `/host/events/${event.id}/cancel`,
       "/host/integrations",
+      `/host/integrations/endpoints/${endpointId}`,
     ]) {
       pages.push([path, await browser.get(path)]);
     }
+    const deliveries = pages.find(([path]) => path.includes("/endpoints/"))?.[1];
+    expect(deliveries?.html.match(/<tr id="d-/g)).toHaveLength(DELIVERIES_PER_PAGE);
+    expect(deliveries?.html).toContain("x".repeat(300));
     const key = await browser.submit("/host/integrations/keys", { name: "CRM", "scope:events:read": "on" });
     expect(key.html).toContain('id="secret-value"');
     pages.push(["integrations with a new key", key]);

@@ -48,7 +48,7 @@ export function endpointsDeps(c: AppContext): EndpointsDeps {
   return { db: c.env.DB, allowLoopback: c.get("config").outgoingAllowLoopback, pii: c.get("config").pii };
 }
 
-function deliveryDeps(c: AppContext): DeliveryDeps {
+export function deliveryDeps(c: AppContext): DeliveryDeps {
   return { db: c.env.DB, config: getConfig(c.env), emailQueue: c.env.EMAIL_QUEUE as EmailQueue };
 }
 

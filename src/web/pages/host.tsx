@@ -19,15 +19,26 @@ import { registerDevice, revokeDevice } from "../../features/gate/devices";
 import { CreateDeviceBody } from "../../features/gate/schema";
 import { onboardingLink, publicOrigin } from "../../features/money";
 import { paymentsDepsFromEnv } from "../../features/payments";
-import { createEndpoint, deleteEndpoint, updateEndpoint } from "../../features/webhooks/endpoints";
+import { createEndpoint, deleteEndpoint, rotateSecret, updateEndpoint } from "../../features/webhooks/endpoints";
+import { pingEndpoint, replayDelivery } from "../../features/webhooks/manual";
 import { fieldErrors } from "../../http/validation";
 import { DomainError, type FieldError } from "../../lib/errors";
 import type { toFieldErrors } from "../components";
 import { type FormFields, readForm } from "../forms";
 import { pageState, type RenderOptions, render, seeOther } from "../page";
 import { renderCancelConfirm } from "./host/cancel";
-import { apiKeysDeps, devicesDeps, endpointsDeps, eventsDeps, hostCaller, signedIn, spendWrite } from "./host/context";
+import {
+  apiKeysDeps,
+  deliveryDeps,
+  devicesDeps,
+  endpointsDeps,
+  eventsDeps,
+  hostCaller,
+  signedIn,
+  spendWrite,
+} from "./host/context";
 import { HOST_HEAD, HOST_SCRIPTS, renderDashboard } from "./host/dashboard";
+import { renderDeliveries } from "./host/deliveries";
 import { EventForm, type EventFormMode, formErrors, formValues, readEventForm } from "./host/event-form";
 import { renderBecomeHost, renderHostHome } from "./host/home";
 import { checked, EVENT_FIELD, renderIntegrations, SCOPE_FIELD } from "./host/integrations";
@@ -44,10 +55,12 @@ const NOTICES: Record<string, string> = {
   "endpoint-enabled": "Endpoint on: new events are delivered to it again.",
   "endpoint-disabled": "Endpoint off: nothing is delivered to it until you turn it on.",
   "endpoint-deleted": "Endpoint deleted, with its delivery log.",
+  "test-sent": "Test ping sent: its delivery, with what the endpoint answered, is at the top of the list.",
+  replayed: "Sent again: the delivery shows what the endpoint answered this time.",
 };
 
 /** The endpoint changes the integrations page's buttons send, as `<change>:<endpoint id>`. */
-const ENDPOINT_CHANGES = ["enable", "disable", "delete"] as const;
+const ENDPOINT_CHANGES = ["enable", "disable", "delete", "rotate", "test"] as const;
 
 const notice = (c: AppContext) => NOTICES[c.req.query("notice") ?? ""];
 
@@ -379,9 +392,49 @@ export const hostPages = new Hono<AppEnv>()
     if (!ENDPOINT_CHANGES.includes(change as (typeof ENDPOINT_CHANGES)[number]) || !id) {
       throw new DomainError("not-found", "No such webhook endpoint.");
     }
+    if (change === "rotate") {
+      const { endpoint, secret } = await rotateSecret(endpointsDeps(c), caller.id, id);
+      // The new secret goes into this answer only, as a new endpoint's does.
+      return renderIntegrations(c, caller.id, {
+        notice: "New signing secret made. The previous one keeps signing for 24 hours: switch your receiver over.",
+        secret: { kind: "endpoint", label: endpoint.url, value: secret },
+      });
+    }
+    if (change === "test") {
+      try {
+        await pingEndpoint(deliveryDeps(c), caller.id, id);
+      } catch (error) {
+        if (!(error instanceof DomainError) || error.code !== "invalid-transition") throw error;
+        return renderDeliveries(c, caller.id, id, { status: 409, error: error.detail });
+      }
+      return seeOther(c, `/host/integrations/endpoints/${encodeURIComponent(id)}?notice=test-sent#deliveries`);
+    }
     if (change === "delete") await deleteEndpoint(c.env.DB, caller.id, id);
     else await updateEndpoint(endpointsDeps(c), caller.id, id, { enabled: change === "enable" });
     return seeOther(c, `/host/integrations?notice=endpoint-${change}d#webhooks`);
+  })
+  .get("/host/integrations/endpoints/:id", async (c) => {
+    const caller = hostCaller(c);
+    const cursor = c.req.query("cursor");
+    return renderDeliveries(c, caller.id, c.req.param("id"), { notice: notice(c), ...(cursor ? { cursor } : {}) });
+  })
+  .post("/host/integrations/deliveries/replay", async (c) => {
+    const fields = await readForm(c);
+    const caller = hostCaller(c);
+    await spendWrite(c, caller);
+    const deliveryId = fields.id ?? "";
+    const endpointId = fields.endpoint ?? "";
+    if (!deliveryId || !endpointId) throw new DomainError("not-found", "No such delivery.");
+    try {
+      await replayDelivery(deliveryDeps(c), caller.id, deliveryId);
+    } catch (error) {
+      if (!(error instanceof DomainError) || error.code !== "invalid-transition") throw error;
+      return renderDeliveries(c, caller.id, endpointId, { status: 409, error: error.detail });
+    }
+    return seeOther(
+      c,
+      `/host/integrations/endpoints/${encodeURIComponent(endpointId)}?notice=replayed#d-${encodeURIComponent(deliveryId)}`,
+    );
   })
   .post("/host/events/:id/devices/revoke", async (c) => {
     const fields = await readForm(c);

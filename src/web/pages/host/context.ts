@@ -12,7 +12,7 @@ import { clientIp } from "../../../lib/ip";
 import { consumeRate, RateLimiterUnavailable } from "../../../lib/rate-limit-client";
 
 export { apiKeysDeps } from "../../../features/api-keys/routes";
-export { endpointsDeps } from "../../../features/webhooks/routes";
+export { deliveryDeps, endpointsDeps } from "../../../features/webhooks/routes";
 export { eventsDeps };
 
 /** The signed-in person; a signed-out GET becomes a trip to sign-in and back (src/web/errors.tsx). */

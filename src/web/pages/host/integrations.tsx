@@ -3,8 +3,8 @@
  * API's routes for them (src/features/api-keys, src/features/webhooks) and under the same per-user
  * write budget. A new key or signing secret is rendered into the answer to the form that made it, and
  * only there: no redirect, so it never sits in a URL or the browser's history, and it is not stored
- * readable anywhere (the key as a hash, the secret sealed). The delivery log, rotation and replay stay
- * with the API (`/api/v1/me/webhook-endpoints`).
+ * readable anywhere (the key as a hash, the secret sealed); a rotated secret likewise. Each endpoint's
+ * delivery log, with replay and a test ping, is a page of its own (./deliveries.tsx).
  */
 import type { Child } from "hono/jsx";
 import type { AppContext } from "../../../context";
@@ -14,6 +14,7 @@ import { type ApiEndpoint, listEndpoints } from "../../../features/webhooks/endp
 import { Alert, CsrfField, Field, FormError, RevokeCell } from "../../components";
 import type { FormFields } from "../../forms";
 import { pageState, type RenderOptions, render } from "../../page";
+import { HOST_HEAD } from "./dashboard";
 
 /** Keys listed on the page (revoked ones too): the per-host cap of live keys is far below it. */
 const KEYS_SHOWN = 100;
@@ -59,7 +60,7 @@ export interface IntegrationsOptions {
   endpointError?: string;
 }
 
-const when = (iso: string | null) =>
+export const when = (iso: string | null) =>
   iso ? <time datetime={iso}>{`${iso.slice(0, 16).replace("T", " ")} UTC`}</time> : <span class="muted">never</span>;
 
 /** A checkbox per option, named `<prefix><option>` (see `checked`), ticked as the form was sent. */
@@ -97,7 +98,7 @@ function SecretCard(props: { secret: Secret }) {
         <strong>It is shown only now</strong>:{" "}
         {key
           ? "copy it into the system that calls the API (as Authorization: Bearer …). If it is lost, revoke it and create another."
-          : "copy it into the system that receives the webhooks, to verify their signatures (Standard Webhooks). If it is lost, rotate it through the API."}
+          : "copy it into the system that receives the webhooks, to verify their signatures (Standard Webhooks). If it is lost, rotate it: a rotated secret's predecessor keeps signing for 24 hours."}
       </p>
       <label for="secret-value">{key ? "API key" : "Signing secret"}</label>
       <input id="secret-value" class="token" type="text" readonly value={secret.value} />
@@ -172,7 +173,7 @@ function KeysSection(props: { keys: readonly ApiKeyItem[]; csrfToken: string; va
   );
 }
 
-function endpointStatus(e: ApiEndpoint) {
+export function endpointStatus(e: ApiEndpoint) {
   if (!e.enabled) return <span class="badge bad">{DISABLED_LABEL[e.disabledReason ?? "host"] ?? "Off"}</span>;
   if (e.failingSince) {
     return <span class="badge warn">Failing since {e.failingSince.slice(0, 16).replace("T", " ")} UTC</span>;
@@ -210,6 +211,11 @@ function EndpointsSection(props: {
                   <td>
                     <code>{e.url}</code>
                     {e.description ? <div class="small muted">{e.description}</div> : null}
+                    <div class="small">
+                      <a href={`/host/integrations/endpoints/${encodeURIComponent(e.id)}`}>
+                        Deliveries<span class="visually-hidden"> to {e.url}</span>
+                      </a>
+                    </div>
                   </td>
                   <td>{e.events.join(", ")}</td>
                   <td>{endpointStatus(e)}</td>
@@ -222,6 +228,9 @@ function EndpointsSection(props: {
                     >
                       {e.enabled ? "Turn off" : "Turn on"}
                       <span class="visually-hidden"> {e.url}</span>
+                    </button>{" "}
+                    <button type="submit" name="change" value={`rotate:${e.id}`} class="link">
+                      Rotate secret<span class="visually-hidden"> of {e.url}</span>
                     </button>{" "}
                     <button type="submit" name="change" value={`delete:${e.id}`} class="link danger-link">
                       Delete<span class="visually-hidden"> {e.url}</span>
@@ -273,6 +282,7 @@ export async function renderIntegrations(
   ]);
   return render(c, {
     title: "Integrations",
+    head: HOST_HEAD,
     status: options.status,
     body: (
       <>
