@@ -110,6 +110,8 @@ export async function runScenario(scenario, base, opts) {
   // The control: ping just before and just after the measured run, on the server as the scenario's
   // setup left it, so the paired ratio compares the two under the same conditions (see controlPing).
   const controlBefore = opts.control && scenario.name !== BASELINE ? await controlPing(base, opts) : null;
+  // Last thing before the measured run: what the scenario needs ready (on-sale loads its shard objects).
+  if (spec.beforeMeasure) await spec.beforeMeasure();
   const measured = loadOptions(base, spec, opts);
   const logOffset = statSync(serverLog).size;
   measured.outcomes.startedAt = Date.now();

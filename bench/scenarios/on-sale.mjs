@@ -70,11 +70,27 @@ export async function onSaleSetup({ base, opts }) {
         path: ordersPath(sale.eventId),
         bearerTokens: sale.tokens,
         drainsEmails: true,
+        beforeMeasure: () => warmShards(base),
         after: ({ result, outcomes, timeline }) =>
           onSaleOutcome(base, sale, capacity, sizing, result, outcomes, timeline, opts),
       };
     },
   };
+}
+
+/**
+ * POST /dev/bench/warm-shards: one call to each shared `user:` and `mailto:` limiter object, right
+ * before the measured run. Locally an object idle for some seconds (here: during the control ping)
+ * is evicted, and loading it again (its SQLite opened, its schema checked) runs on the one thread the
+ * Worker uses, where it was counted as the orders' CPU: about half the run's orders met a cold
+ * session shard. A site busy enough for a hot on-sale keeps its shards loaded, and in production an
+ * object loads on its own machine.
+ */
+async function warmShards(base) {
+  const res = await fetch(`${base}/dev/bench/warm-shards`, { method: "POST" });
+  if (!res.ok) throw new Error(`warm shards: ${res.status} ${await res.text()}`);
+  const { warmed } = await res.json();
+  console.log(`bench:   ${warmed.length} shard objects loaded just before the measured run`);
 }
 
 /** GET /dev/fixtures/on-sale/:eventId/check: pushes the object's outbox to D1, then counts both. */

@@ -19,6 +19,13 @@ export class RateLimiterUnavailable extends Error {
 /** Key prefixes whose keys share sharded objects; see LIMITS.rateLimiterShards. */
 const SHARDED_PREFIXES = ["user:", "mailto:"] as const;
 
+/** The names of every shared object the sharded keys live in (LIMITS.rateLimiterShards per prefix). */
+export function shardObjects(): string[] {
+  return SHARDED_PREFIXES.flatMap((prefix) =>
+    Array.from({ length: LIMITS.rateLimiterShards }, (_, n) => `shard:${prefix}${n}`),
+  );
+}
+
 /**
  * Where a key's state lives: the object's name, and the name of its state in that object. A key of
  * its own object uses the policy name; a sharded key qualifies it with the key, so keys sharing an

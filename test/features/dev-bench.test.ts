@@ -8,8 +8,10 @@
 import { createExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { LIMITS } from "../../src/config/limits";
 import { PROBE_NAME } from "../../src/features/dev/bench";
 import worker from "../../src/index";
+import { placement } from "../../src/lib/rate-limit-client";
 import { devCall, freshIp, json, problemOf } from "../helpers";
 
 interface Run {
@@ -175,6 +177,20 @@ describe("POST /dev/fixtures/inventory and /dev/bench/inventory", () => {
   });
 });
 
+describe("POST /dev/bench/warm-shards", () => {
+  it("calls every shared user and mailto limiter object: the ones the order path and the email consumer use", async () => {
+    const res = await post("/dev/bench/warm-shards", {});
+    expect(res.status).toBe(200);
+    const { warmed } = await json<{ warmed: string[] }>(res);
+    expect(warmed).toHaveLength(2 * LIMITS.rateLimiterShards);
+    expect(new Set(warmed).size).toBe(warmed.length);
+    for (let i = 0; i < 200; i++) {
+      expect(warmed).toContain(placement(`user:${crypto.randomUUID()}`, "sessions").object);
+      expect(warmed).toContain(placement(`mailto:${crypto.randomUUID()}`, "email-recipient").object);
+    }
+  });
+});
+
 describe("where the bench routes exist", () => {
   const { DEV_ROUTES: _dev, ...base } = env;
   const cases: [string, string, object][] = [
@@ -208,6 +224,7 @@ describe("where the bench routes exist", () => {
       ["/dev/bench/probe", { calls: 5, concurrency: 5 }],
       ["/dev/bench/inventory", { eventId, calls: 5, concurrency: 5 }],
       ["/dev/fixtures/inventory", { capacity: 5 }],
+      ["/dev/bench/warm-shards", {}],
     ] as const) {
       const res = await send(path, body);
       expect(res.status, path).toBe(404);
