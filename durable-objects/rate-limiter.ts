@@ -24,6 +24,7 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import { LIMITS } from "../src/config/limits";
+import { log } from "../src/lib/log";
 import {
   type AdoptSessionRequest,
   type CheckSessionRequest,
@@ -348,11 +349,39 @@ export class RateLimiter extends DurableObject<Env> {
     return authorization;
   }
 
-  /** An order note just written is deleted by the alarm once its window has passed. */
+  /**
+   * An order note just written is deleted by the alarm once its window has passed; a use that moved
+   * the idle clock reaches D1 from the alarm within LIMITS.sessionTouchFlushMs.
+   */
   #noteCleanup(request: CheckSessionRequest, authorization: Authorization): void {
-    if (request.ordering && request.settleMs && authorization.verdict.status === "valid") {
-      this.#scheduleCleanup(request.now + request.settleMs);
+    if (authorization.verdict.status !== "valid") return;
+    if (authorization.verdict.touched) this.#armBy(request.now + LIMITS.sessionTouchFlushMs);
+    if (request.ordering && request.settleMs) this.#scheduleCleanup(request.now + request.settleMs);
+  }
+
+  /**
+   * Gives D1 the last uses of this shard's sessions that moved (session-book.ts), a batch per alarm;
+   * what is left (more than a batch, or D1 failing) is armed for again. Decided, then written: the
+   * rows are read before the D1 call and marked after it only up to what was sent, so a use that
+   * lands meanwhile is sent by a later alarm.
+   */
+  async #syncTouches(now: number): Promise<void> {
+    const exists = this.#sql
+      .exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'session_states'")
+      .toArray().length;
+    if (!exists) return;
+    const sent = this.#sessions.unsynced(LIMITS.sessionTouchFlushBatch);
+    if (sent.length === 0) return;
+    try {
+      const update = this.env.DB.prepare("UPDATE sessions SET last_used_at = ? WHERE id = ? AND last_used_at < ?");
+      await this.env.DB.batch(sent.map((t) => update.bind(t.lastUsedAt, t.sid, t.lastUsedAt)));
+    } catch (error) {
+      log("warn", "session last uses not copied to D1; retried", { error, sessions: sent.length });
+      this.#armBy(now + LIMITS.sessionTouchRetryMs);
+      return;
     }
+    this.#sessions.markSynced(sent);
+    if (this.#sessions.hasUnsynced()) this.#armBy(now);
   }
 
   #withBudgets(verdict: SessionVerdict, budgets: readonly RateLimitRequest[] | undefined): Authorization {
@@ -394,6 +423,8 @@ export class RateLimiter extends DurableObject<Env> {
   /** Deletes fully replenished rows so idle keys cost no storage, and re-arms for the next. */
   override async alarm(): Promise<void> {
     const now = Date.now();
+    this.#alarmAt = null;
+    await this.#syncTouches(now);
     this.#sql.exec("DELETE FROM gcra WHERE expires_at <= ?", now);
     this.#sql.exec("DELETE FROM hits WHERE expires_at <= ?", now);
     // The session book's order notes past their window, on the shards that keep any (session-book.ts).
@@ -407,8 +438,14 @@ export class RateLimiter extends DurableObject<Env> {
         `SELECT MAX(at) AS at FROM (SELECT MAX(expires_at) AS at FROM gcra UNION ALL SELECT MAX(expires_at) FROM hits ${notesEnd})`,
       )
       .one().at;
-    this.#alarmAt = null;
     if (next !== null) this.#scheduleCleanup(next);
+  }
+
+  /** An alarm no later than `at` (an earlier one pending stays). */
+  #armBy(at: number): void {
+    if (this.#alarmAt !== null && this.#alarmAt <= at) return;
+    this.#alarmAt = Math.ceil(at);
+    void this.ctx.storage.setAlarm(this.#alarmAt);
   }
 
   #scheduleCleanup(at: number): void {

@@ -23,6 +23,13 @@
  * check of that user answers the events in `settle`: the Worker has those objects finish their push
  * before reading the user's orders or tickets from D1 (src/features/orders/settle.ts). It is per user,
  * not per session, so another device of the same person reads the order too.
+ *
+ * The idle clock lives here too: a use moves `last_used_at` at most once a minute. D1's copy of it
+ * (read when a session is adopted, judged on while this book cannot answer, and in a person's export)
+ * is written behind, by the shard's alarm, in one batch for every session of the shard that moved
+ * (`unsynced`, `markSynced`; durable-objects/rate-limiter.ts): a hot on-sale, where every buyer
+ * waited more than a minute before ordering, then costs D1 a batch per shard every few seconds
+ * instead of one write per order.
  */
 
 /** What orders are confirmed to and who may act as what: D1's account row as of the last write. */
@@ -144,6 +151,16 @@ export class SessionBook {
          expires_at REAL NOT NULL, revoked_at REAL, revoke_reason TEXT)`,
     );
     this.#sql.exec("CREATE INDEX IF NOT EXISTS session_states_user ON session_states (user_id, expires_at)");
+    // `synced_at`: the last use D1 has been given. Books from before it held only uses the Worker
+    // had already written to D1.
+    const stateColumns = this.#sql.exec<{ name: string }>("PRAGMA table_info(session_states)").toArray();
+    if (!stateColumns.some((c) => c.name === "synced_at")) {
+      this.#sql.exec("ALTER TABLE session_states ADD COLUMN synced_at REAL NOT NULL DEFAULT 0");
+      this.#sql.exec("UPDATE session_states SET synced_at = last_used_at");
+    }
+    this.#sql.exec(
+      "CREATE INDEX IF NOT EXISTS session_states_unsynced ON session_states (sid) WHERE last_used_at > synced_at",
+    );
     // `refs`: the ordering requests behind the note that have not been refused (see `unnote`).
     this.#sql.exec(
       `CREATE TABLE IF NOT EXISTS session_orders (
@@ -191,8 +208,9 @@ export class SessionBook {
     if (known && request.epoch < known.epoch) return { ok: false, epoch: known.epoch };
     this.#putAccount(request.userId, request.epoch, request.account);
     // A tombstone under this id (a revocation that overtook the open) stays as it is.
+    // D1's row is written with the same last use by the sign-in itself.
     this.#sql.exec(
-      `INSERT INTO session_states (sid, user_id, epoch, last_used_at, expires_at) VALUES (?, ?, ?, ?, ?)
+      `INSERT INTO session_states (sid, user_id, epoch, last_used_at, expires_at, synced_at) VALUES (?1, ?2, ?3, ?4, ?5, ?4)
        ON CONFLICT (sid) DO NOTHING`,
       request.sid,
       request.userId,
@@ -258,6 +276,33 @@ export class SessionBook {
   }
 
   /**
+   * Live sessions whose last use D1 has not been given yet, at most `limit` (the alarm's batch).
+   * Revoked ones are left out: D1 marks them revoked itself, and a tombstone has no D1 row to move.
+   */
+  unsynced(limit: number): { sid: string; lastUsedAt: number }[] {
+    return this.#sql
+      .exec<{ sid: string; last_used_at: number }>(
+        `SELECT sid, last_used_at FROM session_states INDEXED BY session_states_unsynced
+         WHERE last_used_at > synced_at AND revoked_at IS NULL LIMIT ?`,
+        limit,
+      )
+      .toArray()
+      .map((row) => ({ sid: row.sid, lastUsedAt: row.last_used_at }));
+  }
+
+  /** Records that D1 now has these last uses; a use that moved on since stays to be sent. */
+  markSynced(sent: readonly { sid: string; lastUsedAt: number }[]): void {
+    for (const { sid, lastUsedAt } of sent) {
+      this.#sql.exec("UPDATE session_states SET synced_at = MAX(synced_at, ?) WHERE sid = ?", lastUsedAt, sid);
+    }
+  }
+
+  /** Whether any live session's last use is still to be given to D1. */
+  hasUnsynced(): boolean {
+    return this.unsynced(1).length > 0;
+  }
+
+  /**
    * Takes back one ordering request's note: the request was refused (sold out, over the limit, no
    * queue pass, …), so the user's reads need not wait for that event's push on its account. The note
    * goes once no request behind it is left: a refused double-click keeps the note of the order its
@@ -281,10 +326,10 @@ export class SessionBook {
     const { account, session } = request;
     this.#putAccount(request.userId, account.epoch, account);
     this.#sql.exec(
-      `INSERT INTO session_states (sid, user_id, epoch, last_used_at, expires_at, revoked_at, revoke_reason)
-       VALUES (?1, ?2, ?3, ?4, ?5, ?6, CASE WHEN ?6 IS NULL THEN NULL ELSE 'read-model' END)
+      `INSERT INTO session_states (sid, user_id, epoch, last_used_at, expires_at, revoked_at, revoke_reason, synced_at)
+       VALUES (?1, ?2, ?3, ?4, ?5, ?6, CASE WHEN ?6 IS NULL THEN NULL ELSE 'read-model' END, ?4)
        ON CONFLICT (sid) DO UPDATE SET revoked_at = COALESCE(revoked_at, ?6),
-         last_used_at = MAX(last_used_at, ?4)`,
+         last_used_at = MAX(last_used_at, ?4), synced_at = MAX(synced_at, ?4)`,
       request.sid,
       request.userId,
       session.epoch,

@@ -240,6 +240,14 @@ export const LIMITS = {
   /** Sessions' last_used_at is written at most this often: the idle clock is minute-accurate, not per request. */
   sessionTouchIntervalMs: 60_000,
   /**
+   * A moved last use reaches D1's copy within this (the user shard's alarm; durable-objects/session-book.ts),
+   * up to sessionTouchFlushBatch sessions per D1 batch; after a failed batch the alarm tries again
+   * after sessionTouchRetryMs.
+   */
+  sessionTouchFlushMs: 10_000,
+  sessionTouchFlushBatch: 100,
+  sessionTouchRetryMs: 30_000,
+  /**
    * After a request that may place an order, the buyer's reads of their orders and tickets first have
    * that event's object finish pushing to D1, for this long (durable-objects/session-book.ts): a claim
    * answers before its push, which normally lands within milliseconds, and is retried by the object's

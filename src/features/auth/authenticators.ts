@@ -43,7 +43,6 @@ async function principalFor(
     claims,
     policies,
     Date.now(),
-    c.get("defer"),
     eventId,
   );
   if (!session) return null;

@@ -357,8 +357,8 @@ export interface ActiveSession {
  * The session behind an access token, checked on every authenticated request by one call to the
  * user's shard object (session-keeper.ts), which also takes the user's `budgets` for this request:
  * not revoked, not idle, not past its lifetime, and issued under the account's current epoch. D1 is
- * read only for a session the book has never seen. `touch` gets the D1 write that copies the new
- * last use (at most once a minute per session), to run after the answer.
+ * read only for a session the book has never seen, and not written: the book's alarm copies moved
+ * last uses to D1 in batches.
  */
 export async function activeSession(
   stores: SessionStores,
@@ -366,7 +366,6 @@ export async function activeSession(
   claims: AccessClaims,
   budgets: readonly RatePolicy[] = [],
   now = Date.now(),
-  touch?: (p: () => Promise<unknown>) => void,
   ordering?: string,
 ): Promise<{ session: ActiveSession | null; decisions: RateLimitDecision[]; settle: string[] }> {
   const { verdict, decisions } = await authorizeSession(
@@ -377,14 +376,7 @@ export async function activeSession(
     () => readSessionCopy(stores.db, config.pii, claims),
   );
   if (verdict.status !== "valid") return { session: null, decisions: [], settle: [] };
-  if (verdict.touched && touch) {
-    touch(() =>
-      stores.db
-        .prepare("UPDATE sessions SET last_used_at = ? WHERE id = ? AND last_used_at < ?")
-        .bind(now, claims.sid, now)
-        .run(),
-    );
-  }
+  // A use that moved the idle clock reaches D1's copy from the shard's alarm (session-book.ts).
   return { session: { userId: claims.sub, ...verdict.account }, decisions, settle: verdict.settle ?? [] };
 }
 

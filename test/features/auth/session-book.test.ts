@@ -5,13 +5,19 @@
  * brought into D1 by the next sign-in; and a session only D1 knows is adopted with whatever is
  * stricter. Each test revokes (or changes) and then uses a token at once.
  */
-import { createExecutionContext, env, runInDurableObject, waitOnExecutionContext } from "cloudflare:test";
+import {
+  createExecutionContext,
+  env,
+  runDurableObjectAlarm,
+  runInDurableObject,
+  waitOnExecutionContext,
+} from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { LIMITS } from "../../../src/config/limits";
 import { logout, resetPassword } from "../../../src/features/auth/service";
 import worker from "../../../src/index";
 import { call, freshIp } from "../../helpers";
-import { bookNotes, bookOf, bookRows, forgetInBook } from "../../support/sessions";
+import { bookNotes, bookOf, bookRows, forgetInBook, setBookLastUse } from "../../support/sessions";
 import { eventBody } from "../events/helpers";
 import { authDepsWith, bearer, createUser, login, PASSWORD, postJson, rows, tokenFromMail } from "./helpers";
 
@@ -219,6 +225,108 @@ describe("grants and account changes", () => {
     expect(res.status).toBe(200);
     await waitOnExecutionContext(ctx);
     expect((await bookRows(user.id)).account?.name).toBe("Renamed Person");
+  });
+});
+
+describe("the idle clock's copy in D1", () => {
+  const d1LastUse = async (sid: string) =>
+    (await env.DB.prepare("SELECT last_used_at FROM sessions WHERE id = ?").bind(sid).first<{ last_used_at: number }>())
+      ?.last_used_at;
+  const bookState = (userId: string, sid: string) =>
+    runInDurableObject(
+      bookOf(userId),
+      (_instance, state) =>
+        state.storage.sql
+          .exec<{ last_used_at: number; synced_at: number }>(
+            "SELECT last_used_at, synced_at FROM session_states WHERE sid = ?",
+            sid,
+          )
+          .toArray()[0],
+    );
+  const alarmOf = (userId: string) => runInDurableObject(bookOf(userId), (_i, state) => state.storage.getAlarm());
+
+  /** A signed-in user whose session was last used two minutes ago, in the book and in D1. */
+  async function idleUser() {
+    const user = await createUser();
+    const tokens = await login(user.email);
+    const { sid } = jwtClaims(tokens.accessToken);
+    const before = Date.now() - 2 * 60_000;
+    await setBookLastUse(user.id, sid, before);
+    await env.DB.prepare("UPDATE sessions SET last_used_at = ? WHERE id = ?").bind(before, sid).run();
+    return { user, tokens, sid, before };
+  }
+
+  async function use(token: string) {
+    const ctx = createExecutionContext();
+    const res = await worker.fetch(
+      new Request("https://gatehouse.test/api/v1/me", {
+        headers: { ...bearer(token), "CF-Connecting-IP": freshIp() },
+      }),
+      env,
+      ctx,
+    );
+    await waitOnExecutionContext(ctx);
+    return res;
+  }
+
+  it("a use that moves the clock writes nothing to D1 itself; the shard's alarm copies it within seconds", async () => {
+    const { user, tokens, sid, before } = await idleUser();
+    const started = Date.now();
+    expect((await use(tokens.accessToken)).status).toBe(200);
+    const moved = await bookState(user.id, sid);
+    expect(moved?.last_used_at).toBeGreaterThanOrEqual(started);
+    expect(await d1LastUse(sid)).toBe(before);
+    expect(await alarmOf(user.id)).toBeLessThanOrEqual((moved?.last_used_at ?? 0) + LIMITS.sessionTouchFlushMs);
+
+    expect(await runDurableObjectAlarm(bookOf(user.id))).toBe(true);
+    expect(await d1LastUse(sid)).toBe(moved?.last_used_at);
+    expect(await bookState(user.id, sid)).toEqual({
+      last_used_at: moved?.last_used_at,
+      synced_at: moved?.last_used_at,
+    });
+  });
+
+  it("a D1 batch that fails leaves the use to send and arms the alarm again; the next alarm sends it", async () => {
+    const { user, tokens, sid, before } = await idleUser();
+    expect((await use(tokens.accessToken)).status).toBe(200);
+    const moved = await bookState(user.id, sid);
+    await env.DB.exec(
+      "CREATE TRIGGER refuse_touch BEFORE UPDATE OF last_used_at ON sessions BEGIN SELECT RAISE(ABORT, 'refused in this test'); END;",
+    );
+    try {
+      const failedAt = Date.now();
+      expect(await runDurableObjectAlarm(bookOf(user.id))).toBe(true);
+      expect(await d1LastUse(sid)).toBe(before);
+      expect((await bookState(user.id, sid))?.synced_at).toBeLessThan(moved?.last_used_at ?? 0);
+      expect(await alarmOf(user.id)).toBeGreaterThanOrEqual(failedAt + LIMITS.sessionTouchRetryMs);
+    } finally {
+      await env.DB.exec("DROP TRIGGER refuse_touch");
+    }
+    expect(await runDurableObjectAlarm(bookOf(user.id))).toBe(true);
+    expect(await d1LastUse(sid)).toBe(moved?.last_used_at);
+  });
+
+  it("a book from before the copy was written behind takes every stored use as already in D1", async () => {
+    const shard = env.RATE_LIMITER.getByName(`old-states-${crypto.randomUUID()}`);
+    const sid = crypto.randomUUID();
+    await runInDurableObject(shard, (_instance, state) => {
+      state.storage.sql.exec(
+        `CREATE TABLE session_states (
+           sid TEXT PRIMARY KEY, user_id TEXT NOT NULL, epoch INTEGER NOT NULL, last_used_at REAL NOT NULL,
+           expires_at REAL NOT NULL, revoked_at REAL, revoke_reason TEXT)`,
+      );
+      state.storage.sql.exec(
+        "INSERT INTO session_states (sid, user_id, epoch, last_used_at, expires_at) VALUES (?, 'old-user', 0, 1000, ?)",
+        sid,
+        Date.now() + 86_400_000,
+      );
+    });
+    // Any call to the book brings its tables forward.
+    await shard.advanceEpoch({ userId: "old-user", epoch: 0 });
+    const row = await runInDurableObject(shard, (_instance, state) =>
+      state.storage.sql.exec("SELECT last_used_at, synced_at FROM session_states WHERE sid = ?", sid).toArray(),
+    );
+    expect(row).toEqual([{ last_used_at: 1000, synced_at: 1000 }]);
   });
 });
 

@@ -9,7 +9,7 @@ import { describe, expect, it } from "vitest";
 import worker from "../../../src/index";
 import { freshIp } from "../../helpers";
 import { recordingEnv } from "../../support/db";
-import { forgetInBook } from "../../support/sessions";
+import { forgetInBook, setBookLastUse } from "../../support/sessions";
 import { bearer } from "../auth/helpers";
 import { buyers, createEvent, hostWithToken, order } from "../events/helpers";
 import { deviceAuth, gateEvent, issueTickets, qrToken, registerDevice, scan } from "../gate/helpers";
@@ -121,6 +121,22 @@ describe("the authenticated order path", () => {
     // After the decision: only the buyer's in-app notice, written once the answer is built.
     expect(afterDecision).toEqual([expect.stringMatching(/^D1 INSERT INTO notifications /)]);
     expect(res.headers.get("RateLimit-Policy")).toContain('"orders-user"');
+  });
+
+  it("a buyer who waited more than a minute writes nothing to D1 for it: the idle clock moves in the book alone", async () => {
+    const host = await hostWithToken();
+    const event = await createEvent(host.token, { capacity: 10 });
+    const [warm, buyer] = await buyers(2);
+    if (!warm || !buyer) throw new Error("buyers");
+    expect((await order(event.id, warm.token)).status).toBe(201);
+    // Signed in, then waiting for the sale: the last use is past the touch interval.
+    await setBookLastUse(buyer.id, jwtSid(buyer.token), Date.now() - 2 * 60_000);
+
+    const { res, log } = await orderCounted(event.id, buyer.token);
+    expect(res.status).toBe(201);
+    expect(log.filter((entry) => entry.startsWith("D1 "))).toEqual([
+      expect.stringMatching(/^D1 INSERT INTO notifications /),
+    ]);
   });
 
   it("an unknown session is read from D1 once, then never again", async () => {
