@@ -1,12 +1,13 @@
 /**
  * Turns EventInventory outbox rows into idempotent D1 statements: orders and tickets are upserted
  * only when the row's outbox sequence is newer than what D1 holds (a replay or a late retry never
- * overwrites newer state), and emails are inserted once by their deterministic id, through the email
- * outbox's own writer (src/features/email/outbox.ts).
+ * overwrites newer state), a confirmed order brings its buyer's in-app notice, and emails are inserted
+ * once by their deterministic id, through the email outbox's own writer (src/features/email/outbox.ts).
  */
 import { markQueued } from "../../src/features/email/enqueue";
 import { outboxStatements } from "../../src/features/email/outbox";
 import type { EmailTemplate } from "../../src/features/email/templates";
+import { conditionalInsert } from "../../src/features/social/notification-writers";
 import type { PiiCipher } from "../../src/lib/pii";
 import { decode, type InventoryEmail, type InventoryOutboxRow } from "./outbox";
 import { offerMessage, waitlistStatements } from "./waitlist-projection";
@@ -129,6 +130,22 @@ export function projectionStatements(
             row.seq,
           ),
       );
+      // The buyer's in-app notice of a confirmed order, in the same transaction as the order (once
+      // per order: a replayed push, or the payment's own notice, inserts nothing), only while D1's row
+      // is still confirmed after the upsert (a late replay of a cancelled order's old record), and
+      // only for an account that still exists (an erased one: the batch must not fail on its key).
+      if (o.status === "confirmed") {
+        statements.push(
+          conditionalInsert(
+            db,
+            { recipientId: o.userId, actorId: null, kind: "order", orderId: o.id, at: o.updatedAt },
+            {
+              sql: "EXISTS (SELECT 1 FROM orders WHERE id = ?10 AND status = 'confirmed') AND EXISTS (SELECT 1 FROM users WHERE id = ?1)",
+              bindings: [o.id],
+            },
+          ),
+        );
+      }
     } else if (record.kind === "ticket") {
       const t = record.payload;
       statements.push(

@@ -23,7 +23,6 @@ import {
   returnBaseFor,
 } from "../payments";
 import { verifyQueuePass } from "../queue";
-import { notificationInsert } from "../social";
 import * as orders from "./service";
 import { settleOwnOrders } from "./settle";
 
@@ -285,21 +284,8 @@ export const orderRoutes = new OpenAPIHono<AppEnv>()
       returnBase: returnBaseFor(c, returnUrl),
       queuePass,
     });
-    // A free order is confirmed now: the buyer's in-app notice, written after the answer (the email is
-    // the order's durable record; a lost notice is only a missing line in the list). A paid order's
-    // notice comes with its payment (payments/apply.ts).
-    if ("tickets" in result && result.order.status === "confirmed") {
-      const order = result.order;
-      c.var.defer(() =>
-        notificationInsert(c.env.DB, {
-          recipientId: user.id,
-          actorId: null,
-          kind: "order",
-          orderId: order.id,
-          at: Date.now(),
-        }).run(),
-      );
-    }
+    // The buyer's in-app notice of a confirmed order is written with the order itself, by the event
+    // object's push (durable-objects/event-inventory/projection.ts).
     return c.json(result, 201);
   })
   .openapi(getOrderRoute, async (c) => {

@@ -6,7 +6,8 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { rows } from "../../support/db";
 import { type FakeStripe, useFakeStripe } from "../../support/stripe";
-import { buyers, createEvent, hostWithToken, order } from "../events/helpers";
+import { createUser } from "../auth/helpers";
+import { buyers, configuredInventory, createEvent, holdRequest, hostWithToken, order } from "../events/helpers";
 import { PaymentsHarness } from "../payments/harness";
 import { buyer, checkout, orderStatus, paid, paidEvent } from "../payments/helpers";
 import { send } from "./posts-helpers";
@@ -34,6 +35,32 @@ async function eventually(userId: string, count: number): Promise<Row[]> {
   }
   return stored(userId);
 }
+
+describe("a confirmed order's notice comes with the object's push", () => {
+  it("whatever placed the order (here a claim straight to the event's object), in the push's batch", async () => {
+    const user = await createUser();
+    const { snapshot, stub } = await configuredInventory({ capacity: 5 });
+    const claimed = await stub.claim(holdRequest(snapshot, user.id));
+    if (!claimed.ok) throw new Error(claimed.code);
+    await stub.sync();
+    expect(await stored(user.id)).toEqual([{ kind: "order", order_id: claimed.value.order.id, actor_id: null }]);
+    // A replayed push inserts nothing more.
+    expect(await stub.sync()).toEqual({ pending: 0 });
+    expect(await stored(user.id)).toHaveLength(1);
+  });
+
+  it("a buyer whose account is gone (erased) gets none, and the push still lands", async () => {
+    const { snapshot, stub } = await configuredInventory({ capacity: 5 });
+    const gone = `gone-${crypto.randomUUID()}`;
+    const claimed = await stub.claim(holdRequest(snapshot, gone));
+    if (!claimed.ok) throw new Error(claimed.code);
+    expect(await stub.sync()).toEqual({ pending: 0 });
+    expect(await rows("SELECT status FROM orders WHERE id = ?", claimed.value.order.id)).toEqual([
+      { status: "confirmed" },
+    ]);
+    expect(await stored(gone)).toEqual([]);
+  });
+});
 
 describe("order notifications", () => {
   it("tells the buyer a free order is confirmed", async () => {
