@@ -5,7 +5,7 @@
 import { decodeCursor, encodeCursor } from "../../lib/crypto";
 import { invalidCursorError } from "../../lib/errors";
 import { openNameOptional } from "../auth";
-import type { NewNotification, NotificationKind } from "./notification-writers";
+import type { NotificationKind } from "./notification-writers";
 import { avatarUrl, type ProfileDeps } from "./profiles";
 import type { Notification, NotificationListQuery } from "./schema-notifications";
 
