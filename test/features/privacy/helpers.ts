@@ -6,6 +6,7 @@
 import { env } from "cloudflare:workers";
 import { getConfig } from "../../../src/config";
 import { TIP_GUEST_EMAIL, TIP_MESSAGE } from "../../../src/features/money";
+import { WEBHOOK_SECRET_CONTEXT } from "../../../src/features/webhooks";
 import { call, freshIp } from "../../helpers";
 import { rows } from "../../support/db";
 import { givePayoutAccount } from "../../support/payouts";
@@ -162,7 +163,8 @@ export async function world(): Promise<World> {
      VALUES (?, ?, 'https://hooks.example.com/person', NULL, '["order.created"]', ?, 1, ?, ?)`,
     crypto.randomUUID(),
     person.id,
-    `whsec_${crypto.randomUUID()}`,
+    // Sealed, as every endpoint's secret is stored (a plain one would be the PII job's to seal).
+    getConfig(env).pii.seal(`whsec_${btoa(crypto.randomUUID())}`, WEBHOOK_SECRET_CONTEXT),
     now,
     now,
   );

@@ -254,10 +254,10 @@ describe("outgoing webhooks: delivery", () => {
     expect(hook.received[0]?.verifiedBy).toEqual([0]);
 
     const report = await runPiiJob(env.DB, getConfig(env).pii);
-    expect(report.columns.find((c) => c.column === "webhook_endpoints.secret")).toMatchObject({
-      resealed: 1,
-      remaining: 0,
-    });
+    // This endpoint at least (the database may hold other files' rows).
+    const secrets = report.columns.find((c) => c.column === "webhook_endpoints.secret");
+    expect(secrets?.resealed).toBeGreaterThanOrEqual(1);
+    expect(secrets?.remaining).toBe(0);
     const [stored] = await rows<{ secret: string }>("SELECT secret FROM webhook_endpoints WHERE id = ?", endpoint.id);
     expect(getConfig(env).pii.open(stored?.secret as string, WEBHOOK_SECRET_CONTEXT)).toBe(endpoint.secret);
     sim.wake(await writeEvent(host.id, "order.created"));
