@@ -254,14 +254,16 @@ export class SessionBook {
     const window = request.settleMs ?? 0;
     if (window <= 0) return [];
     if (request.ordering) {
-      // The user's older notes go while we are here: a user orders at a handful of events at most.
-      this.#sql.exec("DELETE FROM session_orders WHERE user_id = ? AND at <= ?", request.userId, request.now - window);
+      // A note past its window counts no request any more: it starts again from this one. Notes past
+      // their window go in the shard's alarm (durable-objects/rate-limiter.ts).
       this.#sql.exec(
         `INSERT INTO session_orders (user_id, event_id, at) VALUES (?1, ?2, ?3)
-         ON CONFLICT (user_id, event_id) DO UPDATE SET at = MAX(at, ?3), refs = refs + 1`,
+         ON CONFLICT (user_id, event_id) DO UPDATE SET
+           refs = CASE WHEN at <= ?4 THEN 1 ELSE refs + 1 END, at = MAX(at, ?3)`,
         request.userId,
         request.ordering,
         request.now,
+        request.now - window,
       );
     }
     return this.#sql
