@@ -376,25 +376,36 @@ describe("a book that cannot answer", () => {
   });
 });
 
+/**
+ * A session opened straight in a book (the user's shard, or `book` given), and `settleAt`: one check
+ * of it at `now`, ordering at `ordering` when given, answering the events to settle or the verdict.
+ */
+async function openedInBook(
+  label: string,
+  { book, userId = `${label}-${crypto.randomUUID()}` }: { book?: ReturnType<typeof bookOf>; userId?: string } = {},
+) {
+  const sid = crypto.randomUUID();
+  const t0 = Date.now();
+  const stub = book ?? bookOf(userId);
+  const check = { userId, sid, idleMs: 3_600_000, touchMs: 60_000, settleMs: LIMITS.ownOrdersSettleMs };
+  await stub.openSession({
+    userId,
+    sid,
+    epoch: 0,
+    now: t0,
+    expiresAt: t0 + 86_400_000,
+    account: { roles: ["attendee"], email: `${label}@example.com`, name: label },
+  });
+  const settleAt = async (now: number, ordering?: string) => {
+    const { verdict } = await stub.authorize({ ...check, now, ...(ordering ? { ordering } : {}) });
+    return verdict.status === "valid" ? (verdict.settle ?? []) : verdict.status;
+  };
+  return { userId, sid, t0, book: stub, settleAt };
+}
+
 describe("orders the book remembers for their buyer's reads", () => {
   it("a valid request that may order names its event; the user's checks answer it for the window, then not", async () => {
-    const userId = `settle-${crypto.randomUUID()}`;
-    const sid = crypto.randomUUID();
-    const t0 = Date.now();
-    const book = bookOf(userId);
-    const check = { userId, sid, idleMs: 3_600_000, touchMs: 60_000, settleMs: LIMITS.ownOrdersSettleMs };
-    await book.openSession({
-      userId,
-      sid,
-      epoch: 0,
-      now: t0,
-      expiresAt: t0 + 86_400_000,
-      account: { roles: ["attendee"], email: "settle@example.com", name: "Settle" },
-    });
-    const settleAt = async (now: number, ordering?: string) => {
-      const { verdict } = await book.authorize({ ...check, now, ...(ordering ? { ordering } : {}) });
-      return verdict.status === "valid" ? (verdict.settle ?? []) : verdict.status;
-    };
+    const { userId, sid, t0, book, settleAt } = await openedInBook("settle");
     expect(await settleAt(t0)).toEqual([]);
     expect(await settleAt(t0 + 1, "event-a")).toEqual(["event-a"]);
     expect(await settleAt(t0 + 2, "event-b")).toEqual(["event-b", "event-a"]);
@@ -409,23 +420,7 @@ describe("orders the book remembers for their buyer's reads", () => {
   });
 
   it("a refused request takes its note back; the note stays while another request behind it was not refused", async () => {
-    const userId = `unnote-${crypto.randomUUID()}`;
-    const sid = crypto.randomUUID();
-    const t0 = Date.now();
-    const book = bookOf(userId);
-    await book.openSession({
-      userId,
-      sid,
-      epoch: 0,
-      now: t0,
-      expiresAt: t0 + 86_400_000,
-      account: { roles: ["attendee"], email: "unnote@example.com", name: "Unnote" },
-    });
-    const check = { userId, sid, idleMs: 3_600_000, touchMs: 60_000, settleMs: LIMITS.ownOrdersSettleMs };
-    const settleAt = async (now: number, ordering?: string) => {
-      const { verdict } = await book.authorize({ ...check, now, ...(ordering ? { ordering } : {}) });
-      return verdict.status === "valid" ? (verdict.settle ?? []) : verdict.status;
-    };
+    const { userId, t0, book, settleAt } = await openedInBook("unnote");
     // One request, refused: its note goes.
     expect(await settleAt(t0 + 1, "event-a")).toEqual(["event-a"]);
     await book.unnoteOrdering({ userId, eventId: "event-a" });
@@ -450,8 +445,6 @@ describe("orders the book remembers for their buyer's reads", () => {
   it("a book whose note table predates the count gets it, its notes counting one request each", async () => {
     const shard = env.RATE_LIMITER.getByName(`old-book-${crypto.randomUUID()}`);
     const userId = `old-${crypto.randomUUID()}`;
-    const sid = crypto.randomUUID();
-    const t0 = Date.now();
     await runInDurableObject(shard, (_instance, state) => {
       state.storage.sql.exec(
         `CREATE TABLE session_orders (
@@ -460,22 +453,12 @@ describe("orders the book remembers for their buyer's reads", () => {
       state.storage.sql.exec(
         "INSERT INTO session_orders (user_id, event_id, at) VALUES (?, 'event-old', ?)",
         userId,
-        t0,
+        Date.now(),
       );
     });
-    await shard.openSession({
-      userId,
-      sid,
-      epoch: 0,
-      now: t0,
-      expiresAt: t0 + 86_400_000,
-      account: { roles: ["attendee"], email: "old@example.com", name: "Old" },
-    });
-    const check = { userId, sid, idleMs: 3_600_000, touchMs: 60_000, settleMs: LIMITS.ownOrdersSettleMs };
-    const { verdict } = await shard.authorize({ ...check, now: t0 + 1 });
-    expect(verdict.status === "valid" ? verdict.settle : verdict.status).toEqual(["event-old"]);
+    const { t0, settleAt } = await openedInBook("old", { book: shard, userId });
+    expect(await settleAt(t0 + 1)).toEqual(["event-old"]);
     await shard.unnoteOrdering({ userId, eventId: "event-old" });
-    const after = await shard.authorize({ ...check, now: t0 + 2 });
-    expect(after.verdict.status === "valid" ? (after.verdict.settle ?? []) : after.verdict.status).toEqual([]);
+    expect(await settleAt(t0 + 2)).toEqual([]);
   });
 });

@@ -129,15 +129,21 @@ async function orderAndAfter(eventId: string, token: string, headers: Record<str
   return res;
 }
 
+/** An event of one ticket, sold to `lucky`; `late` has not ordered yet. */
+async function lastTicketSold() {
+  const host = await hostWithToken();
+  const event = await createEvent(host.token, { capacity: 1 });
+  const [lucky, late] = (await buyers(2)) as [
+    Awaited<ReturnType<typeof buyers>>[0],
+    Awaited<ReturnType<typeof buyers>>[0],
+  ];
+  expect((await orderAndAfter(event.id, lucky.token)).status).toBe(201);
+  return { event, lucky, late };
+}
+
 describe("a refused order's note", () => {
   it("sold out, the buyer's note is taken back after the answer; the buyer who got the ticket keeps theirs", async () => {
-    const host = await hostWithToken();
-    const event = await createEvent(host.token, { capacity: 1 });
-    const [lucky, late] = (await buyers(2)) as [
-      Awaited<ReturnType<typeof buyers>>[0],
-      Awaited<ReturnType<typeof buyers>>[0],
-    ];
-    expect((await orderAndAfter(event.id, lucky.token)).status).toBe(201);
+    const { event, lucky, late } = await lastTicketSold();
     const refused = await orderAndAfter(event.id, late.token);
     expect(refused.status).toBe(409);
     expect(await bookNotes(late.id)).toEqual([]);
@@ -162,13 +168,7 @@ describe("a refused order's note", () => {
   });
 
   it("a note that cannot be taken back stays (reads then merely ask the object), and the answer is unchanged", async () => {
-    const host = await hostWithToken();
-    const event = await createEvent(host.token, { capacity: 1 });
-    const [lucky, late] = (await buyers(2)) as [
-      Awaited<ReturnType<typeof buyers>>[0],
-      Awaited<ReturnType<typeof buyers>>[0],
-    ];
-    expect((await orderAndAfter(event.id, lucky.token)).status).toBe(201);
+    const { event, late } = await lastTicketSold();
     expect((await orderAndAfter(event.id, late.token, {}, unnoteDown())).status).toBe(409);
     expect(await bookNotes(late.id)).toEqual([{ event_id: event.id, refs: 1 }]);
     const wallet = await call("/api/v1/me/tickets", { headers: bearer(late.token) });
