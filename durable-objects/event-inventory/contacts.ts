@@ -4,7 +4,13 @@
  * no later email (an event's cancellation) goes to them; their place in the waitlist is given up, an
  * open offer's seat going to the next in line; and the emails to them not yet pushed to D1 are
  * dropped, so none is written there after the erasure's batch deleted their unsent ones. Idempotent.
+ *
+ * The object also remembers that it forgot them, for LIMITS.erasureTombstoneMs: an order or a
+ * waitlist join of theirs that reaches it afterwards (sent before their sessions stopped, while the
+ * erasure ran) is taken without a contact (`withoutForgotten`), so nothing of them is stored again and
+ * no confirmation goes out.
  */
+import { LIMITS } from "../../src/config/limits";
 import type { Contact, ForgottenContact } from "./contract";
 import type { SalesContext } from "./rows";
 import { leaveWaitlist } from "./waitlist";
@@ -33,6 +39,12 @@ export function forgetContact(tx: SalesContext, request: { userId: string }): Fo
     const address = addressOf(contact);
     if (address) addresses.add(address);
   }
+  sql.exec(
+    `INSERT INTO forgotten_contacts (user_id, until) VALUES (?1, ?2)
+     ON CONFLICT (user_id) DO UPDATE SET until = MAX(until, ?2)`,
+    request.userId,
+    tx.now + LIMITS.erasureTombstoneMs,
+  );
   // Out of the line first: leaving reads nothing of the contact, and an open offer's seat moves on.
   leaveWaitlist(tx, request);
   const orders = sql
@@ -56,4 +68,25 @@ export function forgetContact(tx: SalesContext, request: { userId: string }): Fo
           )
           .toArray().length;
   return { orders, waitlist, emails };
+}
+
+/**
+ * Who this object forgot and until when, as the table holds them (read when the object starts and
+ * after each forgetting; the claim path then asks memory, not SQLite).
+ */
+export function forgottenUntil(sql: SqlStorage, now: number): Map<string, number> {
+  sql.exec("DELETE FROM forgotten_contacts WHERE until <= ?", now);
+  const rows = sql.exec<{ user_id: string; until: number }>("SELECT user_id, until FROM forgotten_contacts").toArray();
+  return new Map(rows.map((row) => [row.user_id, row.until]));
+}
+
+/** The request as this object takes it: without a contact when its person was forgotten here lately. */
+export function withoutForgotten<R extends { userId: string; contact: Contact | null }>(
+  forgotten: ReadonlyMap<string, number>,
+  request: R,
+  now: number,
+): R {
+  if (forgotten.size === 0 || request.contact === null) return request;
+  const until = forgotten.get(request.userId);
+  return until !== undefined && until > now ? { ...request, contact: null } : request;
 }

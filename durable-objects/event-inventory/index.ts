@@ -18,7 +18,7 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import { LIMITS } from "../../src/config/limits";
-import { forgetContact } from "./contacts";
+import { forgetContact, forgottenUntil, withoutForgotten } from "./contacts";
 import {
   type AcceptOfferRequest,
   type Availability,
@@ -87,6 +87,8 @@ export class EventInventory extends DurableObject<Env> {
   #queue: QueueGate;
   /** A scan push is due at the alarm set for it (reset when the alarm runs). */
   #scanPushDue = false;
+  /** People forgotten here lately, until when (./contacts.ts). */
+  #forgotten: Map<string, number> = new Map();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -96,6 +98,7 @@ export class EventInventory extends DurableObject<Env> {
     this.#queue = new QueueGate(this.#sql);
     ctx.blockConcurrencyWhile(async () => {
       migrate(this.#sql);
+      this.#forgotten = forgottenUntil(this.#sql, Date.now());
       const row = this.#sql.exec<{ json: string }>("SELECT json FROM snapshot WHERE id = 1").toArray()[0];
       this.#event.current = row ? (JSON.parse(row.json) as EventSnapshot) : null;
     });
@@ -112,7 +115,7 @@ export class EventInventory extends DurableObject<Env> {
   hold(request: HoldRequest): Promise<InventoryResult<OrderWithTickets>> {
     const refused = this.#queueGate(request);
     if (refused) return Promise.resolve(refused);
-    return this.#commit((tx) => hold(tx, request));
+    return this.#commit((tx) => hold(tx, withoutForgotten(this.#forgotten, request, tx.now)));
   }
 
   /**
@@ -124,7 +127,9 @@ export class EventInventory extends DurableObject<Env> {
     const refused = this.#queueGate(request);
     if (refused) return refused;
     try {
-      return await this.#commit((tx) => claim(tx, request), { awaitPush: false });
+      return await this.#commit((tx) => claim(tx, withoutForgotten(this.#forgotten, request, tx.now)), {
+        awaitPush: false,
+      });
     } catch (error) {
       if (!(error instanceof NotFree)) throw error;
       // The throw rolled the hold back; whatever the adoption wrote went with it.
@@ -161,6 +166,9 @@ export class EventInventory extends DurableObject<Env> {
   // ---------------------------------------------------------------- the waitlist (./waitlist.ts)
 
   joinWaitlist(request: WaitlistJoinRequest): Promise<InventoryResult<{ position: number }>> {
+    // Without a contact, a forgotten person's place would be offered to nobody: not taken.
+    const forgotten = (this.#forgotten.get(request.userId) ?? 0) > Date.now();
+    if (forgotten) return Promise.resolve(fail("not-on-sale", "The waitlist is not open to this account."));
     return this.#commit((tx) => joinWaitlist(tx, request));
   }
 
@@ -207,7 +215,13 @@ export class EventInventory extends DurableObject<Env> {
    * after whatever this object had left to write there.
    */
   forgetContact(request: { userId: string }): Promise<ForgottenContact> {
-    return this.#commit((tx) => forgetContact(tx, request));
+    return this.#commit((tx) => {
+      const forgotten = forgetContact(tx, request);
+      // In the same synchronous step as the write: a claim that arrives while the push below is
+      // awaited already meets it.
+      this.#forgotten = forgottenUntil(tx.sql, tx.now);
+      return forgotten;
+    });
   }
 
   // ---------------------------------------------------------------- reads

@@ -146,6 +146,15 @@ export function migrateWaitlist(sql: SqlStorage): void {
   `);
 }
 
+/**
+ * v10: people this object forgot at their erasure (./contacts.ts), for LIMITS.erasureTombstoneMs: an
+ * order or waitlist join of theirs that arrives after (one in flight while the erasure ran) stores no
+ * contact.
+ */
+export function migrateForgotten(sql: SqlStorage): void {
+  sql.exec("CREATE TABLE IF NOT EXISTS forgotten_contacts (user_id TEXT PRIMARY KEY, until INTEGER NOT NULL)");
+}
+
 /** In version order; a new step goes at the end with the next number. */
 const STEPS: readonly { version: number; apply(sql: SqlStorage): void }[] = [
   { version: 1, apply: createTables },
@@ -156,6 +165,7 @@ const STEPS: readonly { version: number; apply(sql: SqlStorage): void }[] = [
   { version: 7, apply: migrateQueueClock },
   { version: 8, apply: migrateQueueNumbering },
   { version: 9, apply: migrateWaitlist },
+  { version: 10, apply: migrateForgotten },
 ];
 
 /** The version a new or migrated object ends at. */

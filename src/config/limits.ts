@@ -408,6 +408,11 @@ export const LIMITS = {
   /** Of those, cleared at once. */
   erasureObjectConcurrency: 10,
   /**
+   * How long an event's object takes a forgotten person's orders without a contact: far longer than
+   * an order in flight while the erasure ran can take to arrive (durable-objects/event-inventory/contacts.ts).
+   */
+  erasureTombstoneMs: 10 * 60 * 1000,
+  /**
    * Ticket QR tokens (issue 6): 5 minutes by default, long enough to open the app in the queue and
    * walk to the gate, short enough that a screenshot passed around outside is soon worthless
    * (Ticketmaster's rotating codes refresh even faster). TICKET_TOKEN_TTL_SECONDS overrides.

@@ -26,8 +26,9 @@
  *   which D1 may not have yet) forgets their email and name, gives up their waitlist place and drops
  *   emails to them not yet pushed (durable-objects/event-inventory/contacts.ts). All before anything
  *   else: one that does not answer refuses the erasure with 503, nothing changed, to be retried. An
- *   order they place while this runs could store a contact again; they would be ordering against
- *   their own erasure;
+ *   object remembers whom it forgot for a while, so an order of theirs in flight meanwhile stores no
+ *   contact there; an order to an event not listed, passing its session check before the sessions
+ *   stop, still could (they would be ordering against their own erasure: docs/privacy.md);
  * - every session stops at once: the epoch moves in the session book before D1 (withEpochBump, as a
  *   password reset does), so the very next request with any of their tokens is refused even where D1
  *   has not caught up; D1's sessions are revoked and their refresh tokens deleted in the same batch.

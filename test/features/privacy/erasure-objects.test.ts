@@ -6,10 +6,12 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { LIMITS } from "../../../src/config/limits";
 import { call, freshIp } from "../../helpers";
+import { freezeClock } from "../../support/clock";
 import { countRows } from "../../support/db";
 import { bearer } from "../auth/helpers";
-import { createEvent, hostWithToken, inventory, order } from "../events/helpers";
+import { configuredInventory, createEvent, holdRequest, hostWithToken, inventory, order } from "../events/helpers";
 import { cancelOrder, join, soldOutEvent } from "../waitlist/helpers";
 import { someone } from "./helpers";
 
@@ -141,6 +143,29 @@ describe("erasure and the events' objects", () => {
     expect(await countRows("orders", "id = ?", placedOrder.id)).toBe(1);
     expect(await countRows("email_outbox", "id = ?", `order-confirmed:${placedOrder.id}`)).toBe(0);
     expect(await mailTo(person.email, "order-confirmed")).toBe(0);
+  });
+
+  it("an order that reaches the object after it forgot the person stores no contact and sends nothing; for a while only", async () => {
+    const { snapshot, stub, eventId } = await configuredInventory({ capacity: 5, perUserLimit: 5 });
+    const userId = `forgotten-${crypto.randomUUID()}`;
+    const address = `${userId}@example.com`;
+    await stub.forgetContact({ userId });
+    // In flight while the erasure ran: it arrives after the object forgot them.
+    const late = await stub.claim(holdRequest(snapshot, userId));
+    if (!late.ok) throw new Error(late.code);
+    expect(late.value.order.status).toBe("confirmed");
+    expect(await holding(eventId, [address])).toEqual([]);
+    expect(await stub.sync()).toEqual({ pending: 0 });
+    expect(await mailTo(address, "order-confirmed")).toBe(0);
+    // Nor does it take a place in the waitlist (an offer could reach nobody).
+    const joined = await stub.joinWaitlist({ userId, contact: { email: address, name: "Late" }, snapshot });
+    expect(joined).toMatchObject({ ok: false, code: "not-on-sale" });
+
+    // The object remembers them for LIMITS.erasureTombstoneMs, then takes a contact as given again.
+    freezeClock(Date.now() + LIMITS.erasureTombstoneMs + 1_000);
+    const later = await stub.claim(holdRequest(snapshot, userId));
+    if (!later.ok) throw new Error(later.code);
+    expect(await holding(eventId, [address])).not.toEqual([]);
   });
 
   it("is refused with 503, nothing changed, while an event's object fails", async () => {
