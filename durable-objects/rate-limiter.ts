@@ -398,6 +398,11 @@ export class RateLimiter extends DurableObject<Env> {
     return requests.map((request) => this.#sessions.open(request));
   }
 
+  /** The events `userId` was noted as ordering at within the notes' window (session-book.ts `noted`). */
+  orderNotes(request: { userId: string; now: number }): string[] {
+    return this.#sessions.noted(request.userId, request.now - LIMITS.ownOrdersSettleMs);
+  }
+
   /** A refused ordering request's note taken back (session-book.ts `unnote`). */
   unnoteOrdering(request: { userId: string; eventId: string }): void {
     this.#sessions.unnote(request);

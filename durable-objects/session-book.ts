@@ -277,6 +277,18 @@ export class SessionBook {
       .map((row) => row.event_id);
   }
 
+  /** The events the user was noted as ordering at after `since`, newest first (an erasure's last look). */
+  noted(userId: string, since: number): string[] {
+    return this.#sql
+      .exec<{ event_id: string }>(
+        "SELECT event_id FROM session_orders WHERE user_id = ? AND at > ? ORDER BY at DESC",
+        userId,
+        since,
+      )
+      .toArray()
+      .map((row) => row.event_id);
+  }
+
   /**
    * Live sessions whose last use D1 has not been given yet, at most `limit` (the alarm's batch).
    * Revoked ones are left out: D1 marks them revoked itself, and a tombstone has no D1 row to move.

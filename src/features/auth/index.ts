@@ -3,7 +3,13 @@
 export { clearSessionCookies } from "./cookies";
 export { type AuthDeps, authDeps, sessionStores } from "./deps";
 export { type ReauthProof, reauthenticate } from "./reauth";
-export { advanceEpochInBook, registerSessions, unnoteOrderingInBook, updateAccountInBook } from "./session-keeper";
+export {
+  advanceEpochInBook,
+  orderNotesInBook,
+  registerSessions,
+  unnoteOrderingInBook,
+  updateAccountInBook,
+} from "./session-keeper";
 export { withEpochBump } from "./sessions";
 export * from "./tokens";
 export {

@@ -220,3 +220,15 @@ export async function unnoteOrderingInBook(ns: SessionsNamespace, userId: string
     // ask() logged it.
   }
 }
+
+/**
+ * The events the user was noted as ordering at within the last minute; none when the book does not
+ * answer (logged by `ask`).
+ */
+export async function orderNotesInBook(ns: SessionsNamespace, userId: string, now: number): Promise<string[]> {
+  try {
+    return await ask(() => bookOf(ns, userId).orderNotes({ userId, now }));
+  } catch {
+    return [];
+  }
+}

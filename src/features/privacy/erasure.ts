@@ -27,8 +27,8 @@
  *   emails to them not yet pushed (durable-objects/event-inventory/contacts.ts). All before anything
  *   else: one that does not answer refuses the erasure with 503, nothing changed, to be retried. An
  *   object remembers whom it forgot for a while, so an order of theirs in flight meanwhile stores no
- *   contact there; an order to an event not listed, passing its session check before the sessions
- *   stop, still could (they would be ordering against their own erasure: docs/privacy.md);
+ *   contact there; and once the sessions have stopped, the events the book noted them ordering at
+ *   since the list was made are cleared too (`forgetLateOrders`, best effort: D1 is erased by then);
  * - every session stops at once: the epoch moves in the session book before D1 (withEpochBump, as a
  *   password reset does), so the very next request with any of their tokens is refused even where D1
  *   has not caught up; D1's sessions are revoked and their refresh tokens deleted in the same batch.
@@ -49,6 +49,7 @@ import { auditStatement } from "../audit";
 import {
   type AuthDeps,
   emailIndex,
+  orderNotesInBook,
   type ReauthProof,
   reauthenticate,
   sessionStores,
@@ -149,6 +150,27 @@ async function forgetInObjects(
   }
 }
 
+/**
+ * The last look, once the sessions have stopped: an order that passed its session check after the
+ * events were listed, before the epoch moved, had its event noted in the book at that check. Those
+ * objects forget the person too (their memory of it then covers the order whenever it arrives).
+ * Best effort: D1 is erased already, so an object that fails is logged, not a refusal.
+ */
+async function forgetLateOrders(
+  deps: AuthDeps & { inventory: DurableObjectNamespace<EventInventory> },
+  userId: string,
+  listed: readonly string[],
+): Promise<void> {
+  const seen = new Set(listed);
+  const late = (await orderNotesInBook(deps.limiter, userId, Date.now())).filter((id) => !seen.has(id));
+  if (late.length === 0) return;
+  try {
+    await forgetInObjects(deps.inventory, userId, late);
+  } catch {
+    // forgetInObjects logged which.
+  }
+}
+
 /** Erases the account of `userId` once `proof` re-authenticates it. */
 export async function eraseAccount(
   deps: AuthDeps & {
@@ -177,7 +199,8 @@ export async function eraseAccount(
         "Cancel your Pro subscription first (Billing, then Manage subscription): it keeps renewing until then. One set to end with its current period does not stop the erasure.",
     });
   }
-  await forgetInObjects(deps.inventory, userId, await eventsWithContact(deps.db, userId, deps.recentEvents ?? []));
+  const listed = await eventsWithContact(deps.db, userId, deps.recentEvents ?? []);
+  await forgetInObjects(deps.inventory, userId, listed);
   const sealed = await sealedHolders(deps.db, deps.config.pii, user.email);
   const results = await withEpochBump(sessionStores(deps), userId, user.session_epoch, async () =>
     deps.db.batch<{ r2_key: string | null }>([
@@ -194,6 +217,7 @@ export async function eraseAccount(
   );
   // Cosmetic fields follow D1 into the book, which answers them to the (now refused) sessions.
   await updateAccountInBook(deps.limiter, userId, { roles: [], name: ERASED_NAME, email: erasedEmail(userId) });
+  await forgetLateOrders(deps, userId, listed);
   // The objects of exactly the rows the batch deleted (its first two statements answer their keys),
   // so an upload that landed while this ran is not missed.
   const keys = [...(results[0]?.results ?? []), ...(results[1]?.results ?? [])].flatMap((row) =>

@@ -3,13 +3,15 @@
  * queued with (for the event's cancellation email and waitlist offers), so an erased person's must
  * leave them, or a later cancellation or freed seat would still email them.
  */
-import { runInDurableObject } from "cloudflare:test";
+import { createExecutionContext, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { LIMITS } from "../../../src/config/limits";
+import worker from "../../../src/index";
 import { call, freshIp } from "../../helpers";
 import { freezeClock } from "../../support/clock";
 import { countRows } from "../../support/db";
+import { bookOf } from "../../support/sessions";
 import { bearer } from "../auth/helpers";
 import { configuredInventory, createEvent, holdRequest, hostWithToken, inventory, order } from "../events/helpers";
 import { cancelOrder, join, soldOutEvent } from "../waitlist/helpers";
@@ -189,5 +191,57 @@ describe("erasure and the events' objects", () => {
     expect(
       await env.DB.prepare("SELECT erased_at FROM users WHERE id = ?").bind(person.id).first("erased_at"),
     ).not.toBeNull();
+  });
+
+  it("an order that passed its session check after the events were listed is cleared too, once the sessions stop", async () => {
+    const person = await someone();
+    const { snapshot, stub, eventId } = await configuredInventory({ capacity: 5 });
+    // The order lands while the erasure runs: after the events were listed, before the epoch moved.
+    let placed = false;
+    const limiter = new Proxy(env.RATE_LIMITER, {
+      get(target, property) {
+        if (property !== "getByName") return Reflect.get(target, property, target);
+        return (name: string) => {
+          const shard = target.getByName(name);
+          return new Proxy(shard, {
+            get(inner, method) {
+              if (method !== "advanceEpoch") return Reflect.get(inner, method, inner);
+              return async (request: { userId: string; epoch: number }) => {
+                if (!placed) {
+                  placed = true;
+                  // Its session check noted the event in the book; then the object stored the sale.
+                  await runInDurableObject(bookOf(person.id), (_instance, state) => {
+                    state.storage.sql.exec(
+                      "INSERT INTO session_orders (user_id, event_id, at) VALUES (?, ?, ?)",
+                      person.id,
+                      eventId,
+                      Date.now(),
+                    );
+                  });
+                  const late = await stub.claim({
+                    ...holdRequest(snapshot, person.id),
+                    contact: { email: person.email, name: person.name },
+                  });
+                  if (!late.ok) throw new Error(late.code);
+                }
+                return inner.advanceEpoch(request);
+              };
+            },
+          });
+        };
+      },
+    });
+    const res = await worker.fetch(
+      new Request("https://gatehouse.test/api/v1/me", {
+        method: "DELETE",
+        headers: { ...bearer(person.token), "Content-Type": "application/json", "CF-Connecting-IP": freshIp() },
+        body: JSON.stringify({ password: person.password }),
+      }),
+      { ...env, RATE_LIMITER: limiter } as typeof env,
+      createExecutionContext(),
+    );
+    expect(res.status).toBe(204);
+    expect(placed).toBe(true);
+    expect(await holding(eventId, [person.email, person.name])).toEqual([]);
   });
 });
