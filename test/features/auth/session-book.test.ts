@@ -18,6 +18,7 @@ import { logout, resetPassword } from "../../../src/features/auth/service";
 import worker from "../../../src/index";
 import { call, freshIp } from "../../helpers";
 import { bookNotes, bookOf, bookRows, forgetInBook, setBookLastUse } from "../../support/sessions";
+import { overloaded, replacingMethod } from "../../support/stubs";
 import { eventBody } from "../events/helpers";
 import { authDepsWith, bearer, createUser, login, PASSWORD, postJson, rows, tokenFromMail } from "./helpers";
 
@@ -333,21 +334,7 @@ describe("the idle clock's copy in D1", () => {
 describe("a book that cannot answer", () => {
   /** The env with every user shard refusing the session check (an overloaded or unreachable object). */
   function bookDown(): Env {
-    const broken = new Proxy(env.RATE_LIMITER, {
-      get(target, property) {
-        if (property !== "getByName") return Reflect.get(target, property, target);
-        return (name: string) => {
-          const stub = target.getByName(name);
-          if (!name.startsWith("shard:user:")) return stub;
-          return new Proxy(stub, {
-            get(s, method) {
-              if (method === "authorize") return () => Promise.reject(new Error("overloaded"));
-              return Reflect.get(s, method, s);
-            },
-          });
-        };
-      },
-    });
+    const broken = replacingMethod(env.RATE_LIMITER, "authorize", overloaded, (name) => name.startsWith("shard:user:"));
     return { ...env, RATE_LIMITER: broken } as Env;
   }
 

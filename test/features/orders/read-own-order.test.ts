@@ -13,6 +13,7 @@ import worker from "../../../src/index";
 import { call, freshIp } from "../../helpers";
 import { rows } from "../../support/db";
 import { bookNotes } from "../../support/sessions";
+import { overloaded, replacingMethod } from "../../support/stubs";
 import { bearer } from "../auth/helpers";
 import { buyers, createEvent, hostWithToken, inventory } from "../events/helpers";
 
@@ -91,20 +92,7 @@ describe("reading one's own order right after it is placed", () => {
 
 /** The env with the users' shard objects refusing to take a note back (overloaded or unreachable). */
 function unnoteDown(): typeof env {
-  const broken = new Proxy(env.RATE_LIMITER, {
-    get(target, property) {
-      if (property !== "getByName") return Reflect.get(target, property, target);
-      return (name: string) => {
-        const stub = target.getByName(name);
-        return new Proxy(stub, {
-          get(s, method) {
-            if (method === "unnoteOrdering") return () => Promise.reject(new Error("overloaded"));
-            return Reflect.get(s, method, s);
-          },
-        });
-      };
-    },
-  });
+  const broken = replacingMethod(env.RATE_LIMITER, "unnoteOrdering", overloaded);
   return { ...env, RATE_LIMITER: broken } as typeof env;
 }
 

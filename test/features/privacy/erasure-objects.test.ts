@@ -12,6 +12,7 @@ import { call, freshIp } from "../../helpers";
 import { freezeClock } from "../../support/clock";
 import { countRows } from "../../support/db";
 import { bookOf } from "../../support/sessions";
+import { replacingMethod } from "../../support/stubs";
 import { bearer } from "../auth/helpers";
 import { configuredInventory, createEvent, holdRequest, hostWithToken, inventory, order } from "../events/helpers";
 import { cancelOrder, join, soldOutEvent } from "../waitlist/helpers";
@@ -198,38 +199,25 @@ describe("erasure and the events' objects", () => {
     const { snapshot, stub, eventId } = await configuredInventory({ capacity: 5 });
     // The order lands while the erasure runs: after the events were listed, before the epoch moved.
     let placed = false;
-    const limiter = new Proxy(env.RATE_LIMITER, {
-      get(target, property) {
-        if (property !== "getByName") return Reflect.get(target, property, target);
-        return (name: string) => {
-          const shard = target.getByName(name);
-          return new Proxy(shard, {
-            get(inner, method) {
-              if (method !== "advanceEpoch") return Reflect.get(inner, method, inner);
-              return async (request: { userId: string; epoch: number }) => {
-                if (!placed) {
-                  placed = true;
-                  // Its session check noted the event in the book; then the object stored the sale.
-                  await runInDurableObject(bookOf(person.id), (_instance, state) => {
-                    state.storage.sql.exec(
-                      "INSERT INTO session_orders (user_id, event_id, at) VALUES (?, ?, ?)",
-                      person.id,
-                      eventId,
-                      Date.now(),
-                    );
-                  });
-                  const late = await stub.claim({
-                    ...holdRequest(snapshot, person.id),
-                    contact: { email: person.email, name: person.name },
-                  });
-                  if (!late.ok) throw new Error(late.code);
-                }
-                return inner.advanceEpoch(request);
-              };
-            },
-          });
-        };
-      },
+    const limiter = replacingMethod(env.RATE_LIMITER, "advanceEpoch", (inner) => async (request: never) => {
+      if (!placed) {
+        placed = true;
+        // Its session check noted the event in the book; then the object stored the sale.
+        await runInDurableObject(bookOf(person.id), (_instance, state) => {
+          state.storage.sql.exec(
+            "INSERT INTO session_orders (user_id, event_id, at) VALUES (?, ?, ?)",
+            person.id,
+            eventId,
+            Date.now(),
+          );
+        });
+        const late = await stub.claim({
+          ...holdRequest(snapshot, person.id),
+          contact: { email: person.email, name: person.name },
+        });
+        if (!late.ok) throw new Error(late.code);
+      }
+      return inner.advanceEpoch(request);
     });
     const res = await worker.fetch(
       new Request("https://gatehouse.test/api/v1/me", {
