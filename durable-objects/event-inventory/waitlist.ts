@@ -417,7 +417,10 @@ function waiting(tx: SalesContext, limit: number): EntryRow[] {
 /** The hold, the entry's new state, and the email with the link to accept, in one outbox insert. */
 function offer(tx: SalesContext, entry: EntryRow, event: EventSnapshot, current: SettingsRow): void {
   const offerId = randomId();
-  const expiresAt = tx.now + current.offer_window_ms;
+  // Never past the end of sales (its close, else the start): an offer that outlived them could not be
+  // accepted, and the seat would wait for nobody. salesGate let this offer be made, so the end is ahead.
+  const salesEnd = Math.min(event.startsAt, event.salesEndAt ?? Number.POSITIVE_INFINITY);
+  const expiresAt = Math.min(tx.now + current.offer_window_ms, salesEnd);
   const hold: OrderRow = {
     id: offerId,
     user_id: entry.user_id,

@@ -72,7 +72,7 @@ const joinRoute = createRoute({
   tags,
   summary: "Join a sold-out event's waitlist (one ticket)",
   description:
-    "Only while the event is on sale and sold out (unpaid holds count: if they lapse, the line gets them first), once at a time, within the event's per-user limit. When a ticket frees, the first in line is emailed an offer that holds it for the event's offer window.",
+    "Only while the event is on sale and sold out (unpaid holds count: if they lapse, the line gets them first), once at a time, within the event's per-user limit. When a ticket frees, the first in line is emailed an offer that holds it for the event's offer window, or until sales end if they end sooner.",
   security: [{ bearer: [] }],
   middleware: [requireAuth({ kind: "user" })] as const,
   request: { params: IdParam },
@@ -184,7 +184,7 @@ const hostSettingsRoute = createRoute({
   tags,
   summary: "Pause or resume your event's waitlist, or set its offer window (host)",
   description:
-    "Paused: no new offers (open ones run their course) and freed tickets go on sale as usual; people may still join. Resuming offers what is free at once. A new window applies to offers made from then on.",
+    "Paused: no new offers (open ones run their course) and freed tickets go on sale as usual; people may still join. Resuming offers what is free at once. A new window applies to offers made from then on; an offer never outlasts the sale.",
   security: [{ bearer: [] }],
   middleware: hostWrite(),
   request: {

@@ -1,9 +1,9 @@
 /**
  * The waitlist's refusals and second calls, through the Worker: leaving when not in line, leaving
  * twice, joining again after leaving, joining at the per-user limit or once the event has started,
- * declining an offer already accepted, accepting again once the accepted order is gone, accepting
- * once the event has started, and a person in line who bought a ticket meanwhile. Each refusal
- * answers its problem and changes nothing in the object's line.
+ * declining an offer already accepted, accepting again once the accepted order is gone, and a person
+ * in line who bought a ticket meanwhile. Each refusal answers its problem and changes nothing in the
+ * object's line. An offer made close to the end of sales ends with them.
  */
 import { describe, expect, it } from "vitest";
 import { freezeClock, setClock } from "../../support/clock";
@@ -105,8 +105,8 @@ describe("an offer after it was accepted", () => {
   });
 });
 
-describe("an offer whose event has started", () => {
-  it("accepting it within its window but after the start: 422 event-started; the hold stays as it was and nothing is minted", async () => {
+describe("an offer close to the start", () => {
+  it("ends when sales end, not a whole window later: accepting at the start is 410 offer-expired and mints nothing", async () => {
     const t0 = freezeClock(Date.now() + 30 * DAY).now();
     const startsAt = t0 + 6 * HOUR;
     const { event, holders, orders } = await soldOutEvent(1, {
@@ -118,14 +118,26 @@ describe("an offer whose event has started", () => {
     expect((await join(event.id, a.token)).status).toBe(201);
     expect((await cancelOrder(orders[0] as string, (holders[0] as { token: string }).token)).status).toBe(200);
     const offerId = (await entryOf(event.id, a.token))?.offerId as string;
-    // The window (12 h) outlasts the start.
-    expect((await objectLine(event.id))[0]?.offer_expires_at).toBe(t0 + 12 * HOUR);
+    // The window is 12 h; the start comes first.
+    expect((await objectLine(event.id))[0]?.offer_expires_at).toBe(startsAt);
+    expect((await entryOf(event.id, a.token))?.offerExpiresAt).toBe(new Date(startsAt).toISOString());
 
     setClock(startsAt);
     const late = (await login(a.email)).accessToken;
-    await expectProblem(await accept(offerId, late), 422, "event-started");
-    expect((await objectLine(event.id)).map((e) => e.status)).toEqual(["offered"]);
-    expect(await checkedStats(event.id)).toMatchObject({ sold: 0, held: 1, remaining: 0 });
+    await expectProblem(await accept(offerId, late), 410, "offer-expired");
+    expect((await objectLine(event.id)).map((e) => e.status)).toEqual(["expired"]);
+    expect(await checkedStats(event.id)).toMatchObject({ sold: 0, held: 0, remaining: 1 });
+  });
+
+  it("with sales closing before the start, ends when they close", async () => {
+    const t0 = freezeClock(Date.now() + 30 * DAY).now();
+    const salesEndAt = t0 + 2 * HOUR;
+    const { event, holders, orders } = await soldOutEvent(1, { salesEndAt: new Date(salesEndAt).toISOString() });
+    const [a] = await people(1);
+    if (!a) throw new Error("no people");
+    expect((await join(event.id, a.token)).status).toBe(201);
+    expect((await cancelOrder(orders[0] as string, (holders[0] as { token: string }).token)).status).toBe(200);
+    expect((await objectLine(event.id))[0]?.offer_expires_at).toBe(salesEndAt);
   });
 });
 
