@@ -32,6 +32,31 @@ afterEach(() => {
   vi.restoreAllMocks();
 });
 
+/**
+ * A second Checkout Session of the same order, still open at Stripe (two tabs before the retry expired
+ * it), recorded as retryCheckout records a new attempt: only sessions we created can pay for an order.
+ */
+async function twinSession(sessionId: string, orderId: string) {
+  const twin = {
+    ...stripe.session(sessionId),
+    id: `${sessionId}_twin`,
+    status: "open" as const,
+    payment_intent: null,
+  };
+  stripe.sessions.set(twin.id, twin);
+  await rows(
+    `INSERT INTO checkout_sessions (id, order_id, attempt, event_id, user_id, amount, currency, url, idempotency_key,
+       status, payment_status, expires_at, created_at, updated_at)
+     SELECT ?, order_id, attempt + 1, event_id, user_id, amount, currency, NULL, ?, 'open', 'unpaid', expires_at,
+       created_at, updated_at
+     FROM checkout_sessions WHERE id = ?`,
+    twin.id,
+    `checkout:${orderId}:${PRICE}:EUR:2`,
+    sessionId,
+  );
+  return twin;
+}
+
 describe("late payment after the hold expired", () => {
   it("with capacity left: the order is confirmed with its tickets", async () => {
     const h = new PaymentsHarness();
@@ -112,24 +137,7 @@ describe("late payment after the hold expired", () => {
     await h.webhook(paid(stripe, session.id));
     await h.drain();
     // A second session of the same order was paid too (e.g. two tabs before the retry expired it).
-    const twin = {
-      ...stripe.session(session.id),
-      id: `${session.id}_twin`,
-      status: "open" as const,
-      payment_intent: null,
-    };
-    stripe.sessions.set(twin.id, twin);
-    // Recorded as retryCheckout records a new attempt: only sessions we created can pay for an order.
-    await rows(
-      `INSERT INTO checkout_sessions (id, order_id, attempt, event_id, user_id, amount, currency, url, idempotency_key,
-         status, payment_status, expires_at, created_at, updated_at)
-       SELECT ?, order_id, attempt + 1, event_id, user_id, amount, currency, NULL, ?, 'open', 'unpaid', expires_at,
-         created_at, updated_at
-       FROM checkout_sessions WHERE id = ?`,
-      twin.id,
-      `checkout:${order.id}:${PRICE}:EUR:2`,
-      session.id,
-    );
+    const twin = await twinSession(session.id, order.id);
     await h.webhook(stripeEvent("checkout.session.completed", stripe.pay(twin.id)));
     await h.drain();
 
@@ -142,5 +150,34 @@ describe("late payment after the hold expired", () => {
     const payments = await paymentsOf(order.id);
     expect(payments).toHaveLength(2);
     expect(payments.find((p) => p.payment_intent === twinPi)).toMatchObject({ amount_refunded: PRICE });
+  });
+  it("a second session paid after the order was refunded: its payment is refunded too; the order stays refunded, no ticket comes back", async () => {
+    const h = new PaymentsHarness();
+    const { event } = await paidEvent({ capacity: 3 });
+    const who = await buyer();
+    const { order, session } = await checkout(h, stripe, event.id, who.token);
+    await h.webhook(paid(stripe, session.id));
+    await h.drain();
+    const pi = stripe.session(session.id).payment_intent as string;
+    const twin = await twinSession(session.id, order.id);
+    expect((await h.fetch(`/api/v1/orders/${order.id}/refund`, { method: "POST", token: who.token })).status).toBe(202);
+    await h.drain();
+    expect(await orderStatus(order.id)).toBe("refunded");
+
+    await h.webhook(stripeEvent("checkout.session.completed", stripe.pay(twin.id)));
+    await h.drain();
+    const twinPi = stripe.session(twin.id).payment_intent as string;
+    expect(stripe.callsTo("POST", "/v1/refunds").map((c) => c.params.payment_intent)).toEqual([pi, twinPi]);
+    const [job] = await rows<{ reason: string; order_outcome: string; status: string }>(
+      "SELECT reason, order_outcome, status FROM refunds WHERE payment_intent = ?",
+      twinPi,
+    );
+    expect(job).toEqual({ reason: "order-cancelled", order_outcome: "refunded", status: "succeeded" });
+    expect(await orderStatus(order.id)).toBe("refunded");
+    expect((await ticketsOf(event.id, order.id)).map((t) => t.status)).toEqual(["void"]);
+    await expectStats(event.id, { sold: 0, held: 0, remaining: 3 });
+    expect(await paymentsOf(order.id)).toEqual(
+      expect.arrayContaining([expect.objectContaining({ payment_intent: twinPi, amount_refunded: PRICE })]),
+    );
   });
 });
