@@ -3,7 +3,8 @@
  * deletes (expired idempotency keys, and the retention job: src/features/retention), the email outbox
  * safety net, and the payments one (src/features/payments/cron.ts re-sends webhook events and refund
  * jobs whose message was lost), and the creator tracking rollups with the raw-event retention
- * (src/features/creators/rollups.ts). Hourly: reconciliation with Stripe, alone. Each sweep is bounded,
+ * (src/features/creators/rollups.ts), and the event objects erasures left to clear
+ * (src/features/privacy/object-erasures.ts). Hourly: reconciliation with Stripe, alone. Each sweep is bounded,
  * safe to run twice and safe to run concurrently.
  */
 import { getConfig } from "../src/config";
@@ -11,7 +12,7 @@ import { LIMITS } from "../src/config/limits";
 import { trackRollupCron } from "../src/features/creators";
 import { requeueStuckEmails } from "../src/features/email/sweep";
 import { PAYMENTS_RECONCILE_CRON, reconcileCron, requeuePaymentsCron } from "../src/features/payments/cron";
-import { expireDataExports, piiSweep } from "../src/features/privacy";
+import { expireDataExports, piiSweep, sweepObjectErasures } from "../src/features/privacy";
 import { runRetention } from "../src/features/retention";
 import { requeueWebhooks } from "../src/features/webhooks";
 import { log } from "../src/lib/log";
@@ -31,7 +32,7 @@ export async function scheduled(controller: ScheduledController, env: Env): Prom
   if (controller.cron === PAYMENTS_RECONCILE_CRON) return reconcileCron(controller, env);
   await requeuePaymentsCron(controller, env);
   // Independent sweeps: one failing must not stop the others.
-  const [deleted, requeued, retention, tracking, webhooks, exports, pii] = await Promise.allSettled([
+  const [deleted, requeued, retention, tracking, webhooks, exports, pii, objects] = await Promise.allSettled([
     sweepExpiredIdempotencyKeys(env.DB, controller.scheduledTime),
     requeueStuckEmails(env.DB, env.EMAIL_QUEUE, controller.scheduledTime),
     (async () => runRetention(env.DB, getConfig(env).retentionDays, controller.scheduledTime))(),
@@ -43,10 +44,12 @@ export async function scheduled(controller: ScheduledController, env: Env): Prom
     // Personal fields not yet sealed under the current key (src/features/privacy/pii-job.ts); skipped
     // while the key is marked clean.
     (async () => piiSweep(env.DB, getConfig(env).pii, controller.scheduledTime))(),
+    // Event objects erasures left to clear of the person's contact (src/features/privacy/object-erasures.ts).
+    sweepObjectErasures(env.DB, env.EVENT_INVENTORY, controller.scheduledTime),
   ]);
   const retained = retention.status === "fulfilled" ? retention.value : null;
   const ok =
-    [deleted, requeued, retention, tracking, webhooks, exports, pii].every((r) => r.status === "fulfilled") &&
+    [deleted, requeued, retention, tracking, webhooks, exports, pii, objects].every((r) => r.status === "fulfilled") &&
     Object.keys(retained?.errors ?? {}).length === 0;
   log(ok ? "info" : "error", "sweep", {
     cron: controller.cron,
@@ -59,6 +62,8 @@ export async function scheduled(controller: ScheduledController, env: Env): Prom
     trackEventsPurged: tracking.status === "fulfilled" ? tracking.value.purged : null,
     dataExportsExpired: exports.status === "fulfilled" ? exports.value : null,
     webhooksRequeued: webhooks.status === "fulfilled" ? webhooks.value : null,
+    // Event objects cleared for erasures, and those that failed (tried again later).
+    objectErasures: objects.status === "fulfilled" ? objects.value : null,
     // "clean" while the current key is marked done; else per column the values sealed again this run
     // and those that would not open.
     pii:
@@ -74,5 +79,6 @@ export async function scheduled(controller: ScheduledController, env: Env): Prom
     ...(exports.status === "rejected" ? { dataExportsError: exports.reason } : {}),
     ...(webhooks.status === "rejected" ? { webhooksError: webhooks.reason } : {}),
     ...(pii.status === "rejected" ? { piiError: pii.reason } : {}),
+    ...(objects.status === "rejected" ? { objectErasuresError: objects.reason } : {}),
   });
 }

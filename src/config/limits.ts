@@ -402,7 +402,7 @@ export const LIMITS = {
   /**
    * Events whose inventory objects an erasure clears of the person's email and name (the ones they
    * ordered or queued at, newest first), within one request's subrequests alongside its D1 and R2
-   * calls. Older events beyond it keep the contact in their object (docs/privacy.md).
+   * calls. Older events' objects are cleared after, by the five-minute cron (object_erasures).
    */
   erasureEventObjects: 500,
   /** Of those, cleared at once. */
@@ -412,6 +412,13 @@ export const LIMITS = {
    * an order in flight while the erasure ran can take to arrive (durable-objects/event-inventory/contacts.ts).
    */
   erasureTombstoneMs: 10 * 60 * 1000,
+  /**
+   * Event objects one cron run clears for erasures that left them (src/features/privacy/object-erasures.ts),
+   * erasureObjectConcurrency at a time, well within a cron invocation's subrequests.
+   */
+  objectErasureSweepMax: 100,
+  /** A failing object is tried again after 1, 2, 4, … minutes, at most an hour apart. */
+  objectErasureRetryMs: [60_000, 120_000, 240_000, 480_000, 960_000, 1_920_000, 3_600_000],
   /**
    * Ticket QR tokens (issue 6): 5 minutes by default, long enough to open the app in the queue and
    * walk to the gate, short enough that a screenshot passed around outside is soon worthless

@@ -3,7 +3,7 @@
  * object, reachable only through a signed URL emailed to them, and deleted when the export expires).
  * docs/privacy.md describes the whole of what is stored about a person.
  */
-import { index, integer, sqliteTable, text } from "drizzle-orm/sqlite-core";
+import { index, integer, primaryKey, sqliteTable, text } from "drizzle-orm/sqlite-core";
 import { users } from "./schema";
 
 export const DATA_EXPORT_STATUSES = ["pending", "ready", "failed", "expired"] as const;
@@ -40,3 +40,21 @@ export const jobMarks = sqliteTable("job_marks", {
   value: text("value").notNull(),
   at: integer("at").notNull(),
 });
+
+/**
+ * Event objects an erasure has still to clear of the person's email and name: the ones past the
+ * erasure's own pass (it clears the newest LIMITS.erasureEventObjects at once) and any that failed its
+ * last look. The five-minute cron works through them (src/features/privacy/object-erasures.ts); a row
+ * goes once its object has forgotten the person, and backs off while the object fails.
+ */
+export const objectErasures = sqliteTable(
+  "object_erasures",
+  {
+    userId: text("user_id").notNull(),
+    eventId: text("event_id").notNull(),
+    attempts: integer("attempts").notNull().default(0),
+    nextAt: integer("next_at").notNull(),
+    createdAt: integer("created_at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.userId, t.eventId] }), index("object_erasures_due").on(t.nextAt)],
+);

@@ -21,14 +21,16 @@
  * - the profile keeps its row (the counter triggers update it) with bio, avatar and handle cleared; the
  *   handle itself is retired for LIMITS.handleGraceSeconds like a changed one, so nobody can take it up
  *   at once and be mistaken for them;
- * - before all of that, the inventory object of every event they ordered or queued at (LIMITS.erasureEventObjects,
- *   newest first: D1's read model, and the events the session check names as ordered at moments ago,
- *   which D1 may not have yet) forgets their email and name, gives up their waitlist place and drops
- *   emails to them not yet pushed (durable-objects/event-inventory/contacts.ts). All before anything
- *   else: one that does not answer refuses the erasure with 503, nothing changed, to be retried. An
- *   object remembers whom it forgot for a while, so an order of theirs in flight meanwhile stores no
- *   contact there; and once the sessions have stopped, the events the book noted them ordering at
- *   since the list was made are cleared too (`forgetLateOrders`, best effort: D1 is erased by then);
+ * - before all of that, the inventory object of every event they ordered or queued at (the newest
+ *   LIMITS.erasureEventObjects: D1's read model, and the events the session check names as ordered at
+ *   moments ago, which D1 may not have yet) forgets their email and name, gives up their waitlist place
+ *   and drops emails to them not yet pushed (durable-objects/event-inventory/contacts.ts). All before
+ *   anything else: one that does not answer refuses the erasure with 503, nothing changed, to be
+ *   retried. An object remembers whom it forgot for a while, so an order of theirs in flight meanwhile
+ *   stores no contact there; and once the sessions have stopped, the events the book noted them
+ *   ordering at since the list was made are cleared too (`forgetLateOrders`: D1 is erased by then, so
+ *   an object that fails is left to the sweep). Older events' objects are left to the sweep by the D1
+ *   batch itself (./object-erasures.ts: the five-minute cron clears them, retrying until each has);
  * - every session stops at once: the epoch moves in the session book before D1 (withEpochBump, as a
  *   password reset does), so the very next request with any of their tokens is refused even where D1
  *   has not caught up; D1's sessions are revoked and their refresh tokens deleted in the same batch.
@@ -59,6 +61,7 @@ import {
 import { OUTBOX_CONTEXT } from "../email";
 import { inventoryOf } from "../events";
 import { TIP_GUEST_EMAIL } from "../money";
+import { leaveRestToSweep, leaveToSweep } from "./object-erasures";
 
 export const ERASED_NAME = "Deleted user";
 
@@ -123,31 +126,33 @@ async function eventsWithContact(db: D1Database, userId: string, recent: readonl
     )
     .bind(userId, LIMITS.erasureEventObjects)
     .all<{ event_id: string }>();
-  const events = [...new Set([...recent, ...results.map((row) => row.event_id)])];
-  if (events.length > LIMITS.erasureEventObjects) {
-    log("warn", "erasure leaves contacts in older events' objects", {
-      userId,
-      events: events.length - LIMITS.erasureEventObjects,
-    });
-  }
-  return events.slice(0, LIMITS.erasureEventObjects);
+  // Older ones (and any beyond the limit) are left to the sweep by the erasure's batch.
+  return [...new Set([...recent, ...results.map((row) => row.event_id)])].slice(0, LIMITS.erasureEventObjects);
 }
 
-/** Has each event's object forget the person (see the file comment); 503 when one does not answer. */
+/**
+ * Has each event's object forget the person (see the file comment); answers the events whose object
+ * did not answer (logged), the rest having forgotten them.
+ */
 async function forgetInObjects(
   inventory: DurableObjectNamespace<EventInventory>,
   userId: string,
   events: readonly string[],
-): Promise<void> {
+): Promise<string[]> {
+  const failed: string[] = [];
   for (let i = 0; i < events.length; i += LIMITS.erasureObjectConcurrency) {
     const chunk = events.slice(i, i + LIMITS.erasureObjectConcurrency);
     const settled = await Promise.allSettled(chunk.map((id) => inventoryOf(inventory, id).forgetContact({ userId })));
-    const failed = settled.flatMap((result, j) => (result.status === "rejected" ? [chunk[j]] : []));
-    if (failed.length > 0) {
-      log("error", "erasure: an event's object did not forget the person", { userId, events: failed });
-      throw unavailableError("Your account could not be erased just now; nothing was changed. Try again shortly.");
-    }
+    settled.forEach((result, j) => {
+      if (result.status === "rejected") failed.push(chunk[j] as string);
+    });
+    // Before the erasure: one that fails refuses it, so the rest need not be asked now.
+    if (failed.length > 0) break;
   }
+  if (failed.length > 0) {
+    log("error", "erasure: an event's object did not forget the person", { userId, events: failed });
+  }
+  return failed;
 }
 
 /**
@@ -164,11 +169,10 @@ async function forgetLateOrders(
   const seen = new Set(listed);
   const late = (await orderNotesInBook(deps.limiter, userId, Date.now())).filter((id) => !seen.has(id));
   if (late.length === 0) return;
-  try {
-    await forgetInObjects(deps.inventory, userId, late);
-  } catch {
-    // forgetInObjects logged which.
-  }
+  const failed = await forgetInObjects(deps.inventory, userId, late);
+  if (failed.length === 0) return;
+  // The one that failed and those after it (not asked): the sweep asks them all again.
+  await leaveToSweep(deps.db, userId, late.slice(late.indexOf(failed[0] as string)), Date.now());
 }
 
 /** Erases the account of `userId` once `proof` re-authenticates it. */
@@ -200,11 +204,13 @@ export async function eraseAccount(
     });
   }
   const listed = await eventsWithContact(deps.db, userId, deps.recentEvents ?? []);
-  await forgetInObjects(deps.inventory, userId, listed);
+  if ((await forgetInObjects(deps.inventory, userId, listed)).length > 0) {
+    throw unavailableError("Your account could not be erased just now; nothing was changed. Try again shortly.");
+  }
   const sealed = await sealedHolders(deps.db, deps.config.pii, user.email);
   const results = await withEpochBump(sessionStores(deps), userId, user.session_epoch, async () =>
     deps.db.batch<{ r2_key: string | null }>([
-      ...erasureStatements(deps.db, userId, user.email, emailIndex(deps.config.pii, user.email), sealed, t),
+      ...erasureStatements(deps.db, userId, user.email, emailIndex(deps.config.pii, user.email), sealed, listed, t),
       await auditStatement(
         deps.db,
         deps.config,
@@ -278,6 +284,8 @@ function erasureStatements(
   email: string,
   index: string,
   sealed: { unsent: string[]; guestTips: string[] },
+  /** The events whose objects forgot the person already: every other one is left to the sweep. */
+  cleared: readonly string[],
   t: number,
 ): D1PreparedStatement[] {
   const run = (sql: string, ...bindings: unknown[]) => db.prepare(sql).bind(...bindings);
@@ -337,6 +345,8 @@ function erasureStatements(
     run("DELETE FROM api_keys WHERE host_id = ?", userId),
     run("DELETE FROM webhook_endpoints WHERE host_id = ?", userId),
     run("DELETE FROM webhook_events WHERE host_id = ?", userId),
+    // Read before their waitlist rows go.
+    leaveRestToSweep(db, userId, cleared, t),
     run("DELETE FROM waitlist_entries WHERE user_id = ?", userId),
     // Money stays (accounting), pseudonymous: a tip's words are theirs, its amount the creator's record.
     // A guest tip made with their address becomes the pseudonym's, so the address goes and the

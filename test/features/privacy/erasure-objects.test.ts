@@ -3,13 +3,18 @@
  * queued with (for the event's cancellation email and waitlist offers), so an erased person's must
  * leave them, or a later cancellation or freed seat would still email them.
  */
-import { createExecutionContext, runInDurableObject } from "cloudflare:test";
+import {
+  createExecutionContext,
+  createScheduledController,
+  runInDurableObject,
+  waitOnExecutionContext,
+} from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, onTestFinished } from "vitest";
 import { LIMITS } from "../../../src/config/limits";
 import worker from "../../../src/index";
 import { call, freshIp } from "../../helpers";
-import { freezeClock } from "../../support/clock";
+import { freezeClock, setClock } from "../../support/clock";
 import { countRows } from "../../support/db";
 import { bookOf } from "../../support/sessions";
 import { replacingMethod } from "../../support/stubs";
@@ -40,6 +45,30 @@ async function holding(eventId: string, needles: string[]): Promise<string[]> {
     "SELECT contact AS v FROM orders UNION ALL SELECT contact FROM waitlist UNION ALL SELECT payload FROM outbox",
   );
   return rows.map((row) => row.v).filter((v) => needles.some((needle) => v.includes(needle)));
+}
+
+/** The five-minute cron at `at`, as the runtime runs it (queues/scheduled.ts). */
+async function cron(at: number): Promise<void> {
+  const ctx = createExecutionContext();
+  await worker.scheduled(createScheduledController({ scheduledTime: at, cron: "*/5 * * * *" }), env, ctx);
+  await waitOnExecutionContext(ctx);
+}
+
+/** The person's events whose objects are left to the sweep, with their attempts and next try. */
+const leftToSweep = (userId: string) =>
+  env.DB.prepare("SELECT event_id, attempts, next_at FROM object_erasures WHERE user_id = ? ORDER BY event_id")
+    .bind(userId)
+    .all<{ event_id: string; attempts: number; next_at: number }>()
+    .then((r) => r.results);
+
+/** Lowers how many events' objects an erasure clears itself, for this test. */
+function clearAtOnce(events: number): void {
+  const limits = LIMITS as { erasureEventObjects: number };
+  const before = limits.erasureEventObjects;
+  limits.erasureEventObjects = events;
+  onTestFinished(() => {
+    limits.erasureEventObjects = before;
+  });
 }
 
 const mailTo = (address: string, template: string) =>
@@ -231,5 +260,109 @@ describe("erasure and the events' objects", () => {
     expect(res.status).toBe(204);
     expect(placed).toBe(true);
     expect(await holding(eventId, [person.email, person.name])).toEqual([]);
+  });
+
+  it("past the newest events' objects it clears itself, leaves the rest to the five-minute cron, which clears them all", async () => {
+    clearAtOnce(1);
+    const t0 = freezeClock().now();
+    const person = await someone();
+    const host = await hostWithToken();
+    const events = [];
+    for (let i = 0; i < 3; i++) {
+      // A second apart: newest first is an order.
+      setClock(t0 + i * 1_000);
+      const event = await createEvent(host.token, { capacity: 5 });
+      expect((await order(event.id, person.token)).status).toBe(201);
+      events.push(event.id);
+    }
+    const [oldest, older, newest] = events as [string, string, string];
+    // Past the session book's note of the orders: the erasure's last look does not name them.
+    setClock(t0 + LIMITS.ownOrdersSettleMs + 3_000);
+
+    expect((await erase(person.token, person.password)).status).toBe(204);
+    expect(await holding(newest, [person.email, person.name])).toEqual([]);
+    expect(await holding(oldest, [person.email])).not.toEqual([]);
+    expect(await holding(older, [person.email])).not.toEqual([]);
+    expect((await leftToSweep(person.id)).map((row) => row.event_id)).toEqual([oldest, older].sort());
+
+    await cron(t0 + LIMITS.ownOrdersSettleMs + 3_000);
+    for (const id of events) expect(await holding(id, [person.email, person.name])).toEqual([]);
+    expect(await leftToSweep(person.id)).toEqual([]);
+  });
+
+  it("an object that fails in the cron is tried again after a minute, then two; cleared once it answers", async () => {
+    clearAtOnce(1);
+    const t0 = freezeClock().now();
+    const person = await someone();
+    const host = await hostWithToken();
+    const failing = await createEvent(host.token, { capacity: 5 });
+    expect((await order(failing.id, person.token)).status).toBe(201);
+    setClock(t0 + 1_000);
+    const newest = await createEvent(host.token, { capacity: 5 });
+    expect((await order(newest.id, person.token)).status).toBe(201);
+    const t1 = setClock(t0 + LIMITS.ownOrdersSettleMs + 2_000);
+    expect((await erase(person.token, person.password)).status).toBe(204);
+    // The object's storage refuses forgetting.
+    await objectSql(failing.id, "ALTER TABLE waitlist RENAME TO waitlist_gone");
+
+    await cron(t1);
+    expect(await leftToSweep(person.id)).toEqual([{ event_id: failing.id, attempts: 1, next_at: t1 + 60_000 }]);
+    await cron(t1 + 59_999);
+    expect(await leftToSweep(person.id)).toEqual([{ event_id: failing.id, attempts: 1, next_at: t1 + 60_000 }]);
+    await cron(t1 + 60_000);
+    expect(await leftToSweep(person.id)).toEqual([
+      { event_id: failing.id, attempts: 2, next_at: t1 + 60_000 + 120_000 },
+    ]);
+
+    await objectSql(failing.id, "ALTER TABLE waitlist_gone RENAME TO waitlist");
+    expect(await holding(failing.id, [person.email])).not.toEqual([]);
+    await cron(t1 + 180_000);
+    expect(await leftToSweep(person.id)).toEqual([]);
+    expect(await holding(failing.id, [person.email, person.name])).toEqual([]);
+  });
+
+  it("a late order's object that fails the last look is left to the cron, not forgotten", async () => {
+    const person = await someone();
+    const { snapshot, stub, eventId } = await configuredInventory({ capacity: 5 });
+    let placed = false;
+    const limiter = replacingMethod(env.RATE_LIMITER, "advanceEpoch", (inner) => async (request: never) => {
+      if (!placed) {
+        placed = true;
+        await runInDurableObject(bookOf(person.id), (_instance, state) => {
+          state.storage.sql.exec(
+            "INSERT INTO session_orders (user_id, event_id, at) VALUES (?, ?, ?)",
+            person.id,
+            eventId,
+            Date.now(),
+          );
+        });
+        const late = await stub.claim({
+          ...holdRequest(snapshot, person.id),
+          contact: { email: person.email, name: person.name },
+        });
+        if (!late.ok) throw new Error(late.code);
+        // Then the object fails: the last look cannot reach it.
+        await objectSql(eventId, "ALTER TABLE waitlist RENAME TO waitlist_gone");
+      }
+      return inner.advanceEpoch(request);
+    });
+    const res = await worker.fetch(
+      new Request("https://gatehouse.test/api/v1/me", {
+        method: "DELETE",
+        headers: { ...bearer(person.token), "Content-Type": "application/json", "CF-Connecting-IP": freshIp() },
+        body: JSON.stringify({ password: person.password }),
+      }),
+      { ...env, RATE_LIMITER: limiter } as typeof env,
+      createExecutionContext(),
+    );
+    expect(res.status).toBe(204);
+    expect(placed).toBe(true);
+    expect((await leftToSweep(person.id)).map((row) => row.event_id)).toEqual([eventId]);
+    await objectSql(eventId, "ALTER TABLE waitlist_gone RENAME TO waitlist");
+    expect(await holding(eventId, [person.email])).not.toEqual([]);
+
+    await cron(Date.now());
+    expect(await holding(eventId, [person.email, person.name])).toEqual([]);
+    expect(await leftToSweep(person.id)).toEqual([]);
   });
 });
