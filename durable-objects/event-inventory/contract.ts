@@ -183,6 +183,11 @@ export interface HoldRequest {
    * event's queue is on, a new order without one is refused with queue-pass-required.
    */
   queuePass?: boolean;
+  /**
+   * When the Worker sent the call, by its clock: the wait before the object decided it tells the
+   * waiting room's `auto` mode whether requests are queueing at the object (./queue.ts).
+   */
+  sentAt?: number;
 }
 
 export interface ConfirmRequest {

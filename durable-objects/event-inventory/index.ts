@@ -368,7 +368,12 @@ export class EventInventory extends DurableObject<Env> {
   #queueGate(request: HoldRequest): InventoryResult<never> | null {
     const current = this.#event.current;
     const event = current && current.version >= request.snapshot.version ? current : request.snapshot;
-    const refused = this.#queue.admit(event, { verified: request.queuePass === true, existing: false }, Date.now());
+    const refused = this.#queue.admit(
+      event,
+      { verified: request.queuePass === true, existing: false },
+      Date.now(),
+      request.sentAt,
+    );
     // Whether the order exists only matters for a refusal: no lookup on the hot path while the queue is off.
     if (!refused) return null;
     const existing = this.#sql.exec("SELECT 1 FROM orders WHERE id = ?", request.orderId).toArray().length > 0;

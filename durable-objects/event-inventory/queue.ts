@@ -9,11 +9,14 @@
  * hands passes out one by one. Every claim and hold passes the gate (`admit`), which refuses a new
  * order without a verified pass while the queue is on.
  *
- * `on` is the host's choice. `auto` is measured here: arrivals (claims and holds, refused ones too)
- * counted per second against LIMITS.queueAutoOnPerSecond, the rate this object's decisions sustain;
- * a second above it turns the queue on, and it goes off again only once the cursor has passed every
- * number handed out (nobody is waiting) and no second of the last LIMITS.queueAutoCoolMs was above
- * half that rate (hysteresis: a crowd that thins for a moment does not flap it).
+ * `on` is the host's choice. `auto` is measured here, two ways: arrivals (claims and holds, refused
+ * ones too) counted per second against LIMITS.queueAutoOnPerSecond, a rate this object's decisions
+ * sustain with headroom; and a standing backlog, the object's own measure of arrivals outrunning its
+ * decisions wherever it runs: a second in which even the quickest arrival waited more than
+ * LIMITS.queueAutoBacklogMs between the Worker sending it and the object deciding it. Either turns the
+ * queue on; it goes off again only once the cursor has passed every number handed out (nobody is
+ * waiting) and no second of the last LIMITS.queueAutoCoolMs was above half that rate or backlogged
+ * (hysteresis: a crowd that thins for a moment does not flap it).
  *
  * The cursor never runs back: turning the queue on again continues past every number handed out
  * before, so an old number is simply admitted. Written: the numbering (one row, and each shard's last
@@ -46,7 +49,12 @@ export class QueueGate {
   #storedAt = 0;
   #second = -1;
   #arrivals = 0;
-  /** The last moment a second had more than half the `auto` rate of arrivals (or the queue turned on). */
+  /** This second's arrivals that said when they were sent, and the shortest wait among them. */
+  #timed = 0;
+  #quickest = Number.POSITIVE_INFINITY;
+  /** The last full second had a standing backlog (see the file comment). */
+  #backlogged = false;
+  /** The last moment a second had more than half the `auto` rate of arrivals, or a backlog (or the queue turned on). */
   #hotAt = 0;
 
   constructor(sql: SqlStorage) {
@@ -57,8 +65,8 @@ export class QueueGate {
    * Counts one arrival (a claim or hold) and decides whether it may go on: null, or the refusal of a
    * new order (`existing` false) that carries no verified pass while the queue is on.
    */
-  admit(event: EventSnapshot | null, pass: { verified: boolean; existing: boolean }, now: number) {
-    this.#count(now);
+  admit(event: EventSnapshot | null, pass: { verified: boolean; existing: boolean }, now: number, sentAt?: number) {
+    this.#count(now, sentAt);
     const clock = this.#reconcile(event, now);
     if (!clock.active || pass.verified || pass.existing) return null;
     return fail<never>(
@@ -119,14 +127,26 @@ export class QueueGate {
     return { ...clock, total: this.#totalNow(), burst: Math.min(LIMITS.waitingRoomShards, clock.rate) };
   }
 
-  #count(now: number): void {
+  #count(now: number, sentAt: number | undefined): void {
     const second = Math.floor(now / 1000);
     if (second !== this.#second) {
+      // The second that just ended, if it is the one before this: backlogged when even its quickest
+      // timed arrival waited long (enough of them to tell).
+      this.#backlogged =
+        second === this.#second + 1 &&
+        this.#timed >= LIMITS.queueAutoBacklogSamples &&
+        this.#quickest > LIMITS.queueAutoBacklogMs;
       this.#second = second;
       this.#arrivals = 0;
+      this.#timed = 0;
+      this.#quickest = Number.POSITIVE_INFINITY;
     }
     this.#arrivals += 1;
-    if (this.#arrivals > LIMITS.queueAutoOnPerSecond / 2) this.#hotAt = now;
+    if (sentAt !== undefined) {
+      this.#timed += 1;
+      this.#quickest = Math.min(this.#quickest, Math.max(0, now - sentAt));
+    }
+    if (this.#arrivals > LIMITS.queueAutoOnPerSecond / 2 || this.#backlogged) this.#hotAt = now;
   }
 
   #load(now: number): Clock {
@@ -193,7 +213,10 @@ export class QueueGate {
   #wantsOn(clock: Clock, settings: QueueSettings, now: number): boolean {
     if (settings.mode === "on") return true;
     if (settings.mode === "off") return false;
-    if (!clock.active) return this.#second === Math.floor(now / 1000) && this.#arrivals > LIMITS.queueAutoOnPerSecond;
+    if (!clock.active) {
+      const thisSecond = this.#second === Math.floor(now / 1000);
+      return thisSecond && (this.#arrivals > LIMITS.queueAutoOnPerSecond || this.#backlogged);
+    }
     const drained = cursorAt(this.#full(clock), now) >= this.#totalNow();
     return !(drained && now - this.#hotAt >= LIMITS.queueAutoCoolMs);
   }

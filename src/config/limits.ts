@@ -643,6 +643,16 @@ export const LIMITS = {
   queueAutoOnPerSecond: 200,
   queueAutoCoolMs: 60_000,
   /**
+   * `auto`'s second trigger, what the object itself measures: a standing backlog. A claim or hold
+   * says when the Worker sent it; when even the quickest of a second's arrivals (at least
+   * queueAutoBacklogSamples of them) waited more than queueAutoBacklogMs to be decided, requests are
+   * queueing at the object's door faster than it decides them, whatever its rate is on that machine,
+   * and the queue turns on. The minimum, not the mean: a burst that clears within the second leaves
+   * some quick arrivals, and so does the transit from a far-away Worker (tens of milliseconds).
+   */
+  queueAutoBacklogMs: 250,
+  queueAutoBacklogSamples: 20,
+  /**
    * Outgoing webhooks (issue 21, docs/webhooks.md). The first attempt goes at once; after failure n the
    * next waits the n-th entry: Standard Webhooks' reference schedule (immediately, 5 s, 5 min, 30 min,
    * 2 h, 5 h, 10 h, 10 h), 8 attempts over about 27.5 h, then the delivery is `failed`. Each wait is

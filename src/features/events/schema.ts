@@ -30,8 +30,9 @@ export const VenueSchema = z
 /**
  * The event's waiting room (src/features/queue, API "Hot on-sales"): `off` sells to whoever comes;
  * `on` sells only to buyers holding a queue pass, issued first come first served at `admitPerSecond`;
- * `auto` is `off` until arrivals outrun what the event's inventory object decides, then `on` until the
- * queue has drained.
+ * `auto` is `off` until arrivals outrun what the event's inventory object decides (past
+ * LIMITS.queueAutoOnPerSecond a second, or a standing backlog at the object: durable-objects/event-inventory/queue.ts),
+ * then `on` until the queue has drained.
  */
 export const QueueSettings = z
   .object({

@@ -122,6 +122,7 @@ export async function createOrder(
     contact: { email: buyer.email, name: buyer.name },
     snapshot: toSnapshot(event),
     queuePass,
+    sentAt: Date.now(),
   });
   if (!claimed.ok && claimed.code === "queue-pass-required") throw queuePassRequired(eventId);
   if (!claimed.ok && claimed.code === "not-free" && !fresh) {

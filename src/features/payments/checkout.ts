@@ -112,6 +112,7 @@ export async function startCheckout(
       contact: { email: buyer.email, name: buyer.name },
       snapshot: toSnapshot(event),
       queuePass: input.queuePass === true,
+      sentAt: now,
     }),
   );
   if (order.status !== "held") {

@@ -16,6 +16,7 @@ import { call, freshIp, problemOf } from "../../helpers";
 import { freezeClock } from "../../support/clock";
 import { codeOf } from "../../support/db";
 import { useFakeStripe } from "../../support/stripe";
+import { replacingMethod } from "../../support/stubs";
 import { bearer } from "../auth/helpers";
 import {
   buyers,
@@ -510,6 +511,100 @@ describe("ordering with a queue", () => {
     if (!after) throw new Error("no buyer");
     await joined(event.id, after.token);
     expect((await order(event.id, after.token)).status).toBe(201);
+  });
+});
+
+describe("mode auto: a standing backlog at the object", () => {
+  /** `count` claims at the event's object within this second, each sent `waited` ms before now. */
+  async function arrivals(eventId: string, count: number, waited: (i: number) => number) {
+    const row = await findEvent(env.DB, eventId);
+    if (!row) throw new Error("no event");
+    const object = inventory(eventId);
+    return Promise.all(
+      Array.from({ length: count }, (_, i) =>
+        object.claim({
+          orderId: `${eventId}-${i}-${crypto.randomUUID()}`,
+          userId: `backlog-user-${crypto.randomUUID()}`,
+          quantity: 1,
+          ttlMs: 60_000,
+          contact: null,
+          snapshot: toSnapshot(row),
+          sentAt: Date.now() - waited(i),
+        }),
+      ),
+    );
+  }
+
+  /** One more claim, a second later, sent just now: answered, or refused for want of a pass. */
+  async function nextSecond(clock: ReturnType<typeof freezeClock>, eventId: string) {
+    clock.advance(1000);
+    const [next] = await arrivals(eventId, 1, () => 0);
+    return next?.ok ? "sold" : next?.code;
+  }
+
+  it("a second in which even the quickest of 20 arrivals waited more than 250 ms turns the queue on; at 250 ms, or with 19, it stays off", async () => {
+    const clock = freezeClock();
+    const few = LIMITS.queueAutoBacklogSamples;
+    const slow = LIMITS.queueAutoBacklogMs;
+    // Far fewer arrivals than the rate trigger's: only the wait can turn it on.
+    expect(few).toBeLessThan(LIMITS.queueAutoOnPerSecond / 2);
+    const events = await Promise.all(
+      [1, 2, 3, 4].map(() => queuedEvent({ mode: "auto", admitPerSecond: 10_000 }, { capacity: 100 })),
+    );
+    const [backlogged, atTheBound, tooFew, oneQuick] = events.map((e) => e.event.id) as [
+      string,
+      string,
+      string,
+      string,
+    ];
+
+    expect((await arrivals(backlogged, few, () => slow + 1)).every((r) => r.ok)).toBe(true);
+    expect((await arrivals(atTheBound, few, () => slow)).every((r) => r.ok)).toBe(true);
+    expect((await arrivals(tooFew, few - 1, () => 10 * slow)).every((r) => r.ok)).toBe(true);
+    expect((await arrivals(oneQuick, few, (i) => (i === 0 ? 5 : 10 * slow))).every((r) => r.ok)).toBe(true);
+
+    expect(await nextSecond(clock, backlogged)).toBe("queue-pass-required");
+    clock.set(clock.now() - 1000);
+    expect(await nextSecond(clock, atTheBound)).toBe("sold");
+    clock.set(clock.now() - 1000);
+    expect(await nextSecond(clock, tooFew)).toBe("sold");
+    clock.set(clock.now() - 1000);
+    expect(await nextSecond(clock, oneQuick)).toBe("sold");
+  });
+
+  it("the order path tells the object when it sent the claim", async () => {
+    const clock = freezeClock();
+    const { event } = await queuedEvent({ mode: "auto", admitPerSecond: 10_000 }, { capacity: 10 });
+    const [who] = await buyers(1);
+    if (!who) throw new Error("no buyer");
+    const sent: unknown[] = [];
+    const spying = replacingMethod(env.EVENT_INVENTORY, "claim", (stub) => async (request: never) => {
+      sent.push((request as { sentAt?: number }).sentAt);
+      return stub.claim(request);
+    });
+    const res = await createApp().request(
+      `/api/v1/events/${event.id}/orders`,
+      {
+        method: "POST",
+        headers: { ...bearer(who.token), "Content-Type": "application/json", "CF-Connecting-IP": freshIp() },
+        body: JSON.stringify({ quantity: 1 }),
+      },
+      { ...env, EVENT_INVENTORY: spying } as never,
+    );
+    expect(res.status).toBe(201);
+    expect(sent).toEqual([clock.now()]);
+  });
+
+  it("a backlog two seconds ago does not count: only the second just ended", async () => {
+    const clock = freezeClock();
+    const { event } = await queuedEvent({ mode: "auto", admitPerSecond: 10_000 }, { capacity: 100 });
+    expect(
+      (await arrivals(event.id, LIMITS.queueAutoBacklogSamples, () => 10 * LIMITS.queueAutoBacklogMs)).every(
+        (r) => r.ok,
+      ),
+    ).toBe(true);
+    clock.advance(1000);
+    expect(await nextSecond(clock, event.id)).toBe("sold");
   });
 });
 
