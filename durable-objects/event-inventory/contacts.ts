@@ -9,9 +9,12 @@
  * waitlist join of theirs that reaches it afterwards (sent before their sessions stopped, while the
  * erasure ran) is taken without a contact (`withoutForgotten`), so nothing of them is stored again and
  * no confirmation goes out.
+ *
+ * And once the event is well over (LIMITS.inventoryContactRetentionMs after its end), every contact
+ * leaves: nothing sends them anything any more (`purgeContacts`, from the alarm).
  */
 import { LIMITS } from "../../src/config/limits";
-import type { Contact, ForgottenContact } from "./contract";
+import type { Contact, EventSnapshot, ForgottenContact } from "./contract";
 import type { SalesContext } from "./rows";
 import { leaveWaitlist } from "./waitlist";
 
@@ -89,4 +92,33 @@ export function withoutForgotten<R extends { userId: string; contact: Contact | 
   if (forgotten.size === 0 || request.contact === null) return request;
   const until = forgotten.get(request.userId);
   return until !== undefined && until > now ? { ...request, contact: null } : request;
+}
+
+/** Whether any order or waitlist entry here still holds a contact. */
+export function holdsContacts(sql: SqlStorage): boolean {
+  return (
+    sql
+      .exec<{ any: number }>(
+        `SELECT EXISTS (SELECT 1 FROM orders WHERE contact <> 'null')
+           OR EXISTS (SELECT 1 FROM waitlist WHERE contact <> 'null') AS any`,
+      )
+      .one().any === 1
+  );
+}
+
+/** When the contacts leave: LIMITS.inventoryContactRetentionMs after the event's end. */
+export function contactsPurgeAt(event: EventSnapshot | null): number | null {
+  return event ? event.endsAt + LIMITS.inventoryContactRetentionMs : null;
+}
+
+/**
+ * Every order's and waitlist entry's contact cleared, the event being well over: answers how many.
+ * Unsent emails stay (already due to go; the outbox pushes them within seconds).
+ */
+export function purgeContacts(sql: SqlStorage): number {
+  const orders = sql.exec("UPDATE orders SET contact = 'null' WHERE contact <> 'null' RETURNING id").toArray().length;
+  const waitlist = sql
+    .exec("UPDATE waitlist SET contact = 'null' WHERE contact <> 'null' RETURNING user_id")
+    .toArray().length;
+  return orders + waitlist;
 }

@@ -18,7 +18,14 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import { LIMITS } from "../../src/config/limits";
-import { forgetContact, forgottenUntil, withoutForgotten } from "./contacts";
+import {
+  contactsPurgeAt,
+  forgetContact,
+  forgottenUntil,
+  holdsContacts,
+  purgeContacts,
+  withoutForgotten,
+} from "./contacts";
 import {
   type AcceptOfferRequest,
   type Availability,
@@ -89,16 +96,19 @@ export class EventInventory extends DurableObject<Env> {
   #scanPushDue = false;
   /** People forgotten here lately, until when (./contacts.ts). */
   #forgotten: Map<string, number> = new Map();
+  /** Whether orders or the waitlist may hold contacts, to be purged after the event (./contacts.ts). */
+  #contacts = false;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.#sql = ctx.storage.sql;
-    this.#outbox = new OutboxPusher(ctx, env);
+    this.#outbox = new OutboxPusher(ctx, env, () => (this.#contacts ? contactsPurgeAt(this.#event.current) : null));
     this.#live = new LiveFeed(ctx, () => this.#liveCounts());
     this.#queue = new QueueGate(this.#sql);
     ctx.blockConcurrencyWhile(async () => {
       migrate(this.#sql);
       this.#forgotten = forgottenUntil(this.#sql, Date.now());
+      this.#contacts = holdsContacts(this.#sql);
       const row = this.#sql.exec<{ json: string }>("SELECT json FROM snapshot WHERE id = 1").toArray()[0];
       this.#event.current = row ? (JSON.parse(row.json) as EventSnapshot) : null;
     });
@@ -115,6 +125,7 @@ export class EventInventory extends DurableObject<Env> {
   hold(request: HoldRequest): Promise<InventoryResult<OrderWithTickets>> {
     const refused = this.#queueGate(request);
     if (refused) return Promise.resolve(refused);
+    this.#noteContact(request.contact);
     return this.#commit((tx) => hold(tx, withoutForgotten(this.#forgotten, request, tx.now)));
   }
 
@@ -126,6 +137,7 @@ export class EventInventory extends DurableObject<Env> {
   async claim(request: HoldRequest): Promise<InventoryResult<OrderWithTickets>> {
     const refused = this.#queueGate(request);
     if (refused) return refused;
+    this.#noteContact(request.contact);
     try {
       return await this.#commit((tx) => claim(tx, withoutForgotten(this.#forgotten, request, tx.now)), {
         awaitPush: false,
@@ -169,6 +181,7 @@ export class EventInventory extends DurableObject<Env> {
     // Without a contact, a forgotten person's place would be offered to nobody: not taken.
     const forgotten = (this.#forgotten.get(request.userId) ?? 0) > Date.now();
     if (forgotten) return Promise.resolve(fail("not-on-sale", "The waitlist is not open to this account."));
+    this.#noteContact(request.contact);
     return this.#commit((tx) => joinWaitlist(tx, request));
   }
 
@@ -353,10 +366,21 @@ export class EventInventory extends DurableObject<Env> {
     return { pending: this.#outbox.size() };
   }
 
-  /** Expires lapsed holds, retries the outbox push, and re-arms for whichever comes next. */
+  /**
+   * Expires lapsed holds, retries the outbox push, clears the contacts once the event is well over
+   * (./contacts.ts), and re-arms for whichever comes next.
+   */
   override async alarm(): Promise<void> {
     this.#scanPushDue = false;
-    await this.#commit(freeing(expireLapsed));
+    await this.#commit((tx) => {
+      freeing(expireLapsed)(tx);
+      const purgeAt = contactsPurgeAt(tx.event.current);
+      if (this.#contacts && purgeAt !== null && purgeAt <= tx.now) {
+        purgeContacts(tx.sql);
+        // Before the re-arm that follows: no purge wake-up any more.
+        this.#contacts = false;
+      }
+    });
   }
 
   // ---------------------------------------------------------------- internals
@@ -378,6 +402,11 @@ export class EventInventory extends DurableObject<Env> {
     if (!refused) return null;
     const existing = this.#sql.exec("SELECT 1 FROM orders WHERE id = ?", request.orderId).toArray().length > 0;
     return existing ? null : refused;
+  }
+
+  /** A request that brings a contact: the purge after the event has something to clear. */
+  #noteContact(contact: unknown): void {
+    if (contact !== null) this.#contacts = true;
   }
 
   /** A context for one transaction (or read), timed now. */

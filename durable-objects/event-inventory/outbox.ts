@@ -108,6 +108,8 @@ const OUTBOX_SAFETY_NET_MS = LIMITS.inventoryOutboxSafetyNetMs;
 export class OutboxPusher {
   readonly #ctx: DurableObjectState;
   readonly #env: Env;
+  /** A wake-up the object wants besides these (its contacts' purge after the event), or null. */
+  readonly #wake: () => number | null;
   /** The push that will include every outbox row committed so far (shared by concurrent callers). */
   #nextPush: Promise<void> | null = null;
   #inflightPush: Promise<void> | null = null;
@@ -119,9 +121,10 @@ export class OutboxPusher {
   /** The settled() run waiting on one push, shared by every caller that waits on the same push. */
   #settling: { push: Promise<void> | null; done: Promise<void> } | null = null;
 
-  constructor(ctx: DurableObjectState, env: Env) {
+  constructor(ctx: DurableObjectState, env: Env, wake: () => number | null = () => null) {
     this.#ctx = ctx;
     this.#env = env;
+    this.#wake = wake;
   }
 
   /** Whether the last push failed (its backoff alarm is set, and carries every later row too). */
@@ -231,7 +234,8 @@ export class OutboxPusher {
 
   /**
    * The alarm fires at the earliest of: the next hold expiry, an outbox retry (`retryAt`), the safety
-   * net for rows still here. One alarm serves both jobs, so the hold expiry is read here too.
+   * net for rows still here, the object's own wake-up. One alarm serves every job, so the hold expiry
+   * is read here too.
    */
   async arm(retryAt?: number): Promise<void> {
     // One statement: this runs after every committed call.
@@ -241,7 +245,7 @@ export class OutboxPusher {
            EXISTS (SELECT 1 FROM outbox) AS pending`,
       )
       .one();
-    const candidates = [nextHold, retryAt, pending ? Date.now() + OUTBOX_SAFETY_NET_MS : null].filter(
+    const candidates = [nextHold, retryAt, pending ? Date.now() + OUTBOX_SAFETY_NET_MS : null, this.#wake()].filter(
       (v): v is number => typeof v === "number",
     );
     if (candidates.length === 0) return;
@@ -257,8 +261,8 @@ export class OutboxPusher {
   /**
    * Resolves once the pushes already started have finished, whatever their outcome, without starting
    * one. When a push that answered before it (a claim) left the alarm set for the safety net alone
-   * and every row is now in D1, the alarm goes back to what else is due (a hold's expiry) or away: no
-   * idle wake-up after each burst of sales.
+   * and every row is now in D1, the alarm goes back to what else is due (a hold's expiry, the object's
+   * own wake-up) or away: no idle wake-up after each burst of sales.
    */
   settled(): Promise<void> {
     // A burst of claims waits on one push: one check after it for all of them, not one each.
@@ -280,7 +284,8 @@ export class OutboxPusher {
     const { next_hold: nextHold } = this.#ctx.storage.sql
       .exec<{ next_hold: number | null }>("SELECT MIN(hold_expires_at) AS next_hold FROM orders WHERE status = 'held'")
       .one();
-    if (nextHold === null) await this.#ctx.storage.deleteAlarm();
-    else await this.#ctx.storage.setAlarm(nextHold);
+    const next = [nextHold, this.#wake()].filter((v): v is number => typeof v === "number");
+    if (next.length === 0) await this.#ctx.storage.deleteAlarm();
+    else await this.#ctx.storage.setAlarm(Math.min(...next));
   }
 }

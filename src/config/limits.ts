@@ -413,6 +413,12 @@ export const LIMITS = {
    */
   erasureTombstoneMs: 10 * 60 * 1000,
   /**
+   * How long after its end an event's object keeps its buyers' and waitlist's emails and names: a
+   * host may still cancel it (the cancellation emails its ticket holders); after that nothing sends
+   * them anything, and the object's alarm clears them (durable-objects/event-inventory/contacts.ts).
+   */
+  inventoryContactRetentionMs: 30 * 24 * 60 * 60 * 1000,
+  /**
    * Event objects one cron run clears for erasures that left them (src/features/privacy/object-erasures.ts),
    * erasureObjectConcurrency at a time, well within a cron invocation's subrequests.
    */
