@@ -53,6 +53,16 @@ export function paid(stripe: FakeStripe, sessionId: string, created?: number) {
 /** D1 rows (test/support/db's `rows`), under the name this suite's importers use. */
 export { rows as d1Rows } from "../../support/db";
 
+/** A new buyer's confirmed paid order of `quantity` tickets: checked out and paid. */
+export async function paidOrder(h: PaymentsHarness, stripe: FakeStripe, eventId: string, quantity = 1) {
+  const who = await buyer();
+  const { order, session } = await checkout(h, stripe, eventId, who.token, quantity);
+  await h.webhook(paid(stripe, session.id));
+  await h.drain();
+  expect(await orderStatus(order.id)).toBe("confirmed");
+  return { who, order, pi: stripe.session(session.id).payment_intent as string, session };
+}
+
 export async function orderStatus(orderId: string): Promise<string | undefined> {
   return (await rows<{ status: string }>("SELECT status FROM orders WHERE id = ?", orderId))[0]?.status;
 }

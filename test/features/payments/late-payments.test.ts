@@ -20,6 +20,7 @@ import {
   PRICE,
   paid,
   paidEvent,
+  paidOrder,
   paymentsOf,
   ticketsOf,
 } from "./helpers";
@@ -132,10 +133,7 @@ describe("late payment after the hold expired", () => {
   it("a second payment for an order another payment already confirmed is refunded as a duplicate; the tickets stay", async () => {
     const h = new PaymentsHarness();
     const { event } = await paidEvent({ capacity: 3 });
-    const who = await buyer();
-    const { order, session } = await checkout(h, stripe, event.id, who.token);
-    await h.webhook(paid(stripe, session.id));
-    await h.drain();
+    const { order, session } = await paidOrder(h, stripe, event.id);
     // A second session of the same order was paid too (e.g. two tabs before the retry expired it).
     const twin = await twinSession(session.id, order.id);
     await h.webhook(stripeEvent("checkout.session.completed", stripe.pay(twin.id)));
@@ -154,11 +152,7 @@ describe("late payment after the hold expired", () => {
   it("a second session paid after the order was refunded: its payment is refunded too; the order stays refunded, no ticket comes back", async () => {
     const h = new PaymentsHarness();
     const { event } = await paidEvent({ capacity: 3 });
-    const who = await buyer();
-    const { order, session } = await checkout(h, stripe, event.id, who.token);
-    await h.webhook(paid(stripe, session.id));
-    await h.drain();
-    const pi = stripe.session(session.id).payment_intent as string;
+    const { who, order, session, pi } = await paidOrder(h, stripe, event.id);
     const twin = await twinSession(session.id, order.id);
     expect((await h.fetch(`/api/v1/orders/${order.id}/refund`, { method: "POST", token: who.token })).status).toBe(202);
     await h.drain();

@@ -71,6 +71,50 @@ function clearAtOnce(events: number): void {
   });
 }
 
+/**
+ * Erases `person` through the Worker while an order of theirs lands at the object of `eventId` during
+ * the erasure: after the events were listed, before the epoch moved (its session check noted the
+ * event in the book; then the object stored the sale). `then` runs right after that order.
+ */
+async function eraseWithLateOrder(
+  person: Awaited<ReturnType<typeof someone>>,
+  { snapshot, stub, eventId }: Awaited<ReturnType<typeof configuredInventory>>,
+  then: () => Promise<unknown> = async () => undefined,
+): Promise<Response> {
+  let placed = false;
+  const limiter = replacingMethod(env.RATE_LIMITER, "advanceEpoch", (inner) => async (request: never) => {
+    if (!placed) {
+      placed = true;
+      await runInDurableObject(bookOf(person.id), (_instance, state) => {
+        state.storage.sql.exec(
+          "INSERT INTO session_orders (user_id, event_id, at) VALUES (?, ?, ?)",
+          person.id,
+          eventId,
+          Date.now(),
+        );
+      });
+      const late = await stub.claim({
+        ...holdRequest(snapshot, person.id),
+        contact: { email: person.email, name: person.name },
+      });
+      if (!late.ok) throw new Error(late.code);
+      await then();
+    }
+    return inner.advanceEpoch(request);
+  });
+  const res = await worker.fetch(
+    new Request("https://gatehouse.test/api/v1/me", {
+      method: "DELETE",
+      headers: { ...bearer(person.token), "Content-Type": "application/json", "CF-Connecting-IP": freshIp() },
+      body: JSON.stringify({ password: person.password }),
+    }),
+    { ...env, RATE_LIMITER: limiter } as typeof env,
+    createExecutionContext(),
+  );
+  expect(placed).toBe(true);
+  return res;
+}
+
 const mailTo = (address: string, template: string) =>
   countRows("dev_mailbox", `"to" = ? AND template = ?`, address, template);
 
@@ -225,41 +269,9 @@ describe("erasure and the events' objects", () => {
 
   it("an order that passed its session check after the events were listed is cleared too, once the sessions stop", async () => {
     const person = await someone();
-    const { snapshot, stub, eventId } = await configuredInventory({ capacity: 5 });
-    // The order lands while the erasure runs: after the events were listed, before the epoch moved.
-    let placed = false;
-    const limiter = replacingMethod(env.RATE_LIMITER, "advanceEpoch", (inner) => async (request: never) => {
-      if (!placed) {
-        placed = true;
-        // Its session check noted the event in the book; then the object stored the sale.
-        await runInDurableObject(bookOf(person.id), (_instance, state) => {
-          state.storage.sql.exec(
-            "INSERT INTO session_orders (user_id, event_id, at) VALUES (?, ?, ?)",
-            person.id,
-            eventId,
-            Date.now(),
-          );
-        });
-        const late = await stub.claim({
-          ...holdRequest(snapshot, person.id),
-          contact: { email: person.email, name: person.name },
-        });
-        if (!late.ok) throw new Error(late.code);
-      }
-      return inner.advanceEpoch(request);
-    });
-    const res = await worker.fetch(
-      new Request("https://gatehouse.test/api/v1/me", {
-        method: "DELETE",
-        headers: { ...bearer(person.token), "Content-Type": "application/json", "CF-Connecting-IP": freshIp() },
-        body: JSON.stringify({ password: person.password }),
-      }),
-      { ...env, RATE_LIMITER: limiter } as typeof env,
-      createExecutionContext(),
-    );
-    expect(res.status).toBe(204);
-    expect(placed).toBe(true);
-    expect(await holding(eventId, [person.email, person.name])).toEqual([]);
+    const inventoryOfEvent = await configuredInventory({ capacity: 5 });
+    expect((await eraseWithLateOrder(person, inventoryOfEvent)).status).toBe(204);
+    expect(await holding(inventoryOfEvent.eventId, [person.email, person.name])).toEqual([]);
   });
 
   it("past the newest events' objects it clears itself, leaves the rest to the five-minute cron, which clears them all", async () => {
@@ -323,40 +335,13 @@ describe("erasure and the events' objects", () => {
 
   it("a late order's object that fails the last look is left to the cron, not forgotten", async () => {
     const person = await someone();
-    const { snapshot, stub, eventId } = await configuredInventory({ capacity: 5 });
-    let placed = false;
-    const limiter = replacingMethod(env.RATE_LIMITER, "advanceEpoch", (inner) => async (request: never) => {
-      if (!placed) {
-        placed = true;
-        await runInDurableObject(bookOf(person.id), (_instance, state) => {
-          state.storage.sql.exec(
-            "INSERT INTO session_orders (user_id, event_id, at) VALUES (?, ?, ?)",
-            person.id,
-            eventId,
-            Date.now(),
-          );
-        });
-        const late = await stub.claim({
-          ...holdRequest(snapshot, person.id),
-          contact: { email: person.email, name: person.name },
-        });
-        if (!late.ok) throw new Error(late.code);
-        // Then the object fails: the last look cannot reach it.
-        await objectSql(eventId, "ALTER TABLE waitlist RENAME TO waitlist_gone");
-      }
-      return inner.advanceEpoch(request);
-    });
-    const res = await worker.fetch(
-      new Request("https://gatehouse.test/api/v1/me", {
-        method: "DELETE",
-        headers: { ...bearer(person.token), "Content-Type": "application/json", "CF-Connecting-IP": freshIp() },
-        body: JSON.stringify({ password: person.password }),
-      }),
-      { ...env, RATE_LIMITER: limiter } as typeof env,
-      createExecutionContext(),
+    const inventoryOfEvent = await configuredInventory({ capacity: 5 });
+    const { eventId } = inventoryOfEvent;
+    // Right after the late order the object fails: the last look cannot reach it.
+    const res = await eraseWithLateOrder(person, inventoryOfEvent, () =>
+      objectSql(eventId, "ALTER TABLE waitlist RENAME TO waitlist_gone"),
     );
     expect(res.status).toBe(204);
-    expect(placed).toBe(true);
     expect((await leftToSweep(person.id)).map((row) => row.event_id)).toEqual([eventId]);
     await objectSql(eventId, "ALTER TABLE waitlist_gone RENAME TO waitlist");
     expect(await holding(eventId, [person.email])).not.toEqual([]);

@@ -7,7 +7,6 @@
  */
 import { describe, expect, it } from "vitest";
 import { freezeClock, setClock } from "../../support/clock";
-import { codeOfResponse } from "../../support/db";
 import { login } from "../auth/helpers";
 import { checkedStats, createEvent, DAY, HOUR, hostWithToken, objectTickets, order } from "../events/helpers";
 import {
@@ -15,6 +14,7 @@ import {
   cancelOrder,
   decline,
   entryOf,
+  expectProblem,
   hostSettings,
   join,
   leave,
@@ -22,11 +22,6 @@ import {
   people,
   soldOutEvent,
 } from "./helpers";
-
-async function expectProblem(res: Response, status: number, code: string) {
-  expect(res.status, await res.clone().text()).toBe(status);
-  expect(await codeOfResponse(res)).toBe(code);
-}
 
 const lineOf = async (eventId: string) =>
   (await objectLine(eventId)).map((e) => [e.user_id, e.number, e.status] as const);

@@ -1,10 +1,17 @@
 /** Waitlist fixtures: a sold-out event, its line, and the requests of the waitlist's routes. */
+import { expect } from "vitest";
 import { call } from "../../helpers";
-import { objectRows, rows } from "../../support/db";
+import { codeOfResponse, objectRows, rows } from "../../support/db";
 import { bearer } from "../auth/helpers";
 import { buyers, createEvent, hostWithToken, order } from "../events/helpers";
 
 export type Person = Awaited<ReturnType<typeof buyers>>[number];
+
+/** Asserts a problem answer's status and code (the body is shown when the status differs). */
+export async function expectProblem(res: Response, status: number, code: string) {
+  expect(res.status, await res.clone().text()).toBe(status);
+  expect(await codeOfResponse(res)).toBe(code);
+}
 
 export async function people(count: number): Promise<Person[]> {
   return buyers(count);

@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { call } from "../../helpers";
-import { codeOfResponse, rows } from "../../support/db";
+import { rows } from "../../support/db";
 import { bearer, mailOf } from "../auth/helpers";
 import { checkedStats, createEvent, hostWithToken, inventory, objectTickets, order } from "../events/helpers";
 import { subscribe } from "../webhooks/harness";
@@ -16,6 +16,7 @@ import {
   d1Line,
   decline,
   entryOf,
+  expectProblem,
   hostSettings,
   hostView,
   join,
@@ -25,11 +26,6 @@ import {
   people,
   soldOutEvent,
 } from "./helpers";
-
-async function expectProblem(res: Response, status: number, code: string) {
-  expect(res.status, await res.clone().text()).toBe(status);
-  expect(await codeOfResponse(res)).toBe(code);
-}
 
 describe("joining", () => {
   it("only a sold-out event, once: positions 1, 2, 3 in join order; 409 not-sold-out and already-waiting change nothing", async () => {
