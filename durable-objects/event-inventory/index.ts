@@ -61,7 +61,7 @@ import { checkInPage, conflictCount, gateStats, manifestPage } from "./gate/repo
 import { isRevoked, revokeDevice } from "./gate/revocations";
 import type { GateContext } from "./gate/tickets";
 import { acceptLive, closeViewer, LiveFeed } from "./live";
-import { OutboxPusher } from "./outbox";
+import { OutboxPusher, outboxAppends } from "./outbox";
 import { QueueGate } from "./queue";
 import { refund, releaseRefund, reserveRefund } from "./refunds";
 import { availability, type EventCopy, emitTicket, fail, orderRow, type SalesContext, withTickets } from "./rows";
@@ -141,6 +141,9 @@ export class EventInventory extends DurableObject<Env> {
     try {
       return await this.#commit((tx) => claim(tx, withoutForgotten(this.#forgotten, request, tx.now)), {
         awaitPush: false,
+        // A refusal that stored nothing (sold out, over the limit, a replay) has nothing to push or
+        // arm: after a sell-out, the crowd still knocking costs the object its decision only.
+        onlyIfChanged: true,
       });
     } catch (error) {
       if (!(error instanceof NotFree)) throw error;
@@ -423,10 +426,18 @@ export class EventInventory extends DurableObject<Env> {
    * Runs one decision in a transaction, then pushes and re-arms. The push follows refusals too: some
    * commit something before refusing (confirm marks a lapsed hold expired before answering
    * hold-expired; hold and claim adopt a newer copy of the event before a sales rule refuses), and a
-   * push with nothing to send costs one outbox read.
+   * push with nothing to send costs one outbox read. A claim (`onlyIfChanged`) skips both when its
+   * transaction wrote no outbox record: it changed nothing D1 or the alarm need hear of, and rows an
+   * earlier push failed to send are the alarm's to retry, with its backoff.
    */
-  async #commit<T>(decide: (tx: SalesContext) => T, options: { awaitPush: boolean } = { awaitPush: true }): Promise<T> {
+  async #commit<T>(
+    decide: (tx: SalesContext) => T,
+    options: { awaitPush: boolean; onlyIfChanged?: boolean } = { awaitPush: true },
+  ): Promise<T> {
+    const appended = outboxAppends();
     const result = this.ctx.storage.transactionSync(() => decide(this.#tx()));
+    // Unchanged: no outbox record was written (see outboxAppends).
+    if (options.onlyIfChanged && outboxAppends() === appended) return result;
     await this.#afterCommit(options.awaitPush);
     return result;
   }

@@ -68,8 +68,18 @@ export function decode(row: InventoryOutboxRow): OutboxRecord {
   return { kind: row.kind, payload: JSON.parse(row.payload) } as OutboxRecord;
 }
 
+/**
+ * Records appended so far in this isolate. Every state change of the object writes its outbox
+ * records in its transaction, so a transaction that leaves this unchanged changed nothing D1 or the
+ * alarm need hear of (index.ts reads it around a claim: a sold-out refusal then costs no push and no
+ * re-arm). A transaction runs synchronously, so no other object's code moves it in between.
+ */
+let appended = 0;
+export const outboxAppends = (): number => appended;
+
 /** Appends a record; `seq` orders projections so a replay never overwrites newer state. */
 export function emit(sql: SqlStorage, record: OutboxRecord): void {
+  appended += 1;
   sql.exec(
     "INSERT INTO outbox (kind, payload, created_at) VALUES (?, ?, ?)",
     record.kind,
@@ -86,6 +96,7 @@ const EMIT_CHUNK = 30;
  * writes its order, tickets and email at once: one insert instead of one each).
  */
 export function emitAll(sql: SqlStorage, records: readonly OutboxRecord[]): void {
+  appended += records.length;
   const now = Date.now();
   for (let i = 0; i < records.length; i += EMIT_CHUNK) {
     const chunk = records.slice(i, i + EMIT_CHUNK);

@@ -135,6 +135,38 @@ describe("inventory outbox", () => {
     expect((await d1Tickets(event.id)).map((t) => t.id)).toEqual([ticketId]);
   });
 
+  it("claims refused after the sell-out store nothing, so they push nothing: rows a failed push left wait for its alarm", async () => {
+    const t0 = Date.now() + 365 * DAY;
+    freezeClock(t0);
+    const { snapshot, stub, eventId } = await configuredInventory({ capacity: 1 });
+    await failTicketWritesFor(eventId);
+    const sold = await stub.claim({ ...holdRequest(snapshot, "first"), contact: null });
+    if (!sold.ok) throw new Error(sold.code);
+    await stub.settled();
+    const alarm = () => runInDurableObject(stub, (_i, state) => state.storage.getAlarm());
+    // The push failed: its retry is armed with backoff, the sale's two rows wait for it.
+    const backoff = (await alarm()) as number;
+    expect(backoff).toBeGreaterThan(t0);
+    await restoreTicketWrites();
+
+    // D1 is back, but the crowd still knocking after the sell-out does not push for it (nor would it
+    // while D1 still refused: the alarm's backoff owns the retries).
+    setClock(t0 + 500);
+    const refused = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => stub.claim({ ...holdRequest(snapshot, `late-${i}`), contact: null })),
+    );
+    expect(refused.every((r) => !r.ok && r.code === "sold-out")).toBe(true);
+    await stub.settled();
+    expect((await objectRows(eventId, "SELECT seq FROM outbox")).length).toBe(2);
+    expect(await d1Tickets(eventId)).toEqual([]);
+    expect(await alarm()).toBe(backoff);
+
+    setClock(backoff);
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    expect(await objectRows(eventId, "SELECT seq FROM outbox")).toEqual([]);
+    expect(await d1Tickets(eventId)).toHaveLength(1);
+  });
+
   it("a claim committed while D1 refuses the write still answers 201; the ticket reaches D1 later, from the alarm, exactly once", async () => {
     const { t0, event, buyer, stub, body, ticketId } = await saleDuringOutage();
     expect(body.order.status).toBe("confirmed");
