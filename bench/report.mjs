@@ -155,6 +155,13 @@ function printInventory(row) {
       `${v.ratio === null ? "n/a" : `${v.ratio.toFixed(2)}×`} over all rounds` +
       (v.cpuRatio === null ? "" : `; by server CPU ${v.cpuRatio.toFixed(2)}×`),
   );
+  if (v.over.ratio !== null && v.over.ratio !== undefined) {
+    console.log(
+      `  after the sell-out ${v.over.calls} refused claims at ${v.over.callsPerSec.toFixed(0)}/s: ` +
+        `${v.over.ratio.toFixed(2)}× the bare write run just before (${v.over.probeCallsPerSec.toFixed(0)}/s)` +
+        (v.over.cpuMsPerCall === null ? "" : `; server CPU ${v.over.cpuMsPerCall.toFixed(2)} ms each`),
+    );
+  }
   const c = v.check;
   const over = Object.entries(v.over.errorsByCode)
     .map(([code, n]) => `${n} × ${code}`)
