@@ -437,12 +437,16 @@ export class RateLimiter extends DurableObject<Env> {
       .exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'session_orders'")
       .toArray().length;
     if (notes) this.#sql.exec("DELETE FROM session_orders WHERE at <= ?", now - LIMITS.ownOrdersSettleMs);
+    // The names and addresses of accounts with no session left (session-book.ts); with no row left to
+    // clean, the alarm waits for the shard's last session to end, so a quiet shard clears them then.
+    if (notes) this.#sessions.forgetIdleAccounts(now);
     const notesEnd = notes ? `UNION ALL SELECT MAX(at) + ${LIMITS.ownOrdersSettleMs} FROM session_orders` : "";
-    const next = this.#sql
+    const rows = this.#sql
       .exec<{ at: number | null }>(
         `SELECT MAX(at) AS at FROM (SELECT MAX(expires_at) AS at FROM gcra UNION ALL SELECT MAX(expires_at) FROM hits ${notesEnd})`,
       )
       .one().at;
+    const next = rows ?? (notes ? this.#sessions.lastSessionEnd(now) : null);
     if (next !== null) this.#scheduleCleanup(next);
   }
 

@@ -24,6 +24,9 @@
  * before reading the user's orders or tickets from D1 (src/features/orders/settle.ts). It is per user,
  * not per session, so another device of the same person reads the order too.
  *
+ * The name and address are kept only while the user has a session that may act: the shard's alarm
+ * clears them once every session of theirs has expired or been revoked (`forgetIdleAccounts`).
+ *
  * The idle clock lives here too: a use moves `last_used_at` at most once a minute. D1's copy of it
  * (read when a session is adopted, judged on while this book cannot answer, and in a person's export)
  * is written behind, by the shard's alarm, in one batch for every session of the shard that moved
@@ -309,6 +312,35 @@ export class SessionBook {
     for (const { sid, lastUsedAt } of sent) {
       this.#sql.exec("UPDATE session_states SET synced_at = MAX(synced_at, ?) WHERE sid = ?", lastUsedAt, sid);
     }
+  }
+
+  /**
+   * The name and address of every account here with no session left that may act (each expired or
+   * revoked) go: nothing reads them until a session opens again, and the sign-in that opens it (or the
+   * Worker adopting a session this book no longer knows) brings them back. The epoch and the roles
+   * stay: a revocation that landed here first must still win. Answers how many accounts lost theirs.
+   */
+  forgetIdleAccounts(now: number): number {
+    return this.#sql
+      .exec(
+        `UPDATE session_accounts SET email = NULL, name = NULL
+         WHERE (email IS NOT NULL OR name IS NOT NULL) AND NOT EXISTS (
+           SELECT 1 FROM session_states s
+           WHERE s.user_id = session_accounts.user_id AND s.expires_at > ? AND s.revoked_at IS NULL)
+         RETURNING user_id`,
+        now,
+      )
+      .toArray().length;
+  }
+
+  /** When the last session here that may act ends (the alarm then clears the idle accounts), or null. */
+  lastSessionEnd(now: number): number | null {
+    return this.#sql
+      .exec<{ at: number | null }>(
+        "SELECT MAX(expires_at) AS at FROM session_states WHERE expires_at > ? AND revoked_at IS NULL",
+        now,
+      )
+      .one().at;
   }
 
   /** Whether any live session's last use is still to be given to D1. */

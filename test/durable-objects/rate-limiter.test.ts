@@ -170,7 +170,8 @@ describe("RateLimiter: the session book's order notes", () => {
     setClock(real + 1_000 + window);
     expect(await runDurableObjectAlarm(stub)).toBe(true);
     expect(await notes()).toEqual([]);
-    expect(await alarm()).toBeNull();
+    // Nothing left to clean but the account of a live session: the alarm waits for its end.
+    expect(await alarm()).toBe(real + 86_400_000);
   });
 });
 
@@ -274,5 +275,56 @@ describe("RateLimiter giveBack", () => {
     expect((await stub.consume({ ...attempts, cost: 0 })).allowed).toBe(false);
     await stub.giveBack("attempts");
     expect(await stub.consume({ ...attempts, cost: 0 })).toMatchObject({ allowed: true, remaining: 1 });
+  });
+});
+
+describe("RateLimiter as a session book: names and addresses of accounts with no session left", () => {
+  const account = (name: string) => ({ roles: ["attendee"], email: `${name}@example.com`, name });
+  const accounts = (stub: ReturnType<typeof stubFor>) =>
+    runInDurableObject(stub, (_i: RateLimiter, state) =>
+      state.storage.sql
+        .exec<{ user_id: string; epoch: number; email: string | null; name: string | null }>(
+          "SELECT user_id, epoch, email, name FROM session_accounts ORDER BY user_id",
+        )
+        .toArray(),
+    );
+  const alarm = (stub: ReturnType<typeof stubFor>) =>
+    runInDurableObject(stub, (_i: RateLimiter, state) => state.storage.getAlarm());
+
+  it("go at the shard's alarm once every session of theirs has ended or been revoked; the epoch stays; a sign-in brings them back", async () => {
+    const t0 = Date.now() + 30 * 24 * 60 * 60 * 1000;
+    freezeClock(t0);
+    const stub = stubFor();
+    const open = (userId: string, sid: string, expiresAt: number, epoch = 0) =>
+      stub.openSession({ userId, sid, epoch, now: Date.now(), expiresAt, account: account(userId) });
+    expect((await open("a-expired", "s-a", t0 + 1_000)).ok).toBe(true);
+    expect((await open("b-live", "s-b", t0 + 60 * 60 * 1000)).ok).toBe(true);
+    expect((await open("c-revoked", "s-c", t0 + 60 * 60 * 1000, 3)).ok).toBe(true);
+    stub.revokeSession({ userId: "c-revoked", sid: "s-c", reason: "logout", now: t0, expiresAt: t0 + 60 * 60 * 1000 });
+    // A budget row, so the shard has a cleanup alarm.
+    for (let i = 0; i < 5; i++) await stub.consume(policy);
+
+    setClock(t0 + 1_000);
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    expect(await accounts(stub)).toEqual([
+      { user_id: "a-expired", epoch: 0, email: null, name: null },
+      { user_id: "b-live", epoch: 0, email: "b-live@example.com", name: "b-live" },
+      { user_id: "c-revoked", epoch: 3, email: null, name: null },
+    ]);
+    // Once the budget row is gone too, the alarm waits for the last session to end, then clears that
+    // account as well.
+    const rowsEnd = (await alarm(stub)) as number;
+    expect(rowsEnd).toBeLessThan(t0 + 60 * 60 * 1000);
+    setClock(rowsEnd);
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    expect(await alarm(stub)).toBe(t0 + 60 * 60 * 1000);
+    setClock(t0 + 60 * 60 * 1000);
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    expect((await accounts(stub)).map((a) => a.email)).toEqual([null, null, null]);
+    expect(await alarm(stub)).toBeNull();
+
+    // Signing in again brings them back.
+    expect((await open("a-expired", "s-a2", t0 + 2 * 60 * 60 * 1000)).ok).toBe(true);
+    expect((await accounts(stub))[0]).toMatchObject({ email: "a-expired@example.com", name: "a-expired" });
   });
 });
