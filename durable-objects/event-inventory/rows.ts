@@ -111,18 +111,18 @@ export function emitTicket(tx: SalesContext, row: TicketRow): void {
 }
 
 /**
- * Sold and checked-in tickets as the triggers keep them (see migrateTicketCounts in ./schema.ts: no
- * scan of the tickets, however many were sold) and unexpired holds, so an expired hold frees capacity
- * before cleanup.
+ * Sold tickets (the highest serial less those that hold no seat) and checked-in ones, as the triggers
+ * keep them (see migrateSeatCounts in ./schema.ts: no scan of the tickets, however many were sold),
+ * and unexpired holds (an index range), so an expired hold frees capacity before cleanup.
  */
 export function availability(tx: SalesContext): Availability {
   const capacity = tx.event.current?.capacity ?? 0;
   // One statement: every hold and claim reads this, some twice.
   const counts = tx.sql
     .exec<{ sold: number; checked_in: number; held: number }>(
-      `SELECT sold, checked_in,
+      `SELECT COALESCE((SELECT MAX(serial) FROM tickets), 0) - unsold AS sold, checked_in,
          (SELECT COALESCE(SUM(quantity), 0) FROM orders WHERE status = 'held' AND hold_expires_at > ?) AS held
-       FROM ticket_counts WHERE id = 1`,
+       FROM seat_counts WHERE id = 1`,
       tx.now,
     )
     .one();

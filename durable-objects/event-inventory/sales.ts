@@ -51,13 +51,30 @@ export function salesGate(event: EventSnapshot, now: number): InventoryResult<ne
 }
 
 /**
+ * The serial the next ticket gets: the highest minted plus one (an index read: serial is unique), so
+ * a sale writes no counter. Never below the counter that numbered tickets before schema v12 (it stays
+ * as that left it, equal to the highest plus one; this only guards an object where it was ahead).
+ */
+export function nextSerial(tx: SalesContext): number {
+  return tx.sql
+    .exec<{ next: number }>(
+      `SELECT MAX(COALESCE((SELECT MAX(serial) FROM tickets), 0) + 1,
+         COALESCE((SELECT next_serial FROM counters WHERE id = 1), 1)) AS next`,
+    )
+    .one().next;
+}
+
+/**
  * Tickets the user holds or has bought (active, used or being refunded) plus their unexpired holds, in
- * one statement (this runs for every hold and claim).
+ * one statement (this runs for every hold and claim). Their tickets are reached through their orders
+ * (the CROSS JOIN keeps that order: orders by user, then tickets by order), so tickets need no index
+ * by user.
  */
 export function ownedBy(tx: SalesContext, userId: string): number {
   return tx.sql
     .exec<{ n: number }>(
-      `SELECT (SELECT COUNT(*) FROM tickets WHERE user_id = ? AND status IN ('active', 'redeemed', 'refunding'))
+      `SELECT (SELECT COUNT(*) FROM orders o CROSS JOIN tickets t ON t.order_id = o.id
+          WHERE o.user_id = ? AND t.status IN ('active', 'redeemed', 'refunding'))
         + (SELECT COALESCE(SUM(quantity), 0) FROM orders WHERE user_id = ? AND status = 'held' AND hold_expires_at > ?) AS n`,
       userId,
       userId,
@@ -217,13 +234,8 @@ function confirmOrder(
     }
   }
 
-  // Serials first..first+quantity-1, taken in the same statement that moves the counter on.
-  const next = sql
-    .exec<{ next_serial: number }>(
-      "UPDATE counters SET next_serial = next_serial + ? WHERE id = 1 RETURNING next_serial",
-      order.quantity,
-    )
-    .one().next_serial;
+  // Serials first..first+quantity-1, right after the highest minted (see nextSerial).
+  const next = nextSerial(tx) + order.quantity;
   // A held, expired or released order has no tickets (only this function mints, and it confirms the
   // order in the same transaction): its tickets are exactly the ones minted here, in serial order.
   const tickets: TicketRow[] = [];

@@ -155,6 +155,59 @@ export function migrateForgotten(sql: SqlStorage): void {
   sql.exec("CREATE TABLE IF NOT EXISTS forgotten_contacts (user_id TEXT PRIMARY KEY, until INTEGER NOT NULL)");
 }
 
+/**
+ * v11: fewer indexes for a sale to write. Nothing reads tickets by status alone (the counts are kept
+ * by triggers), and a buyer's tickets are found through their orders (ownedBy in ./sales.ts), so
+ * `tickets_status` and `tickets_user` go; the open holds get a partial index instead of one over every
+ * order's status, so a free claim's order (stored confirmed at once) enters no hold index at all.
+ * Safe to re-run.
+ */
+export function migrateLeanIndexes(sql: SqlStorage): void {
+  sql.exec(`
+    DROP INDEX IF EXISTS tickets_status;
+    DROP INDEX IF EXISTS tickets_user;
+    DROP INDEX IF EXISTS orders_held;
+    CREATE INDEX IF NOT EXISTS orders_open_holds ON orders (hold_expires_at) WHERE status = 'held';
+  `);
+}
+
+/**
+ * v12: seats counted without a write per ticket sold. Serials are minted 1, 2, 3, … with no gap (the
+ * next is the highest plus one: nextSerial in ./sales.ts), and tickets are never deleted (a trigger
+ * refuses it), so the highest serial is the number of tickets ever minted; `seat_counts.unsold` counts
+ * those that hold no seat (voided, refunded), kept by a trigger on status changes, and
+ * sold = highest serial − unsold. A sale inserts its tickets `active`: no count to update. Replaces
+ * v5/v6's `ticket_counts`, whose insert trigger wrote its row on every ticket. Counted from the tickets
+ * already there (`unsold` absorbs any gap an older object has, so its sold count is unchanged). Safe to
+ * re-run.
+ */
+export function migrateSeatCounts(sql: SqlStorage): void {
+  sql.exec(`
+    DROP TRIGGER IF EXISTS ticket_counts_insert;
+    DROP TRIGGER IF EXISTS ticket_counts_update;
+    DROP TRIGGER IF EXISTS ticket_counts_delete;
+    DROP TABLE IF EXISTS ticket_counts;
+    CREATE TABLE IF NOT EXISTS seat_counts (
+      id INTEGER PRIMARY KEY CHECK (id = 1), unsold INTEGER NOT NULL, checked_in INTEGER NOT NULL);
+    DELETE FROM seat_counts;
+    INSERT INTO seat_counts (id, unsold, checked_in)
+      SELECT 1, COALESCE(MAX(serial), 0) - COALESCE(SUM(status IN ${SOLD}), 0), COALESCE(SUM(status = 'redeemed'), 0)
+      FROM tickets;
+    CREATE TRIGGER IF NOT EXISTS seat_counts_insert AFTER INSERT ON tickets WHEN NEW.status <> 'active' BEGIN
+      UPDATE seat_counts SET unsold = unsold + (NEW.status NOT IN ${SOLD}),
+        checked_in = checked_in + (NEW.status = 'redeemed') WHERE id = 1;
+    END;
+    CREATE TRIGGER IF NOT EXISTS seat_counts_update AFTER UPDATE OF status ON tickets WHEN OLD.status <> NEW.status BEGIN
+      UPDATE seat_counts
+        SET unsold = unsold + (OLD.status IN ${SOLD}) - (NEW.status IN ${SOLD}),
+          checked_in = checked_in - (OLD.status = 'redeemed') + (NEW.status = 'redeemed') WHERE id = 1;
+    END;
+    CREATE TRIGGER IF NOT EXISTS tickets_kept BEFORE DELETE ON tickets BEGIN
+      SELECT RAISE(ABORT, 'tickets are never deleted: the seat counts rest on it');
+    END;
+  `);
+}
+
 /** In version order; a new step goes at the end with the next number. */
 const STEPS: readonly { version: number; apply(sql: SqlStorage): void }[] = [
   { version: 1, apply: createTables },
@@ -166,6 +219,8 @@ const STEPS: readonly { version: number; apply(sql: SqlStorage): void }[] = [
   { version: 8, apply: migrateQueueNumbering },
   { version: 9, apply: migrateWaitlist },
   { version: 10, apply: migrateForgotten },
+  { version: 11, apply: migrateLeanIndexes },
+  { version: 12, apply: migrateSeatCounts },
 ];
 
 /** The version a new or migrated object ends at. */

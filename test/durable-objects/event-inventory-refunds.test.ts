@@ -9,6 +9,7 @@ import { describe, expect, it } from "vitest";
 import type { EventSnapshot, ScanAnswer } from "../../durable-objects/event-inventory/contract";
 import { LATEST_SCHEMA_VERSION } from "../../durable-objects/event-inventory/schema";
 import {
+  beforeSeatCounts,
   checkedStats,
   configuredInventory,
   d1Orders,
@@ -190,6 +191,7 @@ describe("EventInventory schema v6 (refunding)", () => {
     await runInDurableObject(stub, (_instance, state) => {
       const sql = state.storage.sql;
       // v5 as it was: only active and redeemed tickets counted as sold.
+      beforeSeatCounts(sql);
       sql.exec(`
         DROP TRIGGER ticket_counts_insert; DROP TRIGGER ticket_counts_update; DROP TRIGGER ticket_counts_delete;
         CREATE TRIGGER ticket_counts_insert AFTER INSERT ON tickets BEGIN

@@ -1,6 +1,7 @@
 /** Event fixtures: a host with a published event, buyers with tokens. */
 import { env } from "cloudflare:workers";
 import type { EventSnapshot, HoldRequest } from "../../../durable-objects/event-inventory/contract";
+import { migrateRefunding } from "../../../durable-objects/event-inventory/schema";
 import { call, freshIp } from "../../helpers";
 import { objectRows } from "../../support/db";
 import { givePayoutAccount } from "../../support/payouts";
@@ -245,6 +246,22 @@ export async function configuredInventory(overrides: Partial<EventSnapshot> = {}
   const configured = await stub.configure(snapshot);
   if (!configured.ok) throw new Error(`configure: ${configured.code}`);
   return { snapshot, stub, eventId: snapshot.eventId };
+}
+
+/**
+ * Takes an object's tables back to schema v11 (before the seat counts of v12): `seat_counts`, its
+ * triggers and the guard on deletes go, and v6's `ticket_counts` comes back, counted from the tickets,
+ * with its triggers. For tests of the older steps, which then go back further themselves.
+ */
+export function beforeSeatCounts(sql: SqlStorage): void {
+  sql.exec(`
+    DROP TRIGGER IF EXISTS seat_counts_insert;
+    DROP TRIGGER IF EXISTS seat_counts_update;
+    DROP TRIGGER IF EXISTS tickets_kept;
+    DROP TABLE IF EXISTS seat_counts;
+  `);
+  migrateRefunding(sql);
+  sql.exec("UPDATE schema_version SET version = 11");
 }
 
 export function holdRequest(
