@@ -155,7 +155,10 @@ describe("EventInventory: idempotent replays", () => {
     for (const r of concurrent) expect(r).toEqual(first);
 
     expect((await objectTickets(eventId)).map((t) => t.id)).toEqual(first.value.tickets.map((t) => t.id));
-    expect(await objectRows(eventId, "SELECT serial FROM tickets ORDER BY serial")).toEqual([{ serial: 1 }, { serial: 2 }]);
+    expect(await objectRows(eventId, "SELECT serial FROM tickets ORDER BY serial")).toEqual([
+      { serial: 1 },
+      { serial: 2 },
+    ]);
     expect(await checkedStats(eventId)).toMatchObject({ sold: 2, held: 0, remaining: 3 });
     expect((await d1Tickets(eventId)).map((t) => t.id).sort()).toEqual(first.value.tickets.map((t) => t.id).sort());
   });

@@ -122,7 +122,9 @@ describe("EventInventory schema v11–v12 (what a sale writes)", () => {
       migrateSeatCounts(sql);
       migrateSeatCounts(sql);
       const tables = sql
-        .exec<{ name: string }>("SELECT name FROM sqlite_master WHERE name LIKE 'ticket_counts%' OR name = 'seat_counts'")
+        .exec<{ name: string }>(
+          "SELECT name FROM sqlite_master WHERE name LIKE 'ticket_counts%' OR name = 'seat_counts'",
+        )
         .toArray()
         .map((r) => r.name);
       let deleteRefused = "";
