@@ -133,7 +133,10 @@ function printOnSale(row, baseline, baselineCpu) {
   }
 }
 
-/** The inventory figures: the object's claims and the bare write, round by round, their ratio, oversell. */
+/**
+ * The inventory figures: the object's claims, the bare write and a sale's rows alone, round by round,
+ * their ratios, oversell.
+ */
 function printInventory(row) {
   const v = row.inventory;
   const fmt = (t, unit) =>
@@ -147,6 +150,7 @@ function printInventory(row) {
       `against a bare Durable Object SQLite write; ${v.rounds} rounds each, alternating`,
   );
   console.log(`  bare write         ${fmt(v.probe, "writes")} (rounds: ${rounds(v.runs.probe)})`);
+  if (v.sale) console.log(`  a sale's rows      ${fmt(v.sale, "sales")} (rounds: ${rounds(v.runs.sale)})`);
   console.log(`  inventory          ${fmt(v.inventory, "claims")} (rounds: ${rounds(v.runs.inventory)})`);
   const met = v.pairedRatio >= v.target ? "met" : "not met";
   console.log(
@@ -155,6 +159,14 @@ function printInventory(row) {
       `${v.ratio === null ? "n/a" : `${v.ratio.toFixed(2)}×`} over all rounds` +
       (v.cpuRatio === null ? "" : `; by server CPU ${v.cpuRatio.toFixed(2)}×`),
   );
+  if (v.sale) {
+    const list = (ratios) => ratios.map((r) => r.toFixed(2)).join(", ");
+    console.log(
+      `  a sale's rows      stored alone: ${v.sale.pairedRatio.toFixed(2)}× the bare write (pairs ${list(v.sale.pairRatios)}); ` +
+        `a claim runs at ${v.sale.claimPairedRatio.toFixed(2)}× its own rows (pairs ${list(v.sale.claimPairRatios)}): ` +
+        "the rest is deciding, answering and pushing",
+    );
+  }
   if (v.over.ratio !== null && v.over.ratio !== undefined) {
     console.log(
       `  after the sell-out ${v.over.calls} refused claims at ${v.over.callsPerSec.toFixed(0)}/s: ` +

@@ -4,8 +4,9 @@
  * and /dev/bench/probe, src/features/dev/bench.ts), so what is measured is the object's own decision
  * rate — the ceiling of one event's sales in production, whatever the Worker in front of it does — and
  * the bare write's rate on the same machine at the same moment. Target (issue 20): the object ≥ 0.6×
- * the bare write. The rounds alternate (bare, inventory, bare, inventory, …) so that the machine's
- * drift falls on both alike.
+ * the bare write. A third yardstick stores a sale's rows and nothing more (BenchProbe.writeSale): how
+ * much of a claim is the writes a sale cannot skip, and how much the deciding. The rounds alternate
+ * (bare, sale rows, inventory, bare, …) so that the machine's drift falls on all alike.
  */
 
 import { statSync } from "node:fs";
@@ -94,9 +95,16 @@ function median(values) {
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
+/** A round's route and body: the bare write, the probe's sale rows (`sale`), or the event's claims. */
+function request(target, eventId, calls) {
+  if (target === "inventory") return ["inventory", { eventId, calls }];
+  return ["probe", target === "sale" ? { calls, rows: "sale" } : { calls }];
+}
+
 /**
  * The whole scenario, returning its row (run.mjs calls it instead of the autocannon load): a sizing
- * round of each target, the warm-up, then --inventory-rounds pairs, each round sized to last about
+ * round of each target, the warm-up, then --inventory-rounds triples (bare write, a sale's rows,
+ * claims), each round sized to last about
  * --duration ÷ rounds at the rate last seen, against an event whose capacity is exactly what the
  * measured rounds claim; then claims past the sell-out (all must be refused) and the fixture's check.
  */
@@ -107,26 +115,27 @@ export async function inventoryRun({ base, opts }) {
   const warmEvent = await fixture(base, WARMUP_CAPACITY);
   // Sizing, then the warm-up at that rate: isolates, both objects, their SQLite and the JIT get going.
   const rate = {
-    probe: (await round(base, opts, "probe", { calls: SIZING_CALLS })).callsPerSec,
-    inventory: (await round(base, opts, "inventory", { eventId: warmEvent.eventId, calls: SIZING_CALLS })).callsPerSec,
+    probe: (await round(base, opts, ...request("probe", warmEvent.eventId, SIZING_CALLS))).callsPerSec,
+    sale: (await round(base, opts, ...request("sale", warmEvent.eventId, SIZING_CALLS))).callsPerSec,
+    inventory: (await round(base, opts, ...request("inventory", warmEvent.eventId, SIZING_CALLS))).callsPerSec,
   };
   if (opts.warmup > 0) {
-    for (const target of ["probe", "inventory"]) {
+    for (const target of ["probe", "sale", "inventory"]) {
       const calls = Math.max(MIN_ROUND_CALLS, Math.round(rate[target] * opts.warmup));
-      const body = target === "inventory" ? { eventId: warmEvent.eventId, calls } : { calls };
-      rate[target] = (await round(base, opts, target, body)).callsPerSec;
+      rate[target] = (await round(base, opts, ...request(target, warmEvent.eventId, calls))).callsPerSec;
     }
   }
   // Each target gets about --duration seconds in all, over `rounds` rounds.
   const size = (target) => Math.max(MIN_ROUND_CALLS, Math.round((rate[target] * opts.duration) / rounds));
-  const sizes = { probe: size("probe"), inventory: size("inventory") };
+  const sizes = { probe: size("probe"), sale: size("sale"), inventory: size("inventory") };
   const sale = await fixture(base, sizes.inventory * rounds);
   // The warm-up's confirmations go out before the measured rounds, and each round's before the next.
   await waitForQuiet(base);
   const logOffset = statSync(serverLog).size;
-  const runs = { probe: [], inventory: [] };
+  const runs = { probe: [], sale: [], inventory: [] };
   for (let i = 0; i < rounds; i++) {
-    runs.probe.push(await round(base, opts, "probe", { calls: sizes.probe }));
+    runs.probe.push(await round(base, opts, ...request("probe", sale.eventId, sizes.probe)));
+    runs.sale.push(await round(base, opts, ...request("sale", sale.eventId, sizes.sale)));
     await waitForQuiet(base);
     // --profile: the Worker's isolate (the objects' too, locally) over the last inventory round.
     const stopProfile =
@@ -144,7 +153,10 @@ export async function inventoryRun({ base, opts }) {
     r.json(),
   );
   const pairRatios = runs.inventory.map((r, i) => r.callsPerSec / runs.probe[i].callsPerSec);
+  const saleRatios = runs.sale.map((r, i) => r.callsPerSec / runs.probe[i].callsPerSec);
+  const claimToSaleRatios = runs.inventory.map((r, i) => r.callsPerSec / runs.sale[i].callsPerSec);
   const probe = summary(runs.probe);
+  const saleRows = summary(runs.sale);
   const inventory = summary(runs.inventory);
   return {
     name: "inventory",
@@ -173,6 +185,15 @@ export async function inventoryRun({ base, opts }) {
       rounds,
       sizes,
       probe,
+      // The probe storing a sale's rows and nothing more (BenchProbe.writeSale), against the bare write
+      // of its round; and each claim round against it.
+      sale: {
+        ...saleRows,
+        pairRatios: saleRatios,
+        pairedRatio: median(saleRatios),
+        claimPairRatios: claimToSaleRatios,
+        claimPairedRatio: median(claimToSaleRatios),
+      },
       inventory,
       ratio: probe.callsPerSec > 0 ? inventory.callsPerSec / probe.callsPerSec : null,
       // Each inventory round against the bare round just before it: the machine's speed changes

@@ -35,7 +35,7 @@ import { serveWaitlist } from "./waitlist";
 /** Thrown inside `claim`'s transaction to roll a paid hold back. */
 export class NotFree extends Error {}
 
-function randomTicketId(): string {
+export function randomTicketId(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(16));
   let binary = "";
   for (const b of bytes) binary += String.fromCharCode(b);
@@ -172,6 +172,19 @@ export function insertOrder(tx: SalesContext, row: OrderRow): void {
   );
 }
 
+/** Stores a newly minted ticket, `active` (the seat counts need no write for it: see ./schema.ts, v12). */
+export function insertTicket(tx: SalesContext, ticket: TicketRow): void {
+  tx.sql.exec(
+    "INSERT INTO tickets (id, order_id, user_id, serial, status, created_at, updated_at) VALUES (?, ?, ?, ?, 'active', ?, ?)",
+    ticket.id,
+    ticket.order_id,
+    ticket.user_id,
+    ticket.serial,
+    ticket.created_at,
+    ticket.created_at,
+  );
+}
+
 /**
  * Free events: the hold and the sale in one transaction. Same rules and the same idempotency by order
  * id as `hold` followed by `confirm`, with no window in between. Throws NotFree (rolling the whole
@@ -249,15 +262,7 @@ function confirmOrder(
       redeemed_at: null,
       created_at: now,
     };
-    sql.exec(
-      "INSERT INTO tickets (id, order_id, user_id, serial, status, created_at, updated_at) VALUES (?, ?, ?, ?, 'active', ?, ?)",
-      ticket.id,
-      ticket.order_id,
-      ticket.user_id,
-      ticket.serial,
-      now,
-      now,
-    );
+    insertTicket(tx, ticket);
     tickets.push(ticket);
   }
   const paymentRef = request.paymentRef ?? null;
@@ -283,27 +288,35 @@ function confirmOrder(
     ...tickets.map((t): OutboxRecord => ({ kind: "ticket", payload: toTicket(tx, t) })),
   ];
   const contact = JSON.parse(confirmed.contact) as Contact | null;
-  if (contact) {
-    records.push({
-      kind: "email",
-      payload: {
-        id: `order-confirmed:${order.id}`,
-        to: contact.email,
-        template: "order-confirmed",
-        data: {
-          name: contact.name,
-          eventId: event.eventId,
-          eventTitle: event.title,
-          startsAt: event.startsAt,
-          orderId: order.id,
-          serials: tickets.map((t) => t.serial),
-        },
-      },
-    });
-  }
+  if (contact) records.push(confirmationEmail(event, order.id, contact, tickets));
   // The order, its tickets and the email, in this order, in one insert.
   emitAll(sql, records);
   return ok({ order: toOrder(tx, confirmed), tickets: tickets.map((t) => toTicket(tx, t)) });
+}
+
+/** The buyer's confirmation of a sale, as its outbox record (its id makes a replayed push send it once). */
+export function confirmationEmail(
+  event: Pick<EventSnapshot, "eventId" | "title" | "startsAt">,
+  orderId: string,
+  contact: Contact,
+  tickets: readonly TicketRow[],
+): OutboxRecord {
+  return {
+    kind: "email",
+    payload: {
+      id: `order-confirmed:${orderId}`,
+      to: contact.email,
+      template: "order-confirmed",
+      data: {
+        name: contact.name,
+        eventId: event.eventId,
+        eventTitle: event.title,
+        startsAt: event.startsAt,
+        orderId,
+        serials: tickets.map((t) => t.serial),
+      },
+    },
+  };
 }
 
 /** Releases a pending hold (buyer cancelled, checkout expired). Confirmed orders are not holds. */

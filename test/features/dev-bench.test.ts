@@ -5,7 +5,7 @@
  * other /dev routes do: DEV_ROUTES=1, not production, a loopback host. In a file of its own: storage
  * is per test file, so the probe's row count is this file's.
  */
-import { createExecutionContext } from "cloudflare:test";
+import { createExecutionContext, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { LIMITS } from "../../src/config/limits";
@@ -91,6 +91,27 @@ describe("POST /dev/bench/probe", () => {
     expect(await probeRows()).toBe(before + 40);
   });
 
+  it("with `rows: sale` stores a sale's rows per call in the inventory's own tables: an order, a ticket numbered after the last, three outbox records", async () => {
+    const probe = env.BENCH_PROBE.getByName(PROBE_NAME);
+    const before = await probe.sales();
+    const bare = await probeRows();
+    const run = await json<Run>(await post("/dev/bench/probe", { calls: 30, concurrency: 6, rows: "sale" }));
+    expect(run).toMatchObject({ target: "sale", calls: 30, concurrency: 6, ok: 30, errors: 0, errorsByCode: {} });
+    expectTimings(run);
+    expect(await probe.sales()).toEqual({
+      orders: before.orders + 30,
+      tickets: before.tickets + 30,
+      outbox: before.outbox + 90,
+      distinctSerials: before.distinctSerials + 30,
+    });
+    // The highest serial is the count: numbered 1, 2, 3, … as a sale numbers them.
+    const [top] = await runInDurableObject(probe, (_instance, state) =>
+      state.storage.sql.exec<{ top: number }>("SELECT MAX(serial) AS top FROM tickets").toArray(),
+    );
+    expect(top?.top).toBe(before.tickets + 30);
+    expect(await probeRows()).toBe(bare);
+  });
+
   it("never has more calls in flight than there are calls", async () => {
     const before = await probeRows();
     const run = await json<Run>(await post("/dev/bench/probe", { calls: 3, concurrency: 500 }));
@@ -159,6 +180,7 @@ describe("POST /dev/fixtures/inventory and /dev/bench/inventory", () => {
       ["/dev/bench/probe", { calls: 1.5, concurrency: 1 }],
       ["/dev/bench/probe", { calls: 1, concurrency: 0 }],
       ["/dev/bench/probe", { calls: 1, concurrency: 1, extra: true }],
+      ["/dev/bench/probe", { calls: 1, concurrency: 1, rows: "claim" }],
       ["/dev/fixtures/inventory", { capacity: 0 }],
       ["/dev/fixtures/inventory", { capacity: 1_000_001 }],
     ];

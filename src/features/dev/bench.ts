@@ -28,6 +28,8 @@ export const ProbeRunInput = z
   .object({
     calls: z.number().int().min(1).max(BENCH_MAX_CALLS),
     concurrency: z.number().int().min(1).max(BENCH_MAX_CONCURRENCY),
+    /** `bare`: one row per call (BenchProbe.write); `sale`: a sale's rows, no decision (writeSale). */
+    rows: z.enum(["bare", "sale"]).default("bare"),
   })
   .strict();
 export type ProbeRunInput = z.infer<typeof ProbeRunInput>;
@@ -43,7 +45,8 @@ export type InventoryRunInput = z.infer<typeof InventoryRunInput>;
 
 /** What one run answers (POST /dev/bench/probe, POST /dev/bench/inventory). */
 export interface BenchRun {
-  target: "probe" | "inventory";
+  /** `sale`: the probe writing a sale's rows (ProbeRunInput.rows). */
+  target: "probe" | "sale" | "inventory";
   calls: number;
   concurrency: number;
   /** Calls that did what they were sent for (a row written; a ticket claimed). */
@@ -123,10 +126,16 @@ export async function drive(
   };
 }
 
-/** `calls` bare writes to the BenchProbe object, one row each. */
+/** `calls` writes to the BenchProbe object: one bare row each, or one sale's rows each. */
 export function runProbe(env: Env, input: ProbeRunInput): Promise<BenchRun> {
   const probe = env.BENCH_PROBE.getByName(PROBE_NAME);
   const run = randomId();
+  if (input.rows === "sale") {
+    return drive("sale", input, async (i) => {
+      await probe.writeSale(`${run}:${i}`);
+      return null;
+    });
+  }
   return drive("probe", input, async (i) => {
     await probe.write(`${run}:${i}`);
     return null;
