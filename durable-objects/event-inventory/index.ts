@@ -360,6 +360,11 @@ export class EventInventory extends DurableObject<Env> {
     return { pending: this.#outbox.size() };
   }
 
+  /** Pushes this object has run since it started: with the claims sold, how many sales each carried. */
+  pushStats(): { pushes: number } {
+    return { pushes: this.#outbox.pushes };
+  }
+
   /**
    * Resolves once the pushes already under way have finished (a claim's, which its answer did not
    * wait for), without starting one; answers what is still pending (e.g. while D1 refuses).
@@ -450,8 +455,9 @@ export class EventInventory extends DurableObject<Env> {
    */
   async #afterCommit(awaitPush = true): Promise<void> {
     this.#live.changed();
-    // The push armed a retry with backoff when it failed.
-    const pushed = this.#outbox.push().catch(() => undefined);
+    // The push armed a retry with backoff when it failed. A claim's (not awaited) keeps its spacing
+    // from the last push, so the sales of a burst go to D1 together.
+    const pushed = this.#outbox.push(!awaitPush).catch(() => undefined);
     if (awaitPush) await pushed;
     await this.#outbox.armSoon();
     // Answered before the push: once it lands, the safety-net alarm armed just now is not needed.

@@ -127,6 +127,10 @@ export class OutboxPusher {
   /** The arm that has not started yet (shared by every caller that arrives before it starts). */
   #nextArm: Promise<void> | null = null;
   #failures = 0;
+  /** When the last claim's push started (Date.now()), for the next one to keep its spacing from it. */
+  #lastSpacedAt = 0;
+  /** Pushes run so far by this instance (pushStats). */
+  #pushes = 0;
   /** The alarm arm() last set for the safety net alone (rows not yet pushed), while it may stand. */
   #safetyNetAt: number | null = null;
   /** The settled() run waiting on one push, shared by every caller that waits on the same push. */
@@ -153,15 +157,23 @@ export class OutboxPusher {
    * A push sends at most LIMITS.inventoryDrainMaxBatches batches; a backlog beyond them (after D1 was
    * away) goes on from the alarm, so a caller that awaited such a push may not find its row in D1 yet,
    * as after a failed push.
+   *
+   * `spaced` (a claim's push): it starts no sooner than LIMITS.inventoryClaimPushSpacingMs after the
+   * previous claim's push started, so a burst of sales goes to D1 a window at a time, and a lone sale
+   * at once; every caller that arrives meanwhile shares it. The wait is never longer than the
+   * spacing, whatever the clock did.
    */
-  push(): Promise<void> {
+  push(spaced = false): Promise<void> {
     if (this.#nextPush) return this.#nextPush;
     const previous = this.#inflightPush ?? Promise.resolve();
     // .then runs after this assignment, so #nextPush is set before the push can clear it.
     const next: Promise<void> = previous
       .catch(() => undefined)
-      .then(() => {
+      .then(async () => {
+        if (spaced) await this.#spacing();
         if (this.#nextPush === next) this.#nextPush = null;
+        if (spaced) this.#lastSpacedAt = Date.now();
+        this.#pushes += 1;
         const run = this.#drain();
         this.#inflightPush = run;
         return run.finally(() => {
@@ -170,6 +182,18 @@ export class OutboxPusher {
       });
     this.#nextPush = next;
     return next;
+  }
+
+  /** Waits out what is left of the spacing since the last claim's push started (0 to the spacing). */
+  async #spacing(): Promise<void> {
+    const spacing = LIMITS.inventoryClaimPushSpacingMs;
+    const wait = Math.min(spacing, this.#lastSpacedAt + spacing - Date.now());
+    if (wait > 0) await scheduler.wait(wait);
+  }
+
+  /** Pushes this instance has run (each sends what was committed before it started). */
+  get pushes(): number {
+    return this.#pushes;
   }
 
   async #drain(): Promise<void> {

@@ -310,6 +310,14 @@ export const LIMITS = {
    * instead of failing on that limit and backing off for minutes.
    */
   inventoryDrainMaxBatches: 3,
+  /**
+   * EventInventory: a claim's push starts at least this long after the previous claim's push started. A lone
+   * sale is pushed at once; under a hot on-sale the sales of each window reach D1 in one push (fewer,
+   * larger batches for D1's one writer, and less of the object's time per sale). The claim has
+   * answered already; the buyer's own reads wait for its push (src/features/orders/settle.ts), so
+   * this is at most what they wait longer.
+   */
+  inventoryClaimPushSpacingMs: 50,
   /** EventInventory: retry schedule of a failed outbox push, from the alarm (1 s, 5 s, 30 s, then every 2 min). */
   inventoryPushRetryMs: [1_000, 5_000, 30_000, 120_000],
   /** EventInventory: an outbox row still there this long after its commit is pushed by the alarm. */

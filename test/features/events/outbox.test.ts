@@ -7,7 +7,7 @@
  */
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, onTestFinished } from "vitest";
 import { LIMITS } from "../../../src/config/limits";
 import { call } from "../../helpers";
 import { freezeClock, setClock } from "../../support/clock";
@@ -104,6 +104,40 @@ describe("inventory outbox", () => {
     expect(await objectRows(eventId, "SELECT seq FROM outbox")).toEqual([]);
     expect(await d1Tickets(eventId)).toHaveLength(claims);
     expect(await d1Orders(eventId)).toHaveLength(claims);
+  });
+
+  it("a lone claim is pushed at once; a burst after it goes to D1 in one push, a spacing after the first; then a claim after a quiet spell at once", async () => {
+    const spacing = LIMITS.inventoryClaimPushSpacingMs;
+    onTestFinished(() => {
+      (LIMITS as { inventoryClaimPushSpacingMs: number }).inventoryClaimPushSpacingMs = spacing;
+    });
+    // Long enough that ten claims in a row all fall inside it, on any machine.
+    (LIMITS as { inventoryClaimPushSpacingMs: number }).inventoryClaimPushSpacingMs = 1_000;
+    const clock = freezeClock();
+    const { snapshot, stub, eventId } = await configuredInventory({ capacity: 20 });
+    const configured = (await stub.pushStats()).pushes;
+
+    // The first claim's push starts at once (no claim was pushed before it).
+    const first = await stub.claim(holdRequest(snapshot, "u-first"));
+    if (!first.ok) throw new Error(first.code);
+    expect((await stub.pushStats()).pushes).toBe(configured + 1);
+    for (let i = 0; i < 10; i++) {
+      const claimed = await stub.claim(holdRequest(snapshot, `u-burst-${i}`));
+      if (!claimed.ok) throw new Error(claimed.code);
+    }
+    // Within the spacing of the first claim's push: the next has not started yet.
+    expect((await stub.pushStats()).pushes).toBe(configured + 1);
+    await stub.settled();
+    expect((await stub.pushStats()).pushes).toBe(configured + 2);
+    expect(await d1Tickets(eventId)).toHaveLength(11);
+
+    // Past the spacing since that push started, a claim's push does not wait.
+    clock.advance(1_001);
+    const lone = await stub.claim(holdRequest(snapshot, "u-lone"));
+    if (!lone.ok) throw new Error(lone.code);
+    expect((await stub.pushStats()).pushes).toBe(configured + 3);
+    await stub.settled();
+    expect(await d1Tickets(eventId)).toHaveLength(12);
   });
 
   it("a scan while D1 refuses pushes leaves the backoff alarm where it is (no retry pulled forward)", async () => {
