@@ -110,7 +110,9 @@ function printOnSale(row, baseline, baselineCpu) {
   console.log(
     `  oversold           ${c.oversold} (sold ${c.sold} / capacity ${c.capacity}, held ${c.held}, ` +
       `D1 tickets ${c.d1Tickets}, distinct serials ${c.distinctSerials}, over-limit buyers ${c.overLimitUsers}, ` +
-      `outbox pending ${c.pending})`,
+      `outbox pending ${c.pending}` +
+      (c.pushes > 0 ? `; ${c.pushes} pushes to D1, ${(c.sold / c.pushes).toFixed(1)} sales each` : "") +
+      ")",
   );
   if (c.d1Tickets !== c.sold) console.log("  WARNING: D1 does not hold the tickets the object sold (see server.log)");
   const e = row.emails;
@@ -181,7 +183,9 @@ function printInventory(row) {
   console.log(
     `  oversold           ${c.oversold + v.over.sold} (sold ${c.sold} / capacity ${c.capacity}; ` +
       `${v.over.calls} claims past the sell-out: ${v.over.sold} sold, ${over || "none refused"}; ` +
-      `D1 tickets ${c.d1Tickets}, distinct serials ${c.distinctSerials}, outbox pending ${c.pending})`,
+      `D1 tickets ${c.d1Tickets}, distinct serials ${c.distinctSerials}, outbox pending ${c.pending}` +
+      (c.pushes > 0 ? `; ${c.pushes} pushes to D1, ${(c.sold / c.pushes).toFixed(1)} sales each` : "") +
+      ")",
   );
   if (c.d1Tickets !== c.sold || c.distinctSerials !== c.sold) {
     console.log("  WARNING: D1 does not hold the tickets the object sold, one serial each (see server.log)");

@@ -21,6 +21,7 @@ interface Check {
   distinctTicketIds: number;
   distinctSerials: number;
   overLimitUsers: number;
+  pushes: number;
   oversold: number;
   pending: number;
 }
@@ -121,7 +122,8 @@ describe("POST /dev/fixtures/on-sale", () => {
     expect((await problemOf(await claim(eventId, tokens[4] as string))).type).toMatch(/\/sold-out$/);
     expect((await problemOf(await claim(eventId, tokens[0] as string))).type).toMatch(/\/already-registered$/);
 
-    expect(await check(eventId)).toEqual({
+    const checked = await check(eventId);
+    expect(checked).toEqual({
       capacity: 4,
       sold: 4,
       held: 0,
@@ -132,7 +134,11 @@ describe("POST /dev/fixtures/on-sale", () => {
       overLimitUsers: 0,
       oversold: 0,
       pending: 0,
+      pushes: expect.any(Number),
     });
+    // The configuration's push, then one per window of claims: at least two, at most one per claim more.
+    expect(checked.pushes).toBeGreaterThanOrEqual(2);
+    expect(checked.pushes).toBeLessThanOrEqual(5);
   });
 
   it("writes users and sessions over several batches", async () => {

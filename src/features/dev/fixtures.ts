@@ -70,6 +70,11 @@ export interface OnSaleCheck {
   oversold: number;
   /** Outbox rows the object still has to push to D1 (0 once the sync succeeded). */
   pending: number;
+  /**
+   * Pushes to D1 the object ran before this check, since it last started (a claim's push carries every
+   * sale of its window: sold ÷ pushes is the sales per D1 batch, when the object ran the whole sale).
+   */
+  pushes: number;
 }
 
 export const GateInput = z
@@ -368,6 +373,7 @@ export async function checkOnSale(env: Env, eventId: string): Promise<OnSaleChec
   const event = await findEvent(env.DB, eventId);
   if (!event) throw new DomainError("not-found", "No such event.");
   const inventory = inventoryOf(env.EVENT_INVENTORY, eventId);
+  const { pushes } = await inventory.pushStats();
   const pending = await syncAll(inventory);
   const stats = await inventory.stats();
   const sold = "status IN ('active', 'redeemed')";
@@ -398,6 +404,7 @@ export async function checkOnSale(env: Env, eventId: string): Promise<OnSaleChec
     overLimitUsers,
     oversold: Math.max(0, stats.sold - stats.capacity) + (d1.d1Tickets - d1.distinctSerials) + overLimitUsers,
     pending,
+    pushes,
   };
 }
 
