@@ -35,6 +35,8 @@ describe("EventInventory.claim: the rows it writes", () => {
         updated_at: order.createdAt,
       },
     ]);
+    // The claim answered before its push: D1 has the order once that push is done.
+    await stub.settled();
     const d1 = await rows("SELECT status, hold_expires_at, quantity FROM orders WHERE id = ?", order.id);
     expect(d1).toEqual([{ status: "confirmed", hold_expires_at: null, quantity: 2 }]);
   });

@@ -12,6 +12,8 @@ describe("EventInventory.claim (free events: hold and sale in one transaction)",
     const stats = await stub.stats();
     expect(stats).toMatchObject({ capacity: 5, sold: 2, held: 0, remaining: 3 });
     assertInvariant(stats);
+    // Answered before its push: D1 has the tickets once that push is done.
+    await stub.settled();
     expect((await d1Tickets(eventId)).map((t) => t.serial).sort()).toEqual([1, 2]);
   });
 
