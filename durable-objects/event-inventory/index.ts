@@ -131,8 +131,9 @@ export class EventInventory extends DurableObject<Env> {
 
   /**
    * Free events: the hold and the sale in one transaction and one round trip. Answered once stored
-   * here, without waiting for D1 (see the file comment): the push starts at once, and the alarm armed
-   * before the answer retries it should this object go away first.
+   * here, without waiting for D1 (see the file comment): the push starts at once, or within
+   * LIMITS.inventoryClaimPushSpacingMs of the last claim's during a burst, and the alarm armed before
+   * the answer retries it should this object go away first.
    */
   async claim(request: HoldRequest): Promise<InventoryResult<OrderWithTickets>> {
     const refused = this.#queueGate(request);
@@ -456,7 +457,7 @@ export class EventInventory extends DurableObject<Env> {
   async #afterCommit(awaitPush = true): Promise<void> {
     this.#live.changed();
     // The push armed a retry with backoff when it failed. A claim's (not awaited) keeps its spacing
-    // from the last push, so the sales of a burst go to D1 together.
+    // from the last claim's push, so the sales of a burst go to D1 together.
     const pushed = this.#outbox.push(!awaitPush).catch(() => undefined);
     if (awaitPush) await pushed;
     await this.#outbox.armSoon();
