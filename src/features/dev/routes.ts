@@ -15,8 +15,8 @@
  * - POST /dev/bench/warm-shards — one call to every shared `user:` and `mailto:` limiter object, so
  *   npm run bench's on-sale measures them loaded, as a busy site keeps them;
  * - POST /dev/bench/inventory, POST /dev/bench/probe — inside the Worker, N RPCs with concurrency C
- *   to the event's EventInventory object (free claims) or to the bare BenchProbe write, timed alike
- *   (./bench.ts; npm run bench's `inventory` scenario).
+ *   to the event's EventInventory object (free claims) or to the BenchProbe (a bare write, or with
+ *   `rows: "sale"` a sale's rows alone), timed alike (./bench.ts; npm run bench's `inventory` scenario).
  */
 import { Hono } from "hono";
 import type { AppEnv } from "../../context";
