@@ -12,7 +12,7 @@ import { LIMITS } from "../src/config/limits";
 import { trackRollupCron } from "../src/features/creators";
 import { requeueStuckEmails } from "../src/features/email/sweep";
 import { PAYMENTS_RECONCILE_CRON, reconcileCron, requeuePaymentsCron } from "../src/features/payments/cron";
-import { expireDataExports, piiSweep, sweepObjectErasures } from "../src/features/privacy";
+import { expireDataExports, piiSweep, sweepEndedEventContacts, sweepObjectErasures } from "../src/features/privacy";
 import { runRetention } from "../src/features/retention";
 import { requeueWebhooks } from "../src/features/webhooks";
 import { log } from "../src/lib/log";
@@ -32,7 +32,7 @@ export async function scheduled(controller: ScheduledController, env: Env): Prom
   if (controller.cron === PAYMENTS_RECONCILE_CRON) return reconcileCron(controller, env);
   await requeuePaymentsCron(controller, env);
   // Independent sweeps: one failing must not stop the others.
-  const [deleted, requeued, retention, tracking, webhooks, exports, pii, objects] = await Promise.allSettled([
+  const [deleted, requeued, retention, tracking, webhooks, exports, pii, objects, contacts] = await Promise.allSettled([
     sweepExpiredIdempotencyKeys(env.DB, controller.scheduledTime),
     requeueStuckEmails(env.DB, env.EMAIL_QUEUE, controller.scheduledTime),
     (async () => runRetention(env.DB, getConfig(env).retentionDays, controller.scheduledTime))(),
@@ -46,11 +46,15 @@ export async function scheduled(controller: ScheduledController, env: Env): Prom
     (async () => piiSweep(env.DB, getConfig(env).pii, controller.scheduledTime))(),
     // Event objects erasures left to clear of the person's contact (src/features/privacy/object-erasures.ts).
     sweepObjectErasures(env.DB, env.EVENT_INVENTORY, controller.scheduledTime),
+    // Event objects past the contacts' retention whose alarm may never have cleared them
+    // (src/features/privacy/contact-retention.ts).
+    sweepEndedEventContacts(env.DB, env.EVENT_INVENTORY, controller.scheduledTime),
   ]);
   const retained = retention.status === "fulfilled" ? retention.value : null;
   const ok =
-    [deleted, requeued, retention, tracking, webhooks, exports, pii, objects].every((r) => r.status === "fulfilled") &&
-    Object.keys(retained?.errors ?? {}).length === 0;
+    [deleted, requeued, retention, tracking, webhooks, exports, pii, objects, contacts].every(
+      (r) => r.status === "fulfilled",
+    ) && Object.keys(retained?.errors ?? {}).length === 0;
   log(ok ? "info" : "error", "sweep", {
     cron: controller.cron,
     idempotencyKeysDeleted: deleted.status === "fulfilled" ? deleted.value : null,
@@ -64,6 +68,8 @@ export async function scheduled(controller: ScheduledController, env: Env): Prom
     webhooksRequeued: webhooks.status === "fulfilled" ? webhooks.value : null,
     // Event objects cleared for erasures, and those that failed (tried again later).
     objectErasures: objects.status === "fulfilled" ? objects.value : null,
+    // Ended events whose objects cleared their contacts this run, what they cleared, and those that failed.
+    contactPurges: contacts.status === "fulfilled" ? contacts.value : null,
     // "clean" while the current key is marked done; else per column the values sealed again this run
     // and those that would not open.
     pii:

@@ -241,6 +241,24 @@ export class EventInventory extends DurableObject<Env> {
     });
   }
 
+  /**
+   * The retention sweep's call (src/features/privacy/contact-retention.ts), for an event D1 says ended
+   * at `endsAt`: once LIMITS.inventoryContactRetentionMs has passed since then, or since the end this
+   * object knows, every contact here is cleared, as the alarm does; it reaches objects whose alarm never
+   * armed for it (untouched since before the purge existed). `due` false: not yet, nothing changed.
+   */
+  purgeEndedContacts(request: { endsAt: number }): { due: boolean; cleared: number } {
+    return this.ctx.storage.transactionSync(() => {
+      const now = Date.now();
+      const ours = contactsPurgeAt(this.#event.current);
+      const due = request.endsAt + LIMITS.inventoryContactRetentionMs <= now || (ours !== null && ours <= now);
+      if (!due) return { due, cleared: 0 };
+      const cleared = purgeContacts(this.#sql);
+      this.#contacts = false;
+      return { due, cleared };
+    });
+  }
+
   // ---------------------------------------------------------------- reads
 
   /** Live counts; `sold + held + remaining = capacity` always holds. */

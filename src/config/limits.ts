@@ -427,6 +427,11 @@ export const LIMITS = {
    */
   inventoryContactRetentionMs: 30 * 24 * 60 * 60 * 1000,
   /**
+   * Ended events one cron run has their objects clear of contacts (src/features/privacy/contact-retention.ts):
+   * those past the retention whose object's own alarm may never have armed for it.
+   */
+  contactPurgeSweepMax: 100,
+  /**
    * Event objects one cron run clears for erasures that left them (src/features/privacy/object-erasures.ts),
    * erasureObjectConcurrency at a time, well within a cron invocation's subrequests.
    */

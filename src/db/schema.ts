@@ -289,9 +289,16 @@ export const events = sqliteTable(
       .default("off"),
     /** Passes issued per second while the queue is on. */
     queueAdmitPerSecond: integer("queue_admit_per_second").notNull().default(50),
+    /**
+     * When the retention sweep had the event's object clear its buyers' contacts, the event being
+     * LIMITS.inventoryContactRetentionMs over (src/features/privacy/contact-retention.ts); null until then.
+     */
+    contactsPurgedAt: integer("contacts_purged_at"),
   },
   (t) => [
     index("events_status_starts").on(t.status, t.startsAt, t.id),
+    // The retention sweep's queue: events whose contacts are not yet cleared, by end (it shrinks as it goes).
+    index("events_contacts_due").on(t.endsAt).where(sql`${t.contactsPurgedAt} IS NULL`),
     index("events_host").on(t.hostId, t.createdAt),
     index("events_geo").on(t.status, t.lat, t.lng),
     // Media access checks look events up by their cover ("is this the cover of a published event?").

@@ -205,7 +205,7 @@ describe("/host", () => {
           `INSERT INTO events SELECT ?, host_id, ?, description, starts_at, ends_at, timezone, venue_name, venue_address,
              lat, lng, capacity, price, currency, per_user_limit, sales_start_at, sales_end_at, check_in_opens_at,
              check_in_closes_at, cover_media_id, status, version, ?, updated_at, published_at, cancelled_at,
-             queue_mode, queue_admit_per_second
+             queue_mode, queue_admit_per_second, contacts_purged_at
            FROM events WHERE id = ?`,
         ).bind(
           `copy-${String(i).padStart(2, "0")}`,

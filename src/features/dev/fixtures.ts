@@ -127,6 +127,7 @@ function fixtureEvent(id: string, input: OnSaleInput, now: number): EventRow {
     cancelled_at: null,
     queue_mode: input.queue?.mode ?? "off",
     queue_admit_per_second: input.queue?.admitPerSecond ?? LIMITS.queueAdmitPerSecondDefault,
+    contacts_purged_at: null,
   };
 }
 

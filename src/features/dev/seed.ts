@@ -56,6 +56,7 @@ function demoEvent(id: string, kind: "free" | "paid", now: number): EventRow {
     cancelled_at: null,
     queue_mode: "off",
     queue_admit_per_second: LIMITS.queueAdmitPerSecondDefault,
+    contacts_purged_at: null,
   };
 }
 

@@ -192,6 +192,7 @@ export async function createEvent(deps: EventsDeps, host: Caller, input: EventIn
     cancelled_at: null,
     queue_mode: "off",
     queue_admit_per_second: LIMITS.queueAdmitPerSecondDefault,
+    contacts_purged_at: null,
   };
   const row = merge(blank, input, now);
   if (input.startsAt !== undefined && input.checkInOpensAt === undefined) {
