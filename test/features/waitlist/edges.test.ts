@@ -15,10 +15,12 @@ import {
   decline,
   entryOf,
   expectProblem,
+  giveBack,
   hostSettings,
   join,
   leave,
   objectLine,
+  offeredEvent,
   people,
   soldOutEvent,
 } from "./helpers";
@@ -81,12 +83,7 @@ describe("who may join", () => {
 
 describe("an offer after it was accepted", () => {
   it("declining it is 409 invalid-transition; once its order is cancelled, accepting again is 410 offer-expired and mints nothing", async () => {
-    const { event, holders, orders } = await soldOutEvent(1);
-    const [a] = await people(1);
-    if (!a) throw new Error("no people");
-    expect((await join(event.id, a.token)).status).toBe(201);
-    expect((await cancelOrder(orders[0] as string, (holders[0] as { token: string }).token)).status).toBe(200);
-    const offerId = (await entryOf(event.id, a.token))?.offerId as string;
+    const { event, person: a, offerId } = await offeredEvent();
     expect((await accept(offerId, a.token)).status).toBe(201);
 
     await expectProblem(await decline(offerId, a.token), 409, "invalid-transition");
@@ -104,15 +101,14 @@ describe("an offer close to the start", () => {
   it("ends when sales end, not a whole window later: accepting at the start is 410 offer-expired and mints nothing", async () => {
     const t0 = freezeClock(Date.now() + 30 * DAY).now();
     const startsAt = t0 + 6 * HOUR;
-    const { event, holders, orders } = await soldOutEvent(1, {
+    const {
+      event,
+      person: a,
+      offerId,
+    } = await offeredEvent({
       startsAt: new Date(startsAt).toISOString(),
       endsAt: new Date(startsAt + 3 * HOUR).toISOString(),
     });
-    const [a] = await people(1);
-    if (!a) throw new Error("no people");
-    expect((await join(event.id, a.token)).status).toBe(201);
-    expect((await cancelOrder(orders[0] as string, (holders[0] as { token: string }).token)).status).toBe(200);
-    const offerId = (await entryOf(event.id, a.token))?.offerId as string;
     // The window is 12 h; the start comes first.
     expect((await objectLine(event.id))[0]?.offer_expires_at).toBe(startsAt);
     expect((await entryOf(event.id, a.token))?.offerExpiresAt).toBe(new Date(startsAt).toISOString());
@@ -131,7 +127,7 @@ describe("an offer close to the start", () => {
     const [a] = await people(1);
     if (!a) throw new Error("no people");
     expect((await join(event.id, a.token)).status).toBe(201);
-    expect((await cancelOrder(orders[0] as string, (holders[0] as { token: string }).token)).status).toBe(200);
+    await giveBack({ holders, orders });
     expect((await objectLine(event.id))[0]?.offer_expires_at).toBe(salesEndAt);
   });
 });
@@ -145,9 +141,9 @@ describe("a person who bought a ticket while in line", () => {
     expect((await join(event.id, b.token)).status).toBe(201);
     // Paused, a freed ticket goes on sale, and the first in line buys it directly.
     expect((await hostSettings(event.id, host.token, { paused: true })).status).toBe(200);
-    expect((await cancelOrder(orders[0] as string, (holders[0] as { token: string }).token)).status).toBe(200);
+    await giveBack({ holders, orders });
     expect((await order(event.id, a.token)).status).toBe(201);
-    expect((await cancelOrder(orders[1] as string, (holders[1] as { token: string }).token)).status).toBe(200);
+    await giveBack({ holders, orders }, 1);
 
     expect((await hostSettings(event.id, host.token, { paused: false })).status).toBe(200);
     expect((await objectLine(event.id)).map((e) => [e.user_id, e.status])).toEqual([

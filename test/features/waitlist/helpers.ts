@@ -60,6 +60,31 @@ export function cancelOrder(orderId: string, token: string) {
   return call(`/api/v1/orders/${orderId}/cancel`, { method: "POST", headers: bearer(token) });
 }
 
+/** Holder `i` of a soldOutEvent gives their ticket back (200 expected): the seat goes to the line. */
+export async function giveBack(sold: { holders: readonly Person[]; orders: readonly string[] }, i = 0): Promise<void> {
+  const holder = sold.holders[i];
+  const orderId = sold.orders[i];
+  if (!holder || !orderId) throw new Error(`no holder ${i}`);
+  const res = await cancelOrder(orderId, holder.token);
+  if (res.status !== 200) throw new Error(`give back: ${res.status} ${await res.text()}`);
+}
+
+/**
+ * A soldOutEvent of one seat (with `overrides`), one person in its line, and the offer they got when
+ * the holder gave the seat back.
+ */
+export async function offeredEvent(overrides: Record<string, unknown> = {}) {
+  const sold = await soldOutEvent(1, overrides);
+  const [person] = await people(1);
+  if (!person) throw new Error("no people");
+  const joined = await join(sold.event.id, person.token);
+  if (joined.status !== 201) throw new Error(`join: ${joined.status}`);
+  await giveBack(sold);
+  const offerId = (await entryOf(sold.event.id, person.token))?.offerId;
+  if (!offerId) throw new Error("no offer");
+  return { ...sold, person, offerId };
+}
+
 export function hostView(eventId: string, token: string) {
   return call(`/api/v1/events/${eventId}/waitlist`, { headers: bearer(token) });
 }

@@ -12,17 +12,18 @@ import { checkedStats, createEvent, hostWithToken, inventory, objectTickets, ord
 import { subscribe } from "../webhooks/harness";
 import {
   accept,
-  cancelOrder,
   d1Line,
   decline,
   entryOf,
   expectProblem,
+  giveBack,
   hostSettings,
   hostView,
   join,
   leave,
   mine,
   objectLine,
+  offeredEvent,
   people,
   soldOutEvent,
 } from "./helpers";
@@ -94,7 +95,7 @@ describe("freed capacity goes to the first in line", () => {
     expect((await join(event.id, second.token)).status).toBe(201);
 
     const before = Date.now();
-    expect((await cancelOrder(orders[0] as string, (holders[0] as { token: string }).token)).status).toBe(200);
+    await giveBack({ holders, orders });
 
     const line = await objectLine(event.id);
     expect(line.map((e) => [e.user_id, e.status])).toEqual([
@@ -184,7 +185,7 @@ describe("offers move on", () => {
     const line = await people(3);
     const [a, b, c] = line as [(typeof line)[0], (typeof line)[0], (typeof line)[0]];
     for (const person of line) expect((await join(event.id, person.token)).status).toBe(201);
-    expect((await cancelOrder(orders[0] as string, (holders[0] as { token: string }).token)).status).toBe(200);
+    await giveBack({ holders, orders });
 
     const offerA = (await entryOf(event.id, a.token))?.offerId as string;
     // Another user's offer is not theirs to decline or accept: 404, like a missing one.
@@ -207,12 +208,7 @@ describe("offers move on", () => {
   });
 
   it("accepting a free offer within its window: 201 { order, tickets }, the entry accepted; the same Idempotency-Key answers the same", async () => {
-    const { event, holders, orders } = await soldOutEvent(1);
-    const [first] = await people(1);
-    if (!first) throw new Error("no people");
-    expect((await join(event.id, first.token)).status).toBe(201);
-    expect((await cancelOrder(orders[0] as string, (holders[0] as { token: string }).token)).status).toBe(200);
-    const offerId = (await entryOf(event.id, first.token))?.offerId as string;
+    const { event, person: first, offerId } = await offeredEvent();
 
     const key = crypto.randomUUID();
     const res = await accept(offerId, first.token, { "Idempotency-Key": key });
@@ -250,7 +246,7 @@ describe("the offer is the admission", () => {
       body: JSON.stringify({ queue: { mode: "on", admitPerSecond: 5 }, version: event.version }),
     });
     expect(queued.status).toBe(200);
-    expect((await cancelOrder(orders[0] as string, (holders[0] as { token: string }).token)).status).toBe(200);
+    await giveBack({ holders, orders });
     const offerId = (await entryOf(event.id, first.token))?.offerId as string;
     const [stranger] = await people(1);
     await expectProblem(await order(event.id, (stranger as { token: string }).token), 428, "queue-pass-required");
@@ -273,8 +269,8 @@ describe("the host's controls", () => {
     expect(await paused.json()).toEqual({ waiting: 1, offered: 0, paused: true, offerWindowHours: 12 });
     expect((await join(event.id, b.token)).status).toBe(201);
 
-    expect((await cancelOrder(orders[0] as string, (holders[0] as { token: string }).token)).status).toBe(200);
-    expect((await cancelOrder(orders[1] as string, (holders[1] as { token: string }).token)).status).toBe(200);
+    await giveBack({ holders, orders });
+    await giveBack({ holders, orders }, 1);
     expect((await objectLine(event.id)).map((e) => e.status)).toEqual(["waiting", "waiting"]);
     expect(await checkedStats(event.id)).toMatchObject({ sold: 0, held: 0, remaining: 2 });
     // While paused the freed seats are on sale as usual.
