@@ -413,6 +413,26 @@ describe("publish and cancel from the wrong state", () => {
     expect(again.html).toContain('class="alert error"');
     expect((await eventRow(event.id))?.status).toBe("cancelled");
   });
+  it("an event that has ended: no cancel button, its confirmation sends back to the event, and a cancel posted anyway is refused", async () => {
+    const { browser, token } = await signedIn();
+    const event = await createEvent(token, { title: "Last Night" });
+    const base = `/host/events/${event.id}`;
+    expect((await browser.get(base)).html).toContain(`href="${base}/cancel"`);
+    await env.DB.prepare("UPDATE events SET starts_at = ?, ends_at = ? WHERE id = ?")
+      .bind(Date.now() - 4 * HOUR, Date.now() - HOUR, event.id)
+      .run();
+    const dashboard = await browser.get(base);
+    expect(dashboard.status).toBe(200);
+    expect(dashboard.html).not.toContain(`href="${base}/cancel"`);
+    const confirm = await browser.get(`${base}/cancel`);
+    expect(confirm.status).toBe(303);
+    expect(confirm.location).toBe(base);
+    await browser.get(base);
+    const posted = await browser.submit(`${base}/cancel`, { confirm: "yes" });
+    expect(posted.status).toBe(409);
+    expect(textOf(posted.html)).toContain("The event has ended: it can no longer be cancelled.");
+    expect((await eventRow(event.id))?.status).toBe("published");
+  });
 });
 
 describe("the cancel confirmation", () => {

@@ -53,7 +53,12 @@ export const transition = (action: "publish" | "cancel", summary: string) =>
         ["forbidden", "not the host"],
         ["insufficient-scope", "an API key without events:write"],
         "not-found",
-        "invalid-transition",
+        [
+          "invalid-transition",
+          action === "publish"
+            ? "not a draft, or its start has come"
+            : "already cancelled, or a published event that has ended",
+        ],
         ...(action === "publish"
           ? [["payouts-not-ready", "paid tickets, host's payout account cannot take charges"] as const]
           : []),

@@ -361,6 +361,11 @@ async function assertPayoutsReady(db: D1Database, row: EventRow): Promise<void> 
   }
 }
 
+/** A published event whose end has come: it took place, and cancelling it is no longer offered. */
+export function hasEnded(row: Pick<EventRow, "status" | "ends_at">, now: number): boolean {
+  return row.status === "published" && row.ends_at <= now;
+}
+
 export async function publishEvent(deps: EventsDeps, caller: Caller, id: string): Promise<ApiEvent> {
   const before = await ownedEvent(deps, caller, id);
   if (before.status !== "draft")
@@ -381,11 +386,17 @@ export async function publishEvent(deps: EventsDeps, caller: Caller, id: string)
 /**
  * Cancelling is terminal: the inventory voids every ticket and emails the attendees. The money is
  * payments' part: callers cancel through src/features/event-cancellation, which queues the refunds.
+ * An event that took place cannot be cancelled after the fact: once a published event has ended, its
+ * tickets were used or not, and voiding them would refund the whole house and rewrite its check-ins.
+ * During the event it still can (an evacuation, a storm). A draft has nothing sold and may go any time.
  */
 export async function cancelEvent(deps: EventsDeps, caller: Caller, id: string): Promise<ApiEvent> {
   const before = await ownedEvent(deps, caller, id);
   if (before.status === "cancelled") throw new DomainError("invalid-transition", "The event is already cancelled.");
   const now = deps.now ?? Date.now();
+  if (hasEnded(before, now)) {
+    throw new DomainError("invalid-transition", "The event has ended: it can no longer be cancelled.");
+  }
   const next: EventRow = {
     ...before,
     status: "cancelled",

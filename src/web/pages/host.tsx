@@ -262,7 +262,8 @@ export const hostPages = new Hono<AppEnv>()
   .get("/host/events/:id/cancel", async (c) => {
     const caller = hostCaller(c);
     const row = await events.ownedEvent(eventsDeps(c), caller, c.req.param("id"));
-    if (row.status === "cancelled") return seeOther(c, `/host/events/${row.id}`);
+    // Nothing to confirm: already cancelled, or over (cancelEvent refuses it; the dashboard says so).
+    if (row.status === "cancelled" || events.hasEnded(row, Date.now())) return seeOther(c, `/host/events/${row.id}`);
     return renderCancelConfirm(c, row);
   })
   .post("/host/events/:id/cancel", async (c) => {

@@ -5,7 +5,7 @@
  */
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { findEvent, toSnapshot } from "../../../src/features/events/service";
+import { cancelEvent, findEvent, toSnapshot } from "../../../src/features/events/service";
 import { call, problemOf } from "../../helpers";
 import { codeOfResponse, objectRows } from "../../support/db";
 import { outboxEmails } from "../../support/outbox";
@@ -226,5 +226,39 @@ describe("cancelling an event", () => {
         recipient: p.email,
       });
     }
+  });
+  it("a published event that has ended cannot be cancelled (409) and nothing changes; a moment before its end, or a draft, still can", async () => {
+    const host = await hostWithToken();
+    const event = await createEvent(host.token, { capacity: 10, title: "Over Already" });
+    const people = await buyers(2);
+    for (const p of people) expect((await order(event.id, p.token)).status).toBe(201);
+    const endsAt = Date.now() - 60_000;
+    const ended = (id: string) =>
+      env.DB.prepare("UPDATE events SET starts_at = ?, ends_at = ? WHERE id = ?")
+        .bind(endsAt - 3_600_000, endsAt, id)
+        .run();
+    await ended(event.id);
+    const before = await d1Event(event.id);
+
+    await expectProblem(await transition(host.token, event.id, "cancel"), 409, "invalid-transition");
+    expect(await d1Event(event.id)).toEqual(before);
+    expect((await objectTickets(event.id)).map((t) => t.status)).toEqual(["active", "active"]);
+    expect(await checkedStats(event.id)).toMatchObject({ sold: 2 });
+    for (const p of people) expect(await outboxEmails({ to: p.email, template: "event-cancelled" })).toEqual([]);
+
+    // The boundary: at its end it is over; one millisecond before, the host may still call it off.
+    const deps = { db: env.DB, inventory: env.EVENT_INVENTORY };
+    const caller = { id: host.id, roles: ["attendee", "host"] };
+    await expect(cancelEvent({ ...deps, now: endsAt }, caller, event.id)).rejects.toMatchObject({
+      code: "invalid-transition",
+    });
+    expect(await cancelEvent({ ...deps, now: endsAt - 1 }, caller, event.id)).toMatchObject({ status: "cancelled" });
+    expect((await objectTickets(event.id)).map((t) => t.status)).toEqual(["void", "void"]);
+    for (const p of people) expect(await outboxEmails({ to: p.email, template: "event-cancelled" })).toHaveLength(1);
+
+    // A draft sold nothing: past its dates it can still be put away.
+    const draft = await createEvent(host.token, {}, false);
+    await ended(draft.id);
+    expect((await transition(host.token, draft.id, "cancel")).status).toBe(200);
   });
 });

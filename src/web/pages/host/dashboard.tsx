@@ -9,7 +9,7 @@ import { formatMoney } from "../../../features/email/templates";
 import type { Analytics } from "../../../features/events/analytics";
 import { eventAnalytics } from "../../../features/events/analytics";
 import { inventoryOf } from "../../../features/events/inventory";
-import { type Caller, type EventRow, toApiEvent } from "../../../features/events/service";
+import { type Caller, type EventRow, hasEnded, toApiEvent } from "../../../features/events/service";
 import { listDevices } from "../../../features/gate/devices";
 import { DomainError } from "../../../lib/errors";
 import { Alert, CsrfField, type FieldErrors } from "../../components";
@@ -120,7 +120,7 @@ export async function renderDashboard(
               </form>
             </details>
           ) : null}
-          {row.status !== "cancelled" ? (
+          {row.status !== "cancelled" && !hasEnded(row, Date.now()) ? (
             <a class="button danger-outline" href={`${base}/cancel`}>
               Cancel event…
             </a>
