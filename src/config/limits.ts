@@ -432,6 +432,11 @@ export const LIMITS = {
    */
   contactPurgeSweepMax: 100,
   /**
+   * An event whose object failed that sweep is passed over for 5 minutes, then 15, an hour, and 6 hours
+   * between tries from then on: the events behind it in the sweep's queue go first meanwhile.
+   */
+  contactPurgeRetryMs: [300_000, 900_000, 3_600_000, 21_600_000],
+  /**
    * Event objects one cron run clears for erasures that left them (src/features/privacy/object-erasures.ts),
    * erasureObjectConcurrency at a time, well within a cron invocation's subrequests.
    */

@@ -58,3 +58,15 @@ export const objectErasures = sqliteTable(
   },
   (t) => [primaryKey({ columns: [t.userId, t.eventId] }), index("object_erasures_due").on(t.nextAt)],
 );
+
+/**
+ * Ended events whose object failed the contacts' retention sweep (src/features/privacy/contact-retention.ts):
+ * how often, and when to try it again. Until then the sweep passes over the event, so objects that keep
+ * failing do not hold the head of its queue, by end, against the events behind them. A row goes when
+ * its object clears the contacts and the event is marked.
+ */
+export const contactPurgeRetries = sqliteTable("contact_purge_retries", {
+  eventId: text("event_id").primaryKey(),
+  attempts: integer("attempts").notNull(),
+  nextAt: integer("next_at").notNull(),
+});

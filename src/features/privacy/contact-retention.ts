@@ -6,10 +6,13 @@
  * five-minute cron, is the guarantee: every event past the retention whose `contacts_purged_at` is
  * still null (a partial index, by end) has its object clear them (`purgeEndedContacts`, idempotent),
  * and is then marked. An event that never had an order or a waitlist entry has no contacts anywhere:
- * it is marked without waking an object. An object that fails is tried again at the next run.
+ * it is marked without waking an object. An object that fails is passed over for a while, backing off
+ * (LIMITS.contactPurgeRetryMs, table `contact_purge_retries`), so a few that keep failing never hold up
+ * the events ended after them.
  */
 import type { EventInventory } from "../../../durable-objects/event-inventory";
 import { LIMITS } from "../../config/limits";
+import { type RetrySchedule, scheduledDelay } from "../../lib/backoff";
 import { log } from "../../lib/log";
 import { inventoryOf, withInventoryDeadline } from "../events";
 
@@ -18,13 +21,18 @@ export interface ContactPurgeSweep {
   purged: number;
   /** Contacts the objects cleared (orders and waitlist entries). */
   cleared: number;
-  /** Objects that failed (tried again at the next run). */
+  /** Objects that failed (passed over until their next try). */
   failed: number;
 }
 
-type Row = { id: string; ends_at: number; has_buyers: number };
+const RETRY: RetrySchedule = { delays: LIMITS.contactPurgeRetryMs, jitterRatio: 0, afterLast: "repeat-last" };
 
-/** One cron run: the due events, longest over first, at most LIMITS.contactPurgeSweepMax. */
+type Row = { id: string; ends_at: number; has_buyers: number; attempts: number };
+
+/**
+ * One cron run: the due events, longest over first, at most LIMITS.contactPurgeSweepMax, leaving out
+ * those whose object failed lately and whose next try has not come.
+ */
 export async function sweepEndedEventContacts(
   db: D1Database,
   inventory: DurableObjectNamespace<EventInventory>,
@@ -32,12 +40,14 @@ export async function sweepEndedEventContacts(
 ): Promise<ContactPurgeSweep> {
   const { results } = await db
     .prepare(
-      `SELECT id, ends_at,
+      `SELECT events.id, events.ends_at, COALESCE(r.attempts, 0) AS attempts,
          EXISTS (SELECT 1 FROM orders WHERE event_id = events.id)
            OR EXISTS (SELECT 1 FROM waitlist_entries WHERE event_id = events.id) AS has_buyers
-       FROM events WHERE contacts_purged_at IS NULL AND ends_at <= ? ORDER BY ends_at LIMIT ?`,
+       FROM events LEFT JOIN contact_purge_retries r ON r.event_id = events.id
+       WHERE events.contacts_purged_at IS NULL AND events.ends_at <= ?1 AND (r.next_at IS NULL OR r.next_at <= ?2)
+       ORDER BY events.ends_at LIMIT ?3`,
     )
-    .bind(now - LIMITS.inventoryContactRetentionMs, LIMITS.contactPurgeSweepMax)
+    .bind(now - LIMITS.inventoryContactRetentionMs, now, LIMITS.contactPurgeSweepMax)
     .all<Row>();
   // An object that never answers must not hold the whole run.
   const objects = withInventoryDeadline(inventory);
@@ -50,10 +60,20 @@ export async function sweepEndedEventContacts(
       ),
     );
     const done: string[] = [];
+    const statements: D1PreparedStatement[] = [];
     chunk.forEach((row, j) => {
       const outcome = settled[j];
       if (outcome?.status !== "fulfilled") {
         report.failed += 1;
+        const attempts = row.attempts + 1;
+        statements.push(
+          db
+            .prepare(
+              `INSERT INTO contact_purge_retries (event_id, attempts, next_at) VALUES (?1, ?2, ?3)
+               ON CONFLICT (event_id) DO UPDATE SET attempts = ?2, next_at = ?3`,
+            )
+            .bind(row.id, attempts, now + (scheduledDelay(RETRY, attempts) as number)),
+        );
         return;
       }
       // D1 said the event is over; the object agrees unless its clock is behind (then: next run).
@@ -62,12 +82,16 @@ export async function sweepEndedEventContacts(
       done.push(row.id);
     });
     if (done.length > 0) {
-      await db
-        .prepare("UPDATE events SET contacts_purged_at = ? WHERE id IN (SELECT value FROM json_each(?))")
-        .bind(now, JSON.stringify(done))
-        .run();
+      const ids = JSON.stringify(done);
+      statements.push(
+        db
+          .prepare("UPDATE events SET contacts_purged_at = ? WHERE id IN (SELECT value FROM json_each(?))")
+          .bind(now, ids),
+        db.prepare("DELETE FROM contact_purge_retries WHERE event_id IN (SELECT value FROM json_each(?))").bind(ids),
+      );
       report.purged += done.length;
     }
+    if (statements.length > 0) await db.batch(statements);
   }
   if (report.failed > 0) log("warn", "retention: event objects still to clear of contacts", { ...report });
   return report;

@@ -16,7 +16,7 @@ import { LIMITS } from "../../../src/config/limits";
 import { sweepEndedEventContacts } from "../../../src/features/privacy";
 import worker from "../../../src/index";
 import { freezeClock } from "../../support/clock";
-import { replacingMethod } from "../../support/stubs";
+import { overloaded, replacingMethod } from "../../support/stubs";
 import { createEvent, hostWithToken, inventory, order } from "../events/helpers";
 import { someone } from "./helpers";
 
@@ -109,5 +109,49 @@ describe("the contacts' retention sweep", () => {
     await waitOnExecutionContext(ctx);
     expect(await contacts(failing.eventId)).toEqual(["null"]);
     expect(await purgedAt(failing.eventId)).toBe(next);
+  });
+
+  it("passes over objects that keep failing, backing off, so the events ended after them are cleared meanwhile", async () => {
+    const first = await soldEvent();
+    const second = await soldEvent();
+    const behind = await soldEvent();
+    const now = Date.now();
+    await endedAt(first.eventId, now - RETENTION - 30);
+    await endedAt(second.eventId, now - RETENTION - 20);
+    await endedAt(behind.eventId, now - RETENTION - 10);
+    const failing = new Set([first.eventId, second.eventId]);
+    const flaky = replacingMethod(env.EVENT_INVENTORY, "purgeEndedContacts", overloaded, (id) => failing.has(id));
+    const retry = (eventId: string) =>
+      env.DB.prepare("SELECT attempts, next_at AS nextAt FROM contact_purge_retries WHERE event_id = ?")
+        .bind(eventId)
+        .first<{ attempts: number; nextAt: number }>();
+    const [firstWait, secondWait] = LIMITS.contactPurgeRetryMs;
+    const max = LIMITS.contactPurgeSweepMax;
+    (LIMITS as { contactPurgeSweepMax: number }).contactPurgeSweepMax = 2;
+    try {
+      // The two longest over fill the run and fail: they wait for their next try.
+      expect(await sweepEndedEventContacts(env.DB, flaky, now)).toEqual({ purged: 0, cleared: 0, failed: 2 });
+      expect(await retry(first.eventId)).toEqual({ attempts: 1, nextAt: now + firstWait });
+      expect(await purgedAt(behind.eventId)).toBeNull();
+
+      // Until then the run passes over them and reaches the event behind.
+      expect(await sweepEndedEventContacts(env.DB, flaky, now + firstWait - 1)).toEqual({
+        purged: 1,
+        cleared: 1,
+        failed: 0,
+      });
+      expect(await contacts(behind.eventId)).toEqual(["null"]);
+
+      // Due again, they are tried again: one answers now, the other fails a second time and waits longer.
+      failing.delete(first.eventId);
+      const later = now + firstWait;
+      expect(await sweepEndedEventContacts(env.DB, flaky, later)).toEqual({ purged: 1, cleared: 1, failed: 1 });
+      expect(await purgedAt(first.eventId)).toBe(later);
+      expect(await retry(first.eventId)).toBeNull();
+      expect(await retry(second.eventId)).toEqual({ attempts: 2, nextAt: later + secondWait });
+      expect((await contacts(second.eventId)).some((c) => c.includes(second.email))).toBe(true);
+    } finally {
+      (LIMITS as { contactPurgeSweepMax: number }).contactPurgeSweepMax = max;
+    }
   });
 });
