@@ -117,3 +117,36 @@ export function RevokeCell(props: { revoked: boolean; name: string; value: strin
     </>
   );
 }
+
+/**
+ * A list whose rows carry their own buttons (revoke, replay, turn off…): one form around the table,
+ * so the whole list shares one CSRF field, each button sending its row's id as its own `name=value`.
+ * `hidden` adds fields every button sends; `children` are the body's rows. Scrolls sideways on a
+ * narrow screen rather than squeezing its columns.
+ */
+export function TableForm(props: {
+  action: string;
+  csrfToken: string;
+  columns: readonly string[];
+  hidden?: Readonly<Record<string, string>>;
+  children: Child;
+}) {
+  return (
+    <form method="post" action={props.action} class="table-scroll">
+      <CsrfField token={props.csrfToken} />
+      {Object.entries(props.hidden ?? {}).map(([name, value]) => (
+        <input type="hidden" name={name} value={value} />
+      ))}
+      <table>
+        <thead>
+          <tr>
+            {props.columns.map((label) => (
+              <th scope="col">{label}</th>
+            ))}
+          </tr>
+        </thead>
+        <tbody>{props.children}</tbody>
+      </table>
+    </form>
+  );
+}

@@ -6,7 +6,7 @@
  */
 import type { AppContext } from "../../../context";
 import { type ApiDelivery, type ApiEndpoint, getEndpoint, listDeliveries } from "../../../features/webhooks/endpoints";
-import { Alert, CsrfField } from "../../components";
+import { Alert, CsrfField, TableForm } from "../../components";
 import { pageState, type RenderOptions, render } from "../../page";
 import { HOST_HEAD } from "./dashboard";
 import { endpointStatus, when } from "./integrations";
@@ -54,7 +54,7 @@ function LastAnswer(props: { delivery: ApiDelivery }) {
 
 function DeliveryRows(props: { endpoint: ApiEndpoint; deliveries: readonly ApiDelivery[] }) {
   return (
-    <tbody>
+    <>
       {props.deliveries.map((d) => {
         const badge = STATUS_BADGE[d.status];
         return (
@@ -85,7 +85,7 @@ function DeliveryRows(props: { endpoint: ApiEndpoint; deliveries: readonly ApiDe
           </tr>
         );
       })}
-    </tbody>
+    </>
   );
 }
 
@@ -145,22 +145,14 @@ export async function renderDeliveries(
                 : "Nothing delivered yet: a delivery is listed here from its first attempt on."}
             </p>
           ) : (
-            <form method="post" action="/host/integrations/deliveries/replay" class="table-scroll">
-              <CsrfField token={state.csrfToken} />
-              <input type="hidden" name="endpoint" value={endpoint.id} />
-              <table>
-                <thead>
-                  <tr>
-                    <th scope="col">Created</th>
-                    <th scope="col">Event</th>
-                    <th scope="col">Status</th>
-                    <th scope="col">Last answer</th>
-                    <th scope="col">Replay</th>
-                  </tr>
-                </thead>
-                <DeliveryRows endpoint={endpoint} deliveries={page.items} />
-              </table>
-            </form>
+            <TableForm
+              action="/host/integrations/deliveries/replay"
+              csrfToken={state.csrfToken}
+              hidden={{ endpoint: endpoint.id }}
+              columns={["Created", "Event", "Status", "Last answer", "Replay"]}
+            >
+              <DeliveryRows endpoint={endpoint} deliveries={page.items} />
+            </TableForm>
           )}
           {page.nextCursor ? (
             <p>

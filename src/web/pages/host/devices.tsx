@@ -9,7 +9,7 @@ import { raw } from "hono/html";
 import { encode } from "uqr";
 import { QR_OPTIONS } from "../../../features/gate/qr";
 import { DEVICE_ROLES } from "../../../features/gate/schema";
-import { CsrfField, Field, type FieldErrors, FormError, RevokeCell } from "../../components";
+import { CsrfField, Field, type FieldErrors, FormError, RevokeCell, TableForm } from "../../components";
 import type { FormFields } from "../../forms";
 
 export interface DeviceItem {
@@ -106,34 +106,24 @@ export function DevicesSection(props: {
       {props.devices.length === 0 ? (
         <p class="muted">No devices yet. Register one for each phone or scanner at your doors.</p>
       ) : (
-        // One form for the list: each revoke button sends its device's id (one CSRF field, not one per row).
-        <form method="post" action={`${base}/revoke`} class="table-scroll">
-          <CsrfField token={props.csrfToken} />
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Role</th>
-                <th scope="col">Registered</th>
-                <th scope="col">Status</th>
-              </tr>
-            </thead>
-            <tbody>
-              {props.devices.map((d) => (
-                <tr>
-                  <td>{d.name}</td>
-                  <td>{d.role}</td>
-                  <td>
-                    <time datetime={d.createdAt}>{d.createdAt.slice(0, 16).replace("T", " ")} UTC</time>
-                  </td>
-                  <td>
-                    <RevokeCell revoked={d.revokedAt !== null} name="deviceId" value={d.deviceId} label={d.name} />
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </form>
+        <TableForm
+          action={`${base}/revoke`}
+          csrfToken={props.csrfToken}
+          columns={["Name", "Role", "Registered", "Status"]}
+        >
+          {props.devices.map((d) => (
+            <tr>
+              <td>{d.name}</td>
+              <td>{d.role}</td>
+              <td>
+                <time datetime={d.createdAt}>{d.createdAt.slice(0, 16).replace("T", " ")} UTC</time>
+              </td>
+              <td>
+                <RevokeCell revoked={d.revokedAt !== null} name="deviceId" value={d.deviceId} label={d.name} />
+              </td>
+            </tr>
+          ))}
+        </TableForm>
       )}
       {props.cancelled ? (
         <p class="muted">The event is cancelled: no new devices.</p>

@@ -11,7 +11,7 @@ import type { AppContext } from "../../../context";
 import { API_KEY_SCOPES, WEBHOOK_EVENT_TYPES } from "../../../db/schema-integrations";
 import { listApiKeys } from "../../../features/api-keys/service";
 import { type ApiEndpoint, listEndpoints } from "../../../features/webhooks/endpoints";
-import { Alert, CsrfField, Field, FormError, RevokeCell } from "../../components";
+import { Alert, CsrfField, Field, FormError, RevokeCell, TableForm } from "../../components";
 import type { FormFields } from "../../forms";
 import { pageState, type RenderOptions, render } from "../../page";
 import { HOST_HEAD } from "./dashboard";
@@ -114,35 +114,25 @@ function KeysSection(props: { keys: readonly ApiKeyItem[]; csrfToken: string; va
       {props.keys.length === 0 ? (
         <p class="muted">No keys yet. A key lets your own systems read and manage your events through the API.</p>
       ) : (
-        <form method="post" action="/host/integrations/keys/revoke" class="table-scroll">
-          <CsrfField token={props.csrfToken} />
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Key</th>
-                <th scope="col">Scopes</th>
-                <th scope="col">Last used</th>
-                <th scope="col">Status</th>
-              </tr>
-            </thead>
-            <tbody>
-              {props.keys.map((k) => (
-                <tr>
-                  <td>{k.name}</td>
-                  <td>
-                    <code>{k.prefix}…</code>
-                  </td>
-                  <td>{k.scopes.join(", ")}</td>
-                  <td>{when(k.lastUsedAt)}</td>
-                  <td>
-                    <RevokeCell revoked={k.revokedAt !== null} name="id" value={k.id} label={k.name} />
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </form>
+        <TableForm
+          action="/host/integrations/keys/revoke"
+          csrfToken={props.csrfToken}
+          columns={["Name", "Key", "Scopes", "Last used", "Status"]}
+        >
+          {props.keys.map((k) => (
+            <tr>
+              <td>{k.name}</td>
+              <td>
+                <code>{k.prefix}…</code>
+              </td>
+              <td>{k.scopes.join(", ")}</td>
+              <td>{when(k.lastUsedAt)}</td>
+              <td>
+                <RevokeCell revoked={k.revokedAt !== null} name="id" value={k.id} label={k.name} />
+              </td>
+            </tr>
+          ))}
+        </TableForm>
       )}
       <form method="post" action="/host/integrations/keys" class="card" aria-labelledby="new-key-h">
         <h3 id="new-key-h">Create a key</h3>
@@ -194,53 +184,39 @@ function EndpointsSection(props: {
       {props.endpoints.length === 0 ? (
         <p class="muted">No endpoints yet. An endpoint receives a signed POST when something happens at your events.</p>
       ) : (
-        <form method="post" action="/host/integrations/endpoints/change" class="table-scroll">
-          <CsrfField token={props.csrfToken} />
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">URL</th>
-                <th scope="col">Events</th>
-                <th scope="col">Status</th>
-                <th scope="col">Change</th>
-              </tr>
-            </thead>
-            <tbody>
-              {props.endpoints.map((e) => (
-                <tr>
-                  <td>
-                    <code>{e.url}</code>
-                    {e.description ? <div class="small muted">{e.description}</div> : null}
-                    <div class="small">
-                      <a href={`/host/integrations/endpoints/${encodeURIComponent(e.id)}`}>
-                        Deliveries<span class="visually-hidden"> to {e.url}</span>
-                      </a>
-                    </div>
-                  </td>
-                  <td>{e.events.join(", ")}</td>
-                  <td>{endpointStatus(e)}</td>
-                  <td>
-                    <button
-                      type="submit"
-                      name="change"
-                      value={`${e.enabled ? "disable" : "enable"}:${e.id}`}
-                      class="link"
-                    >
-                      {e.enabled ? "Turn off" : "Turn on"}
-                      <span class="visually-hidden"> {e.url}</span>
-                    </button>{" "}
-                    <button type="submit" name="change" value={`rotate:${e.id}`} class="link">
-                      Rotate secret<span class="visually-hidden"> of {e.url}</span>
-                    </button>{" "}
-                    <button type="submit" name="change" value={`delete:${e.id}`} class="link danger-link">
-                      Delete<span class="visually-hidden"> {e.url}</span>
-                    </button>
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </form>
+        <TableForm
+          action="/host/integrations/endpoints/change"
+          csrfToken={props.csrfToken}
+          columns={["URL", "Events", "Status", "Change"]}
+        >
+          {props.endpoints.map((e) => (
+            <tr>
+              <td>
+                <code>{e.url}</code>
+                {e.description ? <div class="small muted">{e.description}</div> : null}
+                <div class="small">
+                  <a href={`/host/integrations/endpoints/${encodeURIComponent(e.id)}`}>
+                    Deliveries<span class="visually-hidden"> to {e.url}</span>
+                  </a>
+                </div>
+              </td>
+              <td>{e.events.join(", ")}</td>
+              <td>{endpointStatus(e)}</td>
+              <td>
+                <button type="submit" name="change" value={`${e.enabled ? "disable" : "enable"}:${e.id}`} class="link">
+                  {e.enabled ? "Turn off" : "Turn on"}
+                  <span class="visually-hidden"> {e.url}</span>
+                </button>{" "}
+                <button type="submit" name="change" value={`rotate:${e.id}`} class="link">
+                  Rotate secret<span class="visually-hidden"> of {e.url}</span>
+                </button>{" "}
+                <button type="submit" name="change" value={`delete:${e.id}`} class="link danger-link">
+                  Delete<span class="visually-hidden"> {e.url}</span>
+                </button>
+              </td>
+            </tr>
+          ))}
+        </TableForm>
       )}
       <form method="post" action="/host/integrations/endpoints" class="card" aria-labelledby="new-endpoint-h">
         <h3 id="new-endpoint-h">Add an endpoint</h3>
