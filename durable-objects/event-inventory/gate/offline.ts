@@ -8,7 +8,16 @@
  */
 import type { OfflineScan, ScanAnswer, ScanningDevice } from "../contract";
 import { evaluate, nonceMismatch, outsideWindow, replay, settle } from "./redeem";
-import { type GateContext, type GateTicketRow, logScan, recordRedemption, scanOf, ticketRow, view } from "./tickets";
+import {
+  type GateContext,
+  type GateTicketRow,
+  logScan,
+  recordRedemption,
+  redemptionOf,
+  scanOf,
+  ticketRow,
+  view,
+} from "./tickets";
 
 /**
  * Offline scans, applied in the device's time order, idempotently per nonce. Only the device's own
@@ -44,7 +53,7 @@ function applyOne(
   const previous = replay(ctx, deviceId, nonce, ticketId);
   if (previous === "mismatch")
     return { answer: nonceMismatch(ctx, device, ticketId, at, "offline", nonce), changed: true };
-  if (previous) return { answer: previous, changed: false };
+  if (previous) return admittedDespite(ctx, deviceId, scan, previous);
   const base = {
     ticketId,
     deviceId,
@@ -111,4 +120,35 @@ function applyOne(
     },
     changed: true,
   };
+}
+
+/** Refusals of a ticket that admitting its holder anyway makes a conflict (as an offline admission would be). */
+const CONFLICTING_REFUSALS = new Set<ScanAnswer["result"]>(["already_redeemed", "not_active", "refund_pending"]);
+
+/**
+ * An uploaded scan whose nonce the object already answered. Usually a re-upload: the stored answer,
+ * nothing changed. But the scanner app decides a scan offline, under the same nonce, when an online
+ * scan's answer does not reach it in time: the object may have refused the ticket (admitted elsewhere
+ * already, refunded, voided) while the device, not knowing, let the holder in. That admission is a
+ * conflict like any other: this scan is flagged with what the device did, and for a ticket admitted
+ * elsewhere the admission on record is flagged too. Once flagged, a re-upload is a replay again.
+ */
+function admittedDespite(
+  ctx: GateContext,
+  deviceId: string,
+  scan: OfflineScan,
+  previous: ScanAnswer,
+): { answer: ScanAnswer; changed: boolean } {
+  if (scan.deviceResult !== "admitted" || previous.conflict || !CONFLICTING_REFUSALS.has(previous.result)) {
+    return { answer: previous, changed: false };
+  }
+  ctx.sql.exec(
+    "UPDATE gate_scans SET conflict = 1, device_result = 'admitted' WHERE device_id = ? AND nonce = ?",
+    deviceId,
+    scan.nonce,
+  );
+  const ticket = ticketRow(ctx, scan.ticketId);
+  const first = ticket && previous.result === "already_redeemed" ? redemptionOf(ctx, ticket) : null;
+  if (first?.scan_id) ctx.sql.exec("UPDATE gate_scans SET conflict = 1 WHERE id = ?", first.scan_id);
+  return { answer: replay(ctx, deviceId, scan.nonce, scan.ticketId) as ScanAnswer, changed: true };
 }

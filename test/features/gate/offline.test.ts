@@ -125,6 +125,47 @@ describe("offline scans", () => {
     expect(await gateStats(event.id, host.token)).toMatchObject({ conflicts: 1, checkedIn: 2, scans: 3 });
   });
 
+  it("an online scan whose refusal never reached the device, decided offline under its nonce as admitted: a conflict, flagged once", async () => {
+    const { host, event } = await gateEvent();
+    const [x] = (await issueTickets(event.id, 1)) as [Issued];
+    const a = await registerDevice(event.id, host.token, "steward", "Door A");
+    const b = await registerDevice(event.id, host.token, "steward", "Door B");
+    const token = await tokenAt(event.id, x.id, Date.now());
+    expect((await scanBody(await scan(a.token, token))).result).toBe("admitted");
+    // A screenshot of the same code at another door: the object refuses it, but the answer is lost and
+    // the scanner, its list still saying active, lets the holder in offline under the same nonce.
+    const refused = await scanBody(await scan(b.token, token, "b-lost-0001"));
+    expect(refused).toMatchObject({ result: "already_redeemed" });
+    expect(refused.conflict).toBeUndefined();
+    const lost = { token, nonce: "b-lost-0001", scannedAt: Date.now(), deviceResult: "admitted" };
+    const synced = await upload(event.id, b.token, [lost]);
+    expect(synced.conflicts).toBe(1);
+    expect(synced.results[0]).toMatchObject({
+      result: "already_redeemed",
+      conflict: true,
+      conflictWith: { deviceId: a.deviceId, deviceName: "Door A" },
+    });
+    expect(
+      await objectRows(event.id, "SELECT device_id, mode, result, conflict, device_result FROM gate_scans ORDER BY id"),
+    ).toEqual([
+      { device_id: a.deviceId, mode: "online", result: "admitted", conflict: 1, device_result: null },
+      { device_id: b.deviceId, mode: "online", result: "already_redeemed", conflict: 1, device_result: "admitted" },
+    ]);
+    expect(await gateStats(event.id, host.token)).toMatchObject({ conflicts: 1, checkedIn: 1, scans: 2 });
+
+    // Uploaded again: the same answer, nothing more recorded. A device that turned the holder away, as
+    // told, is no conflict at all.
+    expect((await upload(event.id, b.token, [lost])).results[0]).toMatchObject({
+      result: "already_redeemed",
+      conflict: true,
+    });
+    expect(await gateStats(event.id, host.token)).toMatchObject({ conflicts: 1, scans: 2 });
+    await scan(b.token, token, "b-kept-0002");
+    const turnedAway = { token, nonce: "b-kept-0002", scannedAt: Date.now(), deviceResult: "already_redeemed" };
+    expect((await upload(event.id, b.token, [turnedAway])).results[0]?.conflict).toBeUndefined();
+    expect(await gateStats(event.id, host.token)).toMatchObject({ conflicts: 1, scans: 3 });
+  });
+
   it("an upload that arrives late but happened first takes the admission over, reported as a conflict; D1 follows", async () => {
     const { host, event } = await gateEvent();
     const [z] = (await issueTickets(event.id, 1)) as [Issued];
