@@ -1,6 +1,7 @@
 /**
  * Fake Stripe Billing at the HTTP boundary, next to test/support/stripe.ts on the same fetch router:
- * customers (create, with Stripe's idempotency rule), Checkout Sessions in subscription mode,
+ * customers (create, with Stripe's idempotency rule), Checkout Sessions in subscription mode (create,
+ * retrieve, expire, list by customer),
  * subscriptions (retrieve, list by customer), invoices and billing portal sessions, in the shapes of
  * the `stripe` package's types (API 2025+: the billing period lives on the subscription item, an
  * invoice names its subscription under `parent.subscription_details`). Anything it does not know is
@@ -70,8 +71,12 @@ export class FakeStripeBilling {
     // Payment-mode checkout sessions (tickets, tips) stay the payments fake's.
     if (url.pathname.startsWith("/v1/checkout/sessions")) {
       const id = /^\/v1\/checkout\/sessions\/([^/]+)/.exec(url.pathname)?.[1];
-      const ours =
-        request.method === "POST" && !id ? params.mode === "subscription" : id !== undefined && this.sessions.has(id);
+      // A list by customer is ours when the customer is (billing creates the customers).
+      const ours = id
+        ? this.sessions.has(id)
+        : request.method === "POST"
+          ? params.mode === "subscription"
+          : this.customers.has(params.customer ?? "");
       if (!ours) return this.payments.answer(request);
     }
     const key = request.headers.get("Idempotency-Key");
@@ -147,6 +152,33 @@ export class FakeStripeBilling {
         subscription_metadata: metadataOf(p, "subscription_data[metadata]"),
       };
       this.sessions.set(id, session);
+      return { status: 200, body: publicSession(session) };
+    }
+    if (method === "GET" && path === "/v1/checkout/sessions") {
+      // Newest first, as Stripe lists them (the same second: the later created first).
+      const data = [...this.sessions.values()]
+        .filter((session) => session.customer === p.customer)
+        .reverse()
+        .slice(0, Number(p.limit ?? 10))
+        .map(publicSession);
+      return { status: 200, body: { object: "list", data, has_more: false, url: "/v1/checkout/sessions" } };
+    }
+    const sessionExpire = /^\/v1\/checkout\/sessions\/([^/]+)\/expire$/.exec(path);
+    if (method === "POST" && sessionExpire) {
+      const session = this.sessions.get(sessionExpire[1] as string);
+      if (!session) return missing("checkout.session", sessionExpire[1] as string);
+      if (session.status !== "open") {
+        return {
+          status: 400,
+          body: {
+            error: {
+              type: "invalid_request_error",
+              message: `Only Checkout Sessions with a status in ["open"] can be expired. This Checkout Session has a status of "${session.status}".`,
+            },
+          },
+        };
+      }
+      Object.assign(session, { status: "expired", url: null });
       return { status: 200, body: publicSession(session) };
     }
     const sessionGet = /^\/v1\/checkout\/sessions\/([^/]+)$/.exec(path);

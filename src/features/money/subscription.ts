@@ -141,7 +141,17 @@ async function atStripe<T>(what: string, call: () => Promise<T>): Promise<T> {
   }
 }
 
-/** A Checkout Session in subscription mode for the Pro price; 409 when a subscription already counts. */
+/**
+ * A Checkout Session in subscription mode for the Pro price; 409 when a subscription already counts.
+ * Nothing here may let one person pay for Pro twice:
+ * - our rows come from webhooks, which may not have arrived yet (a buyer back from paying who clicks
+ *   "Upgrade" again): Stripe's own list of the customer's subscriptions is asked too, and one that
+ *   counts is applied now and refused like ours;
+ * - a customer has at most one open Pro checkout: the ones still open (another tab, one abandoned
+ *   yesterday that could still be paid) are expired before a new one is opened;
+ * - two requests at once (a double click) send the same Idempotency-Key, derived from the newest
+ *   session Stripe had for the customer, so Stripe opens one session and answers both with it.
+ */
 export async function startProCheckout(
   deps: BillingDeps,
   user: { id: string; email: string },
@@ -149,25 +159,64 @@ export async function startProCheckout(
 ): Promise<{ url: string }> {
   const price = deps.payments.proPriceId;
   if (!price) throw notConfigured();
+  const alreadyPro = () =>
+    new DomainError("already-subscribed", "You already have Pro; manage it from the billing portal.");
   const rows = await subscriptionRows(deps.db, user.id);
   if (rows.some((r) => blocksNewCheckout({ status: r.status, currentPeriodEnd: r.current_period_end }))) {
-    throw new DomainError("already-subscribed", "You already have Pro; manage it from the billing portal.");
+    throw alreadyPro();
   }
   const customer = await atStripe("customer", () => ensureCustomer(deps, user));
+  const subscriptions = await atStripe("subscriptions", () =>
+    deps.stripe.subscriptions.list({ customer, status: "all", limit: 10 }),
+  );
+  const counting = subscriptions.data.find((sub) => {
+    const state = stateOf(sub);
+    return state !== null && blocksNewCheckout({ status: state.status, currentPeriodEnd: state.currentPeriodEnd });
+  });
+  if (counting) {
+    // Its webhook is still on the way: apply it now, so the next page already shows Pro.
+    await syncSubscription(deps, counting.id, "checkout").catch((error) =>
+      log("warn", "billing: applying a subscription found at checkout failed", { subscriptionId: counting.id, error }),
+    );
+    throw alreadyPro();
+  }
+  const sessions = await atStripe("checkout list", () => deps.stripe.checkout.sessions.list({ customer, limit: 10 }));
+  for (const open of sessions.data.filter((s) => s.status === "open" && s.mode === "subscription")) {
+    // Paid between the list and now: its subscription is on the way; no second one.
+    if ((await atStripe("checkout expire", () => expireIfOpen(deps, open.id))) === "complete") throw alreadyPro();
+  }
   const session = await atStripe("checkout", () =>
-    deps.stripe.checkout.sessions.create({
-      mode: "subscription",
-      customer,
-      line_items: [{ price, quantity: 1 }],
-      client_reference_id: user.id,
-      metadata: { userId: user.id, kind: "pro" },
-      subscription_data: { metadata: { userId: user.id } },
-      success_url: `${returnBase}/me/billing?checkout=success`,
-      cancel_url: `${returnBase}/me/billing?checkout=cancelled`,
-    }),
+    deps.stripe.checkout.sessions.create(
+      {
+        mode: "subscription",
+        customer,
+        line_items: [{ price, quantity: 1 }],
+        client_reference_id: user.id,
+        metadata: { userId: user.id, kind: "pro" },
+        subscription_data: { metadata: { userId: user.id } },
+        success_url: `${returnBase}/me/billing?checkout=success`,
+        cancel_url: `${returnBase}/me/billing?checkout=cancelled`,
+      },
+      { idempotencyKey: `pro-checkout:${user.id}:after:${sessions.data[0]?.id ?? "none"}` },
+    ),
   );
   if (!session.url) throw new Error("Stripe returned a subscription checkout session without a URL");
   return { url: session.url };
+}
+
+/**
+ * Expires an open Checkout Session; one that stopped being open meanwhile is asked after: "complete"
+ * when it was just paid (the caller must not open another), else "expired".
+ */
+async function expireIfOpen(deps: BillingDeps, sessionId: string): Promise<"expired" | "complete"> {
+  let session: Stripe.Checkout.Session;
+  try {
+    session = await deps.stripe.checkout.sessions.expire(sessionId);
+  } catch (error) {
+    if (classifyStripeError(error).kind === "transient") throw error;
+    session = await deps.stripe.checkout.sessions.retrieve(sessionId);
+  }
+  return session.status === "complete" ? "complete" : "expired";
 }
 
 /** A billing portal session for the user's customer; 409 when they never started a checkout. */

@@ -288,6 +288,46 @@ describe("POST /api/v1/me/subscription/checkout and /portal", () => {
     expect(((await portal.json()) as { url: string }).url).toMatch(/^https:\/\/billing\.stripe\.com\/p\/session\//);
   });
 
+  it("paid at Stripe before its webhook arrived: upgrading again is 409 already-subscribed, opens nothing, and applies the subscription", async () => {
+    const h = new PaymentsHarness(PRO_ENV);
+    const { who, subscription } = await subscribed(h);
+    // Back on /me/billing, no webhook yet: our rows know nothing of the payment.
+    expect(await rows("SELECT 1 FROM subscriptions WHERE user_id = ?", who.id)).toEqual([]);
+    const sessions = billing.sessions.size;
+    const again = await post(h, "/api/v1/me/subscription/checkout", who.token);
+    expect(again.status).toBe(409);
+    expect(((await again.json()) as { type: string }).type).toMatch(/already-subscribed$/);
+    expect(billing.sessions.size).toBe(sessions);
+    expect(await subRow(subscription.id)).toMatchObject({ user_id: who.id, status: "active" });
+    expect(await (await h.fetch("/api/v1/me/subscription", { token: who.token })).json()).toMatchObject({
+      plan: "pro",
+      isPro: true,
+    });
+  });
+
+  it("at most one open Pro checkout: a new one expires the one left open, and a double click opens one session", async () => {
+    const h = new PaymentsHarness(PRO_ENV);
+    const who = await buyer();
+    const upgrade = async () => {
+      const res = await post(h, "/api/v1/me/subscription/checkout", who.token);
+      expect(res.status).toBe(200);
+      return ((await res.json()) as { url: string }).url.split("/").pop() as string;
+    };
+    const abandoned = await upgrade();
+    const second = await upgrade();
+    expect(second).not.toBe(abandoned);
+    expect(billing.sessions.get(abandoned)).toMatchObject({ status: "expired" });
+    expect(billing.sessions.get(second)).toMatchObject({ status: "open" });
+
+    const [x, y] = await Promise.all([upgrade(), upgrade()]);
+    expect(x).toBe(y);
+    const open = [...billing.sessions.values()].filter((session) => session.status === "open");
+    expect(open.map((session) => session.id)).toEqual([x]);
+    expect(billing.sessions.size).toBe(3);
+    // The one the double click replaced was expired first: it can no longer be paid.
+    expect(billing.sessions.get(second)).toMatchObject({ status: "expired" });
+  });
+
   it("the portal answers 409 no-billing-customer for someone who never upgraded, and nothing is stored", async () => {
     const h = new PaymentsHarness(PRO_ENV);
     const who = await buyer();
