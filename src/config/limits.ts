@@ -568,6 +568,14 @@ export const LIMITS = {
    * fetched from the API.
    */
   reconcileGraceSeconds: 10 * 60,
+  /**
+   * A session marked complete whose capture was not seen through (its webhook kept failing after the
+   * mark, then went to the dead letters; or an asynchronous payment whose success event never came) is
+   * fetched from Stripe this long after its last change, while its expiry is at most
+   * `reconcileUnappliedWindowSeconds` old (bank debits settle within days).
+   */
+  reconcileUnappliedGraceSeconds: 60 * 60,
+  reconcileUnappliedWindowSeconds: 14 * 24 * 60 * 60,
   /** The webhook consumer could not even record a failure (D1 down): Queues tries the message again this soon. */
   webhookUnrecordedRetrySeconds: 60,
   /** Default refund policy: attendees may ask for a refund until 48 h before the start (REFUND_CUTOFF_HOURS). */

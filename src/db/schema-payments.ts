@@ -4,6 +4,7 @@
  * Money is integer minor units plus an upper-case ISO 4217 currency; times are epoch milliseconds
  * except `stripe_events.created`, which is Stripe's own (seconds).
  */
+import { sql } from "drizzle-orm";
 import { index, integer, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 
 /**
@@ -30,11 +31,20 @@ export const checkoutSessions = sqliteTable(
     /** Stripe's `expires_at` (ms); the hold behind it lasts as long. */
     expiresAt: integer("expires_at").notNull(),
     createdAt: integer("created_at").notNull(),
+    /**
+     * When its capture was seen through: the order confirmed with the payment recorded, or its refund
+     * queued (a late payment, a mismatch, a lost order). Null while complete but not yet applied.
+     */
+    appliedAt: integer("applied_at"),
     updatedAt: integer("updated_at").notNull(),
   },
   (t) => [
     uniqueIndex("checkout_sessions_order_attempt").on(t.orderId, t.attempt),
     index("checkout_sessions_status_expires").on(t.status, t.expiresAt),
+    // The hourly reconciliation's look for captures not seen through (src/features/payments/reconcile.ts).
+    index("checkout_sessions_unapplied")
+      .on(t.expiresAt)
+      .where(sql`${t.status} = 'complete' AND ${t.appliedAt} IS NULL`),
   ],
 );
 

@@ -140,6 +140,23 @@ export async function applyCompletedSession(
   session: SessionFacts,
   origin = "reconcile",
 ): Promise<ApplyOutcome> {
+  const outcome = await settleCompletedSession(deps, session, origin);
+  // Seen through (confirmed, or its refund queued): the hourly reconciliation stops looking at it. A
+  // throw above leaves it unmarked, so a capture whose every retry failed is still found and applied.
+  if (session.paymentStatus === "paid" && session.paymentIntent) {
+    await deps.db
+      .prepare("UPDATE checkout_sessions SET applied_at = ? WHERE id = ? AND applied_at IS NULL")
+      .bind(Date.now(), session.sessionId)
+      .run();
+  }
+  return outcome;
+}
+
+async function settleCompletedSession(
+  deps: PaymentsDeps,
+  session: SessionFacts,
+  origin: string,
+): Promise<ApplyOutcome> {
   const now = Date.now();
   await deps.db
     .prepare("UPDATE checkout_sessions SET status = 'complete', payment_status = ?, updated_at = ? WHERE id = ?")

@@ -2,7 +2,10 @@
  * Hourly reconciliation with Stripe, so an undelivered webhook is harmless: every checkout session
  * still open here well after it expired is fetched from Stripe and settled exactly as its webhook
  * would have settled it (a missed `completed` confirms — or refunds if the seats are gone —, a missed
- * `expired` releases). Also: refund jobs for every payment of a cancelled event (in case the request
+ * `expired` releases). So is every session marked complete whose capture was not seen through
+ * (`applied_at` still null an hour after its last change: its webhook failed past the mark until it
+ * went to the dead letters, or an asynchronous payment's success never arrived): found paid at Stripe,
+ * it is applied as the webhook would have; still settling, it is looked at again next hour. Also: refund jobs for every payment of a cancelled event (in case the request
  * that cancelled died before queueing them). (Old webhook payloads go with the retention job,
  * src/features/retention.) Tips
  * still pending are settled from Stripe the same way (money/tips.ts, run `tips` in reconciliation_runs).
@@ -19,6 +22,8 @@ export interface ReconcileReport {
   checked: number;
   /** Found paid (or settling) at Stripe: applied like a `checkout.session.completed`. */
   completed: number;
+  /** Complete here but not seen through, found paid at Stripe: applied now. */
+  reapplied: number;
   released: number;
   stillOpen: number;
   failed: number;
@@ -30,6 +35,7 @@ export async function reconcilePayments(deps: PaymentsDeps, now = Date.now()): P
   const report: ReconcileReport = {
     checked: 0,
     completed: 0,
+    reapplied: 0,
     released: 0,
     stillOpen: 0,
     failed: 0,
@@ -59,6 +65,35 @@ export async function reconcilePayments(deps: PaymentsDeps, now = Date.now()): P
       // One session failing (Stripe down, a bug) must not stop the others; the next run retries it.
       report.failed += 1;
       log("error", "reconciliation of a checkout session failed", {
+        sessionId: id,
+        failure: classifyStripeError(error),
+      });
+    }
+  }
+
+  const { results: unapplied } = await deps.db
+    .prepare(
+      `SELECT id FROM checkout_sessions
+       WHERE status = 'complete' AND applied_at IS NULL AND expires_at >= ? AND updated_at <= ?
+       ORDER BY expires_at LIMIT ?`,
+    )
+    .bind(
+      now - LIMITS.reconcileUnappliedWindowSeconds * 1000,
+      now - LIMITS.reconcileUnappliedGraceSeconds * 1000,
+      LIMITS.paymentsSweepMaxRows,
+    )
+    .all<{ id: string }>();
+  for (const { id } of unapplied) {
+    report.checked += 1;
+    try {
+      const session = await deps.stripe.checkout.sessions.retrieve(id);
+      const facts = sessionFacts(session);
+      if (!facts || session.payment_status !== "paid") continue;
+      await applyCompletedSession(deps, facts);
+      report.reapplied += 1;
+    } catch (error) {
+      report.failed += 1;
+      log("error", "reconciliation of a completed checkout session failed", {
         sessionId: id,
         failure: classifyStripeError(error),
       });

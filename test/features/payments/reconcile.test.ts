@@ -3,10 +3,13 @@
  * Stripe and fixed as their missing webhook would have fixed them; the 5-minute sweep re-sends queue
  * messages that got lost. Undelivered webhooks are therefore harmless.
  */
+import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { LIMITS } from "../../../src/config/limits";
 import { PAYMENTS_RECONCILE_CRON } from "../../../src/features/payments/cron";
 import { rows } from "../../support/db";
 import { type FakeStripe, useFakeStripe } from "../../support/stripe";
+import { overloaded, replacingMethod } from "../../support/stubs";
 import { PaymentsHarness } from "./harness";
 import {
   buyer,
@@ -97,6 +100,56 @@ describe("hourly reconciliation", () => {
     expect(statuses).toEqual(["confirmed", "refunded_sold_out"]);
     expect(stripe.created("/v1/refunds")).toHaveLength(1);
     await expectStats(event.id, { sold: 1, held: 0, remaining: 0 });
+  });
+});
+
+describe("hourly reconciliation of captures not seen through", () => {
+  it("a payment whose webhook failed after marking its session complete is applied an hour after, once", async () => {
+    // The event's object refuses to confirm: every delivery of the completed webhook fails past the mark.
+    const failing = new PaymentsHarness({
+      EVENT_INVENTORY: replacingMethod(env.EVENT_INVENTORY, "confirm", overloaded),
+    });
+    const { event } = await paidEvent({ capacity: 2 });
+    const payer = await buyer();
+    const paidOne = await checkout(failing, stripe, event.id, payer.token);
+    await failing.webhook(paid(stripe, paidOne.session.id));
+    await failing.drain();
+    const session = async () =>
+      (
+        await rows<{ status: string; applied_at: number | null }>(
+          "SELECT status, applied_at FROM checkout_sessions WHERE id = ?",
+          paidOne.session.id,
+        )
+      )[0];
+    expect(await session()).toEqual({ status: "complete", applied_at: null });
+    expect(await orderStatus(paidOne.order.id)).toBe("held");
+    expect(await paymentsOf(paidOne.order.id)).toHaveLength(0);
+
+    // Its retries went to the dead letters. Within the hour the reconciliation leaves it to them.
+    expect(
+      await rows(
+        "UPDATE stripe_events SET status = 'dead_letter', next_attempt_at = NULL WHERE object_id = ? RETURNING id",
+        paidOne.session.id,
+      ),
+    ).toHaveLength(1);
+    const h = new PaymentsHarness();
+    const hour = LIMITS.reconcileUnappliedGraceSeconds * 1000;
+    await h.cron(PAYMENTS_RECONCILE_CRON, Date.now() + hour - 60_000);
+    expect(stripe.callsTo("GET", `/v1/checkout/sessions/${paidOne.session.id}`)).toHaveLength(0);
+
+    const later = Date.now() + hour + 60_000;
+    await h.cron(PAYMENTS_RECONCILE_CRON, later);
+    await h.drain();
+    expect(stripe.callsTo("GET", `/v1/checkout/sessions/${paidOne.session.id}`)).toHaveLength(1);
+    expect(await orderStatus(paidOne.order.id)).toBe("confirmed");
+    expect(await ticketsOf(event.id, paidOne.order.id)).toHaveLength(1);
+    expect(await paymentsOf(paidOne.order.id)).toHaveLength(1);
+    expect((await session())?.applied_at).toEqual(expect.any(Number));
+    await expectStats(event.id, { sold: 1, held: 0, remaining: 1 });
+
+    // Seen through now: the next run does not fetch it again.
+    await h.cron(PAYMENTS_RECONCILE_CRON, later + hour);
+    expect(stripe.callsTo("GET", `/v1/checkout/sessions/${paidOne.session.id}`)).toHaveLength(1);
   });
 });
 
