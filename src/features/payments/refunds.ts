@@ -149,13 +149,31 @@ export async function dropRefusedRefund(db: D1Database, paymentIntent: string): 
 }
 
 /**
+ * What the job does to its order. A job refunds one payment; it touches the order only while the order
+ * does not stand on another payment. A late payment's sold-out refund queued while the seats were gone
+ * can run after a seat freed and another payment of the same order confirmed it (two sessions paid):
+ * then it gives back its own payment only, and the order keeps the tickets the other one bought.
+ */
+async function orderOutcomeOf(deps: PaymentsDeps, job: RefundRow): Promise<RefundRow["order_outcome"]> {
+  if (job.order_outcome === "none") return "none";
+  const current = await inventoryOf(deps.inventory, job.event_id).getOrder(job.order_id);
+  const standsOn = current?.order.paymentRef;
+  if (standsOn && standsOn !== job.payment_intent) {
+    log("warn", "refund of a payment the order does not stand on: the order is left as it is", { refundId: job.id });
+    return "none";
+  }
+  return job.order_outcome;
+}
+
+/**
  * One attempt at a job: the inventory reserves the refund (idempotent; refused if a ticket of the
  * order was used, and then Stripe is never asked), Stripe (idempotent by key), the inventory records
  * it (idempotent), then the ledger and the email in one D1 batch conditioned on this attempt being
  * the one that settled the job.
  */
 export async function attemptRefund(deps: PaymentsDeps, job: RefundRow): Promise<RefundAttempt> {
-  if (job.order_outcome !== "none") {
+  const outcome = await orderOutcomeOf(deps, job);
+  if (outcome !== "none") {
     const reserved = await inventoryOf(deps.inventory, job.event_id).reserveRefund({ orderId: job.order_id });
     if (!reserved.ok && reserved.code === "ticket-redeemed") {
       await dropRefusedRefund(deps.db, job.payment_intent);
@@ -185,10 +203,10 @@ export async function attemptRefund(deps: PaymentsDeps, job: RefundRow): Promise
     }
   }
 
-  if (job.order_outcome !== "none") {
+  if (outcome !== "none") {
     const result = await inventoryOf(deps.inventory, job.event_id).refund({
       orderId: job.order_id,
-      outcome: job.order_outcome,
+      outcome,
     });
     if (!result.ok && result.code !== "order-not-found") {
       log("error", "refunded order could not be marked in its inventory", { refundId: job.id, code: result.code });

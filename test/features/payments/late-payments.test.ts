@@ -149,6 +149,47 @@ describe("late payment after the hold expired", () => {
     expect(payments).toHaveLength(2);
     expect(payments.find((p) => p.payment_intent === twinPi)).toMatchObject({ amount_refunded: PRICE });
   });
+  it("a late payment's sold-out refund that runs after another payment confirmed the order refunds that payment only: the order and its tickets stay", async () => {
+    const h = new PaymentsHarness();
+    const { event } = await paidEvent({ capacity: 1 });
+    const late = await buyer();
+    const first = await checkout(h, stripe, event.id, late.token);
+    const twin = await twinSession(first.session.id, first.order.id);
+    await lapseHold(event.id, first.order.id);
+    const other = await paidOrder(h, stripe, event.id);
+
+    // The twin is paid while the event is sold out: a sold-out refund is queued, and waits (Stripe busy).
+    await h.webhook(stripeEvent("checkout.session.completed", stripe.pay(twin.id)));
+    await h.deliver(h.takeDue());
+    const twinPi = stripe.session(twin.id).payment_intent as string;
+    const [job] = await rows<{ id: string; reason: string }>("SELECT * FROM refunds WHERE payment_intent = ?", twinPi);
+    expect(job).toMatchObject({ reason: "sold-out" });
+    expect(h.pending.splice(0)).toHaveLength(1);
+
+    // Meanwhile a seat frees and the first session's payment confirms the order.
+    await h.webhook(stripeEvent("charge.refunded", stripe.refundInDashboard(other.pi, PRICE)));
+    await h.drain();
+    await h.webhook(paid(stripe, first.session.id));
+    await h.drain();
+    const firstPi = stripe.session(first.session.id).payment_intent as string;
+    expect(await orderStatus(first.order.id)).toBe("confirmed");
+
+    // The waiting refund runs: the twin's money goes back, the order stands on the first payment.
+    h.enqueue("gatehouse-webhooks", { refundId: job?.id });
+    await h.drain();
+    expect(stripe.refunds.map((r) => r.payment_intent)).toEqual([twinPi]);
+    expect(await orderStatus(first.order.id)).toBe("confirmed");
+    expect((await ticketsOf(event.id, first.order.id)).map((t) => t.status)).toEqual(["active"]);
+    expect((await inventory(event.id).getOrder(first.order.id))?.order.paymentRef).toBe(firstPi);
+    expect((await paymentsOf(first.order.id)).map((p) => [p.payment_intent, p.amount_refunded]).sort()).toEqual(
+      [
+        [firstPi, 0],
+        [twinPi, PRICE],
+      ].sort(),
+    );
+    await expectStats(event.id, { sold: 1, held: 0, remaining: 0 });
+  });
+
   it("a second session paid after the order was refunded: its payment is refunded too; the order stays refunded, no ticket comes back", async () => {
     const h = new PaymentsHarness();
     const { event } = await paidEvent({ capacity: 3 });
