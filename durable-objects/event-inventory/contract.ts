@@ -103,7 +103,9 @@ export type InventoryErrorCode =
   /** Accepting an offer whose window is over (its hold lapsed): nothing changes. */
   | "offer-expired"
   /** No such offer or waitlist entry for this user (another user's answers the same). */
-  | "offer-not-found";
+  | "offer-not-found"
+  /** `release` for a checkout session whose hold was stretched since for a newer one: kept. */
+  | "hold-extended";
 
 export type InventoryResult<T> = { ok: true; value: T } | { ok: false; code: InventoryErrorCode; detail: string };
 

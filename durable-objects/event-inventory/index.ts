@@ -157,7 +157,12 @@ export class EventInventory extends DurableObject<Env> {
     return this.#commit((tx) => confirm(tx, request));
   }
 
-  release(request: { orderId: string; reason: string }): Promise<InventoryResult<InventoryOrder>> {
+  /** `heldUntilAtMost`: release only a hold not stretched past this time (see release in ./sales.ts). */
+  release(request: {
+    orderId: string;
+    reason: string;
+    heldUntilAtMost?: number;
+  }): Promise<InventoryResult<InventoryOrder>> {
     return this.#commit(freeing((tx) => release(tx, request)));
   }
 

@@ -320,10 +320,22 @@ export function confirmationEmail(
 }
 
 /** Releases a pending hold (buyer cancelled, checkout expired). Confirmed orders are not holds. */
-export function release(tx: SalesContext, request: { orderId: string }): InventoryResult<InventoryOrder> {
+export function release(
+  tx: SalesContext,
+  request: { orderId: string; heldUntilAtMost?: number },
+): InventoryResult<InventoryOrder> {
   const order = orderRow(tx, request.orderId);
   if (!order) return fail("order-not-found", "No such order.");
   if (order.status === "confirmed") return fail("already-paid", "The order is already confirmed.");
+  // A checkout session's end releases only the hold it was opened for: one stretched since for a new
+  // session (the buyer's retry) is that session's now.
+  if (
+    order.status === "held" &&
+    request.heldUntilAtMost !== undefined &&
+    (order.hold_expires_at ?? 0) > request.heldUntilAtMost
+  ) {
+    return fail("hold-extended", "The hold was extended for a newer checkout.");
+  }
   if (order.status === "held") {
     tx.sql.exec("UPDATE orders SET status = 'released', updated_at = ? WHERE id = ?", tx.now, order.id);
     const released = orderRow(tx, order.id) as OrderRow;

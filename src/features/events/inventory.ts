@@ -71,6 +71,8 @@ const ERROR_CODES: Record<InventoryErrorCode, ErrorCode> = {
   "offer-expired": "offer-expired",
   // Another user's offer answers like a missing one.
   "offer-not-found": "not-found",
+  // Only the payments webhook asks for it, and keeps the hold; never an answer to a client.
+  "hold-extended": "invalid-transition",
 };
 
 export function unwrap<T>(result: InventoryResult<T>): T {

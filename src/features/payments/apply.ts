@@ -291,9 +291,22 @@ async function releaseHold(
     .bind(s.orderId, s.sessionId)
     .first();
   if (newer) return;
-  const released = await inventoryOf(deps.inventory, s.eventId).release({ orderId: s.orderId, reason });
-  // Confirmed meanwhile (paid first): nothing to release. Unknown: not a hold of ours.
-  if (!released.ok && released.code !== "already-paid" && released.code !== "order-not-found") {
+  // A retry stretches the hold before it expires this session and records the next: in between, only
+  // the object can tell that the hold is no longer this session's (its end is past this session's).
+  const own = await deps.db
+    .prepare("SELECT expires_at FROM checkout_sessions WHERE id = ?")
+    .bind(s.sessionId)
+    .first<{ expires_at: number }>();
+  const released = await inventoryOf(deps.inventory, s.eventId).release({
+    orderId: s.orderId,
+    reason,
+    // The session's end is the hold's, in whole seconds.
+    ...(own ? { heldUntilAtMost: own.expires_at + 999 } : {}),
+  });
+  // Confirmed meanwhile (paid first), or stretched for a newer checkout: nothing to release. Unknown:
+  // not a hold of ours.
+  const kept = ["already-paid", "order-not-found", "hold-extended"];
+  if (!released.ok && !kept.includes(released.code)) {
     throw new Error(`release failed: ${released.code}`);
   }
 }

@@ -162,12 +162,14 @@ export async function retryCheckout(
   }
 
   const latest = await latestSession(deps.db, input.orderId);
-  if (latest?.status === "open" && (await expireSession(deps, latest.id)) === "complete") {
-    throw new DomainError("already-paid", "The earlier checkout was just paid; your tickets are on their way.");
-  }
+  // The hold is stretched first: the expiry of the previous session, whose webhook may come back before
+  // the new session is recorded, then finds a hold that is no longer its own and leaves it (apply.ts).
   const now = Date.now();
   const wanted = (seconds(now) + deps.payments.checkoutTtlSeconds + LIMITS.checkoutExpirySlackSeconds) * 1000;
   const extended = unwrap(await inventory.extendHold({ orderId: order.id, expiresAt: wanted }));
+  if (latest?.status === "open" && (await expireSession(deps, latest.id)) === "complete") {
+    throw new DomainError("already-paid", "The earlier checkout was just paid; your tickets are on their way.");
+  }
   return createSession(deps, {
     order: extended,
     eventTitle: row.title,

@@ -7,6 +7,7 @@ import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { getConfig } from "../../../src/config";
 import { problemOf } from "../../helpers";
+import { freezeClock } from "../../support/clock";
 import { codeOfResponse } from "../../support/db";
 import { type FakeStripe, stripeEvent, useFakeStripe } from "../../support/stripe";
 import { buyers, d1Tickets, inventory, objectOrders } from "../events/helpers";
@@ -123,6 +124,37 @@ describe("POST /api/v1/events/:id/orders for a paid event", () => {
     await h.drain();
     expect(await orderStatus(first.order.id)).toBe("confirmed");
     expect(await ticketsOf(event.id, first.order.id)).toHaveLength(1);
+  });
+
+  it("a retry whose new session is not recorded yet keeps its hold when the previous session's expiry webhook comes first", async () => {
+    const h = new PaymentsHarness();
+    const { event } = await paidEvent({ capacity: 1 });
+    const who = await buyer();
+    const first = await checkout(h, stripe, event.id, who.token);
+    // A minute later the card was declined; the buyer tries again. The retry expires the first session at
+    // Stripe, then Stripe does not answer for its new session.
+    freezeClock(Date.now() + 60_000);
+    stripe.script = (call) =>
+      call.method === "POST" && call.path === "/v1/checkout/sessions" ? "network-error" : undefined;
+    const retry = await h.fetch(`/api/v1/orders/${first.order.id}/checkout`, { method: "POST", token: who.token });
+    expect(retry.status).toBe(502);
+    expect(stripe.session(first.session.id).status).toBe("expired");
+
+    // Stripe's `expired` for the first session lands in that window: the hold is the retry's now.
+    await h.webhook(stripeEvent("checkout.session.expired", stripe.session(first.session.id)));
+    await h.drain();
+    expect(await orderStatus(first.order.id)).toBe("held");
+    await expectStats(event.id, { sold: 0, held: 1, remaining: 0 });
+
+    // The buyer tries again, pays the new session, and gets the seat nobody else could take meanwhile.
+    stripe.script = () => undefined;
+    const again = await h.fetch(`/api/v1/orders/${first.order.id}/checkout`, { method: "POST", token: who.token });
+    expect(again.status).toBe(201);
+    const session2 = stripe.sessionByUrl(((await again.json()) as CheckoutBody).checkoutUrl);
+    await h.webhook(paid(stripe, session2.id));
+    await h.drain();
+    expect(await orderStatus(first.order.id)).toBe("confirmed");
+    await expectStats(event.id, { sold: 1, held: 0, remaining: 0 });
   });
 
   it("a retried POST with the same Idempotency-Key returns the same session, even when the first answer was lost", async () => {

@@ -3,6 +3,7 @@
  * Stripe and fixed as their missing webhook would have fixed them; the 5-minute sweep re-sends queue
  * messages that got lost. Undelivered webhooks are therefore harmless.
  */
+import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { LIMITS } from "../../../src/config/limits";
@@ -10,6 +11,7 @@ import { PAYMENTS_RECONCILE_CRON } from "../../../src/features/payments/cron";
 import { rows } from "../../support/db";
 import { type FakeStripe, useFakeStripe } from "../../support/stripe";
 import { overloaded, replacingMethod } from "../../support/stubs";
+import { inventory } from "../events/helpers";
 import { PaymentsHarness } from "./harness";
 import {
   buyer,
@@ -33,13 +35,20 @@ afterEach(() => {
   vi.restoreAllMocks();
 });
 
-/** As if the session's expiry (and the grace after it) had passed. */
-async function expiredLocally(sessionId: string) {
-  await rows(
-    "UPDATE checkout_sessions SET expires_at = ? WHERE id = ? RETURNING id",
-    Date.now() - 11 * 60 * 1000,
-    sessionId,
-  );
+/**
+ * As if the session's expiry (and the grace after it) had passed: our row's, and the hold's in the
+ * event's object, which a session's expiry is (they end together).
+ */
+async function expiredLocally(session: { session: { id: string }; order: { id: string; eventId: string } }) {
+  const at = Date.now() - 11 * 60 * 1000;
+  await rows("UPDATE checkout_sessions SET expires_at = ? WHERE id = ? RETURNING id", at, session.session.id);
+  await runInDurableObject(inventory(session.order.eventId), (_instance, state) => {
+    state.storage.sql.exec(
+      "UPDATE orders SET hold_expires_at = ? WHERE id = ? AND status = 'held'",
+      at,
+      session.order.id,
+    );
+  });
 }
 
 describe("hourly reconciliation", () => {
@@ -59,8 +68,8 @@ describe("hourly reconciliation", () => {
     await h.cron("*/5 * * * *");
     expect(stripe.callsTo("GET", "/v1/checkout/sessions")).toHaveLength(0);
 
-    await expiredLocally(paidOne.session.id);
-    await expiredLocally(abandoned.session.id);
+    await expiredLocally(paidOne);
+    await expiredLocally(abandoned);
     await h.cron(PAYMENTS_RECONCILE_CRON);
     await h.drain();
 
@@ -91,8 +100,8 @@ describe("hourly reconciliation", () => {
     await lapseHold(event.id, late.order.id);
     const other = await checkout(h, stripe, event.id, (await buyer()).token);
     stripe.pay(other.session.id);
-    await expiredLocally(late.session.id);
-    await expiredLocally(other.session.id);
+    await expiredLocally(late);
+    await expiredLocally(other);
     await h.cron(PAYMENTS_RECONCILE_CRON);
     await h.drain();
     // Sessions are reconciled oldest expiry first, but whichever wins the seat, one is confirmed and one refunded.
