@@ -238,7 +238,9 @@ async function openSession(
   input: Pick<NewTip, "returnBase">,
 ): Promise<Stripe.Checkout.Session> {
   const metadata = { kind: "tip", tipId: tip.id };
-  const seconds = Math.floor(Date.now() / 1000) + TIP_CHECKOUT_TTL_SECONDS;
+  // From the tip, not the clock: a retry sends Stripe the same parameters under the same key (a request
+  // whose answer was lost is then replayed, never refused as an idempotency_error).
+  const seconds = Math.floor(tip.created_at / 1000) + TIP_CHECKOUT_TTL_SECONDS;
   try {
     return await deps.stripe.checkout.sessions.create(
       {

@@ -12,6 +12,7 @@ import { applyTipCapture, createTip, tipMismatches } from "../../../src/features
 import { type PaymentsDeps, paymentsDepsFromEnv } from "../../../src/features/payments";
 import { PAYMENTS_RECONCILE_CRON } from "../../../src/features/payments/cron";
 import { encodeCursor } from "../../../src/lib/crypto";
+import { freezeClock } from "../../support/clock";
 import { rows } from "../../support/db";
 import { captureLogs } from "../../support/logs";
 import { outboxEmails } from "../../support/outbox";
@@ -98,6 +99,32 @@ describe("creating a tip: Stripe failing, keys reused, handles that cannot exist
     expect(retry.status).toBe(201);
     expect(((await retry.json()) as { tipId: string }).tipId).toBe(pending?.id);
     expect(await rows("SELECT id FROM tips WHERE recipient_id = ?", c.id)).toHaveLength(1);
+  });
+
+  it("Stripe opened the session but its answer was lost: the same key a little later gets that session back, not an idempotency_error", async () => {
+    const h = new PaymentsHarness();
+    const c = await creator();
+    // The session is made but the answer is lost; the SDK's own retry then never gets through.
+    let attempts = 0;
+    stripe.script = (call) => {
+      if (call.path !== "/v1/checkout/sessions") return undefined;
+      attempts += 1;
+      return attempts === 1 ? "accept-then-drop" : "network-error";
+    };
+    const key = crypto.randomUUID();
+    expect((await tip(h, c.handle, GUEST, key)).status).toBe(502);
+    const opened = [...stripe.sessions.keys()];
+    expect(opened).toHaveLength(1);
+
+    stripe.script = () => undefined;
+    freezeClock(Date.now() + 7_000);
+    const retry = await tip(h, c.handle, GUEST, key);
+    expect(retry.status).toBe(201);
+    const creates = stripe.callsTo("POST", "/v1/checkout/sessions");
+    expect(creates.at(-1)).toMatchObject({ status: 200, replayed: true });
+    expect([...stripe.sessions.keys()]).toEqual(opened);
+    const [row] = await rows<TipRow>("SELECT * FROM tips WHERE recipient_id = ?", c.id);
+    expect(row).toMatchObject({ status: "pending", checkout_session_id: opened[0] });
   });
 
   it("Stripe refusing the session: the tip fails (no Retry-After), and the same key cannot revive it", async () => {
