@@ -12,6 +12,12 @@ export const PLATFORM_FEE_BPS = 500;
 /** What a Pro host pays instead (2.5 %). */
 export const PLATFORM_FEE_BPS_PRO = 250;
 
+/**
+ * The most a tip's fee may take of it (50 %). The tip floor is about USD 0.30, as is the fee's fixed
+ * minimum: uncapped, the smallest tips (in INR, every tip under ₹25) would go to the platform whole.
+ */
+export const TIP_FEE_MAX_SHARE_BPS = 5_000;
+
 /** The least fee per charge, in minor units: about 0.30 USD in each currency Gatehouse sells in. */
 export const PLATFORM_FEE_MINIMUMS: Readonly<Record<keyof typeof CURRENCY_MINIMUMS, number>> = {
   USD: 30,

@@ -14,6 +14,7 @@
  * (one per payment, its own idempotency key), marked as tips by their event id TIP_REFUND_EVENT.
  */
 
+import { TIP_FEE_MAX_SHARE_BPS } from "../../config/fees";
 import { LIMITS } from "../../config/limits";
 import {
   TIP_BOUNDS,
@@ -149,7 +150,10 @@ export async function createTip(deps: PaymentsDeps, input: NewTip): Promise<{ ti
   // A guest is named by the email's blind index: the key column never holds the address.
   const fan = input.sender ? `user:${input.sender.id}` : `guest:${emailIndex(deps.config.pii, guestEmail ?? "")}`;
   const idempotencyKey = `tip:${fan}:${input.clientKey}`;
-  const fee = platformFee(input.amount, currency, { pro: await isPro(deps.db, creator.id) });
+  const fee = platformFee(input.amount, currency, {
+    pro: await isPro(deps.db, creator.id),
+    maxShareBps: TIP_FEE_MAX_SHARE_BPS,
+  });
   const now = Date.now();
   const tipId = randomId();
   const inserted = await deps.db

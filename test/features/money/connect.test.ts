@@ -7,6 +7,8 @@
 import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { createApp } from "../../../src/app";
+import { TIP_FEE_MAX_SHARE_BPS } from "../../../src/config/fees";
+import { TIP_BOUNDS } from "../../../src/config/tips";
 import { platformFee } from "../../../src/features/money";
 import { freshIp } from "../../helpers";
 import { rows } from "../../support/db";
@@ -215,6 +217,17 @@ describe("destination charges", () => {
     expect(platformFee(20, "USD")).toBe(20);
     expect(platformFee(1_001, "eur")).toBe(50);
     expect(platformFee(0, "USD")).toBe(0);
+  });
+
+  it("a tip's fee takes at most half of it: the smallest tip in every currency leaves the creator at least half", () => {
+    expect(platformFee(TIP_BOUNDS.INR?.min ?? 0, "INR")).toBe(TIP_BOUNDS.INR?.min);
+    expect(platformFee(2490, "INR", { maxShareBps: TIP_FEE_MAX_SHARE_BPS })).toBe(1245);
+    expect(platformFee(51, "USD", { maxShareBps: TIP_FEE_MAX_SHARE_BPS })).toBe(25);
+    expect(platformFee(10_000, "USD", { maxShareBps: TIP_FEE_MAX_SHARE_BPS })).toBe(500);
+    for (const [currency, { min }] of Object.entries(TIP_BOUNDS)) {
+      const fee = platformFee(min, currency, { maxShareBps: TIP_FEE_MAX_SHARE_BPS });
+      expect(min - fee, currency).toBeGreaterThanOrEqual(Math.ceil(min / 2));
+    }
   });
 });
 

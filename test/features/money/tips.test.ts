@@ -287,6 +287,10 @@ describe("POST /api/v1/profiles/:handle/tips: who may tip whom", () => {
     });
     expect(create?.params.success_url).toMatch(new RegExp(`/tips/${tipId}/thanks$`));
     expect(await tipRow(tipId)).toMatchObject({ status: "pending", fee_amount: 50, checkout_session_id: session.id });
+
+    // The smallest tip in rupees: the fee's fixed minimum would take it whole; it takes half.
+    const small = await createdTip(h, c.handle, { amount: 2490, currency: "INR", email: "a@example.com" });
+    expect(await tipRow(small.tipId)).toMatchObject({ amount: 2490, fee_amount: 1245 });
   });
 });
 
