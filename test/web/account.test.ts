@@ -613,6 +613,13 @@ describe("links in emails", () => {
         endpointHost: "hooks.example.com",
         failingSince: "2026-01-01T00:00:00.000Z",
       },
+      "api-key-created": {
+        template: "api-key-created",
+        name: "H",
+        keyName: "CRM sync",
+        prefix: "gh_live_ab12",
+        scopes: ["events:read"],
+      },
     };
     // Without PUBLIC_URL (as here) the object's links use the development server's origin.
     expect(linkOrigin(env)).toBe(LOCAL_ORIGIN);

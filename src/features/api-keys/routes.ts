@@ -11,6 +11,7 @@ import { body, json, problems } from "../../http/openapi";
 import { rateLimit } from "../../http/rate-limit";
 import { DomainError } from "../../lib/errors";
 import { clientIp } from "../../lib/ip";
+import type { EmailQueue } from "../email";
 import { ApiKeyIdParam, ApiKeyListQuery, ApiKeyListSchema, CreateApiKeyBody, CreatedApiKeySchema } from "./schema";
 import { type ApiKeysDeps, createApiKey, listApiKeys, revokeApiKey } from "./service";
 
@@ -35,6 +36,7 @@ export function apiKeysDeps(c: AppContext): ApiKeysDeps {
       ip: clientIp(c.req.raw.headers),
       userAgent: c.req.header("User-Agent") ?? null,
     },
+    emailQueue: c.env.EMAIL_QUEUE as EmailQueue,
   };
 }
 

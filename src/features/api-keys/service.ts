@@ -12,6 +12,8 @@ import { decodeCursor, encodeCursor, randomId } from "../../lib/crypto";
 import { DomainError, invalidCursorError } from "../../lib/errors";
 import { iso } from "../../lib/time";
 import { auditStatement, type RequestMeta } from "../audit";
+import { openEmail, openName } from "../auth";
+import { type EmailQueue, emailStatements, enqueueCommitted } from "../email";
 import { mintApiKey } from "./keys";
 
 export type ApiKeyRow = RowOf<typeof apiKeys>;
@@ -20,6 +22,8 @@ export interface ApiKeysDeps {
   db: D1Database;
   config: Config;
   meta: RequestMeta;
+  /** Where the new key's notice to its host is sent from (without it, the email sweep sends it). */
+  emailQueue?: EmailQueue;
   now?: number;
 }
 
@@ -39,9 +43,15 @@ export async function createApiKey(deps: ApiKeysDeps, hostId: string, input: { n
   const now = deps.now ?? Date.now();
   const id = randomId();
   const minted = await mintApiKey();
-  // One conditional insert: concurrent creations cannot overshoot the per-host cap. The audit row is
-  // written only if the key was.
-  const [inserted] = await deps.db.batch([
+  const host = await deps.db
+    .prepare("SELECT email, name FROM users WHERE id = ?")
+    .bind(hostId)
+    .first<{ email: string; name: string }>();
+  const written = { sql: "EXISTS (SELECT 1 FROM api_keys WHERE id = ?)", bindings: [id] };
+  // One conditional insert: concurrent creations cannot overshoot the per-host cap. The audit row and
+  // the host's notice are written only if the key was: a key outlives sessions (a password reset does
+  // not revoke it), so one made from a stolen session must not go unnoticed.
+  const results = await deps.db.batch([
     deps.db
       .prepare(
         `INSERT INTO api_keys (id, host_id, name, prefix, key_hash, scopes, created_at)
@@ -70,14 +80,31 @@ export async function createApiKey(deps: ApiKeysDeps, hostId: string, input: { n
         detail: { apiKeyId: id, prefix: minted.prefix, scopes: input.scopes },
       },
       now,
-      { sql: "EXISTS (SELECT 1 FROM api_keys WHERE id = ?)", bindings: [id] },
+      written,
     ),
+    ...(host
+      ? emailStatements(
+          deps.db,
+          deps.config,
+          openEmail(deps.config.pii, host.email),
+          {
+            template: "api-key-created",
+            name: openName(deps.config.pii, host.name),
+            keyName: input.name,
+            prefix: minted.prefix,
+            scopes: input.scopes,
+          },
+          now,
+          { onlyIf: written },
+        )
+      : []),
   ]);
-  if (inserted?.meta.changes !== 1) {
+  if (results[0]?.meta.changes !== 1) {
     throw new DomainError("limit-exceeded", `At most ${LIMITS.apiKeysPerHost} active API keys per host.`, {
       limit: LIMITS.apiKeysPerHost,
     });
   }
+  if (deps.emailQueue) await enqueueCommitted(deps.db, deps.emailQueue, results);
   return {
     id,
     name: input.name,

@@ -68,6 +68,17 @@ export type EmailTemplate =
       failingSince: string;
     }
   | {
+      /**
+       * To a host: an API key was created on their account (a credential that outlives sessions: a
+       * password reset does not revoke it). Names the key and what it may do, never the key itself.
+       */
+      template: "api-key-created";
+      name: string;
+      keyName: string;
+      prefix: string;
+      scopes: string[];
+    }
+  | {
       /** To the fan (account or guest email): their tip to a creator went through. */
       template: "tip-receipt";
       creatorName: string;
@@ -97,6 +108,8 @@ export const CARRIES_SECRET: Record<EmailTemplate["template"], boolean> = {
   "payment-disputed": false,
   "tip-receipt": false,
   "webhook-endpoint-disabled": false,
+  // The key's prefix only: the key itself is shown once, to its creator, and never stored.
+  "api-key-created": false,
   // The signed link opens the whole archive of what we hold about the person until it expires.
   "data-export-ready": true,
 };
@@ -259,6 +272,18 @@ export function renderEmail(message: EmailTemplate): RenderedEmail {
           `Fix the receiver, then enable the endpoint again (PATCH /api/v1/me/webhook-endpoints/${escapeHtml(message.endpointId)} with {"enabled": true}); its delivery log shows what it answered, and failed deliveries can be replayed.`,
         ]),
       };
+    case "api-key-created": {
+      const scopes = message.scopes.join(", ");
+      return {
+        subject: "A new API key was created on your Gatehouse account",
+        text: `Hi ${message.name},\n\nAn API key named "${message.keyName}" (${message.prefix}…) was just created on your account. It may: ${scopes}.\nIf this was not you, revoke it at once on your host dashboard's Integrations page (/host/integrations), then reset your password: a password reset signs every device out, but keys stay until revoked.`,
+        html: page([
+          `Hi ${escapeHtml(message.name)},`,
+          `An API key named <strong>${escapeHtml(message.keyName)}</strong> (<code>${escapeHtml(message.prefix)}…</code>) was just created on your account. It may: ${escapeHtml(scopes)}.`,
+          "If this was not you, revoke it at once on your host dashboard's Integrations page (/host/integrations), then reset your password: a password reset signs every device out, but keys stay until revoked.",
+        ]),
+      };
+    }
     case "otp-code":
       return {
         subject: `Your Gatehouse sign-in code: ${message.code}`,

@@ -11,7 +11,7 @@ import { API_KEY_SCOPES } from "../../../src/db/schema-integrations";
 import { sha256Hex } from "../../../src/lib/crypto";
 import { call, freshIp, problemOf } from "../../helpers";
 import { codeOf, countRows, rows } from "../../support/db";
-import { auditForUser, bearer, createUser, login } from "../auth/helpers";
+import { auditForUser, bearer, createUser, login, mailbox } from "../auth/helpers";
 import { hostWithToken } from "../events/helpers";
 import { type CreatedKey, createKey, hostWithKey, KEYS_PATH, postKey, withKey } from "./helpers";
 
@@ -51,6 +51,14 @@ describe("creating a key", () => {
     expect((await auditForUser(host.id, "api-key.create")).map((a) => JSON.parse(a.detail))).toEqual([
       { apiKeyId: created.id, prefix: created.prefix, scopes: ["orders:read", "events:read"] },
     ]);
+
+    // The host hears of it (a key outlives a password reset): its name, prefix and scopes, never the key.
+    const notices = (await mailbox(host.email)).filter((m) => m.template === "api-key-created");
+    expect(notices).toHaveLength(1);
+    expect(notices[0]?.text).toContain("CRM sync");
+    expect(notices[0]?.text).toContain(created.prefix);
+    expect(notices[0]?.text).toContain("orders:read, events:read");
+    expect(notices[0]?.text).not.toContain(created.key.slice(12));
   });
 
   it("two keys are different, each with 256 random bits", async () => {
@@ -123,8 +131,11 @@ describe("creating a key", () => {
     expect(statuses.filter((s) => s === 201)).toHaveLength(LIMITS.apiKeysPerHost);
     expect(statuses.filter((s) => s === 409)).toHaveLength(LIMITS.apiKeysPerHost);
     expect(await countRows("api_keys", "host_id = ?", host.id)).toBe(LIMITS.apiKeysPerHost);
-    // One audit row per key created, none for the refused.
+    // One audit row per key created, none for the refused; one notice to the host per key, too.
     expect(await auditForUser(host.id, "api-key.create")).toHaveLength(LIMITS.apiKeysPerHost);
+    expect((await mailbox(host.email)).filter((m) => m.template === "api-key-created")).toHaveLength(
+      LIMITS.apiKeysPerHost,
+    );
   });
 
   it("concurrent revocations of one key: all 204, revoked once, audited once", async () => {
