@@ -23,7 +23,7 @@ export const checkoutSessions = sqliteTable(
     amount: integer("amount").notNull(),
     currency: text("currency").notNull(),
     url: text("url"),
-    /** `checkout:<order>:<amount>:<currency>:<attempt>`, as sent to Stripe. */
+    /** `checkout:<order>:<amount>:<currency>:<attempt>` (from attempt 2: `:until:<hold end, s>`), as sent to Stripe. */
     idempotencyKey: text("idempotency_key").notNull(),
     status: text("status", { enum: ["open", "complete", "expired"] }).notNull(),
     /** Stripe's `payment_status` as last seen: unpaid | paid | no_payment_required. */

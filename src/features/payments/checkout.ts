@@ -195,7 +195,12 @@ async function createSession(
 ): Promise<CheckoutResult> {
   const { order, attempt } = input;
   const expiresAt = seconds(order.holdExpiresAt ?? 0) * 1000;
-  const idempotencyKey = `checkout:${order.id}:${order.amount}:${order.currency}:${attempt}`;
+  // A retry (attempt 2 on) stretches the hold at every try, so its key names the hold's end too: a try
+  // whose answer was lost cannot leave Stripe refusing the next one as a different request under the
+  // same key. The session a lost answer made is one nobody has the URL of; it expires unpaid.
+  const idempotencyKey = `checkout:${order.id}:${order.amount}:${order.currency}:${attempt}${
+    attempt > 1 ? `:until:${seconds(expiresAt)}` : ""
+  }`;
   const urls = returnUrls(input.returnBase, order.id);
   const metadata = { orderId: order.id, eventId: order.eventId };
   // A host whose payout account can take charges is paid by a destination charge: the money goes to

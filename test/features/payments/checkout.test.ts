@@ -110,7 +110,11 @@ describe("POST /api/v1/events/:id/orders for a paid event", () => {
     const rows = await sessionsOf(first.order.id);
     expect(rows.map((r) => [r.attempt, r.idempotency_key, r.status])).toEqual([
       [1, `checkout:${first.order.id}:${PRICE}:EUR:1`, "expired"],
-      [2, `checkout:${first.order.id}:${PRICE}:EUR:2`, "open"],
+      [
+        2,
+        `checkout:${first.order.id}:${PRICE}:EUR:2:until:${Math.floor(Date.parse(second.holdExpiresAt) / 1000)}`,
+        "open",
+      ],
     ]);
 
     // The first session's `expired` webhook must not free the seats the new attempt holds.
@@ -155,6 +159,34 @@ describe("POST /api/v1/events/:id/orders for a paid event", () => {
     await h.drain();
     expect(await orderStatus(first.order.id)).toBe("confirmed");
     await expectStats(event.id, { sold: 1, held: 0, remaining: 0 });
+  });
+
+  it("a retry whose new session's answer was lost can be tried again later: a new session, never idempotency_error", async () => {
+    const h = new PaymentsHarness();
+    const { event } = await paidEvent({ capacity: 1 });
+    const who = await buyer();
+    const first = await checkout(h, stripe, event.id, who.token);
+    // Stripe makes attempt 2's session but the answer is lost; the SDK's own retry never gets through.
+    let creates = 0;
+    stripe.script = (call) => {
+      if (call.method !== "POST" || call.path !== "/v1/checkout/sessions") return undefined;
+      creates += 1;
+      return creates === 1 ? "accept-then-drop" : "network-error";
+    };
+    const retry = () => h.fetch(`/api/v1/orders/${first.order.id}/checkout`, { method: "POST", token: who.token });
+    freezeClock(Date.now() + 60_000);
+    expect((await retry()).status).toBe(502);
+
+    // Two minutes later the buyer tries again: the hold is stretched again, and Stripe opens a session.
+    stripe.script = () => undefined;
+    freezeClock(Date.now() + 120_000);
+    const again = await retry();
+    expect(again.status).toBe(201);
+    expect(stripe.calls.filter((c) => c.status === 400)).toEqual([]);
+    const session = stripe.sessionByUrl(((await again.json()) as CheckoutBody).checkoutUrl);
+    await h.webhook(paid(stripe, session.id));
+    await h.drain();
+    expect(await orderStatus(first.order.id)).toBe("confirmed");
   });
 
   it("a retried POST with the same Idempotency-Key returns the same session, even when the first answer was lost", async () => {
