@@ -280,7 +280,7 @@ export const orderRoutes = new OpenAPIHono<AppEnv>()
     });
     const result = await orders.createOrder(eventsDeps(c), user, eventId, quantity, {
       payments: paymentsDepsFromEnv(c.env),
-      orderId: key ? await orderIdFor(c.get("config").hashPepper, user.id, key) : null,
+      orderId: key ? await orderIdFor(c.get("config").hashPepper, user.id, eventId, key) : null,
       returnBase: returnBaseFor(c, returnUrl),
       queuePass,
     });

@@ -39,8 +39,15 @@ export type SessionRow = RowOf<typeof checkoutSessions>;
  * and the key, so a retry whose first response was lost — even one that failed with a 5xx and so was
  * not stored by the idempotency layer — lands on the same hold and the same Checkout Session.
  */
-export async function orderIdFor(pepper: string, userId: string, idempotencyKey: string): Promise<string> {
-  return (await hmacHex(pepper, `order:${userId}:${idempotencyKey}`)).slice(0, 32);
+export async function orderIdFor(
+  pepper: string,
+  userId: string,
+  eventId: string,
+  idempotencyKey: string,
+): Promise<string> {
+  // The event too: a key a client reuses for another event (once its stored answer has expired) must
+  // not name the same order in two events' objects, whose pushes would then overwrite one D1 row.
+  return (await hmacHex(pepper, `order:${userId}:${eventId}:${idempotencyKey}`)).slice(0, 32);
 }
 
 /**

@@ -272,6 +272,29 @@ describe("Idempotency-Key on POST /events/:id/orders", () => {
     expect(await d1Tickets(event.id)).toHaveLength(1);
     expect(await checkedStats(event.id)).toMatchObject({ sold: 1, held: 0, remaining: 4 });
   });
+
+  it("the same key reused for another event once its stored answer is gone: a different order there, each in its own event", async () => {
+    const host = await hostWithToken();
+    const one = await createEvent(host.token, { capacity: 5 });
+    const other = await createEvent(host.token, { capacity: 5 });
+    const buyer = await oneBuyer();
+    const key = crypto.randomUUID();
+    const first = await order(one.id, buyer.token, 1, { "Idempotency-Key": key });
+    expect(first.status).toBe(201);
+    // A day later the stored answer has expired; the client sends the same key to another event.
+    await env.DB.prepare("DELETE FROM idempotency_keys WHERE key = ?").bind(key).run();
+    const second = await order(other.id, buyer.token, 1, { "Idempotency-Key": key });
+    expect(second.status).toBe(201);
+    const ids = [
+      ((await first.json()) as { order: { id: string } }).order.id,
+      ((await second.json()) as { order: { id: string } }).order.id,
+    ];
+    expect(new Set(ids).size).toBe(2);
+    await inventory(one.id).sync();
+    await inventory(other.id).sync();
+    expect((await d1Orders(one.id)).map((o) => o.id)).toEqual([ids[0]]);
+    expect((await d1Orders(other.id)).map((o) => o.id)).toEqual([ids[1]]);
+  });
 });
 
 describe("giving a free ticket back", () => {

@@ -346,7 +346,7 @@ export async function placeOrder(c: AppContext): Promise<Response> {
         quantity,
         {
           payments: paymentsDepsFromEnv(c.env),
-          orderId: await orderIdFor(c.get("config").hashPepper, user.id, `page:${key}`),
+          orderId: await orderIdFor(c.get("config").hashPepper, user.id, id, `page:${key}`),
           returnBase: returnBaseFor(c, "/me/tickets"),
         },
       );
