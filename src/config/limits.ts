@@ -593,6 +593,11 @@ export const LIMITS = {
   /** Raw tracking events deleted per statement, and statements per cron run: bounded work per run. */
   trackPurgeBatchRows: 5000,
   trackPurgeMaxBatches: 20,
+  /**
+   * Creator-days one cron run rolls up (nine statements each): those with new raw events, least
+   * recently rolled first, so the run's D1 work stays bounded however many creators had visitors.
+   */
+  trackRollupMaxCreatorDays: 25,
   /** Creator analytics: the whole read must answer within this (issue 18), else the last good answer (stale). */
   creatorAnalyticsTimeoutMs: 5000,
   /** The widest creator-analytics range one request may ask for, in days. */

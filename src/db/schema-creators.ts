@@ -94,6 +94,22 @@ export const trackEvents = sqliteTable(
 );
 
 /**
+ * How far each creator-day was rolled up: the newest raw event it counted (`through_id`) and when. The
+ * five-minute cron rolls up only creator-days with events past their mark, least recently rolled first,
+ * a bounded number per run (src/features/creators/rollups.ts). Rows go with the raw events' retention.
+ */
+export const trackRollups = sqliteTable(
+  "track_rollups",
+  {
+    userId: text("user_id").notNull(),
+    day: text("day").notNull(),
+    throughId: integer("through_id").notNull(),
+    rolledAt: integer("rolled_at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.userId, t.day] })],
+);
+
+/**
  * Daily aggregates per creator: `metric` (visits, unique_visitors, clicks, bots) broken down by
  * `dimension` (`total`, `link`, `device`, `country`, `referrer`) and its `key` ('' for total).
  * Written by the rollup job, which recomputes a day's rows in one batch (idempotent).

@@ -9,8 +9,9 @@
  *   bots       × total                (bot rows: counted here only, left out of everything else)
  * Keys: '' for total, and for an unknown country or no referrer. A creator-day is recomputed from the
  * raw rows in one batch (delete its rows, insert them again), so a run is idempotent and a rerun or
- * two overlapping runs leave the same rows. Each run recomputes yesterday and today (UTC): yesterday
- * catches events that landed after the previous run's last look at it.
+ * two overlapping runs leave the same rows. Each run recomputes the creator-days of yesterday and today
+ * (UTC) that have raw events past their mark in `track_rollups` (yesterday catches events that landed
+ * after the previous run's last look at it), at most LIMITS.trackRollupMaxCreatorDays per run.
  *
  * Raw events older than TRACK_RETENTION_DAYS are deleted in bounded statements (trackPurgeBatchRows,
  * at most trackPurgeMaxBatches per run; the next run takes the rest). Their days' rollups stay.
@@ -73,15 +74,37 @@ export async function rollupCreatorDay(db: D1Database, userId: string, day: stri
   await db.batch(rollupStatements(db, userId, day));
 }
 
-/** Recomputes yesterday and today for every creator with events on those days; answers creator-days done. */
+/**
+ * Recomputes the creator-days of yesterday and today that have raw events past their last rollup, at
+ * most LIMITS.trackRollupMaxCreatorDays, least recently rolled first (never rolled: first of all), each
+ * in one batch with its mark; answers creator-days done. Events arriving meanwhile are past the mark
+ * and roll up next run.
+ */
 export async function rollupRecentDays(db: D1Database, now: number): Promise<number> {
   const days = [utcDay(now - DAY_MS), utcDay(now)];
-  const pairs = await db
-    .prepare("SELECT DISTINCT user_id, day FROM track_events WHERE day IN (?, ?)")
-    .bind(...days)
-    .all<{ user_id: string; day: string }>();
-  for (const { user_id, day } of pairs.results) await rollupCreatorDay(db, user_id, day);
-  return pairs.results.length;
+  const due = await db
+    .prepare(
+      `SELECT e.user_id, e.day, MAX(e.id) AS last, COALESCE(MAX(r.rolled_at), 0) AS rolled
+       FROM track_events e LEFT JOIN track_rollups r ON r.user_id = e.user_id AND r.day = e.day
+       WHERE e.day IN (?1, ?2)
+       GROUP BY e.user_id, e.day
+       HAVING MAX(e.id) > COALESCE(MAX(r.through_id), 0)
+       ORDER BY rolled, e.user_id, e.day LIMIT ?3`,
+    )
+    .bind(...days, LIMITS.trackRollupMaxCreatorDays)
+    .all<{ user_id: string; day: string; last: number }>();
+  for (const { user_id, day, last } of due.results) {
+    await db.batch([
+      ...rollupStatements(db, user_id, day),
+      db
+        .prepare(
+          `INSERT INTO track_rollups (user_id, day, through_id, rolled_at) VALUES (?1, ?2, ?3, ?4)
+           ON CONFLICT (user_id, day) DO UPDATE SET through_id = ?3, rolled_at = ?4`,
+        )
+        .bind(user_id, day, last, now),
+    ]);
+  }
+  return due.results.length;
 }
 
 /** Deletes raw events older than `retentionDays` before `now`, in bounded statements; answers how many. */
@@ -98,16 +121,21 @@ export async function purgeOldTrackEvents(db: D1Database, now: number, retention
     deleted += result.meta.changes;
     if (result.meta.changes < LIMITS.trackPurgeBatchRows) break;
   }
+  await db.prepare("DELETE FROM track_rollups WHERE day < ?").bind(utcDay(cutoff)).run();
   return deleted;
 }
 
-/** The cron's tracking work: roll up recent days, then purge old raw events (counts for the log). */
+/**
+ * The cron's tracking work: purge old raw events, then roll up recent days (counts for the log). The
+ * purge comes first and does not depend on the rollups: the raw events' retention holds even while a
+ * rollup fails.
+ */
 export async function trackRollupCron(
   db: D1Database,
   now: number,
   retentionDays: number,
 ): Promise<{ creatorDays: number; purged: number }> {
-  const creatorDays = await rollupRecentDays(db, now);
   const purged = await purgeOldTrackEvents(db, now, retentionDays);
+  const creatorDays = await rollupRecentDays(db, now);
   return { creatorDays, purged };
 }

@@ -329,6 +329,7 @@ function erasureStatements(
     // Creator: links, tracking, the profile's own fields; the handle retired, not freed.
     run("DELETE FROM track_events WHERE user_id = ?", userId),
     run("DELETE FROM track_daily WHERE user_id = ?", userId),
+    run("DELETE FROM track_rollups WHERE user_id = ?", userId),
     run("DELETE FROM links WHERE user_id = ?", userId),
     run("DELETE FROM link_lists WHERE user_id = ?", userId),
     run(

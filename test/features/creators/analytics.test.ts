@@ -1,6 +1,7 @@
 import { createExecutionContext, createScheduledController, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { LIMITS } from "../../../src/config/limits";
 import { creatorAnalytics } from "../../../src/features/creators/analytics";
 import { rollupCreatorDay } from "../../../src/features/creators/rollups";
 import { utcDay } from "../../../src/features/creators/tracking";
@@ -126,6 +127,47 @@ describe("rollups and GET /api/v1/me/analytics", () => {
     const body = (await (await analytics(creator.token)).json()) as Record<string, unknown>;
     expect(body).toMatchObject({ visits: 1, clicks: 1, bots: 4, ctr: 1 });
     expect(body.byDevice).toEqual([{ device: "mobile", visits: 1 }]);
+  });
+
+  it("a run rolls up a bounded number of creator-days, those with new events, least recently rolled first; the purge runs first", async () => {
+    const now = freezeClock(Date.UTC(2031, 6, 10, 12)).now();
+    const [a, b, c] = [await publicCreator(), await publicCreator(), await publicCreator()];
+    for (const creator of [a, b, c]) await insertEvents(creator.id, [{ at: now, visitor: "v1" }]);
+    await insertEvents(a.id, [{ at: now - 100 * DAY }]);
+    const visits = (userId: string) =>
+      rows<{ count: number }>(
+        "SELECT count FROM track_daily WHERE user_id = ? AND day = ? AND metric = 'visits' AND dimension = 'total'",
+        userId,
+        utcDay(now),
+      );
+    const max = LIMITS.trackRollupMaxCreatorDays;
+    (LIMITS as { trackRollupMaxCreatorDays: number }).trackRollupMaxCreatorDays = 2;
+    try {
+      const logs = captureLogs();
+      await runCron(now);
+      // Two of the three, and the old raw event purged whatever the rollups had left to do.
+      const rolled = [await visits(a.id), await visits(b.id), await visits(c.id)].filter((r) => r.length === 1);
+      expect(rolled).toHaveLength(2);
+      expect(logs.entries("sweep")[0]).toMatchObject({ trackCreatorDaysRolledUp: 2 });
+      expect(await rows("SELECT 1 FROM track_events WHERE user_id = ? AND created_at < ?", a.id, now - DAY)).toEqual(
+        [],
+      );
+
+      // The next run takes the one left; the two rolled, with nothing new, are not recomputed.
+      await runCron(now + 300_000);
+      expect(logs.entries("sweep")[1]).toMatchObject({ trackCreatorDaysRolledUp: 1 });
+      for (const creator of [a, b, c]) expect(await visits(creator.id)).toEqual([{ count: 1 }]);
+      await runCron(now + 600_000);
+      expect(logs.entries("sweep")[2]).toMatchObject({ trackCreatorDaysRolledUp: 0 });
+
+      // A new visit makes its creator-day due again.
+      await insertEvents(b.id, [{ at: now + 600_000, visitor: "v2" }]);
+      await runCron(now + 900_000);
+      expect(logs.entries("sweep")[3]).toMatchObject({ trackCreatorDaysRolledUp: 1 });
+      expect(await visits(b.id)).toEqual([{ count: 2 }]);
+    } finally {
+      (LIMITS as { trackRollupMaxCreatorDays: number }).trackRollupMaxCreatorDays = max;
+    }
   });
 
   it("a rollup is idempotent: running it again leaves the same rows", async () => {
