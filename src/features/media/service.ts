@@ -111,11 +111,15 @@ export async function uploadMedia(deps: MediaDeps, owner: Viewer, file: Uint8Arr
     customMetadata: { mediaId: row.id },
     sha256: row.sha256,
   });
+  let stored: boolean;
   try {
-    await deps.db
+    // Only for an owner not erased: an upload still streaming when its owner's erasure ran (which
+    // deleted their media) must not land afterwards, owned by the pseudonym, for good.
+    const inserted = await deps.db
       .prepare(
         `INSERT INTO media (id, owner_id, purpose, visibility, content_type, r2_key, bytes, width, height, sha256, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11
+         WHERE EXISTS (SELECT 1 FROM users WHERE id = ?2 AND erased_at IS NULL)`,
       )
       .bind(
         row.id,
@@ -131,9 +135,14 @@ export async function uploadMedia(deps: MediaDeps, owner: Viewer, file: Uint8Arr
         row.created_at,
       )
       .run();
+    stored = inserted.meta.changes === 1;
   } catch (error) {
     await deps.bucket.delete(row.r2_key).catch(() => undefined);
     throw error;
+  }
+  if (!stored) {
+    await deps.bucket.delete(row.r2_key);
+    throw new DomainError("unauthorized", "This account was deleted.");
   }
   return toApiMedia(row, await signedUrl(deps, row));
 }

@@ -1,7 +1,9 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { createApp } from "../../../src/app";
+import { getConfig } from "../../../src/config";
 import { LIMITS } from "../../../src/config/limits";
+import { MEDIA_KEY_PREFIX, uploadMedia } from "../../../src/features/media/service";
 import { stripImage } from "../../../src/lib/image";
 import { call, problemOf } from "../../helpers";
 import {
@@ -151,6 +153,19 @@ describe("POST /api/v1/media: upload and lossless stripping", () => {
     const res = await uploadRequest(null, jpeg());
     expect(res.status).toBe(401);
     expect(codeOf(await problemOf(res))).toBe("unauthorized");
+  });
+
+  it("an upload that finishes after its owner's erasure ran is refused, and its bytes leave R2", async () => {
+    const owner = await userWithToken();
+    // The erasure committed while the body was still streaming: the owner is a pseudonym now.
+    await env.DB.prepare("UPDATE users SET erased_at = ? WHERE id = ?").bind(Date.now(), owner.id).run();
+    const before = (await env.MEDIA.list({ prefix: MEDIA_KEY_PREFIX })).objects.length;
+    const deps = { db: env.DB, bucket: env.MEDIA, config: getConfig(env), origin: "https://gatehouse.test" };
+    await expect(
+      uploadMedia(deps, { id: owner.id, roles: ["attendee"] }, jpeg(), { purpose: "post", visibility: "private" }),
+    ).rejects.toMatchObject({ code: "unauthorized" });
+    expect(await mediaRowsOf(owner.id)).toEqual([]);
+    expect((await env.MEDIA.list({ prefix: MEDIA_KEY_PREFIX })).objects.length).toBe(before);
   });
 });
 
