@@ -315,14 +315,17 @@ function erasureStatements(
     ),
     run(`DELETE FROM dev_mailbox WHERE "to" IN (SELECT value FROM json_each(?))`, emails),
     run("DELETE FROM idempotency_keys WHERE scope = ?", `user:${userId}`),
-    // Social: their posts take everything hanging from them (cascades); then what they did elsewhere.
+    // Social: their follows first (each follower's feed moves once, by the follows trigger), so the posts'
+    // trigger then has no followers to touch per post: posts × followers updates would make erasing a
+    // large account's history fail. Their posts take everything hanging from them (cascades); then what
+    // they did elsewhere.
+    run("DELETE FROM follows WHERE follower_id = ?1 OR followee_id = ?1", userId),
     run("DELETE FROM posts WHERE author_id = ?", userId),
     run("DELETE FROM comments WHERE author_id = ?", userId),
     run("DELETE FROM post_likes WHERE user_id = ?", userId),
     run("DELETE FROM comment_likes WHERE user_id = ?", userId),
     run("DELETE FROM bookmarks WHERE user_id = ?", userId),
     run("DELETE FROM reposts WHERE user_id = ?", userId),
-    run("DELETE FROM follows WHERE follower_id = ?1 OR followee_id = ?1", userId),
     run("DELETE FROM blocks WHERE blocker_id = ?1 OR blocked_id = ?1", userId),
     run("DELETE FROM notifications WHERE user_id = ?1 OR actor_id = ?1", userId),
     run("DELETE FROM reports WHERE reporter_id = ?1 OR subject_user_id = ?1", userId),

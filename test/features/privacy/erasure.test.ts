@@ -263,6 +263,37 @@ describe("erasing an account", () => {
     expect((await bookRows(person.id)).account).toMatchObject({ name: "Deleted user", email: `erased:${person.id}` });
   });
 
+  it("a followed author's posts go without a feed update per post for every follower: each follower's feed moves once", async () => {
+    const person = await someone();
+    const followers = [await someone(), await someone()];
+    const now = Date.now();
+    for (const f of followers) {
+      await env.DB.prepare("INSERT INTO follows (follower_id, followee_id, created_at) VALUES (?, ?, ?)")
+        .bind(f.id, person.id, now)
+        .run();
+    }
+    for (let i = 0; i < 5; i++) {
+      await env.DB.prepare("INSERT INTO posts (id, author_id, text, created_at) VALUES (?, ?, ?, ?)")
+        .bind(crypto.randomUUID(), person.id, `post ${i}`, now + i)
+        .run();
+    }
+    const versions = async () =>
+      (
+        await rows<{ feed_version: number }>(
+          "SELECT feed_version FROM profiles WHERE user_id IN (?, ?) ORDER BY user_id",
+          followers[0]?.id,
+          followers[1]?.id,
+        )
+      ).map((r) => r.feed_version);
+    const before = await versions();
+    expect((await erase(person.token, { password: person.password })).status).toBe(204);
+    expect(await versions()).toEqual(before.map((v) => v + 1));
+    expect(await countRows("posts", "author_id = ?", person.id)).toBe(0);
+    expect(
+      await rows("SELECT following_count FROM profiles WHERE user_id IN (?, ?)", followers[0]?.id, followers[1]?.id),
+    ).toEqual([{ following_count: 0 }, { following_count: 0 }]);
+  });
+
   it("refuses their token from the book alone, even where D1 still shows the session valid", async () => {
     const person = await someone();
     const [before] = await rows<{ session_epoch: number }>("SELECT session_epoch FROM users WHERE id = ?", person.id);
