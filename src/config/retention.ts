@@ -13,6 +13,7 @@ export const RETENTION_KINDS = [
   "dead-letters",
   "stripe-payloads",
   "outgoing-webhooks",
+  "retired-handles",
 ] as const;
 export type RetentionKind = (typeof RETENTION_KINDS)[number];
 
@@ -35,6 +36,11 @@ export const DEFAULT_RETENTION_DAYS: RetentionDays = {
   "stripe-payloads": 30,
   /** Outgoing webhook events with their deliveries and attempt log. */
   "outgoing-webhooks": 30,
+  /**
+   * A handle retired (renamed away from, or its owner erased), a day after its grace ended: free for
+   * anyone since, and its row would only go on tying the name to its former owner's id.
+   */
+  "retired-handles": 1,
 };
 
 const DAY_MIN = 1;

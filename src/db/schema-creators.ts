@@ -29,6 +29,8 @@ export const handles = sqliteTable(
     // One active handle per user.
     uniqueIndex("handles_user_active").on(t.userId).where(sql`${t.state} = 'active'`),
     index("handles_user").on(t.userId),
+    // The retention job's look for retired handles past their grace (src/features/retention).
+    index("handles_retired").on(t.retiredUntil).where(sql`${t.state} = 'retired'`),
     check("handles_retired_until", sql`(${t.state} = 'active') = (${t.retiredUntil} IS NULL)`),
   ],
 );

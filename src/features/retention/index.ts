@@ -84,6 +84,15 @@ const chunks: Record<RetentionKind, Chunk> = {
       )
       .bind(cutoff, limit),
   ],
+  // Judged by the end of the grace (`retired_until`): a claim would have deleted it by then anyway.
+  "retired-handles": (db, cutoff, limit) => [
+    db
+      .prepare(
+        `DELETE FROM handles WHERE handle_key IN (
+           SELECT handle_key FROM handles WHERE state = 'retired' AND retired_until <= ? ORDER BY retired_until LIMIT ?)`,
+      )
+      .bind(cutoff, limit),
+  ],
 };
 
 export type RetentionReport = Partial<Record<RetentionKind, number>> & {

@@ -60,6 +60,9 @@ async function rowsAt(tag: string, at: number, hostId: string) {
     env.DB.prepare(
       "INSERT INTO webhook_events (id, host_id, type, data, created_at) VALUES (?, ?, 'order.created', '{}', ?)",
     ).bind(id, hostId, at),
+    env.DB.prepare(
+      "INSERT INTO handles (handle_key, user_id, state, retired_until, created_at) VALUES (?, ?, 'retired', ?, 0)",
+    ).bind(id, hostId, at),
   ]);
   return id;
 }
@@ -73,6 +76,7 @@ const TABLES: Record<RetentionKind, [table: string, key: string]> = {
   "dead-letters": ["dead_letters", "id"],
   "stripe-payloads": ["stripe_events", "id"],
   "outgoing-webhooks": ["webhook_events", "id"],
+  "retired-handles": ["handles", "handle_key"],
 };
 
 async function present(kind: RetentionKind, id: string): Promise<boolean> {

@@ -1,0 +1,2 @@
+-- The retention job's look for retired handles past their grace (kind `retired-handles`, src/features/retention).
+CREATE INDEX `handles_retired` ON `handles` (`retired_until`) WHERE "handles"."state" = 'retired';
