@@ -259,7 +259,12 @@ export function stripJpeg(b: Uint8Array, maxSegments: number): WalkResult {
       } else if (marker === APP2) {
         if (says(b, payload, end, "ICC_PROFILE\0")) out.keep(start, end);
       } else if (marker === APP14) {
-        if (says(b, payload, end, "Adobe") && end - payload >= ADOBE_PAYLOAD) out.keep(start, end);
+        // Its 12 bytes of colour transform only: anything a crafted segment carries past them is dropped.
+        if (says(b, payload, end, "Adobe") && end - payload >= ADOBE_PAYLOAD) {
+          if (end - payload === ADOBE_PAYLOAD) out.keep(start, end);
+          else
+            out.add(Uint8Array.of(0xff, APP14, 0, ADOBE_PAYLOAD + 2, ...b.subarray(payload, payload + ADOBE_PAYLOAD)));
+        }
       } else if (marker === COM || (marker >= 0xe3 && marker <= 0xef)) {
         // metadata: dropped
       } else if (marker >= 0xf0 && marker <= 0xfd) {

@@ -84,6 +84,9 @@ export function pngChunk(type: string, data: Uint8Array): Uint8Array {
   return out;
 }
 
+/** The image trailer as the specification writes it: no data. */
+const EMPTY_IEND = pngChunk("IEND", new Uint8Array(0));
+
 function isLetter(c: number): boolean {
   return (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a);
 }
@@ -144,7 +147,9 @@ export function stripPng(b: Uint8Array, maxChunks: number): WalkResult {
         out.keep(start, end);
       } else if (type === IEND) {
         if (!idat) throw corrupt("no IDAT data before IEND");
-        out.keep(start, end);
+        // IEND's data is empty (§11.2.5): a crafted one carrying bytes is written as the empty one.
+        if (length === 0) out.keep(start, end);
+        else out.add(EMPTY_IEND);
         break; // anything after IEND is dropped
       } else if (type === IDAT) {
         // The image is the concatenation of the IDAT data (§10.2): an empty IDAT adds nothing.

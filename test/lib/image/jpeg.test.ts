@@ -41,6 +41,20 @@ describe("JPEG stripping", () => {
     },
   );
 
+  it("keeps an Adobe segment's 12 bytes of colour transform only: bytes a crafted one carries past them are dropped", () => {
+    const crafted = app(14, cat(text("Adobe"), [0, 100, 0, 0, 0, 0, 1], text("HIDDEN-GPS-52.52,13.40")));
+    const output = strip(jpeg({ metadata: [crafted] })).bytes;
+    expect(contains(output, "HIDDEN-GPS")).toBe(false);
+    // Uploads strip in place: the same bytes.
+    const inPlace = stripImage(jpeg({ metadata: [crafted] }), LIMITS, { inPlace: true });
+    expect(inPlace.ok && [...inPlace.image.bytes]).toEqual([...output]);
+    const adobe = jpegSegments(output).segments.filter((s) => s.marker === 0xee);
+    expect(adobe.map((s) => [...s.payload])).toEqual([[...cat(text("Adobe"), [0, 100, 0, 0, 0, 0, 1])]]);
+    // The usual 12-byte segment is kept as it was.
+    const plain = jpegSegments(strip(jpeg({ metadata: [ADOBE_SEGMENT] })).bytes).segments;
+    expect(plain.filter((s) => s.marker === 0xee).map((s) => s.payload.length)).toEqual([12]);
+  });
+
   it("keeps the entropy-coded scan byte for byte, from SOS through EOI", () => {
     const input = jpegWithMetadata();
     const scan = jpegScan(input);

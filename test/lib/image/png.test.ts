@@ -54,6 +54,17 @@ describe("PNG stripping", () => {
     }
   });
 
+  it("writes a crafted IEND that carries bytes as the empty IEND, its CRC valid", () => {
+    const input = png(ihdr(4, 3), ...pngIdat(4, 3), chunk("IEND", [...new TextEncoder().encode("HIDDEN-GPS-52.52")]));
+    const output = strip(input).bytes;
+    expect(contains(output, "HIDDEN-GPS")).toBe(false);
+    const inPlace = stripImage(input.slice(), LIMITS, { inPlace: true });
+    expect(inPlace.ok && [...inPlace.image.bytes]).toEqual([...output]);
+    const last = pngChunks(output).at(-1);
+    expect(last).toMatchObject({ type: "IEND", crcOk: true });
+    expect(last?.data).toHaveLength(0);
+  });
+
   it("keeps the image data byte for byte", () => {
     const idat = (b: Uint8Array) =>
       cat(
