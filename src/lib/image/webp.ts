@@ -88,6 +88,37 @@ const EXIF = fourccCode("EXIF");
 
 const fourccName = (b: Uint8Array, at: number) => String.fromCharCode(b[at]!, b[at + 1]!, b[at + 2]!, b[at + 3]!);
 
+/**
+ * An animation frame: its 16-byte header and its frame data only (ALPH, VP8, VP8L: RFC 9649 §2.7.1.1).
+ * Anything else inside it (unknown chunks, which the format lets a frame carry) is dropped, as at the
+ * top level; the frame's size is written for what is kept.
+ */
+function keepFrame(b: Uint8Array, out: Output, data: number, end: number, count: () => void): void {
+  const kept: [number, number][] = [];
+  let length = 16;
+  for (let pos = data + 16; pos < end; ) {
+    if (pos + 8 > end) throw corrupt("frame chunk header crosses the frame's end");
+    count();
+    const fourcc = u32be(b, pos);
+    const size = u32le(b, pos + 4);
+    const chunkEnd = pos + 8 + size + (size & 1);
+    if (chunkEnd > end + (size & 1)) throw truncated(`${fourccName(b, pos).trim()} frame chunk`);
+    if (fourcc === ALPH || fourcc === VP8 || fourcc === VP8L) {
+      kept.push([pos, Math.min(chunkEnd, end)]);
+      length += Math.min(chunkEnd, end) - pos;
+    }
+    pos = chunkEnd;
+  }
+  if (kept.length === 0) throw corrupt("animation frame without image data");
+  const head = new Uint8Array(8 + 16);
+  head.set(ascii("ANMF"), 0);
+  writeU32le(head, 4, length);
+  head.set(b.subarray(data, data + 16), 8);
+  out.add(head);
+  for (const [from, to] of kept) out.keep(from, to);
+  if (length & 1) out.add(Uint8Array.of(0)); // the frame's own pad byte
+}
+
 export function stripWebp(b: Uint8Array, maxChunks: number): WalkResult {
   return guarded(() => {
     if (!hasAscii(b, 0, "RIFF") || !hasAscii(b, 8, "WEBP")) throw new Malformed("unsupported", "not a WebP file");
@@ -158,7 +189,7 @@ export function stripWebp(b: Uint8Array, maxChunks: number): WalkResult {
           height: Math.max(size.height, u24le(b, data + 9) + 1),
         };
         image = true;
-        out.keep(start, chunkEnd);
+        keepFrame(b, out, data, data + length, count);
       } else if (fourcc === ICCP) {
         // One profile; an empty one says nothing.
         if (length > 0 && !icc) {

@@ -42,6 +42,24 @@ describe("WebP stripping", () => {
     expect(find(output, "ICCP")).toEqual(find(input, "ICCP"));
   });
 
+  it("an animation frame keeps its header and frame data only: chunks a crafted frame carries inside are dropped", () => {
+    const frameHeader = Uint8Array.from([0, 0, 0, 0, 0, 0, 4, 0, 0, 2, 0, 0, 100, 0, 0, 0]); // 5×3 at 0,0, 100 ms
+    const frame = (...inner: Uint8Array[]) => riffChunk("ANMF", cat(frameHeader, ...inner));
+    const pixels = riffChunk("VP8L", vp8l(5, 3));
+    const input = riff([
+      vp8x(0x02, 5, 3),
+      riffChunk("ANIM", Uint8Array.from([0, 0, 0, 0, 0, 0])),
+      frame(pixels, riffChunk("EXIF", text("HIDDEN-GPS-52.52")), riffChunk("ZZZZ", text("FRAME-SECRET"))),
+      frame(pixels),
+    ]);
+    const output = strip(input).bytes;
+    for (const secret of ["HIDDEN-GPS", "FRAME-SECRET"]) expect(contains(output, secret), secret).toBe(false);
+    const frames = riffChunks(output).filter((c) => c.fourcc === "ANMF");
+    expect(frames.map((f) => [...f.data])).toEqual([[...cat(frameHeader, pixels)], [...cat(frameHeader, pixels)]]);
+    const inPlace = stripImage(input.slice(), LIMITS, { inPlace: true });
+    expect(inPlace.ok && [...inPlace.image.bytes]).toEqual([...output]);
+  });
+
   it("fixes the RIFF size and the VP8X flags (XMP cleared, ICC and EXIF set)", () => {
     const output = strip(webpWithMetadata()).bytes;
     const view = new DataView(output.buffer, output.byteOffset);
