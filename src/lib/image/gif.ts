@@ -45,6 +45,34 @@ function keptApplication(b: Uint8Array, start: number): boolean {
   return b[start + 2] === 11 && b[start + 14] !== 0 && KEPT_APPLICATIONS.some((id) => hasAscii(b, start + 3, id));
 }
 
+/**
+ * A NETSCAPE2.0 or ANIMEXTS1.0 extension (`start` to `end`) as the animation needs it: its identifier,
+ * then only its loop sub-block (01 and a 16-bit count) and buffering sub-block (02 and a 32-bit size).
+ * Other sub-blocks a crafted one carries are dropped; with neither, the extension goes.
+ */
+function keepLoopSettings(b: Uint8Array, out: Output, start: number, end: number): void {
+  const kept: number[] = [];
+  let dropped = false;
+  for (let at = start + 14; at < end - 1; at += 1 + b[at]!) {
+    const size = b[at]!;
+    if ((size === 3 && b[at + 1] === 1) || (size === 5 && b[at + 1] === 2)) kept.push(at);
+    else dropped = true;
+  }
+  if (kept.length === 0) return;
+  if (!dropped) {
+    out.keep(start, end);
+    return;
+  }
+  const parts = [b.subarray(start, start + 14), ...kept.map((at) => b.subarray(at, at + 1 + b[at]!)), Uint8Array.of(0)];
+  const bytes = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let offset = 0;
+  for (const part of parts) {
+    bytes.set(part, offset);
+    offset += part.length;
+  }
+  out.add(bytes);
+}
+
 export function stripGif(b: Uint8Array, maxBlocks: number): WalkResult {
   return guarded(() => {
     if (!hasAscii(b, 0, "GIF87a") && !hasAscii(b, 0, "GIF89a")) throw new Malformed("unsupported", "not a GIF file");
@@ -107,7 +135,8 @@ export function stripGif(b: Uint8Array, maxBlocks: number): WalkResult {
         } else if (label === PLAIN_TEXT) {
           rendering(start, pos);
         } else if (label === APPLICATION && keptApplication(b, start)) {
-          out.keep(start, pos);
+          if (hasAscii(b, start + 3, "ICCRGBG1012")) out.keep(start, pos);
+          else keepLoopSettings(b, out, start, pos);
         }
         // Comment (0xFE), other application and unknown extensions: dropped.
       } else {

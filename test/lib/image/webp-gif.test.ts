@@ -117,6 +117,18 @@ describe("WebP stripping", () => {
 });
 
 describe("GIF stripping", () => {
+  it("a NETSCAPE2.0 extension keeps its loop sub-block only: sub-blocks a crafted one carries after it are dropped", () => {
+    const header = cat(text("GIF89a"), [2, 0, 2, 0, 0x80, 0, 0], [0, 0, 0, 0xff, 0xff, 0xff]);
+    const loop = Uint8Array.from([3, 1, 0, 0]);
+    const crafted = cat([0x21, 0xff, 11], text("NETSCAPE2.0"), loop, [16], text("HIDDEN-GPS-52.52"), [0]);
+    const input = cat(header, crafted, GIF_IMAGE, [0x3b]);
+    const output = strip(input).bytes;
+    expect(contains(output, "HIDDEN-GPS")).toBe(false);
+    expect(contains(output, cat([0x21, 0xff, 11], text("NETSCAPE2.0"), loop, [0]))).toBe(true);
+    const inPlace = stripImage(input.slice(), LIMITS, { inPlace: true });
+    expect(inPlace.ok && [...inPlace.image.bytes]).toEqual([...output]);
+  });
+
   it("drops comments, XMP application extensions and trailing data; keeps the loop, timing and image", () => {
     const input = gifWithMetadata();
     for (const secret of GIF_SECRETS) expect(contains(input, secret), secret).toBe(true);
