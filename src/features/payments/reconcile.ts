@@ -10,10 +10,12 @@
  * src/features/retention.) Tips
  * still pending are settled from Stripe the same way (money/tips.ts, run `tips` in reconciliation_runs).
  */
+
+import type Stripe from "stripe";
 import { LIMITS } from "../../config/limits";
 import { log } from "../../lib/log";
 import { reconcileTips, type TipReconcileReport } from "../money";
-import { applyCompletedSession, applyReleasedSession, sessionFacts } from "./apply";
+import { applyCompletedSession, applyReleasedSession, type SessionFacts, sessionFacts } from "./apply";
 import type { PaymentsDeps } from "./deps";
 import { queueEventRefunds } from "./refunds";
 import { classifyStripeError } from "./stripe";
@@ -31,6 +33,32 @@ export interface ReconcileReport {
   tips: TipReconcileReport | null;
 }
 
+/**
+ * Fetches each session from Stripe and settles it. One failing (Stripe down, a bug) does not stop the
+ * others: it is counted and logged, and the next run tries it again.
+ */
+async function eachSession(
+  deps: PaymentsDeps,
+  report: ReconcileReport,
+  rows: readonly { id: string }[],
+  settle: (session: Stripe.Checkout.Session, facts: SessionFacts) => Promise<void>,
+): Promise<void> {
+  for (const { id } of rows) {
+    report.checked += 1;
+    try {
+      const session = await deps.stripe.checkout.sessions.retrieve(id);
+      const facts = sessionFacts(session);
+      if (facts) await settle(session, facts);
+    } catch (error) {
+      report.failed += 1;
+      log("error", "reconciliation of a checkout session failed", {
+        sessionId: id,
+        failure: classifyStripeError(error),
+      });
+    }
+  }
+}
+
 export async function reconcilePayments(deps: PaymentsDeps, now = Date.now()): Promise<ReconcileReport> {
   const report: ReconcileReport = {
     checked: 0,
@@ -46,30 +74,17 @@ export async function reconcilePayments(deps: PaymentsDeps, now = Date.now()): P
     .prepare("SELECT id FROM checkout_sessions WHERE status = 'open' AND expires_at <= ? ORDER BY expires_at LIMIT ?")
     .bind(now - LIMITS.reconcileGraceSeconds * 1000, LIMITS.paymentsSweepMaxRows)
     .all<{ id: string }>();
-  for (const { id } of sessions) {
-    report.checked += 1;
-    try {
-      const session = await deps.stripe.checkout.sessions.retrieve(id);
-      const facts = sessionFacts(session);
-      if (!facts) continue;
-      if (session.status === "complete") {
-        await applyCompletedSession(deps, facts);
-        report.completed += 1;
-      } else if (session.status === "expired") {
-        await applyReleasedSession(deps, facts, "reconciled-expired");
-        report.released += 1;
-      } else {
-        report.stillOpen += 1;
-      }
-    } catch (error) {
-      // One session failing (Stripe down, a bug) must not stop the others; the next run retries it.
-      report.failed += 1;
-      log("error", "reconciliation of a checkout session failed", {
-        sessionId: id,
-        failure: classifyStripeError(error),
-      });
+  await eachSession(deps, report, sessions, async (session, facts) => {
+    if (session.status === "complete") {
+      await applyCompletedSession(deps, facts);
+      report.completed += 1;
+    } else if (session.status === "expired") {
+      await applyReleasedSession(deps, facts, "reconciled-expired");
+      report.released += 1;
+    } else {
+      report.stillOpen += 1;
     }
-  }
+  });
 
   const { results: unapplied } = await deps.db
     .prepare(
@@ -83,22 +98,12 @@ export async function reconcilePayments(deps: PaymentsDeps, now = Date.now()): P
       LIMITS.paymentsSweepMaxRows,
     )
     .all<{ id: string }>();
-  for (const { id } of unapplied) {
-    report.checked += 1;
-    try {
-      const session = await deps.stripe.checkout.sessions.retrieve(id);
-      const facts = sessionFacts(session);
-      if (!facts || session.payment_status !== "paid") continue;
-      await applyCompletedSession(deps, facts);
-      report.reapplied += 1;
-    } catch (error) {
-      report.failed += 1;
-      log("error", "reconciliation of a completed checkout session failed", {
-        sessionId: id,
-        failure: classifyStripeError(error),
-      });
-    }
-  }
+  // Still settling (an asynchronous payment): looked at again next hour.
+  await eachSession(deps, report, unapplied, async (session, facts) => {
+    if (session.payment_status !== "paid") return;
+    await applyCompletedSession(deps, facts);
+    report.reapplied += 1;
+  });
 
   const { results: cancelled } = await deps.db
     .prepare(
