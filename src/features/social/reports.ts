@@ -245,10 +245,20 @@ function removal(
 ): D1PreparedStatement[] {
   const when = (sql: string, ...bindings: unknown[]) =>
     db.prepare(`${sql} AND ${claimed.sql}`).bind(at, ...bindings, ...claimed.bindings);
+  // The followers' feeds move once per removal (migration 0027: the posts' trigger moves the author's
+  // only), whether it takes down one post or a whole history. Harmless when nothing was removed.
+  const followersFeeds = (authorId: string) =>
+    db
+      .prepare(
+        `UPDATE profiles SET feed_version = feed_version + 1
+         WHERE user_id IN (SELECT follower_id FROM follows WHERE followee_id = ?) AND ${claimed.sql}`,
+      )
+      .bind(authorId, ...claimed.bindings);
   if (row.subject_kind === "user" && row.subject_user_id) {
     const userId = row.subject_user_id;
     return [
       when("UPDATE posts SET removed_at = ? WHERE author_id = ? AND removed_at IS NULL", userId),
+      followersFeeds(userId),
       when("UPDATE comments SET removed_at = ? WHERE author_id = ? AND removed_at IS NULL", userId),
       resolve(
         `post_id IN (SELECT id FROM posts WHERE author_id = ?) OR comment_id IN (SELECT id FROM comments WHERE author_id = ?)`,
@@ -261,6 +271,7 @@ function removal(
   const table = row.subject_kind === "post" ? "posts" : "comments";
   const id = row.post_id ?? row.comment_id;
   const statements = [when(`UPDATE ${table} SET removed_at = ? WHERE id = ? AND removed_at IS NULL`, id)];
+  if (row.subject_kind === "post" && row.author_id) statements.push(followersFeeds(row.author_id));
   if (row.author_id) {
     statements.push(
       conditionalInsert(

@@ -198,8 +198,15 @@ describe("the admin queue", () => {
 
   it("remove of a user hides all their posts and comments and resolves the reports on them", async () => {
     const admin = await adminToken();
-    const [troll, host, reporter] = await people(3);
-    const posts = [await createPost(troll!.token), await createPost(troll!.token)];
+    const [troll, host, reporter, follower] = await people(4);
+    const posts = [await createPost(troll!.token), await createPost(troll!.token), await createPost(troll!.token)];
+    await env.DB.prepare("INSERT INTO follows (follower_id, followee_id, created_at) VALUES (?, ?, ?)")
+      .bind(follower!.id, troll!.id, Date.now())
+      .run();
+    const feedVersion = async (userId: string) =>
+      (await rows<{ v: number }>("SELECT feed_version AS v FROM profiles WHERE user_id = ?", userId))[0]?.v ?? -1;
+    const followerFeed = await feedVersion(follower!.id);
+    const trollFeed = await feedVersion(troll!.id);
     const hostPost = await createPost(host!.token);
     const comment = await createComment(troll!.token, hostPost.id);
     const onPost = await reported(reporter!, { subjectKind: "post", subjectId: posts[0]!.id, reason: "x" });
@@ -207,6 +214,9 @@ describe("the admin queue", () => {
 
     expect((await resolve(admin, onUser.id, "remove")).status).toBe(200);
     for (const post of posts) expect((await send("GET", `/api/v1/posts/${post.id}`, null)).status).toBe(404);
+    // The follower's feed moves once for the whole removal, not once per post (the author's per post).
+    expect(await feedVersion(follower!.id)).toBe(followerFeed + 1);
+    expect(await feedVersion(troll!.id)).toBe(trollFeed + posts.length);
     expect(await rows("SELECT removed_at IS NOT NULL AS gone FROM comments WHERE id = ?", comment.id)).toEqual([
       { gone: 1 },
     ]);
