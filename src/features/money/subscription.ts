@@ -197,7 +197,8 @@ export async function startProCheckout(
         success_url: `${returnBase}/me/billing?checkout=success`,
         cancel_url: `${returnBase}/me/billing?checkout=cancelled`,
       },
-      { idempotencyKey: `pro-checkout:${user.id}:after:${sessions.data[0]?.id ?? "none"}` },
+      // The return origin too: the same key with other parameters would be refused as another request.
+      { idempotencyKey: `pro-checkout:${user.id}:after:${sessions.data[0]?.id ?? "none"}:${returnBase}` },
     ),
   );
   if (!session.url) throw new Error("Stripe returned a subscription checkout session without a URL");
