@@ -71,6 +71,7 @@ import {
   acceptOffer,
   configureWaitlist,
   declineOffer,
+  forgetLineState,
   joinWaitlist,
   leaveWaitlist,
   serveWaitlist,
@@ -464,7 +465,15 @@ export class EventInventory extends DurableObject<Env> {
     options: { awaitPush: boolean; onlyIfChanged?: boolean } = { awaitPush: true },
   ): Promise<T> {
     const appended = outboxAppends();
-    const result = this.ctx.storage.transactionSync(() => decide(this.#tx()));
+    let result: T;
+    try {
+      result = this.ctx.storage.transactionSync(() => decide(this.#tx()));
+    } catch (error) {
+      // Rolled back: nothing it cached of the waitlist holds (a free claim refused as not free, after
+      // settling an offer, would otherwise leave the line believed empty).
+      forgetLineState(this.#sql);
+      throw error;
+    }
     // Unchanged: no outbox record was written (see outboxAppends).
     if (options.onlyIfChanged && outboxAppends() === appended) return result;
     await this.#afterCommit(options.awaitPush);

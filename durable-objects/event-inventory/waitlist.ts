@@ -63,6 +63,14 @@ type SettingsRow = { paused: number; offer_window_ms: number; next_number: numbe
  */
 const lineMayBeActive = new WeakMap<SqlStorage, boolean>();
 
+/**
+ * After a transaction rolled back: what it cached of the line may describe rows that are gone (an offer
+ * it settled, then undone). The next look reads the line again.
+ */
+export function forgetLineState(sql: SqlStorage): void {
+  lineMayBeActive.delete(sql);
+}
+
 function lineActive(sql: SqlStorage): boolean {
   const known = lineMayBeActive.get(sql);
   if (known !== undefined) return known;

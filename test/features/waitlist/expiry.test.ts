@@ -5,12 +5,25 @@
  * which also drives Date.now() inside the object; it starts a month ahead so no real alarm fires.
  */
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { findEvent, toSnapshot } from "../../../src/features/events/service";
 import { freezeClock, setClock } from "../../support/clock";
 import { codeOfResponse, rows } from "../../support/db";
 import { login } from "../auth/helpers";
-import { checkedStats, DAY, HOUR, inventory, objectOrders } from "../events/helpers";
-import { accept, d1Line, entryOf, giveBack, hostSettings, join, objectLine, people, soldOutEvent } from "./helpers";
+import { checkedStats, DAY, HOUR, holdRequest, inventory, objectOrders } from "../events/helpers";
+import {
+  accept,
+  d1Line,
+  entryOf,
+  giveBack,
+  hostSettings,
+  join,
+  objectLine,
+  offeredEvent,
+  people,
+  soldOutEvent,
+} from "./helpers";
 
 describe("an offer's window", () => {
   it("expires by the alarm at its end (12 h by default) and moves on to the next in line; accepting after it is 410 and changes nothing", async () => {
@@ -86,5 +99,31 @@ describe("an offer's window", () => {
       [c.id, "offered"],
     ]);
     expect(await checkedStats(event.id)).toMatchObject({ capacity: 2, sold: 1, held: 1, remaining: 0 });
+  });
+});
+
+describe("a transaction that rolls back", () => {
+  it("a free claim refused as not free, after settling a lapsed offer, leaves the line as it was: the offer still expires later", async () => {
+    const sold = await offeredEvent();
+    const eventId = sold.event.id;
+    // The host has just given the event a price; a Worker's older copy still says free.
+    const row = await findEvent(env.DB, eventId);
+    const stale = toSnapshot(row as NonNullable<typeof row>);
+    const priced = { ...stale, version: stale.version + 1, price: 1500 };
+    expect((await inventory(eventId).configure(priced)).ok).toBe(true);
+    // Then the offer's window ends; no call has settled it yet.
+    const past = Date.now() - 1000;
+    await runInDurableObject(inventory(eventId), (_instance, state) => {
+      state.storage.sql.exec("UPDATE orders SET hold_expires_at = ? WHERE id = ?", past, sold.offerId);
+      state.storage.sql.exec("UPDATE waitlist SET offer_expires_at = ? WHERE offer_id = ?", past, sold.offerId);
+    });
+    const refused = await inventory(eventId).claim(holdRequest(stale, "late-buyer"));
+    expect(refused).toMatchObject({ ok: false, code: "not-free" });
+    // Rolled back: the offer is as it was.
+    expect((await objectLine(eventId)).map((e) => e.status)).toEqual(["offered"]);
+
+    // The next decision settles it, as it would have without the refused claim.
+    expect((await inventory(eventId).hold(holdRequest(priced, "next-buyer"))).ok).toBe(true);
+    expect((await objectLine(eventId)).map((e) => e.status)).toEqual(["expired"]);
   });
 });
